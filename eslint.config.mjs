@@ -1,0 +1,51 @@
+import js from '@eslint/js'
+import prettier from 'eslint-config-prettier'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  {ignores: ['dist/**', 'node_modules/**', '.tap/**', 'bench/results/**']},
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  prettier,
+  {
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_'}],
+      'no-console': 'error',
+    },
+  },
+  {
+    // G8: subprocesses are started only from src/netns, so every command we run is visible in one place.
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    ignores: ['src/netns/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {name: 'execa', message: 'Run subprocesses through src/netns.'},
+            {name: 'node:child_process', message: 'Run subprocesses through src/netns.'},
+            {name: 'child_process', message: 'Run subprocesses through src/netns.'},
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/**', 'bench/**', 'scripts/**', 'fixtures/**', 'bin/**'],
+    rules: {'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off'},
+  },
+)

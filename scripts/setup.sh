@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything cnidbg needs on a fresh Debian machine, idempotently:
+# Debian packages (only the missing ones), npm dependencies (only when the lock changed), the build
+# (only when a source is newer than the last build). Safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(iproute2 iptables nftables jq containernetworking-plugins tcpdump iperf3 kubectl
+  iputils-ping netcat-openbsd procps util-linux mount ethtool)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: run as root (it installs Debian packages and cnidbg needs namespaces)" >&2
+  exit 3
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.cnidbg-lock-stamp
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src scripts/bundle-plugins.mjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
+  echo "setup: building"
+  npm run --silent build
+  touch dist/.build-stamp
+fi

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs what is missing first (scripts/setup.sh), then
+# lints, type-checks and runs every tap test. It also proves the suite left the machine as it found
+# it: the namespaces and root-namespace links after the run must equal those before.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit $?
+
+before_ns=$(ip netns list | sort)
+before_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)
+
+status=0
+echo "== lint"
+npx eslint . || status=1
+npx prettier --check --log-level warn . || status=1
+echo "== typecheck"
+npx tsc -p tsconfig.test.json || status=1
+
+echo "== tests"
+mkdir -p .tap
+npx tap --reporter=tap "$@" | tee .tap/last-run.tap
+tap_status=${PIPESTATUS[0]}
+[ "$tap_status" = 0 ] || status=1
+
+after_ns=$(ip netns list | sort)
+after_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)
+if [ "$before_ns" != "$after_ns" ] || [ "$before_links" != "$after_links" ]; then
+  echo "FAIL: the tests left namespaces or links behind:" >&2
+  diff <(echo "$before_ns"; echo "$before_links") <(echo "$after_ns"; echo "$after_links") >&2
+  status=1
+fi
+
+# One plain summary line over the test files, for humans and for CI log readers.
+passed=$(grep -cE '^ok [0-9]+' .tap/last-run.tap || true)
+failed=$(grep -cE '^not ok [0-9]+' .tap/last-run.tap || true)
+echo "tests: ${passed} passed, ${failed} failed"
+exit $status

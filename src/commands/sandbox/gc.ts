@@ -1,0 +1,32 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand, describe} from '../../base-command.js'
+import {requireEnvironment} from '../../netns/index.js'
+import {gcSandboxes, type SandboxGcResult} from '../../services/sandbox-list.js'
+
+export default class SandboxGc extends BaseCommand<SandboxGcResult> {
+  static override description = describe(
+    'Removes what killed cnidbg runs left behind: their namespaces, temp dirs and markers, plus any cnidbg- namespace no run claims. Live runs are never touched. Kept sandboxes (from `exec add --sandbox`) are removed only with --all. Lab namespaces belong to `cnidbg lab down`.',
+  )
+
+  static override examples = ['<%= config.bin %> sandbox gc', '<%= config.bin %> sandbox gc --all --json']
+
+  static override flags = {
+    all: Flags.boolean({summary: 'Also remove kept sandboxes that are waiting for their `exec del`.'}),
+  }
+
+  static override summary = 'Remove stale sandboxes and namespaces.'
+
+  public async run(): Promise<SandboxGcResult> {
+    const {flags} = await this.parse(SandboxGc)
+    requireEnvironment(['ip'])
+    const result = await gcSandboxes({all: flags.all})
+    if (!this.jsonEnabled()) {
+      for (const r of result.removed) this.log(`removed ${r}`)
+      if (result.removed.length === 0) this.log('Nothing stale to remove.')
+      if (result.kept.length > 0)
+        this.log(`kept ${result.kept.length} sandbox(es) waiting for exec del (use --all to remove)`)
+    }
+    return result
+  }
+}

@@ -1,0 +1,6 @@
+export * from './cleanup.js'
+export * from './exec.js'
+export * from './markers.js'
+export * from './netns.js'
+export * from './preflight.js'
+export * from './sandbox.js'

@@ -1,0 +1,145 @@
+import {randomBytes} from 'node:crypto'
+import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {deleteNetns, listNetns, NETNS_PREFIX} from './netns.js'
+
+/** Where each live run records what it created, so a SIGKILLed run can be reaped by the next one. */
+export const MARKER_DIR = process.env.CNIDBG_RUN_DIR ?? '/run/cnidbg/runs'
+/** Lab namespaces belong to `cnidbg lab`, which reaps its own; the run reaper leaves them alone. */
+export const LAB_NETNS_PREFIX = `${NETNS_PREFIX}lab-`
+
+export interface Marker {
+  id: string
+  /** The process that owns the resources; when it is gone they are stale. Null for kept sandboxes. */
+  pid: number | null
+  /** /proc/<pid>/stat start time, so a recycled pid is not mistaken for the owner. */
+  pidStart: string | null
+  command: string
+  createdAt: string
+  /** Kept on purpose (e.g. `exec add --sandbox` lives until the matching `del`). */
+  persistent: boolean
+  netns: string[]
+  dirs: string[]
+  label?: string
+}
+
+export function newRunId(): string {
+  return randomBytes(3).toString('hex')
+}
+
+function procStart(pid: number): string | null {
+  try {
+    // Field 22 (starttime) follows the command name, which may contain spaces: split after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
+  } catch {
+    return null
+  }
+}
+
+export function ownMarker(id: string, label: string, persistent = false): Marker {
+  return {
+    id,
+    pid: persistent ? null : process.pid,
+    pidStart: persistent ? null : procStart(process.pid),
+    command: process.argv.slice(2).join(' ') || process.argv[1] || 'cnidbg',
+    createdAt: new Date().toISOString(),
+    persistent,
+    netns: [],
+    dirs: [],
+    label,
+  }
+}
+
+export function writeMarker(m: Marker): void {
+  mkdirSync(MARKER_DIR, {recursive: true, mode: 0o700})
+  writeFileSync(join(MARKER_DIR, `${m.id}.json`), JSON.stringify(m, null, 2) + '\n', {mode: 0o600})
+}
+
+export function readMarker(id: string): Marker | undefined {
+  try {
+    return JSON.parse(readFileSync(join(MARKER_DIR, `${id}.json`), 'utf8')) as Marker
+  } catch {
+    return undefined
+  }
+}
+
+export function removeMarker(id: string): void {
+  rmSync(join(MARKER_DIR, `${id}.json`), {force: true})
+}
+
+export function readMarkers(): Marker[] {
+  let files: string[] = []
+  try {
+    files = readdirSync(MARKER_DIR).filter((f) => f.endsWith('.json'))
+  } catch {
+    return []
+  }
+  return files.map((f) => readMarker(f.slice(0, -5))).filter((m): m is Marker => m !== undefined)
+}
+
+export type MarkerState = 'live' | 'kept' | 'stale'
+
+export function markerState(m: Marker): MarkerState {
+  if (m.persistent) return 'kept'
+  if (m.pid !== null && procStart(m.pid) === m.pidStart && m.pidStart !== null) return 'live'
+  return 'stale'
+}
+
+/** Namespaces named like ours that no marker claims and no lab owns: left by a crash before its marker was written. */
+export function orphanNetns(markers: Marker[] = readMarkers()): string[] {
+  const claimed = new Set(markers.flatMap((m) => m.netns))
+  const ids = markers.map((m) => `${NETNS_PREFIX}${m.id}-`)
+  return listNetns().filter(
+    (n) =>
+      n.startsWith(NETNS_PREFIX) &&
+      !n.startsWith(LAB_NETNS_PREFIX) &&
+      !claimed.has(n) &&
+      !ids.some((p) => n.startsWith(p)),
+  )
+}
+
+/** Removes one marker's resources, then the marker. Best effort; returns what it removed. */
+export async function releaseMarker(m: Marker): Promise<string[]> {
+  const removed: string[] = []
+  const own = listNetns().filter((n) => m.netns.includes(n) || n.startsWith(`${NETNS_PREFIX}${m.id}-`))
+  for (const n of own) {
+    await deleteNetns(n).catch(() => {})
+    removed.push(`netns ${n}`)
+  }
+  for (const d of m.dirs) {
+    rmSync(d, {recursive: true, force: true})
+    removed.push(`dir ${d}`)
+  }
+  removeMarker(m.id)
+  return removed
+}
+
+export interface ReapReport {
+  removed: string[]
+  kept: string[]
+}
+
+/**
+ * Reaps what crashed runs left: stale markers' namespaces and dirs, and unclaimed cnidbg- namespaces.
+ * Live runs (their owner is still running) are never touched; kept sandboxes only with `includeKept`.
+ */
+export async function reapStale(opts: {includeKept?: boolean} = {}): Promise<ReapReport> {
+  const markers = readMarkers()
+  const report: ReapReport = {kept: [], removed: []}
+  for (const m of markers) {
+    const state = markerState(m)
+    if (state === 'live') continue
+    if (state === 'kept' && !opts.includeKept) {
+      report.kept.push(m.id)
+      continue
+    }
+    report.removed.push(...(await releaseMarker(m)))
+  }
+  for (const n of orphanNetns(readMarkers())) {
+    await deleteNetns(n).catch(() => {})
+    report.removed.push(`netns ${n}`)
+  }
+  return report
+}

@@ -1,0 +1,124 @@
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {onCleanup} from './cleanup.js'
+import {run, type RunOptions, type RunResult} from './exec.js'
+import {newRunId, ownMarker, readMarker, releaseMarker, writeMarker, type Marker} from './markers.js'
+import {createNetns, deleteNetns, NETNS_PREFIX, netnsPath, type Netns} from './netns.js'
+
+/** The host paths a sandbox hides behind per-run directories (plugin state: IPAM, caches, locks). */
+export const SANDBOXED_PATHS = ['/var/lib/cni', '/run/cni'] as const
+
+// Runs in a fresh private mount namespace: bind the per-run dirs over the host paths, then enter the
+// host netns with `ip netns exec` (which also remounts /sys, so sysfs shows the sandbox's links).
+const ENTER_SCRIPT =
+  'lib=$1 run=$2 ns=$3; shift 3; mount --bind "$lib" /var/lib/cni && mount --bind "$run" /run/cni && exec ip netns exec "$ns" "$@"'
+
+export interface SandboxOptions {
+  /** Survives this process (for `exec add --sandbox`); removed by the matching `del` or `sandbox gc --all`. */
+  persistent?: boolean
+  label?: string
+}
+
+/**
+ * A throwaway "host": its own network namespace plus a private view of /var/lib/cni and /run/cni.
+ * Plugins run "on the host" here can make bridges, iptables rules and IPAM files without touching
+ * the machine, and every later call (DEL, delegated IPAM) sees the same state.
+ */
+export class Sandbox {
+  private unregister: () => void = () => {}
+
+  private constructor(
+    readonly marker: Marker,
+    readonly root: string,
+  ) {}
+
+  get id(): string {
+    return this.marker.id
+  }
+
+  get host(): Netns {
+    const name = `${NETNS_PREFIX}${this.id}-host`
+    return {name, path: netnsPath(name)}
+  }
+
+  /** The per-run directory standing in for a host path (e.g. '/var/lib/cni'). */
+  hostPath(path: (typeof SANDBOXED_PATHS)[number]): string {
+    return join(this.root, path === '/var/lib/cni' ? 'var-lib-cni' : 'run-cni')
+  }
+
+  static async create(opts: SandboxOptions = {}): Promise<Sandbox> {
+    const id = newRunId()
+    const root = mkdtempSync(join(tmpdir(), `cnidbg-${id}-`))
+    const marker = ownMarker(id, opts.label ?? 'sandbox', opts.persistent ?? false)
+    marker.dirs.push(root)
+    marker.netns.push(`${NETNS_PREFIX}${id}-host`)
+    // The marker goes down before anything else, so a crash at any later point is reapable.
+    writeMarker(marker)
+    const sb = new Sandbox(marker, root)
+    if (!opts.persistent) sb.unregister = onCleanup(`sandbox ${id}`, () => sb.dispose())
+    try {
+      for (const p of SANDBOXED_PATHS) {
+        mkdirSync(p, {recursive: true})
+        mkdirSync(sb.hostPath(p), {recursive: true, mode: 0o700})
+      }
+      await createNetns(sb.host.name)
+    } catch (error) {
+      await sb.dispose()
+      throw error
+    }
+    return sb
+  }
+
+  /** Re-opens a kept sandbox by id (the `del` that matches an `add --sandbox`). */
+  static open(id: string): Sandbox | undefined {
+    const marker = readMarker(id)
+    if (!marker) return undefined
+    return new Sandbox(marker, marker.dirs[0] ?? '')
+  }
+
+  /** A container namespace owned by this sandbox (removed with it). */
+  async addNetns(role: string): Promise<Netns> {
+    const name = `${NETNS_PREFIX}${this.id}-${role}`
+    this.marker.netns.push(name)
+    writeMarker(this.marker)
+    return createNetns(name)
+  }
+
+  async removeNetns(name: string): Promise<void> {
+    await deleteNetns(name)
+    this.marker.netns = this.marker.netns.filter((n) => n !== name)
+    writeMarker(this.marker)
+  }
+
+  /** Runs a program in the sandboxed host: its netns, with the private /var/lib/cni and /run/cni. */
+  run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        ENTER_SCRIPT,
+        'cnidbg-sandbox',
+        this.hostPath('/var/lib/cni'),
+        this.hostPath('/run/cni'),
+        this.host.name,
+        file,
+        ...args,
+      ],
+      opts,
+    )
+  }
+
+  /** Removes the namespaces, the dirs and the marker. Safe to call twice. */
+  async dispose(): Promise<void> {
+    this.unregister()
+    await releaseMarker(this.marker)
+    rmSync(this.root, {recursive: true, force: true})
+  }
+}
