@@ -6,8 +6,6 @@ import {deleteNetns, listNetns, NETNS_PREFIX} from './netns.js'
 
 /** Where each live run records what it created, so a SIGKILLed run can be reaped by the next one. */
 export const MARKER_DIR = process.env.CNIDBG_RUN_DIR ?? '/run/cnidbg/runs'
-/** Lab namespaces belong to `cnidbg lab`, which reaps its own; the run reaper leaves them alone. */
-export const LAB_NETNS_PREFIX = `${NETNS_PREFIX}lab-`
 
 export interface Marker {
   id: string
@@ -87,17 +85,14 @@ export function markerState(m: Marker): MarkerState {
   return 'stale'
 }
 
-/** Namespaces named like ours that no marker claims and no lab owns: left by a crash before its marker was written. */
+/** Run namespaces are `cnidbg-<6 hex run id>-<role>`; labs and test topologies use other shapes and reap their own. */
+const RUN_NETNS_RE = /^cnidbg-[0-9a-f]{6}-/
+
+/** Run namespaces that no marker claims: left by a crash (or a marker removed by hand). */
 export function orphanNetns(markers: Marker[] = readMarkers()): string[] {
   const claimed = new Set(markers.flatMap((m) => m.netns))
   const ids = markers.map((m) => `${NETNS_PREFIX}${m.id}-`)
-  return listNetns().filter(
-    (n) =>
-      n.startsWith(NETNS_PREFIX) &&
-      !n.startsWith(LAB_NETNS_PREFIX) &&
-      !claimed.has(n) &&
-      !ids.some((p) => n.startsWith(p)),
-  )
+  return listNetns().filter((n) => RUN_NETNS_RE.test(n) && !claimed.has(n) && !ids.some((p) => n.startsWith(p)))
 }
 
 /** Removes one marker's resources, then the marker. Best effort; returns what it removed. */

@@ -1,0 +1,70 @@
+/**
+ * The data model of `cnidbg conformance`. Checks produce these; reporters (pretty/ink, tap, junit,
+ * json) only render them. Plain data only, so it can go into the --json envelope as is.
+ */
+import type {SpecVersion} from '../runtime/versions.js'
+
+export type Severity = 'must' | 'should' | 'info'
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip'
+export type PluginRole = 'interface' | 'chained' | 'ipam'
+/** `default` fails MUSTs and the SHOULDs that hurt in production; `spec-minimum` fails only MUSTs. */
+export type Profile = 'default' | 'spec-minimum'
+
+export interface Evidence {
+  /** What the spec (or our profile) expected, in one line. */
+  expected?: string
+  /** What we saw instead. */
+  observed?: string
+  /** Plugin invocations that matter: verb, exit code, stdout, stderr (bounded). */
+  invocations?: Array<{verb: string; exitCode: number | null; stdout: string; stderr: string; durationMs: number}>
+  /** Kernel/state diff lines, e.g. "+ link cni0 (host)" or "- addr 10.1.0.2/24 eth0 (container)". */
+  diff?: string[]
+  /** A one-line command that reproduces the failure. */
+  reproduce?: string
+}
+
+export interface CheckResult {
+  id: string
+  title: string
+  status: CheckStatus
+  /** The spec version the case ran at, or null for version-independent checks. */
+  version: string | null
+  /** Checklist requirement ids, e.g. ['P72']. */
+  requirements: string[]
+  /** Anchor into the CNI SPEC.md, e.g. 'SPEC.md#del-remove-container-from-network-or-un-apply-modifications'. */
+  spec: string
+  severity: Severity
+  /** Which profile turned a violation into fail or warn (absent for pass/skip). */
+  decidedBy?: Profile | 'upstream-departure'
+  message: string
+  evidence?: Evidence
+  durationMs: number
+}
+
+export interface ConformanceSummary {
+  passed: number
+  failed: number
+  warned: number
+  skipped: number
+}
+
+export interface ConformanceReport {
+  conf: string
+  plugins: Array<{type: string; path: string; supportedVersions: string[]}>
+  role: PluginRole
+  profile: Profile
+  strict: boolean
+  versions: SpecVersion[]
+  summary: ConformanceSummary
+  checks: CheckResult[]
+  durationMs: number
+  /** Summed wall time of every plugin invocation: the suite's own overhead is durationMs minus this (over parallelism). */
+  pluginTimeMs: number
+}
+
+/** Events the runner emits while it works; the live views subscribe to them (G10). */
+export interface RunEvents {
+  'check:start': {id: string; version: string | null; title: string}
+  'check:end': CheckResult
+  done: ConformanceReport
+}

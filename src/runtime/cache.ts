@@ -1,0 +1,127 @@
+import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type {JsonObject} from './types.js'
+
+/**
+ * The result cache in libcni's format and place (R28–R29), so a cache written by containerd or
+ * CRI-O on a live node is readable here, and ours is readable by them.
+ */
+export const DEFAULT_CACHE_DIR = '/var/lib/cni'
+
+export interface CacheEntry {
+  kind: 'cniCacheV1'
+  containerId: string
+  /** base64 of the exact network config list bytes (Go []byte JSON encoding). */
+  config: string
+  ifName: string
+  networkName: string
+  netns?: string
+  cniArgs?: Array<[string, string]>
+  capabilityArgs?: JsonObject
+  result?: JsonObject
+}
+
+export interface CachedAttachment {
+  file: string
+  entry: CacheEntry
+  /** The pre-cniCacheV1 format was the bare result; libcni still reads it. */
+  legacy: boolean
+  modified: string
+}
+
+export const resultsDir = (cacheDir: string): string => join(cacheDir, 'results')
+
+export function cachePath(cacheDir: string, network: string, containerId: string, ifname: string): string {
+  return join(resultsDir(cacheDir), `${network}-${containerId}-${ifname}`)
+}
+
+/** Writes an entry the way libcni does: dir 0700, file 0600, keys in Go struct order, empties omitted. */
+export function writeCacheEntry(cacheDir: string, e: CacheEntry): string {
+  const dir = resultsDir(cacheDir)
+  mkdirSync(dir, {mode: 0o700, recursive: true})
+  const ordered: Record<string, unknown> = {
+    kind: 'cniCacheV1',
+    containerId: e.containerId,
+    config: e.config,
+    ifName: e.ifName,
+    networkName: e.networkName,
+  }
+  if (e.netns) ordered.netns = e.netns
+  if (e.cniArgs?.length) ordered.cniArgs = e.cniArgs
+  if (e.capabilityArgs && Object.keys(e.capabilityArgs).length > 0) ordered.capabilityArgs = e.capabilityArgs
+  if (e.result) ordered.result = e.result
+  const path = cachePath(cacheDir, e.networkName, e.containerId, e.ifName)
+  const tmp = `${path}.tmp-${process.pid}`
+  writeFileSync(tmp, JSON.stringify(ordered), {mode: 0o600})
+  renameSync(tmp, path)
+  return path
+}
+
+function parseEntry(file: string, text: string, names?: {network: string; containerId: string; ifname: string}): CachedAttachment | undefined {
+  let parsed: Record<string, unknown>
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  const modified = (() => {
+    try {
+      return statSync(file).mtime.toISOString()
+    } catch {
+      return ''
+    }
+  })()
+  if (parsed.kind === 'cniCacheV1') {
+    // libcni GetCachedAttachments skips entries without ifName/networkName.
+    if (typeof parsed.ifName !== 'string' || typeof parsed.networkName !== 'string' || typeof parsed.containerId !== 'string') return undefined
+    return {entry: parsed as unknown as CacheEntry, file, legacy: false, modified}
+  }
+  if (names && typeof parsed.cniVersion === 'string') {
+    const entry: CacheEntry = {config: '', containerId: names.containerId, ifName: names.ifname, kind: 'cniCacheV1', networkName: names.network, result: parsed as JsonObject}
+    return {entry, file, legacy: true, modified}
+  }
+  return undefined
+}
+
+export function readCacheEntry(cacheDir: string, network: string, containerId: string, ifname: string): CachedAttachment | undefined {
+  const file = cachePath(cacheDir, network, containerId, ifname)
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  return parseEntry(file, text, {containerId, ifname, network})
+}
+
+export function removeCacheEntry(cacheDir: string, network: string, containerId: string, ifname: string): void {
+  rmSync(cachePath(cacheDir, network, containerId, ifname), {force: true})
+}
+
+/** Every readable cniCacheV1 entry, optionally of one network (for GC and `cache list`). */
+export function listCacheEntries(cacheDir: string, network?: string): CachedAttachment[] {
+  let files: string[]
+  try {
+    files = readdirSync(resultsDir(cacheDir)).sort()
+  } catch {
+    return []
+  }
+  const out: CachedAttachment[] = []
+  for (const f of files) {
+    if (network && !f.startsWith(`${network}-`)) continue
+    const file = join(resultsDir(cacheDir), f)
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    const parsed = parseEntry(file, text)
+    if (parsed && (!network || parsed.entry.networkName === network)) out.push(parsed)
+  }
+  return out
+}
+
+export const encodeConfig = (bytes: string): string => Buffer.from(bytes, 'utf8').toString('base64')
+export const decodeConfig = (b64: string): string => Buffer.from(b64, 'base64').toString('utf8')

@@ -1,0 +1,60 @@
+/**
+ * Splits a plugin's stdout into JSON values and the noise around them. SPEC §5: stdout carries exactly
+ * one JSON object; anything else (log lines before it, a second object after it) breaks runtimes
+ * (containernetworking/cni#571), so we find it, report it, and still recover the object.
+ */
+export interface SplitOutput {
+  objects: unknown[]
+  /** Non-whitespace text outside the JSON values. */
+  noise: string
+  /** Text that looks like JSON but does not parse. */
+  unparsed: string
+}
+
+function endOfValue(text: string, start: number): number {
+  let depth = 0
+  let inString = false
+  for (let i = start; i < text.length; i++) {
+    const c = text[i]
+    if (inString) {
+      if (c === '\\') i++
+      else if (c === '"') inString = false
+      continue
+    }
+    if (c === '"') inString = true
+    else if (c === '{' || c === '[') depth++
+    else if (c === '}' || c === ']') {
+      depth--
+      if (depth === 0) return i + 1
+    }
+  }
+  return -1
+}
+
+export function splitJsonOutput(stdout: string): SplitOutput {
+  const objects: unknown[] = []
+  let noise = ''
+  let unparsed = ''
+  let i = 0
+  while (i < stdout.length) {
+    const next = stdout.indexOf('{', i)
+    if (next === -1) {
+      noise += stdout.slice(i)
+      break
+    }
+    noise += stdout.slice(i, next)
+    const end = endOfValue(stdout, next)
+    if (end === -1) {
+      unparsed += stdout.slice(next)
+      break
+    }
+    const chunk = stdout.slice(next, end)
+    try {
+      objects.push(JSON.parse(chunk))
+    } catch {
+      unparsed += chunk
+    }
+    i = end
+  }
+  return {noise: noise.trim(), objects, unparsed: unparsed.trim()}
+}

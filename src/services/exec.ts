@@ -1,0 +1,279 @@
+import {createHash} from 'node:crypto'
+import {existsSync, statSync} from 'node:fs'
+import {resolve} from 'node:path'
+
+import {UsageError} from '../errors.js'
+import {createNetns, NETNS_PREFIX, netnsPath, ownMarker, readMarkers, releaseMarker, Sandbox, writeMarker, newRunId, requireEnvironment} from '../netns/index.js'
+import {parseCapArgs, parseCniArgs} from '../runtime/args.js'
+import {DEFAULT_CACHE_DIR} from '../runtime/cache.js'
+import {DEFAULT_NETCONFPATH, loadConfByName, NAME_RE, parseNetConf, loadConfFile} from '../runtime/conf.js'
+import type {Invocation, PluginOutcome} from '../runtime/invoke.js'
+import {
+  addNetworkList,
+  checkNetworkList,
+  delNetworkList,
+  gcNetworkList,
+  type ListOutcome,
+  resolvePlugins,
+  type PluginProblem,
+  type PluginVersionInfo,
+  type RuntimeContext,
+  statusNetworkList,
+  versionNetworkList,
+} from '../runtime/ops.js'
+import type {Attachment, JsonObject, NetConfList, RuntimeConf} from '../runtime/types.js'
+
+/** Options of `cnidbg exec <verb>`; the fields match the flags (G1). */
+export interface ExecOptions {
+  network?: string
+  conf?: string
+  /** The config text when --conf - (read from stdin by the command). */
+  confText?: string
+  netns?: string
+  cniPath: string[]
+  netconfPath?: string
+  ifname: string
+  containerId?: string
+  args?: string
+  capArgs?: string
+  cacheDir?: string
+  timeoutSeconds: number
+  /** add: create a sandboxed host; check/del: the sandbox id ('' = find it from the netns). */
+  sandbox?: boolean | string
+  rm?: boolean
+  rollback?: boolean
+  valid?: string[]
+  onInvocation?: (o: PluginOutcome) => void
+}
+
+export interface AttachmentInfo {
+  network: string
+  containerId: string
+  netns: string
+  ifname: string
+  cacheDir: string
+  sandbox?: string
+}
+
+export interface ExecResult {
+  verb: string
+  ok: boolean
+  cniVersion: string
+  attachment?: AttachmentInfo
+  result?: JsonObject
+  failure?: string
+  error?: ListOutcome['error']
+  skipped?: string
+  problems: PluginProblem[]
+  invocations: Invocation[]
+  rolledBack?: boolean
+  removed?: boolean
+  deleted?: Attachment[]
+  plugins?: PluginVersionInfo[]
+  /** The command that undoes or inspects this (printed for people, kept for scripts). */
+  next?: string[]
+}
+
+// cnitool derives the container ID from the netns path (PR #508); we do the same with our prefix.
+export function deriveContainerId(netns: string): string {
+  return 'cnidbg-' + createHash('sha512').update(resolve(netns)).digest('hex').slice(0, 20)
+}
+
+function loadList(opts: ExecOptions): NetConfList {
+  if (opts.conf === '-') return parseNetConf(opts.confText ?? '', '<stdin>')
+  if (opts.conf) return loadConfFile(opts.conf)
+  if (!opts.network)
+    throw new UsageError('Name a network, or pass --conf FILE.', {code: 'MISSING_NETWORK', suggestions: ['cnidbg exec add mynet /run/netns/x', 'cnidbg exec add --conf ./10-bridge.conflist --netns auto --rm']})
+  return loadConfByName(opts.netconfPath ?? DEFAULT_NETCONFPATH, opts.network)
+}
+
+function validateAttachment(containerId: string, ifname: string): void {
+  // SPEC §3 "Attachment Parameters" and pkg/utils (R9): checked before any plugin runs.
+  if (!NAME_RE.test(containerId))
+    throw new UsageError(`Container ID "${containerId}" is invalid: it must start with a letter or digit, then letters, digits, _ . -`, {code: 'INVALID_CONTAINER_ID'})
+  if (!ifname || ifname.length > 15 || ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname))
+    throw new UsageError(`Interface name "${ifname}" is invalid: 1–15 characters, no '/', ':' or spaces.`, {code: 'INVALID_IFNAME'})
+}
+
+function resolveNetnsPath(netns: string): string {
+  const path = netns.includes('/') ? netns : netnsPath(netns)
+  if (!existsSync(path))
+    throw new UsageError(`Network namespace ${path} does not exist.`, {
+      code: 'NETNS_NOT_FOUND',
+      suggestions: [`Create it: ip netns add ${netns.includes('/') ? 'NAME' : netns}`, 'Or let cnidbg make a throwaway one: --netns auto (add) / add --rm'],
+    })
+  if (!statSync(path).isFile() && !path.startsWith('/proc/'))
+    throw new UsageError(`${path} is not a network namespace file.`, {code: 'NETNS_NOT_FOUND'})
+  return path
+}
+
+/** The sandbox that owns a `cnidbg-<id>-…` namespace, if any. */
+function sandboxOfNetns(path: string): Sandbox | undefined {
+  const m = /\/cnidbg-([0-9a-f]{6})-/.exec(path)
+  return m ? Sandbox.open(m[1] as string) : undefined
+}
+
+function summarize(out: ListOutcome): Pick<ExecResult, 'cniVersion' | 'error' | 'failure' | 'invocations' | 'ok' | 'problems' | 'result' | 'skipped'> {
+  return {
+    cniVersion: out.cniVersion,
+    error: out.error,
+    failure: out.failure,
+    invocations: out.outcomes.map((o) => o.invocation),
+    ok: out.ok,
+    problems: out.problems,
+    result: out.result,
+    skipped: out.skipped,
+  }
+}
+
+function context(opts: ExecOptions, cacheDir: string, sb?: Sandbox): RuntimeContext {
+  return {cacheDir, cniPath: opts.cniPath, executor: sb ? sb.run.bind(sb) : undefined, onInvocation: opts.onInvocation, timeoutMs: opts.timeoutSeconds * 1000}
+}
+
+function runtimeConf(opts: ExecOptions, netns: string): RuntimeConf {
+  const containerId = opts.containerId ?? deriveContainerId(netns || 'no-netns')
+  validateAttachment(containerId, opts.ifname)
+  return {args: parseCniArgs(opts.args), capabilityArgs: parseCapArgs(opts.capArgs), containerId, ifname: opts.ifname, netns}
+}
+
+/** `exec add`: optional sandbox and throwaway netns, ADD through the chain, rollback DEL on failure, --rm. */
+export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
+  const list = loadList(opts)
+  requireEnvironment()
+  const autoNetns = !opts.netns || opts.netns === 'auto'
+  if (autoNetns && !opts.rm && !opts.sandbox && opts.netns !== 'auto')
+    throw new UsageError('Give a netns path, or --netns auto (a throwaway one), or --rm.', {code: 'MISSING_NETNS', suggestions: ['cnidbg exec add mynet /run/netns/pod1', 'cnidbg exec add mynet --netns auto --sandbox']})
+  resolvePlugins(list, opts.cniPath) // a missing plugin fails before anything is created
+  const sb = opts.sandbox || opts.rm ? await Sandbox.create({label: opts.rm ? 'exec add --rm' : 'exec add', persistent: !opts.rm}) : undefined
+  let kept: ReturnType<typeof ownMarker> | undefined
+  try {
+    let netns: string
+    if (!autoNetns) netns = resolveNetnsPath(opts.netns as string)
+    else if (sb) netns = (await sb.addNetns('ctr')).path
+    else {
+      // A throwaway netns outside a sandbox: kept (marker without pid) until the matching del.
+      const id = newRunId()
+      kept = ownMarker(id, 'exec netns', true)
+      kept.netns.push(`${NETNS_PREFIX}${id}-ctr`)
+      writeMarker(kept)
+      netns = (await createNetns(`${NETNS_PREFIX}${id}-ctr`)).path
+    }
+    const rt = runtimeConf(opts, netns)
+    const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
+    const ctx = context(opts, cacheDir, sb)
+    const attachment: AttachmentInfo = {cacheDir, containerId: rt.containerId, ifname: rt.ifname, netns, network: list.name, sandbox: sb && !opts.rm ? sb.id : undefined}
+    const out = await addNetworkList(list, rt, ctx)
+    const result: ExecResult = {...summarize(out), attachment, verb: 'add'}
+    if (!out.ok && opts.rollback !== false) {
+      // SPEC §3 lifecycle / R26: a failed ADD is followed by DEL of the whole list, reverse order.
+      const del = await delNetworkList(list, rt, ctx)
+      result.invocations.push(...del.outcomes.map((o) => o.invocation))
+      result.rolledBack = del.ok
+    }
+    if (opts.rm) {
+      if (out.ok) {
+        const del = await delNetworkList(list, rt, ctx)
+        result.invocations.push(...del.outcomes.map((o) => o.invocation))
+        result.problems.push(...del.problems)
+        if (!del.ok) {
+          result.ok = false
+          result.failure = `ADD worked but DEL failed: ${del.failure}`
+        }
+      }
+      result.removed = true
+    } else {
+      const conf = opts.conf ? `--conf ${opts.conf}` : list.name
+      const sbFlag = sb ? ` --sandbox ${sb.id}` : ''
+      result.next = [
+        `cnidbg exec check ${conf} ${netns} --container-id ${rt.containerId} --ifname ${rt.ifname}${sbFlag}`,
+        `cnidbg exec del ${conf} ${netns} --container-id ${rt.containerId} --ifname ${rt.ifname}${sbFlag}`,
+      ]
+    }
+    if (!out.ok && sb && opts.rollback !== false) {
+      await sb.dispose()
+      result.removed = true
+    }
+    return result
+  } catch (error) {
+    // Nothing of a failed run is kept, not even a --sandbox meant to outlive us.
+    if (sb && !opts.rm) await sb.dispose()
+    if (kept) await releaseMarker(kept)
+    throw error
+  } finally {
+    if (sb && opts.rm) await sb.dispose()
+  }
+}
+
+async function withAttachment(opts: ExecOptions, fn: (list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext, sb?: Sandbox) => Promise<ExecResult>): Promise<ExecResult> {
+  const list = loadList(opts)
+  requireEnvironment()
+  if (!opts.netns) throw new UsageError('Give the netns path of the attachment.', {code: 'MISSING_NETNS', suggestions: ['Use the path printed by exec add (also in its --json attachment.netns).']})
+  const netns = opts.netns.includes('/') ? opts.netns : netnsPath(opts.netns)
+  const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : sandboxOfNetns(netns)
+  if (typeof opts.sandbox === 'string' && opts.sandbox && !sb)
+    throw new UsageError(`No sandbox ${opts.sandbox}.`, {code: 'SANDBOX_NOT_FOUND', suggestions: ['List them: cnidbg sandbox ls']})
+  const rt = runtimeConf(opts, netns)
+  const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
+  return fn(list, rt, context(opts, cacheDir, sb), sb)
+}
+
+export function execCheck(opts: ExecOptions): Promise<ExecResult> {
+  return withAttachment(opts, async (list, rt, ctx) => ({...summarize(await checkNetworkList(list, rt, ctx)), verb: 'check'}))
+}
+
+/** `exec del`: DEL in reverse; then removes the throwaway netns/sandbox that `add` made for it. */
+export function execDel(opts: ExecOptions): Promise<ExecResult> {
+  return withAttachment(opts, async (list, rt, ctx, sb) => {
+    const out = await delNetworkList(list, rt, ctx)
+    const result: ExecResult = {...summarize(out), verb: 'del'}
+    if (out.ok) {
+      if (sb) {
+        await sb.dispose()
+        result.removed = true
+      } else {
+        const owner = readMarkers().find((m) => m.netns.some((n) => netnsPath(n) === rt.netns))
+        if (owner) {
+          await releaseMarker(owner)
+          result.removed = true
+        }
+      }
+    }
+    return result
+  })
+}
+
+export async function execGc(opts: ExecOptions): Promise<ExecResult> {
+  const list = loadList(opts)
+  requireEnvironment()
+  const valid: Attachment[] = (opts.valid ?? []).map((v) => {
+    const [containerID, ifname] = v.split(':')
+    if (!containerID || !ifname) throw new UsageError(`--valid "${v}" must be CONTAINER_ID:IFNAME.`, {code: 'INVALID_ATTACHMENT'})
+    return {containerID, ifname}
+  })
+  const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : undefined
+  const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
+  const out = await gcNetworkList(list, valid, context(opts, cacheDir, sb))
+  return {...summarize(out), deleted: out.deleted, verb: 'gc'}
+}
+
+export async function execStatus(opts: ExecOptions): Promise<ExecResult> {
+  const list = loadList(opts)
+  const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : undefined
+  return {...summarize(await statusNetworkList(list, context(opts, opts.cacheDir ?? DEFAULT_CACHE_DIR, sb))), verb: 'status'}
+}
+
+export async function execVersion(opts: ExecOptions): Promise<ExecResult> {
+  const list = loadList(opts)
+  const v = await versionNetworkList(list, context(opts, opts.cacheDir ?? DEFAULT_CACHE_DIR))
+  const bad = v.plugins.filter((p) => p.failure || !p.supportsConfigVersion)
+  return {
+    cniVersion: v.cniVersion,
+    failure: bad.length ? bad.map((p) => (p.failure ? `${p.type}: ${p.failure}` : `${p.type} does not support ${v.cniVersion}`)).join('; ') : undefined,
+    invocations: v.outcomes.map((o) => o.invocation),
+    ok: bad.length === 0,
+    plugins: v.plugins,
+    problems: [],
+    verb: 'version',
+  }
+}
+
