@@ -1,0 +1,117 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, describe} from '../base-command.js'
+import type {ConformanceReport, PluginRole, Profile} from '../checks/types.js'
+import {pairReporterOutputs, REPORTERS} from '../conformance/reporters/index.js'
+import {EXIT} from '../exit-codes.js'
+import {runtimeFlags} from '../flags.js'
+import {splitCniPath} from '../runtime/find.js'
+import {conformance} from '../services/conformance.js'
+
+export default class Conformance extends BaseCommand<ConformanceReport> {
+  static override args = {
+    conf: Args.string({
+      description: 'The .conflist (or .conf, up-converted) that uses the plugin under test.',
+      required: true,
+    }),
+  }
+
+  static override description = describe(
+    `A black-box CNI spec conformance suite for any plugin binary. Each case runs the real plugin from its own throwaway sandboxed host (own netns, private /var/lib/cni and /run/cni) against throwaway container namespaces, and holds the real kernel state against what the plugin reported and what the spec (1.1.0) requires. Checks cite the requirement (P-numbers of the CNI spec checklist) and the SPEC.md section; every failure shows expected vs observed, the plugin's stdout/stderr, the state diff and a one-line command that reproduces it.
+
+Severity: MUST violations fail; SHOULD violations warn, except the ones that hurt in production (leaks after DEL, results that describe what is not there, a DEL that fails once the netns is gone, a CHECK that passes on a broken attachment), which the default profile fails. The Go plugins' known departures from the spec are warnings. --profile spec-minimum fails only MUSTs; --strict fails on any warning.`,
+    {
+      '0': 'every required check passed',
+      '1': 'a required check failed',
+      '2': 'usage or config error (bad flags, unreadable config, plugin not found)',
+      '3': 'environment not ready (not root, no ip(8), nft, tc, …)',
+      '70': 'internal error in cnidbg',
+    },
+  )
+
+  static override examples = [
+    {
+      command: '<%= config.bin %> conformance fixtures/conf/bridge.conflist --cni-path /usr/lib/cni',
+      description: 'Upstream bridge + host-local at every version they claim',
+    },
+    {
+      command:
+        '<%= config.bin %> conformance my-plugin.conflist --cni-path ./bin --reporter junit --output junit.xml --reporter tap',
+      description: 'Gate CI: JUnit to a file, TAP on stdout',
+    },
+    {
+      command: '<%= config.bin %> conformance my.conflist --only "del.*" --versions 1.0.0,1.1.0 --parallel 4',
+      description: 'Only the DEL checks, two versions, four cases at once',
+    },
+    {
+      command: '<%= config.bin %> conformance ipam.conf --role ipam --cni-path /usr/lib/cni',
+      description: 'Test the IPAM plugin named in ipam.type in the IPAM role',
+    },
+  ]
+
+  static override flags = {
+    'cni-path': runtimeFlags['cni-path'],
+    host: Flags.boolean({
+      summary:
+        'Run the plugins in the real host namespace instead of a sandbox (for plugins that need real host resources).',
+    }),
+    only: Flags.string({
+      multiple: true,
+      summary: 'Run only these check ids or requirement ids (globs, comma-separated), e.g. "del.*,P100".',
+    }),
+    output: Flags.string({multiple: true, summary: 'Write the reporter given just before to this file.'}),
+    parallel: Flags.integer({default: 2, min: 1, summary: 'Cases run at once (each in its own sandbox).'}),
+    profile: Flags.string({
+      default: 'default',
+      options: ['default', 'spec-minimum'],
+      summary: 'default also fails the production-critical SHOULDs; spec-minimum fails only MUSTs.',
+    }),
+    reporter: Flags.string({
+      multiple: true,
+      options: [...REPORTERS],
+      summary: 'pretty (live view in a TTY), tap (TAP 14), junit (XML), json. Repeatable, each with --output FILE.',
+    }),
+    role: Flags.string({
+      options: ['interface', 'chained', 'ipam'],
+      summary: 'Override the role inferred from the config.',
+    }),
+    skip: Flags.string({multiple: true, summary: 'Skip these check ids or requirement ids (globs, comma-separated).'}),
+    strict: Flags.boolean({summary: 'Warnings count as failures.'}),
+    timeout: Flags.integer({
+      default: 30,
+      min: 1,
+      summary: 'Seconds per plugin call; a hang is a failure, never a hung run.',
+    }),
+    versions: Flags.string({
+      summary: 'Comma-separated spec versions. Default: every version the plugins claim that the spec knows.',
+    }),
+  }
+
+  static override summary = 'Check a CNI plugin against the spec, in throwaway namespaces.'
+
+  public async run(): Promise<ConformanceReport> {
+    const {args, flags, raw} = await this.parse(Conformance)
+    const targets = pairReporterOutputs(raw as Array<{type: string; flag?: string; input: string}>)
+    const {report, stdout} = await conformance({
+      cniPath: splitCniPath(flags['cni-path']),
+      conf: args.conf,
+      host: flags.host,
+      json: this.jsonEnabled(),
+      only: flags.only,
+      parallel: flags.parallel,
+      profile: flags.profile as Profile,
+      role: flags.role as PluginRole | undefined,
+      skip: flags.skip,
+      strict: flags.strict,
+      targets,
+      timeoutSeconds: flags.timeout,
+      versions: flags.versions
+        ?.split(',')
+        .map((v) => v.trim())
+        .filter(Boolean),
+    })
+    if (stdout !== undefined) this.log(stdout.replace(/\n$/, ''))
+    process.exitCode = report.summary.failed > 0 ? EXIT.FAILED : EXIT.OK
+    return report
+  }
+}

@@ -1,0 +1,246 @@
+import {EventEmitter} from 'node:events'
+
+import {allChecks} from '../checks/index.js'
+import type {Check, CheckOutcome} from '../checks/check.js'
+import type {CheckResult, ConformanceReport, PluginRole, Profile, RunEvents, Severity} from '../checks/types.js'
+import {UsageError} from '../errors.js'
+import {requireEnvironment} from '../netns/index.js'
+import {loadConfFile, selectVersion} from '../runtime/conf.js'
+import {findPlugin} from '../runtime/find.js'
+import {hostExecutor, invokePlugin} from '../runtime/invoke.js'
+import type {JsonObject, NetConfList} from '../runtime/types.js'
+import {ALL_SPEC_VERSIONS, compareVersions, isSpecVersion, type SpecVersion} from '../runtime/versions.js'
+import {CaseEnv} from './case-env.js'
+import {inferRole} from './role.js'
+import {spyPluginDir} from './spy-path.js'
+
+export interface ConformanceOptions {
+  conf: string
+  cniPath: string[]
+  versions?: string[]
+  only?: string[]
+  skip?: string[]
+  parallel: number
+  timeoutSeconds: number
+  strict: boolean
+  role?: PluginRole
+  host: boolean
+  profile: Profile
+}
+
+export type RunEmitter = EventEmitter<{[K in keyof RunEvents]: [RunEvents[K]]}>
+
+const globRe = (g: string): RegExp =>
+  new RegExp(
+    '^' +
+      g
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+  )
+
+export function selectChecks(checks: readonly Check[], role: PluginRole, only?: string[], skip?: string[]): Check[] {
+  const onlyRe = only
+    ?.flatMap((s) => s.split(','))
+    .filter(Boolean)
+    .map(globRe)
+  const skipRe = skip
+    ?.flatMap((s) => s.split(','))
+    .filter(Boolean)
+    .map(globRe)
+  return checks.filter(
+    (c) =>
+      c.roles.includes(role) &&
+      (!onlyRe?.length || onlyRe.some((r) => r.test(c.id) || c.requirements.some((p) => r.test(p)))) &&
+      !skipRe?.some((r) => r.test(c.id) || c.requirements.some((p) => r.test(p))),
+  )
+}
+
+/**
+ * How a check's outcome becomes pass/fail/warn (issue 3 "severity profiles"): MUST fails; SHOULD warns,
+ * except the production-critical ones, which the default profile fails; known upstream departures warn;
+ * INFO never fails. --strict turns every warning into a failure.
+ */
+export function decide(
+  check: Check,
+  outcome: CheckOutcome,
+  profile: Profile,
+  strict: boolean,
+): Pick<CheckResult, 'decidedBy' | 'severity' | 'status'> {
+  if (outcome.status !== 'violation') return {severity: check.severity, status: outcome.status}
+  const severity: Severity = outcome.severity ?? check.severity
+  let status: CheckResult['status']
+  let decidedBy: CheckResult['decidedBy'] = profile
+  if (outcome.upstreamDeparture) {
+    status = 'warn'
+    decidedBy = 'upstream-departure'
+  } else if (severity === 'must') status = 'fail'
+  else if (severity === 'should') status = check.productionCritical && profile === 'default' ? 'fail' : 'warn'
+  else status = 'warn'
+  if (strict && status === 'warn' && severity !== 'info') status = 'fail'
+  return {decidedBy, severity, status}
+}
+
+/** The config at one version: cniVersion set, cniVersions dropped; raw.plugins shares the plugins array. */
+function listAt(list: NetConfList, version: string): NetConfList {
+  const plugins = structuredClone(list.plugins)
+  const {cniVersions: _drop, ...rest} = list.raw
+  const raw: JsonObject = {...rest, cniVersion: version, plugins}
+  return {...list, bytes: JSON.stringify(raw), cniVersion: version, cniVersions: undefined, plugins, raw}
+}
+
+/** For the IPAM role the binary under test is ipam.type, run with the upper plugin's full config (SPEC §4). */
+function ipamView(list: NetConfList): NetConfList {
+  const first = list.plugins[0]!
+  const ipamType = (first.ipam as JsonObject | undefined)?.type
+  if (typeof ipamType !== 'string')
+    throw new UsageError(
+      `${list.source}: --role ipam needs an "ipam" section with a "type" in the (first) plugin config.`,
+      {code: 'INVALID_CONFIG'},
+    )
+  const plugins = [{...first, type: ipamType}]
+  return {...list, plugins, raw: {...list.raw, plugins}}
+}
+
+async function probeVersions(path: string, timeoutMs: number): Promise<string[]> {
+  const o = await invokePlugin({
+    env: {CNI_CONTAINERID: 'cnidbg-version-probe', CNI_IFNAME: 'dummy', CNI_NETNS: 'dummy', CNI_PATH: ''},
+    executor: hostExecutor,
+    path,
+    request: {cniVersion: '1.1.0'},
+    timeoutMs,
+    verb: 'VERSION',
+  })
+  const v = (o.value ?? {}) as {supportedVersions?: unknown}
+  return Array.isArray(v.supportedVersions) ? v.supportedVersions.map(String) : []
+}
+
+async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({length: Math.max(1, Math.min(n, items.length))}, worker))
+}
+
+/** Runs the suite. Live progress goes through `events`; the report is the return value. */
+export async function runConformance(
+  opts: ConformanceOptions,
+  events: RunEmitter = new EventEmitter() as RunEmitter,
+): Promise<ConformanceReport> {
+  const started = performance.now()
+  const loaded = loadConfFile(opts.conf)
+  const role = opts.role ?? inferRole(loaded)
+  const base = role === 'ipam' ? ipamView(loaded) : loaded
+  const timeoutMs = opts.timeoutSeconds * 1000
+  const paths = base.plugins.map((p) => findPlugin(p.type, opts.cniPath))
+  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'iptables-save', 'nft', 'tc'])
+
+  const plugins = await Promise.all(
+    base.plugins.map(async (p, i) => ({
+      path: paths[i] as string,
+      supportedVersions: await probeVersions(paths[i] as string, timeoutMs),
+      type: p.type,
+    })),
+  )
+  const claimed = ALL_SPEC_VERSIONS.filter((v) => plugins.every((p) => p.supportedVersions.includes(v)))
+  let versions: SpecVersion[]
+  if (opts.versions?.length) {
+    const bad = opts.versions.filter((v) => !isSpecVersion(v))
+    if (bad.length)
+      throw new UsageError(`Unknown spec version(s): ${bad.join(', ')}.`, {
+        code: 'INVALID_VERSIONS',
+        suggestions: [`Known: ${ALL_SPEC_VERSIONS.join(', ')}`],
+      })
+    versions = opts.versions as SpecVersion[]
+  } else versions = claimed
+  if (versions.length === 0) {
+    selectVersion(loaded) // throws a clear error if the config itself is unusable
+    throw new UsageError(
+      `The plugins claim no spec version cnidbg knows (VERSION said: ${plugins.map((p) => `${p.type}: ${p.supportedVersions.join(',') || 'nothing'}`).join('; ')}).`,
+      {
+        code: 'NO_VERSIONS',
+        suggestions: ['Check the plugin answers VERSION: cnidbg exec version --conf ' + opts.conf],
+      },
+    )
+  }
+  versions.sort(compareVersions)
+  const checks = selectChecks(allChecks, role, opts.only, opts.skip)
+  if (checks.length === 0)
+    throw new UsageError('No checks selected.', {
+      code: 'NO_CHECKS',
+      suggestions: ['List check ids with: cnidbg conformance --list'],
+    })
+  const highest = versions.at(-1) as SpecVersion
+  const cases = checks.flatMap((check) => {
+    const vs = check.perVersion ? versions : [highest]
+    return vs.filter((v) => !check.appliesTo || check.appliesTo(v)).map((version) => ({check, version}))
+  })
+  const spyDir = spyPluginDir()
+  const results: CheckResult[] = []
+  await pool(cases, opts.parallel, async ({check, version}) => {
+    const t0 = performance.now()
+    events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
+    let outcome: CheckOutcome
+    let env: CaseEnv | undefined
+    try {
+      env = await CaseEnv.create({
+        cniPath: opts.cniPath,
+        confPath: opts.conf,
+        host: opts.host,
+        list: listAt(base, version),
+        role,
+        spyDir,
+        timeoutMs,
+        version,
+      })
+      outcome = await check.run(env)
+    } catch (error) {
+      outcome = {
+        evidence: env?.evidence(),
+        message: `the check could not run: ${(error as Error).message}`,
+        severity: 'must',
+        status: 'violation',
+      }
+    } finally {
+      await env?.dispose().catch(() => {})
+    }
+    const decided = decide(check, outcome, opts.profile, opts.strict)
+    const result: CheckResult = {
+      ...decided,
+      durationMs: Math.round(performance.now() - t0),
+      evidence: 'evidence' in outcome ? outcome.evidence : undefined,
+      id: check.id,
+      message: outcome.message ?? '',
+      requirements: check.requirements,
+      spec: check.spec,
+      title: check.title,
+      version: check.perVersion ? version : null,
+    }
+    results.push(result)
+    events.emit('check:end', result)
+  })
+  const order = new Map(cases.map((c, i) => [`${c.check.id}@${c.version}`, i]))
+  results.sort(
+    (a, b) => (order.get(`${a.id}@${a.version ?? highest}`) ?? 0) - (order.get(`${b.id}@${b.version ?? highest}`) ?? 0),
+  )
+  const count = (s: CheckResult['status']) => results.filter((r) => r.status === s).length
+  const report: ConformanceReport = {
+    checks: results,
+    conf: opts.conf,
+    durationMs: Math.round(performance.now() - started),
+    pluginTimeMs: 0,
+    plugins,
+    profile: opts.profile,
+    role,
+    strict: opts.strict,
+    summary: {failed: count('fail'), passed: count('pass'), skipped: count('skip'), warned: count('warn')},
+    versions,
+  }
+  events.emit('done', report)
+  return report
+}
