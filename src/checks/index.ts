@@ -1,4 +1,18 @@
 import type {Check} from './check.js'
+import {argsKubeletStyle} from './args-kubelet-style.js'
+import {capsWithoutRuntimeConfig} from './caps-without-runtime-config.js'
+import {chainPrevResult} from './chain-prevresult.js'
+import {configToleratesExtraKeys} from './config-tolerates-extra-keys.js'
+import {delInterfaceGone} from './del-interface-gone.js'
+import {envMinimalEnvironment} from './env-minimal-environment.js'
+import {envMissingVariables} from './env-missing-variables.js'
+import {envNetnsProcPath} from './env-netns-proc-path.js'
+import {envUnusualContainerId} from './env-unusual-container-id.js'
+import {errorBadSubnet} from './error-bad-subnet.js'
+import {gcCleansLeaked} from './gc-cleans-leaked.js'
+import {ipamLeavesNetnsAlone} from './ipam-leaves-netns-alone.js'
+import {isolationDelLeavesOthers} from './isolation-del-leaves-others.js'
+import {statusReady} from './status-ready.js'
 import {addExistingIfnameFails} from './add-existing-ifname-fails.js'
 import {addKernelMatchesResult} from './add-kernel-matches-result.js'
 import {addResultSchema} from './add-result-schema.js'
@@ -20,18 +34,32 @@ import {versionUnsupportedRejected} from './version-unsupported-rejected.js'
 export const allChecks: readonly Check[] = [
   ioFraming,
   envIfnameTooLong,
+  envMissingVariables,
+  envUnusualContainerId,
+  envMinimalEnvironment,
+  envNetnsProcPath,
+  configToleratesExtraKeys,
   versionOutput,
   versionUnsupportedRejected,
   addResultSchema,
   addKernelMatchesResult,
   addExistingIfnameFails,
+  chainPrevResult,
+  ipamLeavesNetnsAlone,
   errorMalformedConfig,
+  errorBadSubnet,
   delIdempotent,
   delWithoutAdd,
   delNetnsGone,
+  delInterfaceGone,
   delWithoutPrevResult,
   delNoLeaks,
   checkAfterAdd,
   checkDetectsTampering,
+  statusReady,
+  gcCleansLeaked,
   concurrencyParallelAdd,
+  isolationDelLeavesOthers,
+  capsWithoutRuntimeConfig,
+  argsKubeletStyle,
 ]

@@ -31,6 +31,8 @@ export interface CaseSetup {
   host: boolean
   /** Extra plugin dir (spy plugins), searched after the user's dirs. */
   spyDir?: string
+  /** Index of the plugin under test in the list (chained role: after the upstream that makes the interface). */
+  subject: number
 }
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
@@ -137,15 +139,15 @@ export class CaseEnv {
     return statusNetworkList(list, this.ctx)
   }
 
-  /** The path of the plugin under test (the first plugin of the list). */
-  pluginPath(index = 0, list = this.list): string {
+  /** The path of the plugin under test. */
+  pluginPath(index = this.setup.subject, list = this.list): string {
     return resolvePlugins(list, this.cniPath)[index] as string
   }
 
   /** The request the runtime would send plugin `index` for an attachment verb. */
   request(rt: RuntimeConf, opts: {prevResult?: unknown; index?: number; list?: NetConfList} = {}): JsonObject {
     const list = opts.list ?? this.list
-    return buildAttachmentRequest(list.plugins[opts.index ?? 0]!, {
+    return buildAttachmentRequest(list.plugins[opts.index ?? this.setup.subject]!, {
       cniVersion: this.version,
       name: list.name,
       prevResult: opts.prevResult,
@@ -203,7 +205,7 @@ export class CaseEnv {
 
   /** Host netns + every container netns of this case + the plugin state dirs, as sorted lines. */
   async snapshot(): Promise<string[]> {
-    const hostPath = this.setup.host ? '/proc/1/ns/net' : this.sb.host.path
+    const hostPath = this.setup.host ? `/proc/${process.pid}/ns/net` : this.sb.host.path
     const parts = await Promise.all([
       snapshotNetnsPath(hostPath).then((s) => s.lines.map((l) => `host: ${l}`)),
       ...this.owned.map((ns) =>

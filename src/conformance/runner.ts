@@ -14,6 +14,8 @@ import {CaseEnv} from './case-env.js'
 import {inferRole} from './role.js'
 import {spyPluginDir} from './spy-path.js'
 
+const UPSTREAM_DIR = '/usr/lib/cni'
+
 export interface ConformanceOptions {
   conf: string
   cniPath: string[]
@@ -90,6 +92,19 @@ function listAt(list: NetConfList, version: string): NetConfList {
   return {...list, bytes: JSON.stringify(raw), cniVersion: version, cniVersions: undefined, plugins, raw}
 }
 
+/**
+ * A chained plugin adjusts an interface an earlier plugin made (CONVENTIONS "Chained Plugins"), so the
+ * suite puts the upstream ptp + host-local in front of it, as a real config list would.
+ */
+function chainedView(list: NetConfList): NetConfList {
+  const upstream = {
+    ipam: {ranges: [[{subnet: '10.254.0.0/24'}]], routes: [{dst: '0.0.0.0/0'}], type: 'host-local'},
+    type: 'ptp',
+  }
+  const plugins = [upstream as unknown as NetConfList['plugins'][number], ...list.plugins]
+  return {...list, plugins, raw: {...list.raw, plugins}}
+}
+
 /** For the IPAM role the binary under test is ipam.type, run with the upper plugin's full config (SPEC §4). */
 function ipamView(list: NetConfList): NetConfList {
   const first = list.plugins[0]!
@@ -135,9 +150,13 @@ export async function runConformance(
   const started = performance.now()
   const loaded = loadConfFile(opts.conf)
   const role = opts.role ?? inferRole(loaded)
-  const base = role === 'ipam' ? ipamView(loaded) : loaded
+  const base = role === 'ipam' ? ipamView(loaded) : role === 'chained' ? chainedView(loaded) : loaded
+  // The upstream plugins a chained case needs come from Debian's package when the user's path lacks them.
+  const cniPath =
+    role === 'chained' && !opts.cniPath.includes(UPSTREAM_DIR) ? [...opts.cniPath, UPSTREAM_DIR] : opts.cniPath
+  const subject = role === 'chained' ? base.plugins.length - 1 : 0
   const timeoutMs = opts.timeoutSeconds * 1000
-  const paths = base.plugins.map((p) => findPlugin(p.type, opts.cniPath))
+  const paths = base.plugins.map((p) => findPlugin(p.type, cniPath))
   requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'iptables-save', 'nft', 'tc'])
 
   const plugins = await Promise.all(
@@ -148,6 +167,7 @@ export async function runConformance(
     })),
   )
   const claimed = ALL_SPEC_VERSIONS.filter((v) => plugins.every((p) => p.supportedVersions.includes(v)))
+
   let versions: SpecVersion[]
   if (opts.versions?.length) {
     const bad = opts.versions.filter((v) => !isSpecVersion(v))
@@ -182,6 +202,7 @@ export async function runConformance(
   })
   const spyDir = spyPluginDir()
   const results: CheckResult[] = []
+  let pluginTimeMs = 0
   await pool(cases, opts.parallel, async ({check, version}) => {
     const t0 = performance.now()
     events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
@@ -189,7 +210,8 @@ export async function runConformance(
     let env: CaseEnv | undefined
     try {
       env = await CaseEnv.create({
-        cniPath: opts.cniPath,
+        cniPath,
+        subject,
         confPath: opts.conf,
         host: opts.host,
         list: listAt(base, version),
@@ -199,6 +221,7 @@ export async function runConformance(
         version,
       })
       outcome = await check.run(env)
+      pluginTimeMs += env.invocations.reduce((sum, o) => sum + o.invocation.durationMs, 0)
     } catch (error) {
       outcome = {
         evidence: env?.evidence(),
@@ -233,7 +256,7 @@ export async function runConformance(
     checks: results,
     conf: opts.conf,
     durationMs: Math.round(performance.now() - started),
-    pluginTimeMs: 0,
+    pluginTimeMs: Math.round(pluginTimeMs),
     plugins,
     profile: opts.profile,
     role,

@@ -1,0 +1,25 @@
+import {type Check, pass, SPEC, skip, violation} from './check.js'
+
+export const capsWithoutRuntimeConfig: Check = {
+  id: 'caps.without-runtime-config',
+  perVersion: false,
+  requirements: ['P109', 'P110'],
+  roles: ['interface', 'chained', 'ipam'],
+  async run(env) {
+    const declared = env.list.plugins.filter((p) => p.capabilities && typeof p.capabilities === 'object')
+    if (declared.length === 0) return skip('no plugin declares capabilities')
+    // libcni omits runtimeConfig when the runtime has no value for a declared capability (R14).
+    const ctr = await env.netns()
+    const rt = env.rt(ctr, {capabilityArgs: {}})
+    const add = await env.add(rt)
+    await env.del(rt)
+    if (!add.ok)
+      return violation(`ADD with declared capabilities but no runtimeConfig failed: ${add.failure}`, env.evidence(), {
+        severity: 'should',
+      })
+    return pass()
+  },
+  severity: 'should',
+  spec: SPEC.dynamic,
+  title: 'Declared capabilities without runtime args still ADD',
+}
