@@ -19,6 +19,7 @@ import {addResultSchema} from './add-result-schema.js'
 import {checkAfterAdd} from './check-after-add.js'
 import {checkDetectsTampering} from './check-detects-tampering.js'
 import {concurrencyParallelAdd} from './concurrency-parallel-add.js'
+import {delegationProtocol} from './delegation-protocol.js'
 import {delIdempotent} from './del-idempotent.js'
 import {delNetnsGone} from './del-netns-gone.js'
 import {delNoLeaks} from './del-no-leaks.js'
@@ -45,6 +46,7 @@ export const allChecks: readonly Check[] = [
   addKernelMatchesResult,
   addExistingIfnameFails,
   chainPrevResult,
+  delegationProtocol,
   ipamLeavesNetnsAlone,
   errorMalformedConfig,
   errorBadSubnet,
