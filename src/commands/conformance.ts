@@ -111,7 +111,8 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
         .filter(Boolean),
     })
     if (stdout !== undefined) this.log(stdout.replace(/\n$/, ''))
-    process.exitCode = report.summary.failed > 0 ? EXIT.FAILED : EXIT.OK
+    // --strict: warnings fail the run as well as the reporters.
+    process.exitCode = report.summary.failed > 0 || (flags.strict && report.summary.warned > 0) ? EXIT.FAILED : EXIT.OK
     return report
   }
 }

@@ -23,27 +23,45 @@ export function renderExecResult(r: ExecResult): string[] {
     const c = toCanonical(r.result)
     const where = (sandbox?: string) => (sandbox ? chalk.dim(`(${sandbox})`) : chalk.dim('(host)'))
     if (c.interfaces.length)
-      lines.push(`  interfaces  ${c.interfaces.map((i) => `${chalk.bold(i.name)} ${where(i.sandbox)}${i.mac ? ' ' + i.mac : ''}${i.mtu ? ` mtu ${i.mtu}` : ''}`).join('\n              ')}`)
+      lines.push(
+        `  interfaces  ${c.interfaces.map((i) => `${chalk.bold(i.name)} ${where(i.sandbox)}${i.mac ? ' ' + i.mac : ''}${i.mtu ? ` mtu ${i.mtu}` : ''}`).join('\n              ')}`,
+      )
     if (c.ips.length)
       lines.push(
         `  addresses   ${c.ips.map((ip) => `${chalk.bold(ip.address)}${ip.interface === undefined ? '' : ` on ${c.interfaces[ip.interface]?.name ?? `#${ip.interface}`}`}${ip.gateway ? ` gw ${ip.gateway}` : ''}`).join('\n              ')}`,
       )
-    if (c.routes.length) lines.push(`  routes      ${c.routes.map((rt) => `${rt.dst}${rt.gw ? ` via ${rt.gw}` : ''}`).join('\n              ')}`)
+    if (c.routes.length)
+      lines.push(
+        `  routes      ${c.routes.map((rt) => `${rt.dst}${rt.gw ? ` via ${rt.gw}` : ''}`).join('\n              ')}`,
+      )
     const dns = c.dns
     if (dns.nameservers?.length || dns.domain || dns.search?.length)
-      lines.push(`  dns         ${[...(dns.nameservers ?? []), dns.domain ? `domain ${dns.domain}` : '', dns.search?.length ? `search ${dns.search.join(',')}` : ''].filter(Boolean).join('  ')}`)
+      lines.push(
+        `  dns         ${[...(dns.nameservers ?? []), dns.domain ? `domain ${dns.domain}` : '', dns.search?.length ? `search ${dns.search.join(',')}` : ''].filter(Boolean).join('  ')}`,
+      )
   }
   if (r.plugins)
     for (const p of r.plugins)
-      lines.push(`  ${p.supportsConfigVersion ? chalk.green('✓') : chalk.red('✗')} ${chalk.bold(p.type.padEnd(12))} ${p.supportedVersions.join(', ') || chalk.red(p.failure ?? 'no versions')}  ${chalk.dim(p.path)}`)
-  if (r.deleted?.length) lines.push(`  deleted stale attachments: ${r.deleted.map((a) => `${a.containerID}/${a.ifname}`).join(', ')}`)
+      lines.push(
+        `  ${p.supportsConfigVersion ? chalk.green('✓') : chalk.red('✗')} ${chalk.bold(p.type.padEnd(12))} ${p.supportedVersions.join(', ') || chalk.red(p.failure ?? 'no versions')}  ${chalk.dim(p.path)}`,
+      )
+  if (r.deleted?.length)
+    lines.push(`  deleted stale attachments: ${r.deleted.map((a) => `${a.containerID}/${a.ifname}`).join(', ')}`)
   if (r.error?.details) lines.push(`  ${chalk.dim('details:')} ${r.error.details}`)
   const failed = r.invocations.find((i) => i.exitCode !== 0 && i.stderr.trim())
-  if (!r.ok && failed) lines.push(`  ${chalk.dim(`${failed.plugin} stderr:`)} ${failed.stderr.trim().split('\n').slice(-5).join('\n    ')}`)
-  if (r.rolledBack !== undefined) lines.push(`  rollback DEL ${r.rolledBack ? chalk.green('done') : chalk.red('failed')}`)
+  if (!r.ok && failed)
+    lines.push(
+      `  ${chalk.dim(`${failed.plugin} stderr:`)} ${failed.stderr.trim().split('\n').slice(-5).join('\n    ')}`,
+    )
+  if (r.rolledBack !== undefined)
+    lines.push(`  rollback DEL ${r.rolledBack ? chalk.green('done') : chalk.red('failed')}`)
   if (r.attachment) {
     const a = r.attachment
-    lines.push(chalk.dim(`  attachment  ${a.network} ${a.containerId} ${a.ifname} ${a.netns}${a.sandbox ? ` sandbox ${a.sandbox}` : ''}`))
+    lines.push(
+      chalk.dim(
+        `  attachment  ${a.network} ${a.containerId} ${a.ifname} ${a.netns}${a.sandbox ? ` sandbox ${a.sandbox}` : ''}`,
+      ),
+    )
   }
   if (r.removed) lines.push(chalk.dim('  throwaway namespaces removed'))
   if (r.next?.length) lines.push(chalk.dim('  next:'), ...r.next.map((n) => chalk.dim(`    ${n}`)))
@@ -52,11 +70,16 @@ export function renderExecResult(r: ExecResult): string[] {
 
 /** One plugin invocation for --verbose (written to stderr as it happens). */
 export function renderInvocation(i: Invocation): string[] {
-  const status = i.exitCode === 0 ? chalk.green(`exit 0`) : chalk.red(i.timedOut ? 'timed out' : `exit ${i.exitCode ?? i.signal}`)
+  const status =
+    i.exitCode === 0 ? chalk.green(`exit 0`) : chalk.red(i.timedOut ? 'timed out' : `exit ${i.exitCode ?? i.signal}`)
   const env = Object.entries(i.env)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')
-  const out = [`${chalk.cyan('▶')} ${i.plugin} ${i.verb}  ${status}  ${Math.round(i.durationMs)} ms  ${chalk.dim(i.path)}`, chalk.dim(`  env    ${env}`), chalk.dim(`  stdin  ${i.stdin}`)]
+  const out = [
+    `${chalk.cyan('▶')} ${i.plugin} ${i.verb}  ${status}  ${Math.round(i.durationMs)} ms  ${chalk.dim(i.path)}`,
+    chalk.dim(`  env    ${env}`),
+    chalk.dim(`  stdin  ${i.stdin}`),
+  ]
   if (i.stdout.trim()) out.push(`  stdout ${i.stdout.trim().slice(0, 4000)}`)
   if (i.stderr.trim()) out.push(chalk.yellow(`  stderr ${i.stderr.trim().slice(0, 4000)}`))
   return out
