@@ -1,0 +1,89 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, describe} from '../base-command.js'
+import {EXIT} from '../exit-codes.js'
+import {DEFAULT_LAB_NAME} from '../lab/names.js'
+import {trace} from '../services/trace.js'
+import {renderDot, renderMermaid, renderText} from '../trace/render/index.js'
+import type {TraceResult} from '../trace/types.js'
+
+export default class Trace extends BaseCommand<TraceResult> {
+  static override args = {
+    podA: Args.string({description: 'Source pod: NAME, NAMESPACE/NAME or a pod IP.', required: true}),
+    podB: Args.string({description: 'Destination pod: NAME, NAMESPACE/NAME or a pod IP.', required: true}),
+  }
+
+  static override description = describe(
+    `Explains and tests pod-to-pod reachability hop by hop, in both directions, and names the hop and the reason where a packet dies.
+
+It resolves both pods through the Kubernetes API (node, pod IP, phase), finds each pod's network namespace on this machine by its IP, then builds the path from the kernel's own state: pod eth0 → host veth → the node's routing decision (ip route get … iif, so the kernel decides) → neighbour → FDB → VXLAN encap → underlay → decap (or the next hop in host-gw mode) → the remote node's routing → veth → pod, checking link state and MTU, addresses, ip_forward and effective rp_filter, the netfilter verdict, and neighbour/FDB entries against the nodes' annotations. Then it injects ICMP and TCP (and UDP) probes plus DF-set size probes from pod-a, watches each hop, and reads the kernel's drop reason from the skb:kfree_skb tracepoint. Verdict reasons: link-down, address-missing, no-route, wrong-route, no-neighbor, no-fdb, stale-fdb, filtered, forwarding-disabled, rp-filter, mtu, underlay-blocked, no-listener, unknown.`,
+    {
+      '0': 'reachable',
+      '1': 'unreachable (the fault is reported)',
+      '2': 'usage error (bad pod reference, unknown pod, pod not running)',
+      '3': 'environment (not root, no cluster reachable, pod namespace not on this machine)',
+      '70': 'internal error in cnidbg',
+    },
+  )
+
+  static override examples = [
+    {command: '<%= config.bin %> trace pod-a pod-b', description: 'In the running lab (the default cluster)'},
+    {
+      command: '<%= config.bin %> trace default/web-0 kube-system/dns-1 --protocol tcp --port 53',
+      description: 'Namespaced pods, one TCP port',
+    },
+    {
+      command: '<%= config.bin %> trace 10.244.1.2 10.244.2.3 --static-only --json',
+      description: 'By pod IP, kernel state only, JSON',
+    },
+    {
+      command: '<%= config.bin %> trace pod-a pod-b --format mermaid > path.md',
+      description: 'A picture of the path with the fault marked',
+    },
+  ]
+
+  static override flags = {
+    format: Flags.string({
+      default: 'text',
+      options: ['text', 'mermaid', 'dot'],
+      summary: 'Human output: hop-by-hop text, or a Mermaid/Graphviz picture.',
+    }),
+    kubeconfig: Flags.string({
+      env: 'KUBECONFIG',
+      summary: 'Cluster to ask. Default: the running lab, else ~/.kube/config.',
+    }),
+    lab: Flags.string({default: DEFAULT_LAB_NAME, summary: 'Lab whose cluster to use when no --kubeconfig is given.'}),
+    namespace: Flags.string({char: 'n', default: 'default', summary: 'Namespace of pods given without NAMESPACE/.'}),
+    port: Flags.integer({
+      min: 1,
+      max: 65535,
+      summary: 'TCP/UDP port. Default: a temporary listener trace starts in pod-b.',
+    }),
+    protocol: Flags.string({options: ['icmp', 'tcp', 'udp'], summary: 'Probe one protocol. Default: ICMP and TCP.'}),
+    size: Flags.integer({min: 0, max: 65000, summary: 'ICMP payload size, for MTU probes.'}),
+    'static-only': Flags.boolean({summary: 'Read kernel state only; send no probes.'}),
+  }
+
+  static override summary = 'Where does a packet from pod-a to pod-b die, and why?'
+
+  public async run(): Promise<TraceResult> {
+    const {args, flags} = await this.parse(Trace)
+    const result = await trace({
+      kubeconfig: flags.kubeconfig,
+      lab: flags.lab,
+      namespace: flags.namespace,
+      podA: args.podA,
+      podB: args.podB,
+      port: flags.port,
+      protocol: flags.protocol as 'icmp' | 'tcp' | 'udp' | undefined,
+      size: flags.size,
+      staticOnly: flags['static-only'],
+    })
+    if (!this.jsonEnabled()) {
+      const render = flags.format === 'mermaid' ? renderMermaid : flags.format === 'dot' ? renderDot : renderText
+      this.log(render(result).replace(/\n$/, ''))
+    }
+    process.exitCode = result.verdict === 'reachable' ? EXIT.OK : EXIT.FAILED
+    return result
+  }
+}

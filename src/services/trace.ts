@@ -1,0 +1,121 @@
+import {existsSync} from 'node:fs'
+import {isIP} from 'node:net'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+
+import {CoreV1Api, KubeConfig, type V1Pod} from '@kubernetes/client-node'
+
+import {EnvironmentError, UsageError} from '../errors.js'
+import {labDir} from '../lab/names.js'
+import {loadLabTopology} from '../lab/topology.js'
+import {requireEnvironment} from '../netns/index.js'
+import {traceBetween} from '../trace/engine.js'
+import {resolveFromCluster} from '../trace/resolve.js'
+import type {ProbeProtocol, TraceResult} from '../trace/types.js'
+
+export interface TraceCommandOptions {
+  podA: string
+  podB: string
+  namespace: string
+  kubeconfig?: string
+  lab: string
+  protocol?: 'icmp' | 'tcp' | 'udp'
+  port?: number
+  size?: number
+  staticOnly: boolean
+}
+
+/** `ns/name`, or `name` in the given namespace. */
+export function parsePodRef(ref: string, namespace: string): {namespace: string; name: string} {
+  const slash = ref.indexOf('/')
+  if (slash === -1) return {name: ref, namespace}
+  const ns = ref.slice(0, slash)
+  const name = ref.slice(slash + 1)
+  if (!ns || !name || name.includes('/'))
+    throw new UsageError(`"${ref}" is not a pod: use NAME or NAMESPACE/NAME (or a pod IP).`, {code: 'TRACE_BAD_POD'})
+  return {name, namespace: ns}
+}
+
+/**
+ * Which cluster to ask: --kubeconfig (or KUBECONFIG), else the running lab's, else ~/.kube/config.
+ * The lab is the embedded default, so `cnidbg trace pod-a pod-b` works right after `cnidbg lab up`.
+ */
+function pickKubeconfig(opts: TraceCommandOptions): {path: string; lab?: string} {
+  if (opts.kubeconfig) return {path: opts.kubeconfig}
+  if (existsSync(join(labDir(opts.lab), 'lab.json'))) return {lab: opts.lab, path: loadLabTopology(opts.lab).kubeconfig}
+  const home = join(homedir(), '.kube', 'config')
+  if (existsSync(home)) return {path: home}
+  throw new UsageError('No cluster to trace in: no --kubeconfig, no running lab, no ~/.kube/config.', {
+    code: 'TRACE_NO_CLUSTER',
+    suggestions: [
+      'Start the embedded lab: cnidbg lab up',
+      'Or point at a cluster: --kubeconfig /etc/kubernetes/admin.conf',
+    ],
+  })
+}
+
+async function podByIp(api: CoreV1Api, ip: string): Promise<{namespace: string; name: string}> {
+  const pods = await api.listPodForAllNamespaces()
+  const pod = pods.items.find((p: V1Pod) => p.status?.podIP === ip || p.status?.podIPs?.some((x) => x.ip === ip))
+  if (!pod)
+    throw new UsageError(`No pod has the IP ${ip}.`, {
+      code: 'TRACE_POD_NOT_FOUND',
+      suggestions: ['List pods with their IPs: kubectl get pods -A -o wide'],
+    })
+  return {name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? 'default'}
+}
+
+/** Resolves both pods through the Kubernetes API, finds their namespaces by IP, then traces. */
+export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
+  requireEnvironment(['ip', 'nsenter'])
+  const {lab, path} = pickKubeconfig(opts)
+  const kc = new KubeConfig()
+  try {
+    kc.loadFromFile(path)
+  } catch (error) {
+    throw new UsageError(`Can't load kubeconfig ${path}: ${(error as Error).message}`, {code: 'TRACE_BAD_KUBECONFIG'})
+  }
+  const api = kc.makeApiClient(CoreV1Api)
+  const refs = await Promise.all(
+    [opts.podA, opts.podB].map((ref) =>
+      isIP(ref) ? podByIp(api, ref) : Promise.resolve(parsePodRef(ref, opts.namespace)),
+    ),
+  ).catch((error: unknown) => {
+    throw apiError(error, path)
+  })
+  const diag = lab ? new Map(loadLabTopology(lab).nodes.map((n) => [n.name, n.diagUrl])) : undefined
+  const resolved = await resolveFromCluster(api, refs[0]!, refs[1]!, {
+    diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
+  }).catch((error: unknown) => {
+    throw apiError(error, path)
+  })
+  const protocols: ProbeProtocol[] | undefined = opts.protocol ? [opts.protocol] : ['icmp', 'tcp']
+  return traceBetween(resolved.topology, resolved.a, resolved.b, {
+    port: opts.port,
+    protocols,
+    size: opts.size,
+    staticOnly: opts.staticOnly,
+  })
+}
+
+/** The API's 404 means a wrong pod name; a refused connection means no cluster. Both are the user's to fix. */
+function apiError(error: unknown, kubeconfig: string): Error {
+  if (error instanceof UsageError || error instanceof EnvironmentError) return error
+  const e = error as {code?: number; message?: string; body?: unknown}
+  if (e.code === 404) {
+    const body = typeof e.body === 'string' ? e.body : JSON.stringify(e.body ?? '')
+    const name = /pods \\?"([^"\\]+)\\?" not found/.exec(body)?.[1]
+    return new UsageError(`Pod ${name ? `"${name}" ` : ''}not found.`, {
+      code: 'TRACE_POD_NOT_FOUND',
+      suggestions: ['List pods: kubectl get pods -A -o wide', 'Use NAMESPACE/NAME or -n NAMESPACE.'],
+    })
+  }
+  return new EnvironmentError(
+    `Can't reach the Kubernetes API (kubeconfig ${kubeconfig}): ${e.message ?? String(error)}`,
+    {
+      code: 'TRACE_API_UNREACHABLE',
+      suggestions: ['Is the lab running? cnidbg lab status', 'Check the server in the kubeconfig.'],
+    },
+  )
+}
+
