@@ -1,4 +1,5 @@
 import type {Check} from './check.js'
+import {argsIpsPrecedence} from './args-ips-precedence.js'
 import {argsKubeletStyle} from './args-kubelet-style.js'
 import {capsWithoutRuntimeConfig} from './caps-without-runtime-config.js'
 import {chainPrevResult} from './chain-prevresult.js'
@@ -9,6 +10,7 @@ import {envMissingVariables} from './env-missing-variables.js'
 import {envNetnsProcPath} from './env-netns-proc-path.js'
 import {envUnusualContainerId} from './env-unusual-container-id.js'
 import {errorBadSubnet} from './error-bad-subnet.js'
+import {errorUnsupportedField} from './error-unsupported-field.js'
 import {gcCleansLeaked} from './gc-cleans-leaked.js'
 import {ipamLeavesNetnsAlone} from './ipam-leaves-netns-alone.js'
 import {isolationDelLeavesOthers} from './isolation-del-leaves-others.js'
@@ -50,6 +52,7 @@ export const allChecks: readonly Check[] = [
   ipamLeavesNetnsAlone,
   errorMalformedConfig,
   errorBadSubnet,
+  errorUnsupportedField,
   delIdempotent,
   delWithoutAdd,
   delNetnsGone,
@@ -64,4 +67,5 @@ export const allChecks: readonly Check[] = [
   isolationDelLeavesOthers,
   capsWithoutRuntimeConfig,
   argsKubeletStyle,
+  argsIpsPrecedence,
 ]
