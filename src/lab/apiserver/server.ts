@@ -1,0 +1,482 @@
+/**
+ * The lab's Kubernetes apiserver over HTTP: core/v1 Nodes, Pods and Namespaces with get, list,
+ * watch, create, update, patch (merge, strategic, JSON) and delete, the status subresource,
+ * selectors, Table output for kubectl, and enough discovery for kubectl 1.20 onwards and
+ * @kubernetes/client-node. State lives in a Store (store.ts), which the lab may also use in-process.
+ *
+ * It listens on loopback only, over plain HTTP. The lab is one machine: its clients (kubectl, the
+ * lab's node agents, cnidbg itself) run on the same host, in the root namespace, so TLS would add
+ * certificates to generate and distribute without protecting anything that loopback does not
+ * already. An optional bearer token keeps other local users' tools from writing by accident.
+ */
+import {timingSafeEqual} from 'node:crypto'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+
+import {
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  DEFAULT_SERVER_VERSION,
+  OPENAPI_V2_PROTOBUF,
+  OPENAPI_V2_PROTOBUF_RESPONSE,
+  openApiV2,
+  versionInfo,
+} from './discovery.js'
+import {kubeconfigYaml, writeKubeconfig, type KubeconfigOptions} from './kubeconfig.js'
+import {patchTypeOf} from './patch.js'
+import {isResourceName, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import {
+  ApiError,
+  badRequest,
+  methodNotAllowed,
+  notAcceptable,
+  notFound,
+  unauthorized,
+  unsupportedMediaType,
+} from './status.js'
+import {Store, type Selection, type WatchEvent} from './store.js'
+import {toTable} from './table.js'
+
+export interface ApiServerOptions {
+  /** Loopback address to bind. Default 127.0.0.1; anything that is not loopback is refused. */
+  host?: string
+  /** Default 0: a free port. */
+  port?: number
+  /** Watch history length (see Store). Default 1000. */
+  historySize?: number
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  token?: string
+  /** Load state from this JSON file and keep it updated (see Store). */
+  snapshotPath?: string
+  /** Serve this store instead of a new one (it is then not closed by close(), only flushed). */
+  store?: Store
+  /** gitVersion reported at /version. */
+  serverVersion?: string
+  /** Bookmark period for watches with allowWatchBookmarks. Default 60 s, like the real apiserver. */
+  bookmarkIntervalMs?: number
+  /** Longest a watch stays open without timeoutSeconds. Default 1800 s (the apiserver's min-request-timeout). */
+  maxWatchSeconds?: number
+  /** Called once per finished request with a one-line summary. */
+  log?: (line: string) => void
+}
+
+export interface ApiServer {
+  /** http://127.0.0.1:PORT */
+  url: string
+  host: string
+  port: number
+  store: Store
+  kubeconfigYaml(opts?: Omit<KubeconfigOptions, 'server' | 'token'>): string
+  writeKubeconfig(file: string, opts?: Omit<KubeconfigOptions, 'server' | 'token'>): void
+  /** Open watch streams right now. */
+  readonly watchCount: number
+  /** Ends every open watch cleanly, as an apiserver restart would; clients re-watch. Returns how many. */
+  endWatches(): number
+  /** Ends every watch, closes every connection, flushes state. */
+  close(): Promise<void>
+}
+
+const MAX_BODY = 3 * 1024 * 1024
+// A watcher this far behind is dropped (the real apiserver drops slow watchers too); it will relist.
+const MAX_WATCH_BACKLOG = 16 * 1024 * 1024
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+type Output = {table: false} | {table: true; version: string}
+
+/**
+ * Picks the response format from Accept, in the client's order. Table (meta.k8s.io v1 or v1beta1)
+ * or JSON; other `as=` forms (aggregated discovery, PartialObjectMetadata) and protobuf are skipped
+ * so that clients fall back to the next type they listed.
+ */
+export function negotiate(accept: string | undefined): Output {
+  if (!accept || accept.trim() === '') return {table: false}
+  for (const range of accept.split(',')) {
+    const [type, ...rawParams] = range.split(';').map((s) => s.trim())
+    const params: Record<string, string> = {}
+    for (const p of rawParams) {
+      const eq = p.indexOf('=')
+      if (eq > 0) params[p.slice(0, eq).trim().toLowerCase()] = p.slice(eq + 1).trim()
+    }
+    const t = type.toLowerCase()
+    if (t === '*/*' || t === 'application/*') return {table: false}
+    if (t !== 'application/json') continue
+    if (params.as === undefined) return {table: false}
+    if (params.as === 'Table' && params.g === 'meta.k8s.io' && (params.v === 'v1' || params.v === 'v1beta1')) {
+      return {table: true, version: params.v}
+    }
+  }
+  throw notAcceptable()
+}
+
+interface Route {
+  resource: ResourceName
+  namespace?: string
+  name?: string
+  subresource?: string
+  legacyWatch: boolean
+}
+
+function notFoundPath(): ApiError {
+  return new ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
+}
+
+/** Parses /api/v1/... into a resource route. */
+function route(segs: string[]): Route {
+  let rest = segs.slice(2)
+  const legacyWatch = rest[0] === 'watch'
+  if (legacyWatch) rest = rest.slice(1)
+  if (rest[0] === 'namespaces' && rest.length >= 3 && isResourceName(rest[2]) && RESOURCES[rest[2]].namespaced) {
+    if (rest.length > 5) throw notFoundPath()
+    return {resource: rest[2], namespace: rest[1], name: rest[3], subresource: rest[4], legacyWatch}
+  }
+  if (rest.length >= 1 && rest.length <= 3 && isResourceName(rest[0])) {
+    return {resource: rest[0], name: rest[1], subresource: rest[2], legacyWatch}
+  }
+  throw notFoundPath()
+}
+
+function sendJson(res: http.ServerResponse, code: number, body: unknown): void {
+  const s = JSON.stringify(body)
+  res.writeHead(code, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(s),
+    'Cache-Control': 'no-cache, private',
+  })
+  res.end(s)
+}
+
+function sendError(res: http.ServerResponse, e: unknown): void {
+  const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error: ${(e as Error).message}`)
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, err.code, err.toStatus())
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const c of req) {
+    size += (c as Buffer).length
+    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728')
+    chunks.push(c as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw badRequest(`the body of the request could not be decoded as JSON: ${(e as Error).message}`)
+  }
+}
+
+function checkJsonType(req: http.IncomingMessage): void {
+  const ct = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  if (ct !== '' && ct !== 'application/json' && ct !== '*/*') throw unsupportedMediaType(ct)
+}
+
+function boolParam(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name)
+  return v === 'true' || v === '1'
+}
+
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const host = opts.host ?? '127.0.0.1'
+  if (!isLoopback(host)) throw new Error(`the lab apiserver listens on loopback only, not on ${host}`)
+  const ownStore = !opts.store
+  const store = opts.store ?? new Store({historySize: opts.historySize, snapshotPath: opts.snapshotPath})
+  const gitVersion = opts.serverVersion ?? DEFAULT_SERVER_VERSION
+  const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000
+  const maxWatchSeconds = opts.maxWatchSeconds ?? 1800
+  const token = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined
+  const watches = new Set<() => void>()
+  let address = ''
+
+  const authorized = (req: http.IncomingMessage): boolean => {
+    if (!token) return true
+    const got = Buffer.from(req.headers.authorization ?? '')
+    return got.length === token.length && timingSafeEqual(got, token)
+  }
+
+  const serveWatch = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    r: Route,
+    sel: Selection,
+    q: URLSearchParams,
+    out: Output,
+  ): void => {
+    const info = RESOURCES[r.resource]
+    const timeoutParam = q.get('timeoutSeconds')
+    // timeoutSeconds unset or 0: the server's own limit.
+    const timeoutSec = Number(timeoutParam ?? 0) || maxWatchSeconds
+    if (!Number.isFinite(timeoutSec) || timeoutSec < 0) throw badRequest(`invalid timeoutSeconds ${timeoutParam}`)
+    // Bad selectors and resourceVersions are HTTP 400s, before the stream starts.
+    store.matcher(r.resource, sel)
+    const rv = q.get('resourceVersion')
+    if (rv && !/^\d+$/.test(rv)) throw badRequest(`invalid resourceVersion: ${JSON.stringify(rv)}`)
+    const bookmarks = boolParam(q, 'allowWatchBookmarks')
+    const initial = boolParam(q, 'sendInitialEvents')
+    res.writeHead(200, {'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private'})
+    res.flushHeaders()
+    req.socket.setKeepAlive(true, 30_000)
+    req.socket.setNoDelay(true)
+
+    let ended = false
+    let stop: () => void = () => {}
+    let ticker: NodeJS.Timeout | undefined
+    const end = () => {
+      if (ended) return
+      ended = true
+      stop()
+      clearTimeout(timer)
+      clearInterval(ticker)
+      watches.delete(end)
+      res.end()
+    }
+    const write = (ev: WatchEvent) => {
+      if (ended) return
+      let object = ev.object
+      if (out.table && ev.type !== 'ERROR' && ev.type !== 'BOOKMARK') {
+        const o = ev.object as K8sObject
+        object = toTable(
+          r.resource,
+          [o],
+          {resourceVersion: o.metadata.resourceVersion},
+          {
+            version: out.version,
+            includeObject: q.get('includeObject') ?? undefined,
+          },
+        )
+      }
+      res.write(`${JSON.stringify({type: ev.type, object})}\n`)
+      if (res.writableLength > MAX_WATCH_BACKLOG) end()
+    }
+    const bookmark = (annotations?: Record<string, string>) =>
+      write({
+        type: 'BOOKMARK',
+        object: {
+          kind: info.kind,
+          apiVersion: 'v1',
+          metadata: {resourceVersion: String(store.resourceVersion), ...(annotations ? {annotations} : {})},
+        },
+      })
+    // Capped: setTimeout overflows past 2^31-1 ms and then fires at once.
+    const timeoutMs = Math.min(timeoutSec * 1000, 2 ** 31 - 1)
+    const timer = setTimeout(() => {
+      if (bookmarks) bookmark()
+      end()
+    }, timeoutMs)
+    watches.add(end)
+    res.on('close', end)
+    try {
+      const unsubscribe = store.watch(
+        r.resource,
+        {...sel, resourceVersion: q.get('resourceVersion') ?? undefined, sendInitialEvents: initial},
+        write,
+      )
+      if (ended) unsubscribe()
+      else stop = unsubscribe
+    } catch (e) {
+      // Like the watch cache: HTTP 200, then one ERROR event with the Status, then the end.
+      const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', (e as Error).message)
+      write({type: 'ERROR', object: err.toStatus()})
+      end()
+      return
+    }
+    // KEP-3157 watch-list: this bookmark tells the client its initial state is complete.
+    if (initial && bookmarks) bookmark({'k8s.io/initial-events-end': 'true'})
+    if (bookmarks) ticker = setInterval(() => bookmark(), bookmarkMs)
+  }
+
+  const serveResource = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    segs: string[],
+    q: URLSearchParams,
+  ): Promise<void> => {
+    const r = route(segs)
+    const info = RESOURCES[r.resource]
+    const method = req.method ?? 'GET'
+    if (r.subresource !== undefined && r.subresource !== 'status') throw notFoundPath()
+    if (q.has('dryRun')) throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
+    const out = method === 'GET' ? negotiate(req.headers.accept) : ({table: false} as Output)
+    const sel: Selection = {
+      namespace: r.namespace,
+      labelSelector: q.get('labelSelector') ?? undefined,
+      fieldSelector: q.get('fieldSelector') ?? undefined,
+    }
+    const tableOpts = {version: out.table ? out.version : undefined, includeObject: q.get('includeObject') ?? undefined}
+    const watching = r.legacyWatch || boolParam(q, 'watch')
+
+    if (r.name === undefined) {
+      if (method === 'GET' && watching) return serveWatch(req, res, r, sel, q, out)
+      if (method === 'GET') {
+        const limit = q.get('limit')
+        const list = store.list(r.resource, {
+          ...sel,
+          limit: limit ? Number(limit) : undefined,
+          continue: q.get('continue') ?? undefined,
+          resourceVersion: q.get('resourceVersion') ?? undefined,
+          resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+        })
+        const metadata: Record<string, unknown> = {resourceVersion: list.resourceVersion}
+        if (list.continue) metadata.continue = list.continue
+        if (list.remainingItemCount !== undefined) metadata.remainingItemCount = list.remainingItemCount
+        if (out.table) return sendJson(res, 200, toTable(r.resource, list.items, metadata, tableOpts))
+        return sendJson(res, 200, {kind: info.listKind, apiVersion: 'v1', metadata, items: list.items})
+      }
+      if (method === 'POST') {
+        if (info.namespaced && r.namespace === undefined) throw methodNotAllowed()
+        checkJsonType(req)
+        const created = store.create(r.resource, r.namespace, parseJson(await readBody(req)))
+        return sendJson(res, 201, created)
+      }
+      if (method === 'DELETE') {
+        const items = store.deleteCollection(r.resource, sel)
+        return sendJson(res, 200, {
+          kind: info.listKind,
+          apiVersion: 'v1',
+          metadata: {resourceVersion: String(store.resourceVersion)},
+          items,
+        })
+      }
+      throw methodNotAllowed()
+    }
+
+    if (info.namespaced && r.namespace === undefined) throw notFoundPath()
+    if (method === 'GET' && watching) {
+      // The deprecated single-object watch: a watch with a name field selector.
+      const byName = `metadata.name=${r.name}`
+      return serveWatch(
+        req,
+        res,
+        r,
+        {...sel, fieldSelector: sel.fieldSelector ? `${sel.fieldSelector},${byName}` : byName},
+        q,
+        out,
+      )
+    }
+    if (method === 'GET') {
+      const o = store.get(r.resource, r.namespace, r.name)
+      if (!o) throw notFound(r.resource, r.name)
+      if (out.table)
+        return sendJson(res, 200, toTable(r.resource, [o], {resourceVersion: o.metadata.resourceVersion}, tableOpts))
+      return sendJson(res, 200, o)
+    }
+    if (method === 'PUT') {
+      checkJsonType(req)
+      const body = parseJson(await readBody(req))
+      return sendJson(res, 200, store.update(r.resource, r.namespace, r.name, body, {subresource: r.subresource}))
+    }
+    if (method === 'PATCH') {
+      const type = patchTypeOf(req.headers['content-type'])
+      if (!type) throw unsupportedMediaType(req.headers['content-type'] ?? '')
+      const patch = parseJson(await readBody(req))
+      return sendJson(res, 200, store.patch(r.resource, r.namespace, r.name, type, patch, {subresource: r.subresource}))
+    }
+    if (method === 'DELETE' && r.subresource === undefined) {
+      const text = await readBody(req)
+      const body = (text.trim() ? parseJson(text) : {}) as {
+        preconditions?: {uid?: string; resourceVersion?: string}
+        dryRun?: unknown
+      }
+      if (body && Array.isArray(body.dryRun) && body.dryRun.length > 0) {
+        throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
+      }
+      return sendJson(res, 200, store.delete(r.resource, r.namespace, r.name, {preconditions: body?.preconditions}))
+    }
+    throw methodNotAllowed()
+  }
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://lab.invalid')
+    let segs: string[]
+    try {
+      segs = url.pathname
+        .split('/')
+        .filter((s) => s !== '')
+        .map(decodeURIComponent)
+    } catch {
+      throw badRequest(`malformed path ${url.pathname}`)
+    }
+    const path = `/${segs.join('/')}`
+    if (!authorized(req)) throw unauthorized()
+    if (req.method === 'GET' && (path === '/healthz' || path === '/livez' || path === '/readyz')) {
+      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'})
+      res.end('ok')
+      return
+    }
+    if (segs[0] === 'api' && segs[1] === 'v1' && segs.length > 2) return serveResource(req, res, segs, url.searchParams)
+    if (req.method !== 'GET') throw methodNotAllowed()
+    if (path === '/version') return sendJson(res, 200, versionInfo(gitVersion))
+    if (path === '/api') return sendJson(res, 200, apiVersions(address))
+    if (path === '/api/v1') return sendJson(res, 200, apiResourceList())
+    if (path === '/apis') return sendJson(res, 200, apiGroupList())
+    if (path === '/openapi/v2') {
+      const doc = openApiV2(gitVersion)
+      if (!(req.headers.accept ?? '').includes(OPENAPI_V2_PROTOBUF)) return sendJson(res, 200, doc.json)
+      res.writeHead(200, {'Content-Type': OPENAPI_V2_PROTOBUF_RESPONSE, 'Content-Length': doc.protobuf.length})
+      res.end(doc.protobuf)
+      return
+    }
+    // /openapi/v3, other groups: a 404 Status, which kubectl treats as "not served".
+    throw notFoundPath()
+  }
+
+  const server = http.createServer((req, res) => {
+    const started = performance.now()
+    if (opts.log) {
+      res.on('finish', () =>
+        opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(1)}ms`),
+      )
+    }
+    handle(req, res).catch((e: unknown) => sendError(res, e))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  const urlHost = host.includes(':') ? `[${host}]` : host
+  address = `${urlHost}:${port}`
+  const url = `http://${address}`
+
+  return {
+    url,
+    host,
+    port,
+    store,
+    kubeconfigYaml: (k) => kubeconfigYaml({...k, server: url, token: opts.token}),
+    writeKubeconfig: (file, k) => writeKubeconfig(file, {...k, server: url, token: opts.token}),
+    get watchCount() {
+      return watches.size
+    },
+    endWatches() {
+      const n = watches.size
+      for (const end of [...watches]) end()
+      return n
+    },
+    async close() {
+      for (const end of [...watches]) end()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+        // Connections still busy a moment later (a client mid-request) are cut.
+        setTimeout(() => server.closeAllConnections(), 200).unref()
+      })
+      if (ownStore) store.close()
+      else store.flush()
+    },
+  }
+}
