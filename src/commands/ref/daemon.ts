@@ -1,0 +1,137 @@
+import {Flags} from '@oclif/core'
+import chalk from 'chalk'
+
+import {BaseCommand, describe} from '../../base-command.js'
+import {BACKEND_TYPES, type BackendType} from '../../daemon/annotations.js'
+import {DEFAULT_VXLAN_PORT} from '../../daemon/backends/vxlan.js'
+import {
+  DEFAULT_CLUSTER_CIDR,
+  DEFAULT_IFACE,
+  DEFAULT_LISTEN,
+  DEFAULT_RESYNC_SECONDS,
+  type LogLevel,
+  runNodeDaemon,
+  type RunDaemonResult,
+} from '../../daemon/daemon.js'
+import {DEFAULT_STATE_DIR} from '../../daemon/state.js'
+import {DEFAULT_SUBNET_FILE} from '../../daemon/subnet-file.js'
+import {FailureError} from '../../errors.js'
+import {requireEnvironment} from '../../netns/preflight.js'
+
+export default class RefDaemon extends BaseCommand<RunDaemonResult> {
+  static override description = describe(
+    [
+      'The reference node daemon (what flanneld is to flannel): one per node. It watches Nodes and Pods, takes the node’s pod CIDR from spec.podCIDR, writes the subnet file the IPAM plugin reads (CNIDBG_NETWORK, CNIDBG_SUBNET, CNIDBG_MTU), publishes cnidbg.dev/node-ip, cnidbg.dev/backend-type and (vxlan) cnidbg.dev/vtep-mac on its Node, and keeps the channels to every other node programmed.',
+      'vxlan: a VTEP cnidbg.<VNI> (UDP 8472, MTU = underlay − 50, MAC kept across restarts) and per peer a permanent neighbour, an FDB entry and an onlink route. host-gw: per peer a route to its pod CIDR via its node IP (all nodes on one L2 segment).',
+      'It reconciles on every watch event and every --interval seconds, so deleted or stale routes, neighbours and FDB entries come back within seconds. It only touches what it owns: routes with proto 205, and the neighbour/FDB tables of its VTEP. /healthz and /diag (read-only JSON, no credentials) are served on --listen; the bound address is also written to <state-dir>/<node>/listen.',
+      'A lab node is a network namespace: pass --netns and the daemon programs it with `ip -n`, staying in its own namespace. On a real node (the daemon runs in the host network namespace, e.g. a hostNetwork DaemonSet) pass --host-network; without one of the two it refuses to start.',
+    ].join('\n\n'),
+  )
+
+  static override examples = [
+    '<%= config.bin %> ref daemon --node lab-1 --kubeconfig /run/cnidbg/lab/kubeconfig --mode vxlan --netns cnidbg-lab-n1 --subnet-file /run/cnidbg/lab/n1/subnet.env',
+    '<%= config.bin %> ref daemon --node worker-3 --host-network --mode host-gw --iface ens5 --listen unix:/run/cnidbg/daemon.sock',
+    '<%= config.bin %> ref daemon --node lab-1 --netns cnidbg-lab-n1 --kubeconfig kc.yaml --once --json | jq .result.diag.peers',
+  ]
+
+  static override flags = {
+    node: Flags.string({required: true, summary: 'This node’s Node object name.'}),
+    kubeconfig: Flags.string({summary: 'Kubeconfig file. Default: $KUBECONFIG, ~/.kube/config or in-cluster.'}),
+    mode: Flags.string({default: 'vxlan', options: [...BACKEND_TYPES], summary: 'How pod traffic crosses nodes.'}),
+    netns: Flags.string({exclusive: ['host-network'], summary: 'The node’s network namespace (a lab node).'}),
+    'host-network': Flags.boolean({summary: 'Program the namespace the daemon runs in (a real node).'}),
+    iface: Flags.string({
+      default: DEFAULT_IFACE,
+      summary: 'Underlay interface: its IPv4 is the node IP, its MTU the base MTU.',
+    }),
+    'cluster-cidr': Flags.string({default: DEFAULT_CLUSTER_CIDR, summary: 'The whole pod network (CNIDBG_NETWORK).'}),
+    'subnet-file': Flags.string({
+      default: DEFAULT_SUBNET_FILE,
+      summary: 'Where to write the subnet file (one per node).',
+    }),
+    'state-dir': Flags.string({
+      default: DEFAULT_STATE_DIR,
+      summary: 'Keeps <node>/vtep.json (the VTEP MAC) and <node>/listen.',
+    }),
+    listen: Flags.string({
+      default: DEFAULT_LISTEN,
+      summary: 'HOST:PORT (port 0 = any free one) or unix:/path for /healthz and /diag.',
+    }),
+    resync: Flags.integer({
+      default: DEFAULT_RESYNC_SECONDS,
+      min: 0,
+      summary: 'Relist Nodes and Pods from the API server every this many seconds (0 = never).',
+    }),
+    interval: Flags.integer({default: 3, min: 1, summary: 'Seconds between drift checks of the kernel state.'}),
+    vni: Flags.integer({default: 1, min: 1, max: 16_777_215, summary: 'VXLAN network identifier (VTEP cnidbg.<vni>).'}),
+    'vxlan-port': Flags.integer({default: DEFAULT_VXLAN_PORT, min: 1, max: 65_535, summary: 'VXLAN UDP port.'}),
+    once: Flags.boolean({summary: 'Reconcile until healthy (at most --once-timeout s), print the diagnostics, stop.'}),
+    'once-timeout': Flags.integer({default: 60, min: 1, summary: 'Seconds --once waits for a healthy state.'}),
+    verbose: Flags.boolean({char: 'v', summary: 'Also log every reconcile pass.'}),
+  }
+
+  static override summary = 'Run the reference node daemon (subnet file, annotations, routes/VTEP).'
+
+  public async run(): Promise<RunDaemonResult> {
+    const {flags} = await this.parse(RefDaemon)
+    requireEnvironment(['ip', 'bridge', 'nsenter', 'grep'])
+    const json = this.jsonEnabled()
+    const log = (level: LogLevel, msg: string) => {
+      if (level === 'debug' && !flags.verbose) return
+      const time = new Date().toISOString()
+      if (json) {
+        process.stderr.write(JSON.stringify({time, level, node: flags.node, msg}) + '\n')
+        return
+      }
+      const color =
+        level === 'error'
+          ? chalk.red
+          : level === 'warn'
+            ? chalk.yellow
+            : level === 'debug'
+              ? chalk.dim
+              : (s: string) => s
+      process.stderr.write(`${chalk.dim(time)} ${color(level.padEnd(5))} ${msg}\n`)
+    }
+    const result = await runNodeDaemon({
+      nodeName: flags.node,
+      mode: flags.mode as BackendType,
+      kubeconfigPath: flags.kubeconfig,
+      netns: flags.netns,
+      hostNetwork: flags['host-network'] ?? false,
+      iface: flags.iface,
+      clusterCidr: flags['cluster-cidr'],
+      subnetFile: flags['subnet-file'],
+      stateDir: flags['state-dir'],
+      listen: flags.listen,
+      resyncSeconds: flags.resync,
+      reconcileIntervalMs: flags.interval * 1000,
+      vni: flags.vni,
+      vxlanPort: flags['vxlan-port'],
+      once: flags.once ?? false,
+      onceTimeoutMs: flags['once-timeout'] * 1000,
+      log,
+    })
+    if (!json) {
+      const d = result.diag
+      this.log(
+        `${d.node} ${d.mode}: node IP ${d.nodeIP ?? '?'}, podCIDR ${d.podCIDR ?? '?'}, pod MTU ${d.podMTU ?? '?'}`,
+      )
+      for (const p of d.peers) {
+        this.log(
+          `  ${p.status === 'ok' ? chalk.green('ok') : chalk.red(p.status)}  ${p.node} ${p.podCIDR} via ${p.nodeIP}`,
+        )
+      }
+      for (const s of d.skippedPeers) this.log(`  ${chalk.yellow('skip')}  ${s.name}: ${s.reason}`)
+    }
+    if (!result.healthy) {
+      if (json) process.exitCode = 1
+      else
+        throw new FailureError(`Node ${result.node} did not converge: ${result.problem ?? 'unhealthy'}.`, {
+          code: 'DAEMON_NOT_HEALTHY',
+          suggestions: ['Run it with --once --json and read result.diag (peers, skippedPeers, lastReconcile.errors)'],
+        })
+    }
+    return result
+  }
+}

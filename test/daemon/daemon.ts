@@ -1,0 +1,145 @@
+/**
+ * The node daemon against a real kernel and the lab apiserver, vxlan mode: three nodes in namespaces
+ * on one underlay bridge, one in-process daemon per node. Convergence, pod-to-pod traffic, /healthz
+ * and /diag, drift repair. Every assertion reads the kernel (or the apiserver) directly and waits
+ * for convergence with a generous deadline. Lifecycle cases are in daemon-lifecycle.ts.
+ */
+import {readFileSync} from 'node:fs'
+import t from 'tap'
+
+import {ANN_VTEP_MAC} from '../../src/daemon/annotations.js'
+import {ip, ipBatch, runOk} from '../../src/netns/index.js'
+import {
+  allConverged,
+  annotations,
+  eventually,
+  fdbs,
+  httpGet,
+  ping,
+  routes,
+  startDaemonLab,
+  VTEP,
+  vxlanConverged,
+} from '../helpers/daemon-lab.js'
+
+t.test('vxlan mode, three nodes', async (t) => {
+  const lab = await startDaemonLab({nodes: 3, pods: true})
+  t.teardown(() => lab.dispose())
+  const all = [0, 1, 2]
+  for (const i of all) await lab.startDaemon(i)
+
+  await t.test('converges: VTEP, neighbour/FDB/route per peer, annotations, subnet file', async (t) => {
+    const started = Date.now()
+    await eventually('all nodes converged', () => allConverged(lab, all))
+    t.comment(`converged in ${Date.now() - started} ms`)
+    if (process.env.DMN_DEBUG) t.comment(lab.logs.join('\n'))
+    for (const i of all) {
+      t.equal(
+        readFileSync(lab.subnetFile(i), 'utf8'),
+        `CNIDBG_NETWORK=10.244.0.0/16\nCNIDBG_SUBNET=10.244.${i}.0/24\nCNIDBG_MTU=1450\n`,
+        `subnet file of node-${i}`,
+      )
+    }
+    t.pass('every node has the VTEP and exactly one neighbour, FDB entry and route per peer')
+  })
+
+  await t.test('pods on different nodes reach each other through the VTEPs', async (t) => {
+    t.ok(await eventually('ping 0→1', () => ping(lab.nodes[0]!.podNs!, lab.nodes[1]!.podIP!)), 'pod 0 → pod 1')
+    t.ok(await ping(lab.nodes[2]!.podNs!, lab.nodes[0]!.podIP!), 'pod 2 → pod 0')
+    t.ok(await ping(lab.nodes[1]!.podNs!, lab.nodes[2]!.podIP!), 'pod 1 → pod 2')
+  })
+
+  await t.test('/healthz and /diag, without credentials', async (t) => {
+    const d0 = lab.daemon(0)!
+    const h = await eventually('healthy', async () => {
+      const r = await httpGet(d0.address!, '/healthz')
+      return r.status === 200 ? r : undefined
+    })
+    t.match(h.body, {ok: true, node: 'node-0', mode: 'vxlan', informers: {nodes: {synced: true}, pods: {synced: true}}})
+    const diag = await httpGet(d0.address!, '/diag')
+    t.equal(diag.status, 200)
+    const mac = annotations(lab, 0)[ANN_VTEP_MAC]
+    t.match(diag.body, {
+      node: 'node-0',
+      mode: 'vxlan',
+      nodeIP: '198.18.0.1',
+      podCIDR: '10.244.0.0/24',
+      podMTU: 1450,
+      routeProto: 205,
+      vtep: {name: VTEP, present: true, mac, mtu: 1450},
+    })
+    t.same(
+      diag.body.peers.map((p: any) => [
+        p.node,
+        p.status,
+        p.checks.map((c: any) => `${c.object}:${c.status}`).join(','),
+      ]),
+      [
+        ['node-1', 'ok', 'neigh:ok,fdb:ok,route:ok'],
+        ['node-2', 'ok', 'neigh:ok,fdb:ok,route:ok'],
+      ],
+    )
+    const p1 = diag.body.peers[0]
+    const mac1 = annotations(lab, 1)[ANN_VTEP_MAC]
+    t.match(p1.expected, {
+      route: [{dst: '10.244.1.0/24', via: '10.244.1.0', dev: VTEP, onlink: true}],
+      neigh: [{ip: '10.244.1.0', mac: mac1, dev: VTEP}],
+      fdb: [{mac: mac1, dst: '198.18.0.2', dev: VTEP}],
+    })
+    t.match(p1.actual, {
+      route: [{dst: '10.244.1.0/24', via: '10.244.1.0', proto: '205'}],
+      neigh: [{ip: '10.244.1.0', mac: mac1, state: 'PERMANENT'}],
+      fdb: [{mac: mac1, dst: '198.18.0.2', state: 'permanent'}],
+    })
+    t.equal(diag.body.sysctls['net.ipv4.ip_forward'], '1', 'read inside the node namespace')
+    t.same(diag.body.kernel.unexpected, [])
+    // The apiserver demands a bearer token: it must appear nowhere the daemon serves.
+    for (const r of [h, diag]) t.notMatch(r.text, lab.token)
+    t.notMatch(diag.text, /token|kubeconfig|BEGIN/i)
+  })
+
+  await t.test('drift: deleted route, FDB entry and neighbour come back', async (t) => {
+    const n0 = lab.nodes[0]!.ns
+    const mac1 = annotations(lab, 1)[ANN_VTEP_MAC]!
+    await ip(['route', 'del', '10.244.1.0/24', 'proto', '205'], n0)
+    await eventually('route back', () => vxlanConverged(lab, 0, [1, 2]))
+    t.pass('route restored')
+    await runOk('bridge', ['-n', n0, 'fdb', 'del', mac1, 'dev', VTEP, 'dst', '198.18.0.2', 'self'])
+    await eventually('fdb back', () => vxlanConverged(lab, 0, [1, 2]))
+    t.pass('FDB entry restored')
+    await ip(['neigh', 'del', '10.244.1.0', 'dev', VTEP], n0)
+    await eventually('neigh back', () => vxlanConverged(lab, 0, [1, 2]))
+    t.pass('neighbour restored')
+  })
+
+  await t.test('drift: stale FDB dst and stale neighbour MAC are replaced', async (t) => {
+    const n0 = lab.nodes[0]!.ns
+    const mac2 = annotations(lab, 2)[ANN_VTEP_MAC]!
+    await runOk('bridge', ['-n', n0, 'fdb', 'replace', mac2, 'dev', VTEP, 'dst', '198.18.0.99', 'self', 'permanent'])
+    t.ok(
+      (await fdbs(n0, VTEP)).some((f) => f.mac === mac2 && f.dst === '198.18.0.99'),
+      'stale entry in place',
+    )
+    await eventually('fdb dst fixed', () => vxlanConverged(lab, 0, [1, 2]))
+    t.pass('FDB dst rewritten')
+    await ip(['neigh', 'replace', '10.244.2.0', 'lladdr', '02:de:ad:00:be:ef', 'dev', VTEP, 'nud', 'permanent'], n0)
+    await eventually('neigh mac fixed', () => vxlanConverged(lab, 0, [1, 2]))
+    t.pass('neighbour MAC rewritten')
+    // A stale route of ours (wrong gateway) is replaced too.
+    await ip(['route', 'replace', '10.244.2.0/24', 'via', '10.244.9.0', 'dev', VTEP, 'onlink', 'proto', '205'], n0)
+    await eventually('route fixed', () => vxlanConverged(lab, 0, [1, 2]))
+    t.pass('route gateway rewritten')
+  })
+
+  await t.test('objects that are not ours are left alone', async (t) => {
+    const n0 = lab.nodes[0]!.ns
+    await ipBatch(['route add 10.99.0.0/16 via 198.18.0.2 proto static', 'route add 10.98.0.0/16 via 198.18.0.3'], n0)
+    const d0 = lab.daemon(0)!
+    const before = d0.health().reconciles
+    await eventually('two more reconciles', () => d0.health().reconciles >= before + 2)
+    const rs = await routes(n0)
+    t.ok(rs.some((r) => r.dst === '10.99.0.0/16' && r.protocol === '4'))
+    t.ok(rs.some((r) => r.dst === '10.98.0.0/16'))
+    await ipBatch(['route del 10.99.0.0/16', 'route del 10.98.0.0/16'], n0)
+  })
+})
