@@ -1,4 +1,7 @@
 import {execa} from 'execa'
+import {spawn} from 'node:child_process'
+import {closeSync, mkdirSync, openSync} from 'node:fs'
+import {dirname} from 'node:path'
 
 import {onCleanup} from './cleanup.js'
 
@@ -73,6 +76,21 @@ export async function run(file: string, args: readonly string[], opts: RunOption
           killGroup(pid)
         }, opts.timeoutMs)
   const unregister = onCleanup(`kill ${file}`, () => killGroup(pid))
+  // execa stops buffering at maxBuffer but then waits for the child to exit: a plugin that keeps
+  // flooding, or whose child holds the pipe, would hold us until the timeout. Kill it at once.
+  let limitHit = false
+  const watch = (stream: NodeJS.ReadableStream | null | undefined) => {
+    let bytes = 0
+    stream?.on('data', (chunk: Buffer | string) => {
+      bytes += chunk.length
+      if (bytes > maxBuffer && !limitHit) {
+        limitHit = true
+        killGroup(pid)
+      }
+    })
+  }
+  watch(child.stdout)
+  watch(child.stderr)
   // A plugin that exits while a forked child still holds its stdout would otherwise keep us waiting.
   let straggler: NodeJS.Timeout | undefined
   child.on('exit', () => {
@@ -80,7 +98,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   })
   try {
     const r = await child
-    const isMaxBuffer = Boolean((r as {isMaxBuffer?: boolean}).isMaxBuffer)
+    const isMaxBuffer = Boolean((r as {isMaxBuffer?: boolean}).isMaxBuffer) || limitHit
     if (isMaxBuffer) killGroup(pid)
     const spawnFailed = r.exitCode === undefined && !r.signal && !timedOut && !isMaxBuffer
     return {
@@ -118,5 +136,37 @@ export class CommandFailed extends Error {
     readonly result: RunResult,
   ) {
     super(message)
+  }
+}
+
+export interface DetachedOptions {
+  /** stdout and stderr are appended here (the directory is created). stdin is /dev/null. */
+  logFile: string
+  /** Variables to set. With `extendEnv: false` they are the whole environment. */
+  env?: Record<string, string | undefined>
+  extendEnv?: boolean
+  cwd?: string
+}
+
+/**
+ * Starts a long-lived background process (the lab's API server and node supervisor) and returns its
+ * pid at once. It leads its own session and process group, so it outlives us and our Ctrl-C, and the
+ * group can be signalled as a whole. Whoever starts one records the pid and stops it later: nothing
+ * here registers a cleanup.
+ */
+export function spawnDetached(file: string, args: readonly string[], opts: DetachedOptions): number {
+  if (process.env.CNIDBG_DEBUG) process.stderr.write(`[cnidbg] $ ${[file, ...args].join(' ')} &> ${opts.logFile}\n`)
+  mkdirSync(dirname(opts.logFile), {recursive: true})
+  const fd = openSync(opts.logFile, 'a', 0o600)
+  try {
+    const env = opts.extendEnv === false ? opts.env : {...process.env, ...opts.env}
+    const child = spawn(file, args, {cwd: opts.cwd, detached: true, env, stdio: ['ignore', fd, fd]})
+    // A spawn failure (ENOENT…) is reported asynchronously; without a listener it would crash us.
+    child.on('error', () => {})
+    if (child.pid === undefined) throw new Error(`cannot start ${file}`)
+    child.unref()
+    return child.pid
+  } finally {
+    closeSync(fd)
   }
 }

@@ -13,6 +13,7 @@ const PACKAGE_OF: Record<string, string> = {
   nft: 'nftables',
   nsenter: 'util-linux',
   ping: 'iputils-ping',
+  sysctl: 'procps',
   tc: 'iproute2',
   tcpdump: 'tcpdump',
   unshare: 'util-linux',

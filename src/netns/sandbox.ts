@@ -15,6 +15,48 @@ export const SANDBOXED_PATHS = ['/var/lib/cni', '/run/cni'] as const
 const ENTER_SCRIPT =
   'lib=$1 run=$2 ns=$3; shift 3; mount --bind "$lib" /var/lib/cni && mount --bind "$run" /run/cni && exec ip netns exec "$ns" "$@"'
 
+/** A "host" for plugins: a network namespace plus the dirs standing in for its /var/lib/cni and /run/cni. */
+export interface HostView {
+  /** Name under /run/netns. */
+  netns: string
+  varLibCni: string
+  runCni: string
+}
+
+/**
+ * Runs a program as if on the host `view` describes: in a private mount namespace with its dirs
+ * bind-mounted over /var/lib/cni and /run/cni, inside its network namespace. Plugins keep their state
+ * (IPAM, caches, locks) at the usual paths, and each host gets its own. Used by Sandbox and by the
+ * lab's nodes.
+ */
+export function runInHostView(
+  view: HostView,
+  file: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  for (const p of SANDBOXED_PATHS) mkdirSync(p, {recursive: true})
+  return run(
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      ENTER_SCRIPT,
+      'cnidbg-sandbox',
+      view.varLibCni,
+      view.runCni,
+      view.netns,
+      file,
+      ...args,
+    ],
+    opts,
+  )
+}
+
 export interface SandboxOptions {
   /** Survives this process (for `exec add --sandbox`); removed by the matching `del` or `sandbox gc --all`. */
   persistent?: boolean
@@ -74,7 +116,9 @@ export class Sandbox {
   /** Re-opens a kept sandbox by id (the `del` that matches an `add --sandbox`). */
   static open(id: string): Sandbox | undefined {
     const marker = readMarker(id)
-    if (!marker) return undefined
+    // Other markers share the id space (e.g. `exec add --netns auto` without --sandbox keeps only a
+    // netns); they have no host namespace or private dirs and must not be run in.
+    if (!marker || !marker.dirs[0] || !marker.netns.includes(`${NETNS_PREFIX}${id}-host`)) return undefined
     return new Sandbox(marker, marker.dirs[0] ?? '')
   }
 
@@ -94,25 +138,24 @@ export class Sandbox {
 
   /** Runs a program in the sandboxed host: its netns, with the private /var/lib/cni and /run/cni. */
   run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run(
-      'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        ENTER_SCRIPT,
-        'cnidbg-sandbox',
-        this.hostPath('/var/lib/cni'),
-        this.hostPath('/run/cni'),
-        this.host.name,
-        file,
-        ...args,
-      ],
+    return runInHostView(
+      {netns: this.host.name, varLibCni: this.hostPath('/var/lib/cni'), runCni: this.hostPath('/run/cni')},
+      file,
+      args,
       opts,
     )
+  }
+
+  /**
+   * Lets a sandbox outlive this process (an `exec add --sandbox` that worked): the marker loses its
+   * owner pid, so reapers leave it for the matching `del`, and Ctrl-C no longer removes it. Until
+   * then it is an ordinary run sandbox, removed by Ctrl-C and reaped after a SIGKILL.
+   */
+  keep(): void {
+    this.unregister()
+    this.unregister = () => {}
+    Object.assign(this.marker, {persistent: true, pid: null, pidStart: null})
+    writeMarker(this.marker)
   }
 
   /** Removes the namespaces, the dirs and the marker. Safe to call twice. */

@@ -1,0 +1,23 @@
+import {BaseCommand, describe} from '../../base-command.js'
+import {labDown, type LabDownResult} from '../../lab/down.js'
+import {labNameFlag} from '../../lab/flags.js'
+import {renderDown} from '../../lab/render.js'
+
+export default class LabDown extends BaseCommand<LabDownResult> {
+  static override description = describe(
+    'Removes a lab completely: stops its API server, daemons and kubelet stand-ins, deletes every namespace it made (cnidbg-lab-<name>-…) and its state directory. Works on a crashed lab too, and removes any other crashed lab on the way. A lab that does not exist is not an error.',
+  )
+
+  static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --name gw']
+
+  static override flags = {name: labNameFlag}
+
+  static override summary = 'Remove a lab and everything it made.'
+
+  public async run(): Promise<LabDownResult> {
+    const {flags} = await this.parse(LabDown)
+    const result = await labDown({name: flags.name})
+    if (!this.jsonEnabled()) for (const l of renderDown(result)) this.log(l)
+    return result
+  }
+}

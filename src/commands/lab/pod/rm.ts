@@ -1,0 +1,36 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, describe} from '../../../base-command.js'
+import {labNameFlag} from '../../../lab/flags.js'
+import {podRm, type PodRmResult} from '../../../lab/pods.js'
+import {renderPodRm} from '../../../lab/render.js'
+
+export default class LabPodRm extends BaseCommand<PodRmResult> {
+  static override args = {pod: Args.string({description: 'Pod name.', required: true})}
+
+  static override description = describe(
+    "Deletes a Pod object from the lab's API server. The node's kubelet stand-in runs CNI DEL and removes the pod's network namespace; the command returns once the namespace is gone.",
+  )
+
+  static override examples = ['<%= config.bin %> lab pod rm web']
+
+  static override flags = {
+    name: labNameFlag,
+    namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace."}),
+    timeout: Flags.integer({default: 60, min: 1, summary: 'Seconds to wait for the namespace to go.'}),
+  }
+
+  static override summary = 'Remove a pod from a lab.'
+
+  public async run(): Promise<PodRmResult> {
+    const {args, flags} = await this.parse(LabPodRm)
+    const result = await podRm({
+      name: flags.name,
+      pod: args.pod,
+      namespace: flags.namespace,
+      timeoutSeconds: flags.timeout,
+    })
+    if (!this.jsonEnabled()) for (const l of renderPodRm(result)) this.log(l)
+    return result
+  }
+}

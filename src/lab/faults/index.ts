@@ -1,0 +1,39 @@
+import {daemonStopped} from './daemon-stopped.js'
+import {fdbMissing} from './fdb-missing.js'
+import {fdbStale} from './fdb-stale.js'
+import {hostVethDown} from './host-veth-down.js'
+import {ipForwardOff} from './ip-forward-off.js'
+import {iptablesDropForward} from './iptables-drop-forward.js'
+import {neighMissing} from './neigh-missing.js'
+import {podAddressRemoved} from './pod-address-removed.js'
+import {podLinkDown} from './pod-link-down.js'
+import {routeMissing} from './route-missing.js'
+import {routeWrongNode} from './route-wrong-node.js'
+import {rpFilterStrict} from './rp-filter-strict.js'
+import type {FaultDefinition} from './types.js'
+import {underlayMtu} from './underlay-mtu.js'
+import {vxlanPortBlocked} from './vxlan-port-blocked.js'
+
+/** Every fault `lab break` knows, in the order `lab break --list` shows them (pod → node → network). */
+export const FAULTS: readonly FaultDefinition[] = [
+  podLinkDown,
+  hostVethDown,
+  podAddressRemoved,
+  routeMissing,
+  routeWrongNode,
+  fdbMissing,
+  fdbStale,
+  neighMissing,
+  iptablesDropForward,
+  ipForwardOff,
+  rpFilterStrict,
+  underlayMtu,
+  vxlanPortBlocked,
+  daemonStopped,
+]
+
+export function findFault(id: string): FaultDefinition | undefined {
+  return FAULTS.find((f) => f.id === id)
+}
+
+export type {FaultDefinition} from './types.js'

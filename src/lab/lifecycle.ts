@@ -1,0 +1,98 @@
+/**
+ * Finding labs, telling a running lab from a crashed one, and tearing labs down. Teardown works from
+ * the state file and from the namespace prefix alone, so it succeeds whatever point a lab got to.
+ */
+import {existsSync, rmSync, statSync} from 'node:fs'
+
+import {UsageError} from '../errors.js'
+import {listNetns} from '../netns/netns.js'
+import {DEFAULT_LAB_NAME, LAB_ROOT, labDir} from './names.js'
+import {deleteLabNamespaces} from './network.js'
+import {type LabState, listLabDirs, procAlive, procRef, readLabState, stopProc, writeLabState} from './state.js'
+
+export type LabHealth = 'starting' | 'running' | 'stopping' | 'crashed'
+
+/** running: its processes live; crashed: what should run is dead (or a lab up/down died half-way). */
+export function labHealth(state: LabState): LabHealth {
+  if (state.phase === 'starting' || state.phase === 'stopping') return procAlive(state.owner) ? state.phase : 'crashed'
+  return procAlive(state.supervisor) && procAlive(state.apiserver) ? 'running' : 'crashed'
+}
+
+/** The lab's state, or a LAB_NOT_FOUND usage error that names the labs that do exist. */
+export function requireLab(name: string = DEFAULT_LAB_NAME): LabState {
+  const state = readLabState(name)
+  if (state) return state
+  const others = listLabDirs().filter((n) => n !== name)
+  throw new UsageError(`No lab named ${JSON.stringify(name)}.`, {
+    code: 'LAB_NOT_FOUND',
+    suggestions: [
+      `Start it: cnidbg lab up${name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`}`,
+      ...(others.length > 0 ? [`Existing labs: ${others.join(', ')} (pass --name)`] : []),
+    ],
+  })
+}
+
+/** Stops the lab's processes, deletes its namespaces and its directory. Returns what it removed. */
+export async function teardownLab(name: string, root = LAB_ROOT): Promise<string[]> {
+  const removed: string[] = []
+  const state = readLabState(name, root)
+  if (state) {
+    try {
+      writeLabState({...state, phase: 'stopping', owner: procRef(process.pid)})
+    } catch {
+      // A read-only or vanished dir must not stop the teardown.
+    }
+    // The supervisor first: it must not start new pods while their namespaces are being removed.
+    if (await stopProc(state.supervisor)) removed.push(`supervisor (pid ${state.supervisor!.pid})`)
+    if (await stopProc(state.apiserver)) removed.push(`API server (pid ${state.apiserver!.pid})`)
+  }
+  for (const n of await deleteLabNamespaces(name)) removed.push(`netns ${n}`)
+  const dir = labDir(name, root)
+  if (existsSync(dir)) {
+    rmSync(dir, {recursive: true, force: true})
+    removed.push(`dir ${dir}`)
+  }
+  return removed
+}
+
+/** Lab names that own namespaces on this machine but have no directory (their state was lost). */
+export function orphanLabNames(root = LAB_ROOT): string[] {
+  const names = new Set<string>()
+  for (const n of listNetns()) {
+    const m = /^cnidbg-lab-([a-z][a-z0-9]{0,15})-/.exec(n)
+    if (m && !existsSync(labDir(m[1]!, root))) names.add(m[1]!)
+  }
+  return [...names].sort()
+}
+
+function dirAgeMs(dir: string): number {
+  try {
+    return Date.now() - statSync(dir).mtimeMs
+  } catch {
+    return 0
+  }
+}
+
+export interface ReapedLab {
+  name: string
+  removed: string[]
+}
+
+/**
+ * Tears down every lab that crashed (its supervisor or API server died, or a `lab up` died half-way)
+ * and the namespaces of labs whose state is gone. Running labs, and labs another process is starting
+ * or stopping, are left alone.
+ */
+export async function reapCrashedLabs(root = LAB_ROOT): Promise<ReapedLab[]> {
+  const reaped: ReapedLab[] = []
+  for (const name of listLabDirs(root)) {
+    const state = readLabState(name, root)
+    if (state && labHealth(state) !== 'crashed') continue
+    // A dir without a state file is a lab up that died before its first write, or one being born
+    // right now (the state is written a moment after the dir): leave young ones alone.
+    if (!state && dirAgeMs(labDir(name, root)) < 30_000) continue
+    reaped.push({name, removed: await teardownLab(name, root)})
+  }
+  for (const name of orphanLabNames(root)) reaped.push({name, removed: await teardownLab(name, root)})
+  return reaped
+}

@@ -1,0 +1,104 @@
+/**
+ * The lab's naming and addressing plan, in one place: namespaces, state paths, node and pod
+ * addresses. Everything a lab creates is named after the lab, so two labs (or two test files) never
+ * collide and `lab down` can find all of it by prefix.
+ */
+import {join} from 'node:path'
+
+import {UsageError} from '../errors.js'
+import {NETNS_PREFIX} from '../netns/netns.js'
+
+export type LabMode = 'vxlan' | 'host-gw'
+export const LAB_MODES: readonly LabMode[] = ['vxlan', 'host-gw']
+
+export const DEFAULT_LAB_NAME = 'lab'
+/** Where each lab keeps its state: `<root>/<name>/state.json`, the kubeconfig, logs, per-node dirs. */
+export const LAB_ROOT = process.env.CNIDBG_LAB_ROOT ?? '/run/cnidbg/lab'
+
+/**
+ * Lower-case letters and digits, starting with a letter. No '-': namespaces are `cnidbg-lab-<name>-…`,
+ * and a name with a dash would make one lab's namespaces look like another's (`a` vs `a-b`).
+ */
+export const LAB_NAME_RE = /^[a-z][a-z0-9]{0,15}$/
+
+export const MAX_NODES = 20
+export const UNDERLAY_CIDR = '198.18.0.0/24'
+export const UNDERLAY_PREFIX = 24
+export const CLUSTER_CIDR = '10.244.0.0/16'
+/** The network name in each node's conflist (and so the IPAM store's directory). */
+export const NETWORK_NAME = 'cnidbg'
+export const CONFLIST_FILE = '10-cnidbg.conflist'
+export const UNDERLAY_BRIDGE = 'br0'
+export const NODE_IFACE = 'eth0'
+export const POD_IFACE = 'eth0'
+/** The pods' Kubernetes namespace when none is given. */
+export const DEFAULT_POD_NAMESPACE = 'default'
+
+export function validateLabName(name: string): string {
+  if (!LAB_NAME_RE.test(name)) {
+    throw new UsageError(`Invalid lab name ${JSON.stringify(name)}.`, {
+      code: 'BAD_LAB_NAME',
+      suggestions: ['Use 1–16 lower-case letters and digits, starting with a letter, e.g. --name lab2'],
+    })
+  }
+  return name
+}
+
+export function labDir(name: string, root = LAB_ROOT): string {
+  return join(root, name)
+}
+
+/** Every namespace of the lab starts with this. */
+export function labNetnsPrefix(name: string): string {
+  return `${NETNS_PREFIX}lab-${name}-`
+}
+
+export function underlayNetns(lab: string): string {
+  return `${labNetnsPrefix(lab)}ul`
+}
+
+/** node1, node2, … (1-based, so node N has pod CIDR 10.244.N.0/24). */
+export function nodeName(index: number): string {
+  return `node${index}`
+}
+
+export function nodeNetns(lab: string, node: string): string {
+  return `${labNetnsPrefix(lab)}${node}`
+}
+
+/**
+ * A pod's namespace: `cnidbg-lab-<lab>-<node>-<pod>`, with `<k8s-namespace>_<pod>` outside `default`
+ * ('_' never appears in Kubernetes names, so the two forms can't collide).
+ */
+export function podNetns(lab: string, node: string, namespace: string, pod: string): string {
+  return `${nodeNetns(lab, node)}-${namespace === DEFAULT_POD_NAMESPACE ? pod : `${namespace}_${pod}`}`
+}
+
+/** The underlay side of node N's eth0, in the underlay namespace (a port of the bridge). */
+export function underlayPort(node: string): string {
+  return `veth-${node}`
+}
+
+/** Node N's underlay address: 198.18.0.(1+N). */
+export function nodeIP(index: number): string {
+  return `198.18.0.${1 + index}`
+}
+
+/** An underlay address no node has: where "wrong node" faults point when there is no third node. */
+export const GHOST_NODE_IP = '198.18.0.250'
+
+export function podCidr(index: number): string {
+  return `10.244.${index}.0/24`
+}
+
+/** pod-a, pod-b, …, pod-z, pod-aa, … */
+export function defaultPodName(n: number): string {
+  let s = ''
+  let i = n + 1
+  while (i > 0) {
+    const r = (i - 1) % 26
+    s = String.fromCharCode(97 + r) + s
+    i = Math.floor((i - 1) / 26)
+  }
+  return `pod-${s}`
+}

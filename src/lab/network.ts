@@ -1,0 +1,94 @@
+/**
+ * The lab's wiring: an underlay namespace holding one Linux bridge, and one namespace per node whose
+ * eth0 is a veth into that bridge. Every link is created inside lab namespaces (`ip -n`, with the peer
+ * sent straight to its namespace), so nothing ever appears in the root namespace, not even briefly.
+ */
+import {deleteNetns, ip, ipBatch, listNetns, netnsPath, runInNetns} from '../netns/netns.js'
+import {createNetns} from '../netns/netns.js'
+import {NODE_IFACE, UNDERLAY_BRIDGE, UNDERLAY_PREFIX, labNetnsPrefix, underlayNetns} from './names.js'
+import type {LabNodeState, LabState} from './state.js'
+
+/** Sets sysctls inside a namespace (one process for all of them). */
+export async function setSysctls(netns: string, values: Record<string, string>): Promise<void> {
+  const args = Object.entries(values).map(([k, v]) => `${k}=${v}`)
+  const r = await runInNetns(netnsPath(netns), 'sysctl', ['-q', '-w', ...args], {timeoutMs: 30_000})
+  if (r.exitCode !== 0)
+    throw new Error(
+      `sysctl -w ${args.join(' ')} in ${netns}: ${r.stderr.trim() || r.spawnError || `exit ${r.exitCode}`}`,
+    )
+}
+
+/** Reads sysctls inside a namespace; a missing key is absent from the answer. */
+export async function getSysctls(netns: string, keys: string[]): Promise<Record<string, string>> {
+  const r = await runInNetns(netnsPath(netns), 'sysctl', ['-e', ...keys], {timeoutMs: 30_000})
+  const out: Record<string, string> = {}
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\S+) = (.*)$/.exec(line)
+    if (m) out[m[1]!] = m[2]!
+  }
+  return out
+}
+
+export async function createUnderlay(state: LabState): Promise<void> {
+  await createNetns(state.underlay.netns)
+  // No STP: ports forward at once. The bridge has no address: nodes talk to each other, not to it.
+  await ipBatch(
+    [`link add ${UNDERLAY_BRIDGE} type bridge stp_state 0`, `link set ${UNDERLAY_BRIDGE} up`],
+    state.underlay.netns,
+  )
+}
+
+/** Creates a node's namespace, its eth0 on the underlay, its address, and turns on forwarding. */
+export async function createNode(state: LabState, node: LabNodeState): Promise<void> {
+  await createNetns(node.netns)
+  await ipBatch(
+    [
+      `link add ${node.underlayPort} type veth peer name ${NODE_IFACE} netns ${node.netns}`,
+      `link set ${node.underlayPort} master ${UNDERLAY_BRIDGE} up`,
+    ],
+    state.underlay.netns,
+  )
+  await ipBatch(
+    [`addr add ${node.nodeIP}/${UNDERLAY_PREFIX} dev ${NODE_IFACE}`, `link set ${NODE_IFACE} up`],
+    node.netns,
+  )
+  // A node routes its pods' traffic: forwarding on, as kubelet's preflight expects.
+  await setSysctls(node.netns, {'net.ipv4.ip_forward': '1'})
+}
+
+/** Namespaces of the lab that exist now: pods first, then nodes, the underlay last (the order to delete them). */
+export function labNamespaces(lab: string): string[] {
+  const prefix = labNetnsPrefix(lab)
+  const ul = underlayNetns(lab)
+  const mine = listNetns().filter((n) => n.startsWith(prefix))
+  // Pod namespaces are `<node ns>-<pod>`: longer names first puts every pod before its node.
+  const depth = (n: string) => (n === ul ? 0 : n.slice(prefix.length).split('-').length)
+  return mine.sort((a, b) => depth(b) - depth(a) || a.localeCompare(b))
+}
+
+/**
+ * Deletes every namespace of the lab (its links, routes, rules and sockets go with them). Repeats
+ * until none is left, so a namespace created concurrently (a kubelet finishing an ADD) is caught too.
+ */
+export async function deleteLabNamespaces(lab: string): Promise<string[]> {
+  const removed: string[] = []
+  for (let round = 0; round < 5; round++) {
+    const left = labNamespaces(lab)
+    if (left.length === 0) break
+    for (const n of left) {
+      await deleteNetns(n).catch(() => {})
+      removed.push(n)
+    }
+  }
+  return [...new Set(removed)]
+}
+
+/** Whether a link exists in a namespace. */
+export async function linkExists(netns: string, name: string): Promise<boolean> {
+  try {
+    await ip(['link', 'show', 'dev', name], netns)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * A lab's record on disk: `<lab dir>/state.json`. It is written before anything is created and
+ * updated after each thing that must be undone (a namespace, a process), so a lab that crashed at any
+ * point can be torn down from it. Writes are atomic (temp file + rename).
+ */
+import {randomBytes} from 'node:crypto'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
+import {join} from 'node:path'
+
+import {LAB_NAME_RE, LAB_ROOT, labDir, type LabMode} from './names.js'
+
+/** A process we started: its pid and start time, so a recycled pid is never mistaken for it. */
+export interface ProcRef {
+  pid: number
+  /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot). */
+  start: string | null
+}
+
+export interface LabNodeState {
+  name: string
+  index: number
+  nodeIP: string
+  podCIDR: string
+  netns: string
+  /** The node's own dir: subnet file, CNI bin and conf dirs, its /var/lib/cni and /run/cni. */
+  dir: string
+  subnetFile: string
+  binDir: string
+  confDir: string
+  confFile: string
+  /** Stands in for the node's /var/lib/cni (IPAM store, libcni result cache). */
+  varLibCni: string
+  /** Stands in for the node's /run/cni. */
+  runCni: string
+  /** CNI_PATH for this node's plugins. */
+  cniPath: string[]
+  /** eth0's other end, a port of the underlay bridge. */
+  underlayPort: string
+}
+
+export interface FaultRecord {
+  /** Short id, unique in the lab. */
+  id: string
+  fault: string
+  node?: string
+  pod?: string
+  /** The Kubernetes namespace of `pod`. */
+  podNamespace?: string
+  peer?: string
+  appliedAt: string
+  /** The node's daemon was stopped for this fault (it would repair it); heal restarts it. */
+  stopsDaemon: boolean
+  /** What heal needs to undo it (the state before, names of things made). */
+  undo: Record<string, unknown>
+  /** One line: what was done. */
+  summary: string
+}
+
+export type LabPhase = 'starting' | 'running' | 'stopping'
+
+export interface LabState {
+  schemaVersion: 1
+  name: string
+  mode: LabMode
+  dir: string
+  createdAt: string
+  phase: LabPhase
+  /** The `lab up`/`lab down` process working on the lab; while it lives, nobody else touches it. */
+  owner: ProcRef | null
+  kubeconfig: string
+  clusterCIDR: string
+  underlay: {netns: string; bridge: string; cidr: string}
+  apiserver?: ProcRef & {url?: string; log: string; stateFile: string}
+  supervisor?: ProcRef & {log: string; socket: string}
+  nodes: LabNodeState[]
+  /** How many pods per node `lab up` created (later pods come from `lab pod add`). */
+  podsPerNode: number
+  faults: FaultRecord[]
+}
+
+export function statePath(dir: string): string {
+  return join(dir, 'state.json')
+}
+
+export function readLabState(name: string, root = LAB_ROOT): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(statePath(labDir(name, root)), 'utf8')) as LabState
+  } catch {
+    return undefined
+  }
+}
+
+export function writeLabState(state: LabState): void {
+  mkdirSync(state.dir, {recursive: true, mode: 0o700})
+  const path = statePath(state.dir)
+  const tmp = `${path}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', {mode: 0o600})
+  renameSync(tmp, path)
+}
+
+/** Names of labs that have a directory under the lab root (with or without a readable state). */
+export function listLabDirs(root = LAB_ROOT): string[] {
+  try {
+    return readdirSync(root)
+      .filter((n) => LAB_NAME_RE.test(n))
+      .sort()
+  } catch {
+    return []
+  }
+}
+
+export function procStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name may contain spaces and parentheses: fields restart after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z') return null
+    return fields[19] ?? null
+  } catch {
+    return null
+  }
+}
+
+export function procRef(pid: number): ProcRef {
+  return {pid, start: procStart(pid)}
+}
+
+/** True while the process still runs (not a zombie, and the same process as when recorded). */
+export function procAlive(ref: ProcRef | null | undefined): boolean {
+  if (!ref) return false
+  const start = procStart(ref.pid)
+  return start !== null && (ref.start === null || ref.start === start)
+}
+
+/** Stops a process (and its process group) with SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProc(ref: ProcRef | null | undefined, graceMs = 5000): Promise<boolean> {
+  if (!procAlive(ref)) return false
+  const signal = (sig: NodeJS.Signals) => {
+    for (const target of [-ref!.pid, ref!.pid]) {
+      try {
+        process.kill(target, sig)
+      } catch {
+        // Not a group leader, or already gone.
+      }
+    }
+  }
+  signal('SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (procAlive(ref) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  if (procAlive(ref)) {
+    signal('SIGKILL')
+    const hard = Date.now() + 5000
+    while (procAlive(ref) && Date.now() < hard) await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}
+
+export function newFaultId(state: LabState): string {
+  for (;;) {
+    const id = randomBytes(2).toString('hex')
+    if (!state.faults.some((f) => f.id === id)) return id
+  }
+}
+
+/**
+ * Serializes changes to one lab's state (break, heal, pod add) across processes: an exclusive lock
+ * file holding the owner's pid. A lock whose owner died is taken over.
+ */
+export async function withLabLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const path = join(dir, 'lock')
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx', 0o600)
+      writeSync(fd, JSON.stringify(procRef(process.pid)))
+      closeSync(fd)
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      let holder: ProcRef | undefined
+      try {
+        holder = JSON.parse(readFileSync(path, 'utf8')) as ProcRef
+      } catch {
+        // Being written right now, or garbage: retry (a garbage one is taken over below).
+      }
+      if (holder && !procAlive(holder)) rmSync(path, {force: true})
+      else if (!holder && existsSync(path) && Date.now() > deadline - timeoutMs / 2) rmSync(path, {force: true})
+      else if (Date.now() > deadline) throw new Error(`lab state is locked by pid ${holder?.pid ?? '?'} (${path})`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  try {
+    return await fn()
+  } finally {
+    rmSync(path, {force: true})
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * `cnidbg lab status`: what the lab is and whether each part of it works — the API server, the
+ * supervisor, every node's daemon and kubelet stand-in, every pod's address and namespace — and the
+ * faults `lab break` left in it.
+ */
+import type {V1Pod} from '@kubernetes/client-node'
+import {existsSync} from 'node:fs'
+
+import {netnsExists, netnsPath} from '../netns/netns.js'
+import {controlRequest} from './control.js'
+import {apiErrorText, labApi, listPods} from './k8s.js'
+import {labHealth, type LabHealth, requireLab} from './lifecycle.js'
+import {DEFAULT_LAB_NAME, type LabMode, podNetns} from './names.js'
+import {procAlive} from './state.js'
+import type {SupervisorStatus} from './supervisor.js'
+import {type LabTopology, loadLabTopology, topologyPath} from './topology.js'
+
+export interface LabStatusOptions {
+  name?: string
+}
+
+export interface LabStatusNode {
+  name: string
+  nodeIP: string
+  podCIDR: string
+  netns: string
+  netnsExists: boolean
+  daemon: {
+    /** The daemons run inside the supervisor process: this is its pid. */
+    pid?: number
+    running: boolean
+    healthy: boolean
+    /** Base URL of /healthz and /diag. */
+    url?: string
+    problem?: string
+  }
+  kubelet: {running: boolean; synced: boolean}
+}
+
+export interface LabStatusPod {
+  name: string
+  namespace: string
+  node: string
+  ip?: string
+  netns: string
+  netnsPath: string
+  netnsExists: boolean
+  phase: string
+  problem?: string
+}
+
+export interface LabStatusFault {
+  id: string
+  fault: string
+  node?: string
+  pod?: string
+  peer?: string
+  appliedAt: string
+  summary: string
+}
+
+export interface LabStatusResult {
+  name: string
+  mode: LabMode
+  health: LabHealth
+  dir: string
+  kubeconfig: string
+  topology: string
+  createdAt: string
+  apiserver: {pid?: number; url?: string; running: boolean; reachable: boolean; problem?: string}
+  supervisor: {pid?: number; running: boolean; reachable: boolean; log?: string; problem?: string}
+  nodes: LabStatusNode[]
+  pods: LabStatusPod[]
+  faults: LabStatusFault[]
+  /** One line per thing that is wrong, for people and for `--json` consumers alike. */
+  problems: string[]
+}
+
+export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusResult> {
+  const state = requireLab(opts.name ?? DEFAULT_LAB_NAME)
+  const health = labHealth(state)
+  const problems: string[] = []
+
+  let sup: SupervisorStatus | undefined
+  let supProblem: string | undefined
+  if (procAlive(state.supervisor)) {
+    try {
+      sup = await controlRequest<SupervisorStatus>(state.supervisor!.socket, 'GET', '/status', 10_000)
+    } catch (error) {
+      supProblem = (error as Error).message
+    }
+  } else if (state.phase === 'running') supProblem = 'the supervisor process is not running (crashed?)'
+
+  let apiPods: V1Pod[] | undefined
+  let apiProblem: string | undefined
+  const apiAlive = procAlive(state.apiserver)
+  if (apiAlive) {
+    try {
+      apiPods = await listPods(labApi(state))
+    } catch (error) {
+      apiProblem = `not answering: ${apiErrorText(error)}`
+    }
+  } else if (state.phase === 'running') apiProblem = 'the API server process is not running (crashed?)'
+  if (apiProblem) problems.push(`API server: ${apiProblem}`)
+  if (supProblem) problems.push(`supervisor: ${supProblem}`)
+
+  let topo: LabTopology | undefined
+  try {
+    topo = loadLabTopology(state.name)
+  } catch {
+    // Not written yet (lab still starting).
+  }
+
+  const nodes: LabStatusNode[] = state.nodes.map((n) => {
+    const s = sup?.nodes.find((x) => x.name === n.name)
+    const d = s?.daemon
+    let problem: string | undefined
+    if (!sup) problem = 'unknown (supervisor unreachable)'
+    else if (!d?.running) problem = 'stopped'
+    else if (!d.healthy) problem = d.waiting ?? (d.errors.join('; ') || 'not healthy yet')
+    const exists = netnsExists(n.netns)
+    if (!exists) problems.push(`node ${n.name}: namespace ${n.netns} is missing`)
+    if (problem && sup) problems.push(`node ${n.name} daemon: ${problem}`)
+    return {
+      name: n.name,
+      nodeIP: n.nodeIP,
+      podCIDR: n.podCIDR,
+      netns: n.netns,
+      netnsExists: exists,
+      daemon: {
+        pid: d?.running ? sup?.pid : undefined,
+        running: Boolean(d?.running),
+        healthy: Boolean(d?.healthy),
+        url: d?.url,
+        problem,
+      },
+      kubelet: {running: Boolean(s), synced: Boolean(s?.kubelet.synced)},
+    }
+  })
+
+  // Pods: the API server's list (what should exist), joined with what each kubelet did.
+  const kubeletPods = sup?.nodes.flatMap((n) => n.kubelet.pods) ?? []
+  const pods: LabStatusPod[] = []
+  const source =
+    apiPods?.map((p) => ({
+      name: p.metadata?.name ?? '',
+      namespace: p.metadata?.namespace ?? 'default',
+      node: p.spec?.nodeName ?? '',
+      ip: p.status?.podIP,
+      phase: p.status?.phase ?? 'Pending',
+    })) ??
+    kubeletPods.map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      node: p.node,
+      ip: p.ip,
+      phase: p.state === 'running' ? 'Running' : 'Pending',
+    })) ??
+    []
+  const fromTopo =
+    !apiPods && !sup
+      ? (topo?.endpoints ?? []).map((e) => ({
+          name: e.name,
+          namespace: e.namespace,
+          node: e.node,
+          ip: e.ip as string | undefined,
+          phase: 'Unknown',
+        }))
+      : []
+  for (const p of [...source, ...fromTopo]) {
+    const k = kubeletPods.find((x) => x.name === p.name && x.namespace === p.namespace)
+    const netns = k?.netns ?? podNetns(state.name, p.node, p.namespace, p.name)
+    const exists = netnsExists(netns)
+    let problem = k?.error
+    if (!problem && p.ip && !exists) problem = `namespace ${netns} is missing`
+    if (!problem && !p.ip && sup) problem = 'no IP yet'
+    if (problem) problems.push(`pod ${p.namespace}/${p.name}: ${problem}`)
+    pods.push({...p, netns, netnsPath: netnsPath(netns), netnsExists: exists, problem})
+  }
+  pods.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+
+  if (health === 'crashed')
+    problems.unshift(
+      `the lab has crashed: remove it with cnidbg lab down${state.name === DEFAULT_LAB_NAME ? '' : ` --name ${state.name}`}`,
+    )
+
+  return {
+    name: state.name,
+    mode: state.mode,
+    health,
+    dir: state.dir,
+    kubeconfig: state.kubeconfig,
+    topology: existsSync(topologyPath(state.dir)) ? topologyPath(state.dir) : '',
+    createdAt: state.createdAt,
+    apiserver: {
+      pid: state.apiserver?.pid || undefined,
+      url: state.apiserver?.url,
+      running: apiAlive,
+      reachable: Boolean(apiPods),
+      problem: apiProblem,
+    },
+    supervisor: {
+      pid: state.supervisor?.pid || undefined,
+      running: procAlive(state.supervisor),
+      reachable: Boolean(sup),
+      log: state.supervisor?.log,
+      problem: supProblem,
+    },
+    nodes,
+    pods,
+    faults: state.faults.map((f) => ({
+      id: f.id,
+      fault: f.fault,
+      node: f.node,
+      pod: f.pod,
+      peer: f.peer,
+      appliedAt: f.appliedAt,
+      summary: f.summary,
+    })),
+    problems,
+  }
+}

@@ -1,0 +1,27 @@
+import t from 'tap'
+
+t.test('lab exec takes the command after -- and exits with its code', async (t) => {
+  let got: any
+  const {default: LabExec} = await t.mockImport<typeof import('../../../src/commands/lab/exec.js')>(
+    '../../../src/commands/lab/exec.js',
+    {
+      '../../../src/lab/exec.js': {
+        labExec: async (o: any) => {
+          got = o
+          return {pod: o.pod, netns: 'cnidbg-lab-x-node1-pod-a', exitCode: 3}
+        },
+      },
+    },
+  )
+  const before = process.exitCode
+  t.teardown(() => {
+    process.exitCode = before
+  })
+  await LabExec.run(['pod-a', '--name', 'x', '--', 'ping', '-c', '1', '-W', '1', '10.244.2.2'])
+  t.same(
+    got,
+    {name: 'x', pod: 'pod-a', namespace: 'default', command: ['ping', '-c', '1', '-W', '1', '10.244.2.2']},
+    'verbatim, in order',
+  )
+  t.equal(process.exitCode, 3)
+})

@@ -1,0 +1,63 @@
+import t from 'tap'
+
+const fakeResult = {
+  name: 'x',
+  mode: 'host-gw',
+  dir: '/d',
+  kubeconfig: '/d/kubeconfig',
+  apiserver: 'http://127.0.0.1:1',
+  topology: '/d/lab.json',
+  nodes: [],
+  pods: [],
+  reaped: [],
+  durationMs: 1,
+}
+
+t.test('lab up passes its flags to labUp and returns its result', async (t) => {
+  let got: any
+  const {default: LabUp} = await t.mockImport<typeof import('../../../src/commands/lab/up.js')>(
+    '../../../src/commands/lab/up.js',
+    {
+      '../../../src/lab/up.js': {
+        LAB_UP_STEPS: [{id: 'preflight', title: 'Check'}],
+        labUp: async (o: any) => {
+          got = o
+          return fakeResult
+        },
+      },
+    },
+  )
+  const result = await LabUp.run([
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '1',
+    '--mode',
+    'host-gw',
+    '--name',
+    'x',
+    '--timeout',
+    '30',
+    '--json',
+  ])
+  t.same(got, {name: 'x', nodes: 2, podsPerNode: 1, mode: 'host-gw', timeoutSeconds: 30})
+  t.same(result, fakeResult)
+})
+
+t.test('lab up refuses an unknown mode before doing anything', async (t) => {
+  const {default: LabUp} = await t.mockImport<typeof import('../../../src/commands/lab/up.js')>(
+    '../../../src/commands/lab/up.js',
+    {
+      '../../../src/lab/up.js': {
+        LAB_UP_STEPS: [],
+        labUp: async () => t.fail('must not run'),
+      },
+    },
+  )
+  const before = process.exitCode
+  t.teardown(() => {
+    process.exitCode = before
+  })
+  await LabUp.run(['--mode', 'geneve', '--json'])
+  t.equal(process.exitCode, 2, 'usage error')
+})

@@ -1,0 +1,95 @@
+// Test helpers for the lab: bundle the lab's background programs (API server, supervisor) and the
+// reference plugins into a private temp dir once per test file (a concurrent `npm run build` wiping
+// dist/ can't pull them away, and no TypeScript loader is needed in the background processes), plus
+// small helpers to run things inside lab namespaces.
+import {mkdtempSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {build} from 'esbuild'
+
+import {run, runOk, type RunResult} from '../../src/netns/exec.js'
+import {netnsPath, runInNetns} from '../../src/netns/netns.js'
+import type {Libexec} from '../../src/lab/processes.js'
+
+export const REPO = join(import.meta.dirname, '..', '..')
+
+export interface Tap {
+  teardown(fn: () => unknown): void
+}
+
+/** A lab name no other test file uses: t + 4 random hex digits. */
+export function testLabName(): string {
+  return `t${Math.random().toString(16).slice(2, 6)}`
+}
+
+/** Bundles apiserver-main.mjs, supervisor-main.mjs and plugins/ into a temp dir (removed at teardown). */
+export async function bundleLabLibexec(t: Tap): Promise<Libexec> {
+  const dir = mkdtempSync('/tmp/cnidbg-lablibexec-')
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  await runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', join(dir, 'plugins')], {
+    timeoutMs: 300_000,
+  })
+  await build({
+    entryPoints: {
+      'apiserver-main': join(REPO, 'src/lab/apiserver/main.ts'),
+      'supervisor-main': join(REPO, 'src/lab/supervisor-main.ts'),
+    },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    outdir: dir,
+    outExtension: {'.js': '.mjs'},
+    logLevel: 'warning',
+    // Bundled CommonJS dependencies (the Kubernetes client's) call require().
+    banner: {
+      js: "import {createRequire as __cnidbgRequire} from 'node:module'; const require = __cnidbgRequire(import.meta.url);",
+    },
+  })
+  return {
+    apiserver: join(dir, 'apiserver-main.mjs'),
+    supervisor: join(dir, 'supervisor-main.mjs'),
+    pluginDir: join(dir, 'plugins'),
+  }
+}
+
+/** Runs a program in a named namespace (nsenter), bounded in time. */
+export function inNetns(netns: string, file: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
+  return runInNetns(netnsPath(netns), file, args, {timeoutMs})
+}
+
+/** One ping from a namespace; true when a reply came back. */
+export async function pingOk(netns: string, ip: string, extra: string[] = []): Promise<boolean> {
+  const r = await inNetns(netns, 'ping', ['-c', '1', '-W', '2', ...extra, ip])
+  return r.exitCode === 0
+}
+
+/** Pings until one reply comes back (ARP and a fresh route may eat the first), up to `tries`. */
+export async function pingEventually(netns: string, ip: string, tries = 5, extra: string[] = []): Promise<boolean> {
+  for (let i = 0; i < tries; i++) if (await pingOk(netns, ip, extra)) return true
+  return false
+}
+
+/** TCP: a one-shot nc listener in `server` answering one line, a client in `client` reading it. */
+export async function tcpOk(
+  client: string,
+  server: string,
+  serverIp: string,
+  port = 7000 + Math.floor(Math.random() * 1000),
+): Promise<boolean> {
+  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 1 -w 10 ${port}`], {
+    timeoutMs: 20_000,
+  })
+  // Give the listener a moment to bind; retry the connect instead of guessing a delay.
+  let got = ''
+  for (let i = 0; i < 20 && !got.includes('cnidbg-hello'); i++) {
+    const r = await run('ip', ['netns', 'exec', client, 'nc', '-N', '-w', '3', serverIp, String(port)], {
+      input: '',
+      timeoutMs: 10_000,
+    })
+    got = r.stdout
+    if (!got.includes('cnidbg-hello')) await new Promise((res) => setTimeout(res, 200))
+  }
+  await listener
+  return got.includes('cnidbg-hello')
+}

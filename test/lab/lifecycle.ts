@@ -1,0 +1,72 @@
+// Reaping without running anything: crashed labs and orphan namespaces are fabricated (a state file
+// with dead pids, namespaces with the lab prefix) and must be removed; live ones must not.
+import {existsSync} from 'node:fs'
+import t from 'tap'
+
+import {labDown} from '../../src/lab/down.js'
+import {orphanLabNames, reapCrashedLabs, teardownLab} from '../../src/lab/lifecycle.js'
+import {labDir, nodeNetns, underlayNetns} from '../../src/lab/names.js'
+import {procRef, writeLabState} from '../../src/lab/state.js'
+import {planLab} from '../../src/lab/up.js'
+import {createNetns, listNetns} from '../../src/netns/netns.js'
+import {cnidbgError} from '../helpers/errors.js'
+import {testLabName} from '../helpers/lab.js'
+
+const DEAD = {pid: 0x3fffff, start: null}
+
+function fabricate(name: string, overrides: object) {
+  const s = {...planLab({name, nodes: 1, podsPerNode: 0, mode: 'vxlan'}, labDir(name)), ...overrides}
+  writeLabState(s)
+  return s
+}
+
+t.test('a crashed lab (dead supervisor and API server) is reaped with its namespaces', async (t) => {
+  const name = testLabName()
+  t.teardown(() => teardownLab(name))
+  const s = fabricate(name, {
+    phase: 'running',
+    owner: null,
+    supervisor: {...planLab({name, nodes: 1, podsPerNode: 0, mode: 'vxlan'}, '/x').supervisor, ...DEAD},
+  })
+  await createNetns(underlayNetns(name))
+  await createNetns(nodeNetns(name, 'node1'))
+  const reaped = await reapCrashedLabs()
+  const mine = reaped.find((r) => r.name === name)
+  t.ok(mine, 'reaped')
+  t.same(
+    mine!.removed.filter((r) => r.startsWith('netns')).sort(),
+    [`netns ${nodeNetns(name, 'node1')}`, `netns ${underlayNetns(name)}`].sort(),
+  )
+  t.notOk(existsSync(s.dir), 'dir removed')
+  t.notOk(listNetns().some((n) => n.startsWith(`cnidbg-lab-${name}-`)))
+})
+
+t.test('namespaces of a lab with no directory are orphans and get reaped', async (t) => {
+  const name = testLabName()
+  t.teardown(() => teardownLab(name))
+  await createNetns(nodeNetns(name, 'node1'))
+  t.ok(orphanLabNames().includes(name))
+  await reapCrashedLabs()
+  t.notOk(listNetns().includes(nodeNetns(name, 'node1')))
+})
+
+t.test('a lab being started by a live process is left alone, and lab down refuses to race it', async (t) => {
+  const name = testLabName()
+  t.teardown(() => teardownLab(name))
+  // pid 1 lives for sure and is not us.
+  fabricate(name, {phase: 'starting', owner: procRef(1)})
+  await reapCrashedLabs()
+  t.ok(existsSync(labDir(name)), 'not reaped')
+  await t.rejects(labDown({name}), cnidbgError('LAB_BUSY'))
+  // Once its owner is gone, it is just a crashed lab.
+  fabricate(name, {phase: 'starting', owner: DEAD})
+  const down = await labDown({name})
+  t.equal(down.was, 'crashed')
+  t.notOk(existsSync(labDir(name)))
+})
+
+t.test('lab down of a lab that does not exist is not an error', async (t) => {
+  const down = await labDown({name: testLabName()})
+  t.notOk(down.found)
+  t.same(down.removed, [])
+})

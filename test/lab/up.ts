@@ -1,0 +1,362 @@
+// Integration: a 3-node × 2-pod VXLAN lab, end to end. One lab for the whole file (they are slow to
+// build): reachability between every pair of pods, TCP, kubectl against the lab's API server, status,
+// lab.json, lab exec, pod add/rm, the daemon repairing hand-made damage, every VXLAN fault breaking
+// traffic and healing, and finally a crashed lab (supervisor killed) reaped by lab down with the
+// machine left as it was.
+import {readFileSync} from 'node:fs'
+import t, {type Test} from 'tap'
+
+import {labBreak, labHeal} from '../../src/lab/break.js'
+import {labDown} from '../../src/lab/down.js'
+import {labExec} from '../../src/lab/exec.js'
+import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
+import {podAdd, podRm} from '../../src/lab/pods.js'
+import {procAlive, readLabState} from '../../src/lab/state.js'
+import {labStatus} from '../../src/lab/status.js'
+import {loadLabTopology} from '../../src/lab/topology.js'
+import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {run, runOk} from '../../src/netns/exec.js'
+import {ipJson, listNetns} from '../../src/netns/netns.js'
+import {bundleLabLibexec, pingEventually, pingOk, tcpOk, testLabName} from '../helpers/lab.js'
+import {eventually, rootLinks} from '../helpers/machine.js'
+import {cnidbgError} from '../helpers/errors.js'
+
+t.setTimeout(3_600_000)
+
+const name = testLabName()
+const linksBefore = await rootLinks()
+const libexec = await bundleLabLibexec(t)
+t.teardown(async () => {
+  await labDown({name}).catch(() => undefined)
+})
+
+const up = await labUp({name, nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600})
+const state = readLabState(name)!
+const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!
+const ns = (p: LabUpPod): string => podNetns(name, p.node, p.namespace, p.name)
+const nodeNs = (node: string): string => state.nodes.find((n) => n.name === node)!.netns
+
+t.test('lab up: 3 nodes, 6 pods, each with an IP from its node’s pod CIDR and a namespace', async (t) => {
+  t.same(
+    up.nodes.map((n) => [n.name, n.nodeIP, n.podCIDR]),
+    [
+      ['node1', '198.18.0.2', '10.244.1.0/24'],
+      ['node2', '198.18.0.3', '10.244.2.0/24'],
+      ['node3', '198.18.0.4', '10.244.3.0/24'],
+    ],
+  )
+  t.equal(up.pods.length, 6)
+  for (const p of up.pods) {
+    const index = Number(p.node.slice(4))
+    t.match(p.ip, new RegExp(`^10\\.244\\.${index}\\.\\d+$`), `${p.name} on ${p.node} has ${p.ip}`)
+    t.ok(listNetns().includes(ns(p)), `${ns(p)} exists`)
+    // The address is really on the pod's eth0, not only in the API server.
+    const [eth0] = await ipJson<Array<{addr_info: Array<{family: string; local: string}>}>>(
+      ['addr', 'show', 'dev', 'eth0'],
+      ns(p),
+    )
+    t.ok(
+      eth0!.addr_info.some((a) => a.family === 'inet' && a.local === p.ip),
+      `${p.ip} on eth0 in ${ns(p)}`,
+    )
+  }
+  // Each node: eth0 on the underlay, forwarding on, the VTEP up.
+  for (const n of state.nodes) {
+    const [eth0] = await ipJson<Array<{addr_info: Array<{local: string}>}>>(['addr', 'show', 'dev', 'eth0'], n.netns)
+    t.ok(
+      eth0!.addr_info.some((a) => a.local === n.nodeIP),
+      `${n.name} eth0 has ${n.nodeIP}`,
+    )
+    const [vtep] = await ipJson<Array<{ifname: string; flags: string[]}>>(['link', 'show', 'dev', 'cnidbg.1'], n.netns)
+    t.ok(vtep?.flags.includes('UP'), `${n.name} has cnidbg.1 up`)
+  }
+})
+
+t.test('every pod pings every other pod, on the same node and across nodes', async (t) => {
+  for (const a of up.pods) {
+    for (const b of up.pods) {
+      if (a === b) continue
+      t.ok(await pingEventually(ns(a), b.ip, 3), `${a.name} (${a.node}) → ${b.name} (${b.node}) ${b.ip}`)
+    }
+  }
+})
+
+t.test('TCP works between pods across nodes and on one node', async (t) => {
+  t.ok(await tcpOk(ns(pod('pod-a')), ns(pod('pod-e')), pod('pod-e').ip), 'pod-a (node1) → pod-e (node3)')
+  t.ok(await tcpOk(ns(pod('pod-d')), ns(pod('pod-a')), pod('pod-a').ip), 'pod-d (node2) → pod-a (node1)')
+  t.ok(await tcpOk(ns(pod('pod-a')), ns(pod('pod-b')), pod('pod-b').ip), 'pod-a → pod-b (both node1)')
+})
+
+t.test("kubectl lists the lab's nodes and pods with their IPs", async (t) => {
+  const nodes = JSON.parse(
+    (await runOk('kubectl', ['--kubeconfig', up.kubeconfig, 'get', 'nodes', '-o', 'json'], {timeoutMs: 60_000})).stdout,
+  )
+  t.same(nodes.items.map((n: any) => n.metadata.name).sort(), ['node1', 'node2', 'node3'])
+  t.same(nodes.items.map((n: any) => n.spec.podCIDR).sort(), ['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'])
+  const pods = JSON.parse(
+    (await runOk('kubectl', ['--kubeconfig', up.kubeconfig, 'get', 'pods', '-o', 'json'], {timeoutMs: 60_000})).stdout,
+  )
+  for (const p of up.pods) {
+    const k = pods.items.find((x: any) => x.metadata.name === p.name)
+    t.match(k, {spec: {nodeName: p.node}, status: {phase: 'Running', podIP: p.ip}}, `${p.name} in kubectl`)
+  }
+  const wide = (
+    await runOk('kubectl', ['--kubeconfig', up.kubeconfig, 'get', 'pods', '-o', 'wide'], {timeoutMs: 60_000})
+  ).stdout
+  for (const p of up.pods)
+    t.match(
+      wide,
+      new RegExp(`${p.name}\\s+1/1\\s+Running.*${p.ip.replaceAll('.', '\\.')}\\s+${p.node}`),
+      `${p.name} row in -o wide`,
+    )
+})
+
+t.test('lab status and lab.json describe the running lab', async (t) => {
+  const s = await labStatus({name})
+  t.equal(s.health, 'running')
+  t.same(s.problems, [])
+  t.ok(s.apiserver.reachable && s.supervisor.reachable)
+  t.same(
+    s.nodes.map((n) => [n.name, n.daemon.healthy, n.kubelet.synced, n.netnsExists, Boolean(n.daemon.url)]),
+    ['node1', 'node2', 'node3'].map((n) => [n, true, true, true, true]),
+  )
+  t.same(
+    s.pods.map((p) => [p.name, p.ip, p.node, p.netnsExists]).sort(),
+    up.pods.map((p) => [p.name, p.ip, p.node, true]).sort(),
+  )
+  const topo = loadLabTopology(name)
+  t.equal(topo.mode, 'vxlan')
+  t.equal(topo.nodes.length, 3)
+  for (const n of topo.nodes) {
+    t.match(n.vtepMAC, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, `${n.name} VTEP MAC published`)
+    // The MAC in lab.json is the one the kernel has.
+    const [vtep] = await ipJson<Array<{address: string}>>(['link', 'show', 'dev', 'cnidbg.1'], n.netns!.name!)
+    t.equal(n.vtepMAC, vtep!.address)
+    const health = await fetch(`${n.diagUrl}/healthz`)
+    t.equal(health.status, 200, `${n.name} /healthz at ${n.diagUrl}`)
+  }
+  t.same(
+    topo.endpoints.map((e) => [e.name, e.ip, e.node, e.netnsPath]).sort(),
+    up.pods.map((p) => [p.name, p.ip, p.node, p.netnsPath]).sort(),
+  )
+})
+
+t.test('lab exec runs in the pod namespace and returns the exit code', async (t) => {
+  const ok = await labExec({name, pod: 'pod-a', command: ['sh', '-c', `ping -c 1 -W 3 ${pod('pod-c').ip} > /dev/null`]})
+  t.equal(ok.exitCode, 0)
+  t.equal(ok.netns, ns(pod('pod-a')))
+  const failed = await labExec({name, pod: 'pod-a', command: ['sh', '-c', 'exit 7']})
+  t.equal(failed.exitCode, 7)
+  await t.rejects(labExec({name, pod: 'no-such-pod', command: ['true']}), cnidbgError('NO_SUCH_POD'))
+})
+
+t.test('lab pod add and rm go through the API server and the kubelet', async (t) => {
+  const web = await podAdd({name, pod: 'web', node: 'node2', timeoutSeconds: 300})
+  t.equal(web.node, 'node2')
+  t.match(web.ip, /^10\.244\.2\.\d+$/)
+  t.ok(listNetns().includes(web.netns))
+  t.ok(await pingEventually(ns(pod('pod-a')), web.ip), 'reachable from node1')
+  t.ok(
+    loadLabTopology(name).endpoints.some((e) => e.name === 'web' && e.ip === web.ip),
+    'in lab.json',
+  )
+  await t.rejects(podAdd({name, pod: 'web'}), cnidbgError('POD_EXISTS'))
+  const rm = await podRm({name, pod: 'web', timeoutSeconds: 300})
+  t.ok(rm.removed)
+  t.notOk(listNetns().includes(web.netns), 'namespace removed by the kubelet')
+  // CNI DEL released the address: the IPAM store of node2 no longer has it.
+  const store = `${state.nodes[1]!.varLibCni}/networks/cnidbg`
+  const files = (await runOk('ls', ['-1', store])).stdout.split('\n')
+  t.notOk(files.includes(web.ip), `${web.ip} released from ${store}`)
+  t.notOk(
+    loadLabTopology(name).endpoints.some((e) => e.name === 'web'),
+    'gone from lab.json',
+  )
+})
+
+t.test('the daemon repairs a route, FDB entry and neighbour deleted by hand', async (t) => {
+  const n1 = nodeNs('node1')
+  const node2 = state.nodes[1]!
+  const [fdb] = JSON.parse((await runOk('bridge', ['-n', n1, '-j', 'fdb', 'show', 'dev', 'cnidbg.1'])).stdout).filter(
+    (e: any) => e.dst === node2.nodeIP,
+  )
+  t.ok(fdb, 'node1 has an FDB entry for node2')
+  await runOk('ip', ['-n', n1, 'route', 'del', node2.podCIDR])
+  await runOk('bridge', ['-n', n1, 'fdb', 'del', fdb.mac, 'dev', 'cnidbg.1', 'dst', node2.nodeIP, 'self'])
+  await runOk('ip', ['-n', n1, 'neigh', 'del', '10.244.2.0', 'dev', 'cnidbg.1'])
+  const repaired = await eventually(async () => {
+    const routes = await ipJson<Array<{dst: string}>>(['route', 'show'], n1)
+    const fdbs = JSON.parse(
+      (await runOk('bridge', ['-n', n1, '-j', 'fdb', 'show', 'dev', 'cnidbg.1'])).stdout,
+    ) as Array<{mac: string; dst?: string}>
+    const neighs = await ipJson<Array<{dst: string; lladdr?: string}>>(['neigh', 'show', 'dev', 'cnidbg.1'], n1)
+    return (
+      routes.some((r) => r.dst === node2.podCIDR) &&
+      fdbs.some((f) => f.mac === fdb.mac && f.dst === node2.nodeIP) &&
+      neighs.some((x) => x.dst === '10.244.2.0' && x.lladdr === fdb.mac)
+    )
+  }, 60_000)
+  t.ok(repaired, 'route, FDB entry and neighbour are back')
+  t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip), 'and traffic flows again')
+})
+
+// What each fault must do to traffic between pod-a (node1) and pod-c (node2); heal must undo it.
+t.test('every VXLAN fault breaks what it says, shows in status, and heals', async (t) => {
+  const a = ns(pod('pod-a'))
+  const c = ns(pod('pod-c'))
+  const aIp = pod('pod-a').ip
+  const cIp = pod('pod-c').ip
+  const eIp = pod('pod-e').ip
+  const cases: Array<{fault: string; opts?: Record<string, string>; check: (t: Test) => Promise<unknown>}> = [
+    {
+      fault: 'pod-link-down',
+      opts: {pod: 'pod-a'},
+      check: async (t) => t.notOk(await pingOk(c, aIp), 'pod-c → pod-a fails'),
+    },
+    {
+      fault: 'host-veth-down',
+      opts: {pod: 'pod-a'},
+      check: async (t) => t.notOk(await pingOk(c, aIp), 'pod-c → pod-a fails'),
+    },
+    {
+      fault: 'pod-address-removed',
+      opts: {pod: 'pod-a'},
+      check: async (t) => t.notOk(await pingOk(c, aIp), 'pod-c → pod-a fails'),
+    },
+    {
+      fault: 'route-missing',
+      opts: {node: 'node1', peer: 'node2'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'route-wrong-node',
+      opts: {node: 'node1', peer: 'node2'},
+      check: async (t) => {
+        // With a third node the route goes via node3's VTEP; node3 forwards on, so this is a detour.
+        const routes = await ipJson<Array<{dst: string; gateway?: string}>>(['route', 'show'], nodeNs('node1'))
+        t.equal(
+          routes.find((r) => r.dst === '10.244.2.0/24')?.gateway,
+          '10.244.3.0',
+          'node1 routes node2’s pods via node3',
+        )
+      },
+    },
+    {
+      fault: 'fdb-missing',
+      opts: {node: 'node1', peer: 'node2'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'fdb-stale',
+      opts: {node: 'node1', peer: 'node2'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'neigh-missing',
+      opts: {node: 'node1', peer: 'node2'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'iptables-drop-forward',
+      opts: {node: 'node1'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'ip-forward-off',
+      opts: {node: 'node1'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'rp-filter-strict',
+      opts: {node: 'node1', peer: 'node2'},
+      check: async (t) => {
+        t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails (reply dropped by strict rp_filter)')
+        t.notOk(await pingOk(c, aIp), 'pod-c → pod-a fails (request dropped)')
+        t.ok(await pingEventually(a, eIp), 'pod-a → pod-e on node3 still works (symmetric path)')
+      },
+    },
+    {
+      fault: 'underlay-mtu',
+      check: async (t) => {
+        t.ok(await pingEventually(a, cIp), 'small packets still pass')
+        t.notOk(await pingOk(a, cIp, ['-M', 'do', '-s', '1400']), 'a full-size (1428 B) packet does not')
+      },
+    },
+    {
+      fault: 'vxlan-port-blocked',
+      opts: {node: 'node2'},
+      check: async (t) => t.notOk(await pingOk(a, cIp), 'pod-a → pod-c fails'),
+    },
+    {
+      fault: 'daemon-stopped',
+      opts: {node: 'node1'},
+      check: async (t) => {
+        t.ok(await pingEventually(a, cIp), 'traffic still flows')
+        await runOk('ip', ['-n', nodeNs('node1'), 'route', 'del', '10.244.2.0/24'])
+        await new Promise((r) => setTimeout(r, 8000))
+        const routes = await ipJson<Array<{dst: string}>>(['route', 'show'], nodeNs('node1'))
+        t.notOk(
+          routes.some((r) => r.dst === '10.244.2.0/24'),
+          'a deleted route is not repaired while the daemon is stopped',
+        )
+      },
+    },
+  ]
+  for (const k of cases) {
+    await t.test(k.fault, async (t) => {
+      const applied = await labBreak({name, fault: k.fault, ...k.opts})
+      t.equal(applied.fault, k.fault)
+      const s = await labStatus({name})
+      t.ok(
+        s.faults.some((f) => f.id === applied.id),
+        'status lists it',
+      )
+      if (applied.daemonStopped)
+        t.notOk(s.nodes.find((n) => n.name === applied.node)!.daemon.running, `${applied.node} daemon stopped`)
+      await k.check(t)
+      const healed = await labHeal({name, fault: k.fault})
+      t.same(
+        healed.healed.map((h) => h.id),
+        [applied.id],
+      )
+      t.same(healed.failed, [])
+      if (applied.daemonStopped) t.same(healed.daemonsStarted, [applied.node])
+      t.same(readLabState(name)!.faults, [], 'no fault left in the state')
+      t.ok(await pingEventually(a, cIp, 10), 'pod-a → pod-c works again')
+      t.ok(await pingEventually(c, aIp, 10), 'pod-c → pod-a works again')
+      t.ok(await pingEventually(a, cIp, 10, ['-M', 'do', '-s', '1400']), 'full-size packets pass again')
+    })
+  }
+  await t.rejects(labBreak({name, fault: 'no-such-fault'}), cnidbgError('UNKNOWN_FAULT'))
+  const twice = await labBreak({name, fault: 'ip-forward-off', node: 'node3'})
+  await t.rejects(labBreak({name, fault: 'ip-forward-off', node: 'node3'}), cnidbgError('FAULT_ACTIVE'))
+  t.same(
+    (await labHeal({name, id: twice.id})).healed.map((h) => h.id),
+    [twice.id],
+  )
+})
+
+t.test('a crashed lab (supervisor killed) is reaped by the next lab down; the machine is as before', async (t) => {
+  const s = readLabState(name)!
+  process.kill(s.supervisor!.pid, 'SIGKILL')
+  t.ok(await eventually(() => !procAlive(s.supervisor), 10_000), 'supervisor dead')
+  t.equal((await labStatus({name})).health, 'crashed')
+  const down = await labDown({name})
+  t.equal(down.was, 'crashed')
+  t.ok(
+    down.removed.some((r) => r.startsWith('API server')),
+    'the API server was stopped',
+  )
+  t.notOk(procAlive(s.apiserver), 'API server dead')
+  t.same(
+    listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
+    [],
+    'no lab namespace left',
+  )
+  t.throws(() => readFileSync(`${s.dir}/state.json`), 'state dir removed')
+  t.same(await rootLinks(), linksBefore, 'root namespace links exactly as before')
+  const again = await labDown({name})
+  t.notOk(again.found, 'a second lab down finds nothing')
+  const r = await run('ip', ['netns', 'list'])
+  t.notMatch(r.stdout, labNetnsPrefix(name))
+})
