@@ -1,0 +1,224 @@
+import {EventEmitter} from 'node:events'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import chalk from 'chalk'
+
+import type {ConformanceSummary} from '../checks/types.js'
+import {formatReport} from '../conformance/reporters/index.js'
+import {RunState} from '../conformance/run-state.js'
+import {type RunEmitter, runConformance} from '../conformance/runner.js'
+import {labBreak, labHeal} from '../lab/break.js'
+import {labDown} from '../lab/down.js'
+import type {LabMode} from '../lab/names.js'
+import {labUp, LAB_UP_STEPS, type LabUpPod} from '../lab/up.js'
+import {onCleanup} from '../netns/cleanup.js'
+import {defaultPluginsDir} from '../reference-plugin/install.js'
+import {trace} from './trace.js'
+import {renderText} from '../trace/render/index.js'
+import type {FaultReason, TraceResult} from '../trace/types.js'
+import {renderConformanceProgress} from '../ui/render-conformance-progress.js'
+import {renderSteps} from '../ui/render-steps.js'
+import {StepTracker} from '../ui/step-tracker.js'
+
+export interface DemoOptions {
+  name: string
+  mode: LabMode
+  nodes: number
+  json: boolean
+  /** Human narrative (stdout); nothing is printed under --json. */
+  log: (line: string) => void
+}
+
+export interface DemoTrace {
+  title: string
+  fault?: string
+  expected: 'reachable' | FaultReason
+  verdict: TraceResult['verdict']
+  reason?: FaultReason
+  node?: string
+  direction?: string
+  ok: boolean
+  durationMs: number
+}
+
+export interface DemoResult {
+  lab: string
+  mode: LabMode
+  conformance: {summary: ConformanceSummary; versions: string[]; durationMs: number}
+  traces: DemoTrace[]
+  ok: boolean
+  durationMs: number
+}
+
+interface Scenario {
+  fault: string
+  title: string
+  expected: FaultReason
+  node: (pods: Pods) => string
+  peer?: (pods: Pods) => string
+  pod?: (pods: Pods) => string
+}
+
+interface Pods {
+  a: LabUpPod
+  b: LabUpPod
+}
+
+// A few faults from the lab catalog, chosen so each shows a different layer: overlay state, the
+// firewall, a sysctl and the underlay. trace diagnoses them from kernel state and live packets only.
+const SCENARIOS: Scenario[] = [
+  {
+    expected: 'stale-fdb',
+    fault: 'fdb-stale',
+    node: (p) => p.a.node,
+    peer: (p) => p.b.node,
+    title: "node A's FDB entry for node B points at the wrong node IP",
+  },
+  {
+    expected: 'filtered',
+    fault: 'iptables-drop-forward',
+    node: (p) => p.b.node,
+    title: 'an iptables DROP in FORWARD on node B',
+  },
+  {
+    expected: 'forwarding-disabled',
+    fault: 'ip-forward-off',
+    node: (p) => p.b.node,
+    title: 'ip_forward switched off on node B',
+  },
+  {
+    expected: 'mtu',
+    fault: 'underlay-mtu',
+    node: (p) => p.a.node,
+    title: 'the underlay MTU shrunk below what the overlay needs',
+  },
+]
+
+const heading = (s: string) => `\n${chalk.bold.cyan('━━ ' + s)}`
+
+/**
+ * The main job, end to end on the embedded lab: a 3-node cluster, the reference plugin's conformance,
+ * a healthy cross-node trace, then faults injected one by one and diagnosed, then everything removed.
+ * Ctrl-C at any point takes the lab down (onCleanup).
+ */
+export async function demo(opts: DemoOptions): Promise<DemoResult> {
+  const t0 = performance.now()
+  const {log} = opts
+  const unregister = onCleanup(`demo lab ${opts.name}`, async () => {
+    await labDown({name: opts.name}).catch(() => {})
+  })
+  const traces: DemoTrace[] = []
+  const work = mkdtempSync(join(tmpdir(), 'cnidbg-demo-'))
+  try {
+    log(heading(`1. A ${opts.nodes}-node Kubernetes lab in network namespaces (${opts.mode})`))
+    log(
+      chalk.dim(
+        '   An underlay bridge, one namespace per node, an API server on loopback, and per node the reference\n   daemon and a kubelet stand-in that runs CNI ADD for every pod. Nothing touches the root namespace.',
+      ),
+    )
+    const steps = new StepTracker(LAB_UP_STEPS)
+    const view = renderSteps(steps, {json: opts.json})
+    const lab = await labUp({mode: opts.mode, name: opts.name, nodes: opts.nodes, podsPerNode: 2}, steps).finally(() =>
+      view.stop(),
+    )
+    for (const n of lab.nodes) log(`   node ${chalk.bold(n.name)}  ${n.nodeIP}  pods ${n.podCIDR}`)
+    for (const p of lab.pods) log(`   pod  ${chalk.bold(p.name.padEnd(10))} on ${p.node}  ${p.ip}`)
+
+    log(heading('2. Conformance of the reference plugin (cnidbg-ref + cnidbg-ipam) against the CNI spec'))
+    const conf = join(work, 'cnidbg-ref.conflist')
+    writeFileSync(
+      conf,
+      JSON.stringify({
+        cniVersion: '1.1.0',
+        name: 'demo-ref',
+        plugins: [{ipam: {ranges: [[{subnet: '10.250.0.0/24'}]], type: 'cnidbg-ipam'}, mtu: 1450, type: 'cnidbg-ref'}],
+      }),
+    )
+    log(chalk.dim('   Every check runs in its own sandbox; the kernel state is held against what the plugin reported.'))
+    const events = new EventEmitter() as RunEmitter
+    const state = new RunState()
+    const detach = state.attach(events)
+    const progress = renderConformanceProgress(state, {json: opts.json})
+    const report = await runConformance(
+      {
+        cniPath: [defaultPluginsDir(), '/usr/lib/cni'],
+        conf,
+        host: false,
+        parallel: 4,
+        profile: 'default',
+        strict: true,
+        timeoutSeconds: 30,
+        versions: ['1.1.0'],
+      },
+      events,
+    ).finally(async () => {
+      await progress.stop()
+      detach()
+    })
+    if (progress.mode !== 'ink') log(formatReport(report, 'pretty', {listChecks: false}).trimEnd())
+    else
+      log(
+        `   ${report.summary.passed} passed, ${report.summary.failed} failed, ${report.summary.warned} warned in ${(report.durationMs / 1000).toFixed(1)}s`,
+      )
+
+    const a = lab.pods.find((p) => p.node === lab.nodes[0]!.name)!
+    const b = lab.pods.find((p) => p.node === lab.nodes[1]!.name)!
+    const pods: Pods = {a, b}
+    const run = async (title: string, expected: DemoTrace['expected'], fault?: string) => {
+      const start = performance.now()
+      const r = await trace({lab: opts.name, namespace: a.namespace, podA: a.name, podB: b.name, staticOnly: false})
+      const got = r.verdict === 'reachable' ? 'reachable' : r.fault?.reason
+      traces.push({
+        direction: r.fault?.direction,
+        durationMs: Math.round(performance.now() - start),
+        expected,
+        fault,
+        node: r.fault?.node,
+        ok: got === expected,
+        reason: r.fault?.reason,
+        title,
+        verdict: r.verdict,
+      })
+      log(renderText(r).trimEnd().replace(/^/gm, '   '))
+      log(
+        `   ${got === expected ? chalk.green('✓') : chalk.red('✗')} expected ${expected}, trace says ${got ?? 'unknown'} (${Math.round(performance.now() - start)} ms)`,
+      )
+    }
+
+    log(heading(`3. trace ${a.name} (${a.node}) → ${b.name} (${b.node}): a healthy path`))
+    await run('healthy cross-node pair', 'reachable')
+
+    for (const [i, s] of SCENARIOS.entries()) {
+      log(heading(`${4 + i}. Break it: ${s.title}`))
+      const applied = await labBreak({
+        fault: s.fault,
+        name: opts.name,
+        node: s.node(pods),
+        peer: s.peer?.(pods),
+        pod: s.pod?.(pods),
+      })
+      log(`   cnidbg lab break ${s.fault} → ${applied.summary}`)
+      try {
+        await run(s.title, s.expected, s.fault)
+      } finally {
+        await labHeal({name: opts.name})
+      }
+    }
+    log(heading(`${4 + SCENARIOS.length}. Heal, check once more, and take the lab down`))
+    await run('after lab heal', 'reachable')
+    return {
+      conformance: {durationMs: report.durationMs, summary: report.summary, versions: report.versions},
+      durationMs: Math.round(performance.now() - t0),
+      lab: opts.name,
+      mode: opts.mode,
+      ok: traces.every((t) => t.ok) && report.summary.failed === 0,
+      traces,
+    }
+  } finally {
+    await labDown({name: opts.name}).catch(() => {})
+    unregister()
+    rmSync(work, {force: true, recursive: true})
+  }
+}
