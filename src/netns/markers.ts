@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {deleteNetns, listNetns, NETNS_PREFIX} from './netns.js'
@@ -52,7 +52,12 @@ export function ownMarker(id: string, label: string, persistent = false): Marker
 
 export function writeMarker(m: Marker): void {
   mkdirSync(MARKER_DIR, {recursive: true, mode: 0o700})
-  writeFileSync(join(MARKER_DIR, `${m.id}.json`), JSON.stringify(m, null, 2) + '\n', {mode: 0o600})
+  // Atomically: a reaper in another process that read a half-written marker would take this run's
+  // namespaces for orphans and delete them.
+  const file = join(MARKER_DIR, `${m.id}.json`)
+  const tmp = `${file}.tmp-${process.pid}`
+  writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n', {mode: 0o600})
+  renameSync(tmp, file)
 }
 
 export function readMarker(id: string): Marker | undefined {

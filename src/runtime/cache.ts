@@ -36,29 +36,61 @@ export function cachePath(cacheDir: string, network: string, containerId: string
   return join(resultsDir(cacheDir), `${network}-${containerId}-${ifname}`)
 }
 
-/** Writes an entry the way libcni does: dir 0700, file 0600, keys in Go struct order, empties omitted. */
+/** A JSON string as Go's encoding/json writes it: also escapes <, >, & and U+2028/U+2029. */
+function goString(s: string): string {
+  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * A value as Go marshals a map[string]interface{}: object keys sorted (Go maps have no order, and
+ * encoding/json sorts them), recursively. libcni's capabilityArgs and result are such maps.
+ */
+function goMarshal(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(goMarshal).join(',')}]`
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+    return `{${keys.map((k) => `${goString(k)}:${goMarshal(o[k])}`).join(',')}}`
+  }
+  if (typeof v === 'string') return goString(v)
+  return JSON.stringify(v) ?? 'null'
+}
+
+/**
+ * Writes an entry byte for byte as libcni cacheAdd does (R28–R29): dir 0700, file 0600, the
+ * cachedInfo fields in struct order with empty ones omitted, no trailing newline. libcni stores the
+ * result by marshalling the typed result (whose `dns` struct is never omitted) into a Go map, so
+ * its keys come out sorted and `"dns":{}` is always there.
+ */
 export function writeCacheEntry(cacheDir: string, e: CacheEntry): string {
   const dir = resultsDir(cacheDir)
   mkdirSync(dir, {mode: 0o700, recursive: true})
-  const ordered: Record<string, unknown> = {
-    kind: 'cniCacheV1',
-    containerId: e.containerId,
-    config: e.config,
-    ifName: e.ifName,
-    networkName: e.networkName,
-  }
-  if (e.netns) ordered.netns = e.netns
-  if (e.cniArgs?.length) ordered.cniArgs = e.cniArgs
-  if (e.capabilityArgs && Object.keys(e.capabilityArgs).length > 0) ordered.capabilityArgs = e.capabilityArgs
-  if (e.result) ordered.result = e.result
+  const fields = [
+    `"kind":"cniCacheV1"`,
+    `"containerId":${goString(e.containerId)}`,
+    `"config":${goString(e.config)}`,
+    `"ifName":${goString(e.ifName)}`,
+    `"networkName":${goString(e.networkName)}`,
+  ]
+  if (e.netns) fields.push(`"netns":${goString(e.netns)}`)
+  if (e.cniArgs?.length) fields.push(`"cniArgs":${goMarshal(e.cniArgs)}`)
+  if (e.capabilityArgs && Object.keys(e.capabilityArgs).length > 0)
+    fields.push(`"capabilityArgs":${goMarshal(e.capabilityArgs)}`)
+  if (e.result) fields.push(`"result":${goMarshal({dns: {}, ...e.result})}`)
   const path = cachePath(cacheDir, e.networkName, e.containerId, e.ifName)
   const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, JSON.stringify(ordered), {mode: 0o600})
+  writeFileSync(tmp, `{${fields.join(',')}}`, {mode: 0o600})
   renameSync(tmp, path)
   return path
 }
 
-function parseEntry(file: string, text: string, names?: {network: string; containerId: string; ifname: string}): CachedAttachment | undefined {
+function parseEntry(
+  file: string,
+  text: string,
+  names?: {network: string; containerId: string; ifname: string},
+): CachedAttachment | undefined {
   let parsed: Record<string, unknown>
   try {
     parsed = JSON.parse(text) as Record<string, unknown>
@@ -74,17 +106,34 @@ function parseEntry(file: string, text: string, names?: {network: string; contai
   })()
   if (parsed.kind === 'cniCacheV1') {
     // libcni GetCachedAttachments skips entries without ifName/networkName.
-    if (typeof parsed.ifName !== 'string' || typeof parsed.networkName !== 'string' || typeof parsed.containerId !== 'string') return undefined
+    if (
+      typeof parsed.ifName !== 'string' ||
+      typeof parsed.networkName !== 'string' ||
+      typeof parsed.containerId !== 'string'
+    )
+      return undefined
     return {entry: parsed as unknown as CacheEntry, file, legacy: false, modified}
   }
   if (names && typeof parsed.cniVersion === 'string') {
-    const entry: CacheEntry = {config: '', containerId: names.containerId, ifName: names.ifname, kind: 'cniCacheV1', networkName: names.network, result: parsed as JsonObject}
+    const entry: CacheEntry = {
+      config: '',
+      containerId: names.containerId,
+      ifName: names.ifname,
+      kind: 'cniCacheV1',
+      networkName: names.network,
+      result: parsed as JsonObject,
+    }
     return {entry, file, legacy: true, modified}
   }
   return undefined
 }
 
-export function readCacheEntry(cacheDir: string, network: string, containerId: string, ifname: string): CachedAttachment | undefined {
+export function readCacheEntry(
+  cacheDir: string,
+  network: string,
+  containerId: string,
+  ifname: string,
+): CachedAttachment | undefined {
   const file = cachePath(cacheDir, network, containerId, ifname)
   let text: string
   try {
@@ -110,6 +159,7 @@ export function listCacheEntries(cacheDir: string, network?: string): CachedAtta
   const out: CachedAttachment[] = []
   for (const f of files) {
     if (network && !f.startsWith(`${network}-`)) continue
+    if (/\.tmp-\d+$/.test(f)) continue // our own half-written entry (see writeCacheEntry)
     const file = join(resultsDir(cacheDir), f)
     let text: string
     try {

@@ -67,6 +67,11 @@ export function describeError(e: CniErrorObject): string {
 
 const tail = (s: string, n = 300): string => (s.length > n ? '…' + s.slice(-n) : s)
 
+/** What is kept of a flooded stream: its start, so --json and --verbose don't carry megabytes of garbage. */
+const FLOOD_KEEP = 4096
+const clip = (s: string): string =>
+  s.length > FLOOD_KEEP ? `${s.slice(0, FLOOD_KEEP)}…[${s.length - FLOOD_KEEP} more characters cut]` : s
+
 /** Runs one plugin verb (SPEC §2) and classifies what it did. Never throws for plugin misbehaviour. */
 export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> {
   const stdin = typeof opts.request === 'string' ? opts.request : JSON.stringify(opts.request)
@@ -88,15 +93,20 @@ export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> 
     path: opts.path,
     plugin: basename(opts.path),
     signal: r.signal,
-    stderr: r.stderr,
+    stderr: r.outputLimitExceeded ? clip(r.stderr) : r.stderr,
     stdin,
-    stdout: r.stdout,
+    stdout: r.outputLimitExceeded ? clip(r.stdout) : r.stdout,
     timedOut: r.timedOut,
     verb: opts.verb,
   }
   const name = basename(opts.path)
   if (r.timedOut)
-    return {failure: `${name} ${opts.verb} timed out after ${opts.timeoutMs / 1000}s; its process group was killed`, invocation, ok: false, problems: []}
+    return {
+      failure: `${name} ${opts.verb} timed out after ${opts.timeoutMs / 1000}s; its process group was killed`,
+      invocation,
+      ok: false,
+      problems: [],
+    }
   if (r.outputLimitExceeded)
     return {
       failure: `${name} ${opts.verb} printed more than ${Math.round(maxOutputBytes / 1024 / 1024)} MiB; it was killed and its output cut off`,
@@ -111,14 +121,34 @@ export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> 
   if (r.exitCode === 0) {
     const obj = value as Record<string, unknown> | undefined
     // P1: exit 0 with an error object is a failure by any reading; treat it as one.
-    if (obj && typeof obj.code === 'number' && typeof obj.msg === 'string' && !('cniVersion' in obj && 'interfaces' in obj))
-      return {error: obj as unknown as CniErrorObject, failure: `${name} ${opts.verb} exited 0 but printed an error: ${describeError(obj as unknown as CniErrorObject)}`, invocation, ok: false, problems}
+    if (
+      obj &&
+      typeof obj.code === 'number' &&
+      typeof obj.msg === 'string' &&
+      !('cniVersion' in obj && 'interfaces' in obj)
+    )
+      return {
+        error: obj as unknown as CniErrorObject,
+        failure: `${name} ${opts.verb} exited 0 but printed an error: ${describeError(obj as unknown as CniErrorObject)}`,
+        invocation,
+        ok: false,
+        problems,
+      }
     return {invocation, ok: true, problems, value}
   }
   const errObj = value as CniErrorObject | undefined
   if (errObj && typeof errObj.code === 'number') {
-    problems.push(...errorProblems(errObj, typeof opts.request === 'object' ? String(opts.request.cniVersion ?? '') : undefined))
-    return {error: errObj, failure: `${name} ${opts.verb} failed: ${describeError(errObj)}`, invocation, ok: false, problems, value}
+    problems.push(
+      ...errorProblems(errObj, typeof opts.request === 'object' ? String(opts.request.cniVersion ?? '') : undefined),
+    )
+    return {
+      error: errObj,
+      failure: `${name} ${opts.verb} failed: ${describeError(errObj)}`,
+      invocation,
+      ok: false,
+      problems,
+      value,
+    }
   }
   const why = r.signal
     ? `killed by ${r.signal}`
@@ -127,5 +157,11 @@ export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> 
       : r.stdout.trim()
         ? `unparseable output ${JSON.stringify(tail(r.stdout.trim(), 120))}`
         : 'no error message'
-  return {failure: `${name} ${opts.verb} failed (exit ${r.exitCode ?? r.signal}): ${why}`, invocation, ok: false, problems, value}
+  return {
+    failure: `${name} ${opts.verb} failed (exit ${r.exitCode ?? r.signal}): ${why}`,
+    invocation,
+    ok: false,
+    problems,
+    value,
+  }
 }

@@ -3,10 +3,31 @@ import {existsSync, statSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {UsageError} from '../errors.js'
-import {createNetns, NETNS_PREFIX, netnsPath, ownMarker, readMarkers, releaseMarker, Sandbox, writeMarker, newRunId, requireEnvironment} from '../netns/index.js'
+import {
+  createNetns,
+  type Marker,
+  NETNS_PREFIX,
+  netnsPath,
+  newRunId,
+  onCleanup,
+  ownMarker,
+  readMarker,
+  readMarkers,
+  releaseMarker,
+  requireEnvironment,
+  Sandbox,
+  writeMarker,
+} from '../netns/index.js'
 import {parseCapArgs, parseCniArgs} from '../runtime/args.js'
 import {DEFAULT_CACHE_DIR} from '../runtime/cache.js'
-import {DEFAULT_NETCONFPATH, loadConfByName, NAME_RE, parseNetConf, loadConfFile} from '../runtime/conf.js'
+import {
+  DEFAULT_NETCONFPATH,
+  loadConfByName,
+  loadConfFile,
+  NAME_RE,
+  parseNetConf,
+  selectVersion,
+} from '../runtime/conf.js'
 import type {Invocation, PluginOutcome} from '../runtime/invoke.js'
 import {
   addNetworkList,
@@ -83,16 +104,27 @@ function loadList(opts: ExecOptions): NetConfList {
   if (opts.conf === '-') return parseNetConf(opts.confText ?? '', '<stdin>')
   if (opts.conf) return loadConfFile(opts.conf)
   if (!opts.network)
-    throw new UsageError('Name a network, or pass --conf FILE.', {code: 'MISSING_NETWORK', suggestions: ['cnidbg exec add mynet /run/netns/x', 'cnidbg exec add --conf ./10-bridge.conflist --netns auto --rm']})
+    throw new UsageError('Name a network, or pass --conf FILE.', {
+      code: 'MISSING_NETWORK',
+      suggestions: [
+        'cnidbg exec add mynet /run/netns/x',
+        'cnidbg exec add --conf ./10-bridge.conflist --netns auto --rm',
+      ],
+    })
   return loadConfByName(opts.netconfPath ?? DEFAULT_NETCONFPATH, opts.network)
 }
 
 function validateAttachment(containerId: string, ifname: string): void {
   // SPEC §3 "Attachment Parameters" and pkg/utils (R9): checked before any plugin runs.
   if (!NAME_RE.test(containerId))
-    throw new UsageError(`Container ID "${containerId}" is invalid: it must start with a letter or digit, then letters, digits, _ . -`, {code: 'INVALID_CONTAINER_ID'})
+    throw new UsageError(
+      `Container ID "${containerId}" is invalid: it must start with a letter or digit, then letters, digits, _ . -`,
+      {code: 'INVALID_CONTAINER_ID'},
+    )
   if (!ifname || ifname.length > 15 || ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname))
-    throw new UsageError(`Interface name "${ifname}" is invalid: 1–15 characters, no '/', ':' or spaces.`, {code: 'INVALID_IFNAME'})
+    throw new UsageError(`Interface name "${ifname}" is invalid: 1–15 characters, no '/', ':' or spaces.`, {
+      code: 'INVALID_IFNAME',
+    })
 }
 
 function resolveNetnsPath(netns: string): string {
@@ -100,7 +132,10 @@ function resolveNetnsPath(netns: string): string {
   if (!existsSync(path))
     throw new UsageError(`Network namespace ${path} does not exist.`, {
       code: 'NETNS_NOT_FOUND',
-      suggestions: [`Create it: ip netns add ${netns.includes('/') ? 'NAME' : netns}`, 'Or let cnidbg make a throwaway one: --netns auto (add) / add --rm'],
+      suggestions: [
+        `Create it: ip netns add ${netns.includes('/') ? 'NAME' : netns}`,
+        'Or let cnidbg make a throwaway one: --netns auto (add) / add --rm',
+      ],
     })
   if (!statSync(path).isFile() && !path.startsWith('/proc/'))
     throw new UsageError(`${path} is not a network namespace file.`, {code: 'NETNS_NOT_FOUND'})
@@ -113,7 +148,9 @@ function sandboxOfNetns(path: string): Sandbox | undefined {
   return m ? Sandbox.open(m[1] as string) : undefined
 }
 
-function summarize(out: ListOutcome): Pick<ExecResult, 'cniVersion' | 'error' | 'failure' | 'invocations' | 'ok' | 'problems' | 'result' | 'skipped'> {
+function summarize(
+  out: ListOutcome,
+): Pick<ExecResult, 'cniVersion' | 'error' | 'failure' | 'invocations' | 'ok' | 'problems' | 'result' | 'skipped'> {
   return {
     cniVersion: out.cniVersion,
     error: out.error,
@@ -127,13 +164,25 @@ function summarize(out: ListOutcome): Pick<ExecResult, 'cniVersion' | 'error' | 
 }
 
 function context(opts: ExecOptions, cacheDir: string, sb?: Sandbox): RuntimeContext {
-  return {cacheDir, cniPath: opts.cniPath, executor: sb ? sb.run.bind(sb) : undefined, onInvocation: opts.onInvocation, timeoutMs: opts.timeoutSeconds * 1000}
+  return {
+    cacheDir,
+    cniPath: opts.cniPath,
+    executor: sb ? sb.run.bind(sb) : undefined,
+    onInvocation: opts.onInvocation,
+    timeoutMs: opts.timeoutSeconds * 1000,
+  }
 }
 
 function runtimeConf(opts: ExecOptions, netns: string): RuntimeConf {
   const containerId = opts.containerId ?? deriveContainerId(netns || 'no-netns')
   validateAttachment(containerId, opts.ifname)
-  return {args: parseCniArgs(opts.args), capabilityArgs: parseCapArgs(opts.capArgs), containerId, ifname: opts.ifname, netns}
+  return {
+    args: parseCniArgs(opts.args),
+    capabilityArgs: parseCapArgs(opts.capArgs),
+    containerId,
+    ifname: opts.ifname,
+    netns,
+  }
 }
 
 /** `exec add`: optional sandbox and throwaway netns, ADD through the chain, rollback DEL on failure, --rm. */
@@ -142,26 +191,44 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
   requireEnvironment()
   const autoNetns = !opts.netns || opts.netns === 'auto'
   if (autoNetns && !opts.rm && !opts.sandbox && opts.netns !== 'auto')
-    throw new UsageError('Give a netns path, or --netns auto (a throwaway one), or --rm.', {code: 'MISSING_NETNS', suggestions: ['cnidbg exec add mynet /run/netns/pod1', 'cnidbg exec add mynet --netns auto --sandbox']})
+    throw new UsageError('Give a netns path, or --netns auto (a throwaway one), or --rm.', {
+      code: 'MISSING_NETNS',
+      suggestions: ['cnidbg exec add mynet /run/netns/pod1', 'cnidbg exec add mynet --netns auto --sandbox'],
+    })
   resolvePlugins(list, opts.cniPath) // a missing plugin fails before anything is created
-  const sb = opts.sandbox || opts.rm ? await Sandbox.create({label: opts.rm ? 'exec add --rm' : 'exec add', persistent: !opts.rm}) : undefined
-  let kept: ReturnType<typeof ownMarker> | undefined
+  // Everything made here is an ordinary run resource (removed on Ctrl-C, reaped after a SIGKILL)
+  // until the ADD has worked; only then does `--sandbox` / `--netns auto` keep it for the del.
+  const sb =
+    opts.sandbox || opts.rm
+      ? await Sandbox.create({label: opts.rm ? 'exec add --rm' : 'exec add --sandbox'})
+      : undefined
+  let ownNetns: Marker | undefined
+  let unregisterNetns = () => {}
+  let keep = false
   try {
     let netns: string
     if (!autoNetns) netns = resolveNetnsPath(opts.netns as string)
     else if (sb) netns = (await sb.addNetns('ctr')).path
     else {
-      // A throwaway netns outside a sandbox: kept (marker without pid) until the matching del.
       const id = newRunId()
-      kept = ownMarker(id, 'exec netns', true)
-      kept.netns.push(`${NETNS_PREFIX}${id}-ctr`)
-      writeMarker(kept)
+      const m = ownMarker(id, 'exec netns')
+      m.netns.push(`${NETNS_PREFIX}${id}-ctr`)
+      writeMarker(m)
+      ownNetns = m
+      unregisterNetns = onCleanup(`netns ${id}`, () => releaseMarker(m).then(() => {}))
       netns = (await createNetns(`${NETNS_PREFIX}${id}-ctr`)).path
     }
     const rt = runtimeConf(opts, netns)
     const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
     const ctx = context(opts, cacheDir, sb)
-    const attachment: AttachmentInfo = {cacheDir, containerId: rt.containerId, ifname: rt.ifname, netns, network: list.name, sandbox: sb && !opts.rm ? sb.id : undefined}
+    const attachment: AttachmentInfo = {
+      cacheDir,
+      containerId: rt.containerId,
+      ifname: rt.ifname,
+      netns,
+      network: list.name,
+      sandbox: sb && !opts.rm ? sb.id : undefined,
+    }
     const out = await addNetworkList(list, rt, ctx)
     const result: ExecResult = {...summarize(out), attachment, verb: 'add'}
     if (!out.ok && opts.rollback !== false) {
@@ -170,76 +237,114 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
       result.invocations.push(...del.outcomes.map((o) => o.invocation))
       result.rolledBack = del.ok
     }
-    if (opts.rm) {
-      if (out.ok) {
-        const del = await delNetworkList(list, rt, ctx)
-        result.invocations.push(...del.outcomes.map((o) => o.invocation))
-        result.problems.push(...del.problems)
-        if (!del.ok) {
-          result.ok = false
-          result.failure = `ADD worked but DEL failed: ${del.failure}`
-        }
+    if (opts.rm && out.ok) {
+      const del = await delNetworkList(list, rt, ctx)
+      result.invocations.push(...del.outcomes.map((o) => o.invocation))
+      result.problems.push(...del.problems)
+      if (!del.ok) {
+        result.ok = false
+        result.failure = `ADD worked but DEL failed: ${del.failure}`
       }
-      result.removed = true
-    } else {
+    }
+    // Kept: a working attachment, or a failed one the user asked to inspect (--no-rollback).
+    keep = !opts.rm && (out.ok || opts.rollback === false)
+    if (keep) {
+      sb?.keep()
+      if (ownNetns) {
+        Object.assign(ownNetns, {persistent: true, pid: null, pidStart: null})
+        writeMarker(ownNetns)
+      }
       const conf = opts.conf ? `--conf ${opts.conf}` : list.name
       const sbFlag = sb ? ` --sandbox ${sb.id}` : ''
       result.next = [
         `cnidbg exec check ${conf} ${netns} --container-id ${rt.containerId} --ifname ${rt.ifname}${sbFlag}`,
         `cnidbg exec del ${conf} ${netns} --container-id ${rt.containerId} --ifname ${rt.ifname}${sbFlag}`,
       ]
-    }
-    if (!out.ok && sb && opts.rollback !== false) {
-      await sb.dispose()
-      result.removed = true
+    } else {
+      // A sandbox is named only while it exists: a rolled-back --sandbox is gone.
+      delete attachment.sandbox
+      if (sb || ownNetns) result.removed = true
     }
     return result
-  } catch (error) {
-    // Nothing of a failed run is kept, not even a --sandbox meant to outlive us.
-    if (sb && !opts.rm) await sb.dispose()
-    if (kept) await releaseMarker(kept)
-    throw error
   } finally {
-    if (sb && opts.rm) await sb.dispose()
+    unregisterNetns()
+    // Nothing of a failed or --rm run is kept, not even a --sandbox meant to outlive us.
+    if (!keep) {
+      await sb?.dispose()
+      if (ownNetns) await releaseMarker(ownNetns)
+    }
   }
 }
 
-async function withAttachment(opts: ExecOptions, fn: (list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext, sb?: Sandbox) => Promise<ExecResult>): Promise<ExecResult> {
+async function withAttachment(
+  opts: ExecOptions,
+  fn: (list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext, sb?: Sandbox) => Promise<ExecResult>,
+  gone: (list: NetConfList, runId: string) => ExecResult,
+): Promise<ExecResult> {
   const list = loadList(opts)
   requireEnvironment()
-  if (!opts.netns) throw new UsageError('Give the netns path of the attachment.', {code: 'MISSING_NETNS', suggestions: ['Use the path printed by exec add (also in its --json attachment.netns).']})
+  if (!opts.netns)
+    throw new UsageError('Give the netns path of the attachment.', {
+      code: 'MISSING_NETNS',
+      suggestions: ['Use the path printed by exec add (also in its --json attachment.netns).'],
+    })
   const netns = opts.netns.includes('/') ? opts.netns : netnsPath(opts.netns)
-  const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : sandboxOfNetns(netns)
-  if (typeof opts.sandbox === 'string' && opts.sandbox && !sb)
-    throw new UsageError(`No sandbox ${opts.sandbox}.`, {code: 'SANDBOX_NOT_FOUND', suggestions: ['List them: cnidbg sandbox ls']})
+  const explicit = typeof opts.sandbox === 'string' && opts.sandbox
+  const sb = explicit ? Sandbox.open(explicit) : sandboxOfNetns(netns)
+  if (explicit && !sb)
+    throw new UsageError(`No sandbox ${opts.sandbox}.`, {
+      code: 'SANDBOX_NOT_FOUND',
+      suggestions: ['List them: cnidbg sandbox ls'],
+    })
+  // A cnidbg run namespace without a marker went away with its sandbox (or an earlier del): its
+  // plugins ran in that sandbox, so never fall back to running them on this host.
+  const runId = explicit ? undefined : /\/cnidbg-([0-9a-f]{6})-[^/]+$/.exec(netns)?.[1]
+  if (runId && !readMarker(runId)) return gone(list, runId)
   const rt = runtimeConf(opts, netns)
   const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
   return fn(list, rt, context(opts, cacheDir, sb), sb)
 }
 
+function goneResult(verb: 'check' | 'del', list: NetConfList, runId: string): ExecResult {
+  const why = `cnidbg run ${runId} and its namespaces are already gone`
+  const base = {cniVersion: selectVersion(list), invocations: [], problems: [], verb}
+  // SPEC §2 DEL: deleting what is gone succeeds; there is nothing left to CHECK.
+  return verb === 'del'
+    ? {...base, ok: true, skipped: `${why}: nothing to delete`}
+    : {...base, failure: `${why}: nothing to check`, ok: false}
+}
+
 export function execCheck(opts: ExecOptions): Promise<ExecResult> {
-  return withAttachment(opts, async (list, rt, ctx) => ({...summarize(await checkNetworkList(list, rt, ctx)), verb: 'check'}))
+  return withAttachment(
+    opts,
+    async (list, rt, ctx) => ({...summarize(await checkNetworkList(list, rt, ctx)), verb: 'check'}),
+    (list, id) => goneResult('check', list, id),
+  )
 }
 
 /** `exec del`: DEL in reverse; then removes the throwaway netns/sandbox that `add` made for it. */
 export function execDel(opts: ExecOptions): Promise<ExecResult> {
-  return withAttachment(opts, async (list, rt, ctx, sb) => {
-    const out = await delNetworkList(list, rt, ctx)
-    const result: ExecResult = {...summarize(out), verb: 'del'}
-    if (out.ok) {
-      if (sb) {
-        await sb.dispose()
-        result.removed = true
-      } else {
-        const owner = readMarkers().find((m) => m.netns.some((n) => netnsPath(n) === rt.netns))
-        if (owner) {
-          await releaseMarker(owner)
+  return withAttachment(
+    opts,
+    async (list, rt, ctx, sb) => {
+      const out = await delNetworkList(list, rt, ctx)
+      const result: ExecResult = {...summarize(out), verb: 'del'}
+      if (out.ok) {
+        if (sb) {
+          await sb.dispose()
           result.removed = true
+        } else {
+          const owner = readMarkers().find((m) => m.netns.some((n) => netnsPath(n) === rt.netns))
+          if (owner) {
+            await releaseMarker(owner)
+            result.removed = true
+          }
         }
       }
-    }
-    return result
-  })
+      return result
+    },
+    (list, id) => goneResult('del', list, id),
+  )
 }
 
 export async function execGc(opts: ExecOptions): Promise<ExecResult> {
@@ -247,7 +352,8 @@ export async function execGc(opts: ExecOptions): Promise<ExecResult> {
   requireEnvironment()
   const valid: Attachment[] = (opts.valid ?? []).map((v) => {
     const [containerID, ifname] = v.split(':')
-    if (!containerID || !ifname) throw new UsageError(`--valid "${v}" must be CONTAINER_ID:IFNAME.`, {code: 'INVALID_ATTACHMENT'})
+    if (!containerID || !ifname)
+      throw new UsageError(`--valid "${v}" must be CONTAINER_ID:IFNAME.`, {code: 'INVALID_ATTACHMENT'})
     return {containerID, ifname}
   })
   const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : undefined
@@ -259,7 +365,10 @@ export async function execGc(opts: ExecOptions): Promise<ExecResult> {
 export async function execStatus(opts: ExecOptions): Promise<ExecResult> {
   const list = loadList(opts)
   const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : undefined
-  return {...summarize(await statusNetworkList(list, context(opts, opts.cacheDir ?? DEFAULT_CACHE_DIR, sb))), verb: 'status'}
+  return {
+    ...summarize(await statusNetworkList(list, context(opts, opts.cacheDir ?? DEFAULT_CACHE_DIR, sb))),
+    verb: 'status',
+  }
 }
 
 export async function execVersion(opts: ExecOptions): Promise<ExecResult> {
@@ -268,7 +377,11 @@ export async function execVersion(opts: ExecOptions): Promise<ExecResult> {
   const bad = v.plugins.filter((p) => p.failure || !p.supportsConfigVersion)
   return {
     cniVersion: v.cniVersion,
-    failure: bad.length ? bad.map((p) => (p.failure ? `${p.type}: ${p.failure}` : `${p.type} does not support ${v.cniVersion}`)).join('; ') : undefined,
+    failure: bad.length
+      ? bad
+          .map((p) => (p.failure ? `${p.type}: ${p.failure}` : `${p.type} does not support ${v.cniVersion}`))
+          .join('; ')
+      : undefined,
     invocations: v.outcomes.map((o) => o.invocation),
     ok: bad.length === 0,
     plugins: v.plugins,
@@ -276,4 +389,3 @@ export async function execVersion(opts: ExecOptions): Promise<ExecResult> {
     verb: 'version',
   }
 }
-

@@ -1,0 +1,258 @@
+/**
+ * `cnidbg exec add` as a command (G14): flags reach the service, --json prints the one envelope,
+ * people get a summary, errors are one line with the documented exit code. Plus a smoke test of the
+ * built CLI as a subprocess.
+ */
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import ExecAdd from '../../../src/commands/exec/add.js'
+import {run} from '../../../src/netns/exec.js'
+import type {ExecResult} from '../../../src/services/exec.js'
+import {ROOT, runCommand, stripAnsi} from '../../helpers/capture.js'
+import {assertNothingLeft, machineState, privateTmpdir} from '../../helpers/machine.js'
+import {
+  CNI_PATH,
+  FIXTURES,
+  fixtureConf,
+  haveUpstream,
+  readSpyLog,
+  spy,
+  workDir,
+  writeConf,
+} from '../../helpers/runtime-fixtures.js'
+
+const before = await machineState()
+const tmp = privateTmpdir(t)
+const work = workDir(t)
+const bridge = join(FIXTURES, 'bridge.conflist')
+const cniPath = CNI_PATH.join(':')
+const skip = haveUpstream('bridge', 'host-local') ? false : 'no upstream plugins in /usr/lib/cni'
+const add = (argv: string[]) => runCommand<ExecResult>(ExecAdd, 'exec:add', argv)
+
+interface Envelope {
+  schemaVersion: number
+  command: string
+  status: number
+  result?: ExecResult
+  warnings: string[]
+  error?: {code: string; message: string; suggestions: string[]}
+}
+
+t.test('--json: the envelope, with the result and the attachment', {skip}, async (t) => {
+  const c = await add(['--conf', bridge, '--cni-path', cniPath, '--rm', '--json'])
+  t.equal(c.exitCode, 0, c.stderr)
+  t.equal(c.stderr, '', 'nothing on stderr')
+  const env = JSON.parse(c.stdout) as Envelope
+  t.same(Object.keys(env).sort(), ['command', 'result', 'schemaVersion', 'status', 'warnings'])
+  t.match(env, {command: 'exec add', schemaVersion: 1, status: 0, warnings: []})
+  t.match(env.result, {
+    attachment: {
+      containerId: /^cnidbg-[0-9a-f]{20}$/,
+      ifname: 'eth0',
+      netns: /^\/run\/netns\/cnidbg-[0-9a-f]{6}-ctr$/,
+      network: 'cnidbg-t-bridge',
+    },
+    cniVersion: '1.0.0',
+    ok: true,
+    removed: true,
+    result: {cniVersion: '1.0.0', interfaces: Array, ips: [{address: '10.231.0.2/24', gateway: '10.231.0.1'}]},
+    verb: 'add',
+  })
+  t.same(
+    env.result?.invocations.map((i) => `${i.verb} ${i.plugin}`),
+    ['ADD bridge', 'DEL bridge'],
+  )
+  t.same(env.result, JSON.parse(JSON.stringify(c.result)), 'what run() returns is what is printed')
+})
+
+t.test(
+  'human output: interfaces with namespace, addresses, routes; --verbose shows each invocation',
+  {skip},
+  async (t) => {
+    const c = await add(['--conf', bridge, '--cni-path', cniPath, '--rm', '--verbose'])
+    t.equal(c.exitCode, 0, c.stderr)
+    const out = stripAnsi(c.stdout)
+    t.match(out, /^✓ ADD cnidbg-t-bridge \(cniVersion 1\.0\.0\) in \d+ ms$/m)
+    t.match(out, /interfaces {2}cnidbgt0 \(host\) [0-9a-f:]{17}/)
+    t.match(out, /eth0 \(\/run\/netns\/cnidbg-[0-9a-f]{6}-ctr\) [0-9a-f:]{17}/)
+    t.match(out, /addresses {3}10\.231\.0\.2\/24 on eth0 gw 10\.231\.0\.1/)
+    t.match(out, /routes {6}0\.0\.0\.0\/0/)
+    t.match(out, /throwaway namespaces removed/)
+    const err = stripAnsi(c.stderr)
+    t.match(err, /▶ bridge ADD {2}exit 0 {2}\d+ ms {2}\/usr\/lib\/cni\/bridge/)
+    t.match(
+      err,
+      /env {4}CNI_COMMAND=ADD CNI_ARGS= CNI_CONTAINERID=cnidbg-[0-9a-f]+ CNI_IFNAME=eth0 CNI_NETNS=\/run\/netns\/cnidbg-/,
+    )
+    t.match(err, /stdin {2}\{"type":"bridge"/)
+    t.match(err, /▶ bridge DEL/)
+  },
+)
+
+t.test('flags reach the plugins: --ifname, --container-id, --args, --cap-args', {skip}, async (t) => {
+  const log = join(work, 'flags.log')
+  const conf = writeConf(work, 'flags.conflist', {
+    cniVersion: '1.0.0',
+    name: 'flags',
+    plugins: [spy(log, 'x', {capabilities: {portMappings: true}})],
+  })
+  const caps = '{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"bandwidth":{}}'
+  const c = await add([
+    '--conf',
+    conf,
+    '--cni-path',
+    cniPath,
+    '--rm',
+    '--json',
+    '--ifname',
+    'net1',
+    '--container-id',
+    'ctr-1',
+    '--args',
+    'IgnoreUnknown=1;K8S_POD_NAME=web-0',
+    '--cap-args',
+    caps,
+    '--timeout',
+    '7',
+  ])
+  t.equal(c.exitCode, 0, c.stderr)
+  const [addCall] = readSpyLog(log)
+  t.match(addCall?.env, {CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web-0', CNI_CONTAINERID: 'ctr-1', CNI_IFNAME: 'net1'})
+  t.same(addCall?.request.runtimeConfig, {portMappings: [{containerPort: 80, hostPort: 8080, protocol: 'tcp'}]})
+})
+
+t.test('spec violations are warnings naming the requirement', {skip}, async (t) => {
+  const conf = writeConf(work, 'noisy.conflist', {
+    ...fixtureConf('bridge.conflist'),
+    plugins: [...fixtureConf('bridge.conflist').plugins, spy('', 'n', {noise: 'hello from the plugin\n'})],
+  })
+  const j = await add(['--conf', conf, '--cni-path', cniPath, '--rm', '--json'])
+  t.equal(j.exitCode, 0, 'a warning does not fail the command')
+  const env = JSON.parse(j.stdout) as Envelope
+  t.match(env.warnings, [/^cnidbg-spy: stdout has text outside the JSON object: "hello from the plugin" \[P2, MUST\]$/])
+  const h = await add(['--conf', conf, '--cni-path', cniPath, '--rm'])
+  t.match(stripAnsi(h.stderr), /^Warning: cnidbg-spy: stdout has text outside the JSON object.*\[P2, MUST\]$/m)
+})
+
+t.test('a failing plugin: exit 1, rollback shown, envelope status 1', {skip}, async (t) => {
+  const base = fixtureConf('bridge.conflist')
+  const conf = writeConf(work, 'fail.conflist', {
+    ...base,
+    plugins: [...base.plugins, spy(join(work, 'fail.log'), 'f', {failOn: 'ADD'})],
+  })
+  const j = await add(['--conf', conf, '--cni-path', cniPath, '--rm', '--json'])
+  t.equal(j.exitCode, 1)
+  const env = JSON.parse(j.stdout) as Envelope
+  t.match(env, {
+    command: 'exec add',
+    result: {failure: /spy f told to fail ADD/, ok: false, rolledBack: true},
+    status: 1,
+  })
+  const h = await add(['--conf', conf, '--cni-path', cniPath, '--rm'])
+  t.equal(h.exitCode, 1)
+  t.equal(h.stdout, '', 'a failure goes to stderr')
+  t.match(
+    stripAnsi(h.stderr),
+    /^✗ ADD cnidbg-t-bridge failed: cnidbg-spy ADD failed: code 7 \(invalid network config\)/m,
+  )
+  t.match(stripAnsi(h.stderr), /rollback DEL done/)
+})
+
+// [what, argv, exit code, error code]
+const errors: Array<[string, string[], number, string]> = [
+  ['malformed config', ['--conf', writeConf(work, 'bad.conflist', '{nope'), '--rm'], 2, 'INVALID_CONFIG'],
+  [
+    'missing plugin',
+    [
+      '--conf',
+      writeConf(work, 'np.conflist', {cniVersion: '1.0.0', name: 'np', plugins: [{type: 'cnidbg-nope'}]}),
+      '--rm',
+    ],
+    2,
+    'PLUGIN_NOT_FOUND',
+  ],
+  ['missing netns', ['--conf', bridge, '/run/netns/cnidbg-h2-missing', '--sandbox'], 2, 'NETNS_NOT_FOUND'],
+  ['bad ifname', ['--conf', bridge, '--rm', '--ifname', 'x/y'], 2, 'INVALID_IFNAME'],
+  ['no network and no --conf', ['--rm'], 2, 'MISSING_NETWORK'],
+]
+
+t.test('errors: --json envelope with the code and exit status (2/3), no result', async (t) => {
+  for (const [what, argv, exit, code] of errors) {
+    const c = await add([...argv, '--cni-path', cniPath, '--json'])
+    t.equal(c.exitCode, exit, `${what}: process.exitCode ${exit}`)
+    const env = JSON.parse(c.stdout) as Envelope
+    t.match(
+      env,
+      {
+        command: 'exec add',
+        error: {code, message: String, suggestions: Array},
+        schemaVersion: 1,
+        status: exit,
+        warnings: [],
+      },
+      what,
+    )
+    t.notOk('result' in env, `${what}: no result`)
+  }
+})
+
+t.test('errors for people: one line naming the problem, suggestions, no stack unless --debug', async (t) => {
+  const c = await add(['--conf', join(work, 'bad.conflist'), '--rm'])
+  t.equal(c.exitCode, 2)
+  t.equal(c.stdout, '')
+  const lines = stripAnsi(c.stderr).trim().split('\n')
+  t.match(lines[0], /^Error: .*bad\.conflist: not valid JSON/)
+  t.match(lines.slice(1), [/^ {2}→ Check the file with: jq \. /])
+  t.notMatch(c.stderr, /\n\s+at /, 'no stack trace')
+  const d = await add(['--conf', join(work, 'bad.conflist'), '--rm', '--debug'])
+  t.equal(d.exitCode, 2)
+  t.match(d.stderr, /\n\s+at .*conf\.(ts|js)/, '--debug shows the stack')
+})
+
+t.test('not root: exit 3 under --json too', async (t) => {
+  const getuid = process.getuid
+  process.getuid = () => 1000
+  t.teardown(() => {
+    process.getuid = getuid
+  })
+  const c = await add(['--conf', bridge, '--cni-path', cniPath, '--rm', '--json'])
+  process.getuid = getuid
+  t.equal(c.exitCode, 3)
+  t.match(JSON.parse(c.stdout), {error: {code: 'NOT_ROOT'}, status: 3})
+})
+
+t.test('an unknown flag is a usage error (exit 2)', async (t) => {
+  const c = await add(['--conf', bridge, '--bogus', '--json'])
+  t.equal(c.exitCode, 2)
+  t.match(JSON.parse(c.stdout), {command: 'exec add', status: 2})
+})
+
+// The built CLI, as users run it. dist/ is built by `npm run build`; without it this is skipped.
+const bin = join(ROOT, 'bin', 'run.js')
+const built = existsSync(join(ROOT, 'dist', 'commands', 'exec', 'add.js'))
+const noDist = built ? false : 'dist/ is not built: run `npm run build` first'
+
+t.test('smoke: the built CLI does exec add --rm --json', {skip: skip || noDist}, async (t) => {
+  const r = await run('node', [bin, 'exec', 'add', '--conf', bridge, '--cni-path', '/usr/lib/cni', '--rm', '--json'], {
+    timeoutMs: 60_000,
+  })
+  t.equal(r.exitCode, 0, r.stderr)
+  const env = JSON.parse(r.stdout) as Envelope
+  t.match(env, {command: 'exec add', result: {ok: true, removed: true, verb: 'add'}, schemaVersion: 1, status: 0})
+})
+
+t.test('smoke: the built CLI exits 2 on bad config, with and without --json', {skip: noDist}, async (t) => {
+  const conf = join(work, 'bad.conflist')
+  const j = await run('node', [bin, 'exec', 'add', '--conf', conf, '--rm', '--json'], {timeoutMs: 60_000})
+  t.equal(j.exitCode, 2, 'the real exit code survives --json')
+  t.match(JSON.parse(j.stdout), {error: {code: 'INVALID_CONFIG'}, status: 2})
+  const h = await run('node', [bin, 'exec', 'add', '--conf', conf, '--rm'], {timeoutMs: 60_000})
+  t.equal(h.exitCode, 2)
+  t.match(stripAnsi(h.stderr), /^Error: .*not valid JSON/)
+  t.notMatch(h.stderr, /\n\s+at /)
+})
+
+t.test('the machine is as before', (t) => assertNothingLeft(t, before, tmp))

@@ -1,0 +1,125 @@
+import {existsSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import {
+  MARKER_DIR,
+  markerState,
+  newRunId,
+  orphanNetns,
+  ownMarker,
+  readMarker,
+  readMarkers,
+  reapStale,
+  releaseMarker,
+  removeMarker,
+  writeMarker,
+  type Marker,
+} from '../../src/netns/markers.js'
+import {createNetns, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
+import {assertNothingLeft, machineState} from '../helpers/machine.js'
+
+const before = await machineState()
+const made: Marker[] = []
+t.teardown(async () => {
+  for (const m of made) await releaseMarker(m)
+})
+
+t.test('run ids are 6 hex digits and differ', async (t) => {
+  const ids = new Set(Array.from({length: 50}, newRunId))
+  for (const id of ids) t.match(id, /^[0-9a-f]{6}$/)
+  t.ok(ids.size > 45)
+})
+
+t.test('ownMarker records this process and its start time', async (t) => {
+  const m = ownMarker(newRunId(), 'test')
+  t.equal(m.pid, process.pid)
+  t.match(m.pidStart, /^\d+$/)
+  t.equal(m.persistent, false)
+  t.equal(markerState(m), 'live')
+  const kept = ownMarker(newRunId(), 'test', true)
+  t.equal(kept.pid, null)
+  t.equal(kept.pidStart, null)
+  t.equal(markerState(kept), 'kept')
+})
+
+t.test('stale: the owner is gone, or its pid was recycled', async (t) => {
+  const m = ownMarker(newRunId(), 'test')
+  t.equal(markerState({...m, pidStart: '1'}), 'stale', 'same pid, other start time: recycled')
+  t.equal(markerState({...m, pid: 2 ** 22 + 17}), 'stale', 'no such process')
+  t.equal(markerState({...m, pidStart: null}), 'stale')
+})
+
+t.test('write, read, list and remove a marker (file 0600)', async (t) => {
+  const m = ownMarker(newRunId(), 'test')
+  writeMarker(m)
+  made.push(m)
+  const file = join(MARKER_DIR, `${m.id}.json`)
+  t.equal(statSync(file).mode & 0o777, 0o600)
+  t.same(readMarker(m.id), m)
+  t.ok(readMarkers().some((x) => x.id === m.id))
+  t.same(JSON.parse(readFileSync(file, 'utf8')), m)
+  removeMarker(m.id)
+  t.equal(readMarker(m.id), undefined)
+  t.doesNotThrow(() => removeMarker(m.id), 'removing twice is fine')
+})
+
+t.test('orphanNetns: run namespaces no marker claims; other cnidbg- shapes are never orphans', async (t) => {
+  const m = ownMarker(newRunId(), 'test')
+  const listed = `${NETNS_PREFIX}${m.id}-a`
+  const prefixed = `${NETNS_PREFIX}${m.id}-b`
+  const other = `${NETNS_PREFIX}t${m.id}-lab`
+  m.netns.push(listed, other)
+  // The marker goes down first, so no concurrent reaper mistakes them for orphans.
+  writeMarker(m)
+  made.push(m)
+  for (const n of [listed, prefixed, other]) await createNetns(n)
+  t.same(
+    orphanNetns([m]).filter((n) => n.includes(m.id)),
+    [],
+    'claimed by list or by id prefix',
+  )
+  t.same(
+    orphanNetns([]).filter((n) => n.includes(m.id)),
+    [listed, prefixed],
+    'without the marker both run namespaces are orphans; the lab-shaped one is not',
+  )
+  const removed = await releaseMarker(m)
+  t.same(removed.sort(), [`netns ${listed}`, `netns ${other}`, `netns ${prefixed}`].sort())
+  for (const n of [listed, prefixed, other]) t.notOk(listNetns().includes(n), `${n} removed`)
+  t.equal(readMarker(m.id), undefined)
+})
+
+t.test('reapStale removes stale runs, never live ones, kept ones only on request', async (t) => {
+  const stale = {...ownMarker(newRunId(), 'stale-test'), pidStart: 'not-this-process'}
+  const live = ownMarker(newRunId(), 'live-test')
+  const kept = ownMarker(newRunId(), 'kept-test', true)
+  for (const m of [stale, live, kept]) {
+    const dir = mkdtempSync(`/tmp/cnidbg-${m.id}-`)
+    m.dirs.push(dir)
+    m.netns.push(`${NETNS_PREFIX}${m.id}-host`)
+    writeMarker(m)
+    made.push(m)
+    await createNetns(`${NETNS_PREFIX}${m.id}-host`)
+  }
+  // Never includeKept here: other tests running now may have kept sandboxes of their own.
+  const report = await reapStale()
+  t.ok(report.kept.includes(kept.id), 'kept sandbox reported, not removed')
+  // Another test's reaper may have got to the stale one first: check the effect, not who did it.
+  t.notOk(listNetns().includes(`${NETNS_PREFIX}${stale.id}-host`), 'stale netns removed')
+  t.notOk(existsSync(stale.dirs[0]!), 'stale dir removed')
+  t.equal(readMarker(stale.id), undefined, 'stale marker removed')
+  for (const m of [live, kept]) {
+    t.ok(listNetns().includes(`${NETNS_PREFIX}${m.id}-host`), `${m.label} netns untouched`)
+    t.ok(existsSync(m.dirs[0]!), `${m.label} dir untouched`)
+    t.ok(readMarker(m.id), `${m.label} marker untouched`)
+  }
+  for (const m of [live, kept]) await releaseMarker(m)
+  for (const m of [live, kept]) {
+    t.notOk(listNetns().includes(`${NETNS_PREFIX}${m.id}-host`))
+    t.notOk(existsSync(m.dirs[0]!))
+  }
+})
+
+t.test('the machine is as before', async (t) => assertNothingLeft(t, before))

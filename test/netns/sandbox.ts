@@ -1,0 +1,113 @@
+import {existsSync, readdirSync, statSync} from 'node:fs'
+
+import t from 'tap'
+
+import {ownMarker, readMarker, releaseMarker, writeMarker} from '../../src/netns/markers.js'
+import {ipJson, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
+import {Sandbox} from '../../src/netns/sandbox.js'
+import {assertNothingLeft, machineState, privateTmpdir, sandboxDirsIn} from '../helpers/machine.js'
+
+const before = await machineState()
+const tmp = privateTmpdir(t)
+const hostVarLibCni = () => (existsSync('/var/lib/cni') ? readdirSync('/var/lib/cni').sort() : [])
+const hostRunCni = () => (existsSync('/run/cni') ? readdirSync('/run/cni').sort() : [])
+const hostBefore = {lib: hostVarLibCni(), run: hostRunCni()}
+
+t.test('a sandbox: own host netns, private /var/lib/cni and /run/cni, all removed by dispose', async (t) => {
+  const sb = await Sandbox.create({label: 'sandbox-test'})
+  t.teardown(() => sb.dispose())
+  const marker = readMarker(sb.id)
+  t.equal(marker?.pid, process.pid, 'marker written, owned by us')
+  t.equal(marker?.label, 'sandbox-test')
+  t.ok(listNetns().includes(sb.host.name), 'host netns exists')
+  t.equal(sb.host.name, `${NETNS_PREFIX}${sb.id}-host`)
+  for (const p of ['/var/lib/cni', '/run/cni'] as const) {
+    t.ok(sb.hostPath(p).startsWith(tmp), `${p} stands in under TMPDIR`)
+    t.equal(statSync(sb.hostPath(p)).mode & 0o777, 0o700)
+  }
+
+  const probe = `cnidbg-probe-${sb.id}`
+  const script = [
+    `echo lib > /var/lib/cni/${probe}`,
+    `echo run > /run/cni/${probe}`,
+    'readlink /proc/self/ns/net',
+    // A process started by the one we started (a delegated IPAM plugin) sees the same world.
+    `sh -c 'cat /var/lib/cni/${probe} /run/cni/${probe}; readlink /proc/self/ns/net; ip -j link show'`,
+  ].join('; ')
+  const r = await sb.run('sh', ['-c', script])
+  t.equal(r.exitCode, 0, r.stderr)
+  const [ownNs, lib, run, childNs, links] = r.stdout.trim().split('\n')
+  t.equal(lib, 'lib')
+  t.equal(run, 'run')
+  t.equal(childNs, ownNs, 'the child is in the same netns')
+  t.equal(ownNs, `net:[${statSync(sb.host.path).ino}]`, 'the sandbox host netns')
+  t.same(
+    (JSON.parse(links!) as Array<{ifname: string}>).map((l) => l.ifname),
+    ['lo'],
+    'sees only its own links',
+  )
+  t.ok(existsSync(`${sb.hostPath('/var/lib/cni')}/${probe}`), 'the write landed in the sandbox dir')
+  t.ok(existsSync(`${sb.hostPath('/run/cni')}/${probe}`))
+  t.same(hostVarLibCni(), hostBefore.lib, "the host's /var/lib/cni is untouched")
+  t.same(hostRunCni(), hostBefore.run, "the host's /run/cni is untouched")
+  t.notOk(existsSync(`/var/lib/cni/${probe}`))
+
+  // Links the sandboxed host makes stay in it.
+  const mk = await sb.run('ip', ['link', 'add', 'cnidbgsbt0', 'type', 'bridge'])
+  t.equal(mk.exitCode, 0, mk.stderr)
+  t.ok((await ipJson<Array<{ifname: string}>>(['link'], sb.host.name)).some((l) => l.ifname === 'cnidbgsbt0'))
+  t.notOk(
+    (await ipJson<Array<{ifname: string}>>(['link'])).some((l) => l.ifname === 'cnidbgsbt0'),
+    'not in the root netns',
+  )
+
+  const ctr = await sb.addNetns('ctr')
+  t.equal(ctr.name, `${NETNS_PREFIX}${sb.id}-ctr`)
+  t.ok(readMarker(sb.id)?.netns.includes(ctr.name), 'the container netns is in the marker')
+
+  await sb.dispose()
+  t.notOk(listNetns().includes(sb.host.name), 'host netns gone')
+  t.notOk(listNetns().includes(ctr.name), 'container netns gone')
+  t.notOk(existsSync(sb.root), 'dirs gone')
+  t.equal(readMarker(sb.id), undefined, 'marker gone')
+  await t.resolves(sb.dispose(), 'dispose twice is fine')
+})
+
+t.test('removeNetns drops one container namespace from the marker', async (t) => {
+  const sb = await Sandbox.create()
+  t.teardown(() => sb.dispose())
+  const a = await sb.addNetns('a')
+  await sb.removeNetns(a.name)
+  t.notOk(listNetns().includes(a.name))
+  t.notOk(readMarker(sb.id)?.netns.includes(a.name))
+  t.ok(listNetns().includes(sb.host.name))
+})
+
+t.test('a persistent sandbox outlives the process (no pid) and is re-opened by id', async (t) => {
+  const sb = await Sandbox.create({label: 'kept-test', persistent: true})
+  t.teardown(() => sb.dispose())
+  t.equal(readMarker(sb.id)?.pid, null)
+  t.equal(readMarker(sb.id)?.persistent, true)
+  const again = Sandbox.open(sb.id)
+  t.ok(again)
+  t.equal(again?.root, sb.root)
+  t.equal(again?.hostPath('/var/lib/cni'), sb.hostPath('/var/lib/cni'))
+  const r = await again!.run('sh', ['-c', 'touch /var/lib/cni/x && ls /var/lib/cni'])
+  t.equal(r.stdout.trim(), 'x')
+  await again!.dispose()
+  t.equal(readMarker(sb.id), undefined)
+  t.notOk(listNetns().includes(sb.host.name))
+  t.same(sandboxDirsIn(tmp), [])
+})
+
+t.test('Sandbox.open refuses markers that are not sandboxes', async (t) => {
+  t.equal(Sandbox.open('000000'), undefined, 'no marker')
+  // What `exec add --netns auto` keeps without --sandbox: a netns, no host namespace, no dirs.
+  const m = ownMarker('0a0b0c', 'exec netns', true)
+  m.netns.push(`${NETNS_PREFIX}0a0b0c-ctr`)
+  writeMarker(m)
+  t.teardown(() => releaseMarker(m))
+  t.equal(Sandbox.open(m.id), undefined)
+})
+
+t.test('the machine is as before', async (t) => assertNothingLeft(t, before, tmp))
