@@ -1,0 +1,54 @@
+import {readdirSync, readFileSync} from 'node:fs'
+
+import t from 'tap'
+
+import {allChecks} from '../../src/checks/index.js'
+
+// The checklist is the contract: every requirement id a check cites must exist there.
+const checklist = readFileSync(new URL('../../../shared/reference/cni-spec-checklist.md', import.meta.url), 'utf8')
+const known = new Set([...checklist.matchAll(/\*\*(P\d+)[ *]/g)].map((m) => m[1]))
+
+t.test('every check is registered once, with a unique id matching its file', async (t) => {
+  const ids = allChecks.map((c) => c.id)
+  t.same(ids.length, new Set(ids).size, 'ids are unique')
+  const files = readdirSync(new URL('../../src/checks/', import.meta.url)).filter(
+    (f) => f.endsWith('.ts') && !['check.ts', 'index.ts', 'kernel.ts', 'types.ts'].includes(f),
+  )
+  t.equal(files.length, allChecks.length, 'one module per check, all registered')
+})
+
+t.test('checks cite real requirements and spec anchors', async (t) => {
+  t.ok(known.size > 100, `the checklist lists ${known.size} plugin requirements`)
+  for (const c of allChecks) {
+    t.ok(c.requirements.length > 0, `${c.id} covers at least one requirement`)
+    for (const p of c.requirements) t.ok(known.has(p), `${c.id}: ${p} is in the checklist`)
+    t.match(c.spec, /^(SPEC|CONVENTIONS)\.md#[a-z0-9_-]+$/, `${c.id}: spec anchor`)
+    t.ok(['must', 'should', 'info'].includes(c.severity), `${c.id}: severity`)
+    t.ok(c.roles.length > 0, `${c.id}: roles`)
+  }
+})
+
+t.test('the checks cover every area of the checklist', async (t) => {
+  const covered = new Set(allChecks.flatMap((c) => c.requirements).map((p) => Number(p.slice(1))))
+  const areas: Array<[string, number, number]> = [
+    ['process I/O', 1, 7],
+    ['environment', 8, 15],
+    ['config', 16, 22],
+    ['VERSION', 23, 30],
+    ['ADD and result', 31, 54],
+    ['chaining', 55, 59],
+    ['errors', 60, 70],
+    ['DEL', 71, 78],
+    ['CHECK', 79, 87],
+    ['STATUS', 88, 91],
+    ['GC', 92, 98],
+    ['concurrency', 99, 101],
+    ['delegation', 102, 108],
+    ['capabilities', 109, 110],
+    ['args', 111, 115],
+  ]
+  for (const [name, lo, hi] of areas) {
+    const hit = [...covered].filter((n) => n >= lo && n <= hi)
+    t.ok(hit.length > 0, `${name} (P${lo}–P${hi}) has checks: ${hit.map((n) => 'P' + n).join(', ')}`)
+  }
+})

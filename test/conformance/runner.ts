@@ -1,0 +1,64 @@
+import t from 'tap'
+
+import type {Check} from '../../src/checks/check.js'
+import {allChecks} from '../../src/checks/index.js'
+import {decide, selectChecks} from '../../src/conformance/runner.js'
+
+const base: Check = {
+  id: 'x.y',
+  perVersion: false,
+  requirements: ['P1'],
+  roles: ['interface'],
+  run: async () => ({status: 'pass'}),
+  severity: 'should',
+  spec: 'SPEC.md#x',
+  title: 'x',
+}
+
+t.test('decide: severity profiles', async (t) => {
+  const v = {message: 'bad', status: 'violation'} as const
+  t.equal(decide({...base, severity: 'must'}, v, 'default', false).status, 'fail', 'MUST fails')
+  t.equal(decide(base, v, 'default', false).status, 'warn', 'SHOULD warns')
+  t.equal(
+    decide({...base, productionCritical: true}, v, 'default', false).status,
+    'fail',
+    'production-critical SHOULD fails by default',
+  )
+  t.equal(
+    decide({...base, productionCritical: true}, v, 'spec-minimum', false).status,
+    'warn',
+    'spec-minimum fails only MUSTs',
+  )
+  t.equal(decide(base, v, 'default', true).status, 'fail', '--strict turns warnings into failures')
+  const dep = decide({...base, severity: 'must'}, {...v, upstreamDeparture: true}, 'default', false)
+  t.same([dep.status, dep.decidedBy], ['warn', 'upstream-departure'], 'known upstream departures warn')
+  t.equal(
+    decide(base, {message: 'minor', severity: 'info', status: 'violation'}, 'default', true).status,
+    'warn',
+    'INFO never fails, even strict',
+  )
+  t.equal(decide(base, {status: 'pass'}, 'default', true).status, 'pass')
+})
+
+t.test('selectChecks: roles, ids, globs and requirement ids', async (t) => {
+  t.ok(
+    selectChecks(allChecks, 'ipam').every((c) => c.roles.includes('ipam')),
+    'role filter',
+  )
+  t.same(
+    selectChecks(allChecks, 'interface', ['del.idempotent']).map((c) => c.id),
+    ['del.idempotent'],
+  )
+  t.ok(
+    selectChecks(allChecks, 'interface', ['del.*']).every((c) => c.id.startsWith('del.')),
+    'glob',
+  )
+  t.ok(
+    selectChecks(allChecks, 'interface', ['P100']).some((c) => c.id === 'concurrency.parallel-add'),
+    'by requirement id',
+  )
+  t.notOk(
+    selectChecks(allChecks, 'interface', undefined, ['del.*,check.*']).some((c) => /^(del|check)\./.test(c.id)),
+    'comma-separated skip',
+  )
+})
