@@ -20,6 +20,9 @@ export const ENTRIES = {
   'cnidbg-spy': 'src/conformance/spy/main.ts',
 }
 
+/** The names the single executable answers to (main-multicall.ts dispatches on them). */
+const SEA_NAMES = ['cnidbg-ref', 'cnidbg-ipam']
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -72,9 +75,9 @@ async function buildSea(seaDir) {
     [postject, bin, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
     {stdio: ['ignore', 'ignore', 'inherit']},
   )
-  for (const name of Object.keys(ENTRIES)) linkSync(bin, join(seaDir, name))
+  for (const name of SEA_NAMES) linkSync(bin, join(seaDir, name))
   for (const f of [script, blob, config]) rmSync(f)
-  return [bin, ...Object.keys(ENTRIES).map((n) => join(seaDir, n))]
+  return [bin, ...SEA_NAMES.map((n) => join(seaDir, n))]
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,0 +1,158 @@
+import {existsSync, readFileSync} from 'node:fs'
+
+import type {LiteResult} from '../netns/lite-exec.js'
+import {parseRefConf, resolveMtu} from './config.js'
+import {delegateIpam} from './delegate.js'
+import {CniError, CODE} from './errors.js'
+import {parseCIDR, parseIP} from './ip.js'
+import {failedLine, feed, hostIp, ipError, startHostIp, startPodIp} from './node-exec.js'
+import {isEmptyDns} from './result.js'
+import type {Ctx} from './skel.js'
+import {ensureSysctl} from './sysctl.js'
+import {holdPoint} from './test-hold.js'
+import type {Result} from './types.js'
+import {hostAlias, hostBatch, hostVethName, podBatch, randomMac, type PodAddress, type VethPlan} from './veth.js'
+
+type Undo = () => Promise<unknown>
+
+/** Why the node-side batch failed, in the terms of the spec (line 1 creates the pair). */
+function explainHostFailure(ctx: Ctx, r: LiteResult): CniError {
+  const {netns, ifname} = ctx.args
+  if (failedLine(r) === 1 && /File exists/.test(r.stderr)) {
+    // SPEC §2 ADD: "If an interface of the same name exists in the container, the plugin MUST fail."
+    return new CniError(
+      CODE.INTERFACE_EXISTS,
+      `CNI_IFNAME ${ifname} already exists in CNI_NETNS ${netns}`,
+      'pick another CNI_IFNAME, or remove the existing interface from the namespace',
+    )
+  }
+  if (failedLine(r) === 1 && /netns|namespace/i.test(r.stderr)) {
+    return new CniError(CODE.INVALID_ENV, `CNI_NETNS ${netns} is not a network namespace`, r.stderr.trim())
+  }
+  return ipError(`creating the veth pair for ${ifname}`, r)
+}
+
+/** Whether a link exists in our own netns: /proc/self/net/dev is per-netns, so no exec is needed. */
+function nodeHasLink(name: string): boolean {
+  try {
+    return readFileSync('/proc/self/net/dev', 'utf8')
+      .split('\n')
+      .some((l) => l.trimStart().startsWith(`${name}:`))
+  } catch {
+    return false
+  }
+}
+
+function podAddresses(ipam: Result): PodAddress[] {
+  if (!ipam.ips?.length) throw new CniError(CODE.DELEGATE_FAILED, 'the IPAM plugin returned no addresses')
+  return ipam.ips.map((ip) => {
+    const family = parseCIDR(ip.address)!.family
+    if (!ip.gateway || parseIP(ip.gateway)?.family !== family) {
+      throw new CniError(
+        CODE.INVALID_CONFIG,
+        `the IPAM result for ${ip.address} has no ${family === 4 ? 'IPv4' : 'IPv6'} gateway`,
+        'cnidbg-ref routes the pod through a gateway on the node side; configure one in the IPAM ranges',
+      )
+    }
+    return {address: ip.address, gateway: ip.gateway, family}
+  })
+}
+
+/**
+ * ADD: IPAM first (its result says what to configure), then the node side in one exec (it creates the
+ * veth pair with the pod end straight in CNI_NETNS), then the pod side in one exec. Everything done is
+ * undone if a later step fails (upstream bridge.go's `success` flag).
+ */
+export async function cmdAdd(ctx: Ctx): Promise<Result> {
+  const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
+  const {containerID, ifname, netns} = ctx.args
+  if (!existsSync(netns)) {
+    throw new CniError(
+      CODE.INVALID_ENV,
+      `CNI_NETNS ${netns} does not exist`,
+      'pass the path of the pod network namespace',
+    )
+  }
+  const hostIf = hostVethName(containerID, ifname)
+  // A second ADD of the same attachment must fail before IPAM: rolling back with IPAM DEL (keyed by
+  // containerID+ifname) would release the first ADD's addresses (checklist P36).
+  if (nodeHasLink(hostIf)) {
+    throw new CniError(
+      CODE.INTERFACE_EXISTS,
+      `the node side ${hostIf} of container ${containerID} ${ifname} already exists`,
+      'the attachment was added twice without a DEL in between (SPEC §2 ADD); DEL it first',
+    )
+  }
+  const mtu = resolveMtu(rc, ctx.conf)
+  // Both `ip` processes start now and load while IPAM runs; they get their commands once we know them.
+  const hostProc = startHostIp()
+  const podProc = startPodIp(netns)
+  const undo: Undo[] = []
+  let success = false
+  let hostFed = false
+  let podFed = false
+  try {
+    // SPEC §4: when IPAM ADD fails, or anything after it, IPAM DEL is called (checklist P106).
+    undo.push(() => delegateIpam(ctx, rc.ipamType, 'DEL').catch(() => undefined))
+    const ipam = (await delegateIpam(ctx, rc.ipamType, 'ADD'))!
+    const addrs = podAddresses(ipam)
+    const plan: VethPlan = {
+      hostIf,
+      podIf: ifname,
+      hostMac: randomMac(),
+      podMac: randomMac(),
+      mtu,
+      podNsPath: netns,
+      alias: hostAlias(ctx.name, containerID, ifname),
+      addrs,
+      routes: ipam.routes ?? [],
+    }
+    try {
+      ensureSysctl('net.ipv4.ip_forward', '1')
+      if (addrs.some((a) => a.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1')
+    } catch (error) {
+      throw new CniError(
+        CODE.KERNEL_OPERATION_FAILED,
+        'cannot enable IP forwarding on the node',
+        (error as Error).message,
+      )
+    }
+    hostFed = true
+    const host = await feed(hostProc, hostBatch(plan))
+    if (host.exitCode !== 0) {
+      // Line 1 creates the pair; if that failed nothing exists to undo (and an existing pair is not ours).
+      if (failedLine(host) !== 1) undo.push(() => hostIp([`link del ${hostIf}`]))
+      throw explainHostFailure(ctx, host)
+    }
+    undo.push(() => hostIp([`link del ${hostIf}`]))
+    await holdPoint('ref-veth')
+    podFed = true
+    const pod = await feed(podProc, podBatch(plan))
+    if (pod.exitCode !== 0) throw ipError(`configuring ${ifname} in ${netns}`, pod)
+    success = true
+    return buildResult(ctx, rc.prevResult, plan, ipam, rc.dns)
+  } finally {
+    if (!hostFed) await feed(hostProc, [])
+    if (!podFed) await feed(podProc, [])
+    if (!success) for (const u of undo.reverse()) await u()
+  }
+}
+
+/** Our interfaces and addresses, appended to a chained prevResult if there is one (SPEC §2 ADD). */
+function buildResult(ctx: Ctx, prev: Result | undefined, plan: VethPlan, ipam: Result, dns: Result['dns']): Result {
+  const base = prev?.interfaces?.length ?? 0
+  return {
+    cniVersion: ctx.cniVersion,
+    interfaces: [
+      ...(prev?.interfaces ?? []),
+      {name: plan.hostIf, mac: plan.hostMac, mtu: plan.mtu},
+      {name: plan.podIf, mac: plan.podMac, mtu: plan.mtu, sandbox: ctx.args.netns},
+    ],
+    ips: [
+      ...(prev?.ips ?? []),
+      ...(ipam.ips ?? []).map((ip) => ({address: ip.address, gateway: ip.gateway, interface: base + 1})),
+    ],
+    routes: [...(prev?.routes ?? []), ...(ipam.routes ?? [])],
+    dns: !isEmptyDns(dns) ? dns : !isEmptyDns(ipam.dns) ? ipam.dns : prev?.dns,
+  }
+}

@@ -1,0 +1,28 @@
+import {parseRefConf} from './config.js'
+import {delegateIpam} from './delegate.js'
+import {CniError, joinErrors} from './errors.js'
+import {hostIp, ipError} from './node-exec.js'
+import type {Ctx} from './skel.js'
+import {hostVethName} from './veth.js'
+
+const GONE = /Cannot find device|does not exist/
+
+/**
+ * DEL: delete the node side by its deterministic name (the pod side goes with it) and release the
+ * IPAM reservation, concurrently. SPEC §2 DEL: idempotent and best effort, so a missing link, netns or
+ * prevResult is success, and IPAM DEL runs even when the link is gone.
+ */
+export async function cmdDel(ctx: Ctx): Promise<void> {
+  const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, false)
+  const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
+  const [link, ipam] = await Promise.allSettled([hostIp([`link del ${hostIf}`]), delegateIpam(ctx, rc.ipamType, 'DEL')])
+  const errors: CniError[] = []
+  if (link.status === 'fulfilled' && link.value.exitCode !== 0 && !GONE.test(link.value.stderr)) {
+    errors.push(ipError(`deleting ${hostIf}`, link.value))
+  }
+  if (link.status === 'rejected') errors.push(new CniError(100, `deleting ${hostIf} failed`, String(link.reason)))
+  if (ipam.status === 'rejected') {
+    errors.push(ipam.reason instanceof CniError ? ipam.reason : new CniError(100, String(ipam.reason)))
+  }
+  if (errors.length > 0) throw joinErrors(errors)
+}

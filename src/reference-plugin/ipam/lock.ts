@@ -1,0 +1,109 @@
+import {linkSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
+
+import {CniError, CODE} from '../errors.js'
+
+/**
+ * A lock file whose holder can die: `<path>` holds "<pid> <start time>", created with link(2) so it
+ * appears complete or not at all. A holder that is gone (kill -9) is taken over. It serialises the
+ * whole-store operations (GC); allocations never rest on it, each address is claimed with link(2).
+ */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+/** True when the process that wrote `content` still runs (same pid and same start time). */
+export function holderAlive(content: string): boolean {
+  const [pidText, start] = content.trim().split(' ')
+  const pid = Number(pidText)
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  const now = startTime(pid)
+  return now !== undefined && now === start
+}
+
+let seq = 0
+const scratch = (path: string): string => `${path}.${process.pid}.${++seq}`
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** Takes the lock at `path`, waiting up to `timeoutMs` (then code 11: try again). */
+export async function acquireLock(path: string, timeoutMs = 15_000): Promise<() => void> {
+  const me = `${process.pid} ${startTime(process.pid) ?? ''}\n`
+  const mine = scratch(path)
+  writeFileSync(mine, me)
+  const deadline = Date.now() + timeoutMs
+  let delay = 1
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, path)
+        break
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      }
+      const held = readOr(path)
+      if (held !== undefined && !holderAlive(held)) {
+        takeOver(path, held)
+        continue
+      }
+      if (Date.now() > deadline) {
+        throw new CniError(
+          CODE.TRY_AGAIN,
+          `timed out waiting for the IPAM lock ${path}`,
+          `held by pid ${held?.split(' ')[0] ?? '?'}; retry, or remove the file if that process is stuck`,
+        )
+      }
+      await sleep(delay + Math.random() * delay)
+      delay = Math.min(delay * 2, 20)
+    }
+  } finally {
+    unlinkSync(mine)
+  }
+  return () => {
+    // Only remove it if it is still ours (a takeover race could, in theory, have replaced it).
+    if (readOr(path) === me) {
+      try {
+        unlinkSync(path)
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+}
+
+/**
+ * Moves a dead holder's lock aside. rename(2) is atomic, so of several processes that all saw the
+ * same dead holder only one moves the file; if what it moved turns out to be a live lock that a
+ * faster process had just taken, it puts that back.
+ */
+function takeOver(path: string, stale: string): void {
+  const aside = scratch(`${path}.stale`)
+  try {
+    renameSync(path, aside)
+  } catch {
+    return
+  }
+  if (readOr(aside) !== stale) {
+    try {
+      linkSync(aside, path)
+    } catch {
+      // Someone took the lock meanwhile; the allocations stay safe (link(2) per address).
+    }
+  }
+  try {
+    unlinkSync(aside)
+  } catch {
+    // Gone already.
+  }
+}

@@ -1,0 +1,34 @@
+import type {Attachment} from '../types.js'
+
+/** One reservation: an address and the attachment holding it. */
+export interface Reservation extends Attachment {
+  ip: string
+}
+
+/**
+ * cnidbg-ipam's state, keyed by (network, containerID, ifname) as SPEC 0.4.0 "General considerations"
+ * recommends. Backed by disk-store.ts; memory-store.ts is the fake for unit tests (host-local's
+ * backend/store.go has the same split).
+ */
+export interface Store {
+  /** Takes the network's lock (for whole-store operations: GC); resolves to its release function. */
+  lock(): Promise<() => void>
+  /** Atomically claims `ip` for the attachment. False when someone holds it already. */
+  reserve(ip: string, owner: Attachment): boolean
+  release(ip: string): void
+  /** Every reserved address (the addresses only, no owners: cheap). */
+  reservedIPs(): string[]
+  /** Every reservation with its owner. */
+  list(): Reservation[]
+  byAttachment(owner: Attachment): string[]
+  /** Releases every address the attachment holds; returns them. */
+  releaseByAttachment(owner: Attachment): string[]
+  lastReserved(rangeSet: number): string | undefined
+  setLastReserved(rangeSet: number, ip: string): void
+  /** Called once the ADD is done with the store (drops scratch files). */
+  close(): void
+}
+
+export function sameOwner(a: Attachment, b: Attachment): boolean {
+  return a.containerID === b.containerID && (a.ifname === b.ifname || a.ifname === '' || b.ifname === '')
+}
