@@ -1,0 +1,685 @@
+/**
+ * `traceBetween(topology, a, b)`: the engine of `cnidbg trace` (issue 6).
+ *
+ * 1. One batch, spawned once: every local namespace's kernel state (links+addresses, routes, neigh,
+ *    FDB, sysctls, iptables-save -c, nft -j, and the `ip route get … iif <host veth>` lookups, so
+ *    the kernel itself decides) AND both pods' live probes (ICMP both ways, a DF full-size ICMP,
+ *    TCP to a temporary listener or --port, UDP). On a busy node spawning is what costs; a healthy
+ *    path answers in milliseconds, so nothing waits for a timeout.
+ * 2. The static walk, both directions, hop by hop, from that state (static.ts). A second, small
+ *    read only when a pod's /32 route no longer names its host veth.
+ * 3. Only if a probe failed: re-send it while tcpdump watches every path interface, counters are
+ *    read before/after and kfree_skb drop reasons are collected (observe.ts, dropwatch.ts). The
+ *    static fault wins when there is one (live evidence is added to it); otherwise the last hop
+ *    that saw the packet locates the fault (underlay drops, path MTU, no listener, ARP).
+ * Live probes decide the verdict: a static finding the probes did not hit is downgraded to a warning.
+ */
+import {UsageError} from '../errors.js'
+import {DropWatch, summarizeDrops, type DropSummary} from './dropwatch.js'
+import {isIPv4} from './ipv4.js'
+import {parseIptablesSave, parseNftJson} from './netfilter.js'
+import {execCmd, ipCmd, netnsFromPath, netnsLabel} from './ns-commands.js'
+import {Captures, counterDeltas, readCounters, type CapturePoint, type CaptureResult} from './observe.js'
+import {runJobsInNetns, tempDir, type NsJob} from './multi-exec.js'
+import {
+  collectProbes,
+  probeJobs,
+  probeKinds,
+  runProbes,
+  tcpListeners,
+  type ProbeKind,
+  type ProbeOutcome,
+  type ProbePlan,
+} from './probes.js'
+import {
+  ALL_PARTS,
+  LocalKernelReader,
+  RemoteDiagReader,
+  type KernelReader,
+  type KernelSnapshot,
+  type NeighEntry,
+  type RouteQuery,
+  type SnapshotRequest,
+} from './reader.js'
+import {
+  analyzeDirection,
+  findLink,
+  lookupKey,
+  missingVethQueries,
+  pathQueries,
+  type DraftHop,
+  type NodeView,
+  type NsView,
+  type PathContext,
+  type PodView,
+} from './static.js'
+import type {
+  FaultReason,
+  HopStage,
+  ProbeProtocol,
+  TraceEndpoint,
+  TraceFault,
+  TraceHop,
+  TraceNode,
+  TraceOptions,
+  TraceProbe,
+  TraceResult,
+  TraceTopology,
+} from './types.js'
+
+const EMPTY: KernelSnapshot = {
+  links: [],
+  routes: [],
+  neigh: [],
+  fdb: [],
+  sysctls: {},
+  routeGets: [],
+  missing: [],
+  readMs: 0,
+}
+
+function randomPort(): number {
+  return 20_000 + Math.floor(Math.random() * 40_000)
+}
+
+function nodeReader(topo: TraceTopology, n: TraceNode, opts: TraceOptions): KernelReader {
+  if (opts.readerFor) return opts.readerFor(n)
+  if (n.netns) return new LocalKernelReader(n.netns.path)
+  if (n.diagUrl) return new RemoteDiagReader(n.diagUrl, topo.vtepDevice ?? 'cnidbg.1')
+  throw new UsageError(`node ${n.name} has neither a network namespace path nor a diag URL`, {
+    code: 'TRACE_NODE_UNREADABLE',
+    suggestions: ['Give the node a netns path (local lab) or the daemon diag URL.'],
+  })
+}
+
+function validate(topo: TraceTopology, ep: TraceEndpoint, role: string): TraceNode {
+  if (!isIPv4(ep.ip)) {
+    throw new UsageError(`${role} ${ep.namespace}/${ep.name} has no IPv4 address (${ep.ip || 'none'})`, {
+      code: 'TRACE_BAD_ENDPOINT',
+      suggestions: ['Is the pod Running with status.podIP set?'],
+    })
+  }
+  const node = topo.nodes.find((n) => n.name === ep.node)
+  if (!node) {
+    throw new UsageError(`${role} ${ep.namespace}/${ep.name} runs on ${ep.node}, which is not in the topology`, {
+      code: 'TRACE_NODE_UNKNOWN',
+      suggestions: [`Known nodes: ${topo.nodes.map((n) => n.name).join(', ') || '(none)'}`],
+    })
+  }
+  return node
+}
+
+function finishView<V extends NsView>(v: V, snap: KernelSnapshot, queries: readonly RouteQuery[]): V {
+  v.snap = snap
+  v.ipt = snap.iptables ? parseIptablesSave(snap.iptables) : undefined
+  v.nft = snap.nft ? parseNftJson(snap.nft) : undefined
+  storeLookups(v, queries, snap)
+  return v
+}
+
+/** Pods have no FDB to read. */
+function readRequest(v: NsView, routeGets: RouteQuery[]): SnapshotRequest {
+  return 'ep' in v ? {parts: ALL_PARTS.filter((p) => p !== 'fdb'), routeGets} : {routeGets}
+}
+
+function storeLookups(v: NsView, queries: readonly RouteQuery[], snap: KernelSnapshot): void {
+  queries.forEach((q, i) => {
+    const ans = snap.routeGets[i]
+    if (!ans) return
+    if (q.iifFor) {
+      if (ans.iif) v.lookups.set(lookupKey({dst: q.dst, from: q.from, iif: ans.iif}), ans)
+    } else {
+      v.lookups.set(lookupKey(q), ans)
+    }
+  })
+}
+
+/** The pod's veth peer in its node's namespace: ifindex/peer-ifindex cross-match, else its /32 route. */
+function findHostVeth(pod: PodView): void {
+  const node = pod.nodeView
+  const eth = pod.eth
+  if (eth?.link_index !== undefined) {
+    pod.hostVeth = node.snap.links.find((l) => l.ifindex === eth.link_index && l.link_index === eth.ifindex)
+  }
+  if (!pod.hostVeth) {
+    const r = node.snap.routes.find((x) => (x.dst === pod.ep.ip || x.dst === `${pod.ep.ip}/32`) && x.dev)
+    if (r) pod.hostVeth = findLink(node, r.dev)
+  }
+}
+
+/** Hops a tcpdump can observe, by the device it listens on. */
+const CAPTURE_STAGES: ReadonlySet<HopStage> = new Set<HopStage>([
+  'pod-egress',
+  'host-veth-ingress',
+  'neighbor',
+  'underlay-tx',
+  'next-hop',
+  'underlay-rx',
+  'decap',
+  'host-veth-egress',
+  'pod-ingress',
+])
+
+export async function traceBetween(
+  topo: TraceTopology,
+  a: TraceEndpoint,
+  b: TraceEndpoint,
+  opts: TraceOptions = {},
+): Promise<TraceResult> {
+  const t0 = performance.now()
+  const nodeA = validate(topo, a, 'source')
+  const nodeB = validate(topo, b, 'destination')
+  const protocols: ProbeProtocol[] = opts.protocols ?? ['icmp', 'tcp', 'udp']
+  const ctx: PathContext = {
+    topo,
+    mode: topo.mode,
+    vtep: topo.vtepDevice ?? 'cnidbg.1',
+    underlay: topo.underlayDevice ?? 'eth0',
+    vxlanPort: topo.vxlanPort ?? 8472,
+    vni: topo.vni ?? 1,
+    protocols,
+    tcpPort: opts.port ?? randomPort(),
+    udpPort: randomPort(),
+  }
+  const notes: string[] = []
+
+  // ---- views -------------------------------------------------------------------------------
+  const nodeViews = new Map<string, NodeView>()
+  const nodeView = (n: TraceNode): NodeView => {
+    let v = nodeViews.get(n.name)
+    if (!v) {
+      const reader = nodeReader(topo, n, opts)
+      // No local namespace: hints are then written as commands to run on that node.
+      const netns = n.netns ?? {path: `node:${n.name}`}
+      v = {
+        node: n,
+        label: n.netns ? netnsLabel(n.netns) : `${n.name} (${reader.describe})`,
+        netns,
+        reader,
+        snap: EMPTY,
+        lookups: new Map(),
+      }
+      if (!reader.local)
+        notes.push(`${n.name} is read through ${reader.describe}: route lookups, sysctls and netfilter are unknown`)
+      nodeViews.set(n.name, v)
+    }
+    return v
+  }
+  const podView = (ep: TraceEndpoint, n: TraceNode): PodView => {
+    const netns = netnsFromPath(ep.netnsPath)
+    return {
+      ep,
+      ifname: ep.ifname ?? 'eth0',
+      label: netns.name ?? `${ep.namespace}/${ep.name}`,
+      netns,
+      reader: new LocalKernelReader(ep.netnsPath),
+      snap: EMPTY,
+      lookups: new Map(),
+      nodeView: nodeView(n),
+    }
+  }
+  const A = podView(a, nodeA)
+  const B = podView(b, nodeB)
+  const views: NsView[] = [A, B, ...nodeViews.values()]
+
+  // ---- one batch: every local namespace read AND both pods' probe scripts, from a single spawn
+  // (spawning is the expensive part on a busy node); remote readers run alongside -------------
+  const plan: ProbePlan = {
+    a: {ip: a.ip, netnsPath: a.netnsPath, ifname: A.ifname},
+    b: {ip: b.ip, netnsPath: b.netnsPath, ifname: B.ifname},
+    protocols,
+    size: opts.size ?? 56,
+    df: opts.mtuProbe !== false,
+    timeoutMs: opts.probeTimeoutMs ?? 1000,
+    tcpPort: ctx.tcpPort!,
+    userPort: opts.port !== undefined,
+    udpPort: ctx.udpPort!,
+  }
+  const kinds = opts.staticOnly ? [] : probeKinds(plan)
+  const tStatic = performance.now()
+  const q1 = pathQueries(ctx, A, B)
+  const batched = views.filter((v) => v.reader instanceof LocalKernelReader)
+  const others = views.filter((v) => !(v.reader instanceof LocalKernelReader))
+  const probeDir = tempDir('cnidbg-trace-')
+  let outcomes: ProbeOutcome[] = []
+  const startedAt = Date.now()
+  try {
+    const snapJobs = batched.map((v) =>
+      (v.reader as LocalKernelReader).job(readRequest(v, q1.get(v) ?? []), probeDir.path),
+    )
+    // Probes first (they are the longer chain), the destination's listeners before the source.
+    const probes = kinds.length ? probeJobs(plan, kinds, probeDir.path) : []
+    const jobs: NsJob[] = [...probes, ...snapJobs]
+    const [results] = await Promise.all([
+      runJobsInNetns(jobs, {dir: probeDir.path, timeoutMs: plan.timeoutMs * 4 + 15_000}),
+      ...others.map(async (v) => {
+        const queries = q1.get(v) ?? []
+        finishView(v, await v.reader.snapshot(readRequest(v, queries)), queries)
+      }),
+    ])
+    batched.forEach((v, i) => {
+      const queries = q1.get(v) ?? []
+      finishView(
+        v,
+        (v.reader as LocalKernelReader).parse(
+          readRequest(v, queries),
+          results[probes.length + i]!,
+          snapJobs[i]!.errFile,
+        ),
+        queries,
+      )
+    })
+    outcomes = collectProbes(plan, kinds, probeDir.path, startedAt)
+  } finally {
+    probeDir.remove()
+  }
+  const df = outcomes.find((p) => p.kind === 'icmp-df')
+  if (df?.size) plan.dfSize = df.size
+
+  for (const p of [A, B]) {
+    p.eth = findLink(p, p.ifname)
+    findHostVeth(p)
+  }
+  const q2 = missingVethQueries(A, B)
+  await Promise.all(
+    [...q2.entries()].map(async ([v, queries]) => {
+      storeLookups(v, queries, await v.reader.snapshot({parts: [], routeGets: queries}))
+    }),
+  )
+  for (const v of views) {
+    const unreadable = v.snap.missing.filter((m) => m.startsWith('exec:') || m.startsWith('diag:'))
+    if (unreadable.length) notes.push(`${v.label}: ${unreadable.join('; ')}`)
+  }
+  const drafts: DraftHop[] = [...analyzeDirection(ctx, 'forward', A, B), ...analyzeDirection(ctx, 'return', B, A)]
+  const hops: TraceHop[] = drafts.map((h, i) => ({index: i + 1, ...h}))
+  const staticFault = firstFault(hops)
+  const staticMs = performance.now() - tStatic
+
+  const result: TraceResult = {
+    verdict: staticFault ? 'unreachable' : 'reachable',
+    source: {name: a.name, namespace: a.namespace, ip: a.ip, node: a.node},
+    destination: {name: b.name, namespace: b.namespace, ip: b.ip, node: b.node},
+    mode: topo.mode,
+    hops,
+    fault: staticFault,
+    probes: [],
+    notes,
+    timings: {staticMs: Math.round(staticMs), probesMs: 0, observeMs: 0},
+    durationMs: 0,
+  }
+  const unreadablePod = [A, B].find((p) => p.snap.missing.some((m) => m.startsWith('exec:')))
+  if (unreadablePod && !opts.staticOnly) {
+    notes.push(
+      `no live probes: the namespace of ${unreadablePod.ep.namespace}/${unreadablePod.ep.name} is not readable here`,
+    )
+  }
+  if (opts.staticOnly || unreadablePod) {
+    result.durationMs = Math.round(performance.now() - t0)
+    return result
+  }
+
+  result.timings.probesMs = Math.max(0, ...outcomes.map((p) => p.durationMs))
+  const failed = outcomes.filter((p) => !p.ok)
+  const lastForward = lastHopIndex(hops, 'forward')
+  const lastReturn = lastHopIndex(hops, 'return')
+  for (const p of outcomes) {
+    if (p.ok) p.lastSeenHop = p.protocol === 'udp' ? lastForward : p.direction === 'return' ? lastForward : lastReturn
+  }
+
+  // ---- observation (only when something failed, unless asked) --------------------------------
+  const observeMode = opts.observe ?? 'auto'
+  let observed: Observation | undefined
+  if (observeMode === 'always' || (observeMode === 'auto' && failed.length)) {
+    const tObs = performance.now()
+    const target = pickProbe(failed) ?? outcomes.find((p) => p.kind === 'icmp-forward')
+    if (target) {
+      observed = await observe(ctx, plan, target.kind, hops, [A, B, ...nodeViews.values()], opts.dropReasons !== false)
+      notes.push(...observed.notes)
+      target.lastSeenHop = observed.lastSeenHop
+      if (observed.probe.ok !== target.ok) {
+        notes.push(`the re-sent ${target.kind} probe ${observed.probe.ok ? 'succeeded' : 'failed'} (flaky path?)`)
+      }
+      if (observed.drops.length) result.drops = observed.drops
+    }
+    result.timings.observeMs = Math.round(performance.now() - tObs)
+  }
+  result.probes = outcomes.map(toTraceProbe)
+
+  // ---- verdict -------------------------------------------------------------------------------
+  if (!failed.length) {
+    result.verdict = 'reachable'
+    result.fault = undefined
+    if (staticFault) {
+      for (const h of hops) {
+        if (h.status !== 'fail') continue
+        h.status = 'warn'
+        h.detail = `${h.detail} (but the live probes passed)`
+        delete h.reason
+      }
+      notes.push('the static checks flagged a problem the live probes did not hit')
+    }
+  } else {
+    result.verdict = 'unreachable'
+    const refusedOnly = failed.every((p) => p.kind === 'tcp' && p.refused)
+    const listeners = refusedOnly ? await tcpListeners(b.netnsPath, plan.tcpPort) : undefined
+    result.fault = decideFault(ctx, hops, staticFault, outcomes, observed, A, B, plan, listeners)
+  }
+  result.durationMs = Math.round(performance.now() - t0)
+  return result
+}
+
+function toTraceProbe(p: ProbeOutcome): TraceProbe {
+  const out: TraceProbe = {protocol: p.protocol, ok: p.ok, detail: p.detail, durationMs: p.durationMs}
+  if (p.direction) out.direction = p.direction
+  if (p.size !== undefined) out.size = p.size
+  if (p.df) out.df = true
+  if (p.port !== undefined) out.port = p.port
+  if (p.lastSeenHop !== undefined) out.lastSeenHop = p.lastSeenHop
+  return out
+}
+
+function firstFault(hops: TraceHop[]): TraceFault | undefined {
+  const h = hops.find((x) => x.status === 'fail' && x.direction === 'forward') ?? hops.find((x) => x.status === 'fail')
+  if (!h) return undefined
+  return {
+    hop: h.index,
+    direction: h.direction,
+    node: h.node,
+    netns: h.netns,
+    device: h.device,
+    reason: h.reason ?? 'unknown',
+    evidence: h.evidence ?? [h.detail],
+    hint: h.hint ?? '',
+  }
+}
+
+function lastHopIndex(hops: TraceHop[], dir: 'forward' | 'return'): number | undefined {
+  const d = hops.filter((h) => h.direction === dir)
+  return d[d.length - 1]?.index
+}
+
+/** Which failed probe to re-send under observation: the most basic one. */
+function pickProbe(failed: ProbeOutcome[]): ProbeOutcome | undefined {
+  const order: ProbeKind[] = ['icmp-forward', 'icmp-return', 'udp', 'tcp', 'icmp-df']
+  for (const k of order) {
+    const p = failed.find((x) => x.kind === k)
+    if (p) return p
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// observation
+
+interface Observation {
+  probe: ProbeOutcome
+  lastSeenHop?: number
+  /** Where the packet stopped: the first capture-able hop after the last one that saw it. */
+  stopHop?: TraceHop
+  evidence: string[]
+  drops: DropSummary[]
+  notes: string[]
+  /** Neighbour entries left unresolved (INCOMPLETE/FAILED) after the probe, by namespace label. */
+  unresolved: Map<string, NeighEntry[]>
+}
+
+function capturePointsFor(ctx: PathContext, hops: TraceHop[], views: NsView[]): Map<string, CapturePoint> {
+  const byLabel = new Map(views.map((v) => [v.label, v]))
+  const points = new Map<string, CapturePoint>()
+  for (const h of hops) {
+    if (!CAPTURE_STAGES.has(h.stage)) continue
+    const v = byLabel.get(h.netns)
+    if (!v || !v.reader.local || !v.reader.netnsPath) continue
+    if (!findLink(v, h.device)) continue
+    const key = `${h.netns}|${h.device}`
+    if (points.has(key)) continue
+    points.set(key, {
+      netnsPath: v.reader.netnsPath,
+      device: h.device,
+      label: `${h.netns}/${h.device}`,
+      encapsulated: ctx.mode === 'vxlan' && h.device === ctx.underlay && 'node' in v,
+    })
+  }
+  return points
+}
+
+async function observe(
+  ctx: PathContext,
+  plan: ProbePlan,
+  kind: ProbeKind,
+  hops: TraceHop[],
+  views: NsView[],
+  dropReasons: boolean,
+): Promise<Observation> {
+  const notes: string[] = []
+  const points = capturePointsFor(ctx, hops, views)
+  const protocol: ProbeProtocol = kind === 'tcp' ? 'tcp' : kind === 'udp' ? 'udp' : 'icmp'
+  const captures = new Captures([...points.values()], {
+    a: plan.a.ip,
+    b: plan.b.ip,
+    protocol,
+    port: kind === 'tcp' ? plan.tcpPort : kind === 'udp' ? plan.udpPort : undefined,
+    vxlanPort: ctx.vxlanPort,
+  })
+  const localViews = views.filter((v) => v.reader instanceof LocalKernelReader)
+  const localReaders = localViews.map((v) => v.reader as LocalKernelReader)
+  // Everything started here is stopped in `finally`, whatever fails in between.
+  const watching = dropReasons ? DropWatch.start() : Promise.resolve('drop reasons: disabled')
+  let probe: ProbeOutcome
+  let results: CaptureResult[] = []
+  let events: Awaited<ReturnType<DropWatch['stop']>> = []
+  let before: Awaited<ReturnType<typeof readCounters>> | undefined
+  try {
+    ;[, before] = await Promise.all([captures.start(), readCounters(localReaders).catch(() => undefined), watching])
+    ;[probe] = await runProbes(plan, [kind])
+  } finally {
+    results = await captures.stop()
+    const watch = await watching
+    if (typeof watch === 'string') notes.push(watch)
+    else events = await watch.stop()
+  }
+  const after = await readCounters(localReaders).catch(() => undefined)
+  const evidence: string[] = []
+  localViews.forEach((v, i) => {
+    const b0 = before?.[i]
+    const a0 = after?.[i]
+    if (b0 && a0) evidence.push(...counterDeltas(v.label, b0, a0))
+  })
+  const broken = results.filter((r) => !r.ok)
+  if (broken.length) notes.push(`capture failed on ${broken.map((r) => `${r.point.label} (${r.error})`).join(', ')}`)
+
+  // Mark hops seen by direction: a→b packets travel the forward hops, b→a the return hops.
+  const seen = new Map<string, CaptureResult>(results.filter((r) => r.ok).map((r) => [`${r.point.label}`, r]))
+  for (const h of hops) {
+    const r = seen.get(`${h.netns}/${h.device}`)
+    if (!r || !CAPTURE_STAGES.has(h.stage)) continue
+    h.seen = (h.direction === 'forward' ? r.aToB : r.bToA) > 0
+  }
+  const reqDir = probe.direction === 'return' ? 'return' : 'forward'
+  const repDir = reqDir === 'forward' ? 'return' : 'forward'
+  const observedIn = (dir: string) => hops.filter((h) => h.direction === dir && h.seen !== undefined)
+  const req = observedIn(reqDir)
+  const rep = observedIn(repDir)
+  const lastReq = [...req].reverse().find((h) => h.seen)
+  const reqArrived = req.length > 0 && req[req.length - 1]!.seen === true
+  let lastSeen = lastReq
+  let stopDirHops = req
+  if (reqArrived && protocol !== 'udp') {
+    const lastRep = [...rep].reverse().find((h) => h.seen)
+    if (lastRep) lastSeen = lastRep
+    stopDirHops = rep
+  }
+  const stopHop = stopDirHops.find(
+    (h) => !h.seen && (!lastSeen || h.index > lastSeen.index || lastSeen.direction !== h.direction),
+  )
+  evidence.unshift(
+    `re-sent ${kind} probe: ${lastSeen ? `last seen at hop ${lastSeen.index} (${lastSeen.netns}/${lastSeen.device})` : 'not seen on any interface'}` +
+      (stopHop && !probe.ok ? `, not at hop ${stopHop.index} (${stopHop.netns}/${stopHop.device})` : ''),
+  )
+  const counted = results.filter((x) => x.ok)
+  if (counted.length) {
+    evidence.push(
+      `tcpdump packets ${plan.a.ip}→${plan.b.ip}/${plan.b.ip}→${plan.a.ip}: ${counted.map((r) => `${r.point.label} ${r.aToB}/${r.bToA}`).join(', ')}`,
+    )
+  }
+  // Replies are only expected once the request arrived: don't mark the other direction "not seen".
+  if (!reqArrived || protocol === 'udp') {
+    for (const h of hops) if (h.direction === repDir) delete h.seen
+  }
+  const drops = summarizeDrops(events)
+  const unresolved = new Map<string, NeighEntry[]>()
+  localViews.forEach((v, i) => {
+    const bad = (after?.[i]?.neigh ?? []).filter((n) => n.state?.some((x) => x === 'INCOMPLETE' || x === 'FAILED'))
+    if (bad.length) unresolved.set(v.label, bad)
+  })
+  return {
+    probe,
+    lastSeenHop: lastSeen?.index,
+    stopHop: probe.ok ? undefined : stopHop,
+    evidence,
+    drops,
+    notes,
+    unresolved,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// deciding the fault
+
+const KERNEL_REASON: Record<string, FaultReason> = {
+  NETFILTER_DROP: 'filtered',
+  IP_RPFILTER: 'rp-filter',
+  IP_INNOROUTES: 'no-route',
+  IP_OUTNOROUTES: 'no-route',
+  NEIGH_FAILED: 'no-neighbor',
+  NEIGH_QUEUEFULL: 'no-neighbor',
+  NEIGH_DEAD: 'no-neighbor',
+  PKT_TOO_BIG: 'mtu',
+  VXLAN_NO_REMOTE: 'no-fdb',
+  NO_TX_TARGET: 'no-fdb',
+  DEV_READY: 'link-down',
+  OTHERHOST: 'stale-fdb',
+  NO_SOCKET: 'no-listener',
+}
+
+/** The probe-related kernel drop reasons, most frequent first (our tools' tasks preferred). */
+function kernelReasons(drops: DropSummary[]): DropSummary[] {
+  const relevant = drops.filter((d) => KERNEL_REASON[d.reason])
+  const ours = relevant.filter((d) => /^(ping|nc|ksoftirqd|<idle>|swapper)/.test(d.comm))
+  return ours.length ? ours : relevant
+}
+
+function dropLines(drops: DropSummary[]): string[] {
+  return drops.slice(0, 4).map((d) => `kfree_skb reason ${d.reason} ×${d.count} at ${d.location} (task ${d.comm})`)
+}
+
+function decideFault(
+  ctx: PathContext,
+  hops: TraceHop[],
+  staticFault: TraceFault | undefined,
+  outcomes: ProbeOutcome[],
+  obs: Observation | undefined,
+  A: PodView,
+  B: PodView,
+  plan: ProbePlan,
+  listeners: string[] | undefined,
+): TraceFault {
+  const failed = outcomes.filter((p) => !p.ok)
+  const liveEvidence = [
+    ...failed.map(
+      (p) => `probe ${p.kind}${p.size ? ` size ${p.size}` : ''}${p.port ? ` port ${p.port}` : ''}: ${p.detail}`,
+    ),
+    ...(obs?.evidence ?? []),
+    ...dropLines(obs ? kernelReasons(obs.drops) : []),
+  ]
+
+  // A refused TCP connection (RST back) means the path works and nothing listens.
+  if (failed.length && failed.every((p) => p.kind === 'tcp' && p.refused)) {
+    const listening = listeners ?? []
+    const hop = hops.find((h) => h.direction === 'forward' && h.stage === 'pod-ingress')!
+    return {
+      hop: hop.index,
+      direction: 'forward',
+      node: hop.node,
+      netns: hop.netns,
+      device: hop.device,
+      reason: 'no-listener',
+      evidence: [
+        ...liveEvidence,
+        listening.length
+          ? `ss -ltn in ${B.label}: ${listening.join(' | ')} (a socket exists: check its bind address)`
+          : `ss -ltn in ${B.label}: nothing listens on tcp :${plan.tcpPort}`,
+      ],
+      hint: `start the server on port ${plan.tcpPort} in ${B.ep.namespace}/${B.ep.name}, or trace the port it listens on (${execCmd(B.netns, 'ss -ltn')})`,
+    }
+  }
+
+  if (staticFault) return {...staticFault, evidence: [...staticFault.evidence, ...liveEvidence]}
+
+  const icmpOk = outcomes.find((p) => p.kind === 'icmp-forward')?.ok === true
+  const onlyDf = failed.every((p) => p.kind === 'icmp-df')
+  const stop = obs?.stopHop
+  const kr = obs ? kernelReasons(obs.drops) : []
+  const fallbackHop = hops.find(
+    (h) => h.direction === 'forward' && (h.stage === 'underlay-rx' || h.stage === 'host-veth-egress'),
+  )!
+  const hop = stop ?? fallbackHop
+  const prev = hops.filter((h) => h.direction === hop.direction && h.index < hop.index && h.seen).pop()
+
+  // An address the probe made the kernel resolve, on the device where the packet stopped, that
+  // never answered ARP.
+  const stuck = (obs?.unresolved.get(hop.netns) ?? []).filter((n) => n.dev === hop.device)
+  let reason: FaultReason
+  if (onlyDf && icmpOk) reason = 'mtu'
+  else if (stuck.length && (hop.stage === 'next-hop' || hop.stage === 'host-veth-egress' || hop.stage === 'neighbor')) {
+    reason = 'no-neighbor'
+    liveEvidence.push(...stuck.map((n) => `after the probe: neigh ${n.dst} dev ${n.dev} ${(n.state ?? []).join(',')}`))
+  } else if (stuck.length && hop.stage === 'underlay-tx') {
+    reason = 'underlay-blocked'
+    liveEvidence.push(...stuck.map((n) => `after the probe: neigh ${n.dst} dev ${n.dev} ${(n.state ?? []).join(',')}`))
+  } else if (hop.stage === 'underlay-rx' || (hop.stage === 'decap' && prev?.stage === 'underlay-rx')) {
+    reason = kr[0]?.reason === 'PKT_TOO_BIG' ? 'mtu' : 'underlay-blocked'
+  } else if (kr[0]) reason = KERNEL_REASON[kr[0].reason] ?? 'unknown'
+  else reason = 'unknown'
+
+  const sNode = hop.direction === 'forward' ? A.nodeView : B.nodeView
+  const dNode = hop.direction === 'forward' ? B.nodeView : A.nodeView
+  let hint: string
+  switch (reason) {
+    case 'mtu': {
+      const df = outcomes.find((p) => p.kind === 'icmp-df')
+      const mtuNow = A.eth?.mtu ?? 0
+      const target = df?.reportedMtu ?? mtuNow - 50
+      hint =
+        `full-size packets (${mtuNow} bytes) don't cross the path: lower the pod and ${ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay} MTUs to ${target} ` +
+        `(e.g. ${ipCmd(sNode.netns, `link set dev ${ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay} mtu ${target}`)}) or raise the underlay MTU between ${sNode.node.name} and ${dNode.node.name}`
+      break
+    }
+    case 'underlay-blocked':
+      hint =
+        ctx.mode === 'vxlan'
+          ? `let UDP ${ctx.vxlanPort} (VXLAN) through between ${sNode.node.nodeIP} and ${dNode.node.nodeIP}; watch it with ${execCmd(dNode.netns, `tcpdump -ni ${ctx.underlay} udp port ${ctx.vxlanPort}`)}`
+          : `let traffic for ${dNode.node.podCIDR} through the underlay between ${sNode.node.nodeIP} and ${dNode.node.nodeIP}`
+      break
+    case 'no-neighbor':
+      hint = `${stuck.map((n) => n.dst).join(', ')} does not answer ARP on ${hop.device}: check that address and its link (${ipCmd(nsOf(hop, A, B), `neigh show dev ${hop.device}`)})`
+      break
+    default:
+      hint = `inspect ${hop.netns}/${hop.device}: ${execCmd(nsOf(hop, A, B), `tcpdump -ni ${hop.device}`)}`
+  }
+  return {
+    hop: hop.index,
+    direction: hop.direction,
+    node: hop.node,
+    netns: hop.netns,
+    device: hop.device,
+    reason,
+    evidence: liveEvidence,
+    hint,
+  }
+}
+
+function nsOf(hop: TraceHop, A: PodView, B: PodView) {
+  for (const v of [A, B, A.nodeView, B.nodeView]) if (v.label === hop.netns) return v.netns
+  return A.netns
+}

@@ -1,0 +1,49 @@
+/**
+ * Builds the exact commands a fix hint shows, run from the host against a given namespace: a named
+ * namespace gets `ip -n <name>` / `ip netns exec <name>`, an unnamed one `nsenter --net=<path>`.
+ */
+import type {TraceNetns} from './types.js'
+
+const NAMED = /^\/(?:var\/)?run\/netns\/([^/]+)$/
+
+/** A TraceNetns for a path, with the name filled in when the path is under /run/netns. */
+export function netnsFromPath(path: string, name?: string): TraceNetns {
+  const m = NAMED.exec(path)
+  return {path, name: name ?? m?.[1]}
+}
+
+/** What to print for a namespace: its name, or its path. */
+export function netnsLabel(ns: TraceNetns): string {
+  return ns.name ?? ns.path
+}
+
+/** A node we only read remotely has the pseudo path `node:<name>`: its hints say where to run them. */
+function remote(ns: TraceNetns): string | undefined {
+  return ns.path.startsWith('node:') ? ns.path.slice(5) : undefined
+}
+
+/** `ip …` in the namespace. */
+export function ipCmd(ns: TraceNetns, args: string): string {
+  const node = remote(ns)
+  if (node) return `on ${node}: ip ${args}`
+  return ns.name ? `ip -n ${ns.name} ${args}` : `nsenter --net=${ns.path} ip ${args}`
+}
+
+/** `bridge …` in the namespace. */
+export function bridgeCmd(ns: TraceNetns, args: string): string {
+  const node = remote(ns)
+  if (node) return `on ${node}: bridge ${args}`
+  return ns.name ? `bridge -n ${ns.name} ${args}` : `nsenter --net=${ns.path} bridge ${args}`
+}
+
+/** Any other program in the namespace (sysctl, iptables, nft, ss). */
+export function execCmd(ns: TraceNetns, cmd: string): string {
+  const node = remote(ns)
+  if (node) return `on ${node}: ${cmd}`
+  return ns.name ? `ip netns exec ${ns.name} ${cmd}` : `nsenter --net=${ns.path} ${cmd}`
+}
+
+/** sysctl(8) spells a dot inside a name component as '/': net.ipv4.conf.cnidbg/1.rp_filter. */
+export function sysctlName(...components: string[]): string {
+  return components.map((c) => c.replace(/\./g, '/')).join('.')
+}

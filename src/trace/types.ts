@@ -1,0 +1,216 @@
+/**
+ * The data model of `cnidbg trace`. The engine is written against these inputs, not against the lab:
+ * anything that can describe its nodes (mode, node IP, podCIDR, VTEP MAC, where the node's network
+ * namespace is) and its pods (IP, node, namespace path) can be traced. Results are plain data so they
+ * go into the --json envelope unchanged; renderers (render/) only read them.
+ */
+
+import type {KernelReader} from './reader.js'
+
+export type TraceMode = 'vxlan' | 'host-gw'
+
+export interface TraceNetns {
+  /** A name under /run/netns, when there is one (used in hints as `ip -n <name>`). */
+  name?: string
+  /** Any path nsenter accepts: /run/netns/x or /proc/<pid>/ns/net. */
+  path: string
+}
+
+export interface TraceNode {
+  /** The Kubernetes Node name. */
+  name: string
+  /** The underlay address other nodes reach this node at (annotation cnidbg.dev/node-ip). */
+  nodeIP: string
+  /** spec.podCIDR, e.g. 10.244.1.0/24. */
+  podCIDR: string
+  /** The VTEP MAC other nodes must use for this node (annotation cnidbg.dev/vtep-mac); vxlan only. */
+  vtepMAC?: string
+  /** The node's (host) network namespace. Absent when the node can only be read remotely. */
+  netns?: TraceNetns
+  /** Base URL of the node daemon's read-only diagnostics (GET <diagUrl>/diag), used when netns is absent. */
+  diagUrl?: string
+}
+
+export interface TraceTopology {
+  mode: TraceMode
+  nodes: TraceNode[]
+  /** The VXLAN device on every node. Default `cnidbg.1` (flannel: `flannel.1`). */
+  vtepDevice?: string
+  /** The node's underlay device. Default `eth0`. */
+  underlayDevice?: string
+  /** VXLAN UDP port. Default 8472 (the Linux default, as flannel uses). */
+  vxlanPort?: number
+  /** VXLAN network identifier. Default 1. */
+  vni?: number
+}
+
+/** A pod, resolved to where it lives. */
+export interface TraceEndpoint {
+  name: string
+  namespace: string
+  ip: string
+  /** The Node name the pod runs on (must be in the topology). */
+  node: string
+  /** The pod's network namespace (a path nsenter accepts). */
+  netnsPath: string
+  /** The pod-side interface. Default eth0. */
+  ifname?: string
+}
+
+export type TraceDirection = 'forward' | 'return'
+
+/** The fixed reason vocabulary (issue 6). Each maps to evidence and a fix hint. */
+export type FaultReason =
+  | 'link-down'
+  | 'address-missing'
+  | 'no-route'
+  | 'wrong-route'
+  | 'no-neighbor'
+  | 'no-fdb'
+  | 'stale-fdb'
+  | 'filtered'
+  | 'forwarding-disabled'
+  | 'rp-filter'
+  | 'mtu'
+  | 'underlay-blocked'
+  | 'no-listener'
+  | 'unknown'
+
+export const FAULT_REASONS: readonly FaultReason[] = [
+  'link-down',
+  'address-missing',
+  'no-route',
+  'wrong-route',
+  'no-neighbor',
+  'no-fdb',
+  'stale-fdb',
+  'filtered',
+  'forwarding-disabled',
+  'rp-filter',
+  'mtu',
+  'underlay-blocked',
+  'no-listener',
+  'unknown',
+]
+
+/**
+ * Where on the path a hop sits. Names follow Hubble's observation points loosely:
+ * pod-egress → host-veth-ingress → route → filter → (vxlan: neighbor → fdb → encap | host-gw: next-hop)
+ * → underlay-tx → underlay-rx → (decap) → route → filter → host-veth-egress → pod-ingress.
+ */
+export type HopStage =
+  | 'pod-egress'
+  | 'host-veth-ingress'
+  | 'route'
+  | 'filter'
+  | 'neighbor'
+  | 'fdb'
+  | 'encap'
+  | 'next-hop'
+  | 'underlay-tx'
+  | 'underlay-rx'
+  | 'decap'
+  | 'host-veth-egress'
+  | 'pod-ingress'
+
+export type HopStatus = 'ok' | 'fail' | 'warn' | 'unknown'
+
+export interface TraceHop {
+  /** 1-based, forward hops first, then return hops. */
+  index: number
+  direction: TraceDirection
+  node: string
+  /** Namespace name (or path when unnamed). */
+  netns: string
+  device: string
+  stage: HopStage
+  status: HopStatus
+  /** One line: what was checked and what was found. */
+  detail: string
+  /** The kernel state behind the status (route/neigh/fdb lines, sysctls, rules). */
+  evidence?: string[]
+  /** Set on a failing hop: the reason it would report as the fault. */
+  reason?: FaultReason
+  /** Set on a failing hop: how to fix it. */
+  hint?: string
+  /** Live observation: whether the probe packet was seen here (captures/counters), when observed. */
+  seen?: boolean
+}
+
+export interface TraceFault {
+  hop: number
+  direction: TraceDirection
+  node: string
+  netns: string
+  device: string
+  reason: FaultReason
+  evidence: string[]
+  hint: string
+}
+
+export type ProbeProtocol = 'icmp' | 'tcp' | 'udp'
+
+export interface TraceProbe {
+  protocol: ProbeProtocol
+  direction?: TraceDirection
+  /** ICMP payload size (ping -s); DF probes also set `df`. */
+  size?: number
+  /** Don't-fragment set (ping -M do): a path-MTU probe. */
+  df?: boolean
+  port?: number
+  ok: boolean
+  detail: string
+  durationMs: number
+  /** The last hop index that saw the packet (from captures/counters), when observed. */
+  lastSeenHop?: number
+}
+
+export type TraceVerdict = 'reachable' | 'unreachable'
+
+export interface TraceEndpointSummary {
+  name: string
+  namespace: string
+  ip: string
+  node: string
+}
+
+export interface TraceResult {
+  verdict: TraceVerdict
+  source: TraceEndpointSummary
+  destination: TraceEndpointSummary
+  mode: TraceMode
+  hops: TraceHop[]
+  fault?: TraceFault
+  probes: TraceProbe[]
+  /** Kernel drop reasons (skb:kfree_skb) seen while a failing probe was re-sent, when tracefs was usable. */
+  drops?: Array<{reason: string; location: string; comm: string; count: number}>
+  /** What could not be done (e.g. tracefs unavailable, a node read remotely without route lookups). */
+  notes: string[]
+  /** Wall time per phase, for the bench script. */
+  timings: {staticMs: number; probesMs: number; observeMs: number}
+  durationMs: number
+}
+
+export interface TraceOptions {
+  /** Only read kernel state; inject nothing. */
+  staticOnly?: boolean
+  /** TCP port to connect to. Default: a temporary listener in the destination pod on a random port. */
+  port?: number
+  /** ICMP payload size for the basic ping. Default 56. */
+  size?: number
+  /** Per-probe timeout in ms. Default 1000 (ping -W 1). */
+  probeTimeoutMs?: number
+  /** Protocols to probe. Default all three. */
+  protocols?: ProbeProtocol[]
+  /** Send a DF probe sized to the pod MTU. Default true. */
+  mtuProbe?: boolean
+  /**
+   * When to re-send a failing probe under observation (parallel tcpdump on each path interface,
+   * counter deltas, kfree_skb drop reasons). 'auto' (default): only when a probe failed.
+   */
+  observe?: 'auto' | 'always' | 'never'
+  /** Read kfree_skb drop reasons from tracefs while observing. Default true. */
+  dropReasons?: boolean
+  /** Override how a node's kernel state is read (tests, remote-only nodes). */
+  readerFor?: (node: TraceNode) => KernelReader
+}

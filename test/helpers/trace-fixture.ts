@@ -1,0 +1,122 @@
+/** A small hand-made TraceResult (a FORWARD drop on node-1) for renderer tests. */
+import type {TraceHop, TraceResult} from '../../src/trace/types.js'
+
+const hop = (index: number, h: Omit<TraceHop, 'index'>): TraceHop => ({index, ...h})
+
+export function faultyResult(): TraceResult {
+  const fwd = 'forward' as const
+  const ret = 'return' as const
+  return {
+    verdict: 'unreachable',
+    source: {name: 'client', namespace: 'shop', ip: '10.244.0.10', node: 'node-0'},
+    destination: {name: 'web', namespace: 'shop', ip: '10.244.1.10', node: 'node-1'},
+    mode: 'vxlan',
+    hops: [
+      hop(1, {
+        direction: fwd,
+        node: 'node-0',
+        netns: 'cnidbg-lab-abc123-p0a',
+        device: 'eth0',
+        stage: 'pod-egress',
+        status: 'ok',
+        detail: 'route via 10.244.0.1 dev eth0',
+        seen: true,
+      }),
+      hop(2, {
+        direction: fwd,
+        node: 'node-0',
+        netns: 'cnidbg-lab-abc123-n0',
+        device: 'cni0a',
+        stage: 'host-veth-ingress',
+        status: 'ok',
+        detail: 'holds gateway 10.244.0.1',
+        seen: true,
+      }),
+      hop(3, {
+        direction: fwd,
+        node: 'node-0',
+        netns: 'cnidbg-lab-abc123-n0',
+        device: 'cnidbg.1',
+        stage: 'route',
+        status: 'ok',
+        detail: 'via 10.244.1.0 dev cnidbg.1',
+        evidence: ['ip route get …'],
+      }),
+      hop(4, {
+        direction: fwd,
+        node: 'node-0',
+        netns: 'cnidbg-lab-abc123-n0',
+        device: 'cnidbg.1',
+        stage: 'encap',
+        status: 'warn',
+        detail: 'VNI 1',
+      }),
+      hop(5, {
+        direction: fwd,
+        node: 'node-1',
+        netns: 'cnidbg-lab-abc123-n1',
+        device: 'cnidbg.1 → cni1a',
+        stage: 'filter',
+        status: 'fail',
+        detail: 'FORWARD: icmp dropped',
+        reason: 'filtered',
+        hint: 'ip netns exec n1 iptables -t filter -D FORWARD -j DROP',
+        seen: false,
+      }),
+      hop(6, {
+        direction: fwd,
+        node: 'node-1',
+        netns: 'cnidbg-lab-abc123-p1a',
+        device: 'eth0',
+        stage: 'pod-ingress',
+        status: 'unknown',
+        detail: 'not readable',
+      }),
+      hop(7, {
+        direction: ret,
+        node: 'node-1',
+        netns: 'cnidbg-lab-abc123-p1a',
+        device: 'eth0',
+        stage: 'pod-egress',
+        status: 'ok',
+        detail: 'ok',
+      }),
+      hop(8, {
+        direction: ret,
+        node: 'node-0',
+        netns: 'cnidbg-lab-abc123-p0a',
+        device: 'eth0',
+        stage: 'pod-ingress',
+        status: 'ok',
+        detail: 'ok',
+      }),
+    ],
+    fault: {
+      hop: 5,
+      direction: 'forward',
+      node: 'node-1',
+      netns: 'cnidbg-lab-abc123-n1',
+      device: 'cnidbg.1 → cni1a',
+      reason: 'filtered',
+      evidence: ['iptables -t filter: -A FORWARD -j DROP [3 pkts]', 'probe icmp-forward: no reply within 1 s'],
+      hint: 'ip netns exec n1 iptables -t filter -D FORWARD -j DROP',
+    },
+    probes: [
+      {
+        protocol: 'icmp',
+        direction: 'forward',
+        size: 56,
+        ok: false,
+        detail: 'no reply within 1 s',
+        durationMs: 1003,
+        lastSeenHop: 2,
+      },
+      {protocol: 'icmp', direction: 'forward', size: 1422, df: true, ok: false, detail: 'no reply', durationMs: 1001},
+      {protocol: 'tcp', direction: 'forward', port: 8080, ok: false, detail: 'no answer', durationMs: 1000},
+    ],
+    drops: [{reason: 'NETFILTER_DROP', location: 'nft_do_chain', comm: 'ping', count: 1}],
+    notes: ['a note'],
+    timings: {staticMs: 40, probesMs: 1003, observeMs: 400},
+    durationMs: 1450,
+  }
+}

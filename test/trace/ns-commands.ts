@@ -1,0 +1,20 @@
+import t from 'tap'
+
+import {bridgeCmd, execCmd, ipCmd, netnsFromPath, netnsLabel, sysctlName} from '../../src/trace/ns-commands.js'
+
+t.test('hints name the namespace the way the host can reach it', async (t) => {
+  const named = netnsFromPath('/run/netns/cnidbg-lab-x-n1')
+  t.same(named, {path: '/run/netns/cnidbg-lab-x-n1', name: 'cnidbg-lab-x-n1'})
+  t.equal(ipCmd(named, 'link set dev eth0 up'), 'ip -n cnidbg-lab-x-n1 link set dev eth0 up')
+  t.equal(bridgeCmd(named, 'fdb show'), 'bridge -n cnidbg-lab-x-n1 fdb show')
+  t.equal(
+    execCmd(named, 'sysctl -w net.ipv4.ip_forward=1'),
+    'ip netns exec cnidbg-lab-x-n1 sysctl -w net.ipv4.ip_forward=1',
+  )
+  const pid = netnsFromPath('/proc/42/ns/net')
+  t.equal(pid.name, undefined)
+  t.equal(netnsLabel(pid), '/proc/42/ns/net')
+  t.equal(ipCmd(pid, 'route show'), 'nsenter --net=/proc/42/ns/net ip route show')
+  t.equal(ipCmd({path: 'node:node-3'}, 'route show'), 'on node-3: ip route show')
+  t.equal(sysctlName('net', 'ipv4', 'conf', 'cnidbg.1', 'rp_filter'), 'net.ipv4.conf.cnidbg/1.rp_filter')
+})

@@ -1,0 +1,206 @@
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {randomBytes} from 'node:crypto'
+
+import t from 'tap'
+
+import {createNetns, deleteNetns, ipBatch, onCleanup} from '../../src/netns/index.js'
+import {
+  LocalKernelReader,
+  parseRouteGet,
+  parseSysctls,
+  RemoteDiagReader,
+  snapshotFromDiag,
+  splitIpBatch,
+  toFdb,
+  toNeigh,
+  toRoute,
+} from '../../src/trace/reader.js'
+
+t.test('splitIpBatch lines up answers with commands, failed ones from stderr', async (t) => {
+  const out = splitIpBatch(
+    '[{"a":1}]\n[]\n[{"dst":"10.0.0.1"}]\n',
+    'RTNETLINK answers: Network is unreachable\nCommand failed -:2\n',
+    4,
+  )
+  t.same(out, [
+    {ok: true, text: '[{"a":1}]'},
+    {ok: false, text: 'RTNETLINK answers: Network is unreachable'},
+    {ok: true, text: '[]'},
+    {ok: true, text: '[{"dst":"10.0.0.1"}]'},
+  ])
+})
+
+t.test('parseRouteGet and parseSysctls', async (t) => {
+  t.same(parseRouteGet('[{"dst":"10.1.1.1","dev":"eth0"}]'), {ok: true, route: {dst: '10.1.1.1', dev: 'eth0'}})
+  t.same(parseRouteGet('RTNETLINK answers: No route to host'), {ok: false, error: 'No route to host'})
+  t.same(parseSysctls('/proc/sys/net/ipv4/ip_forward:1\n/proc/sys/net/ipv4/conf/cnidbg.1/rp_filter:2\n'), {
+    'net/ipv4/ip_forward': '1',
+    'net/ipv4/conf/cnidbg.1/rp_filter': '2',
+  })
+})
+
+t.test('remote /diag objects, in text or object form', async (t) => {
+  t.same(toRoute('10.244.1.0/24 via 10.244.1.0 dev cnidbg.1 onlink'), {
+    dst: '10.244.1.0/24',
+    gateway: '10.244.1.0',
+    dev: 'cnidbg.1',
+    flags: ['onlink'],
+  })
+  t.same(toRoute({dst: '10.244.1.0/24', via: '10.244.1.0', dev: 'cnidbg.1', onlink: true, metric: 0}), {
+    dst: '10.244.1.0/24',
+    gateway: '10.244.1.0',
+    dev: 'cnidbg.1',
+    flags: ['onlink'],
+  })
+  t.same(toNeigh({ip: '10.244.1.0', mac: 'aa:bb:cc:dd:ee:ff', dev: 'cnidbg.1', state: 'PERMANENT'}, 'x'), {
+    dst: '10.244.1.0',
+    dev: 'cnidbg.1',
+    lladdr: 'aa:bb:cc:dd:ee:ff',
+    state: ['PERMANENT'],
+  })
+  t.same(toFdb('aa:bb:cc:dd:ee:ff dst 198.18.0.11 self permanent', 'cnidbg.1'), {
+    mac: 'aa:bb:cc:dd:ee:ff',
+    dst: '198.18.0.11',
+    ifname: 'cnidbg.1',
+    flags: ['self'],
+  })
+  t.equal(toRoute(42), undefined)
+})
+
+// The shape src/daemon serves (trimmed).
+const DIAG = {
+  schemaVersion: 1,
+  node: 'node-0',
+  mode: 'vxlan',
+  iface: 'eth0',
+  nodeIP: '198.18.0.10',
+  podCIDR: '10.244.0.0/24',
+  underlay: {iface: 'eth0', ip: '198.18.0.10', prefix: 15, mtu: 1500, up: true},
+  vtep: {
+    name: 'cnidbg.1',
+    present: true,
+    mac: '0a:00:00:00:00:01',
+    mtu: 1450,
+    state: 'UNKNOWN',
+    addresses: ['10.244.0.0/32'],
+  },
+  peers: [],
+  kernel: {
+    ownedRoutes: [
+      {
+        dst: '10.244.1.0/24',
+        via: '10.244.1.0',
+        dev: 'cnidbg.1',
+        onlink: true,
+        metric: 0,
+        proto: '250',
+        type: 'unicast',
+        multipath: false,
+      },
+    ],
+    neighs: [{ip: '10.244.1.0', mac: '0a:00:00:00:00:02', dev: 'cnidbg.1', state: 'PERMANENT'}],
+    fdbs: [{mac: '0a:00:00:00:00:02', dst: '198.18.0.11', dev: 'cnidbg.1', state: 'permanent'}],
+  },
+  sysctls: {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.cnidbg.1.rp_filter': '1'},
+}
+
+t.test('snapshotFromDiag maps the daemon report and says what it lacks', async (t) => {
+  const s = snapshotFromDiag(DIAG, 'cnidbg.1')
+  t.same(
+    s.links.map((l) => [l.ifname, l.mtu, l.addr_info?.[0]?.local]),
+    [
+      ['cnidbg.1', 1450, '10.244.0.0'],
+      ['eth0', 1500, '198.18.0.10'],
+    ],
+  )
+  t.equal(s.routes[0]!.gateway, '10.244.1.0')
+  t.equal(s.neigh[0]!.lladdr, '0a:00:00:00:00:02')
+  t.equal(s.fdb[0]!.dst, '198.18.0.11')
+  t.equal(s.sysctls['net/ipv4/conf/cnidbg.1/rp_filter'], '1')
+  t.equal(s.sysctls['net/ipv4/ip_forward'], '1')
+  t.ok(s.missing.includes('routeGet') && s.missing.includes('veths'))
+  t.same(snapshotFromDiag({}, 'cnidbg.1').links, [], 'an empty document is not an error')
+})
+
+t.test('RemoteDiagReader reads GET /diag and tolerates a dead endpoint', async (t) => {
+  const server = createServer((req, res) => {
+    if (req.url === '/diag') {
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify(DIAG))
+    } else {
+      res.statusCode = 404
+      res.end()
+    }
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const port = (server.address() as AddressInfo).port
+  const s = await new RemoteDiagReader(`http://127.0.0.1:${port}`).snapshot({routeGets: [{dst: '10.244.1.5'}]})
+  t.equal(s.fdb.length, 1)
+  t.same(s.routeGets, [{ok: false, error: 'not available over /diag', unavailable: true}])
+  const dead = await new RemoteDiagReader(`http://127.0.0.1:${port}/nope`, 'cnidbg.1', 500).snapshot()
+  t.ok(dead.missing.includes('all'))
+  t.match(dead.missing.join(' '), /HTTP 404/)
+})
+
+t.test('LocalKernelReader reads a real namespace in one exec', async (t) => {
+  const id = randomBytes(3).toString('hex')
+  const ns = `cnidbg-trc-${id}-rd`
+  const peer = `cnidbg-trc-${id}-rp`
+  const undo = onCleanup('reader test netns', async () => {
+    await deleteNetns(ns)
+    await deleteNetns(peer)
+  })
+  t.teardown(async () => {
+    await deleteNetns(ns)
+    await deleteNetns(peer)
+    undo()
+  })
+  await createNetns(ns)
+  await createNetns(peer)
+  await ipBatch(
+    [
+      `link add cnitest0 type veth peer name eth0 netns ${peer}`,
+      'link set cnitest0 up',
+      'addr add 10.99.0.1/32 dev cnitest0',
+      'route add 10.99.0.5/32 dev cnitest0',
+      'link add eth1 type veth peer name eth2',
+      'link set eth1 up',
+      'link set eth2 up',
+      'addr add 192.0.2.1/24 dev eth1',
+    ],
+    ns,
+  )
+  await ipBatch(['link set eth0 up', 'addr add 10.99.0.5/32 dev eth0'], peer)
+  const reader = new LocalKernelReader(`/run/netns/${ns}`)
+  const s = await reader.snapshot({
+    routeGets: [
+      {dst: '192.0.2.7', from: '10.99.0.5', iifFor: '10.99.0.5'},
+      {dst: '203.0.113.1'},
+      {dst: '192.0.2.7', from: '10.99.0.5', iif: 'cnitest0'},
+    ],
+  })
+  t.same(s.missing, [])
+  const veth = s.links.find((l) => l.ifname === 'cnitest0')!
+  t.equal(veth.linkinfo?.info_kind, 'veth')
+  t.equal(veth.addr_info?.find((a) => a.family === 'inet')?.local, '10.99.0.1')
+  t.ok(veth.stats64, 'counters come with the links')
+  t.ok(s.routes.some((r) => r.dst === '10.99.0.5' && r.dev === 'cnitest0'))
+  t.ok(
+    s.routes.every((r) => !r.dst.includes(':')),
+    'IPv6 routes are dropped',
+  )
+  t.ok(s.sysctls['net/ipv4/ip_forward'] !== undefined)
+  t.equal(s.routeGets[0]!.iif, 'cnitest0', 'iifFor resolved to the veth that routes the pod IP')
+  // Forwarding is off in a fresh namespace: the kernel refuses, and says so.
+  t.same(s.routeGets[0]!.ok, false)
+  t.same(s.routeGets[1], {ok: false, error: 'Network is unreachable'})
+  t.same(s.routeGets[2]!.ok, false)
+  t.equal(typeof s.iptables, 'string')
+  const broken = await new LocalKernelReader('/run/netns/cnidbg-trc-does-not-exist').snapshot()
+  t.ok(
+    broken.missing.some((m) => m.startsWith('exec:')),
+    'an unreadable namespace is reported, not thrown',
+  )
+})
