@@ -1,0 +1,70 @@
+/**
+ * The configs the conformance suite must pass (fixtures/conf/passing.json) really work: run as a
+ * runtime would (plugins in order with prevResult threaded on ADD, CHECK in order, DEL in reverse
+ * with the final result), in a throwaway sandbox, they set up eth0 and take everything down again.
+ */
+import {readFileSync} from 'node:fs'
+import {basename, join} from 'node:path'
+
+import t from 'tap'
+
+import {CniHarness, FIXTURE_BIN, REPO, UPSTREAM_DIR, type Json} from '../helpers/cni-harness.js'
+import {assertNothingLeft, machineState} from '../helpers/machine.js'
+
+interface Passing {
+  conf: string
+  role: 'interface' | 'chained' | 'ipam'
+  needs?: string[]
+  description: string
+}
+
+const PASSING = JSON.parse(readFileSync(join(REPO, 'fixtures/conf/passing.json'), 'utf8')) as Passing[]
+const before = await machineState()
+
+const pluginPath = (type: string): string =>
+  type.startsWith('ok-') || type.startsWith('broken-') ? join(FIXTURE_BIN, type) : join(UPSTREAM_DIR, type)
+
+for (const entry of PASSING) {
+  t.test(`${basename(entry.conf)} (${entry.role})`, async (t) => {
+    const list = JSON.parse(readFileSync(join(REPO, entry.conf), 'utf8')) as Json
+    const h = await CniHarness.create(t)
+    const c0 = await h.container()
+    if (entry.needs?.includes('master:cnidbg-m0')) {
+      // The macvlan master, in the sandbox host only.
+      await h.sb.run('ip', ['link', 'add', 'cnidbg-m0', 'type', 'veth', 'peer', 'name', 'cnidbg-m0p'], {
+        timeoutMs: 30_000,
+      })
+      await h.sb.run('ip', ['link', 'set', 'cnidbg-m0', 'up'], {timeoutMs: 30_000})
+    }
+    const plugins = list.plugins as Json[]
+    const request = (p: Json, prevResult?: Json): Json => ({
+      ...p,
+      cniVersion: list.cniVersion,
+      name: list.name,
+      ...(prevResult ? {prevResult} : {}),
+    })
+    let result: Json | undefined
+    for (const p of plugins) {
+      const r = await h.call(pluginPath(p.type as string), {verb: 'ADD', conf: request(p, result)})
+      t.equal(r.exitCode, 0, `ADD ${p.type}: ${r.stdout}${r.stderr}`)
+      result = r.json
+    }
+    t.equal(result?.cniVersion, list.cniVersion, 'final result in the config version')
+    if (entry.role !== 'ipam') t.ok(await h.link(c0, 'eth0'), 'eth0 exists in the container')
+    for (const p of plugins) {
+      const r = await h.call(pluginPath(p.type as string), {verb: 'CHECK', conf: request(p, result)})
+      t.equal(r.exitCode, 0, `CHECK ${p.type}: ${r.stdout}${r.stderr}`)
+    }
+    for (const p of [...plugins].reverse()) {
+      const r = await h.call(pluginPath(p.type as string), {verb: 'DEL', conf: request(p, result)})
+      t.equal(r.exitCode, 0, `DEL ${p.type}: ${r.stdout}${r.stderr}`)
+    }
+    t.notOk(await h.link(c0, 'eth0'), 'eth0 is gone')
+    const ipam = plugins[0]?.ipam as Json | undefined
+    if (ipam?.dataDir) t.same(h.reservations(ipam.dataDir as string, list.name as string), [], 'no reservation left')
+  })
+}
+
+t.test('left nothing behind', async (t) => {
+  await assertNothingLeft(t, before)
+})

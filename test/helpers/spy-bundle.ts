@@ -1,0 +1,33 @@
+/**
+ * Builds the spy plugin (src/conformance/spy/main.ts) into an executable like scripts/bundle-plugins.mjs
+ * does (esbuild, a node shebang banner), without building the other plugins, so tests can put it on
+ * CNI_PATH. `<dir>/cnidbg-spy.mjs` plus a symlink `<dir>/<name>` to it:
+ * the link's name is the `type` a config uses, and .mjs makes Node load it as ESM wherever it sits.
+ */
+import {chmodSync, symlinkSync} from 'node:fs'
+import {dirname, join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {build} from 'esbuild'
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+
+export async function bundleSpy(dir: string, names: readonly string[] = ['cnidbg-spy']): Promise<string[]> {
+  const outfile = join(dir, 'cnidbg-spy.mjs')
+  await build({
+    entryPoints: [join(REPO, 'src/conformance/spy/main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    banner: {js: '#!/usr/bin/env node'},
+    logLevel: 'silent',
+  })
+  chmodSync(outfile, 0o755)
+  return names.map((n) => {
+    const link = join(dir, n)
+    symlinkSync('cnidbg-spy.mjs', link)
+    return link
+  })
+}
