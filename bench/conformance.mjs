@@ -17,7 +17,14 @@ writeFileSync(
   JSON.stringify({
     cniVersion: '1.0.0',
     name: 'benchbr',
-    plugins: [{bridge: 'cni0', ipam: {ranges: [[{subnet: '10.99.0.0/24'}]], routes: [{dst: '0.0.0.0/0'}], type: 'host-local'}, isGateway: true, type: 'bridge'}],
+    plugins: [
+      {
+        bridge: 'cni0',
+        ipam: {ranges: [[{subnet: '10.99.0.0/24'}]], routes: [{dst: '0.0.0.0/0'}], type: 'host-local'},
+        isGateway: true,
+        type: 'bridge',
+      },
+    ],
   }),
 )
 const rows = []

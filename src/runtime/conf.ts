@@ -56,19 +56,31 @@ export function parseNetConf(text: string, source: string): NetConfList {
   const raw = parseJson(text, source)
   const isList = Array.isArray(raw.plugins)
   // A single .conf is up-converted into a one-plugin list (libcni ConfListFromConf; deprecated since 1.0).
-  const listRaw: JsonObject = isList ? raw : {cniVersion: raw.cniVersion ?? null, name: raw.name ?? null, plugins: [raw]}
+  const listRaw: JsonObject = isList
+    ? raw
+    : {cniVersion: raw.cniVersion ?? null, name: raw.name ?? null, plugins: [raw]}
   if (!isList && raw.plugins !== undefined) throw configError('"plugins" must be a list', source)
   if (typeof listRaw.name !== 'string' || listRaw.name === '') throw configError('"name" is missing', source)
   if (!NAME_RE.test(listRaw.name))
-    throw configError(`network name "${listRaw.name}" is invalid: it must match ${NAME_RE.source} (it becomes a file name)`, source)
+    throw configError(
+      `network name "${listRaw.name}" is invalid: it must match ${NAME_RE.source} (it becomes a file name)`,
+      source,
+    )
   const plugins = (listRaw.plugins as unknown[]).map((p, i) => validatePlugin(p, i, source))
   if (plugins.length === 0) throw configError('"plugins" is empty', source)
   const cniVersion = listRaw.cniVersion
-  if (cniVersion !== undefined && cniVersion !== null && (typeof cniVersion !== 'string' || !SEMVER_RE.test(cniVersion)))
+  if (
+    cniVersion !== undefined &&
+    cniVersion !== null &&
+    (typeof cniVersion !== 'string' || !SEMVER_RE.test(cniVersion))
+  )
     throw configError(`"cniVersion" ${JSON.stringify(cniVersion)} is not a version like 1.0.0`, source)
   let cniVersions: string[] | undefined
   if (listRaw.cniVersions !== undefined) {
-    if (!Array.isArray(listRaw.cniVersions) || !listRaw.cniVersions.every((v) => typeof v === 'string' && SEMVER_RE.test(v)))
+    if (
+      !Array.isArray(listRaw.cniVersions) ||
+      !listRaw.cniVersions.every((v) => typeof v === 'string' && SEMVER_RE.test(v))
+    )
       throw configError('"cniVersions" must be a list of versions like "1.1.0"', source)
     cniVersions = listRaw.cniVersions as string[]
   }
@@ -93,10 +105,13 @@ export function loadConfFile(path: string): NetConfList {
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
-    throw new UsageError(`Can't read config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
-      code: 'CONFIG_NOT_FOUND',
-      suggestions: ['Check the path, or load by network name from a config dir (NETCONFPATH).'],
-    })
+    throw new UsageError(
+      `Can't read config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      {
+        code: 'CONFIG_NOT_FOUND',
+        suggestions: ['Check the path, or load by network name from a config dir (NETCONFPATH).'],
+      },
+    )
   }
   return parseNetConf(text, path)
 }

@@ -60,7 +60,13 @@ export function resolvePlugins(list: NetConfList, cniPath: string[]): string[] {
   return list.plugins.map((p) => findPlugin(p.type, cniPath))
 }
 
-async function invoke(ctx: RuntimeContext, path: string, verb: Verb, request: JsonObject, rt?: RuntimeConf): Promise<PluginOutcome> {
+async function invoke(
+  ctx: RuntimeContext,
+  path: string,
+  verb: Verb,
+  request: JsonObject,
+  rt?: RuntimeConf,
+): Promise<PluginOutcome> {
   const outcome = await invokePlugin({
     env: cniEnv(ctx, rt),
     executor: ctx.executor,
@@ -98,7 +104,12 @@ export async function addNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
   const out = newOutcome('ADD', version)
   let prev: unknown
   for (const [i, plugin] of list.plugins.entries()) {
-    const request = buildAttachmentRequest(plugin, {cniVersion: version, name: list.name, prevResult: i === 0 ? undefined : prev, rt})
+    const request = buildAttachmentRequest(plugin, {
+      cniVersion: version,
+      name: list.name,
+      prevResult: i === 0 ? undefined : prev,
+      rt,
+    })
     const o = await invoke(ctx, paths[i] as string, 'ADD', request, rt)
     collect(out, o, o.ok ? resultProblems(o.value, {netns: rt.netns, version}) : [])
     if (!o.ok) return fail(out, o)
@@ -120,7 +131,12 @@ export async function addNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
 }
 
 /** The cached ADD result for an attachment, converted to `version` (R19), if there is one. */
-export function cachedResult(list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext, version: string): JsonObject | undefined {
+export function cachedResult(
+  list: NetConfList,
+  rt: RuntimeConf,
+  ctx: RuntimeContext,
+  version: string,
+): JsonObject | undefined {
   const cached = readCacheEntry(ctx.cacheDir, list.name, rt.containerId, rt.ifname)
   return cached?.entry.result ? convertResult(cached.entry.result, version) : undefined
 }
@@ -132,7 +148,12 @@ export async function delNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
   const out = newOutcome('DEL', version)
   const prev = hasPrevResultOnDel(version) ? cachedResult(list, rt, ctx, version) : undefined
   for (let i = list.plugins.length - 1; i >= 0; i--) {
-    const request = buildAttachmentRequest(list.plugins[i]!, {cniVersion: version, name: list.name, prevResult: prev, rt})
+    const request = buildAttachmentRequest(list.plugins[i]!, {
+      cniVersion: version,
+      name: list.name,
+      prevResult: prev,
+      rt,
+    })
     const o = await invoke(ctx, paths[i] as string, 'DEL', request, rt)
     collect(out, o)
     if (!o.ok) return fail(out, o)
@@ -145,8 +166,10 @@ export async function delNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
 export async function checkNetworkList(list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext): Promise<ListOutcome> {
   const version = selectVersion(list)
   const out = newOutcome('CHECK', version)
-  if (list.disableCheck) return {...out, skipped: 'disableCheck is set in the config: CHECK succeeds without calling any plugin'}
-  if (!hasCheck(version)) return {...out, failure: `CHECK is not defined for cniVersion ${version} (needs 0.4.0 or later)`, ok: false}
+  if (list.disableCheck)
+    return {...out, skipped: 'disableCheck is set in the config: CHECK succeeds without calling any plugin'}
+  if (!hasCheck(version))
+    return {...out, failure: `CHECK is not defined for cniVersion ${version} (needs 0.4.0 or later)`, ok: false}
   const paths = resolvePlugins(list, ctx.cniPath)
   const prev = cachedResult(list, rt, ctx, version)
   if (!prev)
@@ -156,7 +179,13 @@ export async function checkNetworkList(list: NetConfList, rt: RuntimeConf, ctx: 
       ok: false,
     }
   for (const [i, plugin] of list.plugins.entries()) {
-    const o = await invoke(ctx, paths[i] as string, 'CHECK', buildAttachmentRequest(plugin, {cniVersion: version, name: list.name, prevResult: prev, rt}), rt)
+    const o = await invoke(
+      ctx,
+      paths[i] as string,
+      'CHECK',
+      buildAttachmentRequest(plugin, {cniVersion: version, name: list.name, prevResult: prev, rt}),
+      rt,
+    )
     collect(out, o)
     if (!o.ok) return fail(out, o)
   }
@@ -174,13 +203,20 @@ export interface GcOutcome extends ListOutcome {
 export async function gcNetworkList(list: NetConfList, valid: Attachment[], ctx: RuntimeContext): Promise<GcOutcome> {
   const version = selectVersion(list)
   const out: GcOutcome = {...newOutcome('GC', version), deleted: [], errors: []}
-  if (list.disableGC) return {...out, skipped: 'disableGC is set in the config: this network must not be garbage-collected'}
+  if (list.disableGC)
+    return {...out, skipped: 'disableGC is set in the config: this network must not be garbage-collected'}
   const paths = resolvePlugins(list, ctx.cniPath)
   const isValid = (cid: string, ifname: string) => valid.some((v) => v.containerID === cid && v.ifname === ifname)
   for (const cached of listCacheEntries(ctx.cacheDir, list.name)) {
     const {containerId, ifName} = cached.entry
     if (isValid(containerId, ifName)) continue
-    const rt: RuntimeConf = {args: cached.entry.cniArgs ?? [], capabilityArgs: cached.entry.capabilityArgs ?? {}, containerId, ifname: ifName, netns: cached.entry.netns ?? ''}
+    const rt: RuntimeConf = {
+      args: cached.entry.cniArgs ?? [],
+      capabilityArgs: cached.entry.capabilityArgs ?? {},
+      containerId,
+      ifname: ifName,
+      netns: cached.entry.netns ?? '',
+    }
     const del = await delNetworkList(list, rt, ctx)
     out.outcomes.push(...del.outcomes)
     out.problems.push(...del.problems)
@@ -189,7 +225,12 @@ export async function gcNetworkList(list: NetConfList, valid: Attachment[], ctx:
   }
   if (hasGc(version)) {
     for (const [i, plugin] of list.plugins.entries()) {
-      const o = await invoke(ctx, paths[i] as string, 'GC', buildGcRequest(plugin, {cniVersion: version, name: list.name, valid}))
+      const o = await invoke(
+        ctx,
+        paths[i] as string,
+        'GC',
+        buildGcRequest(plugin, {cniVersion: version, name: list.name, valid}),
+      )
       collect(out, o)
       if (!o.ok) out.errors.push(o.failure ?? `${plugin.type} GC failed`)
     }
@@ -208,7 +249,12 @@ export async function statusNetworkList(list: NetConfList, ctx: RuntimeContext):
   if (!hasStatus(version)) return {...out, skipped: `cniVersion ${version} has no STATUS verb; libcni reports success`}
   const paths = resolvePlugins(list, ctx.cniPath)
   for (const [i, plugin] of list.plugins.entries()) {
-    const o = await invoke(ctx, paths[i] as string, 'STATUS', buildPlainRequest(plugin, {cniVersion: version, name: list.name}))
+    const o = await invoke(
+      ctx,
+      paths[i] as string,
+      'STATUS',
+      buildPlainRequest(plugin, {cniVersion: version, name: list.name}),
+    )
     collect(out, o)
     if (!o.ok) return fail(out, o)
   }
@@ -225,14 +271,22 @@ export interface PluginVersionInfo {
 }
 
 /** VERSION for every plugin in the list (R34): stdin {"cniVersion": current}, dummy container variables. */
-export async function versionNetworkList(list: NetConfList, ctx: RuntimeContext): Promise<{cniVersion: string; plugins: PluginVersionInfo[]; outcomes: PluginOutcome[]}> {
+export async function versionNetworkList(
+  list: NetConfList,
+  ctx: RuntimeContext,
+): Promise<{cniVersion: string; plugins: PluginVersionInfo[]; outcomes: PluginOutcome[]}> {
   const version = selectVersion(list)
   const outcomes: PluginOutcome[] = []
   const plugins: PluginVersionInfo[] = []
   for (const plugin of list.plugins) {
     const path = findPlugin(plugin.type, ctx.cniPath)
     const o = await invokePlugin({
-      env: {CNI_CONTAINERID: 'cnidbg-version-probe', CNI_IFNAME: 'dummy', CNI_NETNS: 'dummy', CNI_PATH: ctx.cniPath.join(':')},
+      env: {
+        CNI_CONTAINERID: 'cnidbg-version-probe',
+        CNI_IFNAME: 'dummy',
+        CNI_NETNS: 'dummy',
+        CNI_PATH: ctx.cniPath.join(':'),
+      },
       executor: ctx.executor,
       path,
       request: {cniVersion: CURRENT_VERSION},
@@ -244,10 +298,16 @@ export async function versionNetworkList(list: NetConfList, ctx: RuntimeContext)
     const v = (o.value ?? {}) as {cniVersion?: string; supportedVersions?: unknown}
     // R34: a plugin that predates VERSION answers "unknown CNI_COMMAND: VERSION" and speaks only 0.1.0.
     const legacy = !o.ok && o.error?.msg === 'unknown CNI_COMMAND: VERSION'
-    const supported = legacy ? ['0.1.0'] : Array.isArray(v.supportedVersions) ? v.supportedVersions.map(String) : v.cniVersion === '0.2.0' ? ['0.1.0', '0.2.0'] : []
+    const supported = legacy
+      ? ['0.1.0']
+      : Array.isArray(v.supportedVersions)
+        ? v.supportedVersions.map(String)
+        : v.cniVersion === '0.2.0'
+          ? ['0.1.0', '0.2.0']
+          : []
     plugins.push({
       cniVersion: v.cniVersion,
-      failure: o.ok || legacy ? undefined : o.failure ?? (o.error ? describeError(o.error) : undefined),
+      failure: o.ok || legacy ? undefined : (o.failure ?? (o.error ? describeError(o.error) : undefined)),
       path,
       supportedVersions: supported,
       supportsConfigVersion: supported.includes(version),

@@ -15,7 +15,8 @@ export function buildAttachmentRequest(
   const runtimeConfig: JsonObject = {}
   if (caps && typeof caps === 'object' && !Array.isArray(caps)) {
     for (const [cap, enabled] of Object.entries(caps)) {
-      if (enabled === true && opts.rt.capabilityArgs[cap] !== undefined) runtimeConfig[cap] = opts.rt.capabilityArgs[cap]
+      if (enabled === true && opts.rt.capabilityArgs[cap] !== undefined)
+        runtimeConfig[cap] = opts.rt.capabilityArgs[cap]
     }
   }
   // R14: libcni omits runtimeConfig when no declared capability has a value.
@@ -26,7 +27,10 @@ export function buildAttachmentRequest(
 }
 
 /** GC request (SPEC §3 "Garbage-collecting a network", R17): no runtimeConfig/prevResult, the valid attachments instead. */
-export function buildGcRequest(plugin: PluginConf, opts: {name: string; cniVersion: string; valid: Attachment[]}): JsonObject {
+export function buildGcRequest(
+  plugin: PluginConf,
+  opts: {name: string; cniVersion: string; valid: Attachment[]},
+): JsonObject {
   const req = buildPlainRequest(plugin, opts)
   const valid = opts.valid.map((a) => ({containerID: a.containerID, ifname: a.ifname}))
   req['cni.dev/valid-attachments'] = valid

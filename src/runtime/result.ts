@@ -14,7 +14,13 @@ function asArray<T>(v: unknown): T[] {
 }
 
 function legacyToCanonical(r: JsonObject): CanonicalResult {
-  const out: CanonicalResult = {cniVersion: String(r.cniVersion ?? ''), dns: (r.dns as CniDns) ?? {}, interfaces: [], ips: [], routes: []}
+  const out: CanonicalResult = {
+    cniVersion: String(r.cniVersion ?? ''),
+    dns: (r.dns as CniDns) ?? {},
+    interfaces: [],
+    ips: [],
+    routes: [],
+  }
   for (const key of ['ip4', 'ip6'] as const) {
     const block = r[key] as {ip?: string; gateway?: string; routes?: Array<{dst: string; gw?: string}>} | undefined
     if (!block) continue
@@ -48,8 +54,14 @@ export function fromCanonical(c: CanonicalResult, version: string): JsonObject {
     for (const fam of [4, 6] as const) {
       const ip = c.ips.find((i) => family(i.address) === fam)
       if (!ip) continue
-      const routes = c.routes.filter((r) => family(r.dst) === fam).map((r) => ({dst: r.dst, ...(r.gw ? {gw: r.gw} : {})}))
-      out[`ip${fam}`] = {ip: ip.address, ...(ip.gateway ? {gateway: ip.gateway} : {}), ...(routes.length ? {routes} : {})}
+      const routes = c.routes
+        .filter((r) => family(r.dst) === fam)
+        .map((r) => ({dst: r.dst, ...(r.gw ? {gw: r.gw} : {})}))
+      out[`ip${fam}`] = {
+        ip: ip.address,
+        ...(ip.gateway ? {gateway: ip.gateway} : {}),
+        ...(routes.length ? {routes} : {}),
+      }
     }
     if (!dnsIsEmpty(c.dns)) out.dns = c.dns as JsonObject
     return out
@@ -57,7 +69,9 @@ export function fromCanonical(c: CanonicalResult, version: string): JsonObject {
   const extended = hasExtendedResultFields(version)
   const interfaces = c.interfaces.map((i) => {
     const {mtu, socketPath, pciID, ...base} = i
-    return extended ? {...base, ...(mtu === undefined ? {} : {mtu}), ...(socketPath ? {socketPath} : {}), ...(pciID ? {pciID} : {})} : base
+    return extended
+      ? {...base, ...(mtu === undefined ? {} : {mtu}), ...(socketPath ? {socketPath} : {}), ...(pciID ? {pciID} : {})}
+      : base
   })
   const ips = c.ips.map((ip) => (hasIpVersionField(version) ? {version: String(family(ip.address)), ...ip} : {...ip}))
   const routes = c.routes.map((r) => {

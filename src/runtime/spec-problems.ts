@@ -20,25 +20,38 @@ const problem = (requirement: string, severity: SpecProblem['severity'], message
 })
 
 /** P1–P5: stdout framing versus exit code. */
-export function framingProblems(verb: Verb, exitCode: number | null, split: SplitOutput, stderr: string): SpecProblem[] {
+export function framingProblems(
+  verb: Verb,
+  exitCode: number | null,
+  split: SplitOutput,
+  stderr: string,
+): SpecProblem[] {
   const out: SpecProblem[] = []
   const [first] = split.objects
   const firstObj = first && typeof first === 'object' ? (first as Record<string, unknown>) : undefined
   const looksLikeError = firstObj !== undefined && typeof firstObj.code === 'number' && 'msg' in firstObj
-  if (split.noise) out.push(problem('P2', 'must', `stdout has text outside the JSON object: ${JSON.stringify(split.noise.slice(0, 80))}`))
-  if (split.objects.length > 1) out.push(problem('P2', 'must', `stdout has ${split.objects.length} JSON values; the spec allows exactly one`))
-  if (split.unparsed) out.push(problem('P2', 'must', `stdout has malformed JSON: ${JSON.stringify(split.unparsed.slice(0, 80))}`))
-  if (exitCode === 0 && looksLikeError) out.push(problem('P1', 'must', `exit code 0 but stdout is an error object (code ${firstObj?.code})`))
+  if (split.noise)
+    out.push(
+      problem('P2', 'must', `stdout has text outside the JSON object: ${JSON.stringify(split.noise.slice(0, 80))}`),
+    )
+  if (split.objects.length > 1)
+    out.push(problem('P2', 'must', `stdout has ${split.objects.length} JSON values; the spec allows exactly one`))
+  if (split.unparsed)
+    out.push(problem('P2', 'must', `stdout has malformed JSON: ${JSON.stringify(split.unparsed.slice(0, 80))}`))
+  if (exitCode === 0 && looksLikeError)
+    out.push(problem('P1', 'must', `exit code 0 but stdout is an error object (code ${firstObj?.code})`))
   if (exitCode !== 0 && exitCode !== null) {
     if (firstObj && !looksLikeError && (verb === 'ADD' || verb === 'VERSION'))
       out.push(problem('P1', 'must', `exit code ${exitCode} but stdout is a success result`))
     if (split.objects.length === 0 && stderr.trim())
       out.push(problem('P3', 'should', 'the error went to stderr as plain text; stdout should carry an error object'))
-    if (split.objects.length === 0 && !stderr.trim()) out.push(problem('P3', 'should', 'failed with no error object and no message'))
+    if (split.objects.length === 0 && !stderr.trim())
+      out.push(problem('P3', 'should', 'failed with no error object and no message'))
   }
   if (exitCode === 0 && (verb === 'CHECK' || verb === 'GC') && (split.objects.length > 0 || split.noise))
     out.push(problem('P5', 'should', `${verb} succeeded but printed output; it should print nothing`))
-  if (verb === 'ADD' && exitCode === 0 && split.objects.length === 0) out.push(problem('P33', 'must', 'ADD succeeded but printed no result'))
+  if (verb === 'ADD' && exitCode === 0 && split.objects.length === 0)
+    out.push(problem('P33', 'must', 'ADD succeeded but printed no result'))
   return out
 }
 
@@ -46,14 +59,31 @@ export function framingProblems(verb: Verb, exitCode: number | null, split: Spli
 export function errorProblems(err: unknown, configVersion?: string): SpecProblem[] {
   const out: SpecProblem[] = []
   const e = (err ?? {}) as Record<string, unknown>
-  if (typeof e.code !== 'number' || !Number.isInteger(e.code)) out.push(problem('P60', 'must', 'the error object has no numeric code'))
+  if (typeof e.code !== 'number' || !Number.isInteger(e.code))
+    out.push(problem('P60', 'must', 'the error object has no numeric code'))
   if (typeof e.msg !== 'string' || e.msg === '') out.push(problem('P60', 'should', 'the error object has no msg'))
-  if (e.cniVersion === undefined) out.push(problem('P60', 'info', 'the error object has no cniVersion (Go plugins omit it)'))
+  if (e.cniVersion === undefined)
+    out.push(problem('P60', 'info', 'the error object has no cniVersion (Go plugins omit it)'))
   else if (configVersion && e.cniVersion !== configVersion)
-    out.push(problem('P60', 'info', `the error's cniVersion ${String(e.cniVersion)} differs from the config's ${configVersion}`))
+    out.push(
+      problem(
+        'P60',
+        'info',
+        `the error's cniVersion ${String(e.cniVersion)} differs from the config's ${configVersion}`,
+      ),
+    )
   const code = e.code as number
-  if (typeof code === 'number' && (code === 0 || (code >= 12 && code <= 49) || (code >= 52 && code <= 99) || (code >= 8 && code <= 10)))
-    out.push(problem('P61', code === 8 ? 'info' : 'should', `error code ${code} is reserved by the spec but has no defined meaning`))
+  if (
+    typeof code === 'number' &&
+    (code === 0 || (code >= 12 && code <= 49) || (code >= 52 && code <= 99) || (code >= 8 && code <= 10))
+  )
+    out.push(
+      problem(
+        'P61',
+        code === 8 ? 'info' : 'should',
+        `error code ${code} is reserved by the spec but has no defined meaning`,
+      ),
+    )
   return out
 }
 
@@ -67,9 +97,11 @@ export interface ResultContext {
 /** P39–P54: the shape of an ADD result at its version. */
 export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem[] {
   const out: SpecProblem[] = []
-  if (!result || typeof result !== 'object' || Array.isArray(result)) return [problem('P33', 'must', 'the result is not a JSON object')]
+  if (!result || typeof result !== 'object' || Array.isArray(result))
+    return [problem('P33', 'must', 'the result is not a JSON object')]
   const r = result as Record<string, unknown>
-  if (typeof r.cniVersion !== 'string' || r.cniVersion === '') out.push(problem('P39', 'must', 'the result has no cniVersion'))
+  if (typeof r.cniVersion !== 'string' || r.cniVersion === '')
+    out.push(problem('P39', 'must', 'the result has no cniVersion'))
   else if (r.cniVersion !== ctx.version)
     out.push(problem('P26', 'must', `the result's cniVersion is ${r.cniVersion} but the request's is ${ctx.version}`))
   if (hasLegacyResult(ctx.version)) {
@@ -80,12 +112,18 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
     if (Array.isArray(r.ips)) out.push(problem('P27', 'must', `a ${ctx.version} result uses ip4/ip6, not ips[]`))
     return out
   }
-  if (r.ip4 !== undefined || r.ip6 !== undefined) out.push(problem('P27', 'must', `a ${ctx.version} result has no ip4/ip6; use ips[]`))
+  if (r.ip4 !== undefined || r.ip6 !== undefined)
+    out.push(problem('P27', 'must', `a ${ctx.version} result has no ip4/ip6; use ips[]`))
   const interfaces = Array.isArray(r.interfaces) ? (r.interfaces as Array<Record<string, unknown>>) : []
-  if (r.interfaces !== undefined && !Array.isArray(r.interfaces)) out.push(problem('P40', 'must', 'interfaces is not a list'))
+  if (r.interfaces !== undefined && !Array.isArray(r.interfaces))
+    out.push(problem('P40', 'must', 'interfaces is not a list'))
   interfaces.forEach((iface, i) => {
-    if (typeof iface.name !== 'string' || iface.name === '') out.push(problem('P41', 'must', `interfaces[${i}] has no name`))
-    if (iface.mac !== undefined && (typeof iface.mac !== 'string' || !/^([0-9a-f]{2}:){5,19}[0-9a-f]{2}$/i.test(iface.mac)))
+    if (typeof iface.name !== 'string' || iface.name === '')
+      out.push(problem('P41', 'must', `interfaces[${i}] has no name`))
+    if (
+      iface.mac !== undefined &&
+      (typeof iface.mac !== 'string' || !/^([0-9a-f]{2}:){5,19}[0-9a-f]{2}$/i.test(iface.mac))
+    )
       out.push(problem('P42', 'should', `interfaces[${i}].mac ${JSON.stringify(iface.mac)} is not a hardware address`))
     if (iface.mtu !== undefined && (!Number.isInteger(iface.mtu) || (iface.mtu as number) < 0))
       out.push(problem('P44', 'must', `interfaces[${i}].mtu is not an unsigned integer`))
@@ -99,14 +137,21 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
   if (ctx.netns) {
     for (const iface of interfaces)
       if (iface.name === ctx.ifname && iface.sandbox !== undefined && iface.sandbox !== ctx.netns)
-        out.push(problem('P43', 'should', `interface ${ctx.ifname} has sandbox ${String(iface.sandbox)}, expected CNI_NETNS ${ctx.netns}`))
+        out.push(
+          problem(
+            'P43',
+            'should',
+            `interface ${ctx.ifname} has sandbox ${String(iface.sandbox)}, expected CNI_NETNS ${ctx.netns}`,
+          ),
+        )
   }
   const ips = Array.isArray(r.ips) ? (r.ips as Array<Record<string, unknown>>) : []
   ips.forEach((ip, i) => {
     const cidr = parseCidr(ip.address)
     if (!cidr) out.push(problem('P45', 'must', `ips[${i}].address ${JSON.stringify(ip.address)} is not in CIDR form`))
     if (ip.gateway !== undefined) {
-      if (!isPlainIp(ip.gateway)) out.push(problem('P46', 'should', `ips[${i}].gateway ${JSON.stringify(ip.gateway)} is not an IP`))
+      if (!isPlainIp(ip.gateway))
+        out.push(problem('P46', 'should', `ips[${i}].gateway ${JSON.stringify(ip.gateway)} is not an IP`))
       else if (cidr && (String(ip.gateway).includes(':') ? 6 : 4) !== cidr.family)
         out.push(problem('P46', 'should', `ips[${i}].gateway is not the address's family`))
     }
@@ -116,18 +161,28 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
         out.push(problem('P47', 'must', `ips[${i}].interface ${JSON.stringify(ip.interface)} is not an index`))
       else if (ip.interface === -1) out.push(problem('P47', 'should', `ips[${i}].interface is -1`))
       else if ((ip.interface as number) >= interfaces.length)
-        out.push(problem('P47', 'must', `ips[${i}].interface ${ip.interface} is out of range (${interfaces.length} interfaces)`))
+        out.push(
+          problem(
+            'P47',
+            'must',
+            `ips[${i}].interface ${ip.interface} is out of range (${interfaces.length} interfaces)`,
+          ),
+        )
     } else if (ctx.role === 'interface') out.push(problem('P47', 'should', `ips[${i}] has no interface index`))
     if (hasIpVersionField(ctx.version)) {
       const want = cidr ? String(cidr.family) : undefined
-      if (ip.version === undefined) out.push(problem('P48', 'must', `ips[${i}] has no version; ${ctx.version} requires "4" or "6"`))
-      else if (want && ip.version !== want) out.push(problem('P48', 'must', `ips[${i}].version ${String(ip.version)} does not match ${String(ip.address)}`))
-    } else if (ip.version !== undefined) out.push(problem('P48', 'must', `ips[${i}] has version, which ${ctx.version} removed`))
+      if (ip.version === undefined)
+        out.push(problem('P48', 'must', `ips[${i}] has no version; ${ctx.version} requires "4" or "6"`))
+      else if (want && ip.version !== want)
+        out.push(problem('P48', 'must', `ips[${i}].version ${String(ip.version)} does not match ${String(ip.address)}`))
+    } else if (ip.version !== undefined)
+      out.push(problem('P48', 'must', `ips[${i}] has version, which ${ctx.version} removed`))
   })
   const routes = Array.isArray(r.routes) ? (r.routes as Array<Record<string, unknown>>) : []
   routes.forEach((rt, i) => {
     if (!isCidr(rt.dst)) out.push(problem('P49', 'must', `routes[${i}].dst ${JSON.stringify(rt.dst)} is not CIDR`))
-    if (rt.gw !== undefined && !isPlainIp(rt.gw)) out.push(problem('P49', 'must', `routes[${i}].gw ${JSON.stringify(rt.gw)} is not an IP`))
+    if (rt.gw !== undefined && !isPlainIp(rt.gw))
+      out.push(problem('P49', 'must', `routes[${i}].gw ${JSON.stringify(rt.gw)} is not an IP`))
     for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'])
       if (rt[k] !== undefined && (!Number.isInteger(rt[k]) || (rt[k] as number) < 0))
         out.push(problem('P49', 'must', `routes[${i}].${k} is not an unsigned integer`))
@@ -139,9 +194,13 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
       if (dns.nameservers !== undefined && !(Array.isArray(dns.nameservers) && dns.nameservers.every(isPlainIp)))
         out.push(problem('P51', 'should', 'dns.nameservers is not a list of IPs'))
       for (const k of ['search', 'options'])
-        if (dns[k] !== undefined && !(Array.isArray(dns[k]) && (dns[k] as unknown[]).every((s) => typeof s === 'string')))
+        if (
+          dns[k] !== undefined &&
+          !(Array.isArray(dns[k]) && (dns[k] as unknown[]).every((s) => typeof s === 'string'))
+        )
           out.push(problem('P51', 'should', `dns.${k} is not a list of strings`))
-      if (dns.domain !== undefined && typeof dns.domain !== 'string') out.push(problem('P51', 'should', 'dns.domain is not a string'))
+      if (dns.domain !== undefined && typeof dns.domain !== 'string')
+        out.push(problem('P51', 'should', 'dns.domain is not a string'))
     }
   }
   return out

@@ -118,4 +118,3 @@ function apiError(error: unknown, kubeconfig: string): Error {
     },
   )
 }
-

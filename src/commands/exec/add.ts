@@ -15,18 +15,37 @@ Beyond cnitool: --netns auto makes a throwaway container namespace; --sandbox ru
   )
 
   static override examples = [
-    {command: '<%= config.bin %> exec add mynet /run/netns/pod1', description: 'cnitool-style: network "mynet" from /etc/cni/net.d into an existing netns'},
-    {command: '<%= config.bin %> exec add --conf fixtures/conf/bridge.conflist --cni-path /usr/lib/cni --rm', description: 'One-shot smoke test of the upstream bridge plugin, leaving nothing behind'},
-    {command: '<%= config.bin %> exec add --conf my.conflist --netns auto --sandbox --json > att.json', description: 'Keep the attachment (in a sandbox) and save it for check/del'},
-    {command: "<%= config.bin %> exec add mynet /run/netns/pod1 --args 'IgnoreUnknown=1;K8S_POD_NAME=web-0' --cap-args '{\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\"}]}' -v", description: 'Kubelet-style CNI_ARGS, capability args, and every invocation shown'},
+    {
+      command: '<%= config.bin %> exec add mynet /run/netns/pod1',
+      description: 'cnitool-style: network "mynet" from /etc/cni/net.d into an existing netns',
+    },
+    {
+      command: '<%= config.bin %> exec add --conf fixtures/conf/bridge.conflist --cni-path /usr/lib/cni --rm',
+      description: 'One-shot smoke test of the upstream bridge plugin, leaving nothing behind',
+    },
+    {
+      command: '<%= config.bin %> exec add --conf my.conflist --netns auto --sandbox --json > att.json',
+      description: 'Keep the attachment (in a sandbox) and save it for check/del',
+    },
+    {
+      command:
+        '<%= config.bin %> exec add mynet /run/netns/pod1 --args \'IgnoreUnknown=1;K8S_POD_NAME=web-0\' --cap-args \'{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}\' -v',
+      description: 'Kubelet-style CNI_ARGS, capability args, and every invocation shown',
+    },
   ]
 
   static override flags = {
     ...runtimeFlags,
     ...attachmentFlags,
     rm: Flags.boolean({summary: 'ADD, print, DEL, then remove the throwaway namespaces and sandbox.'}),
-    rollback: Flags.boolean({allowNo: true, default: true, summary: 'On a failed ADD, run DEL for the whole list (SPEC §3). --no-rollback keeps the mess for inspection.'}),
-    sandbox: Flags.boolean({summary: 'Run the plugins from a throwaway sandboxed host (own netns, private /var/lib/cni and /run/cni).'}),
+    rollback: Flags.boolean({
+      allowNo: true,
+      default: true,
+      summary: 'On a failed ADD, run DEL for the whole list (SPEC §3). --no-rollback keeps the mess for inspection.',
+    }),
+    sandbox: Flags.boolean({
+      summary: 'Run the plugins from a throwaway sandboxed host (own netns, private /var/lib/cni and /run/cni).',
+    }),
   }
 
   static override summary = 'ADD a container to a network, like a runtime would.'

@@ -12,9 +12,15 @@ export default class ExecStatus extends ExecCommand {
     'Asks every plugin whether it can serve ADD (SPEC §2 STATUS, cniVersion 1.1.0). Stops at the first plugin that says no (code 50/51). For older configs STATUS is not defined and succeeds without calling anything, as in libcni.',
   )
 
-  static override examples = ['<%= config.bin %> exec status mynet', '<%= config.bin %> exec status --conf my.conflist --json']
+  static override examples = [
+    '<%= config.bin %> exec status mynet',
+    '<%= config.bin %> exec status --conf my.conflist --json',
+  ]
 
-  static override flags = {...runtimeFlags, sandbox: Flags.string({summary: 'Run in this kept sandbox (id from add --sandbox).'})}
+  static override flags = {
+    ...runtimeFlags,
+    sandbox: Flags.string({summary: 'Run in this kept sandbox (id from add --sandbox).'}),
+  }
 
   static override summary = 'STATUS: can the plugins serve ADD?'
 

@@ -10,7 +10,10 @@ export default class ExecVersion extends ExecCommand {
     "Runs VERSION on every plugin in the config list and shows the spec versions each supports, and whether it supports the version the config selects. Exit 1 if one doesn't.",
   )
 
-  static override examples = ['<%= config.bin %> exec version mynet', '<%= config.bin %> exec version --conf fixtures/conf/bridge.conflist --cni-path /usr/lib/cni']
+  static override examples = [
+    '<%= config.bin %> exec version mynet',
+    '<%= config.bin %> exec version --conf fixtures/conf/bridge.conflist --cni-path /usr/lib/cni',
+  ]
 
   static override flags = runtimeFlags
 
