@@ -86,7 +86,31 @@ export class CaseEnv {
   }
 
   static async create(setup: CaseSetup): Promise<CaseEnv> {
-    return new CaseEnv(setup, await Sandbox.create({label: 'conformance'}))
+    const env = new CaseEnv(setup, await Sandbox.create({label: 'conformance'}))
+    try {
+      await env.provideMasters()
+    } catch (error) {
+      await env.dispose()
+      throw error
+    }
+    return env
+  }
+
+  /**
+   * macvlan/ipvlan/vlan configs name a host `master` link. The sandbox host starts empty, so the
+   * suite gives it one: a veth (this kernel has no dummy), both ends up.
+   */
+  private async provideMasters(): Promise<void> {
+    if (this.setup.host) return
+    const masters = new Set(
+      this.list.plugins.map((p) => p.master).filter((m): m is string => typeof m === 'string' && m !== ''),
+    )
+    for (const m of masters) {
+      const peer = `${m.slice(0, 13)}p`
+      await ip(['link', 'add', m, 'type', 'veth', 'peer', 'name', peer], this.sb.host.name)
+      await ip(['link', 'set', m, 'up'], this.sb.host.name)
+      await ip(['link', 'set', peer, 'up'], this.sb.host.name)
+    }
   }
 
   async dispose(): Promise<void> {
