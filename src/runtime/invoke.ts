@@ -105,7 +105,10 @@ export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> 
       failure: `${name} ${opts.verb} timed out after ${opts.timeoutMs / 1000}s; its process group was killed`,
       invocation,
       ok: false,
-      problems: [],
+      // A plugin that never exits gives the runtime neither a result nor an exit code (P1, P33).
+      problems: [
+        {message: `${opts.verb} did not exit within ${opts.timeoutMs / 1000}s`, requirement: 'P1', severity: 'must'},
+      ],
     }
   if (r.outputLimitExceeded)
     return {
