@@ -150,7 +150,13 @@ export async function runConformance(
   const started = performance.now()
   const loaded = loadConfFile(opts.conf)
   const role = opts.role ?? inferRole(loaded)
-  const base = role === 'ipam' ? ipamView(loaded) : role === 'chained' ? chainedView(loaded) : loaded
+  // A lone chained plugin gets an upstream in front; a list that has one already is used as is.
+  const base =
+    role === 'ipam'
+      ? ipamView(loaded)
+      : role === 'chained' && loaded.plugins.length === 1
+        ? chainedView(loaded)
+        : loaded
   // The upstream plugins a chained case needs come from Debian's package when the user's path lacks them.
   const cniPath =
     role === 'chained' && !opts.cniPath.includes(UPSTREAM_DIR) ? [...opts.cniPath, UPSTREAM_DIR] : opts.cniPath
