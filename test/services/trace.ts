@@ -1,0 +1,51 @@
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import {startApiServer} from '../../src/lab/apiserver/index.js'
+import {parsePodRef, trace} from '../../src/services/trace.js'
+
+t.test('parsePodRef: NAME, NAMESPACE/NAME, and bad forms', async (t) => {
+  t.same(parsePodRef('web-0', 'default'), {name: 'web-0', namespace: 'default'})
+  t.same(parsePodRef('kube-system/dns', 'default'), {name: 'dns', namespace: 'kube-system'})
+  for (const bad of ['/x', 'a/', 'a/b/c']) {
+    let code: string | undefined
+    try {
+      parsePodRef(bad, 'default')
+    } catch (error) {
+      code = (error as {cnidbgCode?: string}).cnidbgCode
+    }
+    t.equal(code, 'TRACE_BAD_POD', bad)
+  }
+})
+
+const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (error: {cnidbgCode?: string}) => error.cnidbgCode,
+  )
+
+t.test('clear errors before any probe: unknown pod, pod without an IP, unreachable API', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-trace-svc-'))
+  const server = await startApiServer({port: 0})
+  t.teardown(async () => {
+    await server.close()
+    rmSync(dir, {force: true, recursive: true})
+  })
+  const kubeconfig = join(dir, 'kubeconfig')
+  server.writeKubeconfig(kubeconfig)
+  const base = {lab: 'no-such-lab', namespace: 'default', staticOnly: true}
+  t.equal(await codeOf(trace({...base, kubeconfig, podA: 'ghost', podB: 'ghost2'})), 'TRACE_POD_NOT_FOUND')
+  server.store.create('pods', 'default', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {name: 'pending', namespace: 'default'},
+    spec: {containers: [], nodeName: 'node1'},
+  })
+  t.equal(await codeOf(trace({...base, kubeconfig, podA: 'pending', podB: 'pending'})), 'TRACE_POD_NOT_READY')
+  const dead = join(dir, 'dead')
+  writeFileSync(dead, server.kubeconfigYaml().replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'))
+  t.equal(await codeOf(trace({...base, kubeconfig: dead, podA: 'a', podB: 'b'})), 'TRACE_API_UNREACHABLE')
+})
