@@ -6,11 +6,10 @@
  * Logs to stdout (the lab sends it to logs/supervisor.log). On SIGTERM or SIGINT it stops every node
  * agent and exits 0; the namespaces and their state stay for `lab down` to remove.
  */
-import fs from 'node:fs'
-import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
 
 import {Supervisor} from './supervisor.js'
+import {isEntryPoint} from './entry-point.js'
 
 export async function runSupervisor(argv: readonly string[]): Promise<Supervisor> {
   const {values} = parseArgs({args: [...argv], strict: true, options: {dir: {type: 'string'}}})
@@ -21,16 +20,7 @@ export async function runSupervisor(argv: readonly string[]): Promise<Supervisor
   return sup
 }
 
-function isEntryPoint(): boolean {
-  if (!process.argv[1]) return false
-  try {
-    return fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   runSupervisor(process.argv.slice(2)).then(
     (sup) => {
       let stopping = false

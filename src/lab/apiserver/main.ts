@@ -9,10 +9,10 @@
  * restarted server continues from the saved objects and resourceVersion.
  */
 import fs from 'node:fs'
-import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
 
 import {startApiServer, type ApiServer} from './server.js'
+import {isEntryPoint} from '../entry-point.js'
 
 export interface MainFlags {
   host: string
@@ -77,16 +77,7 @@ export async function runMain(argv: readonly string[], out: (line: string) => vo
   return server
 }
 
-function isEntryPoint(): boolean {
-  if (!process.argv[1]) return false
-  try {
-    return fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   runMain(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).then(
     (server) => {
       let stopping = false
