@@ -413,10 +413,12 @@ export class Kubelet {
       // Kubelet keeps retrying DEL; after a few tries the namespace goes anyway (DEL must cope: SPEC §2).
       if (r.attempts < 3) return
     }
-    await deleteNetns(a.netns).catch(() => undefined)
-    if (!out.ok) removeCacheEntry(this.node.varLibCni, NETWORK_NAME, a.containerId, POD_IFACE)
+    // Forget the attachment before the namespace goes: `lab pod rm` polls for the namespace and then
+    // asks for lab.json, which must no longer list the pod.
     this.attachments.delete(a.uid)
     this.retries.delete(a.uid)
+    await deleteNetns(a.netns).catch(() => undefined)
+    if (!out.ok) removeCacheEntry(this.node.varLibCni, NETWORK_NAME, a.containerId, POD_IFACE)
     this.opts.log(
       `${a.namespace}/${a.name}: CNI DEL ${out.ok ? 'ok' : 'failed; namespace removed anyway'}, ${a.netns} removed`,
     )
