@@ -1,3 +1,5 @@
+import {isIP} from 'node:net'
+
 import t from 'tap'
 
 import {
@@ -25,6 +27,55 @@ t.test('IPv4 and IPv6 parse and format like Go', async (t) => {
     t.equal(formatIP(parseIP(input)!), out, input)
   }
   for (const bad of ['10.1.1', '10.1.1.256', 'fe80::1%eth0', 'x', '']) t.equal(parseIP(bad), undefined, bad)
+})
+
+t.test('accepts exactly what node:net accepts (without zones)', async (t) => {
+  const cases = [
+    '0.0.0.0',
+    '255.255.255.255',
+    '01.2.3.4',
+    '1.2.3.04',
+    '1.2.3',
+    '1.2.3.4.5',
+    '1..2.3',
+    ' 1.2.3.4',
+    '1.2.3.4 ',
+    '::',
+    '::1',
+    '1::',
+    '1:2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:7::',
+    '::2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:7:8:9',
+    '1::2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:7',
+    ':1:2:3:4:5:6:7',
+    '1:2:3:4:5:6:7:',
+    '1:::2',
+    '1::2::3',
+    '12345::',
+    'g::1',
+    '::ffff:1.2.3.4',
+    '::ffff:1.2.3.256',
+    '1:2:3:4:5:6:1.2.3.4',
+    '1:2:3:4:5:6:7:1.2.3.4',
+    '::1.2.3.4',
+    'ABCD:EF01::',
+    'fe80::',
+    '::ffff:',
+    'last_reserved_ip.0',
+    'lock',
+    '10.244.1.5',
+    'fd00:10:244:1::5',
+  ]
+  // Random strings over the address alphabet find the corners a list misses.
+  const alphabet = '0123456789abcdef:.'
+  let seed = 7
+  const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n
+  for (let i = 0; i < 5000; i++)
+    cases.push(Array.from({length: 2 + rnd(14)}, () => alphabet[rnd(alphabet.length)]).join(''))
+  const wrong = cases.filter((c) => (parseIP(c)?.family ?? 0) !== isIP(c))
+  t.same(wrong, [], 'the same verdict and family as node:net isIP')
 })
 
 t.test('CIDR arithmetic', async (t) => {
