@@ -1,5 +1,5 @@
 // Bundles the reference CNI plugins into self-contained executables under dist/plugins:
-//   dist/plugins/cnidbg-ref, dist/plugins/cnidbg-ipam   one minified CommonJS file each, `#!/usr/bin/env node`,
+//   dist/plugins/cnidbg-ref, dist/plugins/cnidbg-ipam   one minified CommonJS file each, `#!<this node>`,
 //                                                       no node_modules needed at run time
 //   dist/plugins/sea/{cnidbg-plugins,cnidbg-ref,cnidbg-ipam}   with CNIDBG_BUILD_SEA=1 (or --sea): one Node
 //                                                       single-executable binary, the two names hard-linked to it
@@ -41,7 +41,9 @@ export async function bundlePlugins({outDir = join(root, 'dist/plugins'), sea = 
   const written = []
   for (const [name, entry] of Object.entries(ENTRIES)) {
     const outfile = join(outDir, name)
-    await build({...common, entryPoints: [join(root, entry)], outfile, banner: {js: '#!/usr/bin/env node'}})
+    // The Node that builds is the one that runs them (dist is built on the node by scripts/setup.sh, and
+    // `cnidbg ref install` rewrites the line again); `/usr/bin/env node` would cost an exec per ADD.
+    await build({...common, entryPoints: [join(root, entry)], outfile, banner: {js: `#!${process.execPath}`}})
     chmodSync(outfile, 0o755)
     written.push(outfile)
   }

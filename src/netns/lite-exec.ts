@@ -62,93 +62,135 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-export function liteRun(file: string, args: readonly string[], opts: LiteOptions = {}): Promise<LiteResult> {
-  return liteStart(file, args, opts).finish(opts.input ?? '')
-}
-
-/** A started child waiting for its stdin. */
-export interface Started {
-  /** Writes `input`, closes stdin and resolves when the child is done. Call exactly once. */
-  finish(input: string): Promise<LiteResult>
-}
-
-/**
- * Starts a child now and gives it its stdin later: the fork/exec and dynamic loading of e.g.
- * `nsenter … ip -batch -` overlap with work the caller still has to do before it knows the commands.
- */
-export function liteStart(file: string, args: readonly string[], opts: Omit<LiteOptions, 'input'> = {}): Started {
-  let feed: (input: string) => void = () => {}
-  const fed = new Promise<string>((r) => (feed = r))
-  const done = spawnWith(file, args, opts, fed)
+export async function liteRun(file: string, args: readonly string[], opts: LiteOptions = {}): Promise<LiteResult> {
+  const p = litePiped(file, args, {...opts, inputs: [0], outputs: opts.stderr === 'inherit' ? [1] : [1, 2]})
+  p.end(0, opts.input ?? '')
+  const r = await p.done
   return {
-    finish(input: string) {
-      feed(input)
-      return done
-    },
+    exitCode: r.exitCode,
+    signal: r.signal,
+    stdout: r.outputs[1] ?? '',
+    stderr: r.outputs[2] ?? '',
+    timedOut: r.timedOut,
+    spawnError: r.spawnError,
   }
 }
 
-function spawnWith(
-  file: string,
-  args: readonly string[],
-  opts: Omit<LiteOptions, 'input'>,
-  input: Promise<string>,
-): Promise<LiteResult> {
+export interface PipedOptions {
+  env?: NodeJS.ProcessEnv
+  /** Counted from the moment the first input is closed: a pre-started child may wait a while for it. */
+  timeoutMs?: number
+  /** Per output; the child is killed past it. Default 4 MiB. */
+  maxOutputBytes?: number
+  /** The child's fds we write to (0 and/or 3+). */
+  inputs: readonly number[]
+  /** The child's fds we read (1, 2 and/or 3+). fds in neither list: stdout goes to /dev/null, stderr is ours. */
+  outputs: readonly number[]
+}
+
+export interface PipedResult {
+  exitCode: number | null
+  signal: string | null
+  /** What the child wrote to each of `outputs`, by fd. */
+  outputs: Record<number, string>
+  timedOut: boolean
+  spawnError?: string
+}
+
+/** A child with several pipes, written in steps (see litePiped). */
+export interface Piped {
+  /** Writes to one of the child's input fds; it stays open. */
+  write(fd: number, text: string): void
+  /** Writes the rest (if any) and closes the input. Every input must be ended once. */
+  end(fd: number, text?: string): void
+  /** Resolves true when the child first writes to output `fd`, false if that output closes first. */
+  signalled(fd: number): Promise<boolean>
+  done: Promise<PipedResult>
+}
+
+/**
+ * Starts a child with input pipes that the caller can feed line by line while it works out the rest,
+ * and any number of output pipes (a shell can send two programs' stderr to two fds). Extra fds are
+ * socketpairs (libuv's stdio pipes), so the child should dup them (`<&3`), not open /dev/fd/3.
+ * Never throws; a child that exits early just makes our later writes go nowhere.
+ */
+export function litePiped(file: string, args: readonly string[], opts: PipedOptions): Piped {
   const max = opts.maxOutputBytes ?? 4 * 1024 * 1024
-  return new Promise((resolve) => {
-    let child
-    try {
-      child = spawn(which(file), args, {
-        env: opts.env ?? process.env,
-        stdio: ['pipe', 'pipe', opts.stderr ?? 'pipe'],
-        detached: true,
-      })
-    } catch (error) {
-      resolve({exitCode: null, signal: null, stdout: '', stderr: '', timedOut: false, spawnError: String(error)})
+  const top = Math.max(2, ...opts.inputs, ...opts.outputs)
+  const stdio = Array.from({length: top + 1}, (_, fd) =>
+    opts.inputs.includes(fd) || opts.outputs.includes(fd) ? 'pipe' : fd === 2 ? 'inherit' : 'ignore',
+  ) as Array<'pipe' | 'inherit' | 'ignore'>
+  let child: ReturnType<typeof spawn> | undefined
+  let spawnError: string | undefined
+  try {
+    child = spawn(which(file), args, {env: opts.env ?? process.env, stdio, detached: true})
+  } catch (error) {
+    spawnError = String(error)
+  }
+  const open = new Set(opts.inputs)
+  let timedOut = false
+  let timer: NodeJS.Timeout | undefined
+  const chunks: Record<number, Buffer[]> = {}
+  const firstData = new Map<number, (v: boolean) => void>()
+  const signals = new Map<number, Promise<boolean>>()
+  let closed = false
+  const signalled = (fd: number): Promise<boolean> => {
+    if (closed || !child) return Promise.resolve(Boolean(chunks[fd]?.length))
+    let p = signals.get(fd)
+    if (!p) signals.set(fd, (p = new Promise<boolean>((r) => firstData.set(fd, r))))
+    return p
+  }
+  const done = new Promise<PipedResult>((resolve) => {
+    if (!child) {
+      resolve({exitCode: null, signal: null, outputs: {}, timedOut: false, spawnError})
       return
     }
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    let outLen = 0
-    let errLen = 0
-    let timedOut = false
-    let spawnError: string | undefined
-    // The clock starts once the child has its input: a pre-started child may wait a while for it.
-    let timer: NodeJS.Timeout | undefined
-    child.stdout!.on('data', (b: Buffer) => {
-      outLen += b.length
-      if (outLen > max) killGroup(child.pid)
-      else out.push(b)
-    })
-    child.stderr?.on('data', (b: Buffer) => {
-      errLen += b.length
-      if (errLen > max) killGroup(child.pid)
-      else err.push(b)
-    })
-    child.on('error', (e) => {
+    const c = child
+    for (const fd of opts.outputs) {
+      const bufs: Buffer[] = (chunks[fd] = [])
+      let len = 0
+      // A signal that will never come: the writer closed its end (it may have exited).
+      c.stdio[fd]!.on('end', () => firstData.get(fd)?.(false))
+      c.stdio[fd]!.on('data', (b: Buffer) => {
+        firstData.get(fd)?.(true)
+        len += b.length
+        if (len > max) killGroup(c.pid)
+        else bufs.push(b)
+      })
+    }
+    // A child that exits without reading its input makes our writes fail with EPIPE: its business.
+    for (const fd of opts.inputs) c.stdio[fd]!.on('error', () => {})
+    c.on('error', (e) => {
       spawnError = e.message
     })
-    // A child that exits without reading stdin makes our write fail with EPIPE: that's its business.
-    child.stdin!.on('error', () => {})
-    void input.then((text) => {
-      if (opts.timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          timedOut = true
-          killGroup(child.pid)
-        }, opts.timeoutMs)
-      }
-      child.stdin!.end(text)
-    })
-    child.on('close', (code, signal) => {
+    c.on('close', (code, signal) => {
       if (timer) clearTimeout(timer)
-      resolve({
-        exitCode: code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-        spawnError,
-      })
+      const outputs: Record<number, string> = {}
+      for (const fd of opts.outputs) outputs[fd] = Buffer.concat(chunks[fd] ?? []).toString('utf8')
+      closed = true
+      for (const r of firstData.values()) r(false)
+      resolve({exitCode: code, signal, outputs, timedOut, spawnError})
     })
   })
+  const stream = (fd: number): NodeJS.WritableStream | undefined =>
+    open.has(fd) ? (child?.stdio[fd] as NodeJS.WritableStream | undefined) : undefined
+  return {
+    write(fd, text) {
+      if (text) stream(fd)?.write(text)
+    },
+    end(fd, text = '') {
+      const s = stream(fd)
+      if (!open.delete(fd)) return
+      s?.end(text)
+      if (!timer && opts.timeoutMs !== undefined && child) {
+        const c = child
+        timer = setTimeout(() => {
+          timedOut = true
+          killGroup(c.pid)
+        }, opts.timeoutMs)
+      }
+    },
+    signalled,
+    done,
+  }
 }

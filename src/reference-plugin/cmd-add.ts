@@ -5,13 +5,23 @@ import {parseRefConf, resolveMtu} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
 import {parseCIDR, parseIP} from './ip.js'
-import {failedLine, feed, hostIp, ipError, startHostIp, startPodIp} from './node-exec.js'
+import {failedLine, hostIp, ipError, startVethSession} from './node-exec.js'
 import {isEmptyDns} from './result.js'
 import type {Ctx} from './skel.js'
 import {ensureSysctl} from './sysctl.js'
 import {holdPoint} from './test-hold.js'
 import type {Result} from './types.js'
-import {hostAlias, hostBatch, hostVethName, podBatch, randomMac, type PodAddress, type VethPlan} from './veth.js'
+import {
+  hostAddrBatch,
+  hostAlias,
+  hostVethName,
+  linkBatches,
+  podAddrBatch,
+  randomMac,
+  type LinkPlan,
+  type PodAddress,
+  type VethPlan,
+} from './veth.js'
 
 type Undo = () => Promise<unknown>
 
@@ -59,9 +69,9 @@ function podAddresses(ipam: Result): PodAddress[] {
 }
 
 /**
- * ADD: IPAM first (its result says what to configure), then the node side in one exec (it creates the
- * veth pair with the pod end straight in CNI_NETNS), then the pod side in one exec. Everything done is
- * undone if a later step fails (upstream bridge.go's `success` flag).
+ * ADD: the veth pair (its pod end created straight in CNI_NETNS) while IPAM chooses the address, then
+ * the node side's addresses and routes, then the pod side's, all from one child process (see
+ * startVethSession). Everything done is undone if a later step fails (upstream bridge.go's `success` flag).
  */
 export async function cmdAdd(ctx: Ctx): Promise<Result> {
   const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
@@ -83,30 +93,37 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
       'the attachment was added twice without a DEL in between (SPEC §2 ADD); DEL it first',
     )
   }
-  const mtu = resolveMtu(rc, ctx.conf)
-  // Both `ip` processes start now and load while IPAM runs; they get their commands once we know them.
-  const hostProc = startHostIp()
-  const podProc = startPodIp(netns)
+  // One child does both sides (see startVethSession). The pair needs nothing from IPAM, so the kernel
+  // creates it while IPAM runs; the addresses and routes follow once IPAM has chosen.
+  const link: LinkPlan = {
+    hostIf,
+    podIf: ifname,
+    hostMac: randomMac(),
+    podMac: randomMac(),
+    mtu: resolveMtu(rc, ctx.conf),
+    podNsPath: netns,
+    alias: hostAlias(ctx.name, containerID, ifname),
+  }
+  const veth = startVethSession(netns)
+  const lb = linkBatches(link)
+  veth.begin(lb.host)
   const undo: Undo[] = []
   let success = false
-  let hostFed = false
-  let podFed = false
+  let finished = false
+  // hostIf was free above, so the pair is ours to remove unless creating it failed (then it is not
+  // there, or a concurrent ADD of the same attachment made it).
+  let pairOurs = true
+  const nodeSideFailed = (r: LiteResult): CniError => {
+    if (failedLine(r) === 1) pairOurs = false
+    return explainHostFailure(ctx, r)
+  }
   try {
     // SPEC §4: when IPAM ADD fails, or anything after it, IPAM DEL is called (checklist P106).
     undo.push(() => delegateIpam(ctx, rc.ipamType, 'DEL').catch(() => undefined))
+    undo.push(() => (pairOurs ? hostIp([`link del ${hostIf}`]) : Promise.resolve()))
     const ipam = (await delegateIpam(ctx, rc.ipamType, 'ADD'))!
     const addrs = podAddresses(ipam)
-    const plan: VethPlan = {
-      hostIf,
-      podIf: ifname,
-      hostMac: randomMac(),
-      podMac: randomMac(),
-      mtu,
-      podNsPath: netns,
-      alias: hostAlias(ctx.name, containerID, ifname),
-      addrs,
-      routes: ipam.routes ?? [],
-    }
+    const plan: VethPlan = {...link, addrs, routes: ipam.routes ?? []}
     try {
       ensureSysctl('net.ipv4.ip_forward', '1')
       if (addrs.some((a) => a.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1')
@@ -117,23 +134,18 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
         (error as Error).message,
       )
     }
-    hostFed = true
-    const host = await feed(hostProc, hostBatch(plan))
-    if (host.exitCode !== 0) {
-      // Line 1 creates the pair; if that failed nothing exists to undo (and an existing pair is not ours).
-      if (failedLine(host) !== 1) undo.push(() => hostIp([`link del ${hostIf}`]))
-      throw explainHostFailure(ctx, host)
-    }
-    undo.push(() => hostIp([`link del ${hostIf}`]))
-    await holdPoint('ref-veth')
-    podFed = true
-    const pod = await feed(podProc, podBatch(plan))
-    if (pod.exitCode !== 0) throw ipError(`configuring ${ifname} in ${netns}`, pod)
+    finished = true
+    // Crash tests stop here with the node side complete and the pod side not yet configured.
+    const out = await veth.finish(hostAddrBatch(plan), [...lb.pod, ...podAddrBatch(plan)], () => holdPoint('ref-veth'))
+    if (out.host.exitCode !== 0) throw nodeSideFailed(out.host)
+    if (out.pod!.exitCode !== 0) throw ipError(`configuring ${ifname} in ${netns}`, out.pod!)
     success = true
     return buildResult(ctx, rc.prevResult, plan, ipam, rc.dns)
   } finally {
-    if (!hostFed) await feed(hostProc, [])
-    if (!podFed) await feed(podProc, [])
+    if (!finished) {
+      const out = await veth.finish([], [])
+      if (out.host.exitCode !== 0) nodeSideFailed(out.host)
+    }
     if (!success) for (const u of undo.reverse()) await u()
   }
 }

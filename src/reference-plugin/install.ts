@@ -1,4 +1,14 @@
-import {chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -85,10 +95,20 @@ function validate(o: RefInstallOptions): void {
   }
 }
 
-/** Copies via a temp file and rename(2), so a runtime running the old binary never sees half a file. */
+/**
+ * Copies via a temp file and rename(2), so a runtime running the old binary never sees half a file. A
+ * script's `#!` line names the Node that runs this install: a runtime may start plugins with no PATH,
+ * and `/usr/bin/env node` would cost an extra exec on every ADD.
+ */
 function place(src: string, dest: string): void {
   const tmp = `${dest}.cnidbg-tmp-${process.pid}`
-  copyFileSync(src, tmp)
+  const text = readFileSync(src)
+  if (text.subarray(0, 2).toString() === '#!') {
+    const eol = text.indexOf(10)
+    writeFileSync(tmp, Buffer.concat([Buffer.from(`#!${process.execPath}`), text.subarray(eol)]))
+  } else {
+    copyFileSync(src, tmp)
+  }
   chmodSync(tmp, 0o755)
   renameSync(tmp, dest)
 }

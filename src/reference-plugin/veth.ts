@@ -64,15 +64,27 @@ export interface VethPlan {
 const hostLen = (f: Family): number => (f === 4 ? 32 : 128)
 const ipOf = (cidr: string): string => cidr.split('/')[0]!
 
+/** What the node side needs before IPAM has answered: the pair and its names, MACs and MTU. */
+export type LinkPlan = Pick<VethPlan, 'hostIf' | 'podIf' | 'hostMac' | 'podMac' | 'mtu' | 'podNsPath' | 'alias'>
+
 /**
- * The node side as one `ip -batch` in the plugin's netns: the pair, its pod end created straight into
- * CNI_NETNS (iproute2 takes a path there), then the gateway /32 and a /32 route to the pod.
+ * What needs nothing from IPAM, so it runs while IPAM works. The node side creates the pair, its pod
+ * end straight in CNI_NETNS (iproute2 takes a path there), and brings its end up; the pod side brings
+ * its end up (the kernel refuses IFF_UP for a peer created into another namespace).
  */
-export function hostBatch(p: VethPlan): string[] {
-  const lines = [
-    `link add ${p.hostIf} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIf} mtu ${p.mtu} address ${p.podMac} netns ${p.podNsPath}`,
-    `link set ${p.hostIf} up alias "${p.alias}"`,
-  ]
+export function linkBatches(p: LinkPlan): {host: string[]; pod: string[]} {
+  return {
+    host: [
+      `link add ${p.hostIf} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIf} mtu ${p.mtu} address ${p.podMac} netns ${p.podNsPath}`,
+      `link set ${p.hostIf} up alias "${p.alias}"`,
+    ],
+    pod: [`link set ${p.podIf} up`],
+  }
+}
+
+/** The rest of the node side, once IPAM has answered: the gateway /32 and a /32 route to the pod. */
+export function hostAddrBatch(p: VethPlan): string[] {
+  const lines: string[] = []
   const gateways = new Set<string>()
   for (const a of p.addrs) {
     if (!gateways.has(a.gateway)) {
@@ -86,14 +98,14 @@ export function hostBatch(p: VethPlan): string[] {
 }
 
 /**
- * The pod side as one `ip -batch` inside CNI_NETNS. Like upstream ptp, the pod reaches everything
+ * The pod side's addresses and routes, once IPAM has answered. Like upstream ptp, the pod reaches everything
  * through the gateway, a /32 link route, and its address has no prefix route. Routes are appended, not
  * added: a second attachment of the same network in one pod (SPEC §2 ADD allows several CNI_IFNAMEs)
  * gets its own copies, and deleting it leaves the first one's routes intact.
  */
-export function podBatch(p: VethPlan): string[] {
+export function podAddrBatch(p: VethPlan): string[] {
   const metric = (f: Family): string => (f === 6 ? ` metric ${v6Metric(p.podIf)}` : '')
-  const lines = [`link set ${p.podIf} up`]
+  const lines: string[] = []
   for (const a of p.addrs) {
     // nodad: CHECK right after ADD must find the address usable, not tentative (checklist P84).
     lines.push(`addr add ${a.address} dev ${p.podIf} noprefixroute${a.family === 6 ? ' nodad' : ''}`)

@@ -1,6 +1,14 @@
 import t from 'tap'
 
-import {hostBatch, hostVethName, podBatch, randomMac, v6Metric, type VethPlan} from '../../src/reference-plugin/veth.js'
+import {
+  hostAddrBatch,
+  hostVethName,
+  linkBatches,
+  podAddrBatch,
+  randomMac,
+  v6Metric,
+  type VethPlan,
+} from '../../src/reference-plugin/veth.js'
 
 t.test('host veth names are deterministic, distinct and fit IFNAMSIZ', async (t) => {
   const a = hostVethName('abc', 'eth0')
@@ -12,7 +20,7 @@ t.test('host veth names are deterministic, distinct and fit IFNAMSIZ', async (t)
   t.match(randomMac(), /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'locally administered unicast')
 })
 
-t.test('one batch per side', async (t) => {
+t.test('the pair and both ends up before IPAM answers; then addresses and routes on each side', async (t) => {
   const plan: VethPlan = {
     hostIf: 'cnidbg00000001',
     podIf: 'net1',
@@ -27,17 +35,23 @@ t.test('one batch per side', async (t) => {
     ],
     routes: [{dst: '0.0.0.0/0'}, {dst: '::/0'}],
   }
-  const host = hostBatch(plan)
-  t.match(host[0], /^link add cnidbg00000001 mtu 1450 .* type veth peer name net1 .* netns \/run\/netns\/p$/)
+  const link = linkBatches(plan)
+  t.match(link.host[0], /^link add cnidbg00000001 mtu 1450 .* type veth peer name net1 .* netns \/run\/netns\/p$/)
+  t.same(link.host.slice(1), ['link set cnidbg00000001 up alias "cnidbg-ref n c net1"'], 'nothing that needs IPAM')
+  t.same(link.pod, ['link set net1 up'])
+  const host = hostAddrBatch(plan)
+  t.notOk(
+    host.some((l) => l.startsWith('link ')),
+    'no link lines after IPAM',
+  )
   t.ok(host.includes('addr add 10.0.0.1/32 dev cnidbg00000001'))
   t.ok(host.includes('route append 10.0.0.2/32 dev cnidbg00000001 scope link'))
   t.ok(host.includes('addr add fd00::1/128 dev cnidbg00000001 nodad'))
-  const pod = podBatch(plan)
+  const pod = podAddrBatch(plan)
   const m = v6Metric('net1')
   t.not(m, 1024, 'a second interface gets its own IPv6 metric')
   t.equal(v6Metric('eth0'), 1024)
   t.same(pod, [
-    'link set net1 up',
     'addr add 10.0.0.2/24 dev net1 noprefixroute',
     'route append 10.0.0.1/32 dev net1 scope link',
     'addr add fd00::2/64 dev net1 noprefixroute nodad',
