@@ -38,6 +38,13 @@ function execOnce(file, args, env, input) {
   })
 }
 
+/** CPU time (user + system) of our waited-for children and theirs, from /proc/self/stat (ms). */
+function childrenCpuMs() {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')
+  // Fields 16 and 17 (cutime, cstime) are at 13 and 14 once pid and comm are cut off; in clock ticks.
+  return ((Number(f[13]) + Number(f[14])) * 1000) / 100
+}
+
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
@@ -58,17 +65,25 @@ async function driver() {
   })
   // The floor: what starting Node costs.
   const floor = []
+  const floorCpu = []
   for (let i = 0; i < spec.iterations + 2; i++) {
+    const c0 = childrenCpuMs()
     const r = await execOnce(process.execPath, ['-e', '0'], {PATH: spec.path})
-    if (i >= 2) floor.push(r.ms)
+    if (i >= 2) {
+      floor.push(r.ms)
+      floorCpu.push(childrenCpuMs() - c0)
+    }
   }
-  out.latency['node -e 0 (floor)'] = {add: floor, del: [0], total: floor}
+  out.latency['node -e 0 (floor)'] = {add: floor, del: [0], total: floor, addCpu: floorCpu}
   for (const p of spec.plugins) {
     const add = []
     const del = []
+    const addCpu = []
     for (let i = 0; i < spec.iterations + 2; i++) {
       const pod = spec.pods[i % spec.pods.length]
+      const c0 = childrenCpuMs()
       const a = await execOnce(p.file, [], cniEnv(p, 'ADD', pod, i), JSON.stringify(p.conf))
+      if (i >= 2) addCpu.push(childrenCpuMs() - c0)
       if (a.code !== 0) throw new Error(`${p.label} ADD failed: ${a.out}${a.err}`)
       const d = await execOnce(p.file, [], cniEnv(p, 'DEL', pod, i), JSON.stringify(p.conf))
       if (d.code !== 0) throw new Error(`${p.label} DEL failed: ${d.out}${d.err}`)
@@ -77,7 +92,7 @@ async function driver() {
         del.push(d.ms)
       }
     }
-    out.latency[p.label] = {add, del, total: add.map((x, i) => x + del[i])}
+    out.latency[p.label] = {add, del, total: add.map((x, i) => x + del[i]), addCpu}
     // Count execs of ip/nsenter per ADD through counting shims first on PATH.
     if (spec.shimDir) {
       const log = join(spec.shimDir, 'log')
@@ -93,6 +108,7 @@ async function driver() {
   }
   // Target 2: N ADDs at once, each into its own pod.
   for (const p of spec.plugins.filter((x) => x.parallel)) {
+    const cpu0 = childrenCpuMs()
     const t0 = process.hrtime.bigint()
     const rs = await Promise.all(
       spec.parallelPods.map((pod, i) =>
@@ -100,6 +116,7 @@ async function driver() {
       ),
     )
     const wall = Number(process.hrtime.bigint() - t0) / 1e6
+    const cpuPerAdd = (childrenCpuMs() - cpu0) / rs.length
     const ok = rs.filter((r) => r.code === 0)
     const ips = ok.map((r) =>
       JSON.parse(r.out)
@@ -117,6 +134,7 @@ async function driver() {
       unique: new Set(ips).size,
       wallMs: wall,
       podsPerSec: (ok.length / wall) * 1000,
+      cpuPerAdd,
       errors: rs
         .filter((r) => r.code !== 0)
         .slice(0, 2)
@@ -145,7 +163,7 @@ async function loadSandbox(dir) {
 
 function shims(dir) {
   mkdirSync(dir, {recursive: true})
-  for (const tool of ['ip', 'nsenter']) {
+  for (const tool of ['sh', 'ip', 'nsenter']) {
     const real = ['/usr/bin', '/usr/sbin', '/bin', '/sbin']
       .map((d) => join(d, tool))
       .find((p) => {
@@ -171,11 +189,13 @@ function table(res, iterations) {
     delP95: pct(v.del, 95),
     totP50: pct(v.total, 50),
     totP95: pct(v.total, 95),
+    // Mean, not p50: the kernel counts CPU time in 10 ms ticks.
+    addCpu: v.addCpu.reduce((a, b) => a + b, 0) / v.addCpu.length,
   }))
   const f = (x) => (x === undefined ? '-' : x.toFixed(1).padStart(7))
   const lines = [`ADD+DEL latency, ${iterations} iterations each (ms)`, '']
   lines.push(
-    `${'plugin'.padEnd(34)} ${'ADD p50'.padStart(7)} ${'ADD p95'.padStart(7)} ${'DEL p50'.padStart(7)} ${'DEL p95'.padStart(7)} ${'sum p50'.padStart(7)} ${'sum p95'.padStart(7)}  execs/ADD`,
+    `${'plugin'.padEnd(34)} ${'ADD p50'.padStart(7)} ${'ADD p95'.padStart(7)} ${'DEL p50'.padStart(7)} ${'DEL p95'.padStart(7)} ${'sum p50'.padStart(7)} ${'sum p95'.padStart(7)} ${'ADD CPU'.padStart(7)}  execs/ADD`,
   )
   for (const r of rows) {
     const ex = res.execs[r.label]
@@ -184,7 +204,7 @@ function table(res, iterations) {
           .join(' ') || 'none'
       : ''
     lines.push(
-      `${r.label.padEnd(34)} ${f(r.addP50)} ${f(r.addP95)} ${f(r.delP50)} ${f(r.delP95)} ${f(r.totP50)} ${f(r.totP95)}  ${ex}`,
+      `${r.label.padEnd(34)} ${f(r.addP50)} ${f(r.addP95)} ${f(r.delP50)} ${f(r.delP95)} ${f(r.totP50)} ${f(r.totP95)} ${f(r.addCpu)}  ${ex}`,
     )
   }
   const by = Object.fromEntries(rows.map((r) => [r.label, r]))
@@ -214,7 +234,7 @@ function table(res, iterations) {
       ? ''
       : `  (${(goBest / v.podsPerSec).toFixed(2)}× slower than the best Go pair; goal ≤ 2)`
     lines.push(
-      `  ${label.padEnd(34)} ${v.succeeded}/${v.n} ok, ${v.unique} unique addresses, ${v.wallMs.toFixed(0)} ms, ${v.podsPerSec.toFixed(1)} pods/s${rel}`,
+      `  ${label.padEnd(34)} ${v.succeeded}/${v.n} ok, ${v.unique} unique addresses, ${v.wallMs.toFixed(0)} ms, ${v.podsPerSec.toFixed(1)} pods/s, ${v.cpuPerAdd.toFixed(0)} ms CPU per ADD${rel}`,
     )
     for (const e of v.errors) lines.push(`    error: ${String(e).slice(0, 200)}`)
   }
