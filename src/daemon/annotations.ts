@@ -4,7 +4,7 @@
  * underlay IP, backend type and (vxlan) VTEP MAC on its own Node, and reads everyone else's to build
  * its routes. This file turns Node objects into validated peers; nothing here does I/O.
  */
-import type {V1Node} from '@kubernetes/client-node'
+import type {V1Node} from '../kube/client.js'
 
 import {cidrsOverlap, isIpv4, isUnicastMac, normalizeCidr, normalizeMac, parseCidr} from './ipv4.js'
 

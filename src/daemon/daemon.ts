@@ -11,7 +11,7 @@
  * does; the process itself stays in its own namespace. Without `netns` it programs its own namespace,
  * which is what a real node wants, and only when `hostNetwork` is set explicitly.
  */
-import {CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod} from '@kubernetes/client-node'
+import {CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod} from '../kube/client.js'
 import {mkdirSync, readFileSync} from 'node:fs'
 
 import {EnvironmentError, UsageError} from '../errors.js'

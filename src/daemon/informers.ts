@@ -17,7 +17,7 @@ import {
   makeInformer,
   type Informer,
   type ObjectCache,
-} from '@kubernetes/client-node'
+} from '../kube/client.js'
 
 import {redact} from './redact.js'
 

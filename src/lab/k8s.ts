@@ -2,7 +2,7 @@
  * What `lab` commands ask of the lab's API server: register nodes, create and delete pods, read
  * them back. The kubelet stand-ins and daemons do the rest, as in a cluster.
  */
-import {CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod} from '@kubernetes/client-node'
+import {CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod} from '../kube/client.js'
 
 import {DEFAULT_POD_NAMESPACE} from './names.js'
 import type {LabNodeState, LabState} from './state.js'

@@ -9,7 +9,7 @@
  * fixed by the next pass. Plugins run "on the node": inside the node's namespace, with the node's own
  * /var/lib/cni and /run/cni (runInHostView), exactly as a runtime on that node would run them.
  */
-import {CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod} from '@kubernetes/client-node'
+import {CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod} from '../kube/client.js'
 
 import {type InformerStatus, WatchedCollection} from '../daemon/informers.js'
 import {createNetns, deleteNetns, netnsExists, netnsPath} from '../netns/netns.js'

@@ -3,7 +3,7 @@
  * supervisor, every node's daemon and kubelet stand-in, every pod's address and namespace — and the
  * faults `lab break` left in it.
  */
-import type {V1Pod} from '@kubernetes/client-node'
+import type {V1Pod} from '../kube/client.js'
 import {existsSync} from 'node:fs'
 
 import {netnsExists, netnsPath} from '../netns/netns.js'

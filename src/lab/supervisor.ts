@@ -8,7 +8,7 @@
  * while each daemon can still be stopped and started on its own (fault daemon-stopped), through the
  * control socket (control.ts).
  */
-import {CoreV1Api, KubeConfig, type V1Node} from '@kubernetes/client-node'
+import {CoreV1Api, KubeConfig, type V1Node} from '../kube/client.js'
 import {basename, dirname, join} from 'node:path'
 
 import {NodeDaemon} from '../daemon/daemon.js'

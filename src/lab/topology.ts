@@ -4,7 +4,7 @@
  * never what is broken: trace finds faults in kernel state, not here. The supervisor rewrites it
  * whenever a pod gets or loses its network, or a daemon's diagnostics address changes.
  */
-import type {V1Node} from '@kubernetes/client-node'
+import type {V1Node} from '../kube/client.js'
 import {randomBytes} from 'node:crypto'
 import {readFileSync, renameSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'

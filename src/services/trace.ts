@@ -3,7 +3,7 @@ import {isIP} from 'node:net'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
-import {CoreV1Api, KubeConfig, type V1Pod} from '@kubernetes/client-node'
+import {CoreV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
 
 import {EnvironmentError, UsageError} from '../errors.js'
 import {labDir} from '../lab/names.js'

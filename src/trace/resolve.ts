@@ -8,7 +8,7 @@
 import {readdirSync, readlinkSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {CoreV1Api, V1Node, V1Pod} from '@kubernetes/client-node'
+import type {CoreV1Api, V1Node, V1Pod} from '../kube/client.js'
 
 import {EnvironmentError, UsageError} from '../errors.js'
 import {isIPv4} from './ipv4.js'
