@@ -1,5 +1,15 @@
-import {spawn} from 'node:child_process'
+import type * as ChildProcessModule from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
+import {createRequire} from 'node:module'
+
+// node:child_process pulls in net, stream and more: ~5 ms of a plugin's start-up, and the reference
+// plugin's Node half under its shell front never spawns. So it is loaded on first use (a builtin
+// needs no resolving, so any base path does for createRequire).
+let childProcess: typeof ChildProcessModule | undefined
+function spawn(...args: Parameters<typeof ChildProcessModule.spawn>): ReturnType<typeof ChildProcessModule.spawn> {
+  childProcess ??= createRequire('/')('node:child_process') as typeof ChildProcessModule
+  return childProcess.spawn(...args)
+}
 
 /**
  * A tiny subprocess runner for the reference CNI plugins' hot path. exec.ts pulls in execa (and with
