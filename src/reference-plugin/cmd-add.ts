@@ -23,8 +23,6 @@ import {
   type VethPlan,
 } from './veth.js'
 
-type Undo = () => Promise<unknown>
-
 /** Why the node-side batch failed, in the terms of the spec (line 1 creates the pair). */
 function explainHostFailure(ctx: Ctx, r: LiteResult): CniError {
   const {netns, ifname} = ctx.args
@@ -68,12 +66,14 @@ function podAddresses(ipam: Result): PodAddress[] {
   })
 }
 
-/**
- * ADD: the veth pair (its pod end created straight in CNI_NETNS) while IPAM chooses the address, then
- * the node side's addresses and routes, then the pod side's, all from one child process (see
- * startVethSession). Everything done is undone if a later step fails (upstream bridge.go's `success` flag).
- */
-export async function cmdAdd(ctx: Ctx): Promise<Result> {
+/** What ADD knows before IPAM: the config, the node-side name and the pair's plan. */
+interface Prepared {
+  rc: ReturnType<typeof parseRefConf>
+  hostIf: string
+  link: LinkPlan
+}
+
+function prepare(ctx: Ctx): Prepared {
   const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
   const {containerID, ifname, netns} = ctx.args
   if (!existsSync(netns)) {
@@ -93,8 +93,6 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
       'the attachment was added twice without a DEL in between (SPEC §2 ADD); DEL it first',
     )
   }
-  // One child does both sides (see startVethSession). The pair needs nothing from IPAM, so the kernel
-  // creates it while IPAM runs; the addresses and routes follow once IPAM has chosen.
   const link: LinkPlan = {
     hostIf,
     podIf: ifname,
@@ -104,26 +102,19 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
     podNsPath: netns,
     alias: hostAlias(ctx.name, containerID, ifname),
   }
-  const veth = startVethSession(netns)
-  const lb = linkBatches(link)
-  veth.begin(lb.host)
-  const undo: Undo[] = []
-  let success = false
-  let finished = false
-  // hostIf was free above, so the pair is ours to remove unless creating it failed (then it is not
-  // there, or a concurrent ADD of the same attachment made it).
-  let pairOurs = true
-  const nodeSideFailed = (r: LiteResult): CniError => {
-    if (failedLine(r) === 1) pairOurs = false
-    return explainHostFailure(ctx, r)
-  }
+  return {rc, hostIf, link}
+}
+
+/**
+ * IPAM ADD, then everything that needs its answer: the full plan, forwarding on, the result. SPEC §4:
+ * when IPAM ADD fails, or anything after it, IPAM DEL is called (checklist P106); this step does that
+ * for its own failures.
+ */
+async function allocate(ctx: Ctx, pre: Prepared): Promise<{plan: VethPlan; result: Result}> {
   try {
-    // SPEC §4: when IPAM ADD fails, or anything after it, IPAM DEL is called (checklist P106).
-    undo.push(() => delegateIpam(ctx, rc.ipamType, 'DEL').catch(() => undefined))
-    undo.push(() => (pairOurs ? hostIp([`link del ${hostIf}`]) : Promise.resolve()))
-    const ipam = (await delegateIpam(ctx, rc.ipamType, 'ADD'))!
+    const ipam = (await delegateIpam(ctx, pre.rc.ipamType, 'ADD'))!
     const addrs = podAddresses(ipam)
-    const plan: VethPlan = {...link, addrs, routes: ipam.routes ?? []}
+    const plan: VethPlan = {...pre.link, addrs, routes: ipam.routes ?? []}
     try {
       ensureSysctl('net.ipv4.ip_forward', '1')
       if (addrs.some((a) => a.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1')
@@ -134,20 +125,69 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
         (error as Error).message,
       )
     }
-    finished = true
-    // Crash tests stop here with the node side complete and the pod side not yet configured.
-    const out = await veth.finish(hostAddrBatch(plan), [...lb.pod, ...podAddrBatch(plan)], () => holdPoint('ref-veth'))
-    if (out.host.exitCode !== 0) throw nodeSideFailed(out.host)
-    if (out.pod!.exitCode !== 0) throw ipError(`configuring ${ifname} in ${netns}`, out.pod!)
-    success = true
-    return buildResult(ctx, rc.prevResult, plan, ipam, rc.dns)
-  } finally {
-    if (!finished) {
-      const out = await veth.finish([], [])
-      if (out.host.exitCode !== 0) nodeSideFailed(out.host)
-    }
-    if (!success) for (const u of undo.reverse()) await u()
+    return {plan, result: buildResult(ctx, pre.rc.prevResult, plan, ipam, pre.rc.dns)}
+  } catch (error) {
+    await delegateIpam(ctx, pre.rc.ipamType, 'DEL').catch(() => undefined)
+    throw error
   }
+}
+
+/**
+ * Undoes a failed ADD after one side's batch failed (upstream bridge.go's `success` flag): removes the
+ * pair unless creating it is what failed (then it is not there, or a concurrent ADD of the same
+ * attachment made it; hostIf was free when we checked), releases the address, and returns the error.
+ */
+async function rollBack(ctx: Ctx, pre: Prepared, side: 'node' | 'pod', r: LiteResult): Promise<CniError> {
+  const error =
+    side === 'node' ? explainHostFailure(ctx, r) : ipError(`configuring ${ctx.args.ifname} in ${ctx.args.netns}`, r)
+  if (!(side === 'node' && failedLine(r) === 1)) await hostIp([`link del ${pre.hostIf}`])
+  await delegateIpam(ctx, pre.rc.ipamType, 'DEL').catch(() => undefined)
+  return error
+}
+
+/**
+ * ADD in one process: the veth pair (its pod end created straight in CNI_NETNS) while IPAM chooses the
+ * address, then the node side's addresses and routes, then the pod side's, all from one child process
+ * (see startVethSession). The shell front (front.ts) splits the same steps across two processes
+ * instead, so that Node never forks; this path serves the single executable and `node cnidbg-ref.js`.
+ */
+export async function cmdAdd(ctx: Ctx): Promise<Result> {
+  const pre = prepare(ctx)
+  const lb = linkBatches(pre.link)
+  const veth = startVethSession(ctx.args.netns)
+  veth.begin(lb.host)
+  let step: {plan: VethPlan; result: Result}
+  try {
+    step = await allocate(ctx, pre)
+  } catch (error) {
+    const out = await veth.finish([], [])
+    if (out.host.exitCode === 0 || failedLine(out.host) !== 1) await hostIp([`link del ${pre.hostIf}`])
+    throw error
+  }
+  // Crash tests stop here with the node side complete and the pod side not yet configured.
+  const out = await veth.finish(hostAddrBatch(step.plan), [...lb.pod, ...podAddrBatch(step.plan)], () =>
+    holdPoint('ref-veth'),
+  )
+  if (out.host.exitCode !== 0) throw await rollBack(ctx, pre, 'node', out.host)
+  if (out.pod!.exitCode !== 0) throw await rollBack(ctx, pre, 'pod', out.pod!)
+  return step.result
+}
+
+/** ADD's first half under the shell front: everything but the kernel work, which it returns as batches. */
+export async function planAdd(ctx: Ctx): Promise<{host: string[]; pod: string[]; result: Result}> {
+  const pre = prepare(ctx)
+  const {plan, result} = await allocate(ctx, pre)
+  const lb = linkBatches(pre.link)
+  return {host: [...lb.host, ...hostAddrBatch(plan)], pod: [...lb.pod, ...podAddrBatch(plan)], result}
+}
+
+/** Under the shell front, after one side's batch failed: undo and say why (the error ADD returns). */
+export async function undoAdd(ctx: Ctx, side: 'node' | 'pod', stderr: string): Promise<never> {
+  const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
+  const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
+  const link = {hostIf} as LinkPlan
+  const r: LiteResult = {exitCode: 1, signal: null, stdout: '', stderr, timedOut: false}
+  throw await rollBack(ctx, {rc, hostIf, link}, side, r)
 }
 
 /** Our interfaces and addresses, appended to a chained prevResult if there is one (SPEC §2 ADD). */

@@ -26,3 +26,25 @@ export async function cmdDel(ctx: Ctx): Promise<void> {
   }
   if (errors.length > 0) throw joinErrors(errors)
 }
+
+/**
+ * DEL's first half under the shell front: IPAM DEL here, the link deletion returned for the shell to
+ * run. If IPAM DEL fails, the link is deleted here too (DEL is best effort on every part) and both
+ * errors are returned, as cmdDel does.
+ */
+export async function planDel(ctx: Ctx): Promise<{host: string[]}> {
+  const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, false)
+  const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
+  try {
+    await delegateIpam(ctx, rc.ipamType, 'DEL')
+  } catch {
+    await cmdDel(ctx)
+  }
+  return {host: [`link del ${hostIf}`]}
+}
+
+/** Under the shell front, after `link del` failed for a reason other than the link being gone. */
+export function delFailed(ctx: Ctx, stderr: string): never {
+  const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
+  throw ipError(`deleting ${hostIf}`, {exitCode: 1, signal: null, stdout: '', stderr, timedOut: false})
+}

@@ -13,6 +13,7 @@ import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {EnvironmentError, UsageError} from '../errors.js'
+import {frontScript} from './front.js'
 import {parseCIDR} from './ip.js'
 
 export interface RefInstallOptions {
@@ -103,8 +104,8 @@ function validate(o: RefInstallOptions): void {
 function place(src: string, dest: string): void {
   const tmp = `${dest}.cnidbg-tmp-${process.pid}`
   const text = readFileSync(src)
-  if (text.subarray(0, 2).toString() === '#!') {
-    const eol = text.indexOf(10)
+  const eol = text.indexOf(10)
+  if (text.subarray(0, 2).toString() === '#!' && /node/.test(text.subarray(0, eol).toString())) {
     writeFileSync(tmp, Buffer.concat([Buffer.from(`#!${process.execPath}`), text.subarray(eol)]))
   } else {
     copyFileSync(src, tmp)
@@ -113,11 +114,23 @@ function place(src: string, dest: string): void {
   renameSync(tmp, dest)
 }
 
+/** Writes `text` to `dest` the same way. */
+function placeText(text: string, dest: string): void {
+  const tmp = `${dest}.cnidbg-tmp-${process.pid}`
+  writeFileSync(tmp, text, {mode: 0o755})
+  chmodSync(tmp, 0o755)
+  renameSync(tmp, dest)
+}
+
 /** Writes cnidbg-ref, cnidbg-ipam and <confDir>/10-<name>.conflist. */
 export function installRefPlugins(o: RefInstallOptions): RefInstallResult {
   validate(o)
   const from = o.pluginsDir ?? defaultPluginsDir()
-  const sources = o.sea ? [join(from, 'sea', 'cnidbg-plugins')] : PLUGIN_NAMES.map((n) => join(from, n))
+  // cnidbg-ref is a shell front (front.ts), regenerated here to name this Node; its Node half is
+  // cnidbg-ref.js beside it.
+  const sources = o.sea
+    ? [join(from, 'sea', 'cnidbg-plugins')]
+    : [join(from, `${PLUGIN_NAMES[0]}.js`), join(from, PLUGIN_NAMES[1])]
   const missing = sources.filter((s) => !existsSync(s))
   if (missing.length > 0) {
     throw new EnvironmentError(`The built plugins are missing: ${missing.join(', ')}.`, {
@@ -141,7 +154,9 @@ export function installRefPlugins(o: RefInstallOptions): RefInstallResult {
     linkSync(executables[0]!, tmp)
     renameSync(tmp, executables[1]!)
   } else {
-    for (const [i, src] of sources.entries()) place(src, executables[i]!)
+    place(sources[0]!, `${executables[0]}.js`)
+    place(sources[1]!, executables[1]!)
+    placeText(frontScript(process.execPath), executables[0]!)
   }
   const config = buildConflist(o)
   const conflist = join(o.confDir, `10-${o.name}.conflist`)

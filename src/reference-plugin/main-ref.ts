@@ -1,5 +1,5 @@
-import {refPlugin} from './plugin-ref.js'
-import {pluginMain} from './skel.js'
+import {frontMain} from './front.js'
 
-// The cnidbg-ref executable (bundled to dist/plugins/cnidbg-ref).
-void pluginMain(refPlugin)
+// cnidbg-ref.js, the Node half of cnidbg-ref (bundled to dist/plugins/cnidbg-ref.js; the shell front
+// dist/plugins/cnidbg-ref runs it, see front.ts).
+void frontMain()

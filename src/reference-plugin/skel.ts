@@ -141,7 +141,7 @@ export async function runPlugin(funcs: PluginFuncs, env: NodeJS.ProcessEnv, stdi
   }
 }
 
-function readStdin(): string | Error {
+export function readStdin(): string | Error {
   try {
     return readFileSync(0, 'utf8')
   } catch (error) {

@@ -183,66 +183,73 @@ t.test('CHECK fails on drift', async (t) => {
   t.same(reservations('driftnet'), [])
 })
 
-t.test('an existing CNI_IFNAME fails ADD and is left untouched', async (t) => {
-  const pod = await node.pod('exists')
-  await ip(['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0'], pod.name)
-  const [before] = await podJson(pod.name, ['link', 'show', 'eth0'])
-  const conf = refConf('1.1.0', {}, {name: 'existsnet'})
-  const add = await node.invoke('cnidbg-ref', 'ADD', conf, {containerID: 'exists-1', netns: pod.path, ifname: 'eth0'})
-  t.not(add.exitCode, 0)
-  t.equal(add.json?.code, 101, add.json?.msg)
-  t.match(add.json?.msg, /CNI_IFNAME eth0 already exists/)
-  const [after] = await podJson(pod.name, ['link', 'show', 'eth0'])
-  t.equal(after.ifindex, before.ifindex)
-  t.equal(after.address, before.address)
-  t.same(reservations('existsnet'), [], 'the IPAM allocation was rolled back')
-  t.notOk((await node.hostJson(['link', 'show'])).some((l: any) => l.ifname === hostVethName('exists-1', 'eth0')))
-})
+// The same failure paths through both ways of running ADD: the shell front (Node plans, a shell runs
+// the ip batches; what runtimes exec) and one Node process (the single executable, `node cnidbg-ref.js`).
+for (const [entry, how, x] of [
+  ['cnidbg-ref', 'shell front', ''],
+  ['cnidbg-ref.js', 'one process', 'p'],
+] as const) {
+  t.test(`${how}: an existing CNI_IFNAME fails ADD and is left untouched`, async (t) => {
+    const pod = await node.pod(`exists${x}`)
+    await ip(['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0'], pod.name)
+    const [before] = await podJson(pod.name, ['link', 'show', 'eth0'])
+    const conf = refConf('1.1.0', {}, {name: `existsnet${x}`})
+    const add = await node.invoke(entry, 'ADD', conf, {containerID: `exists-1${x}`, netns: pod.path, ifname: 'eth0'})
+    t.not(add.exitCode, 0)
+    t.equal(add.json?.code, 101, add.json?.msg)
+    t.match(add.json?.msg, /CNI_IFNAME eth0 already exists/)
+    const [after] = await podJson(pod.name, ['link', 'show', 'eth0'])
+    t.equal(after.ifindex, before.ifindex)
+    t.equal(after.address, before.address)
+    t.same(reservations(`existsnet${x}`), [], 'the IPAM allocation was rolled back')
+    t.notOk((await node.hostJson(['link', 'show'])).some((l: any) => l.ifname === hostVethName(`exists-1${x}`, 'eth0')))
+  })
 
-t.test('a second ADD of the same attachment fails and does not harm the first', async (t) => {
-  const pod = await node.pod('twice')
-  const conf = refConf('1.1.0', {}, {name: 'twicenet'})
-  const o = {containerID: 'twice-1', netns: pod.path, ifname: 'eth0'}
-  const first = await node.invoke('cnidbg-ref', 'ADD', conf, o)
-  t.equal(first.exitCode, 0)
-  const second = await node.invoke('cnidbg-ref', 'ADD', conf, o)
-  t.equal(second.json?.code, 101)
-  t.equal(reservations('twicenet').length, 1, 'first reservation kept')
-  t.equal((await node.invoke('cnidbg-ref', 'CHECK', {...conf, prevResult: first.json}, o)).exitCode, 0)
-  t.equal((await node.invoke('cnidbg-ref', 'DEL', conf, o)).exitCode, 0)
-})
+  t.test(`${how}: a second ADD of the same attachment fails and does not harm the first`, async (t) => {
+    const pod = await node.pod(`twice${x}`)
+    const conf = refConf('1.1.0', {}, {name: `twicenet${x}`})
+    const o = {containerID: `twice-1${x}`, netns: pod.path, ifname: 'eth0'}
+    const first = await node.invoke(entry, 'ADD', conf, o)
+    t.equal(first.exitCode, 0)
+    const second = await node.invoke(entry, 'ADD', conf, o)
+    t.equal(second.json?.code, 101)
+    t.equal(reservations(`twicenet${x}`).length, 1, 'first reservation kept')
+    t.equal((await node.invoke(entry, 'CHECK', {...conf, prevResult: first.json}, o)).exitCode, 0)
+    t.equal((await node.invoke(entry, 'DEL', conf, o)).exitCode, 0)
+  })
 
-t.test('a failed ADD rolls back the veth and the address', async (t) => {
-  const pod = await node.pod('rollback')
-  // A route whose gateway is not reachable fails on the pod side, after the veth pair exists.
-  const conf = refConf('1.1.0', {routes: [{dst: '192.168.0.0/16', gw: '172.16.0.1'}]}, {name: 'rbnet'})
-  const before = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
-  const add = await node.invoke('cnidbg-ref', 'ADD', conf, {containerID: 'rb-1', netns: pod.path, ifname: 'eth0'})
-  t.not(add.exitCode, 0)
-  t.equal(add.json?.code, 100, add.json?.msg)
-  t.same(
-    (await podJson(pod.name, ['link', 'show'])).map((l: any) => l.ifname),
-    ['lo'],
-    'no eth0 left',
-  )
-  t.same(
-    (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname),
-    before,
-    'no host veth left',
-  )
-  t.same(reservations('rbnet'), [], 'address released')
-  // Pool exhausted at IPAM ADD: nothing is created at all.
-  const tiny = refConf('1.1.0', {ranges: [[{subnet: '10.9.0.0/30'}]]}, {name: 'tiny'})
-  const a = await node.invoke('cnidbg-ref', 'ADD', tiny, {containerID: 'tiny-1', netns: pod.path, ifname: 'eth0'})
-  t.equal(a.exitCode, 0)
-  const b = await node.invoke('cnidbg-ref', 'ADD', tiny, {containerID: 'tiny-2', netns: pod.path, ifname: 'eth1'})
-  t.equal(b.json?.code, 50, b.json?.msg)
-  t.notOk((await podJson(pod.name, ['link', 'show'])).some((l: any) => l.ifname === 'eth1'))
-  t.equal(
-    (await node.invoke('cnidbg-ref', 'DEL', tiny, {containerID: 'tiny-1', netns: pod.path, ifname: 'eth0'})).exitCode,
-    0,
-  )
-})
+  t.test(`${how}: a failed ADD rolls back the veth and the address`, async (t) => {
+    const pod = await node.pod(`rollback${x}`)
+    // A route whose gateway is not reachable fails on the pod side, after the veth pair exists.
+    const conf = refConf('1.1.0', {routes: [{dst: '192.168.0.0/16', gw: '172.16.0.1'}]}, {name: `rbnet${x}`})
+    const before = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
+    const add = await node.invoke(entry, 'ADD', conf, {containerID: `rb-1${x}`, netns: pod.path, ifname: 'eth0'})
+    t.not(add.exitCode, 0)
+    t.equal(add.json?.code, 100, add.json?.msg)
+    t.same(
+      (await podJson(pod.name, ['link', 'show'])).map((l: any) => l.ifname),
+      ['lo'],
+      'no eth0 left',
+    )
+    t.same(
+      (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname),
+      before,
+      'no host veth left',
+    )
+    t.same(reservations(`rbnet${x}`), [], 'address released')
+    // Pool exhausted at IPAM ADD: nothing is created at all.
+    const tiny = refConf('1.1.0', {ranges: [[{subnet: '10.9.0.0/30'}]]}, {name: `tiny${x}`})
+    const a = await node.invoke(entry, 'ADD', tiny, {containerID: `tiny-1${x}`, netns: pod.path, ifname: 'eth0'})
+    t.equal(a.exitCode, 0)
+    const b = await node.invoke(entry, 'ADD', tiny, {containerID: `tiny-2${x}`, netns: pod.path, ifname: 'eth1'})
+    t.equal(b.json?.code, 50, b.json?.msg)
+    t.notOk((await podJson(pod.name, ['link', 'show'])).some((l: any) => l.ifname === 'eth1'))
+    t.equal(
+      (await node.invoke(entry, 'DEL', tiny, {containerID: `tiny-1${x}`, netns: pod.path, ifname: 'eth0'})).exitCode,
+      0,
+    )
+  })
+}
 
 t.test('env and config errors are spec error objects', async (t) => {
   const pod = await node.pod('errs')

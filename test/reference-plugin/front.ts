@@ -1,0 +1,49 @@
+// The shell front's pieces that need no namespaces: quoting, the plan protocol's error path and the
+// script itself. The kernel work through the front is in plugin-ref.ts (it runs dist/plugins/cnidbg-ref).
+import t from 'tap'
+
+import {run} from '../../src/netns/exec.js'
+import {frontRun, frontScript, shellQuote} from '../../src/reference-plugin/front.js'
+
+t.test('shellQuote: sh reads every byte back', async (t) => {
+  const nasty = [
+    '',
+    "it's",
+    `'"$HOME" \`id\` $(id) \\ ; & | < > * ? [ ] { } ~ # !`,
+    'line 1\nline 2\n',
+    '{"cniVersion":"1.1.0","name":"n\'s"}',
+  ]
+  for (const text of nasty) {
+    const r = await run('sh', ['-c', `eval "x=$1"; printf '%s' "$x"`, 'sh', shellQuote(text)])
+    t.equal(r.stdout, text, JSON.stringify(text))
+  }
+})
+
+t.test('--plan: errors come back as the CNI error and its exit code, not as a plan', async (t) => {
+  const out = await frontRun(['--plan'], {CNI_COMMAND: 'ADD'}, '{"cniVersion":"1.1.0","name":"n","type":"cnidbg-ref"}')
+  t.equal(out.exitCode, 1)
+  const err = JSON.parse(out.stdout)
+  t.equal(err.code, 4, 'CNI_CONTAINERID and friends are missing: invalid environment')
+  t.notMatch(out.stdout, /^host=/m)
+  const bad = await frontRun(['--plan'], {CNI_COMMAND: 'ADD'}, 'not json')
+  t.equal(JSON.parse(bad.stdout).code, 4, 'the environment is checked first, as in Go skel')
+})
+
+t.test('--del-failed turns the ip error into the CNI error for the link', async (t) => {
+  const env = {CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_NETNS: '', CNI_IFNAME: 'eth0', CNI_PATH: '/nowhere'}
+  const conf = '{"cniVersion":"1.1.0","name":"n","type":"cnidbg-ref","ipam":{"type":"cnidbg-ipam"}}'
+  const out = await frontRun(['--del-failed', 'RTNETLINK answers: Operation not permitted'], env, conf)
+  t.equal(out.exitCode, 1)
+  const err = JSON.parse(out.stdout)
+  t.equal(err.code, 100)
+  t.match(err.msg, /^deleting cnidbg[0-9a-f]{8} failed/)
+  t.match(err.details, /Operation not permitted/)
+})
+
+t.test('the script names the Node it is given and is valid sh', async (t) => {
+  const script = frontScript("/opt/node's/bin/node")
+  t.match(script, /^#!\/bin\/sh\n/)
+  t.match(script, /^node='\/opt\/node'\\''s\/bin\/node'$/m)
+  const r = await run('sh', ['-n', '-c', script])
+  t.equal(r.exitCode, 0, r.stderr)
+})
