@@ -106,6 +106,15 @@ async function driver() {
       await execOnce(p.file, [], {...env, CNI_COMMAND: 'DEL'}, JSON.stringify(p.conf))
     }
   }
+  // The floor of target 2: as many `node -e 0` at once, i.e. what starting Node alone allows.
+  {
+    const cpu0 = childrenCpuMs()
+    const t0 = process.hrtime.bigint()
+    await Promise.all(spec.parallelPods.map(() => execOnce(process.execPath, ['-e', '0'], {PATH: spec.path})))
+    const wall = Number(process.hrtime.bigint() - t0) / 1e6
+    const n = spec.parallelPods.length
+    out.parallelFloor = {n, wallMs: wall, perSec: (n / wall) * 1000, cpuPerRun: (childrenCpuMs() - cpu0) / n}
+  }
   // Target 2: N ADDs at once, each into its own pod.
   for (const p of spec.plugins.filter((x) => x.parallel)) {
     const cpu0 = childrenCpuMs()
@@ -237,6 +246,12 @@ function table(res, iterations) {
       `  ${label.padEnd(34)} ${v.succeeded}/${v.n} ok, ${v.unique} unique addresses, ${v.wallMs.toFixed(0)} ms, ${v.podsPerSec.toFixed(1)} pods/s, ${v.cpuPerAdd.toFixed(0)} ms CPU per ADD${rel}`,
     )
     for (const e of v.errors) lines.push(`    error: ${String(e).slice(0, 200)}`)
+  }
+  const fl = res.parallelFloor
+  if (fl) {
+    lines.push(
+      `  ${'node -e 0 (floor)'.padEnd(34)} ${fl.n} at once, ${fl.wallMs.toFixed(0)} ms, ${fl.perSec.toFixed(1)} starts/s, ${fl.cpuPerRun.toFixed(0)} ms CPU each  (${(goBest / fl.perSec).toFixed(2)}× the best Go pair's time: what any Node plugin starts from)`,
+    )
   }
   return lines.join('\n')
 }
