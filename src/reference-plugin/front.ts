@@ -2,7 +2,7 @@ import {which} from '../netns/lite-exec.js'
 import {planAdd, undoAdd} from './cmd-add.js'
 import {delFailed, planDel} from './cmd-del.js'
 import {refPlugin} from './plugin-ref.js'
-import {pluginMain, readStdin, runPlugin, type PluginFuncs} from './skel.js'
+import {finish, pluginMain, readStdin, runPlugin, type PluginFuncs} from './skel.js'
 
 /**
  * The shell front of cnidbg-ref. Forking a Node process costs about 6 ms more than forking a shell on
@@ -115,7 +115,7 @@ export async function frontMain(): Promise<void> {
   const argv = process.argv.slice(2)
   if (argv.length === 0) return pluginMain(refPlugin)
   // The build asks the bundle for its own front (scripts/bundle-plugins.mjs).
-  if (argv[0] === '--print-front') return void process.stdout.write(frontScript(argv[1] ?? process.execPath))
+  if (argv[0] === '--print-front') finish(1, frontScript(argv[1] ?? process.execPath), 0)
   const out = await frontRun(argv, process.env, readStdin())
-  process.stdout.write(out.stdout, () => process.exit(out.exitCode))
+  finish(1, out.stdout, out.exitCode)
 }
