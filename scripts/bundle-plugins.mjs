@@ -1,6 +1,6 @@
 // Bundles the reference CNI plugins into self-contained executables under dist/plugins:
-//   dist/plugins/cnidbg-ref.js, dist/plugins/cnidbg-ipam   one minified CommonJS file each, `#!<this node>`,
-//   dist/plugins/cnidbg-ref                             the shell front that runs cnidbg-ref.js (front.ts),
+//   dist/plugins/cnidbg-ref, dist/plugins/cnidbg-ipam   one minified CommonJS file each; cnidbg-ipam starts
+//                                                       `#!<this node>`, cnidbg-ref with its shell front (front.ts),
 //                                                       no node_modules needed at run time
 //   dist/plugins/sea/{cnidbg-plugins,cnidbg-ref,cnidbg-ipam}   with CNIDBG_BUILD_SEA=1 (or --sea): one Node
 //                                                       single-executable binary, the two names hard-linked to it
@@ -15,8 +15,8 @@ import {build} from 'esbuild'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const ENTRIES = {
-  // The Node half of cnidbg-ref; cnidbg-ref itself is the shell front written below (front.ts).
-  'cnidbg-ref.js': 'src/reference-plugin/main-ref.ts',
+  // One file that is both the shell front and the Node bundle (front.ts); its header is added below.
+  'cnidbg-ref': 'src/reference-plugin/main-ref.ts',
   'cnidbg-ipam': 'src/reference-plugin/main-ipam.ts',
   // The conformance suite's spy (delegation and chaining checks); shipped beside the plugins.
   'cnidbg-spy': 'src/conformance/spy/main.ts',
@@ -49,11 +49,9 @@ export async function bundlePlugins({outDir = join(root, 'dist/plugins'), sea = 
     chmodSync(outfile, 0o755)
     written.push(outfile)
   }
-  // The shell front (front.ts), as the bundle just built prints it, naming this Node.
-  const front = execFileSync(process.execPath, [join(outDir, 'cnidbg-ref.js'), '--print-front', process.execPath])
-  writeFileSync(join(outDir, 'cnidbg-ref'), front, {mode: 0o755})
-  chmodSync(join(outDir, 'cnidbg-ref'), 0o755)
-  written.push(join(outDir, 'cnidbg-ref'))
+  // cnidbg-ref gets the shell front (front.ts) as its header, as the bundle itself prints it.
+  const ref = join(outDir, 'cnidbg-ref')
+  writeFileSync(ref, execFileSync(process.execPath, [ref, '--with-front', process.execPath]))
   if (sea) written.push(...(await buildSea(join(outDir, 'sea'))))
   return written
 }
@@ -94,7 +92,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const at = args.indexOf('--out-dir')
   const outDir = at >= 0 ? resolve(args[at + 1]) : undefined
   const sea = args.includes('--sea') || process.env.CNIDBG_BUILD_SEA === '1'
-  if (!existsSync(join(root, ENTRIES['cnidbg-ref.js']))) process.exit(0)
+  if (!existsSync(join(root, ENTRIES['cnidbg-ref']))) process.exit(0)
   const files = await bundlePlugins({outDir, sea})
   process.stderr.write(`bundled ${files.length} plugin file(s) into ${outDir ?? 'dist/plugins'}\n`)
 }

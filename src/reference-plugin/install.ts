@@ -13,7 +13,7 @@ import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {EnvironmentError, UsageError} from '../errors.js'
-import {frontScript} from './front.js'
+import {withFront} from './front.js'
 import {parseCIDR} from './ip.js'
 
 export interface RefInstallOptions {
@@ -126,11 +126,7 @@ function placeText(text: string, dest: string): void {
 export function installRefPlugins(o: RefInstallOptions): RefInstallResult {
   validate(o)
   const from = o.pluginsDir ?? defaultPluginsDir()
-  // cnidbg-ref is a shell front (front.ts), regenerated here to name this Node; its Node half is
-  // cnidbg-ref.js beside it.
-  const sources = o.sea
-    ? [join(from, 'sea', 'cnidbg-plugins')]
-    : [join(from, `${PLUGIN_NAMES[0]}.js`), join(from, PLUGIN_NAMES[1])]
+  const sources = o.sea ? [join(from, 'sea', 'cnidbg-plugins')] : PLUGIN_NAMES.map((n) => join(from, n))
   const missing = sources.filter((s) => !existsSync(s))
   if (missing.length > 0) {
     throw new EnvironmentError(`The built plugins are missing: ${missing.join(', ')}.`, {
@@ -154,9 +150,9 @@ export function installRefPlugins(o: RefInstallOptions): RefInstallResult {
     linkSync(executables[0]!, tmp)
     renameSync(tmp, executables[1]!)
   } else {
-    place(sources[0]!, `${executables[0]}.js`)
+    // cnidbg-ref's shell front names the Node to run (front.ts): this one.
+    placeText(withFront(process.execPath, readFileSync(sources[0]!, 'utf8')), executables[0]!)
     place(sources[1]!, executables[1]!)
-    placeText(frontScript(process.execPath), executables[0]!)
   }
   const config = buildConflist(o)
   const conflist = join(o.confDir, `10-${o.name}.conflist`)

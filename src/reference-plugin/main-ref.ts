@@ -1,5 +1,4 @@
 import {frontMain} from './front.js'
 
-// cnidbg-ref.js, the Node half of cnidbg-ref (bundled to dist/plugins/cnidbg-ref.js; the shell front
-// dist/plugins/cnidbg-ref runs it, see front.ts).
+// The cnidbg-ref executable (bundled to dist/plugins/cnidbg-ref behind its shell front, see front.ts).
 void frontMain()

@@ -1,9 +1,9 @@
 // The shell front's pieces that need no namespaces: quoting, the plan protocol's error path and the
-// script itself. The kernel work through the front is in plugin-ref.ts (it runs dist/plugins/cnidbg-ref).
+// script itself. The kernel work through the front is in plugin-ref.ts (it runs the bundled cnidbg-ref).
 import t from 'tap'
 
 import {run} from '../../src/netns/exec.js'
-import {frontRun, frontScript, shellQuote} from '../../src/reference-plugin/front.js'
+import {frontRun, frontScript, shellQuote, withFront} from '../../src/reference-plugin/front.js'
 
 t.test('shellQuote: sh reads every byte back', async (t) => {
   const nasty = [
@@ -40,10 +40,26 @@ t.test('--del-failed turns the ip error into the CNI error for the link', async 
   t.match(err.details, /Operation not permitted/)
 })
 
-t.test('the script names the Node it is given and is valid sh', async (t) => {
-  const script = frontScript("/opt/node's/bin/node")
-  t.match(script, /^#!\/bin\/sh\n/)
-  t.match(script, /^node='\/opt\/node'\\''s\/bin\/node'$/m)
-  const r = await run('sh', ['-n', '-c', script])
+t.test('the front names the Node it is given, is valid sh, and is one JS comment', async (t) => {
+  const front = frontScript("/opt/node's/bin/node")
+  t.match(front, /^#!\/bin\/sh\n":" \/\*\n/)
+  t.match(front, /^node='\/opt\/node'\\''s\/bin\/node'$/m)
+  t.match(front, /\nexit 0\n\*\/\n$/, 'the shell leaves before the closing */')
+  t.equal(front.indexOf('*/'), front.length - 3, 'nothing closes the comment early')
+  const r = await run('sh', ['-n', '-c', front])
   t.equal(r.exitCode, 0, r.stderr)
+  // As JavaScript, the front is a string and a comment: the code after it runs, in strict mode.
+  const js = await run(process.execPath, [
+    '-e',
+    `${front}"use strict"; console.log((function () { return this })() === undefined ? 'strict' : 'sloppy')`,
+  ])
+  t.equal(js.stdout.trim(), 'strict', js.stderr)
+  t.throws(() => frontScript('/opt/*/node'), /cannot write a shell front/)
+})
+
+t.test('withFront puts a new front on the bare bundle or replaces an old one', async (t) => {
+  const body = '"use strict";console.log(1)\n'
+  const fronted = withFront('/usr/bin/node', `#!/usr/bin/node\n${body}`)
+  t.equal(fronted, frontScript('/usr/bin/node') + body)
+  t.equal(withFront('/usr/local/bin/node', fronted), frontScript('/usr/local/bin/node') + body)
 })

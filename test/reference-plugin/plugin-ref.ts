@@ -1,6 +1,7 @@
 // cnidbg-ref against real kernel state: ADD/CHECK/DEL at every version, rollback, idempotent DEL,
 // CHECK after tampering. Every namespace lives in a Sandbox and is removed at teardown.
-import {existsSync, readdirSync, readFileSync, unlinkSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import t from 'tap'
 
@@ -184,10 +185,14 @@ t.test('CHECK fails on drift', async (t) => {
 })
 
 // The same failure paths through both ways of running ADD: the shell front (Node plans, a shell runs
-// the ip batches; what runtimes exec) and one Node process (the single executable, `node cnidbg-ref.js`).
+// the ip batches; what runtimes exec) and one Node process (`node cnidbg-ref`, as the single
+// executable does it), through a wrapper that runs the same file with node.
+writeFileSync(join(dir, 'cnidbg-ref-1p'), `#!/bin/sh\nexec '${process.execPath}' "\${0%/*}/cnidbg-ref" "$@"\n`, {
+  mode: 0o755,
+})
 for (const [entry, how, x] of [
   ['cnidbg-ref', 'shell front', ''],
-  ['cnidbg-ref.js', 'one process', 'p'],
+  ['cnidbg-ref-1p', 'one process', 'p'],
 ] as const) {
   t.test(`${how}: an existing CNI_IFNAME fails ADD and is left untouched`, async (t) => {
     const pod = await node.pod(`exists${x}`)
