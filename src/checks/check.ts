@@ -9,7 +9,7 @@ export interface Check {
   /** `<area>.<property>`, matching the file name in kebab-case. */
   id: string
   title: string
-  /** Checklist ids (../shared/reference/cni-spec-checklist.md), e.g. ['P72']. */
+  /** Checklist ids (fixtures/spec/cni-spec-checklist.md, a copy of the team's reference), e.g. ['P72']. */
   requirements: string[]
   /** Anchor into SPEC.md. */
   spec: string
