@@ -107,18 +107,30 @@ export class Captures {
     return join(this.dir.path, `cap${i}.${ext}`)
   }
 
-  async start(maxWaitMs = 2000): Promise<void> {
+  /**
+   * Starts every capture and resolves once each listens (or failed). It only waits as long as that
+   * takes, so the bound is generous: on a loaded node tcpdump can take seconds to start, and a probe
+   * sent before a capture listens looks like a drop at that hop.
+   */
+  async start(maxWaitMs = 8000): Promise<void> {
     if (!this.points.length) return
     // The shell records its pid, then becomes tcpdump: we can SIGINT it the moment the probe is done
-    // instead of waiting for a timeout.
-    const script = 'echo $$ > "$1"; exec tcpdump -nn -l -i "$3" -c 200 "$4" 2> "$2"'
+    // instead of waiting for a timeout. --immediate-mode hands each packet over as it comes (not in
+    // blocks of up to a second), and the output goes to a file we can watch grow.
+    const script = 'echo $$ > "$1"; exec tcpdump -nn -l --immediate-mode -i "$3" -c 200 "$4" 2> "$2" > "$5"'
     const jobs = this.points.map((point, i) => ({
       nsPath: point.netnsPath,
       script,
-      args: [this.file(i, 'pid'), this.file(i, 'err'), point.device, captureFilter(point, this.spec)],
+      args: [
+        this.file(i, 'pid'),
+        this.file(i, 'err'),
+        point.device,
+        captureFilter(point, this.spec),
+        this.file(i, 'out'),
+      ],
     }))
     let finished = false
-    this.done = runJobsInNetns(jobs, {dir: this.dir.path, timeoutMs: 10_000}).finally(() => (finished = true))
+    this.done = runJobsInNetns(jobs, {dir: this.dir.path, timeoutMs: 60_000}).finally(() => (finished = true))
     const started = performance.now()
     while (performance.now() - started < maxWaitMs && !finished) {
       if (this.points.every((_, i) => this.listening(i) || this.failed(i))) return
@@ -142,10 +154,28 @@ export class Captures {
     return /tcpdump: /.test(this.read(this.file(i, 'err')).replace(/tcpdump: verbose output suppressed[^\n]*/, ''))
   }
 
-  async stop(graceMs = 60): Promise<CaptureResult[]> {
+  /** Bytes each capture has written so far. */
+  private sizes(): number[] {
+    return this.points.map((_, i) => this.read(this.file(i, 'out')).length)
+  }
+
+  /**
+   * Stops the captures once their output has settled: at least `graceMs` after the probe, then until
+   * no capture has written anything for two looks in a row (a loaded node may take a while to hand
+   * tcpdump the last packets), at most `maxMs`.
+   */
+  async stop(graceMs = 60, maxMs = 3000): Promise<CaptureResult[]> {
     try {
       if (!this.done) return []
       await sleep(graceMs)
+      const until = performance.now() + maxMs
+      let last = this.sizes()
+      for (let quiet = 0; quiet < 2 && performance.now() < until;) {
+        await sleep(40)
+        const now = this.sizes()
+        quiet = now.every((n, i) => n === last[i]) ? quiet + 1 : 0
+        last = now
+      }
       this.points.forEach((_, i) => {
         const pid = Number(this.read(this.file(i, 'pid')).trim())
         if (pid > 0) {
@@ -160,7 +190,7 @@ export class Captures {
       return this.points.map((point, i): CaptureResult => {
         const err = this.read(this.file(i, 'err'))
         const started = err.includes('listening on')
-        const counts = countDirections(results[i]?.stdout ?? '', this.spec.a, this.spec.b)
+        const counts = countDirections(this.read(this.file(i, 'out')), this.spec.a, this.spec.b)
         const last = err
           .trim()
           .split('\n')

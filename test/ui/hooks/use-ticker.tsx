@@ -13,7 +13,8 @@ t.test('ticks while an interval is set, stops when it is null', async (t) => {
   const app = render(<Probe interval={1} />)
   t.teardown(() => app.unmount())
   t.equal(app.lastFrame(), 'ticks=0')
-  await waitFor(() => app.lastFrame() === 'ticks=2')
+  // At least two ticks: on a loaded machine several may land between two looks at the frame.
+  await waitFor(() => Number(app.lastFrame()?.split('=')[1]) >= 2)
   app.rerender(<Probe interval={null} />)
   const frozen = app.lastFrame()
   await new Promise((resolve) => setTimeout(resolve, 20))
