@@ -137,7 +137,12 @@ async function allocate(ctx: Ctx, pre: Prepared): Promise<{plan: VethPlan; resul
  * pair unless creating it is what failed (then it is not there, or a concurrent ADD of the same
  * attachment made it; hostIf was free when we checked), releases the address, and returns the error.
  */
-async function rollBack(ctx: Ctx, pre: Prepared, side: 'node' | 'pod', r: LiteResult): Promise<CniError> {
+async function rollBack(
+  ctx: Ctx,
+  pre: Pick<Prepared, 'rc' | 'hostIf'>,
+  side: 'node' | 'pod',
+  r: LiteResult,
+): Promise<CniError> {
   const error =
     side === 'node' ? explainHostFailure(ctx, r) : ipError(`configuring ${ctx.args.ifname} in ${ctx.args.netns}`, r)
   if (!(side === 'node' && failedLine(r) === 1)) await hostIp([`link del ${pre.hostIf}`])
@@ -185,9 +190,8 @@ export async function planAdd(ctx: Ctx): Promise<{host: string[]; pod: string[];
 export async function undoAdd(ctx: Ctx, side: 'node' | 'pod', stderr: string): Promise<never> {
   const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
   const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
-  const link = {hostIf} as LinkPlan
   const r: LiteResult = {exitCode: 1, signal: null, stdout: '', stderr, timedOut: false}
-  throw await rollBack(ctx, {rc, hostIf, link}, side, r)
+  throw await rollBack(ctx, {rc, hostIf}, side, r)
 }
 
 /** Our interfaces and addresses, appended to a chained prevResult if there is one (SPEC §2 ADD). */
