@@ -3,7 +3,7 @@ import {linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, 
 import {parseIP} from '../ip.js'
 import type {Attachment} from '../types.js'
 import {acquireLock} from './lock.js'
-import {sameOwner, type Reservation, type Store} from './store.js'
+import type {Reservation, Store} from './store.js'
 
 // host-local's on-disk format (plugins/ipam/host-local/backend/disk): the file is named by the
 // address and holds "<containerID>\r\n<ifname>".
@@ -100,18 +100,6 @@ export class DiskStore implements Store {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
-  }
-
-  byAttachment(owner: Attachment): string[] {
-    return this.list()
-      .filter((r) => sameOwner(r, owner))
-      .map((r) => r.ip)
-  }
-
-  releaseByAttachment(owner: Attachment): string[] {
-    const ips = this.byAttachment(owner)
-    for (const ip of ips) this.release(ip)
-    return ips
   }
 
   lastReserved(rangeSet: number): string | undefined {

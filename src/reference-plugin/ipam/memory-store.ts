@@ -1,5 +1,5 @@
 import type {Attachment} from '../types.js'
-import {sameOwner, type Reservation, type Store} from './store.js'
+import type {Reservation, Store} from './store.js'
 
 /** An in-memory Store for unit tests (host-local's backend/testing/fake_store.go). */
 export class MemoryStore implements Store {
@@ -30,18 +30,6 @@ export class MemoryStore implements Store {
 
   list(): Reservation[] {
     return [...this.reservations].map(([ip, o]) => ({ip, ...o}))
-  }
-
-  byAttachment(owner: Attachment): string[] {
-    return this.list()
-      .filter((r) => sameOwner(r, owner))
-      .map((r) => r.ip)
-  }
-
-  releaseByAttachment(owner: Attachment): string[] {
-    const ips = this.byAttachment(owner)
-    for (const ip of ips) this.release(ip)
-    return ips
   }
 
   lastReserved(rangeSet: number): string | undefined {

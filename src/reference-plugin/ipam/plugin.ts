@@ -8,6 +8,7 @@ import {allocate, freeCounts, toIPConfigs} from './allocator.js'
 import {readIpamConf, readStoreConf} from './config.js'
 import {DiskStore} from './disk-store.js'
 import {setContains} from './range.js'
+import {heldBy, releaseHeldBy} from './store.js'
 
 const ownerOf = (ctx: Ctx): Attachment => ({containerID: ctx.args.containerID, ifname: ctx.args.ifname})
 
@@ -33,7 +34,7 @@ async function del(ctx: Ctx): Promise<void> {
   const store = DiskStore.open(dataDir, network, false)
   // SPEC §2 DEL: an unknown attachment is success. Only this attachment's files are removed, and no
   // one else removes them (GC never runs alongside DEL, SPEC §3), so no lock is needed.
-  store.releaseByAttachment(ownerOf(ctx))
+  releaseHeldBy(store, ownerOf(ctx))
 }
 
 /**
@@ -44,7 +45,7 @@ async function check(ctx: Ctx): Promise<void> {
   const {dataDir, network} = readStoreConf(ctx.conf, ctx.name)
   const store = DiskStore.open(dataDir, network, false)
   const owner = ownerOf(ctx)
-  const held = store.byAttachment(owner).map((t) => parseIP(t)!)
+  const held = heldBy(store, owner).map((t) => parseIP(t)!)
   const where = `${store.dir}`
   if (held.length === 0) {
     throw new CniError(

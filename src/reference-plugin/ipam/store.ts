@@ -20,9 +20,6 @@ export interface Store {
   reservedIPs(): string[]
   /** Every reservation with its owner. */
   list(): Reservation[]
-  byAttachment(owner: Attachment): string[]
-  /** Releases every address the attachment holds; returns them. */
-  releaseByAttachment(owner: Attachment): string[]
   lastReserved(rangeSet: number): string | undefined
   setLastReserved(rangeSet: number, ip: string): void
   /** Called once the ADD is done with the store (drops scratch files). */
@@ -31,4 +28,19 @@ export interface Store {
 
 export function sameOwner(a: Attachment, b: Attachment): boolean {
   return a.containerID === b.containerID && (a.ifname === b.ifname || a.ifname === '' || b.ifname === '')
+}
+
+/** The addresses the attachment holds (any store: both derive it from list()). */
+export function heldBy(store: Store, owner: Attachment): string[] {
+  return store
+    .list()
+    .filter((r) => sameOwner(r, owner))
+    .map((r) => r.ip)
+}
+
+/** Releases every address the attachment holds; returns them. */
+export function releaseHeldBy(store: Store, owner: Attachment): string[] {
+  const ips = heldBy(store, owner)
+  for (const ip of ips) store.release(ip)
+  return ips
 }

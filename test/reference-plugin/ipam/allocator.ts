@@ -4,6 +4,7 @@ import {CniError} from '../../../src/reference-plugin/errors.js'
 import {allocate, freeCounts, toIPConfigs} from '../../../src/reference-plugin/ipam/allocator.js'
 import type {IpamConf} from '../../../src/reference-plugin/ipam/config.js'
 import {MemoryStore} from '../../../src/reference-plugin/ipam/memory-store.js'
+import {heldBy, releaseHeldBy} from '../../../src/reference-plugin/ipam/store.js'
 import {canonicalRange} from '../../../src/reference-plugin/ipam/range.js'
 import {parseIP} from '../../../src/reference-plugin/ip.js'
 
@@ -26,7 +27,7 @@ t.test('one address per range set, round robin, unique', async (t) => {
   ])
   const b = toIPConfigs(allocate(store, c, {containerID: 'b', ifname: 'eth0'}))
   t.equal(b[0]!.address, '10.0.0.3/29')
-  store.releaseByAttachment({containerID: 'a', ifname: 'eth0'})
+  releaseHeldBy(store, {containerID: 'a', ifname: 'eth0'})
   const c2 = toIPConfigs(allocate(store, c, {containerID: 'c', ifname: 'eth0'}))
   t.equal(c2[0]!.address, '10.0.0.4/29', 'keeps going after the last one, like host-local')
 })
@@ -38,7 +39,7 @@ t.test('exhaustion is code 50 and rolls back the other families', async (t) => {
   store.release('fd00::2')
   t.same(freeCounts(store, c), [0n, 2n])
   t.throws(() => allocate(store, c, {containerID: 'b', ifname: 'eth0'}), {code: 50})
-  t.same(store.byAttachment({containerID: 'b', ifname: 'eth0'}), [], 'nothing kept after failure')
+  t.same(heldBy(store, {containerID: 'b', ifname: 'eth0'}), [], 'nothing kept after failure')
 })
 
 t.test('requested addresses', async (t) => {
