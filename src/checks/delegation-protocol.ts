@@ -4,6 +4,7 @@ import {hasCheck, hasGc, hasStatus} from '../runtime/versions.js'
 import {type Check, pass, skip, SPEC, violation} from './check.js'
 
 const MARKER = 'cnidbg-spy-stderr-marker'
+const CHECK_FAILURE = 'spy: CHECK says the address is gone'
 
 /** Canonical JSON: sorted keys, so "the same config modulo key order" compares as strings (P104). */
 const canonical = (v: unknown): string =>
@@ -16,7 +17,7 @@ const canonical = (v: unknown): string =>
 export const delegationProtocol: Check = {
   id: 'delegation.protocol',
   perVersion: true,
-  requirements: ['P15', 'P77', 'P85', 'P90', 'P94', 'P102', 'P103', 'P104', 'P105', 'P107'],
+  requirements: ['P15', 'P77', 'P85', 'P90', 'P94', 'P102', 'P103', 'P104', 'P105', 'P106', 'P107'],
   roles: ['interface'],
   async run(env) {
     const plugin = env.list.plugins[env.setup.subject]!
@@ -28,6 +29,8 @@ export const delegationProtocol: Check = {
           ipam: {ips: [{address: '10.253.7.5/24', gateway: '10.253.7.1'}], routes: [{dst: '0.0.0.0/0'}]},
           stderr: MARKER,
         },
+        // The first CHECK passes, the second fails: its error must come back through the plugin (P85).
+        CHECK: [{}, {error: {code: 11, msg: CHECK_FAILURE}}],
       },
     })
     // The spy sits only in the last CNI_PATH entry, so finding it also proves the path is searched (P15, P102).
@@ -59,8 +62,13 @@ export const delegationProtocol: Check = {
     if (add.ok && upper && !upper.stderr.includes(MARKER)) should.push("the delegate's stderr was not forwarded (P105)")
     if (add.ok) {
       if (hasCheck(env.version)) {
-        await env.check(rt, list)
+        const checked = await env.check(rt, list)
         if (spyCalls(spy.log, 'CHECK').length === 0) should.push('CHECK was not forwarded to the delegate (P85)')
+        else if (checked.ok) {
+          // SPEC §2 CHECK: a plugin with delegates calls CHECK on them and propagates their errors (P85).
+          const failed = await env.check(rt, list)
+          if (failed.ok) should.push("CHECK succeeded although the delegate's CHECK failed: its error was lost (P85)")
+        }
       }
       await env.del(rt, list)
       if (spyCalls(spy.log, 'DEL').length === 0) must.push('DEL was not forwarded to the delegate (P77, P107)')
@@ -82,8 +90,14 @@ export const delegationProtocol: Check = {
     })
     const rt2 = env.rt(await env.netns())
     const bad = await env.add(rt2, failList)
+    // Read before the runtime's own DEL: the plugin has to call DEL itself, before it returns (P106).
+    const rolledBack = spyCalls(failing.log, 'DEL').length > 0
     await env.del(rt2, failList)
     if (bad.ok) must.push('ADD succeeded although its IPAM delegate failed (P107)')
+    // SPEC §4 execution procedure: when a delegate fails ADD, the upper plugin should run it again with
+    // DEL before it returns the failure (P106).
+    else if (!rolledBack)
+      should.push('the delegate failed ADD and the plugin returned without calling it with DEL (P106)')
     if (must.length) return violation(must.join('; '), env.evidence({}, 6))
     if (should.length) return violation(should.join('; '), env.evidence({}, 6), {severity: 'should'})
     return pass()

@@ -63,8 +63,11 @@ export interface Plugin {
   kind: 'mutant' | 'control'
 }
 
-/** What the fixture wraps, and so what it is compared with. */
-type Control = 'ptp' | 'ok-ptp11' | 'host-local' | 'tuning'
+/**
+ * What the fixture wraps, and so what it is compared with. `ok-ptp` is ptp behind the mutant's base,
+ * which gives a delegate that failed ADD its DEL (P106), as Debian's ptp does not.
+ */
+type Control = 'ptp' | 'ok-ptp' | 'ok-ptp11' | 'host-local' | 'tuning'
 
 interface Ctx {
   workDir: string
@@ -823,6 +826,116 @@ export const CASES: Record<string, Case> = {
     broken: (t, o) => t.not(o.exit, 0, 'kubelet-style CNI_ARGS are rejected'),
     correct: (t, o) => t.equal(o.exit, 0, 'kubelet-style CNI_ARGS are accepted'),
   },
+
+  // failed ADD, prevResult layout, and what an upper plugin owes its delegate
+  'broken-add-no-rollback': {
+    scenario: async (h, p) => {
+      // ptp reserves an address with host-local first, then fails to create eth0, which exists.
+      const c0 = await h.container()
+      await h.ip(c0, ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer'])
+      const a = await add(h, p)
+      const held = cids(h, p)
+      const d = await h.call(p.path, {verb: 'DEL', conf: p.conf})
+      return {add: a.exitCode, held, del: d.exitCode, after: cids(h, p)}
+    },
+    broken: (t, o) => {
+      t.not(o.add, 0, 'ADD fails (eth0 exists)…')
+      t.same(o.held, ['ctr-0'], '…and keeps the address IPAM gave it')
+      t.same([o.del, o.after], [0, []], "the runtime's DEL releases it")
+    },
+    correct: (t, o) => {
+      t.not(o.add, 0, 'ADD fails (eth0 exists)')
+      t.same(o.held, [], 'and has released the address already')
+    },
+  },
+  'broken-chained-old-layout': {
+    control: 'tuning',
+    scenario: async (h, p) => {
+      const out: Json = {}
+      for (const [i, v] of ['1.0.0', '0.4.0'].entries()) {
+        const netns = (await h.container(`c${i}`)).path
+        const first = requestConf(fixtureConflist('broken-chained-old-layout'), 0, {cniVersion: v})
+        const up = await h.call(join(UPSTREAM_DIR, 'ptp'), {verb: 'ADD', conf: first, cid: `ctr-${i}`, netns})
+        const r = await add(h, p, {cniVersion: v, prevResult: up.json}, {cid: `ctr-${i}`, netns})
+        out[v] = {exit: r.exitCode, prevIps: up.json?.ips, ips: r.json?.ips ?? []}
+      }
+      return out
+    },
+    broken: (t, o) => {
+      t.equal(o['1.0.0'].exit, 0)
+      t.ok(o['1.0.0'].prevIps?.length, 'the 1.0.0 prevResult had ips')
+      t.same(o['1.0.0'].ips, [], 'the output lost them (read as the 0.4.0 layout, they have no version)')
+      t.same(o['0.4.0'].ips, o['0.4.0'].prevIps, 'a 0.4.0 prevResult keeps them: only the layout is misread')
+    },
+    correct: (t, o) => {
+      t.same(o['1.0.0'].ips, o['1.0.0'].prevIps, '1.0.0: prevResult ips passed through')
+      t.same(o['0.4.0'].ips, o['0.4.0'].prevIps, '0.4.0: prevResult ips passed through')
+    },
+  },
+  'broken-check-ipam-error-swallowed': {
+    spy: true,
+    scenario: async (h, p, ctx) => {
+      const s = createSpy(ctx.workDir, `${p.kind}-ipam`, {
+        verbs: {
+          ADD: {ipam: {ips: [{address: '10.250.0.5/24', gateway: '10.250.0.1'}]}},
+          CHECK: {error: {code: 11, msg: 'spy: the address is gone'}},
+        },
+      })
+      const conf = withConf(p, {ipam: {type: 'cnidbg-spy', ...s.configKey}})
+      const a = await h.call(p.path, {verb: 'ADD', conf, cniPath: ctx.spyCniPath})
+      const c = await h.call(p.path, {verb: 'CHECK', conf: withPrev(conf, a.json), cniPath: ctx.spyCniPath})
+      const spyChecks = spyCalls(s.log, 'CHECK').length
+      await h.call(p.path, {verb: 'DEL', conf: withPrev(conf, a.json), cniPath: ctx.spyCniPath})
+      return {add: a.exitCode, check: summary(c), spyChecks}
+    },
+    broken: (t, o) => {
+      t.equal(o.add, 0)
+      t.equal(o.spyChecks, 1, 'the delegate got CHECK and failed it…')
+      t.equal(o.check.exit, 0, '…yet CHECK succeeds')
+    },
+    correct: (t, o) => {
+      t.equal(o.spyChecks, 1, 'the delegate got CHECK')
+      t.not(o.check.exit, 0, 'CHECK fails')
+      t.match(o.check.json?.msg, /spy: the address is gone/, "with the delegate's error")
+    },
+  },
+  'broken-delegate-stderr-dropped': {
+    spy: true,
+    scenario: async (h, p, ctx) => {
+      const s = createSpy(ctx.workDir, `${p.kind}-ipam`, {
+        verbs: {ADD: {ipam: {ips: [{address: '10.250.0.5/24', gateway: '10.250.0.1'}]}, stderr: 'spy-marker-105'}},
+      })
+      const conf = withConf(p, {ipam: {type: 'cnidbg-spy', ...s.configKey}})
+      const a = await h.call(p.path, {verb: 'ADD', conf, cniPath: ctx.spyCniPath})
+      await h.call(p.path, {verb: 'DEL', conf: withPrev(conf, a.json), cniPath: ctx.spyCniPath})
+      return {add: a.exitCode, stderr: a.stderr, spyAdds: spyCalls(s.log, 'ADD').length}
+    },
+    broken: (t, o) => {
+      t.same([o.add, o.spyAdds], [0, 1], 'the delegate ran on ADD')
+      t.notMatch(o.stderr, /spy-marker-105/, "but its stderr did not reach the plugin's")
+    },
+    correct: (t, o) => t.match(o.stderr, /spy-marker-105/, "the delegate's stderr came through"),
+  },
+  'broken-delegate-add-no-del': {
+    control: 'ok-ptp',
+    spy: true,
+    scenario: async (h, p, ctx) => {
+      const s = createSpy(ctx.workDir, `${p.kind}-ipam`, {verbs: {ADD: {error: {code: 11, msg: 'spy: try again'}}}})
+      const conf = withConf(p, {ipam: {type: 'cnidbg-spy', ...s.configKey}})
+      const a = await h.call(p.path, {verb: 'ADD', conf, cniPath: ctx.spyCniPath})
+      // What the delegate saw before any DEL from the runtime.
+      return {add: summary(a), verbs: readSpyLog(s.log).map((e) => e.command)}
+    },
+    broken: (t, o) => {
+      t.not(o.add.exit, 0, 'ADD fails with its delegate')
+      t.same(o.verbs, ['ADD'], 'without calling the delegate with DEL')
+    },
+    correct: (t, o) => {
+      t.not(o.add.exit, 0, 'ADD fails')
+      t.equal(o.add.json?.code, 11, "with the delegate's error")
+      t.same(o.verbs, ['ADD', 'DEL'], 'after calling the delegate with DEL')
+    },
+  },
 }
 
 /** A (cid a, netns c0) and B (cid b, netns c1); B's netns vanishes without DEL; GC keeps only A. */
@@ -842,6 +955,8 @@ export async function gcScenario(h: CniHarness, p: Plugin): Promise<Json> {
 function controlPlugin(entry: ManifestEntry, kind: Control): Plugin {
   const conf = requestConf(fixtureConflist(entry.name))
   switch (kind) {
+    case 'ok-ptp':
+      return {path: join(FIXTURE_BIN, 'ok-ptp'), conf: {...conf, type: 'ok-ptp'}, kind: 'control'}
     case 'ok-ptp11':
       return {path: join(FIXTURE_BIN, 'ok-ptp11'), conf: {...conf, type: 'ok-ptp11'}, kind: 'control'}
     case 'host-local':
