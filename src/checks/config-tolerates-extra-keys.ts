@@ -27,9 +27,11 @@ export const configToleratesExtraKeys: Check = {
     const failed: string[] = []
     for (const v of variants) {
       const rt = env.rt(ctr)
-      const request = {...env.request(rt), ...v.extra}
+      const up = await env.upstream(rt)
+      const request = {...env.request(rt, {prevResult: up.prevResult}), ...v.extra}
       const o = await env.raw({request, rt, verb: 'ADD'})
       await env.raw({request: {...request, prevResult: o.value ?? null} as JsonObject, rt, verb: 'DEL'})
+      await up.undo()
       if (!o.ok) failed.push(`${v.requirement} ${v.name}: ${o.failure}`)
     }
     if (failed.length)

@@ -8,9 +8,11 @@ export const envMinimalEnvironment: Check = {
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)
+    const up = await env.upstream(rt)
     // Only CNI_* and PATH: a plugin must not depend on anything else the runtime happens to have.
-    const o = await env.raw({minimalEnv: true, request: env.request(rt), rt, verb: 'ADD'})
+    const o = await env.raw({minimalEnv: true, request: env.request(rt, {prevResult: up.prevResult}), rt, verb: 'ADD'})
     await env.raw({minimalEnv: true, request: env.request(rt, {prevResult: o.value}), rt, verb: 'DEL'})
+    await up.undo()
     if (!o.ok)
       return violation(`ADD with only CNI_* and PATH failed: ${o.failure}`, env.evidence(), {severity: 'should'})
     return pass()

@@ -168,6 +168,26 @@ export class CaseEnv {
     return resolvePlugins(list, this.cniPath)[index] as string
   }
 
+  /**
+   * What a chained plugin under test needs before it can be run on its own: the plugins before it in
+   * the list ADDed for `rt`, and their result as its prevResult (a chained plugin without one rightly
+   * fails). Nothing for other roles. `undo` DELs them again.
+   */
+  async upstream(rt: RuntimeConf): Promise<{prevResult?: unknown; undo: () => Promise<void>}> {
+    if (this.setup.subject === 0) return {undo: async () => {}}
+    const before = this.withList((l) => {
+      l.plugins = l.plugins.slice(0, this.setup.subject)
+      if (Array.isArray(l.raw.plugins)) l.raw.plugins = l.raw.plugins.slice(0, this.setup.subject)
+    })
+    const add = await this.add(rt, before)
+    return {
+      prevResult: add.ok ? add.result : undefined,
+      undo: async () => {
+        await this.del(rt, before)
+      },
+    }
+  }
+
   /** The request the runtime would send plugin `index` for an attachment verb. */
   request(rt: RuntimeConf, opts: {prevResult?: unknown; index?: number; list?: NetConfList} = {}): JsonObject {
     const list = opts.list ?? this.list
