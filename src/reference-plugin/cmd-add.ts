@@ -75,8 +75,8 @@ interface Prepared {
 
 function prepare(ctx: Ctx): Prepared {
   const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
-  const {containerID, ifname, netns} = ctx.args
-  if (!existsSync(netns)) {
+  const {containerID, ifname, netns, netnsPath} = ctx.args
+  if (!existsSync(netnsPath)) {
     throw new CniError(
       CODE.INVALID_ENV,
       `CNI_NETNS ${netns} does not exist`,
@@ -99,7 +99,7 @@ function prepare(ctx: Ctx): Prepared {
     hostMac: randomMac(),
     podMac: randomMac(),
     mtu: resolveMtu(rc, ctx.conf),
-    podNsPath: netns,
+    podNsPath: netnsPath,
     alias: hostAlias(ctx.name, containerID, ifname),
   }
   return {rc, hostIf, link}
@@ -159,7 +159,7 @@ async function rollBack(
 export async function cmdAdd(ctx: Ctx): Promise<Result> {
   const pre = prepare(ctx)
   const lb = linkBatches(pre.link)
-  const veth = startVethSession(ctx.args.netns)
+  const veth = startVethSession(ctx.args.netnsPath)
   veth.begin(lb.host)
   let step: {plan: VethPlan; result: Result}
   try {

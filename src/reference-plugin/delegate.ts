@@ -36,8 +36,8 @@ function real(p: string): string | undefined {
  * in-process behaves identically (same code, same env, same stdin) and saves a second Node start-up.
  * Any other binary, even one named cnidbg-ipam, is exec'd as the protocol says.
  */
-function isOurSibling(found: string): boolean {
-  if (process.env.CNIDBG_REF_DELEGATE === 'exec') return false
+function isOurSibling(found: string, env: NodeJS.ProcessEnv): boolean {
+  if (env.CNIDBG_REF_DELEGATE === 'exec') return false
   const target = real(found)
   if (!target) return false
   const selves = [process.argv[1], process.execPath].filter((p): p is string => Boolean(p))
@@ -80,7 +80,7 @@ export async function delegateIpam(ctx: Ctx, type: string, verb: string): Promis
   const env = {...ctx.args.env, CNI_COMMAND: verb}
   const found = findInPath(type, ctx.args.path)
   // Without any CNI_PATH (optional in SPEC §2) our own IPAM still runs: DEL must release addresses.
-  const inProcess = type === BUILTIN_IPAM && (found ? isOurSibling(found) : ctx.args.path.length === 0)
+  const inProcess = type === BUILTIN_IPAM && (found ? isOurSibling(found, ctx.args.env) : ctx.args.path.length === 0)
   if (inProcess) {
     return interpret(type, verb, await runPlugin(ipamPlugin, env, ctx.stdin))
   }
@@ -91,7 +91,8 @@ export async function delegateIpam(ctx: Ctx, type: string, verb: string): Promis
       `CNI_PATH is "${ctx.args.path.join(':')}"; install ${type} there or fix ipam.type`,
     )
   }
-  const r = await liteRun(found, [], {env, input: ctx.stdin, stderr: 'inherit'})
+  const r = await liteRun(found, [], {env, input: ctx.stdin, stderr: ctx.onStderr ? 'pipe' : 'inherit'})
+  if (ctx.onStderr && r.stderr) ctx.onStderr(r.stderr)
   if (r.spawnError) throw new CniError(CODE.DELEGATE_FAILED, `cannot run IPAM plugin ${found}`, r.spawnError)
   return interpret(type, verb, {stdout: r.stdout, exitCode: r.exitCode ?? 1}, r.stderr)
 }

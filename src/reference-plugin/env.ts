@@ -5,6 +5,11 @@ export interface CmdArgs {
   command: string
   containerID: string
   netns: string
+  /**
+   * Where to open CNI_NETNS for kernel work: the same path, or that path in the runtime's mount
+   * namespace (/proc/<pid>/root/…) when the plugin server works for a client that sees other mounts.
+   */
+  netnsPath: string
   ifname: string
   /** Raw CNI_ARGS. */
   args: string
@@ -51,6 +56,7 @@ export function readCmdArgs(env: NodeJS.ProcessEnv): CmdArgs {
     command,
     containerID: env.CNI_CONTAINERID ?? '',
     netns: env.CNI_NETNS ?? '',
+    netnsPath: env.CNI_NETNS ?? '',
     ifname: env.CNI_IFNAME ?? '',
     args: env.CNI_ARGS ?? '',
     path: (env.CNI_PATH ?? '').split(':').filter(Boolean),

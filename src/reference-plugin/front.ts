@@ -4,6 +4,8 @@ import {which} from '../netns/lite-exec.js'
 import {planAdd, undoAdd} from './cmd-add.js'
 import {delFailed, planDel} from './cmd-del.js'
 import {refPlugin} from './plugin-ref.js'
+import {DEFAULT_SERVER_DIR, serveMain} from './serve.js'
+import {CURRENT_VERSION} from './versions.js'
 import {finish, pluginMain, readStdin, runPlugin, type PluginFuncs} from './skel.js'
 
 /**
@@ -15,9 +17,10 @@ import {finish, pluginMain, readStdin, runPlugin, type PluginFuncs} from './skel
  * prints the kernel work as `ip -batch` lines in shell assignments; the shell runs them, the node side
  * first, then the pod side in CNI_NETNS. If a batch fails, Node runs again (`--undo`, `--del-failed`)
  * to roll back and print the CNI error. Every other verb execs Node alone. `node cnidbg-ref` runs the
- * whole plugin in one Node process (cmdAdd), as the single executable does.
+ * whole plugin in one Node process (cmdAdd), as the single executable does. With a plugin server on
+ * the node (serve.ts), the front hands ADD and DEL to it and Node does not start at all.
  */
-export function frontScript(nodePath: string): string {
+export function frontScript(nodePath: string, tools = {mkfifo: which('mkfifo'), rm: which('rm')}): string {
   const script = `#!/bin/sh
 ":" /*
 # cnidbg-ref, the CNI plugin. This header is the shell front (src/reference-plugin/front.ts says why);
@@ -27,6 +30,38 @@ case "$CNI_COMMAND" in
 ADD | DEL) ;;
 *) exec "$node" "$0" ;;
 esac
+# A plugin server on this node (cnidbg-ref --serve; serve.ts has the protocol) does the work while this
+# shell waits. It must be the live process its pid file names; "-" or end-of-file means do it here.
+srv=\${CNIDBG_REF_SERVER:-${DEFAULT_SERVER_DIR}}
+if [ -p "$srv/req" ] && read -r spid sstart 2>/dev/null <"$srv/pid" &&
+  read -r st 2>/dev/null <"/proc/$spid/stat"; then
+  set -- \${st##*) }
+  if [ "\${20}" = "$sstart" ] && ${shellQuote(tools.mkfifo)} -m 600 "$srv/c.$$" 2>/dev/null; then
+    while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done >"$srv/c.$$.in"
+    echo "$$" 1<>"$srv/req"
+    {
+      read -r rc nerr <&3 || rc=
+      case "$rc" in
+      [0-9]*)
+        while [ "$nerr" -gt 0 ] && IFS= read -r l <&3; do
+          printf '%s\\n' "$l" >&2
+          nerr=$((nerr - 1))
+        done
+        while IFS= read -r l <&3 || [ -n "$l" ]; do printf '%s\\n' "$l"; done
+        exit "$rc"
+        ;;
+      esac
+    } 3<"$srv/c.$$"
+    # Not served: the config goes back on stdin for the code below.
+    if [ -f "$srv/c.$$.in" ]; then
+      exec <"$srv/c.$$.in"
+      ${shellQuote(tools.rm)} -f "$srv/c.$$.in"
+    else
+      printf '%s\\n' '{"cniVersion":"${CURRENT_VERSION}","code":11,"msg":"the cnidbg-ref server stopped during this request","details":"try again"}'
+      exit 1
+    fi
+  fi
+fi
 plan=$("$node" "$0" --plan) || {
   rc=$?
   printf '%s\\n' "$plan"
@@ -130,6 +165,7 @@ export async function frontMain(): Promise<void> {
   const argv = process.argv.slice(2)
   if (argv.length === 0) return pluginMain(refPlugin)
   // The build asks the bundle for itself with its front (scripts/bundle-plugins.mjs).
+  if (argv[0] === '--serve') return serveMain(argv[1])
   if (argv[0] === '--with-front') {
     finish(1, withFront(argv[1] ?? process.execPath, readFileSync(process.argv[1]!, 'utf8')), 0)
   }

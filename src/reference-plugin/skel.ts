@@ -14,6 +14,8 @@ export interface Ctx {
   stdin: string
   cniVersion: string
   name: string
+  /** Takes a delegate's stderr (SPEC §4, P105) when it cannot simply be ours: the plugin server's clients. */
+  onStderr?: (text: string) => void
 }
 
 /** A plugin's verbs, like Go's skel.CNIFuncs. */
@@ -66,7 +68,12 @@ const line = (o: unknown): string => JSON.stringify(o) + '\n'
  * Runs one invocation: the whole plugin protocol minus process I/O, so cnidbg-ref can also run
  * cnidbg-ipam in-process with exactly the binary's behaviour.
  */
-export async function runPlugin(funcs: PluginFuncs, env: NodeJS.ProcessEnv, stdin: string | Error): Promise<Outcome> {
+export async function runPlugin(
+  funcs: PluginFuncs,
+  env: NodeJS.ProcessEnv,
+  stdin: string | Error,
+  io: {onStderr?: (text: string) => void; netnsRoot?: string} = {},
+): Promise<Outcome> {
   const text = typeof stdin === 'string' ? stdin : ''
   const asked = versionOf(text)
   // The error's cniVersion is "the protocol version in use" (SPEC §5 Error): the request's.
@@ -87,6 +94,7 @@ export async function runPlugin(funcs: PluginFuncs, env: NodeJS.ProcessEnv, stdi
       )
     }
     const args = readCmdArgs(env)
+    if (io.netnsRoot && args.netns.startsWith('/')) args.netnsPath = io.netnsRoot + args.netns
     if (stdin instanceof Error) {
       throw new CniError(CODE.IO_FAILURE, 'cannot read the network configuration from stdin', stdin.message)
     }
@@ -118,7 +126,7 @@ export async function runPlugin(funcs: PluginFuncs, env: NodeJS.ProcessEnv, stdi
         'name must start with a letter or digit, followed by letters, digits, "_", "." or "-"',
       )
     }
-    const ctx: Ctx = {args, conf, stdin: text, cniVersion, name}
+    const ctx: Ctx = {args, conf, stdin: text, cniVersion, name, onStderr: io.onStderr}
     switch (command) {
       case 'ADD':
         return {stdout: line(toWire(await funcs.add(ctx), cniVersion)), exitCode: 0}

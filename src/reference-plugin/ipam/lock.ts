@@ -7,7 +7,7 @@ import {CniError, CODE} from '../errors.js'
  * appears complete or not at all. A holder that is gone (kill -9) is taken over. It serialises the
  * whole-store operations (GC); allocations never rest on it, each address is claimed with link(2).
  */
-function startTime(pid: number): string | undefined {
+export function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]

@@ -1,0 +1,213 @@
+// cnidbg-ref's plugin server (serve.ts) with the real shell front: served ADD/DEL against kernel state,
+// errors and a delegate's stderr through it, the fall-backs (not served, a dead server, a client left
+// waiting), parallel ADDs, and a clean stop. Everything runs in one Sandbox, removed at teardown.
+import {chmodSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import {runOk} from '../../src/netns/exec.js'
+import {startTime} from '../../src/reference-plugin/ipam/lock.js'
+import {hostVethName} from '../../src/reference-plugin/veth.js'
+import {bundle, Node, podJson, refConf} from '../helpers/ref-plugins.js'
+
+const dir = await bundle(t)
+const node = await Node.create(t, dir)
+const srvDir = join(node.sb.hostPath('/run/cni'), 'cnidbg-ref')
+
+interface Running {
+  pid: number
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** `cnidbg-ref --serve` in the sandboxed host, as a node would run it; resolves once it serves. */
+async function startServer(): Promise<Running> {
+  const pidFile = join(srvDir, 'pid')
+  const done = node.sb.run(process.execPath, [join(dir, 'cnidbg-ref'), '--serve'], {timeoutMs: 600_000})
+  let exited = false
+  void done.then(() => (exited = true))
+  // Ready once the pid file names this server (a stale file may name something else).
+  const serving = (): number | undefined => {
+    try {
+      const pid = Number(readFileSync(pidFile, 'utf8').split(' ')[0])
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--serve') ? pid : undefined
+    } catch {
+      return undefined
+    }
+  }
+  for (let i = 0; i < 400 && !serving(); i++) {
+    if (exited) throw new Error(`the server exited: ${(await done).stderr}`)
+    await sleep(25)
+  }
+  const pid = serving()
+  if (!pid) throw new Error('the server did not start')
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // Gone already.
+    }
+    await done
+  }
+  t.teardown(() => stop())
+  return {pid, stop}
+}
+
+const conf = refConf('1.1.0', {}, {name: 'servenet'})
+const served = (o: {containerID: string; netns: string}, verb = 'ADD', c: unknown = conf) =>
+  node.invoke('cnidbg-ref', verb, c, {...o, ifname: 'eth0'})
+
+t.test('served ADD and DEL leave the same kernel state as the standalone plugin', async (t) => {
+  const server = await startServer()
+  t.ok(readFileSync(join(srvDir, 'pid'), 'utf8').startsWith(`${server.pid} ${startTime(server.pid)}`), 'pid file')
+  const pod = await node.pod('sv1')
+  const o = {containerID: 'sv-1', netns: pod.path}
+  const add = await served(o)
+  t.equal(add.exitCode, 0, add.stdout + add.stderr)
+  t.match(add.json, {cniVersion: '1.1.0', ips: [{address: /^10\.244\.\d+\.2\/24$/, interface: 1}]})
+  const [link] = await podJson(pod.name, ['addr', 'show', 'dev', 'eth0'])
+  t.equal(link.address, add.json.interfaces[1].mac, 'pod MAC as reported')
+  t.ok(
+    link.addr_info.some((a: any) => `${a.local}/${a.prefixlen}` === add.json.ips[0].address),
+    'pod address as reported',
+  )
+  const hostIf = hostVethName('sv-1', 'eth0')
+  const hr = await node.hostJson(['route', 'show', 'dev', hostIf])
+  t.ok(
+    hr.some((r: any) => r.dst === add.json.ips[0].address.split('/')[0]),
+    'node route to the pod',
+  )
+  t.same(
+    readdirSync(srvDir).sort(),
+    ['pid', 'req'],
+    'the server took the request: no client FIFO or config copy is left',
+  )
+  // A second ADD of the same attachment: the error object and exit code come back through the server.
+  const again = await served(o)
+  t.equal(again.exitCode, 1)
+  t.equal(again.json?.code, 101, again.stdout)
+  t.match(again.json?.msg, /already exists/)
+  const del = await served(o, 'DEL')
+  t.equal(del.exitCode, 0, del.stdout + del.stderr)
+  t.equal(del.stdout, '', 'DEL prints nothing')
+  const links = await node.hostJson(['link', 'show'])
+  t.notOk(
+    links.some((l: any) => l.ifname === hostIf),
+    'node veth gone',
+  )
+  const del2 = await served(o, 'DEL')
+  t.equal(del2.exitCode, 0, 'DEL again is fine (idempotent)')
+  await server.stop()
+  t.notOk(existsSync(srvDir), 'a stopped server removes its directory')
+})
+
+t.test("an exec'd IPAM plugin's stderr reaches the client's stderr (P105)", async (t) => {
+  const server = await startServer()
+  // A stand-in IPAM plugin that logs to stderr and answers ADD with a fixed address.
+  const ipamDir = join(node.sb.hostPath('/run/cni'), 'ipam-bin')
+  await runOk('mkdir', ['-p', ipamDir])
+  writeFileSync(
+    join(ipamDir, 'loud-ipam'),
+    `#!/bin/sh
+echo "loud-ipam: $CNI_COMMAND marker" >&2
+echo "second line" >&2
+[ "$CNI_COMMAND" = ADD ] && echo '{"cniVersion":"1.1.0","ips":[{"address":"10.99.0.5/24","gateway":"10.99.0.1"}]}'
+exit 0
+`,
+  )
+  chmodSync(join(ipamDir, 'loud-ipam'), 0o755)
+  const pod = await node.pod('sv2')
+  const c = {cniVersion: '1.1.0', name: 'loudnet', type: 'cnidbg-ref', ipam: {type: 'loud-ipam'}}
+  const o = {containerID: 'sv-2', netns: pod.path, ifname: 'eth0', path: `/run/cni/ipam-bin:${dir}`}
+  const add = await node.invoke('cnidbg-ref', 'ADD', c, o)
+  t.equal(add.exitCode, 0, add.stdout + add.stderr)
+  t.equal(add.json?.ips?.[0]?.address, '10.99.0.5/24')
+  t.match(add.stderr, /loud-ipam: ADD marker\nsecond line\n/, 'both stderr lines, in order')
+  t.notMatch(add.stdout, /marker/, 'stderr stays off stdout')
+  const del = await node.invoke('cnidbg-ref', 'DEL', c, o)
+  t.equal(del.exitCode, 0, del.stdout + del.stderr)
+  t.match(del.stderr, /loud-ipam: DEL marker/)
+  await server.stop()
+})
+
+t.test('a request the server will not take is done by the client, with its config intact', async (t) => {
+  const server = await startServer()
+  const pod = await node.pod('sv3')
+  // A test hook is only honoured in the client's own process: the server says "-".
+  const o = {containerID: 'sv-3', netns: pod.path, ifname: 'eth0', env: {CNIDBG_TEST_HOLD: 'nothing-here'}}
+  const add = await node.invoke('cnidbg-ref', 'ADD', conf, o)
+  t.equal(add.exitCode, 0, add.stdout + add.stderr)
+  t.match(add.json, {cniVersion: '1.1.0', ips: [{interface: 1}]}, 'the re-read config gave a full result')
+  t.same(readdirSync(srvDir).sort(), ['pid', 'req'], 'the client removed its config copy')
+  const del = await node.invoke('cnidbg-ref', 'DEL', conf, o)
+  t.equal(del.exitCode, 0, del.stdout + del.stderr)
+  await server.stop()
+})
+
+t.test('a dead server is never waited for, and a new one wakes clients left waiting', async (t) => {
+  const server = await startServer()
+  await server.stop('SIGKILL')
+  t.ok(existsSync(join(srvDir, 'req')) && existsSync(join(srvDir, 'pid')), 'a killed server leaves its files')
+  const pod = await node.pod('sv4')
+  const o = {containerID: 'sv-4', netns: pod.path}
+  const add = await served(o)
+  t.equal(add.exitCode, 0, `the stale pid file is not trusted: ${add.stdout}${add.stderr}`)
+  t.equal(add.stderr, '', 'quietly')
+  t.equal((await served(o, 'DEL')).exitCode, 0)
+
+  // A pid file naming a live process that is no server (ours): the client sends its request and waits.
+  writeFileSync(join(srvDir, 'pid'), `${process.pid} ${startTime(process.pid)}\n`)
+  const pod2 = await node.pod('sv5')
+  const waiting = served({containerID: 'sv-5', netns: pod2.path})
+  for (let i = 0; i < 400 && !readdirSync(srvDir).some((f) => /^c\.\d+$/.test(f)); i++) await sleep(25)
+  t.ok(
+    readdirSync(srvDir).some((f) => /^c\.\d+$/.test(f)),
+    'the client waits on its FIFO',
+  )
+  // That "server" dies (its pid file now names a dead process); a real one starting wakes the client
+  // (end-of-file), and the client does the ADD itself.
+  writeFileSync(join(srvDir, 'pid'), `${server.pid} gone\n`)
+  const fresh = await startServer()
+  const add2 = await waiting
+  t.equal(add2.exitCode, 0, add2.stdout + add2.stderr)
+  t.match(add2.json, {ips: [{interface: 1}]})
+  t.same(readdirSync(srvDir).sort(), ['pid', 'req'], 'nothing of the woken client is left')
+  const del2 = await served({containerID: 'sv-5', netns: pod2.path}, 'DEL')
+  t.equal(del2.exitCode, 0)
+  await fresh.stop()
+})
+
+t.test('parallel served ADDs get unique addresses, and DELs release them all', async (t) => {
+  const server = await startServer()
+  const n = 16
+  const pods = await Promise.all(Array.from({length: n}, (_, i) => node.pod(`sp${i}`)))
+  const adds = await Promise.all(pods.map((p, i) => served({containerID: `sp-${i}`, netns: p.path})))
+  t.same(
+    adds.map((a) => a.exitCode),
+    Array(n).fill(0),
+    adds.map((a) => a.stdout).join(''),
+  )
+  const ips = adds.map((a) => a.json.ips[0].address)
+  t.equal(new Set(ips).size, n, 'unique addresses')
+  const store = node.storeDir('servenet')
+  t.equal(readdirSync(store).filter((f) => /^[\d.]+$/.test(f)).length, n, 'one reservation each')
+  const dels = await Promise.all(pods.map((p, i) => served({containerID: `sp-${i}`, netns: p.path}, 'DEL')))
+  t.same(
+    dels.map((d) => d.exitCode),
+    Array(n).fill(0),
+  )
+  t.equal(readdirSync(store).filter((f) => /^[\d.]+$/.test(f)).length, 0, 'all released')
+  t.same(readdirSync(srvDir).sort(), ['pid', 'req'])
+  await server.stop()
+})
+
+t.test('a second server on the same directory refuses to start', async (t) => {
+  const server = await startServer()
+  const r = await node.sb.run(process.execPath, [join(dir, 'cnidbg-ref'), '--serve'], {timeoutMs: 60_000})
+  t.equal(r.exitCode, 1)
+  t.match(r.stderr, new RegExp(`already served by pid ${server.pid}`))
+  t.ok(existsSync(join(srvDir, 'pid')), 'the running server keeps its files')
+  await server.stop()
+})
