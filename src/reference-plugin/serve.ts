@@ -11,7 +11,6 @@ import {
   statSync,
   unlinkSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs'
 import {createRequire} from 'node:module'
 import type * as NetModule from 'node:net'
@@ -19,7 +18,7 @@ import type * as NetModule from 'node:net'
 import {liteRun} from '../netns/lite-exec.js'
 import {startTime} from './ipam/lock.js'
 import {refPlugin} from './plugin-ref.js'
-import {runPlugin} from './skel.js'
+import {runPlugin, writeAllSync} from './skel.js'
 
 /**
  * The plugin server: cnidbg-ref's "thick" mode, as Multus's thick plugin and Cilium's agent do it. A
@@ -98,16 +97,12 @@ async function openReply(path: string, pid: number): Promise<number | undefined>
   }
 }
 
-async function writeAll(fd: number, text: string): Promise<void> {
-  const buf = Buffer.from(text)
-  for (let off = 0; off < buf.length;) {
-    try {
-      off += writeSync(fd, buf, off)
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code !== 'EAGAIN') return
-      await sleep(1)
-    }
+/** The reply is small (an exit code, a result): it fits the FIFO, so a sync write hardly ever waits. */
+function writeReply(fd: number, text: string): void {
+  try {
+    writeAllSync(fd, text)
+  } catch {
+    // The client is gone: nobody is left to tell.
   }
 }
 
@@ -138,7 +133,7 @@ async function handle(dir: string, pid: number, log: (l: string) => void): Promi
   const t0 = performance.now()
   try {
     if (!env || env.CNIDBG_TEST_HOLD || !sameNs(pid, 'net')) {
-      await writeAll(reply, '-\n')
+      writeReply(reply, '-\n')
       log(`client ${pid}: not served (${!env ? 'gone' : 'another network namespace, or a test hook'})`)
       return
     }
@@ -156,7 +151,7 @@ async function handle(dir: string, pid: number, log: (l: string) => void): Promi
     const netnsRoot = sameNs(pid, 'mnt') ? undefined : `/proc/${pid}/root`
     const out = await runPlugin(refPlugin, env, stdin, {onStderr, netnsRoot})
     const lines = stderr ? stderr.split('\n').length - 1 : 0
-    await writeAll(reply, `${out.exitCode} ${lines}\n${stderr}${out.stdout}`)
+    writeReply(reply, `${out.exitCode} ${lines}\n${stderr}${out.stdout}`)
     const ms = (performance.now() - t0).toFixed(1)
     log(`${env.CNI_COMMAND} ${env.CNI_CONTAINERID ?? '?'}/${env.CNI_IFNAME ?? '?'}: exit ${out.exitCode} in ${ms} ms`)
   } finally {
