@@ -5,7 +5,7 @@ import {installRefPlugins, type RefInstallResult} from '../../reference-plugin/i
 
 export default class RefInstall extends BaseCommand<RefInstallResult> {
   static override description = describe(
-    'Installs the reference CNI plugins (cnidbg-ref: a veth per pod routed through the node, and cnidbg-ipam: host-local-style IPAM) into a CNI bin dir, and writes a conflist that chains cnidbg-ref with portmap. The pod CIDR comes from --subnet, or from the subnet file the cnidbg node daemon writes (default /run/cnidbg/subnet.env). The JS bundles need `node` on PATH; --sea installs the single-executable build instead.',
+    'Installs the reference CNI plugins (cnidbg-ref: a veth per pod routed through the node, and cnidbg-ipam: host-local-style IPAM) into a CNI bin dir, and writes a conflist that chains cnidbg-ref with portmap. The pod CIDR comes from --subnet, or from the subnet file the cnidbg node daemon writes (default /run/cnidbg/subnet.env). The JS bundles need `node` on PATH; --sea installs the single-executable build instead.\n\nFor fast pod start-up, run the plugin server once per node (`cnidbg-ref --serve`, as root in the node’s network namespace): the plugin then hands ADD and DEL to it instead of starting Node for each pod, and does the work itself whenever no server runs (docs/reference-plugin.md).',
   )
 
   static override examples = [
@@ -40,6 +40,8 @@ export default class RefInstall extends BaseCommand<RefInstallResult> {
     if (!this.jsonEnabled()) {
       for (const e of result.executables) this.log(`installed ${e}`)
       this.log(`wrote ${result.conflist}`)
+      const ref = result.executables.find((e) => e.endsWith('/cnidbg-ref'))
+      if (!result.sea && ref) this.log(`optional, for fast pod start-up: run the plugin server here: ${ref} --serve`)
     }
     return result
   }
