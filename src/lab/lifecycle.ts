@@ -8,6 +8,7 @@ import {UsageError} from '../errors.js'
 import {listNetns} from '../netns/netns.js'
 import {DEFAULT_LAB_NAME, LAB_ROOT, labDir} from './names.js'
 import {deleteLabNamespaces} from './network.js'
+import {stopNodePluginServer} from './plugin-server.js'
 import {type LabState, listLabDirs, procAlive, procRef, readLabState, stopProc, writeLabState} from './state.js'
 
 export type LabHealth = 'starting' | 'running' | 'stopping' | 'crashed'
@@ -45,6 +46,11 @@ export async function teardownLab(name: string, root = LAB_ROOT): Promise<string
     // The supervisor first: it must not start new pods while their namespaces are being removed.
     if (await stopProc(state.supervisor)) removed.push(`supervisor (pid ${state.supervisor!.pid})`)
     if (await stopProc(state.apiserver)) removed.push(`API server (pid ${state.apiserver!.pid})`)
+    // A supervisor that crashed leaves its nodes' plugin servers running (they lead their own groups).
+    for (const n of state.nodes) {
+      const server = await stopNodePluginServer(n)
+      if (server) removed.push(`${n.name} plugin server (pid ${server.pid})`)
+    }
   }
   for (const n of await deleteLabNamespaces(name)) removed.push(`netns ${n}`)
   const dir = labDir(name, root)

@@ -1,6 +1,7 @@
 /**
  * The lab's node agents in one background process: for every node, the reference daemon
- * (src/daemon, in-process) and a kubelet stand-in (kubelet.ts). Both run in the root namespace and
+ * (src/daemon, in-process), a kubelet stand-in (kubelet.ts) and, as a child, the reference plugin's
+ * server (plugin-server.ts). Both run in the root namespace and
  * act on their node's namespace from outside (`ip -n`, plugins run through `ip netns exec`), so they
  * reach the API server on 127.0.0.1 with no link into the root namespace.
  *
@@ -15,6 +16,7 @@ import {NodeDaemon} from '../daemon/daemon.js'
 import {WatchedCollection} from '../daemon/informers.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
+import {PluginServer} from './plugin-server.js'
 import {CLUSTER_CIDR, NODE_IFACE} from './names.js'
 import {type LabNodeState, type LabState, readLabState} from './state.js'
 import {buildTopology, type LabTopology, writeLabTopology} from './topology.js'
@@ -50,6 +52,7 @@ export class Supervisor {
   private readonly kc: KubeConfig
   private readonly daemons = new Map<string, NodeDaemon>()
   private readonly kubelets = new Map<string, Kubelet>()
+  private readonly pluginServers = new Map<string, PluginServer>()
   private readonly nodes: WatchedCollection<V1Node>
   private control: ControlServer | undefined
   private topoTimer: NodeJS.Timeout | undefined
@@ -85,6 +88,10 @@ export class Supervisor {
     const keepStopped = new Set(this.state.faults.filter((f) => f.stopsDaemon && f.node).map((f) => f.node as string))
     for (const n of this.state.nodes) {
       if (!keepStopped.has(n.name)) await this.startDaemon(n.name)
+      // Before the kubelet, so that the node's pods are added through it (docs/reference-plugin.md).
+      const server = new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`))
+      this.pluginServers.set(n.name, server)
+      await server.start()
       const k = new Kubelet({
         lab: this.state.name,
         node: n,
@@ -107,6 +114,7 @@ export class Supervisor {
     if (this.topoTimer) clearTimeout(this.topoTimer)
     await this.control?.close()
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()))
+    await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))
     // Daemons stop without teardown: `lab down` deletes the namespaces, and pods keep their network
     // across a daemon restart (as with flannel).
     await Promise.all([...this.daemons.values()].map((d) => d.stop()))

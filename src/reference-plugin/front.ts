@@ -165,7 +165,7 @@ export async function frontMain(): Promise<void> {
   const argv = process.argv.slice(2)
   if (argv.length === 0) return pluginMain(refPlugin)
   // The build asks the bundle for itself with its front (scripts/bundle-plugins.mjs).
-  if (argv[0] === '--serve') return serveMain(argv[1])
+  if (argv[0] === '--serve') return serveMain(argv.slice(1))
   if (argv[0] === '--with-front') {
     finish(1, withFront(argv[1] ?? process.execPath, readFileSync(process.argv[1]!, 'utf8')), 0)
   }

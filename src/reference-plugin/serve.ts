@@ -53,6 +53,8 @@ export interface ServeOptions {
   dir?: string
   /** One line per request and lifecycle event (default: stderr). */
   log?: (line: string) => void
+  /** Log only starting and stopping, not every request. */
+  quiet?: boolean
 }
 
 export interface Server {
@@ -215,7 +217,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
     for (const l of lines) {
       const pid = Number(l.trim())
       if (!Number.isInteger(pid) || pid <= 0) continue
-      const p = handle(dir, pid, log).finally(() => inFlight.delete(p))
+      const p = handle(dir, pid, opts.quiet ? () => {} : log).finally(() => inFlight.delete(p))
       inFlight.add(p)
     }
   })
@@ -247,11 +249,12 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   return {dir, stop, stopped}
 }
 
-/** `cnidbg-ref --serve [DIR]`: serve until SIGTERM or SIGINT. */
-export async function serveMain(dir?: string): Promise<void> {
+/** `cnidbg-ref --serve [DIR] [--quiet]`: serve until SIGTERM or SIGINT. */
+export async function serveMain(args: readonly string[]): Promise<void> {
+  const dir = args.find((a) => !a.startsWith('--'))
   let server: Server
   try {
-    server = await startServer({dir})
+    server = await startServer({dir, quiet: args.includes('--quiet')})
   } catch (error) {
     process.stderr.write(`cnidbg-ref --serve: ${(error as Error).message}\n`)
     process.exit(1)

@@ -11,6 +11,7 @@ import {labDown} from '../../src/lab/down.js'
 import {labExec} from '../../src/lab/exec.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {podAdd, podRm} from '../../src/lab/pods.js'
+import {nodePluginServer} from '../../src/lab/plugin-server.js'
 import {procAlive, readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
@@ -150,8 +151,24 @@ t.test('lab exec runs in the pod namespace and returns the exit code', async (t)
   await t.rejects(labExec({name, pod: 'no-such-pod', command: ['true']}), cnidbgError('NO_SUCH_POD'))
 })
 
+/** CPU clock ticks a process and its waited-for children have used (/proc/<pid>/stat fields 14–17). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return fields.slice(11, 15).reduce((a, b) => a + Number(b), 0)
+}
+
 t.test('lab pod add and rm go through the API server and the kubelet', async (t) => {
+  // Each node runs the plugin's server, and the node's ADD and DEL are done there (docs/reference-plugin.md).
+  const servers = state.nodes.map((n) => nodePluginServer(n))
+  t.ok(
+    servers.every((s) => s !== undefined),
+    'a plugin server runs on every node',
+  )
+  const server2 = servers[1]!
+  const before = cpuTicks(server2.pid)
   const web = await podAdd({name, pod: 'web', node: 'node2', timeoutSeconds: 300})
+  t.ok(cpuTicks(server2.pid) > before, "node2's plugin server did the ADD (its CPU time, and its children's, went up)")
   t.equal(web.node, 'node2')
   t.match(web.ip, /^10\.244\.2\.\d+$/)
   t.ok(listNetns().includes(web.netns))
@@ -338,6 +355,8 @@ t.test('every VXLAN fault breaks what it says, shows in status, and heals', asyn
 
 t.test('a crashed lab (supervisor killed) is reaped by the next lab down; the machine is as before', async (t) => {
   const s = readLabState(name)!
+  const servers = s.nodes.map((n) => nodePluginServer(n))
+  t.equal(servers.filter(Boolean).length, s.nodes.length, 'a plugin server per node before the crash')
   process.kill(s.supervisor!.pid, 'SIGKILL')
   t.ok(await eventually(() => !procAlive(s.supervisor), 10_000), 'supervisor dead')
   t.equal((await labStatus({name})).health, 'crashed')
@@ -348,6 +367,14 @@ t.test('a crashed lab (supervisor killed) is reaped by the next lab down; the ma
     'the API server was stopped',
   )
   t.notOk(procAlive(s.apiserver), 'API server dead')
+  t.ok(
+    down.removed.some((r) => r.includes('plugin server')),
+    "the crashed supervisor's plugin servers were stopped",
+  )
+  t.notOk(
+    servers.some((ref) => procAlive(ref)),
+    'no plugin server left running',
+  )
   t.same(
     listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
     [],
