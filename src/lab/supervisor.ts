@@ -1,9 +1,9 @@
 /**
  * The lab's node agents in one background process: for every node, the reference daemon
- * (src/daemon, in-process), a kubelet stand-in (kubelet.ts) and, as a child, the reference plugin's
- * server (plugin-server.ts). Both run in the root namespace and
+ * (src/daemon, in-process) and a kubelet stand-in (kubelet.ts). Both run in the root namespace and
  * act on their node's namespace from outside (`ip -n`, plugins run through `ip netns exec`), so they
- * reach the API server on 127.0.0.1 with no link into the root namespace.
+ * reach the API server on 127.0.0.1 with no link into the root namespace. Each node's plugin server
+ * (plugin-server.ts) is a child process inside the node's namespace, as on a real node.
  *
  * One process instead of 2N keeps start-up and memory small (each would load the Kubernetes client),
  * while each daemon can still be stopped and started on its own (fault daemon-stopped), through the
@@ -86,12 +86,14 @@ export class Supervisor {
     this.nodes.start()
     // Faults recorded as "daemon stopped" stay so across a supervisor restart.
     const keepStopped = new Set(this.state.faults.filter((f) => f.stopsDaemon && f.node).map((f) => f.node as string))
+    // All nodes' plugin servers at once, before any kubelet, so that pods are added through them
+    // (docs/reference-plugin.md).
+    for (const n of this.state.nodes) {
+      this.pluginServers.set(n.name, new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`)))
+    }
+    await Promise.all([...this.pluginServers.values()].map((p) => p.start()))
     for (const n of this.state.nodes) {
       if (!keepStopped.has(n.name)) await this.startDaemon(n.name)
-      // Before the kubelet, so that the node's pods are added through it (docs/reference-plugin.md).
-      const server = new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`))
-      this.pluginServers.set(n.name, server)
-      await server.start()
       const k = new Kubelet({
         lab: this.state.name,
         node: n,

@@ -46,8 +46,9 @@ import {runPlugin, writeAllSync} from './skel.js'
 
 export const DEFAULT_SERVER_DIR = '/run/cni/cnidbg-ref'
 
-const lazyRequire = createRequire('/')
-const net = (): typeof NetModule => lazyRequire('node:net') as typeof NetModule
+// node:net only for the server: a plugin run (this file is part of its bundle) never loads it.
+let netModule: typeof NetModule | undefined
+const net = (): typeof NetModule => (netModule ??= createRequire('/')('node:net') as typeof NetModule)
 
 export interface ServeOptions {
   dir?: string
