@@ -17,7 +17,8 @@ const srvDir = join(node.sb.hostPath('/run/cni'), 'cnidbg-ref')
 
 interface Running {
   pid: number
-  stop(signal?: NodeJS.Signals): Promise<void>
+  /** Stops it and returns its log (its stderr): one line per request it served or turned away. */
+  stop(signal?: NodeJS.Signals): Promise<string>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -49,7 +50,7 @@ async function startServer(): Promise<Running> {
     } catch {
       // Gone already.
     }
-    await done
+    return (await done).stderr
   }
   t.teardown(() => stop())
   return {pid, stop}
@@ -79,11 +80,7 @@ t.test('served ADD and DEL leave the same kernel state as the standalone plugin'
     hr.some((r: any) => r.dst === add.json.ips[0].address.split('/')[0]),
     'node route to the pod',
   )
-  t.same(
-    readdirSync(srvDir).sort(),
-    ['pid', 'req'],
-    'the server took the request: no client FIFO or config copy is left',
-  )
+  t.same(readdirSync(srvDir).sort(), ['pid', 'req'], 'no client FIFO or config copy is left')
   // A second ADD of the same attachment: the error object and exit code come back through the server.
   const again = await served(o)
   t.equal(again.exitCode, 1)
@@ -99,7 +96,13 @@ t.test('served ADD and DEL leave the same kernel state as the standalone plugin'
   )
   const del2 = await served(o, 'DEL')
   t.equal(del2.exitCode, 0, 'DEL again is fine (idempotent)')
-  await server.stop()
+  const log = await server.stop()
+  t.match(
+    log,
+    /ADD sv-1\/eth0: exit 0 .*\n.*ADD sv-1\/eth0: exit 1 .*\n.*DEL sv-1\/eth0: exit 0 .*\n.*DEL sv-1\/eth0: exit 0 /,
+    'the server did all four, in order',
+  )
+  t.notMatch(log, /not served/)
   t.notOk(existsSync(srvDir), 'a stopped server removes its directory')
 })
 
@@ -129,7 +132,7 @@ exit 0
   const del = await node.invoke('cnidbg-ref', 'DEL', c, o)
   t.equal(del.exitCode, 0, del.stdout + del.stderr)
   t.match(del.stderr, /loud-ipam: DEL marker/)
-  await server.stop()
+  t.match(await server.stop(), /ADD sv-2\/eth0: exit 0 [^]*DEL sv-2\/eth0: exit 0 /, 'both served')
 })
 
 t.test('a request the server will not take is done by the client, with its config intact', async (t) => {
@@ -143,7 +146,9 @@ t.test('a request the server will not take is done by the client, with its confi
   t.same(readdirSync(srvDir).sort(), ['pid', 'req'], 'the client removed its config copy')
   const del = await node.invoke('cnidbg-ref', 'DEL', conf, o)
   t.equal(del.exitCode, 0, del.stdout + del.stderr)
-  await server.stop()
+  const log = await server.stop()
+  t.equal(log.match(/not served \(another network namespace, or a test hook\)/g)?.length, 2, 'both turned away')
+  t.notMatch(log, /sv-3/, 'and done by the client, not the server')
 })
 
 t.test('a dead server is never waited for, and a new one wakes clients left waiting', async (t) => {
@@ -176,7 +181,9 @@ t.test('a dead server is never waited for, and a new one wakes clients left wait
   t.same(readdirSync(srvDir).sort(), ['pid', 'req'], 'nothing of the woken client is left')
   const del2 = await served({containerID: 'sv-5', netns: pod2.path}, 'DEL')
   t.equal(del2.exitCode, 0)
-  await fresh.stop()
+  const log = await fresh.stop()
+  t.notMatch(log, /ADD sv-5/, 'the woken client did its ADD itself')
+  t.match(log, /DEL sv-5\/eth0: exit 0 /, 'the new server serves what comes after')
 })
 
 t.test('parallel served ADDs get unique addresses, and DELs release them all', async (t) => {
@@ -200,7 +207,9 @@ t.test('parallel served ADDs get unique addresses, and DELs release them all', a
   )
   t.equal(readdirSync(store).filter((f) => /^[\d.]+$/.test(f)).length, 0, 'all released')
   t.same(readdirSync(srvDir).sort(), ['pid', 'req'])
-  await server.stop()
+  const log = await server.stop()
+  t.equal(log.match(/ADD sp-\d+\/eth0: exit 0 /g)?.length, n, 'every ADD served')
+  t.equal(log.match(/DEL sp-\d+\/eth0: exit 0 /g)?.length, n, 'every DEL served')
 })
 
 t.test('a second server on the same directory refuses to start', async (t) => {
