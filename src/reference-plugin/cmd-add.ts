@@ -1,6 +1,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 
 import type {LiteResult} from '../netns/lite-exec.js'
+import {batchLine} from './batch.js'
 import {parseRefConf, resolveMtu} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
@@ -145,7 +146,7 @@ async function rollBack(
 ): Promise<CniError> {
   const error =
     side === 'node' ? explainHostFailure(ctx, r) : ipError(`configuring ${ctx.args.ifname} in ${ctx.args.netns}`, r)
-  if (!(side === 'node' && failedLine(r) === 1)) await hostIp([`link del ${pre.hostIf}`])
+  if (!(side === 'node' && failedLine(r) === 1)) await hostIp([batchLine('link', 'del', 'dev', pre.hostIf)])
   await delegateIpam(ctx, pre.rc.ipamType, 'DEL').catch(() => undefined)
   return error
 }
@@ -166,7 +167,8 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
     step = await allocate(ctx, pre)
   } catch (error) {
     const out = await veth.finish([], [])
-    if (out.host.exitCode === 0 || failedLine(out.host) !== 1) await hostIp([`link del ${pre.hostIf}`])
+    if (out.host.exitCode === 0 || failedLine(out.host) !== 1)
+      await hostIp([batchLine('link', 'del', 'dev', pre.hostIf)])
     throw error
   }
   // Crash tests stop here with the node side complete and the pod side not yet configured.
