@@ -1,6 +1,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 
 import type {LiteResult} from '../netns/lite-exec.js'
+import {batchLine} from './batch.js'
 import {parseRefConf, resolveMtu} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
@@ -66,11 +67,12 @@ function podAddresses(ipam: Result): PodAddress[] {
   })
 }
 
-/** What ADD knows before IPAM: the config, the node-side name and the pair's plan. */
+/** What ADD knows before IPAM: the config, the node-side name, the pair's plan and its batch lines. */
 interface Prepared {
   rc: ReturnType<typeof parseRefConf>
   hostIf: string
   link: LinkPlan
+  lb: {host: string[]; pod: string[]}
 }
 
 function prepare(ctx: Ctx): Prepared {
@@ -102,7 +104,15 @@ function prepare(ctx: Ctx): Prepared {
     podNsPath: netnsPath,
     alias: hostAlias(ctx.name, containerID, ifname),
   }
-  return {rc, hostIf, link}
+  // Written now, so a name or path ip could not read back intact fails ADD before IPAM reserves anything.
+  return {rc, hostIf, link, lb: linkBatches(link)}
+}
+
+/** IPAM's answer as batch lines (node side, pod side) and the result ADD returns. */
+interface Allocated {
+  host: string[]
+  pod: string[]
+  result: Result
 }
 
 /**
@@ -110,11 +120,14 @@ function prepare(ctx: Ctx): Prepared {
  * when IPAM ADD fails, or anything after it, IPAM DEL is called (checklist P106); this step does that
  * for its own failures.
  */
-async function allocate(ctx: Ctx, pre: Prepared): Promise<{plan: VethPlan; result: Result}> {
+async function allocate(ctx: Ctx, pre: Prepared): Promise<Allocated> {
   try {
     const ipam = (await delegateIpam(ctx, pre.rc.ipamType, 'ADD'))!
     const addrs = podAddresses(ipam)
     const plan: VethPlan = {...pre.link, addrs, routes: ipam.routes ?? []}
+    // Before anything else: a value from the IPAM result that ip could not read back fails here.
+    const host = hostAddrBatch(plan)
+    const pod = podAddrBatch(plan)
     try {
       ensureSysctl('net.ipv4.ip_forward', '1')
       if (addrs.some((a) => a.family === 6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1')
@@ -125,7 +138,7 @@ async function allocate(ctx: Ctx, pre: Prepared): Promise<{plan: VethPlan; resul
         (error as Error).message,
       )
     }
-    return {plan, result: buildResult(ctx, pre.rc.prevResult, plan, ipam, pre.rc.dns)}
+    return {host, pod, result: buildResult(ctx, pre.rc.prevResult, plan, ipam, pre.rc.dns)}
   } catch (error) {
     await delegateIpam(ctx, pre.rc.ipamType, 'DEL').catch(() => undefined)
     throw error
@@ -145,7 +158,7 @@ async function rollBack(
 ): Promise<CniError> {
   const error =
     side === 'node' ? explainHostFailure(ctx, r) : ipError(`configuring ${ctx.args.ifname} in ${ctx.args.netns}`, r)
-  if (!(side === 'node' && failedLine(r) === 1)) await hostIp([`link del ${pre.hostIf}`])
+  if (!(side === 'node' && failedLine(r) === 1)) await hostIp([batchLine('link', 'del', 'dev', pre.hostIf)])
   await delegateIpam(ctx, pre.rc.ipamType, 'DEL').catch(() => undefined)
   return error
 }
@@ -158,21 +171,19 @@ async function rollBack(
  */
 export async function cmdAdd(ctx: Ctx): Promise<Result> {
   const pre = prepare(ctx)
-  const lb = linkBatches(pre.link)
   const veth = startVethSession(ctx.args.netnsPath)
-  veth.begin(lb.host)
-  let step: {plan: VethPlan; result: Result}
+  veth.begin(pre.lb.host)
+  let step: Allocated
   try {
     step = await allocate(ctx, pre)
   } catch (error) {
     const out = await veth.finish([], [])
-    if (out.host.exitCode === 0 || failedLine(out.host) !== 1) await hostIp([`link del ${pre.hostIf}`])
+    if (out.host.exitCode === 0 || failedLine(out.host) !== 1)
+      await hostIp([batchLine('link', 'del', 'dev', pre.hostIf)])
     throw error
   }
   // Crash tests stop here with the node side complete and the pod side not yet configured.
-  const out = await veth.finish(hostAddrBatch(step.plan), [...lb.pod, ...podAddrBatch(step.plan)], () =>
-    holdPoint('ref-veth'),
-  )
+  const out = await veth.finish(step.host, [...pre.lb.pod, ...step.pod], () => holdPoint('ref-veth'))
   if (out.host.exitCode !== 0) throw await rollBack(ctx, pre, 'node', out.host)
   if (out.pod!.exitCode !== 0) throw await rollBack(ctx, pre, 'pod', out.pod!)
   return step.result
@@ -181,9 +192,8 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
 /** ADD's first half under the shell front: everything but the kernel work, which it returns as batches. */
 export async function planAdd(ctx: Ctx): Promise<{host: string[]; pod: string[]; result: Result}> {
   const pre = prepare(ctx)
-  const {plan, result} = await allocate(ctx, pre)
-  const lb = linkBatches(pre.link)
-  return {host: [...lb.host, ...hostAddrBatch(plan)], pod: [...lb.pod, ...podAddrBatch(plan)], result}
+  const {host, pod, result} = await allocate(ctx, pre)
+  return {host: [...pre.lb.host, ...host], pod: [...pre.lb.pod, ...pod], result}
 }
 
 /** Under the shell front, after one side's batch failed: undo and say why (the error ADD returns). */

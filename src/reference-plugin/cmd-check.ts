@@ -1,5 +1,6 @@
 import {existsSync} from 'node:fs'
 
+import {arg, batchLine} from './batch.js'
 import {parseRefConf} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
@@ -42,10 +43,12 @@ export async function cmdCheck(ctx: Ctx): Promise<void> {
   if (!existsSync(netns)) throw new CniError(CODE.CHECK_FAILED, `CNI_NETNS ${netns} does not exist`)
   const hostIf = hostVethName(containerID, ifname)
   const [podR, hostR] = await Promise.all([
-    podIp(netns, [`addr show dev ${ifname}`, 'route show table all'], true),
-    hostIp([`addr show dev ${hostIf}`, `route show table all dev ${hostIf}`], true),
+    podIp(netns, [batchLine('addr', 'show', 'dev', arg(ifname, 'CNI_IFNAME')), 'route show table all'], true),
+    hostIp([batchLine('addr', 'show', 'dev', hostIf), batchLine('route', 'show', 'table', 'all', 'dev', hostIf)], true),
   ])
-  const pod = podR.exitCode === 0 ? readState(podR.stdout) : {routes: []}
+  const podState = podR.exitCode === 0 ? readState(podR.stdout) : {routes: []}
+  // ip takes a missing name of the form if<N> for ifindex N: the link it shows must be ours.
+  const pod = {...podState, link: podState.link?.ifname === ifname ? podState.link : undefined}
   const host = hostR.exitCode === 0 ? readState(hostR.stdout) : {routes: []}
   const drift: string[] = []
   const mine = (prev.ips ?? []).filter((ip) => ip.interface === podIdx)

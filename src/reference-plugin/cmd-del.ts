@@ -1,4 +1,5 @@
-import {parseRefConf} from './config.js'
+import {batchLine} from './batch.js'
+import {ipamTypeForDel} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, joinErrors} from './errors.js'
 import {hostIp, ipError} from './node-exec.js'
@@ -10,12 +11,16 @@ const GONE = /Cannot find device|does not exist/
 /**
  * DEL: delete the node side by its deterministic name (the pod side goes with it) and release the
  * IPAM reservation, concurrently. SPEC §2 DEL: idempotent and best effort, so a missing link, netns or
- * prevResult is success, and IPAM DEL runs even when the link is gone.
+ * prevResult is success, IPAM DEL runs even when the link is gone, and config fields DEL does not use
+ * are not checked (ipamTypeForDel). The node side's name is a hash, so no input reaches the command.
  */
 export async function cmdDel(ctx: Ctx): Promise<void> {
-  const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, false)
+  const ipamType = ipamTypeForDel(ctx.conf)
   const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
-  const [link, ipam] = await Promise.allSettled([hostIp([`link del ${hostIf}`]), delegateIpam(ctx, rc.ipamType, 'DEL')])
+  const [link, ipam] = await Promise.allSettled([
+    hostIp([batchLine('link', 'del', 'dev', hostIf)]),
+    ipamType && delegateIpam(ctx, ipamType, 'DEL'),
+  ])
   const errors: CniError[] = []
   if (link.status === 'fulfilled' && link.value.exitCode !== 0 && !GONE.test(link.value.stderr)) {
     errors.push(ipError(`deleting ${hostIf}`, link.value))
@@ -33,14 +38,14 @@ export async function cmdDel(ctx: Ctx): Promise<void> {
  * errors are returned, as cmdDel does.
  */
 export async function planDel(ctx: Ctx): Promise<{host: string[]}> {
-  const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, false)
+  const ipamType = ipamTypeForDel(ctx.conf)
   const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
   try {
-    await delegateIpam(ctx, rc.ipamType, 'DEL')
+    if (ipamType) await delegateIpam(ctx, ipamType, 'DEL')
   } catch {
     await cmdDel(ctx)
   }
-  return {host: [`link del ${hostIf}`]}
+  return {host: [batchLine('link', 'del', 'dev', hostIf)]}
 }
 
 /** Under the shell front, after `link del` failed for a reason other than the link being gone. */

@@ -3,7 +3,8 @@ import {delegateIpam} from './delegate.js'
 import {CniError, CODE, joinErrors} from './errors.js'
 import {hostIp, ipError, parseJsonLines} from './node-exec.js'
 import type {Ctx} from './skel.js'
-import {ALIAS_TAG} from './veth.js'
+import {arg, batchLine} from './batch.js'
+import {parseAlias} from './veth.js'
 
 function validSet(conf: Record<string, unknown>): Set<string> | undefined {
   const raw = conf['cni.dev/valid-attachments'] ?? conf['cni.dev/attachments']
@@ -17,9 +18,13 @@ async function staleVeths(network: string, valid: Set<string>): Promise<string[]
   if (r.exitCode !== 0) throw ipError('listing veths', r)
   const links = (parseJsonLines(r.stdout)[0] ?? []) as Array<{ifname: string; ifalias?: string}>
   return links
-    .map((l) => ({name: l.ifname, alias: (l.ifalias ?? '').split(' ')}))
-    .filter(({alias}) => alias[0] === ALIAS_TAG && alias[1] === network && !valid.has(`${alias[2]}\n${alias[3]}`))
-    .map(({name}) => name)
+    .filter((l) => {
+      const a = parseAlias(l.ifalias)
+      // Stale only if no reading of the alias is valid (an alias written before fields were encoded
+      // may hold a literal "%").
+      return a?.network === network && !a.ifnames.some((i) => valid.has(`${a.containerID}\n${i}`))
+    })
+    .map((l) => l.ifname)
 }
 
 /**
@@ -35,7 +40,7 @@ export async function cmdGc(ctx: Ctx): Promise<void> {
     try {
       const stale = await staleVeths(ctx.name, valid)
       if (stale.length > 0) {
-        const r = await hostIp(stale.map((n) => `link del ${n}`))
+        const r = await hostIp(stale.map((n) => batchLine('link', 'del', 'dev', arg(n, 'a stale veth name'))))
         if (r.exitCode !== 0 && !/Cannot find device/.test(r.stderr)) errors.push(ipError('deleting stale veths', r))
       }
     } catch (error) {

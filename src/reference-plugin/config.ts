@@ -67,9 +67,8 @@ export function parseRefConf(conf: Json, cniVersion: string, name: string, withP
       'cnidbg-ref does not masquerade; remove "ipMasq" (the node daemon masquerades cluster egress)',
     )
   }
-  const ipam = ipamSection(conf)
-  const ipamType = ipam.type ?? DEFAULT_IPAM
-  if (typeof ipamType !== 'string' || ipamType === '' || ipamType.includes('/')) {
+  const ipamType = ipamSection(conf).type ?? DEFAULT_IPAM
+  if (!isPluginName(ipamType)) {
     throw new CniError(
       CODE.INVALID_CONFIG,
       `ipam.type ${JSON.stringify(ipamType)} is not a plugin name`,
@@ -83,6 +82,21 @@ export function parseRefConf(conf: Json, cniVersion: string, name: string, withP
     if (typeof raw === 'object' && Object.keys(raw).length > 0) prevResult = fromWire(raw, 'prevResult')
   }
   return {name, cniVersion, mtu: mtu as number | undefined, ipamType, dns: parseDns(conf.dns), prevResult}
+}
+
+const isPluginName = (t: unknown): t is string => typeof t === 'string' && t !== '' && !t.includes('/')
+
+/**
+ * DEL's view of the config: the IPAM plugin to release through, and nothing else. SPEC §2 DEL is best
+ * effort, so fields DEL does not use (mtu, dns, ipMasq, prevResult) are not checked at all, and an
+ * "ipam" no ADD could have run means nothing was reserved: undefined, no IPAM DEL.
+ */
+export function ipamTypeForDel(conf: Json): string | undefined {
+  const ipam = conf.ipam
+  if (ipam === undefined) return DEFAULT_IPAM
+  if (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam)) return undefined
+  const type = (ipam as Json).type ?? DEFAULT_IPAM
+  return isPluginName(type) ? type : undefined
 }
 
 /** The MTU for both veth ends: the config's, else the node daemon's (subnet file), else 1500. */

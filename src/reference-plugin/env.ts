@@ -32,12 +32,50 @@ const REQUIRED: Record<string, string[]> = {
 // SPEC §3 "Attachment Parameters" and pkg/utils/utils.go: the container ID rule.
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 
-/** The Linux interface-name rules (IFNAMSIZ 16 including NUL), as libcni's ValidateInterfaceName. */
+/** C0 controls and DEL: no name or path we pass on may carry them (they forge lines and commands). */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return true
+  }
+  return false
+}
+
+/**
+ * The Linux interface-name rules (dev_valid_name; IFNAMSIZ 16 including NUL), checked on the bytes:
+ * 1–15 bytes, not "." or "..", no "/", ":" or whitespace. The kernel's isspace also takes the byte
+ * 0xA0, which UTF-8 uses inside characters such as "à"; and no "%" (see below). Stricter than the
+ * kernel: no control characters, and no U+FFFD (Node reads bytes that are not UTF-8 as U+FFFD, so the name we would
+ * create is not the one given).
+ */
 export function ifnameProblem(name: string): string | undefined {
   if (name === '') return 'is empty'
-  if (name === '.' || name === '..') return `"${name}" is not a valid interface name`
-  if (Buffer.byteLength(name) > 15) return `"${name}" is ${Buffer.byteLength(name)} bytes; Linux allows at most 15`
-  if (/[/:\s]/.test(name)) return `"${name}" contains "/", ":" or whitespace`
+  const shown = JSON.stringify(name)
+  if (name === '.' || name === '..') return `${shown} is not a valid interface name`
+  const bytes = Buffer.from(name)
+  if (bytes.length > 15) return `${shown} is ${bytes.length} bytes; Linux allows at most 15`
+  if (name.includes('\ufffd')) return `${shown} is not valid UTF-8`
+  if (hasControl(name)) return `${shown} contains a control character`
+  // The kernel reads "%d" in a new link's name as "the first free number" (dev_alloc_name) and refuses
+  // any other "%": the link would not have the name asked for.
+  if (name.includes('%')) return `${shown} contains "%"`
+  for (const b of bytes) {
+    if (b === 0x2f || b === 0x3a || b === 0x20 || b === 0xa0) {
+      return `${shown} contains "/", ":" or whitespace (Linux also counts the byte 0xA0 as a space)`
+    }
+  }
+  return undefined
+}
+
+/**
+ * What CNI_NETNS may be for the commands that open it: an absolute path (a relative one would mean a
+ * name under /run/netns, or a pid, to `ip … netns`), valid UTF-8, no control characters.
+ */
+export function netnsProblem(netns: string): string | undefined {
+  const shown = JSON.stringify(netns)
+  if (!netns.startsWith('/')) return `${shown} is not an absolute path`
+  if (netns.includes('\ufffd')) return `${shown} is not valid UTF-8`
+  if (hasControl(netns)) return `${shown} contains a control character`
   return undefined
 }
 
@@ -72,6 +110,15 @@ export function readCmdArgs(env: NodeJS.ProcessEnv): CmdArgs {
     }
     const problem = ifnameProblem(args.ifname)
     if (problem) throw new CniError(CODE.INVALID_ENV, `CNI_IFNAME ${problem}`, 'use a name of 1–15 bytes, e.g. eth0')
+    // DEL does not open CNI_NETNS (SPEC §2 DEL: it may be gone or unset), so a bad one does not fail it.
+    const nsProblem = command === 'DEL' ? undefined : netnsProblem(args.netns)
+    if (nsProblem) {
+      throw new CniError(
+        CODE.INVALID_ENV,
+        `CNI_NETNS ${nsProblem}`,
+        'pass the absolute path of the pod network namespace, e.g. /run/netns/<name>',
+      )
+    }
   }
   return args
 }

@@ -93,7 +93,7 @@ if [ "$CNIDBG_TEST_HOLD" = ref-veth ] && [ -n "$CNIDBG_TEST_HOLD_FILE" ]; then
   echo $$ >"$CNIDBG_TEST_HOLD_FILE"
   exec sleep 86400
 fi
-err=$("$nsenter" --net="$CNI_NETNS" -- "$ip" -batch - 2>&1 >/dev/null <<CNIDBG_BATCH
+err=$("$nsenter" --net="$podns" -- "$ip" -batch - 2>&1 >/dev/null <<CNIDBG_BATCH
 $pod
 CNIDBG_BATCH
 ) || {
@@ -138,7 +138,8 @@ export async function frontRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
       ...refPlugin,
       add: async (ctx) => {
         const p = await planAdd(ctx)
-        vars = {host: lines(p.host), pod: lines(p.pod), nsenter: which('nsenter')}
+        // The pod side opens the netns Node checked, not the raw variable (which Node may have read lossily).
+        vars = {host: lines(p.host), pod: lines(p.pod), nsenter: which('nsenter'), podns: ctx.args.netnsPath}
         return p.result
       },
       del: async (ctx) => {

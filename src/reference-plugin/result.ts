@@ -1,5 +1,5 @@
 import {CniError, CODE} from './errors.js'
-import {parseCIDR} from './ip.js'
+import {parseCIDR, parseIP} from './ip.js'
 import type {DNS, Interface, IPConfig, Result, Route} from './types.js'
 import {hasExtendedFields, hasIpVersionField} from './versions.js'
 
@@ -87,15 +87,22 @@ export function fromWire(raw: unknown, what: string): Result {
     if (!isObj(ip) || !str(ip.address) || !parseCIDR(ip.address as string)) {
       throw new CniError(CODE.INVALID_CONFIG, `${what}.ips[${n}].address must be an address in CIDR form`)
     }
-    return {address: ip.address as string, gateway: str(ip.gateway), interface: num(ip.interface)}
+    const gateway = str(ip.gateway)
+    if (gateway !== undefined && !parseIP(gateway)) {
+      throw new CniError(CODE.INVALID_CONFIG, `${what}.ips[${n}].gateway must be an IP address`)
+    }
+    return {address: ip.address as string, gateway, interface: num(ip.interface)}
   })
   const routes = list('routes').map((rt, n): Route => {
     if (!isObj(rt) || !str(rt.dst) || !parseCIDR(rt.dst as string)) {
       throw new CniError(CODE.INVALID_CONFIG, `${what}.routes[${n}].dst must be a prefix in CIDR form`)
     }
+    const gw = str(rt.gw)
+    if (gw !== undefined && !parseIP(gw))
+      throw new CniError(CODE.INVALID_CONFIG, `${what}.routes[${n}].gw must be an IP address`)
     return {
       dst: rt.dst as string,
-      gw: str(rt.gw),
+      gw,
       mtu: num(rt.mtu),
       advmss: num(rt.advmss),
       priority: num(rt.priority),

@@ -39,6 +39,8 @@ export interface InvokeOptions {
   cniArgs?: string
   path?: string
   env?: Record<string, string>
+  /** The plugin's working directory (a relative CNI_NETNS is read from it). */
+  cwd?: string
 }
 
 /** A sandboxed node with the bundled plugins: `invoke` runs one verb like a runtime does. */
@@ -76,6 +78,7 @@ export class Node {
       extendEnv: false,
       input: typeof conf === 'string' ? conf : JSON.stringify(conf),
       timeoutMs: 120_000,
+      cwd: o.cwd,
     })
     let json: any
     try {

@@ -1,0 +1,44 @@
+// GC attributes node-side veths by their alias: an interface name that quotes could cut out of the
+// alias must still come back intact, so a GC that lists the attachment as valid keeps its veth.
+import {existsSync, readdirSync} from 'node:fs'
+
+import t from 'tap'
+
+import {hostVethName} from '../../src/reference-plugin/veth.js'
+import {bundle, Node, refConf} from '../helpers/ref-plugins.js'
+
+const dir = await bundle(t)
+const node = await Node.create(t, dir)
+
+const reservations = (network: string): string[] =>
+  existsSync(node.storeDir(network)) ? readdirSync(node.storeDir(network)).filter((f) => /^[\d.:a-f]+$/.test(f)) : []
+
+t.test('GC keeps a valid attachment whose interface name holds quotes, and removes the stale one', async (t) => {
+  const conf = refConf('1.1.0', {}, {name: 'gcquote'})
+  // Unquoted into `alias "cnidbg-ref <net> <cid> <ifname>"`, this name would end the alias after "a"
+  // and add "mtu 1400": a valid command, with an alias naming interface "a".
+  const ifname = `a"'mtu'"1400`
+  const a = await node.pod('gcqa')
+  const b = await node.pod('gcqb')
+  const keep = {containerID: 'gcq-keep', netns: a.path, ifname}
+  const stale = {containerID: 'gcq-stale', netns: b.path, ifname: `b"'mtu'"1400`}
+  for (const o of [keep, stale]) {
+    const add = await node.invoke('cnidbg-ref', 'ADD', conf, o)
+    t.equal(add.exitCode, 0, add.stdout + add.stderr)
+  }
+  const gc = await node.invoke(
+    'cnidbg-ref',
+    'GC',
+    {...conf, 'cni.dev/valid-attachments': [{containerID: keep.containerID, ifname: keep.ifname}]},
+    {},
+  )
+  t.equal(gc.exitCode, 0, gc.stdout)
+  const links = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
+  t.ok(links.includes(hostVethName(keep.containerID, keep.ifname)), 'the valid attachment keeps its veth')
+  t.notOk(links.includes(hostVethName(stale.containerID, stale.ifname)), 'the stale one is removed')
+  t.equal(reservations('gcquote').length, 1, 'IPAM and the veths agree')
+  const [veth] = await node.hostJson(['link', 'show', 'dev', hostVethName(keep.containerID, keep.ifname)])
+  t.equal(veth.ifalias, `cnidbg-ref gcquote gcq-keep a%22%27mtu%27%221400`, 'the alias carries the name encoded')
+  t.equal((await node.invoke('cnidbg-ref', 'DEL', conf, keep)).exitCode, 0)
+  t.same(reservations('gcquote'), [])
+})
