@@ -1,16 +1,16 @@
 import {
   closeSync,
   constants,
+  fchmodSync,
   fstatSync,
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   renameSync,
   rmdirSync,
   statSync,
   unlinkSync,
-  writeFileSync,
+  writeSync,
 } from 'node:fs'
 import {createRequire} from 'node:module'
 import type * as NetModule from 'node:net'
@@ -18,7 +18,8 @@ import type * as NetModule from 'node:net'
 import {liteRun} from '../netns/lite-exec.js'
 import {startTime} from './ipam/lock.js'
 import {refPlugin} from './plugin-ref.js'
-import {runPlugin, writeAllSync} from './skel.js'
+import {openOwnDir, readBounded, writeNew} from './safe-fs.js'
+import {runPlugin} from './skel.js'
 
 /**
  * The plugin server: cnidbg-ref's "thick" mode, as Multus's thick plugin and Cilium's agent do it. A
@@ -42,9 +43,29 @@ import {runPlugin, writeAllSync} from './skel.js'
  * - If the server dies mid-request the client reads end-of-file: with its config still there it does
  *   the request itself, else it fails with "try again" (11). A restarted server wakes clients left
  *   waiting on a dead one the same way.
+ *
+ * Everything in the directory is input, as is every request line: the server never dies on it and
+ * never blocks on it. A request line is at most MAX_LINE bytes and a decimal pid, else it is dropped
+ * (and logged), and clients already waiting whose lines it may have swallowed are served anyway (see
+ * rescue). Files are opened with O_NOFOLLOW and O_NONBLOCK and must be what the protocol says (the
+ * reply a FIFO, the config a regular file, both owned by us); the environ and the config are read with
+ * a bound; a reply waits for a slow reader only so long, and never past SIGTERM. Log fields are escaped.
  */
 
 export const DEFAULT_SERVER_DIR = '/run/cni/cnidbg-ref'
+
+/** A request line: a pid and a newline. Anything longer is not one. */
+const MAX_LINE = 32
+/** /proc/<pid>/environ: a runtime passes a few CNI_* variables and its own environment. */
+const MAX_ENVIRON = 1 << 20
+/** The client's config copy; a bigger one is left to the client ("-"). */
+const MAX_CONFIG = 16 << 20
+/** A delegate's stderr passed back to the client (P105). */
+const MAX_STDERR = 1 << 20
+/** How long a reply waits for its client to open the FIFO, or to read what does not fit it. */
+const CLIENT_WAIT_MS = 30_000
+/** After a dropped line: when to look again for waiting clients it may have swallowed. */
+const RESCUE_AFTER_MS = [0, 200, 2000, 10_000]
 
 // node:net only for the server: a plugin run (this file is part of its bundle) never loads it.
 let netModule: typeof NetModule | undefined
@@ -54,7 +75,7 @@ export interface ServeOptions {
   dir?: string
   /** One line per request and lifecycle event (default: stderr). */
   log?: (line: string) => void
-  /** Log only starting and stopping, not every request. */
+  /** Log only starting and stopping and what went wrong, not every request served. */
   quiet?: boolean
 }
 
@@ -78,6 +99,24 @@ export function parseEnviron(raw: string): NodeJS.ProcessEnv {
   return env
 }
 
+/**
+ * A value for one log line: control characters (a newline would start a forged line), backslashes
+ * and non-ASCII are escaped, and it is cut at 200 characters.
+ */
+export function logField(value: unknown): string {
+  const full = String(value)
+  const text = full.length > 200 ? `${full.slice(0, 200)}...` : full
+  let out = ''
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code === 0x5c) out += '\\\\'
+    else if (code >= 0x20 && code < 0x7f) out += text[i]
+    else if (code < 0x100) out += `\\x${code.toString(16).padStart(2, '0')}`
+    else out += `\\u${code.toString(16).padStart(4, '0')}`
+  }
+  return out
+}
+
 function tryUnlink(path: string): void {
   try {
     unlinkSync(path)
@@ -86,27 +125,67 @@ function tryUnlink(path: string): void {
   }
 }
 
-/** The FIFO's read end is open (the client waits in open(2)), or it never will be. */
-async function openReply(path: string, pid: number): Promise<number | undefined> {
+const errCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException).code
+
+/** The client process as it was when it asked: the same pid and start time, or it is gone. */
+const same = (pid: number, start: string) => startTime(pid) === start
+
+interface ServerState {
+  dir: string
+  stopping: boolean
+  info: (l: string) => void
+  warn: (l: string) => void
+}
+
+/**
+ * The reply FIFO `c.<pid>`, opened for writing once the client waits on it (it is blocked opening it
+ * to read). Never through a symlink, never anything but a FIFO of ours, and not past CLIENT_WAIT_MS,
+ * the client's exit or the server's stop: a planted FIFO nobody reads cannot hold the server.
+ */
+async function openReply(st: ServerState, pid: number, start: string): Promise<number | string> {
+  const path = `${st.dir}/c.${pid}`
+  const deadline = performance.now() + CLIENT_WAIT_MS
   for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+    let fd: number
     try {
-      return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)
+      fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
     } catch (error) {
       // ENXIO: the client has not reached its open yet.
-      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') return undefined
+      if (errCode(error) !== 'ENXIO')
+        return errCode(error) === 'ENOENT' ? 'no reply FIFO' : `reply FIFO: ${errCode(error)}`
+      if (!same(pid, start)) return 'gone'
+      if (st.stopping) return 'the server stops'
+      if (performance.now() > deadline) return 'did not open its reply FIFO'
+      await sleep(delay)
+      continue
     }
-    if (startTime(pid) === undefined) return undefined
-    await sleep(delay)
+    const s = fstatSync(fd)
+    if (s.isFIFO() && s.uid === process.geteuid?.()) return fd
+    closeSync(fd)
+    return 'the reply FIFO is not a FIFO of ours'
   }
 }
 
-/** The reply is small (an exit code, a result): it fits the FIFO, so a sync write hardly ever waits. */
-function writeReply(fd: number, text: string): void {
-  try {
-    writeAllSync(fd, text)
-  } catch {
-    // The client is gone: nobody is left to tell.
+/**
+ * Writes the reply. Most fit the FIFO at once; a bigger one waits for the client to read, but not for
+ * a client that left, stalls past CLIENT_WAIT_MS, or a server that stops. True when all of it went.
+ */
+async function writeReply(st: ServerState, fd: number, text: string, pid: number, start: string): Promise<boolean> {
+  const buf = Buffer.from(text)
+  let deadline = performance.now() + CLIENT_WAIT_MS
+  for (let off = 0, delay = 1; off < buf.length;) {
+    try {
+      off += writeSync(fd, buf, off)
+      deadline = performance.now() + CLIENT_WAIT_MS
+      delay = 1
+    } catch (error) {
+      if (errCode(error) !== 'EAGAIN') return false
+      if (!same(pid, start) || st.stopping || performance.now() > deadline) return false
+      await sleep(delay)
+      delay = Math.min(delay * 2, 20)
+    }
   }
+  return true
 }
 
 function sameNs(pid: number, kind: 'net' | 'mnt'): boolean {
@@ -117,46 +196,74 @@ function sameNs(pid: number, kind: 'net' | 'mnt'): boolean {
   }
 }
 
-/** Handles one client: see the protocol above. Never throws. */
-async function handle(dir: string, pid: number, log: (l: string) => void): Promise<void> {
-  const base = `${dir}/c.${pid}`
+/** The client's config copy `c.<pid>.in`: a bounded regular file of ours, never a FIFO or a symlink. */
+function readConfig(path: string): string | Error {
+  try {
+    return readBounded(path, MAX_CONFIG, process.geteuid?.())
+  } catch (error) {
+    return error as Error
+  }
+}
+
+/** Handles one client: see the protocol above. `ready` is its reply FIFO when rescue opened it. */
+async function handle(st: ServerState, pid: number, ready?: number): Promise<void> {
+  const base = `${st.dir}/c.${pid}`
+  const start = startTime(pid)
+  if (start === undefined) {
+    // No such process: nobody will use the files it may have left.
+    st.warn(`client ${pid}: no such process: dropped`)
+    if (ready !== undefined) closeSync(ready)
+    tryUnlink(base)
+    tryUnlink(`${base}.in`)
+    return
+  }
   let env: NodeJS.ProcessEnv | undefined
   try {
-    env = parseEnviron(readFileSync(`/proc/${pid}/environ`, 'utf8'))
+    env = parseEnviron(readBounded(`/proc/${pid}/environ`, MAX_ENVIRON))
   } catch {
     env = undefined
   }
-  const reply = await openReply(base, pid)
+  const reply = ready ?? (await openReply(st, pid, start))
   tryUnlink(base)
-  if (reply === undefined) {
-    // The client is gone: nobody will use its config.
-    tryUnlink(`${base}.in`)
+  if (typeof reply === 'string') {
+    st.warn(`client ${pid}: ${reply}: dropped`)
+    // Its config stays while the client lives: it does the request itself when it finds no FIFO.
+    if (!same(pid, start)) tryUnlink(`${base}.in`)
     return
   }
   const t0 = performance.now()
   try {
-    if (!env || env.CNIDBG_TEST_HOLD || !sameNs(pid, 'net')) {
-      writeReply(reply, '-\n')
-      log(`client ${pid}: not served (${!env ? 'gone' : 'another network namespace, or a test hook'})`)
+    const verb = env?.CNI_COMMAND
+    const notServed = !env
+      ? 'gone'
+      : verb !== 'ADD' && verb !== 'DEL'
+        ? `${logField(verb)} is not served`
+        : env.CNIDBG_TEST_HOLD || !sameNs(pid, 'net')
+          ? same(pid, start)
+            ? 'another network namespace, or a test hook'
+            : 'gone'
+          : undefined
+    const stdin = notServed ? undefined : readConfig(`${base}.in`)
+    if (notServed || (stdin instanceof Error && errCode(stdin) === 'EFBIG')) {
+      // Said before the config is used: the client takes it back as its stdin and does the work.
+      await writeReply(st, reply, '-\n', pid, start)
+      st.info(`client ${pid}: not served (${notServed ?? 'a config bigger than the server takes'})`)
       return
-    }
-    let stdin: string | Error
-    try {
-      stdin = readFileSync(`${base}.in`, 'utf8')
-    } catch (error) {
-      stdin = error as Error
     }
     tryUnlink(`${base}.in`)
     let stderr = ''
-    const onStderr = (text: string) => (stderr += text.endsWith('\n') ? text : `${text}\n`)
+    const onStderr = (text: string) => {
+      if (stderr.length < MAX_STDERR) stderr += text.endsWith('\n') ? text : `${text}\n`
+    }
     // CNI_NETNS is a path in the runtime's mounts, which may have changed since we started (a netns
     // mounted after our mount namespace was made, without propagation): open it through the client's.
     const netnsRoot = sameNs(pid, 'mnt') ? undefined : `/proc/${pid}/root`
-    const out = await runPlugin(refPlugin, env, stdin, {onStderr, netnsRoot})
+    const out = await runPlugin(refPlugin, env!, stdin!, {onStderr, netnsRoot})
     const lines = stderr ? stderr.split('\n').length - 1 : 0
-    writeReply(reply, `${out.exitCode} ${lines}\n${stderr}${out.stdout}`)
+    const sent = await writeReply(st, reply, `${out.exitCode} ${lines}\n${stderr}${out.stdout}`, pid, start)
     const ms = (performance.now() - t0).toFixed(1)
-    log(`${env.CNI_COMMAND} ${env.CNI_CONTAINERID ?? '?'}/${env.CNI_IFNAME ?? '?'}: exit ${out.exitCode} in ${ms} ms`)
+    const what = `${logField(verb)} ${logField(env!.CNI_CONTAINERID ?? '?')}/${logField(env!.CNI_IFNAME ?? '?')}`
+    st.info(`${what}: exit ${out.exitCode} in ${ms} ms${sent ? '' : ' (the client left before the reply)'}`)
   } finally {
     closeSync(reply)
   }
@@ -164,7 +271,7 @@ async function handle(dir: string, pid: number, log: (l: string) => void): Promi
 
 function liveServer(dir: string): number | undefined {
   try {
-    const [pid, start] = readFileSync(`${dir}/pid`, 'utf8').trim().split(' ')
+    const [pid, start] = readBounded(`${dir}/pid`, 64).trim().split(' ')
     const n = Number(pid)
     return n > 0 && n !== process.pid && startTime(n) === start ? n : undefined
   } catch {
@@ -185,7 +292,7 @@ function reapClients(dir: string): void {
       continue
     }
     try {
-      closeSync(openSync(`${dir}/${name}`, constants.O_WRONLY | constants.O_NONBLOCK))
+      closeSync(openSync(`${dir}/${name}`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW))
     } catch {
       // Nobody waits on it.
     }
@@ -193,11 +300,30 @@ function reapClients(dir: string): void {
   }
 }
 
+/** The server's directory, made root-only, or refused when it is not ours (a symlink, someone else's). */
+function ownDir(dir: string): void {
+  mkdirSync(dir, {recursive: true, mode: 0o700})
+  let fd: number
+  try {
+    fd = openOwnDir(dir)
+  } catch (error) {
+    throw new Error(
+      `refusing ${dir}: ${(error as Error).message}; it must be a directory of ours that no one else can write`,
+    )
+  }
+  try {
+    fchmodSync(fd, 0o700)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** Starts serving in `dir` (see the protocol above); resolves once clients can use it. */
 export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   const dir = opts.dir ?? DEFAULT_SERVER_DIR
   const log = opts.log ?? ((l: string) => process.stderr.write(`cnidbg-ref server: ${l}\n`))
-  mkdirSync(dir, {recursive: true, mode: 0o700})
+  const st: ServerState = {dir, stopping: false, info: opts.quiet ? () => {} : log, warn: log}
+  ownDir(dir)
   const other = liveServer(dir)
   if (other) throw new Error(`${dir} is already served by pid ${other}`)
   tryUnlink(`${dir}/pid`)
@@ -206,25 +332,92 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   const mk = await liteRun('mkfifo', ['-m', '600', `${dir}/req`], {timeoutMs: 10_000})
   if (mk.exitCode !== 0) throw new Error(`cannot make the request FIFO in ${dir}: ${mk.stderr || mk.spawnError}`)
   // Read-write, so the FIFO never reports end-of-file between clients; as a socket, so reads never block.
-  const reqFd = openSync(`${dir}/req`, constants.O_RDWR | constants.O_NONBLOCK)
+  const reqFd = openSync(`${dir}/req`, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW)
   if (!fstatSync(reqFd).isFIFO()) throw new Error(`${dir}/req is not a FIFO`)
   const req = new (net().Socket)({fd: reqFd, readable: true, writable: false})
-  const inFlight = new Set<Promise<void>>()
+  const inFlight = new Map<number, Promise<void>>()
+  const serve = (pid: number, ready?: number) => {
+    const p = handle(st, pid, ready)
+      .catch((error: unknown) => st.warn(`client ${pid}: ${logField((error as Error)?.stack ?? error)}`))
+      .finally(() => inFlight.delete(pid))
+    inFlight.set(pid, p)
+  }
+  // A dropped line may have held other clients' requests: a client blocked opening its reply FIFO has
+  // sent its request (and its config before that), so it is served as if its line had arrived.
+  const timers = new Set<NodeJS.Timeout>()
+  const rescue = () => {
+    let names: string[]
+    try {
+      names = readdirSync(dir)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      const m = /^c\.(\d+)$/.exec(name)
+      const pid = Number(m?.[1])
+      if (!m || inFlight.has(pid) || st.stopping) continue
+      let fd: number
+      try {
+        fd = openSync(`${dir}/${name}`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
+      } catch {
+        continue // Not waiting yet (ENXIO), or gone.
+      }
+      const s = fstatSync(fd)
+      if (!s.isFIFO() || s.uid !== process.geteuid?.()) {
+        closeSync(fd)
+        continue
+      }
+      st.warn(`client ${pid}: waiting without a request line: served`)
+      serve(pid, fd)
+    }
+  }
+  const rescueSoon = () => {
+    for (const ms of RESCUE_AFTER_MS) {
+      const timer = setTimeout(() => {
+        timers.delete(timer)
+        rescue()
+      }, ms)
+      timers.add(timer)
+    }
+  }
   let pending = ''
+  // In an over-long line, dropped up to its newline (which also ends any request appended to it).
+  let skipping = false
   req.on('data', (b: Buffer) => {
-    pending += b.toString('latin1')
-    const lines = pending.split('\n')
+    const lines = (pending + b.toString('latin1')).split('\n')
     pending = lines.pop() ?? ''
-    for (const l of lines) {
-      const pid = Number(l.trim())
-      if (!Number.isInteger(pid) || pid <= 0) continue
-      const p = handle(dir, pid, opts.quiet ? () => {} : log).finally(() => inFlight.delete(p))
-      inFlight.add(p)
+    for (const [i, line] of lines.entries()) {
+      if (i === 0 && skipping) {
+        skipping = false
+        rescueSoon()
+        continue
+      }
+      const l = line.trim()
+      if (!l) continue
+      if (l.length > MAX_LINE || !/^[1-9]\d{0,9}$/.test(l)) {
+        st.warn(`request ${logField(l)} is no pid: dropped`)
+        rescueSoon()
+        continue
+      }
+      const pid = Number(l)
+      if (inFlight.has(pid)) {
+        st.warn(`client ${pid}: asked again while being served: dropped`)
+        continue
+      }
+      serve(pid)
+    }
+    if (skipping) pending = ''
+    else if (pending.length > MAX_LINE) {
+      st.warn(`request line longer than ${MAX_LINE} bytes (${logField(pending.slice(0, MAX_LINE))}...): dropped`)
+      pending = ''
+      skipping = true
     }
   })
+  req.on('error', (error) => st.warn(`request FIFO: ${logField(error.message)}`))
   // Ready: the pid file is written last, atomically, and the front trusts nothing else.
   const pidTmp = `${dir}/.pid.${process.pid}`
-  writeFileSync(pidTmp, `${process.pid} ${startTime(process.pid) ?? ''}\n`)
+  tryUnlink(pidTmp)
+  writeNew(pidTmp, `${process.pid} ${startTime(process.pid) ?? ''}\n`)
   renameSync(pidTmp, `${dir}/pid`)
   log(`serving in ${dir} (pid ${process.pid})`)
   let stopping: Promise<void> | undefined
@@ -237,7 +430,10 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
       await sleep(200)
       req.destroy()
       tryUnlink(`${dir}/req`)
-      while (inFlight.size > 0) await Promise.all([...inFlight])
+      // Requests in flight finish; only waits on clients (a FIFO nobody opens, a reader that stalls) end.
+      st.stopping = true
+      for (const timer of timers) clearTimeout(timer)
+      while (inFlight.size > 0) await Promise.all([...inFlight.values()])
       reapClients(dir)
       try {
         rmdirSync(dir)
@@ -253,9 +449,18 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
 /** `cnidbg-ref --serve [DIR] [--quiet]`: serve until SIGTERM or SIGINT. */
 export async function serveMain(args: readonly string[]): Promise<void> {
   const dir = args.find((a) => !a.startsWith('--'))
+  // A log nobody reads any more (a closed stderr) must not end the server: it goes on, unlogged.
+  let logOpen = true
+  process.stderr.on('error', () => (logOpen = false))
+  const log = (l: string) => {
+    if (logOpen) process.stderr.write(`cnidbg-ref server: ${l}\n`)
+  }
+  // A long-running root service never dies on a request: whatever escaped is logged, and it serves on.
+  process.on('uncaughtException', (error) => log(`unexpected: ${logField(error?.stack ?? error)}`))
+  process.on('unhandledRejection', (error) => log(`unexpected: ${logField((error as Error)?.stack ?? error)}`))
   let server: Server
   try {
-    server = await startServer({dir, quiet: args.includes('--quiet')})
+    server = await startServer({dir, log, quiet: args.includes('--quiet')})
   } catch (error) {
     process.stderr.write(`cnidbg-ref --serve: ${(error as Error).message}\n`)
     process.exit(1)

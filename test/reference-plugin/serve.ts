@@ -1,7 +1,22 @@
 // cnidbg-ref's plugin server (serve.ts) with the real shell front: served ADD/DEL against kernel state,
 // errors and a delegate's stderr through it, the fall-backs (not served, a dead server, a client left
 // waiting), parallel ADDs, and a clean stop. Everything runs in one Sandbox, removed at teardown.
-import {chmodSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -57,8 +72,8 @@ async function startServer(): Promise<Running> {
 }
 
 const conf = refConf('1.1.0', {}, {name: 'servenet'})
-const served = (o: {containerID: string; netns: string}, verb = 'ADD', c: unknown = conf) =>
-  node.invoke('cnidbg-ref', verb, c, {...o, ifname: 'eth0'})
+const served = (o: {containerID: string; netns: string; ifname?: string}, verb = 'ADD', c: unknown = conf) =>
+  node.invoke('cnidbg-ref', verb, c, {ifname: 'eth0', ...o})
 
 t.test('served ADD and DEL leave the same kernel state as the standalone plugin', async (t) => {
   const server = await startServer()
@@ -219,4 +234,117 @@ t.test('a second server on the same directory refuses to start', async (t) => {
   t.match(r.stderr, new RegExp(`already served by pid ${server.pid}`))
   t.ok(existsSync(join(srvDir, 'pid')), 'the running server keeps its files')
   await server.stop()
+})
+
+t.test('garbage and planted files do not end or hold the server; it serves on and stops on SIGTERM', async (t) => {
+  const server = await startServer()
+  const pod = await node.pod('sg1')
+  const outside = mkdtempSync(join(tmpdir(), 'cnidbg-serve-victim-'))
+  t.teardown(() => rmSync(outside, {recursive: true, force: true}))
+  const victim = join(outside, 'victim')
+  writeFileSync(victim, 'precious\n')
+  /** Writes straight into the request FIFO, as anyone who can open it could. */
+  const sendRaw = (data: string) => {
+    const fd = openSync(join(srvDir, 'req'), constants.O_WRONLY)
+    try {
+      const buf = Buffer.from(data)
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off)
+    } finally {
+      closeSync(fd)
+    }
+  }
+  /** A hand-made client in the server's namespaces: `setup` is shell run after `c.$$` is made. */
+  const fakeClient = (setup: string, env: Record<string, string>) =>
+    node.sb.run('sh', ['-c', `srv=$1; mkfifo -m 600 "$srv/c.$$" || exit 9; ${setup}`, 'fake', srvDir], {
+      env: {PATH: process.env.PATH ?? '/usr/bin:/bin', CONF: JSON.stringify(conf), CNI_PATH: dir, ...env},
+      extendEnv: false,
+      timeoutMs: 120_000,
+    })
+  const cni = (verb: string, cid: string) => ({
+    CNI_COMMAND: verb,
+    CNI_CONTAINERID: cid,
+    CNI_IFNAME: 'eth0',
+    CNI_NETNS: pod.path,
+  })
+
+  // An unterminated line of 1 MiB; the next good client's request is appended to it and lost, and the
+  // server finds that client waiting on its FIFO and serves it anyway.
+  sendRaw('x'.repeat(1 << 20))
+  const first = await served({containerID: 'sg-1', netns: pod.path})
+  t.equal(first.exitCode, 0, `a good ADD after an unterminated line: ${first.stdout}${first.stderr}`)
+  // Lines that are no pid, a pid that runs no client (the server itself), one that does not exist.
+  sendRaw(`\nabc\n0x10\n-5\n1e3\n${'9'.repeat(40)}\n${server.pid}\n999999999\n`)
+  // Planted at the reply FIFO's name: a symlink to a file outside, and a FIFO nobody will ever open.
+  symlinkSync(victim, join(srvDir, `c.${process.pid}`))
+  execFileSync('mkfifo', ['-m', '600', join(srvDir, `c.${process.ppid}`)])
+  sendRaw(`${process.pid}\n${process.ppid}\n`)
+  // A client whose config copy is a FIFO: it gets an error (code 5), it does not freeze the server.
+  const fifoIn = await fakeClient(
+    `mkfifo -m 600 "$srv/c.$$.in"; echo $$ >>"$srv/req"; cat <"$srv/c.$$"`,
+    cni('ADD', 'sg-fifo'),
+  )
+  t.match(fifoIn.stdout, /^1 0\n.*"code":5/, `a FIFO for a config is an error: ${fifoIn.stdout}${fifoIn.stderr}`)
+  // A config copy that is a symlink to a file outside: never read through.
+  const linkIn = await fakeClient(`ln -s ${victim} "$srv/c.$$.in"; echo $$ >>"$srv/req"; cat <"$srv/c.$$"`, {
+    ...cni('ADD', 'sg-link'),
+  })
+  t.match(linkIn.stdout, /^1 0\n.*"code":5/, `a symlink for a config is an error: ${linkIn.stdout}`)
+  // Clients that vanish: before opening their FIFO, and right after.
+  const gone = await fakeClient(
+    `printf '%s' "$CONF" >"$srv/c.$$.in"; echo $$ >>"$srv/req"; echo $$`,
+    cni('DEL', 'sg-gone'),
+  )
+  t.equal(gone.exitCode, 0)
+  const left = await fakeClient(
+    `printf '%s' "$CONF" >"$srv/c.$$.in"; echo $$ >>"$srv/req"; echo $$; exec 3<"$srv/c.$$"`,
+    cni('DEL', 'sg-left'),
+  )
+  t.equal(left.exitCode, 0)
+  // A newline in CNI_IFNAME must not forge a line in the log.
+  await served({containerID: 'sg-forge', netns: pod.path, ifname: 'eth0\nADD forged/eth0: exit 0 in 0.1 ms'})
+
+  // It still serves, in order, and is still the same process.
+  const del = await served({containerID: 'sg-1', netns: pod.path}, 'DEL')
+  t.equal(del.exitCode, 0, del.stdout + del.stderr)
+  const pod2 = await node.pod('sg2')
+  const add = await served({containerID: 'sg-2', netns: pod2.path})
+  t.equal(add.exitCode, 0, add.stdout + add.stderr)
+  t.equal((await served({containerID: 'sg-2', netns: pod2.path}, 'DEL')).exitCode, 0)
+  t.doesNotThrow(() => process.kill(server.pid, 0), 'the same server process runs')
+
+  // SIGTERM ends it though a planted FIFO is still unopened.
+  const log = await server.stop()
+  const lines = log.split('\n')
+  t.match(log, /request line longer than 32 bytes \(x{32}\.\.\.\): dropped/, 'the long line, logged once')
+  t.equal(log.match(/longer than/g)?.length, 1)
+  t.match(log, /waiting without a request line: served\n.*ADD sg-1\/eth0: exit 0 /, 'the swallowed request was served')
+  for (const bad of ['abc', '0x10', '-5', '1e3']) t.match(log, `request ${bad} is no pid: dropped`)
+  t.match(log, `request ${'9'.repeat(40)} is no pid: dropped`)
+  t.match(log, `client ${server.pid}: no reply FIFO: dropped`, 'a pid that is no client')
+  t.match(log, 'client 999999999: no such process: dropped')
+  t.match(log, `client ${process.pid}: reply FIFO: ELOOP: dropped`, 'a symlink is no reply FIFO')
+  t.match(log, `client ${process.ppid}: the server stops: dropped`, 'the unopened FIFO was given up at SIGTERM')
+  t.match(log, /ADD sg-fifo\/eth0: exit 1 /)
+  t.match(log, /ADD sg-link\/eth0: exit 1 /)
+  t.match(
+    log,
+    new RegExp(`client ${gone.stdout.trim()}: (gone|no such process): dropped`),
+    'a client that left before opening its FIFO',
+  )
+  // It may be gone before the server looks at it, or only when the reply is written.
+  t.match(
+    log,
+    new RegExp(`client ${left.stdout.trim()}: not served \\(gone\\)|DEL sg-left/eth0: exit 0 `),
+    'a client that left after opening it',
+  )
+  t.match(log, /ADD sg-forge\/eth0\\x0aADD forged\/eth0: exit 0 in 0\.1 ms: exit \d+ /, 'the newline is escaped')
+  t.notOk(
+    lines.some((l) => /^(cnidbg-ref server: )?ADD forged/.test(l)),
+    'no forged line',
+  )
+  t.match(log, /DEL sg-1\/eth0: exit 0 [^]*ADD sg-2\/eth0: exit 0 [^]*DEL sg-2\/eth0: exit 0 /, 'served on')
+  t.match(lines.at(-2), /stopped$/, 'stopped cleanly')
+  t.notMatch(log, /unexpected/, 'nothing escaped a handler')
+  t.equal(readFileSync(victim, 'utf8'), 'precious\n', 'nothing written outside through a planted symlink')
+  t.notOk(existsSync(srvDir), 'and it removed its directory, planted files included')
 })

@@ -1,6 +1,7 @@
-import {linkSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
+import {linkSync, readFileSync, renameSync, unlinkSync} from 'node:fs'
 
 import {CniError, CODE} from '../errors.js'
+import {readBounded, writeNew} from '../safe-fs.js'
 
 /**
  * A lock file whose holder can die: `<path>` holds "<pid> <start time>", created with link(2) so it
@@ -31,17 +32,29 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function readOr(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8')
-  } catch {
-    return undefined
+    // "<pid> <start time>\n": a symlink, a FIFO or anything longer is no live lock of ours, so it
+    // reads as a dead holder's (taken over: moved aside and removed, never followed).
+    return readBounded(path, 256)
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : ''
   }
 }
 
-/** Takes the lock at `path`, waiting up to `timeoutMs` (then code 11: try again). */
-export async function acquireLock(path: string, timeoutMs = 15_000): Promise<() => void> {
+/**
+ * Takes the lock at `path`, waiting up to `timeoutMs` (then code 11: try again); `shown` names it in
+ * messages. The scratch file is created with O_EXCL, never through a planted symlink.
+ */
+export async function acquireLock(path: string, timeoutMs = 15_000, shown = path): Promise<() => void> {
   const me = `${process.pid} ${startTime(process.pid) ?? ''}\n`
-  const mine = scratch(path)
-  writeFileSync(mine, me)
+  let mine = scratch(path)
+  for (let tries = 0; ; tries++, mine = scratch(path)) {
+    try {
+      writeNew(mine, me)
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || tries >= 100) throw error
+    }
+  }
   const deadline = Date.now() + timeoutMs
   let delay = 1
   try {
@@ -60,7 +73,7 @@ export async function acquireLock(path: string, timeoutMs = 15_000): Promise<() 
       if (Date.now() > deadline) {
         throw new CniError(
           CODE.TRY_AGAIN,
-          `timed out waiting for the IPAM lock ${path}`,
+          `timed out waiting for the IPAM lock ${shown}`,
           `held by pid ${held?.split(' ')[0] ?? '?'}; retry, or remove the file if that process is stuck`,
         )
       }

@@ -34,7 +34,11 @@ async function del(ctx: Ctx): Promise<void> {
   const store = DiskStore.open(dataDir, network, false)
   // SPEC §2 DEL: an unknown attachment is success. Only this attachment's files are removed, and no
   // one else removes them (GC never runs alongside DEL, SPEC §3), so no lock is needed.
-  releaseHeldBy(store, ownerOf(ctx))
+  try {
+    releaseHeldBy(store, ownerOf(ctx))
+  } finally {
+    store.close()
+  }
 }
 
 /**
@@ -45,7 +49,12 @@ async function check(ctx: Ctx): Promise<void> {
   const {dataDir, network} = readStoreConf(ctx.conf, ctx.name)
   const store = DiskStore.open(dataDir, network, false)
   const owner = ownerOf(ctx)
-  const held = heldBy(store, owner).map((t) => parseIP(t)!)
+  let held
+  try {
+    held = heldBy(store, owner).map((t) => parseIP(t)!)
+  } finally {
+    store.close()
+  }
   const where = `${store.dir}`
   if (held.length === 0) {
     throw new CniError(
@@ -82,7 +91,12 @@ async function status(ctx: Ctx): Promise<void> {
     throw error
   }
   const store = DiskStore.open(conf.dataDir, conf.network, false)
-  const free = freeCounts(store, conf)
+  let free
+  try {
+    free = freeCounts(store, conf)
+  } finally {
+    store.close()
+  }
   const full = conf.rangeSets.filter((_, i) => free[i]! <= 0n)
   if (full.length > 0) {
     throw new CniError(
@@ -117,18 +131,22 @@ async function gc(ctx: Ctx): Promise<void> {
   if (!valid) return
   const {dataDir, network} = readStoreConf(ctx.conf, ctx.name)
   const store = DiskStore.open(dataDir, network, false)
-  if (store.reservedIPs().length === 0) return
-  const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`))
-  // GC rewrites the whole store: one GC at a time, and a GC killed midway is taken over.
-  const unlock = await store.lock()
   try {
-    await holdPoint('ipam-gc-locked')
-    store.sweep()
-    for (const r of store.list()) {
-      if (!keep.has(`${r.containerID}\n${r.ifname}`)) store.release(r.ip)
+    if (store.reservedIPs().length === 0) return
+    const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`))
+    // GC rewrites the whole store: one GC at a time, and a GC killed midway is taken over.
+    const unlock = await store.lock()
+    try {
+      await holdPoint('ipam-gc-locked')
+      store.sweep()
+      for (const r of store.list()) {
+        if (!keep.has(`${r.containerID}\n${r.ifname}`)) store.release(r.ip)
+      }
+    } finally {
+      unlock()
     }
   } finally {
-    unlock()
+    store.close()
   }
 }
 

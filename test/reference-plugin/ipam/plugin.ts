@@ -1,11 +1,12 @@
 // cnidbg-ipam run as a runtime (or cnidbg-ref) would: parallel ADDs, requested IPs, STATUS, GC, dual
 // stack, the subnet file, and kill -9 mid-ADD. State lives in the sandbox's private /var/lib/cni.
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
 
+import {runOk} from '../../../src/netns/exec.js'
 import {bundle, Node, type InvokeOptions} from '../../helpers/ref-plugins.js'
 
 const dir = await bundle(t)
@@ -98,7 +99,7 @@ t.test('requested IPs: args.cni.ips beats CNI_ARGS IP (P114); taken or outside r
 })
 
 t.test('STATUS reports an exhausted pool with code 50, and DEL still works', async (t) => {
-  const c = conf('tiny', {ranges: [[{subnet: '10.80.0.0/29', rangeStart: '10.80.0.2', rangeEnd: '10.80.0.3'}]]})
+  const c = conf('tiny', {ranges: [[{subnet: '10.80.0.0/29', rangeStart: '10.81.0.2', rangeEnd: '10.80.0.3'}]]})
   t.equal((await ipamRun('STATUS', c)).exitCode, 0)
   t.equal((await ipamRun('ADD', c, att('t-1'))).exitCode, 0)
   t.equal((await ipamRun('ADD', c, att('t-2'))).exitCode, 0)
@@ -256,4 +257,21 @@ t.test('the ref plugin killed after creating the veth: DEL cleans up everything'
   t.same(reserved('killref'), [])
   const links = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
   t.same(links, ['lo'], 'no node-side veth left')
+})
+
+t.test('a symlink planted at the network directory: every verb refuses it, nothing outside changes', async (t) => {
+  const outside = mkdtempSync(join(scratch, 'outside-'))
+  writeFileSync(join(outside, '10.81.0.2'), 'victim\r\neth0')
+  await runOk('mkdir', ['-p', node.storeDir('x').replace(/\/x$/, '')])
+  symlinkSync(outside, node.storeDir('planted'))
+  const c = conf('planted', {ranges: [[{subnet: '10.81.0.0/24'}]]})
+  const add = await ipamRun('ADD', c, att('victim'))
+  t.equal(add.json?.code, 5, add.stdout)
+  t.match(add.json?.msg, /refusing the IPAM store .*planted: a symlink/)
+  for (const verb of ['DEL', 'GC']) {
+    const r = await ipamRun(verb, {...c, 'cni.dev/valid-attachments': []}, att('victim'))
+    t.equal(r.json?.code, 5, `${verb}: ${r.stdout}`)
+  }
+  t.same(readdirSync(outside), ['10.81.0.2'], 'nothing written outside')
+  t.equal(readFileSync(join(outside, '10.81.0.2'), 'utf8'), 'victim\r\neth0', 'nothing released outside')
 })

@@ -1,0 +1,74 @@
+import {closeSync, constants, fstatSync, openSync, readSync, writeSync} from 'node:fs'
+
+/**
+ * File access for directories another local user may have planted something in (the IPAM store, the
+ * plugin server's directory). The plugin runs as root, so following a planted symlink would make it
+ * read, write or truncate any file on the node, and opening a planted FIFO would block it for good:
+ * nothing here follows a symlink in the last component (O_NOFOLLOW), blocks in open(2) (O_NONBLOCK),
+ * reads without a bound, or writes into a file it did not just create (O_EXCL).
+ */
+
+const {O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY} = constants
+
+/** An error with an errno-style code, like node:fs's own. */
+function fsError(code: string, message: string, path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${message}, '${path}'`), {code, path})
+}
+
+/**
+ * Reads a regular file of at most `max` bytes. A symlink (ELOOP), a FIFO or any other non-regular file
+ * (EFTYPE), a file owned by someone other than `owner` (EPERM) and a longer file (EFBIG) are refused.
+ * Sizes are not trusted (a /proc file says 0): it reads until end-of-file or the bound.
+ */
+export function readBounded(path: string, max: number, owner?: number): string {
+  const fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw fsError('EFTYPE', 'not a regular file', path)
+    if (owner !== undefined && st.uid !== owner) throw fsError('EPERM', `owned by uid ${st.uid}`, path)
+    let buf = Buffer.alloc(Math.min(max + 1, Math.max(st.size + 1, 4096)))
+    let n = 0
+    for (;;) {
+      if (n === buf.length) {
+        if (n > max) throw fsError('EFBIG', `longer than ${max} bytes`, path)
+        const bigger = Buffer.alloc(Math.min(max + 1, buf.length * 2))
+        buf.copy(bigger)
+        buf = bigger
+      }
+      const got = readSync(fd, buf, n, buf.length - n, null)
+      if (got === 0) return buf.toString('utf8', 0, n)
+      n += got
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Creates `path` (never an existing file, never through a symlink) holding `content`. */
+export function writeNew(path: string, content: string, mode = 0o644): void {
+  const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
+  try {
+    const buf = Buffer.from(content)
+    for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Opens a directory that must be ours: not a symlink, owned by our effective uid, and writable by no
+ * one else (who could otherwise plant files in it, or swap it out). Returns its fd.
+ */
+export function openOwnDir(path: string): number {
+  const fd = openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+  try {
+    const st = fstatSync(fd)
+    const euid = process.geteuid?.() ?? st.uid
+    if (st.uid !== euid) throw fsError('EPERM', `owned by uid ${st.uid}, not ${euid}`, path)
+    if (st.mode & 0o022) throw fsError('EPERM', `writable by others (mode ${(st.mode & 0o777).toString(8)})`, path)
+    return fd
+  } catch (error) {
+    closeSync(fd)
+    throw error
+  }
+}
