@@ -25,8 +25,7 @@ export interface RawAnswer {
  */
 export function raw(target: Target, data: string | Buffer, opts: {end?: boolean} = {}): Promise<RawAnswer> {
   return new Promise((resolve) => {
-    const socket =
-      'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect({path: target.path, allowHalfOpen: true})
+    const socket = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path)
     let text = ''
     let error: string | undefined
     socket.setEncoding('latin1')
