@@ -56,10 +56,11 @@ export interface HostileCase {
 
 /**
  * The malformed requests every server must turn away with a 4xx and survive. `post` is a path that
- * takes a JSON body (or, on a server that takes none, any path).
+ * takes a JSON body (or, on a server that takes none, any path); `headers` go into every request
+ * (credentials, so that what is tested is the framing, not the authentication).
  */
-export function hostileCases(get: string, post: string): HostileCase[] {
-  const h = 'Host: localhost\r\n'
+export function hostileCases(get: string, post: string, headers = ''): HostileCase[] {
+  const h = `Host: localhost\r\n${headers}`
   return [
     {name: 'a request line that is not HTTP', data: 'GARBAGE\r\n\r\n', expect: [400]},
     {name: 'a request line with a NUL', data: `GET /\0 HTTP/1.1\r\n${h}\r\n`, expect: [400]},
@@ -108,12 +109,12 @@ export function stall(target: Target, partial: string): Promise<RawAnswer> {
 }
 
 /** The stalls to try: in the headers, and in the body. */
-export function stallCases(get: string, post: string): Array<{name: string; data: string}> {
+export function stallCases(get: string, post: string, headers = ''): Array<{name: string; data: string}> {
   return [
-    {name: 'headers that never end', data: `GET ${get} HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n`},
+    {name: 'headers that never end', data: `GET ${get} HTTP/1.1\r\nHost: localhost\r\n${headers}X-Slow: 1\r\n`},
     {
       name: 'a body that never comes',
-      data: `POST ${post} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{`,
+      data: `POST ${post} HTTP/1.1\r\nHost: localhost\r\n${headers}Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{`,
     },
   ]
 }
