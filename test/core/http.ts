@@ -16,7 +16,7 @@ t.test('statusOf: the client is to blame for HttpErrors and cut-short bodies, no
 
 t.test('requestUrl and parseJson fail with 400', async (t) => {
   t.equal(requestUrl({url: '/a/b?c=1'} as http.IncomingMessage).pathname, '/a/b')
-  t.throws(() => requestUrl({url: 'http://[bad/x'} as http.IncomingMessage), {status: 400})
+  t.throws(() => requestUrl({url: 'http://[bad/x'} as http.IncomingMessage), {name: 'HttpError', status: 400})
   t.same(parseJson('{"a":1}'), {a: 1})
   t.throws(() => parseJson('{"a":'), {status: 400, message: /not valid JSON/})
 })
