@@ -31,6 +31,7 @@ import {type Backend, flattenPlans, type PeerPlan, type Programmer} from './back
 import {HostGwBackend} from './backends/host-gw.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js'
 import {type HttpServer, parseListen, startHttp} from './http.js'
+import {surviveUnhandledRejections} from '../core/http.js'
 import {type InformerStatus, WatchedCollection} from './informers.js'
 import {cidrContains, cidrContainsIp, parseCidr, parseIpv4} from './ipv4.js'
 import {type LinkInfo, type NodeSnapshot, readNode, type Underlay, underlayOf} from './kernel-state.js'
@@ -312,13 +313,17 @@ export class NodeDaemon {
     this.nodes.start()
     this.pods.start()
     if (this.opts.listen !== false) {
-      this.http = await startHttp(this.opts.listen, {
-        '/healthz': async () => {
-          const h = this.health()
-          return {status: h.ok ? 200 : 503, body: h}
+      this.http = await startHttp(
+        this.opts.listen,
+        {
+          '/healthz': async () => {
+            const h = this.health()
+            return {status: h.ok ? 200 : 503, body: h}
+          },
+          '/diag': async () => ({status: 200, body: await this.diag()}),
         },
-        '/diag': async () => ({status: 200, body: await this.diag()}),
-      })
+        {log: (line) => this.log('error', line)},
+      )
       writeListenFile(this.nodeDir, this.http.address)
       this.log('info', `serving /healthz and /diag on ${this.http.address}`)
     }
@@ -601,7 +606,11 @@ export async function runNodeDaemon(opts: RunDaemonOptions): Promise<RunDaemonRe
   const d = new NodeDaemon(opts)
   const unregister = onCleanup(`node daemon ${opts.nodeName}`, () => d.stop())
   await d.start()
-  if (!opts.once) return new Promise<never>(() => {})
+  if (!opts.once) {
+    // Runs for the node's lifetime: a stray rejection is logged, not the end of the node's network.
+    surviveUnhandledRejections((line) => opts.log?.('error', line))
+    return new Promise<never>(() => {})
+  }
   let problem: string | undefined
   try {
     await d.waitHealthy(opts.onceTimeoutMs ?? 60_000)

@@ -1,11 +1,14 @@
 /**
  * The daemon's read-only HTTP endpoints: `/healthz` (for the lab and probes) and `/diag` (for
- * `cnidbg trace`). GET only, JSON only, no request body is ever read. Served on TCP (`host:port`, port
- * 0 = any free one) or a unix socket (`unix:/path`).
+ * `cnidbg trace`). GET only, JSON only, no request body is taken (413). Served on TCP (`host:port`,
+ * port 0 = any free one) or a unix socket (`unix:/path`). The daemon runs as root and, in the lab, in
+ * the supervisor's process: a request must never be able to end it (src/core/http.ts).
  */
 import {chmodSync, lstatSync, rmSync} from 'node:fs'
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
+
+import {createBoundedServer, type HttpLimits, listen as listenOn, readBody, requestUrl} from '../core/http.js'
 
 export type ListenSpec = {kind: 'tcp'; host: string; port: number} | {kind: 'unix'; path: string}
 
@@ -48,11 +51,23 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
-export async function startHttp(listen: string, endpoints: Record<string, Endpoint>): Promise<HttpServer> {
+export interface HttpOptions {
+  /** Tighter bounds for tests; the defaults are src/core/http.ts's. No body is taken either way. */
+  limits?: Partial<Omit<HttpLimits, 'maxBody'>>
+  /** Where a failure no client sees goes (an accept error, a bug's stack). */
+  log?: (line: string) => void
+}
+
+export async function startHttp(
+  listen: string,
+  endpoints: Record<string, Endpoint>,
+  opts: HttpOptions = {},
+): Promise<HttpServer> {
   const spec = parseListen(listen)
   if (!spec) throw new Error(`invalid listen address ${JSON.stringify(listen)} (want HOST:PORT or unix:/path)`)
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://daemon').pathname
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = requestUrl(req).pathname
+    await readBody(req, 0)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, {error: 'read-only: GET only'})
       return
@@ -66,12 +81,22 @@ export async function startHttp(listen: string, endpoints: Record<string, Endpoi
       send(res, 404, {error: `no such endpoint ${path}`, endpoints: Object.keys(endpoints)})
       return
     }
-    ep().then(
-      ({status, body}) => send(res, status, body),
-      (err: unknown) => send(res, 500, {error: err instanceof Error ? err.message : String(err)}),
-    )
+    let answer: Awaited<ReturnType<Endpoint>>
+    try {
+      answer = await ep()
+    } catch (err) {
+      // The daemon's own failure (reading the kernel state…): the operator wants its message.
+      send(res, 500, {error: err instanceof Error ? err.message : String(err)})
+      return
+    }
+    send(res, answer.status, answer.body)
   }
-  const server: Server = createServer(handler)
+  const server: Server = createBoundedServer(handler, {
+    limits: {...opts.limits, maxBody: 0},
+    respond: (res, status, error) =>
+      send(res, status, {error: status >= 500 ? 'internal error' : (error as Error).message}),
+    log: opts.log,
+  })
   if (spec.kind === 'unix') {
     // A socket file left by a killed daemon would make listen fail with EADDRINUSE.
     try {
@@ -80,11 +105,8 @@ export async function startHttp(listen: string, endpoints: Record<string, Endpoi
       // Absent.
     }
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    if (spec.kind === 'unix') server.listen(spec.path, () => resolve())
-    else server.listen(spec.port, spec.host, () => resolve())
-  })
+  if (spec.kind === 'unix') await listenOn(server, spec.path)
+  else await listenOn(server, spec.port, spec.host)
   let address: string
   if (spec.kind === 'unix') {
     chmodSync(spec.path, 0o660)

@@ -6,30 +6,49 @@
 import {chmodSync, rmSync} from 'node:fs'
 import http from 'node:http'
 
+import {createBoundedServer, type HttpLimits, listen, readBody, requestUrl} from '../core/http.js'
+
 export type ControlHandler = (method: string, path: string) => Promise<{status: number; body: unknown}>
 
 export interface ControlServer {
   close(): Promise<void>
 }
 
-export async function startControlServer(socket: string, handler: ControlHandler): Promise<ControlServer> {
+export interface ControlServerOptions {
+  /** Tighter bounds for tests; the defaults are src/core/http.ts's. No body is taken either way. */
+  limits?: Partial<Omit<HttpLimits, 'maxBody'>>
+  log?: (line: string) => void
+}
+
+/**
+ * The socket is root-only, but the supervisor also hosts every node's daemon: a request that could
+ * throw here would take the whole lab's node agents down, so framing and errors go through
+ * src/core/http.ts like every server's.
+ */
+export async function startControlServer(
+  socket: string,
+  handler: ControlHandler,
+  opts: ControlServerOptions = {},
+): Promise<ControlServer> {
   rmSync(socket, {force: true})
-  const server = http.createServer((req, res) => {
-    handler(req.method ?? 'GET', req.url ?? '/').then(
-      ({status, body}) => {
-        res.writeHead(status, {'content-type': 'application/json'})
-        res.end(JSON.stringify(body))
-      },
-      (error: unknown) => {
-        res.writeHead(500, {'content-type': 'application/json'})
-        res.end(JSON.stringify({error: (error as Error).message ?? String(error)}))
-      },
-    )
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(socket, () => resolve())
-  })
+  const server = createBoundedServer(
+    async (req, res) => {
+      const {pathname} = requestUrl(req)
+      await readBody(req, 0)
+      let answer: {status: number; body: unknown}
+      try {
+        answer = await handler(req.method ?? 'GET', pathname)
+      } catch (error) {
+        // The supervisor's own failure (a daemon that would not start…): `lab` shows its message.
+        answer = {status: 500, body: {error: (error as Error)?.message ?? String(error)}}
+      }
+      const text = JSON.stringify(answer.body)
+      res.writeHead(answer.status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text)})
+      res.end(text)
+    },
+    {limits: {...opts.limits, maxBody: 0}, log: opts.log},
+  )
+  await listen(server, socket)
   chmodSync(socket, 0o600)
   return {
     close: () =>

@@ -8,6 +8,7 @@
  */
 import {parseArgs} from 'node:util'
 
+import {surviveUnhandledRejections} from '../core/http.js'
 import {Supervisor} from './supervisor.js'
 import {isEntryPoint} from './entry-point.js'
 
@@ -21,6 +22,8 @@ export async function runSupervisor(argv: readonly string[]): Promise<Supervisor
 }
 
 if (isEntryPoint(import.meta.url)) {
+  // It hosts every node's daemon and kubelet: one stray rejection must not stop them all.
+  surviveUnhandledRejections((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`))
   runSupervisor(process.argv.slice(2)).then(
     (sup) => {
       let stopping = false

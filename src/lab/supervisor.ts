@@ -107,6 +107,7 @@ export class Supervisor {
     this.control = await startControlServer(
       this.state.supervisor?.socket ?? join(this.dir, 'supervisor.sock'),
       (method, path) => this.handle(method, path),
+      {log: (m) => this.log(`control: ${m}`)},
     )
     this.scheduleTopology()
     this.log(`supervisor up: ${this.state.nodes.length} nodes, mode ${this.state.mode}`)

@@ -11,6 +11,7 @@
 import fs from 'node:fs'
 import {parseArgs} from 'node:util'
 
+import {surviveUnhandledRejections} from '../../core/http.js'
 import {startApiServer, type ApiServer} from './server.js'
 import {isEntryPoint} from '../entry-point.js'
 
@@ -78,6 +79,7 @@ export async function runMain(argv: readonly string[], out: (line: string) => vo
 }
 
 if (isEntryPoint(import.meta.url)) {
+  surviveUnhandledRejections((line) => process.stderr.write(`cnidbg lab apiserver: ${line}\n`))
   runMain(process.argv.slice(2), (line) => process.stdout.write(`${line}\n`)).then(
     (server) => {
       let stopping = false

@@ -14,6 +14,15 @@ import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 
 import {
+  createBoundedServer,
+  type HttpLimits,
+  listen,
+  readBody as readBounded,
+  requestUrl,
+  statusOf,
+} from '../../core/http.js'
+
+import {
   apiGroupList,
   apiResourceList,
   apiVersions,
@@ -59,6 +68,8 @@ export interface ApiServerOptions {
   maxWatchSeconds?: number
   /** Called once per finished request with a one-line summary. */
   log?: (line: string) => void
+  /** Request bounds (src/core/http.ts); tests tighten them. Default body limit 3 MiB. */
+  limits?: Partial<HttpLimits>
 }
 
 export interface ApiServer {
@@ -149,24 +160,23 @@ function sendJson(res: http.ServerResponse, code: number, body: unknown): void {
   res.end(s)
 }
 
+// Statuses src/core/http.ts gives to a malformed or oversized request, as the apiserver's reasons.
+const REASONS: Record<number, string> = {400: 'BadRequest', 413: 'RequestEntityTooLarge'}
+
+function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e
+  const status = statusOf(e)
+  if (status >= 500) return new ApiError(500, 'InternalError', `Internal error: ${(e as Error)?.message}`)
+  return new ApiError(status, REASONS[status] ?? 'BadRequest', (e as Error)?.message ?? String(e))
+}
+
 function sendError(res: http.ServerResponse, e: unknown): void {
-  const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error: ${(e as Error).message}`)
+  const err = toApiError(e)
   if (res.headersSent) {
     res.destroy()
     return
   }
   sendJson(res, err.code, err.toStatus())
-}
-
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of req) {
-    size += (c as Buffer).length
-    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728')
-    chunks.push(c as Buffer)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function parseJson(text: string): unknown {
@@ -198,6 +208,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const token = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined
   const watches = new Set<() => void>()
   let address = ''
+  const limits = {maxBody: MAX_BODY, ...opts.limits}
+  const readBody = async (req: http.IncomingMessage) => (await readBounded(req, limits.maxBody)).toString('utf8')
 
   const authorized = (req: http.IncomingMessage): boolean => {
     if (!token) return true
@@ -397,7 +409,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   }
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://lab.invalid')
+    const url = requestUrl(req)
     let segs: string[]
     try {
       segs = url.pathname
@@ -431,22 +443,19 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     throw notFoundPath()
   }
 
-  const server = http.createServer((req, res) => {
-    const started = performance.now()
-    if (opts.log) {
-      res.on('finish', () =>
-        opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(1)}ms`),
-      )
-    }
-    handle(req, res).catch((e: unknown) => sendError(res, e))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  const server = createBoundedServer(
+    (req, res) => {
+      const started = performance.now()
+      if (opts.log) {
+        res.on('finish', () =>
+          opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(1)}ms`),
+        )
+      }
+      return handle(req, res)
+    },
+    {limits, respond: (res, _status, e) => sendError(res, e), log: opts.log},
+  )
+  await listen(server, opts.port ?? 0, host)
   const port = (server.address() as AddressInfo).port
   const urlHost = host.includes(':') ? `[${host}]` : host
   address = `${urlHost}:${port}`
