@@ -66,7 +66,8 @@ const merge = 'application/merge-patch+json'
 const podCount = (s: ApiServer) => s.store.list('pods', {}).items.length
 
 t.test('anonymous requests get a 401 Status and change nothing; health and version are open', async (t) => {
-  const s = await labServer(t)
+  const lines: string[] = []
+  const s = await labServer(t, {log: (l) => lines.push(l)})
   const events: string[] = []
   s.store.on('event', (e: {type: string; object: {metadata: {name?: string}}}) =>
     events.push(`${e.type} ${e.object.metadata.name}`),
@@ -88,6 +89,13 @@ t.test('anonymous requests get a 401 Status and change nothing; health and versi
 
   for (const p of ['/healthz', '/livez', '/readyz']) t.match(await anon('GET', p), {status: 200, body: 'ok'}, p)
   t.match(await anon('GET', '/version'), {status: 200, body: {gitVersion: /^v1\./}})
+
+  // Tokens, known or not, never reach the server's log.
+  await caller(s, TOKENS.node1)('DELETE', '/api/v1/namespaces/default/pods/on2')
+  await caller(s, 'not-a-known-token-abc')('GET', '/api/v1/pods')
+  await caller(s, TOKENS.admin)('GET', '/api/v1/pods')
+  t.ok(lines.length > 10)
+  for (const tok of [...Object.values(TOKENS), 'not-a-known-token-abc']) t.notMatch(lines.join('\n'), tok)
 })
 
 t.test('a wrong, malformed or partial token is a 401 too', async (t) => {
@@ -226,16 +234,6 @@ t.test('a credential in no write group only reads; the admin does anything', asy
   t.match(await admin('POST', '/api/v1/namespaces', {metadata: {name: 'x'}}), {status: 201})
   t.match(await admin('DELETE', '/api/v1/namespaces/default/pods'), {status: 200, body: {kind: 'PodList'}})
   t.equal(podCount(s), 0)
-})
-
-t.test('tokens never reach the log', async (t) => {
-  const lines: string[] = []
-  const s = await labServer(t, {log: (l) => lines.push(l)})
-  await caller(s, TOKENS.node1)('DELETE', '/api/v1/namespaces/default/pods/on2')
-  await caller(s, 'not-a-known-token-abc')('GET', '/api/v1/pods')
-  await caller(s, TOKENS.admin)('GET', '/api/v1/pods')
-  t.ok(lines.length >= 3)
-  for (const tok of [...Object.values(TOKENS), 'not-a-known-token-abc']) t.notMatch(lines.join('\n'), tok)
 })
 
 /** A self-signed loopback certificate, as `lab up` makes one. */
