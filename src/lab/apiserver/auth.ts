@@ -196,7 +196,9 @@ export class Authenticator {
     if (this.entries.length === 0) return SINGLE_TOKEN_ADMIN
     const user = this.authenticate(header)
     if (user) return user
-    if (PUBLIC_PATHS.has(path)) return undefined
+    // As in kube-apiserver: a bearer token that fails is a 401 everywhere; only a request without
+    // one is anonymous, and anonymous requests reach the public paths only.
+    if (PUBLIC_PATHS.has(path) && !/^\s*bearer\b/i.test(header ?? '')) return undefined
     throw unauthorized()
   }
 }

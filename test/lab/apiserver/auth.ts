@@ -84,6 +84,7 @@ t.test('authenticate: Bearer scheme, exact token, every entry compared', async (
   t.throws(() => a.requestUser(undefined, '/api/v1/pods'), {code: 401, reason: 'Unauthorized'})
   t.equal(a.requestUser(undefined, '/healthz'), undefined, 'a public path is served anonymously')
   t.equal(a.requestUser('Bearer short', '/healthz')?.name, 'one')
+  t.throws(() => a.requestUser('Bearer wrong', '/healthz'), {code: 401}, 'a failed token is a 401 even there')
   t.match(new Authenticator([]).requestUser(undefined, '/api/v1/pods'), {groups: [ADMIN_GROUP]}, 'no tokens: open')
 })
 
