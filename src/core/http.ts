@@ -12,6 +12,7 @@
  * No imports outside node: (src/core is for code every other folder may use).
  */
 import http from 'node:http'
+import https from 'node:https'
 
 export interface HttpLimits {
   /** Request line plus headers, in bytes (Node answers 431 beyond it). */
@@ -111,6 +112,8 @@ export interface BoundedServerOptions {
   respond?: ErrorResponder
   /** Where failures nobody sees otherwise go (a handler's 500, accept errors). */
   log?: (line: string) => void
+  /** Serve HTTPS with this certificate and key (PEM); plain HTTP without. */
+  tls?: {cert: string | Buffer; key: string | Buffer}
 }
 
 export function sendJsonError(res: http.ServerResponse, status: number, error: unknown): void {
@@ -145,21 +148,24 @@ export function createBoundedServer(handler: Handler, opts: BoundedServerOptions
       res.destroy()
     }
   }
-  const server = http.createServer(
-    {
-      maxHeaderSize: limits.maxHeaderSize,
-      headersTimeout: limits.headersTimeout,
-      requestTimeout: limits.requestTimeout,
-      connectionsCheckingInterval: limits.connectionsCheckingInterval,
-    },
-    (req, res) => {
-      try {
-        Promise.resolve(handler(req, res)).catch((error: unknown) => fail(req, res, error))
-      } catch (error) {
-        fail(req, res, error)
-      }
-    },
-  )
+  const serverOpts = {
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    connectionsCheckingInterval: limits.connectionsCheckingInterval,
+  }
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    try {
+      Promise.resolve(handler(req, res)).catch((error: unknown) => fail(req, res, error))
+    } catch (error) {
+      fail(req, res, error)
+    }
+  }
+  const server: http.Server = opts.tls
+    ? https.createServer({...serverOpts, cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2'}, onRequest)
+    : http.createServer(serverOpts, onRequest)
+  // A TLS handshake that goes wrong (a plain-HTTP client, garbage) is the client's problem, not ours.
+  server.on('tlsClientError', (error: Error) => log(`tls: ${error.message}`))
   server.maxConnections = limits.maxConnections
   // A listening server emits 'error' on a failed accept (EMFILE under a connection flood); with no
   // listener that would be an uncaught exception.

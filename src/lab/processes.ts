@@ -94,7 +94,24 @@ export async function startApiServerProcess(
   const a = state.apiserver!
   const pid = spawnDetached(
     process.execPath,
-    [libexec.apiserver, '--port', '0', '--kubeconfig', state.kubeconfig, '--state', a.stateFile],
+    [
+      libexec.apiserver,
+      '--port',
+      '0',
+      '--state',
+      a.stateFile,
+      // The file's path, never a token: argv is world-readable in /proc.
+      ...(state.auth
+        ? [
+            '--token-file',
+            state.auth.tokenFile,
+            '--tls-cert-file',
+            state.auth.tlsCert,
+            '--tls-private-key-file',
+            state.auth.tlsKey,
+          ]
+        : ['--kubeconfig', state.kubeconfig]),
+    ],
     {
       env: backgroundEnv(),
       extendEnv: false,
@@ -103,10 +120,10 @@ export async function startApiServerProcess(
   )
   const ref = procRef(pid)
   onStarted(ref)
-  // main.ts prints its URL on stdout once it listens (and after writing the kubeconfig).
+  // main.ts prints its URL on stdout once it listens.
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const url = /^(http:\/\/127\.0\.0\.1:\d+)\s*$/m.exec(logTail(a.log, 50))?.[1]
+    const url = /^(https?:\/\/127\.0\.0\.1:\d+)\s*$/m.exec(logTail(a.log, 50))?.[1]
     if (url) return url
     if (!procAlive(ref)) {
       throw new FailureError(`The lab API server exited while starting:\n${logTail(a.log)}`, {

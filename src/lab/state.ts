@@ -67,6 +67,18 @@ export interface FaultRecord {
   summary: string
 }
 
+/** Where the lab's credentials are (credentials.ts); absent in a lab made before they existed. */
+export interface LabAuthState {
+  /** 0700: the token file and the components' kubeconfigs. */
+  dir: string
+  /** The API server's --token-file. */
+  tokenFile: string
+  /** The API server's self-signed serving certificate (PEM; kubeconfigs trust it) and its key. */
+  tlsCert: string
+  tlsKey: string
+  supervisorKubeconfig: string
+}
+
 export type LabPhase = 'starting' | 'running' | 'stopping'
 
 export interface LabState {
@@ -78,7 +90,9 @@ export interface LabState {
   phase: LabPhase
   /** The `lab up`/`lab down` process working on the lab; while it lives, nobody else touches it. */
   owner: ProcRef | null
+  /** The admin's kubeconfig (kubectl, lab commands, trace). */
   kubeconfig: string
+  auth?: LabAuthState
   clusterCIDR: string
   underlay: {netns: string; bridge: string; cidr: string}
   apiserver?: ProcRef & {url?: string; log: string; stateFile: string}

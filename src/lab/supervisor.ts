@@ -17,6 +17,7 @@ import {WatchedCollection} from '../daemon/informers.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
 import {PluginServer} from './plugin-server.js'
+import {daemonKubeconfig, kubeletKubeconfig} from './credentials.js'
 import {CLUSTER_CIDR, NODE_IFACE} from './names.js'
 import {type LabNodeState, type LabState, readLabState} from './state.js'
 import {buildTopology, type LabTopology, writeLabTopology} from './topology.js'
@@ -65,8 +66,7 @@ export class Supervisor {
     const state = readLabState(basename(dir), dirname(dir))
     if (!state) throw new Error(`no lab state in ${dir}`)
     this.state = state
-    this.kc = new KubeConfig()
-    this.kc.loadFromFile(state.kubeconfig)
+    this.kc = this.kubeConfig(state.auth?.supervisorKubeconfig)
     const core = this.kc.makeApiClient(CoreV1Api)
     this.nodes = new WatchedCollection<V1Node>(this.kc, '/api/v1/nodes', () => core.listNode(), {
       onChange: () => this.scheduleTopology(),
@@ -74,6 +74,17 @@ export class Supervisor {
       backoffInitialMs: 500,
       backoffMaxMs: 5000,
     })
+  }
+
+  /**
+   * Each component talks to the API server as itself (credentials.ts): the supervisor with a read-only
+   * identity, each kubelet and daemon with its node's. A lab made before credentials existed has
+   * only the admin's kubeconfig.
+   */
+  private kubeConfig(file: string | undefined): KubeConfig {
+    const kc = new KubeConfig()
+    kc.loadFromFile(file ?? this.state.kubeconfig)
+    return kc
   }
 
   private node(name: string): LabNodeState {
@@ -97,7 +108,7 @@ export class Supervisor {
       const k = new Kubelet({
         lab: this.state.name,
         node: n,
-        kubeConfig: this.kc,
+        kubeConfig: this.kubeConfig(this.state.auth && kubeletKubeconfig(this.state.auth, n.name)),
         log: (m) => this.log(`[${n.name} kubelet] ${m}`),
         onChange: () => this.scheduleTopology(),
       })
@@ -131,7 +142,7 @@ export class Supervisor {
       const d = new NodeDaemon({
         nodeName: n.name,
         mode: this.state.mode,
-        kubeConfig: this.kc,
+        kubeConfig: this.kubeConfig(this.state.auth && daemonKubeconfig(this.state.auth, n.name)),
         netns: n.netns,
         iface: NODE_IFACE,
         clusterCidr: this.state.clusterCIDR ?? CLUSTER_CIDR,

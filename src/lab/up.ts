@@ -12,6 +12,7 @@ import {onCleanup} from '../netns/cleanup.js'
 import {requireEnvironment} from '../netns/preflight.js'
 import {StepTracker} from '../ui/step-tracker.js'
 import {controlRequest} from './control.js'
+import {newLabTokens, planLabAuth, writeLabKubeconfigs, writeServingCert, writeTokenFile} from './credentials.js'
 import {checkPluginDir, installNodePlugins, SYSTEM_CNI_DIR} from './install.js'
 import {apiErrorText, createPod, labApi, listPods, registerNode} from './k8s.js'
 import {labHealth, reapCrashedLabs, type ReapedLab, teardownLab} from './lifecycle.js'
@@ -136,6 +137,7 @@ export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode
     phase: 'starting',
     owner: procRef(process.pid),
     kubeconfig: join(dir, 'kubeconfig'),
+    auth: planLabAuth(dir),
     clusterCIDR: CLUSTER_CIDR,
     underlay: {netns: underlayNetns(opts.name), bridge: UNDERLAY_BRIDGE, cidr: UNDERLAY_CIDR},
     apiserver: {
@@ -245,7 +247,7 @@ export async function labUp(
 ): Promise<LabUpResult> {
   const started = Date.now()
   validate(opts)
-  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'sysctl', 'bridge'])
+  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'sysctl', 'bridge', 'openssl'])
   const libexec = resolveLibexec(opts.libexec)
   checkPluginDir(libexec.pluginDir)
   const timeoutMs = (opts.timeoutSeconds ?? 180) * 1000
@@ -307,10 +309,16 @@ export async function labUp(
     })
     check()
     const url = await steps.run('apiserver', async () => {
+      // Tokens stay in memory and in root-only files: the API server reads its token file, every
+      // component its own kubeconfig (credentials.ts).
+      const tokens = newLabTokens(state)
+      writeTokenFile(state.auth!, tokens)
+      await writeServingCert(state.auth!)
       const u = await startApiServerProcess(state, libexec, (ref) => {
         state.apiserver = {...state.apiserver!, ...ref}
         writeLabState(state)
       })
+      writeLabKubeconfigs(state, state.auth!, tokens, u)
       state.apiserver = {...state.apiserver!, url: u}
       writeLabState(state)
       return u

@@ -12,6 +12,7 @@ const PACKAGE_OF: Record<string, string> = {
   mount: 'mount',
   nft: 'nftables',
   nsenter: 'util-linux',
+  openssl: 'openssl',
   ping: 'iputils-ping',
   sysctl: 'procps',
   tc: 'iproute2',

@@ -3,7 +3,8 @@
 // lab.json, lab exec, pod add/rm, the daemon repairing hand-made damage, every VXLAN fault breaking
 // traffic and healing, and finally a crashed lab (supervisor killed) reaped by lab down with the
 // machine left as it was.
-import {readFileSync} from 'node:fs'
+import {readFileSync, statSync} from 'node:fs'
+import https from 'node:https'
 import t, {type Test} from 'tap'
 
 import {labBreak, labHeal} from '../../src/lab/break.js'
@@ -110,6 +111,102 @@ t.test("kubectl lists the lab's nodes and pods with their IPs", async (t) => {
       new RegExp(`${p.name}\\s+1/1\\s+Running.*${p.ip.replaceAll('.', '\\.')}\\s+${p.node}`),
       `${p.name} row in -o wide`,
     )
+})
+
+/** One request to the lab's API server as anyone on this machine could send it, trusting its certificate. */
+function apiRequest(
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{status: number; body: any}> {
+  const url = new URL(path, state.apiserver!.url)
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      {
+        method,
+        ca: readFileSync(state.auth!.tlsCert),
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? {authorization: `Bearer ${token}`} : {}),
+        },
+      },
+      (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () => {
+          let parsed: unknown = text
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            // Plain text (health endpoints).
+          }
+          resolve({status: res.statusCode ?? 0, body: parsed})
+        })
+      },
+    )
+    req.on('error', reject)
+    req.end(body === undefined ? undefined : JSON.stringify(body))
+  })
+}
+
+t.test('the API server wants a credential, and each component has its own', async (t) => {
+  t.match(state.apiserver!.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'HTTPS: kubectl sends no token over plain HTTP')
+  // What any local user could try: make node1's root kubelet run CNI ADD for a pod of theirs.
+  const intruder = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {name: 'intruder'},
+    spec: {nodeName: 'node1', containers: [{name: 'x', image: 'x'}]},
+  }
+  const anon = await apiRequest('POST', '/api/v1/namespaces/default/pods', intruder)
+  t.match(anon, {status: 401, body: {kind: 'Status', reason: 'Unauthorized', code: 401}})
+  t.match(await apiRequest('DELETE', '/api/v1/namespaces/default/pods/pod-a'), {status: 401})
+  t.match(await apiRequest('POST', '/api/v1/namespaces/default/pods', intruder, 'not-a-token'), {status: 401})
+  t.match(await apiRequest('GET', '/healthz'), {status: 200, body: 'ok'})
+  const auth = state.auth!
+  const admin = (await runOk('kubectl', ['--kubeconfig', up.kubeconfig, 'get', 'pods', '-o', 'json'])).stdout
+  t.notOk(
+    JSON.parse(admin).items.some((p: any) => p.metadata.name === 'intruder'),
+    'no such pod: no kubelet runs ADD for it',
+  )
+  t.notOk(
+    listNetns().some((n) => n.includes('intruder')),
+    'no namespace for it',
+  )
+
+  // node1's kubelet credential, used the way an attacker holding it would.
+  const kubelet1 = `${auth.dir}/node1-kubelet.kubeconfig`
+  const onNode2 = up.pods.find((p) => p.node === 'node2')!
+  const denied = await run('kubectl', ['--kubeconfig', kubelet1, 'delete', 'pod', onNode2.name, '--wait=false'], {
+    timeoutMs: 60_000,
+  })
+  t.not(denied.exitCode, 0)
+  t.match(denied.stderr, /forbidden: User "system:node:node1" cannot delete resource "pods"/)
+  t.equal((await runOk('kubectl', ['--kubeconfig', kubelet1, 'get', 'pods'])).exitCode, 0, 'it can read')
+  const daemon1 = `${auth.dir}/node1-daemon.kubeconfig`
+  const labelled = await run('kubectl', ['--kubeconfig', daemon1, 'label', 'node', 'node1', 'x=y'], {timeoutMs: 60_000})
+  t.not(labelled.exitCode, 0, "node1's daemon may not label its node")
+  t.match(labelled.stderr, /system:cnidbg:daemon:node1/)
+
+  // Root-only files; no token on a command line or in a log.
+  t.equal(statSync(auth.dir).mode & 0o777, 0o700)
+  const files = [auth.tokenFile, auth.tlsKey, up.kubeconfig, kubelet1, daemon1, auth.supervisorKubeconfig]
+  for (const f of files) t.equal(statSync(f).mode & 0o777, 0o600, `${f} is 0600`)
+  const tokens = readFileSync(auth.tokenFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(',')[0]!)
+  t.equal(tokens.length, 2 + 2 * state.nodes.length, 'admin, supervisor, and a kubelet and a daemon per node')
+  const exposed = [
+    readFileSync(`/proc/${state.apiserver!.pid}/cmdline`, 'utf8'),
+    readFileSync(`/proc/${state.supervisor!.pid}/cmdline`, 'utf8'),
+    readFileSync(`/proc/${state.supervisor!.pid}/environ`, 'utf8'),
+    readFileSync(state.apiserver!.log, 'utf8'),
+    readFileSync(state.supervisor!.log, 'utf8'),
+  ].join('\n')
+  for (const tok of tokens) t.notOk(exposed.includes(tok), 'a token is on no command line, environment or log')
 })
 
 t.test('lab status and lab.json describe the running lab', async (t) => {

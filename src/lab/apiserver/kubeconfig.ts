@@ -12,6 +12,8 @@ export interface KubeconfigOptions {
   name?: string
   /** Bearer token, when the server checks one. */
   token?: string
+  /** Base64 of the PEM certificate(s) to trust for an https: server. */
+  certificateAuthorityData?: string
   /** Default namespace of the context. Default "default". */
   namespace?: string
 }
@@ -29,6 +31,7 @@ export function kubeconfigYaml(opts: KubeconfigOptions): string {
     // There is no TLS to verify on plain http, but @kubernetes/client-node 1.x refuses an http: server
     // unless this is set ("HTTP protocol is not allowed when skipTLSVerify is not set"). kubectl ignores it.
     ...(opts.server.startsWith('http:') ? ['    insecure-skip-tls-verify: true'] : []),
+    ...(opts.certificateAuthorityData ? [`    certificate-authority-data: ${q(opts.certificateAuthorityData)}`] : []),
     'users:',
     `- name: ${name}`,
     opts.token === undefined ? '  user: {}' : `  user:\n    token: ${q(opts.token)}`,

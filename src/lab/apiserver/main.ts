@@ -2,7 +2,12 @@
  * The lab apiserver as a background process (the lab starts it under /run/cnidbg/lab/<name>/):
  *
  *   node dist/lab/apiserver/main.js --port 0 --kubeconfig K --state S [--history N]
- *        [--token-file F] [--server-version v1.30.0] [--host 127.0.0.1] [--log]
+ *        [--token-file F] [--tls-cert-file C --tls-private-key-file K]
+ *        [--server-version v1.30.0] [--host 127.0.0.1] [--log]
+ *
+ * --token-file is kube-apiserver's --token-auth-file format, `token,user,uid,"group1,group2"` per line
+ * (auth.ts says who may do what); it must be owned by the server's user and closed to group and
+ * others. --kubeconfig gets the token of the file's first system:masters user.
  *
  * Prints its URL on stdout, one line, once it is listening (the lab waits for that line). On
  * SIGTERM or SIGINT it ends every watch, writes the state file and exits 0. With --state, a
@@ -12,6 +17,7 @@ import fs from 'node:fs'
 import {parseArgs} from 'node:util'
 
 import {surviveUnhandledRejections} from '../../core/http.js'
+import {readTokenFile, type TokenEntry} from './auth.js'
 import {startApiServer, type ApiServer} from './server.js'
 import {isEntryPoint} from '../entry-point.js'
 
@@ -21,7 +27,10 @@ export interface MainFlags {
   kubeconfig?: string
   state?: string
   history?: number
+  /** Single admin token from $CNIDBG_APISERVER_TOKEN (no token file). */
   token?: string
+  tokens?: TokenEntry[]
+  tls?: {cert: Buffer; key: Buffer}
   serverVersion?: string
   log: boolean
 }
@@ -37,6 +46,8 @@ export function parseFlags(argv: readonly string[]): MainFlags {
       state: {type: 'string'},
       history: {type: 'string'},
       'token-file': {type: 'string'},
+      'tls-cert-file': {type: 'string'},
+      'tls-private-key-file': {type: 'string'},
       'server-version': {type: 'string'},
       log: {type: 'boolean', default: false},
     },
@@ -46,9 +57,13 @@ export function parseFlags(argv: readonly string[]): MainFlags {
     return Number(v)
   }
   // A token file rather than a flag: argv is world-readable in /proc.
-  const token = values['token-file']
-    ? fs.readFileSync(values['token-file'], 'utf8').trim()
-    : process.env.CNIDBG_APISERVER_TOKEN
+  const tokens = values['token-file'] ? readTokenFile(values['token-file']) : undefined
+  if (tokens && tokens.length === 0) throw new Error(`--token-file ${values['token-file']} holds no token`)
+  const token = tokens ? undefined : process.env.CNIDBG_APISERVER_TOKEN
+  const certFile = values['tls-cert-file']
+  const keyFile = values['tls-private-key-file']
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new Error('--tls-cert-file and --tls-private-key-file go together')
+  const tls = certFile && keyFile ? {cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile)} : undefined
   return {
     host: values.host as string,
     port: int('port', values.port as string, 65535),
@@ -56,6 +71,8 @@ export function parseFlags(argv: readonly string[]): MainFlags {
     state: values.state,
     history: values.history === undefined ? undefined : int('history', values.history, 10_000_000),
     token: token || undefined,
+    tokens,
+    tls,
     serverVersion: values['server-version'],
     log: values.log as boolean,
   }
@@ -69,6 +86,8 @@ export async function runMain(argv: readonly string[], out: (line: string) => vo
     port: f.port,
     historySize: f.history,
     token: f.token,
+    tokens: f.tokens,
+    tls: f.tls,
     snapshotPath: f.state,
     serverVersion: f.serverVersion,
     log: f.log ? (line) => process.stderr.write(`${line}\n`) : undefined,

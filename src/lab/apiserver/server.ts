@@ -4,12 +4,11 @@
  * selectors, Table output for kubectl, and enough discovery for kubectl 1.20 onwards and
  * @kubernetes/client-node. State lives in a Store (store.ts), which the lab may also use in-process.
  *
- * It listens on loopback only, over plain HTTP. The lab is one machine: its clients (kubectl, the
- * lab's node agents, cnidbg itself) run on the same host, in the root namespace, so TLS would add
- * certificates to generate and distribute without protecting anything that loopback does not
- * already. An optional bearer token keeps other local users' tools from writing by accident.
+ * It listens on loopback only. Loopback is open to every local user, so with tokens configured every
+ * request is authenticated and authorized (auth.ts). The lab configures tokens and serves HTTPS with
+ * a certificate of its own: kubectl sends no credential over plain HTTP (client-go refuses to), and
+ * TLS is what a real apiserver speaks. Without `tls` it serves plain HTTP (in-process tests).
  */
-import {timingSafeEqual} from 'node:crypto'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 
@@ -32,18 +31,19 @@ import {
   openApiV2,
   versionInfo,
 } from './discovery.js'
+import {
+  ADMIN_GROUP,
+  Authenticator,
+  authorize,
+  SINGLE_TOKEN_ADMIN,
+  verbOf,
+  type TokenEntry,
+  type UserInfo,
+} from './auth.js'
 import {kubeconfigYaml, writeKubeconfig, type KubeconfigOptions} from './kubeconfig.js'
 import {patchTypeOf} from './patch.js'
 import {isResourceName, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
-import {
-  ApiError,
-  badRequest,
-  methodNotAllowed,
-  notAcceptable,
-  notFound,
-  unauthorized,
-  unsupportedMediaType,
-} from './status.js'
+import {ApiError, badRequest, methodNotAllowed, notAcceptable, notFound, unsupportedMediaType} from './status.js'
 import {Store, type Selection, type WatchEvent} from './store.js'
 import {toTable} from './table.js'
 
@@ -54,8 +54,15 @@ export interface ApiServerOptions {
   port?: number
   /** Watch history length (see Store). Default 1000. */
   historySize?: number
-  /** When set, every request needs `Authorization: Bearer <token>`. */
+  /** A single bearer token, for the admin (group system:masters). */
   token?: string
+  /**
+   * Bearer tokens and their users (a token file, auth.ts). With `token` or `tokens`, every request
+   * but /healthz, /livez, /readyz and /version needs one; with neither, every request is the admin.
+   */
+  tokens?: readonly TokenEntry[]
+  /** Serve HTTPS with this certificate and key (PEM); kubeconfigs then trust the certificate. */
+  tls?: {cert: string | Buffer; key: string | Buffer}
   /** Load state from this JSON file and keep it updated (see Store). */
   snapshotPath?: string
   /** Serve this store instead of a new one (it is then not closed by close(), only flushed). */
@@ -73,13 +80,14 @@ export interface ApiServerOptions {
 }
 
 export interface ApiServer {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT, or https:// with `tls` */
   url: string
   host: string
   port: number
   store: Store
-  kubeconfigYaml(opts?: Omit<KubeconfigOptions, 'server' | 'token'>): string
-  writeKubeconfig(file: string, opts?: Omit<KubeconfigOptions, 'server' | 'token'>): void
+  /** A kubeconfig for this server; its token defaults to the admin's (the first system:masters entry). */
+  kubeconfigYaml(opts?: Omit<KubeconfigOptions, 'server'>): string
+  writeKubeconfig(file: string, opts?: Omit<KubeconfigOptions, 'server'>): void
   /** Open watch streams right now. */
   readonly watchCount: number
   /** Ends every open watch cleanly, as an apiserver restart would; clients re-watch. Returns how many. */
@@ -205,17 +213,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const gitVersion = opts.serverVersion ?? DEFAULT_SERVER_VERSION
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000
   const maxWatchSeconds = opts.maxWatchSeconds ?? 1800
-  const token = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined
+  const tokens = [...(opts.token ? [{token: opts.token, user: SINGLE_TOKEN_ADMIN}] : []), ...(opts.tokens ?? [])]
+  const authn = new Authenticator(tokens)
+  const adminToken = tokens.find((e) => e.user.groups.includes(ADMIN_GROUP))?.token
   const watches = new Set<() => void>()
   let address = ''
   const limits = {maxBody: MAX_BODY, ...opts.limits}
   const readBody = async (req: http.IncomingMessage) => (await readBounded(req, limits.maxBody)).toString('utf8')
-
-  const authorized = (req: http.IncomingMessage): boolean => {
-    if (!token) return true
-    const got = Buffer.from(req.headers.authorization ?? '')
-    return got.length === token.length && timingSafeEqual(got, token)
-  }
 
   const serveWatch = (
     req: http.IncomingMessage,
@@ -313,11 +317,16 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     res: http.ServerResponse,
     segs: string[],
     q: URLSearchParams,
+    user: UserInfo | undefined,
   ): Promise<void> => {
     const r = route(segs)
     const info = RESOURCES[r.resource]
     const method = req.method ?? 'GET'
     if (r.subresource !== undefined && r.subresource !== 'status') throw notFoundPath()
+    // --- access (auth.ts): refused here with a 403, or checked on the object just before it is stored.
+    const verb = verbOf(method, r.name !== undefined, r.legacyWatch || boolParam(q, 'watch'))
+    const admit = verb ? authorize(user, {verb, ...r}) : undefined
+    // ---
     if (q.has('dryRun')) throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
     const out = method === 'GET' ? negotiate(req.headers.accept) : ({table: false} as Output)
     const sel: Selection = {
@@ -348,11 +357,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       if (method === 'POST') {
         if (info.namespaced && r.namespace === undefined) throw methodNotAllowed()
         checkJsonType(req)
-        const created = store.create(r.resource, r.namespace, parseJson(await readBody(req)))
+        const created = store.create(r.resource, r.namespace, parseJson(await readBody(req)), {admit})
         return sendJson(res, 201, created)
       }
       if (method === 'DELETE') {
-        const items = store.deleteCollection(r.resource, sel)
+        const items = store.deleteCollection(r.resource, sel, {admit})
         return sendJson(res, 200, {
           kind: info.listKind,
           apiVersion: 'v1',
@@ -386,13 +395,21 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     if (method === 'PUT') {
       checkJsonType(req)
       const body = parseJson(await readBody(req))
-      return sendJson(res, 200, store.update(r.resource, r.namespace, r.name, body, {subresource: r.subresource}))
+      return sendJson(
+        res,
+        200,
+        store.update(r.resource, r.namespace, r.name, body, {subresource: r.subresource, admit}),
+      )
     }
     if (method === 'PATCH') {
       const type = patchTypeOf(req.headers['content-type'])
       if (!type) throw unsupportedMediaType(req.headers['content-type'] ?? '')
       const patch = parseJson(await readBody(req))
-      return sendJson(res, 200, store.patch(r.resource, r.namespace, r.name, type, patch, {subresource: r.subresource}))
+      return sendJson(
+        res,
+        200,
+        store.patch(r.resource, r.namespace, r.name, type, patch, {subresource: r.subresource, admit}),
+      )
     }
     if (method === 'DELETE' && r.subresource === undefined) {
       const text = await readBody(req)
@@ -403,7 +420,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       if (body && Array.isArray(body.dryRun) && body.dryRun.length > 0) {
         throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
       }
-      return sendJson(res, 200, store.delete(r.resource, r.namespace, r.name, {preconditions: body?.preconditions}))
+      return sendJson(
+        res,
+        200,
+        store.delete(r.resource, r.namespace, r.name, {preconditions: body?.preconditions, admit}),
+      )
     }
     throw methodNotAllowed()
   }
@@ -420,13 +441,15 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       throw badRequest(`malformed path ${url.pathname}`)
     }
     const path = `/${segs.join('/')}`
-    if (!authorized(req)) throw unauthorized()
+    // --- authentication (auth.ts): a 401 unless the token is known or the path is public.
+    const user = authn.requestUser(req.headers.authorization, path)
     if (req.method === 'GET' && (path === '/healthz' || path === '/livez' || path === '/readyz')) {
       res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'})
       res.end('ok')
       return
     }
-    if (segs[0] === 'api' && segs[1] === 'v1' && segs.length > 2) return serveResource(req, res, segs, url.searchParams)
+    if (segs[0] === 'api' && segs[1] === 'v1' && segs.length > 2)
+      return serveResource(req, res, segs, url.searchParams, user)
     if (req.method !== 'GET') throw methodNotAllowed()
     if (path === '/version') return sendJson(res, 200, versionInfo(gitVersion))
     if (path === '/api') return sendJson(res, 200, apiVersions(address))
@@ -453,21 +476,23 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       }
       return handle(req, res)
     },
-    {limits, respond: (res, _status, e) => sendError(res, e), log: opts.log},
+    {limits, respond: (res, _status, e) => sendError(res, e), log: opts.log, tls: opts.tls},
   )
   await listen(server, opts.port ?? 0, host)
   const port = (server.address() as AddressInfo).port
   const urlHost = host.includes(':') ? `[${host}]` : host
   address = `${urlHost}:${port}`
-  const url = `http://${address}`
+  const url = `${opts.tls ? 'https' : 'http'}://${address}`
+  const ca = opts.tls ? Buffer.from(opts.tls.cert).toString('base64') : undefined
 
   return {
     url,
     host,
     port,
     store,
-    kubeconfigYaml: (k) => kubeconfigYaml({...k, server: url, token: opts.token}),
-    writeKubeconfig: (file, k) => writeKubeconfig(file, {...k, server: url, token: opts.token}),
+    kubeconfigYaml: (k) => kubeconfigYaml({token: adminToken, certificateAuthorityData: ca, ...k, server: url}),
+    writeKubeconfig: (file, k) =>
+      writeKubeconfig(file, {token: adminToken, certificateAuthorityData: ca, ...k, server: url}),
     get watchCount() {
       return watches.size
     },

@@ -85,13 +85,26 @@ export interface WatchOptions extends Selection {
   sendInitialEvents?: boolean
 }
 
+/**
+ * Called with the stored object (undefined on create) and the one about to be stored (undefined on
+ * delete) just before a write commits; it throws to refuse the write (the server's access checks,
+ * auth.ts).
+ */
+export type AdmitFn = (old: K8sObject | undefined, obj: K8sObject | undefined) => void
+
+export interface CreateOptions {
+  admit?: AdmitFn
+}
+
 export interface WriteOptions {
   /** 'status' to write through the status subresource. */
   subresource?: string
+  admit?: AdmitFn
 }
 
 export interface DeleteOptions {
   preconditions?: {uid?: string; resourceVersion?: string}
+  admit?: AdmitFn
 }
 
 interface Snapshot {
@@ -319,7 +332,7 @@ export class Store extends EventEmitter {
     return this.history.slice(lo)
   }
 
-  create(resource: ResourceName, namespace: string | undefined, body: unknown): K8sObject {
+  create(resource: ResourceName, namespace: string | undefined, body: unknown, opts: CreateOptions = {}): K8sObject {
     const info = RESOURCES[resource]
     const obj = this.checkBody(resource, body)
     const meta = obj.metadata
@@ -347,6 +360,7 @@ export class Store extends EventEmitter {
     meta.creationTimestamp = timestamp(this.now())
     meta.generation = 1
     defaultOnCreate(resource, obj)
+    opts.admit?.(undefined, copy(obj))
     this.commit(resource, 'ADDED', obj)
     return copy(obj)
   }
@@ -431,6 +445,7 @@ export class Store extends EventEmitter {
     }
     this.validate(resource, obj)
     meta.resourceVersion = old.metadata.resourceVersion
+    opts.admit?.(copy(old), copy(obj))
     // A write that changes nothing is not an event and keeps the resourceVersion, as in the real apiserver.
     if (deepEqual(obj, old)) return copy(old)
     this.commit(resource, 'MODIFIED', obj, old)
@@ -455,6 +470,7 @@ export class Store extends EventEmitter {
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
       )
     }
+    opts.admit?.(copy(old), undefined)
     if (resource === 'namespaces') {
       if (UNDELETABLE_NAMESPACES.has(name)) throw forbidden(resource, name, 'this namespace may not be deleted')
       // The namespace controller would delete what is in it; we do it right away.
@@ -468,9 +484,11 @@ export class Store extends EventEmitter {
   }
 
   /** DELETE on a collection: deletes every object the selection matches; returns them. */
-  deleteCollection(resource: ResourceName, sel: Selection): K8sObject[] {
+  deleteCollection(resource: ResourceName, sel: Selection, opts: Pick<DeleteOptions, 'admit'> = {}): K8sObject[] {
     const match = this.matcher(resource, sel)
     const doomed = [...this.map(resource).values()].filter(match)
+    // Every object is checked before any is deleted: a refused one leaves the collection whole.
+    if (opts.admit) for (const o of doomed) opts.admit(copy(o), undefined)
     return doomed.map((o) => this.delete(resource, o.metadata.namespace, o.metadata.name as string))
   }
 

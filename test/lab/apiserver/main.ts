@@ -12,7 +12,9 @@ const repo = fileURLToPath(new URL('../../../', import.meta.url))
 
 t.test('flags', async (t) => {
   t.match(parseFlags([]), {host: '127.0.0.1', port: 0, log: false, kubeconfig: undefined})
-  const dir = t.testdir({token: 'abc\n'})
+  const dir = t.testdir({token: 'abc,admin,1,system:masters\n', empty: '# none\n', open: 'abc,admin,1\n'})
+  for (const f of ['token', 'empty']) fs.chmodSync(path.join(dir, f), 0o600)
+  fs.chmodSync(path.join(dir, 'open'), 0o644)
   t.match(
     parseFlags([
       '--port',
@@ -27,8 +29,19 @@ t.test('flags', async (t) => {
       path.join(dir, 'token'),
       '--log',
     ]),
-    {port: 6443, kubeconfig: 'k', state: 's', history: 50, token: 'abc', log: true},
+    {
+      port: 6443,
+      kubeconfig: 'k',
+      state: 's',
+      history: 50,
+      token: undefined,
+      tokens: [{token: 'abc', user: {name: 'admin', groups: ['system:masters']}}],
+      log: true,
+    },
   )
+  t.throws(() => parseFlags(['--token-file', path.join(dir, 'empty')]), /holds no token/)
+  t.throws(() => parseFlags(['--token-file', path.join(dir, 'open')]), /accessible by group or others/)
+  t.throws(() => parseFlags(['--tls-cert-file', 'c']), /go together/)
   t.throws(() => parseFlags(['--port', 'http']), /--port must be an integer/)
   t.throws(() => parseFlags(['--port', '70000']), /--port must be an integer/)
   t.throws(() => parseFlags(['--bogus']), /Unknown option/)

@@ -1,0 +1,125 @@
+/**
+ * The lab's API credentials (docs/lab.md, "Credentials"): one bearer token per identity, in a token
+ * file only the API server reads, and one kubeconfig per component that talks to the API server.
+ * Tokens travel only in files readable by root (the lab runs as root): never on a command line,
+ * in the environment or in a log.
+ *
+ * | identity                         | kubeconfig                          | used by                        |
+ * |----------------------------------|-------------------------------------|--------------------------------|
+ * | admin (system:masters)           | <lab>/kubeconfig                    | kubectl, lab commands, trace   |
+ * | system:cnidbg:supervisor         | <lab>/auth/supervisor.kubeconfig    | the supervisor's node watch    |
+ * | system:node:<node>               | <lab>/auth/<node>-kubelet.kubeconfig| the node's kubelet stand-in    |
+ * | system:cnidbg:daemon:<node>      | <lab>/auth/<node>-daemon.kubeconfig | the node's cnidbg daemon       |
+ */
+import {randomBytes} from 'node:crypto'
+import {chmodSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {ADMIN_GROUP, daemonUser, formatTokenFile, nodeUser, type TokenEntry} from './apiserver/auth.js'
+import {writeKubeconfig} from './apiserver/kubeconfig.js'
+import {runOk} from '../netns/exec.js'
+import type {LabAuthState, LabState} from './state.js'
+
+export const SUPERVISOR_USER = 'system:cnidbg:supervisor'
+
+export function planLabAuth(labDir: string): LabAuthState {
+  const dir = join(labDir, 'auth')
+  return {
+    dir,
+    tokenFile: join(dir, 'tokens.csv'),
+    tlsCert: join(dir, 'apiserver.crt'),
+    tlsKey: join(dir, 'apiserver.key'),
+    supervisorKubeconfig: join(dir, 'supervisor.kubeconfig'),
+  }
+}
+
+export const kubeletKubeconfig = (auth: LabAuthState, node: string): string =>
+  join(auth.dir, `${node}-kubelet.kubeconfig`)
+export const daemonKubeconfig = (auth: LabAuthState, node: string): string =>
+  join(auth.dir, `${node}-daemon.kubeconfig`)
+
+/** 256 random bits, base64url: nothing a CSV field or a YAML string needs to quote. */
+export function newToken(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+export interface LabTokens {
+  admin: TokenEntry
+  supervisor: TokenEntry
+  kubelets: Map<string, TokenEntry>
+  daemons: Map<string, TokenEntry>
+}
+
+/** Fresh tokens for every identity of the lab. */
+export function newLabTokens(state: Pick<LabState, 'nodes'>): LabTokens {
+  const entry = (user: TokenEntry['user']): TokenEntry => ({token: newToken(), user})
+  return {
+    admin: entry({name: 'cnidbg-lab-admin', uid: 'cnidbg-lab-admin', groups: [ADMIN_GROUP]}),
+    supervisor: entry({name: SUPERVISOR_USER, uid: SUPERVISOR_USER, groups: []}),
+    kubelets: new Map(state.nodes.map((n) => [n.name, entry(nodeUser(n.name))])),
+    daemons: new Map(state.nodes.map((n) => [n.name, entry(daemonUser(n.name))])),
+  }
+}
+
+/** Writes the token file, created 0600 in a 0700 directory and never through a planted file or link. */
+export function writeTokenFile(auth: LabAuthState, tokens: LabTokens): void {
+  mkdirSync(auth.dir, {recursive: true, mode: 0o700})
+  rmSync(auth.tokenFile, {force: true})
+  const entries = [tokens.admin, tokens.supervisor, ...tokens.kubelets.values(), ...tokens.daemons.values()]
+  const fd = openSync(
+    auth.tokenFile,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  )
+  try {
+    writeSync(fd, formatTokenFile(entries))
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * A self-signed serving certificate for the API server on loopback (P-256, SANs 127.0.0.1, ::1 and
+ * localhost, 10 years: the lab lives as long as the machine's /run), made with openssl from argv.
+ * Clients trust exactly this certificate (the kubeconfigs' certificate-authority-data).
+ */
+export async function writeServingCert(auth: Pick<LabAuthState, 'dir' | 'tlsCert' | 'tlsKey'>): Promise<void> {
+  mkdirSync(auth.dir, {recursive: true, mode: 0o700})
+  for (const f of [auth.tlsCert, auth.tlsKey]) rmSync(f, {force: true})
+  await runOk(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=cnidbg-lab-apiserver',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
+      '-keyout',
+      auth.tlsKey,
+      '-out',
+      auth.tlsCert,
+    ],
+    {timeoutMs: 60_000},
+  )
+  chmodSync(auth.tlsKey, 0o600)
+}
+
+/** Writes every component's kubeconfig (0600) once the API server's URL is known. */
+export function writeLabKubeconfigs(state: LabState, auth: LabAuthState, tokens: LabTokens, server: string): void {
+  const ca = server.startsWith('https:') ? readFileSync(auth.tlsCert).toString('base64') : undefined
+  const kc = (file: string, token: string) => writeKubeconfig(file, {server, token, certificateAuthorityData: ca})
+  kc(state.kubeconfig, tokens.admin.token)
+  kc(auth.supervisorKubeconfig, tokens.supervisor.token)
+  for (const n of state.nodes) {
+    kc(kubeletKubeconfig(auth, n.name), tokens.kubelets.get(n.name)!.token)
+    kc(daemonKubeconfig(auth, n.name), tokens.daemons.get(n.name)!.token)
+  }
+}
