@@ -53,3 +53,13 @@ export const networkArgs = {
     required: false,
   }),
 }
+
+/**
+ * `--netns X`: the NETNS argument as a flag, for scripts that name it (`--netns auto`). Same values;
+ * giving both is an error unless they agree.
+ */
+export const netnsFlag = {
+  netns: Flags.string({
+    summary: 'The container netns, as the NETNS argument: a path, a name in /run/netns, or "auto" (add only).',
+  }),
+}
