@@ -12,7 +12,10 @@ interface ParsedExec {
   flags: Record<string, unknown>
 }
 
-/** What every `exec <verb>` command shares: flags → ExecOptions, output, exit code. Verbs stay thin (G1). */
+/**
+ * What every `exec <verb>` command shares: flags → ExecOptions, output, exit code. Verbs stay thin:
+ * parse flags, call one service.
+ */
 export abstract class ExecCommand extends BaseCommand<ExecResult> {
   protected toOptions({args, flags}: ParsedExec): ExecOptions {
     // With --conf the network name is not needed, so a single positional is the netns (cnitool order otherwise).

@@ -4,7 +4,7 @@ import {DEFAULT_CACHE_DIR} from './runtime/cache.js'
 import {DEFAULT_NETCONFPATH} from './runtime/conf.js'
 import {DEFAULT_CNI_PATH} from './runtime/find.js'
 
-/** Shared flags (G11): long names, a summary each, and the cnitool environment variables as fallbacks. */
+/** Shared flags: long names, a summary each, and the cnitool environment variables as fallbacks. */
 export const runtimeFlags = {
   'cache-dir': Flags.string({
     env: 'CNIDBG_CACHE_DIR',

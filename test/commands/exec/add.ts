@@ -1,5 +1,5 @@
 /**
- * `cnidbg exec add` as a command (G14): flags reach the service, --json prints the one envelope,
+ * `cnidbg exec add` as a command: flags reach the service, --json prints the one envelope,
  * people get a summary, errors are one line with the documented exit code. Plus a smoke test of the
  * built CLI as a subprocess.
  */
