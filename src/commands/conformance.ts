@@ -30,7 +30,7 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
 
   static override examples = [
     {
-      command: '<%= config.bin %> conformance fixtures/conf/bridge.conflist --cni-path /usr/lib/cni',
+      command: '<%= config.bin %> conformance fixtures/conf/upstream-bridge.conflist --cni-path /usr/lib/cni',
       description: 'Upstream bridge + host-local at every version they claim',
     },
     {

@@ -52,6 +52,7 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), finds ea
       summary: 'Cluster to ask. Default: the running lab, else ~/.kube/config.',
     }),
     lab: Flags.string({
+      env: 'CNIDBG_LAB',
       summary: 'Lab whose cluster to use when no --kubeconfig is given. Default: the only lab running.',
     }),
     namespace: Flags.string({char: 'n', default: 'default', summary: 'Namespace of pods given without NAMESPACE/.'}),

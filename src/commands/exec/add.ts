@@ -20,7 +20,7 @@ Beyond cnitool: --netns auto makes a throwaway container namespace; --sandbox ru
       description: 'cnitool-style: network "mynet" from /etc/cni/net.d into an existing netns',
     },
     {
-      command: '<%= config.bin %> exec add --conf fixtures/conf/bridge.conflist --cni-path /usr/lib/cni --rm',
+      command: '<%= config.bin %> exec add --conf fixtures/conf/upstream-bridge.conflist --cni-path /usr/lib/cni --rm',
       description: 'One-shot smoke test of the upstream bridge plugin, leaving nothing behind',
     },
     {
