@@ -11,7 +11,7 @@ if (!existsSync(`${root}dist/netns/exec.js`)) {
   console.error('dist/ is not built: run `npm run build` first.')
   process.exit(2)
 }
-// Subprocesses go through cnidbg's own runner (G8), the same way for both commands.
+// Subprocesses go through cnidbg's own runner (src/netns/exec.ts), the same way for both commands.
 const {run} = await import(`${root}dist/netns/exec.js`)
 
 const runs = Number(process.argv[2] ?? 20)

@@ -26,8 +26,9 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 >
 
 /**
- * Base for every cnidbg command (G2, G4, G5): the --json envelope, --debug, one-line errors with
- * suggestions, and exit codes that survive --json (oclif core 4 loses `err.oclif.exit` there).
+ * Base for every cnidbg command (README "JSON output", "Exit codes"): the --json envelope, --debug,
+ * one-line errors with suggestions, and exit codes that survive --json (oclif core 4 loses
+ * `err.oclif.exit` there).
  */
 export abstract class BaseCommand<T> extends Command {
   static override baseFlags = {

@@ -10,7 +10,7 @@ interface ErrorOptions {
 }
 
 /**
- * An error the user can act on. Which subclass is thrown says whose fault it is (G5); the base
+ * An error the user can act on. Which subclass is thrown says whose fault it is (README "Exit codes"); the base
  * command turns it into one line plus suggestions, or the JSON envelope's `error`.
  */
 export class CnidbgError extends Errors.CLIError {

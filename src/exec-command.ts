@@ -1,6 +1,7 @@
 import {readFileSync} from 'node:fs'
 
 import {BaseCommand} from './base-command.js'
+import {UsageError} from './errors.js'
 import {EXIT} from './exit-codes.js'
 import {splitCniPath} from './runtime/find.js'
 import type {ExecOptions, ExecResult} from './services/exec.js'
@@ -11,11 +12,24 @@ interface ParsedExec {
   flags: Record<string, unknown>
 }
 
-/** What every `exec <verb>` command shares: flags → ExecOptions, output, exit code. Verbs stay thin (G1). */
+/**
+ * What every `exec <verb>` command shares: flags → ExecOptions, output, exit code. Verbs stay thin:
+ * parse flags, call one service.
+ */
 export abstract class ExecCommand extends BaseCommand<ExecResult> {
   protected toOptions({args, flags}: ParsedExec): ExecOptions {
     // With --conf the network name is not needed, so a single positional is the netns (cnitool order otherwise).
     const shift = flags.conf !== undefined && args.netns === undefined
+    const positional = shift ? args.network : args.netns
+    const flag = flags.netns as string | undefined
+    if (flag !== undefined && positional !== undefined && positional !== flag)
+      throw new UsageError(
+        `The netns is given twice: ${JSON.stringify(positional)} and --netns ${JSON.stringify(flag)}.`,
+        {
+          code: 'NETNS_TWICE',
+          suggestions: ['Give it once: as the NETNS argument or as --netns.'],
+        },
+      )
     const verbose = Boolean(flags.verbose) && !this.jsonEnabled()
     return {
       args: flags.args as string | undefined,
@@ -27,7 +41,7 @@ export abstract class ExecCommand extends BaseCommand<ExecResult> {
       containerId: flags['container-id'] as string | undefined,
       ifname: (flags.ifname as string | undefined) ?? 'eth0',
       netconfPath: flags['netconf-path'] as string | undefined,
-      netns: shift ? args.network : args.netns,
+      netns: flag ?? positional,
       network: shift ? undefined : args.network,
       onInvocation: verbose ? (o) => this.logToStderr(renderInvocation(o.invocation).join('\n')) : undefined,
       rm: flags.rm as boolean | undefined,

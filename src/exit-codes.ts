@@ -1,5 +1,5 @@
 /**
- * cnidbg's process exit codes: one table for every command (G4). A plugin's own CNI error code
+ * cnidbg's process exit codes: one table for every command (README "Exit codes"). A plugin's own CNI error code
  * (e.g. `{"code": 7}`) is data in the result, never one of these.
  */
 export const EXIT = {

@@ -4,7 +4,7 @@ import {DEFAULT_CACHE_DIR} from './runtime/cache.js'
 import {DEFAULT_NETCONFPATH} from './runtime/conf.js'
 import {DEFAULT_CNI_PATH} from './runtime/find.js'
 
-/** Shared flags (G11): long names, a summary each, and the cnitool environment variables as fallbacks. */
+/** Shared flags: long names, a summary each, and the cnitool environment variables as fallbacks. */
 export const runtimeFlags = {
   'cache-dir': Flags.string({
     env: 'CNIDBG_CACHE_DIR',
@@ -51,5 +51,15 @@ export const networkArgs = {
   netns: Args.string({
     description: 'Container netns path (/run/netns/x or /proc/PID/ns/net), a name in /run/netns, or "auto".',
     required: false,
+  }),
+}
+
+/**
+ * `--netns X`: the NETNS argument as a flag, for scripts that name it (`--netns auto`). Same values;
+ * giving both is an error unless they agree.
+ */
+export const netnsFlag = {
+  netns: Flags.string({
+    summary: 'The container netns, as the NETNS argument: a path, a name in /run/netns, or "auto" (add only).',
   }),
 }

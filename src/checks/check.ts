@@ -2,14 +2,15 @@ import type {CaseEnv} from '../conformance/case-env.js'
 import type {Evidence, PluginRole, Severity} from './types.js'
 
 /**
- * One conformance check (G6): a plain object with its requirement ids, spec anchor and severity,
- * and a `run` that gets everything through the case environment. No work at import time.
+ * One conformance check (README "cnidbg conformance"): a plain object with its requirement ids, spec
+ * anchor and severity, and a `run` that gets everything through the case environment. No work at
+ * import time.
  */
 export interface Check {
   /** `<area>.<property>`, matching the file name in kebab-case. */
   id: string
   title: string
-  /** Checklist ids (fixtures/spec/cni-spec-checklist.md, a copy of the team's reference), e.g. ['P72']. */
+  /** Checklist ids (fixtures/spec/cni-spec-checklist.md), e.g. ['P72']. */
   requirements: string[]
   /** Anchor into SPEC.md. */
   spec: string
@@ -20,7 +21,7 @@ export interface Check {
   roles: readonly PluginRole[]
   /** Runs once per spec version (true) or once at the highest version (false). */
   perVersion: boolean
-  /** Whether it applies at this version (verbs by version, G7). */
+  /** Whether it applies at this version (verbs by version, from src/runtime/versions.ts). */
   appliesTo?: (version: string) => boolean
   run(env: CaseEnv): Promise<CheckOutcome>
 }

@@ -62,7 +62,7 @@ export interface ConformanceReport {
   pluginTimeMs: number
 }
 
-/** Events the runner emits while it works; the live views subscribe to them (G10). */
+/** Events the runner emits while it works; the live views subscribe to them, the runner knows no UI. */
 export interface RunEvents {
   'check:start': {id: string; version: string | null; title: string}
   'check:end': CheckResult

@@ -3,10 +3,9 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, describe} from '../base-command.js'
 import type {ConformanceReport, PluginRole, Profile} from '../checks/types.js'
 import {pairReporterOutputs, REPORTERS} from '../conformance/reporters/index.js'
-import {EXIT} from '../exit-codes.js'
 import {runtimeFlags} from '../flags.js'
 import {splitCniPath} from '../runtime/find.js'
-import {conformance} from '../services/conformance.js'
+import {conformance, conformanceStatus} from '../services/conformance.js'
 
 export default class Conformance extends BaseCommand<ConformanceReport> {
   static override args = {
@@ -31,7 +30,7 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
 
   static override examples = [
     {
-      command: '<%= config.bin %> conformance fixtures/conf/bridge.conflist --cni-path /usr/lib/cni',
+      command: '<%= config.bin %> conformance fixtures/conf/upstream-bridge.conflist --cni-path /usr/lib/cni',
       description: 'Upstream bridge + host-local at every version they claim',
     },
     {
@@ -99,6 +98,7 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
     const {report, stdout} = await conformance({
       cniPath: splitCniPath(flags['cni-path']),
       conf: args.conf,
+      envelope: {command: (this.id ?? 'conformance').replaceAll(':', ' '), warnings: this.warnings},
       host: flags.host,
       json: this.jsonEnabled(),
       only: flags.only,
@@ -116,7 +116,7 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
     })
     if (stdout !== undefined) this.log(stdout.replace(/\n$/, ''))
     // --strict: warnings fail the run as well as the reporters.
-    process.exitCode = report.summary.failed > 0 || (flags.strict && report.summary.warned > 0) ? EXIT.FAILED : EXIT.OK
+    process.exitCode = conformanceStatus(report, flags.strict)
     return report
   }
 }

@@ -2,7 +2,6 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../base-command.js'
 import {EXIT} from '../exit-codes.js'
-import {DEFAULT_LAB_NAME} from '../lab/names.js'
 import {trace} from '../services/trace.js'
 import {renderDot, renderMermaid, renderText} from '../trace/render/index.js'
 import type {TraceResult} from '../trace/types.js'
@@ -52,7 +51,10 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), finds ea
       env: 'KUBECONFIG',
       summary: 'Cluster to ask. Default: the running lab, else ~/.kube/config.',
     }),
-    lab: Flags.string({default: DEFAULT_LAB_NAME, summary: 'Lab whose cluster to use when no --kubeconfig is given.'}),
+    lab: Flags.string({
+      env: 'CNIDBG_LAB',
+      summary: 'Lab whose cluster to use when no --kubeconfig is given. Default: the only lab running.',
+    }),
     namespace: Flags.string({char: 'n', default: 'default', summary: 'Namespace of pods given without NAMESPACE/.'}),
     port: Flags.integer({
       min: 1,

@@ -1,5 +1,5 @@
 /**
- * The state of a running conformance suite, as plain TypeScript (G10): it consumes the runner's
+ * The state of a running conformance suite, as plain TypeScript: it consumes the runner's
  * events and emits 'change'. The ink view (src/ui/conformance-progress.tsx) and the plain-line
  * fallback (src/ui/render-conformance-progress.ts) only read it; it knows nothing about React.
  */

@@ -60,7 +60,7 @@ export function selectChecks(checks: readonly Check[], role: PluginRole, only?: 
 }
 
 /**
- * How a check's outcome becomes pass/fail/warn (issue 3 "severity profiles"): MUST fails; SHOULD warns,
+ * How a check's outcome becomes pass/fail/warn (README "cnidbg conformance"): MUST fails; SHOULD warns,
  * except the production-critical ones, which the default profile fails; known upstream departures warn;
  * INFO never fails. --strict turns every warning into a failure.
  */

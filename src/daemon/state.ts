@@ -1,7 +1,7 @@
 /**
  * What the daemon keeps on disk between runs, per node (several lab nodes may share one state dir):
  * `<state-dir>/<node>/vtep.json` (the VTEP MAC, so a restart does not invalidate every peer's
- * neighbour and FDB entries: flannel #1795) and `<state-dir>/<node>/listen` (where /healthz and /diag
+ * neighbour and FDB entries, as flannel learned to do) and `<state-dir>/<node>/listen` (where /healthz and /diag
  * are served, for `trace` and the lab to find).
  */
 import {mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'

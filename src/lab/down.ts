@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 
 import {UsageError} from '../errors.js'
 import {requireEnvironment} from '../netns/preflight.js'
-import {labHealth, type LabHealth, reapCrashedLabs, type ReapedLab, teardownLab} from './lifecycle.js'
+import {labHealth, type LabHealth, pickLab, reapCrashedLabs, type ReapedLab, teardownLab} from './lifecycle.js'
 import {labNamespaces} from './network.js'
 import {DEFAULT_LAB_NAME, labDir, validateLabName} from './names.js'
 import {procAlive, readLabState} from './state.js'
@@ -24,7 +24,7 @@ export interface LabDownResult {
 }
 
 export async function labDown(opts: LabDownOptions = {}): Promise<LabDownResult> {
-  const name = validateLabName(opts.name ?? DEFAULT_LAB_NAME)
+  const name = validateLabName(pickLab(opts.name, {none: DEFAULT_LAB_NAME}))
   requireEnvironment(['ip'])
   const state = readLabState(name)
   if (

@@ -7,7 +7,7 @@ import {NETNS_DIR, netnsExists} from '../netns/netns.js'
 import {requireEnvironment} from '../netns/preflight.js'
 import {labApi, readPod} from './k8s.js'
 import {requireLab} from './lifecycle.js'
-import {DEFAULT_LAB_NAME, DEFAULT_POD_NAMESPACE, podNetns} from './names.js'
+import {DEFAULT_POD_NAMESPACE, podNetns} from './names.js'
 import {procAlive, type LabState} from './state.js'
 
 export interface LabExecOptions {
@@ -55,7 +55,7 @@ export async function labExec(opts: LabExecOptions): Promise<LabExecResult> {
       suggestions: ['cnidbg lab exec pod-a -- ip addr', 'cnidbg lab exec pod-a -- ping -c1 10.244.2.2'],
     })
   requireEnvironment(['ip'])
-  const state = requireLab(opts.name ?? DEFAULT_LAB_NAME)
+  const state = requireLab(opts.name)
   const netns = await resolvePodNetns(state, opts.pod, opts.namespace)
   if (!netnsExists(netns))
     throw new UsageError(`Pod ${opts.pod} has no network namespace yet (${netns}).`, {code: 'POD_NOT_READY'})

@@ -19,8 +19,48 @@ export function labHealth(state: LabState): LabHealth {
   return procAlive(state.supervisor) && procAlive(state.apiserver) ? 'running' : 'crashed'
 }
 
+export interface PickLabOptions {
+  /** The flag that names a lab in this command, for the suggestions. */
+  flag?: string
+  /** Returned when there is no lab at all, instead of a LAB_NOT_FOUND error. */
+  none?: string
+  root?: string
+}
+
+/**
+ * The lab a command acts on when none is named: the only running one; failing that the only one
+ * there is (a crashed or half-started lab, so `lab status` can show it and `lab down` remove it).
+ * Several candidates are a usage error that lists them; no lab at all is LAB_NOT_FOUND.
+ */
+export function pickLab(name: string | undefined, opts: PickLabOptions = {}): string {
+  if (name !== undefined) return name
+  const flag = opts.flag ?? '--name'
+  const labs = listLabDirs(opts.root).map((n) => {
+    const state = readLabState(n, opts.root)
+    return {health: state ? labHealth(state) : 'crashed', name: n}
+  })
+  const running = labs.filter((l) => l.health === 'running')
+  const candidates = running.length > 0 ? running : labs
+  if (candidates.length === 1) return candidates[0]!.name
+  if (candidates.length > 1) {
+    const list = candidates.map((l) => (l.health === 'running' ? l.name : `${l.name} (${l.health})`)).join(', ')
+    throw new UsageError(
+      running.length > 0
+        ? `${running.length} labs are running (${list}): name one with ${flag}.`
+        : `No lab is running, and there are ${labs.length} labs (${list}): name one with ${flag}.`,
+      {code: 'LAB_AMBIGUOUS', suggestions: candidates.map((l) => `${flag} ${l.name}`)},
+    )
+  }
+  if (opts.none !== undefined) return opts.none
+  throw new UsageError('No lab is running.', {
+    code: 'LAB_NOT_FOUND',
+    suggestions: ['Start one: cnidbg lab up'],
+  })
+}
+
 /** The lab's state, or a LAB_NOT_FOUND usage error that names the labs that do exist. */
-export function requireLab(name: string = DEFAULT_LAB_NAME): LabState {
+export function requireLab(given?: string): LabState {
+  const name = pickLab(given)
   const state = readLabState(name)
   if (state) return state
   const others = listLabDirs().filter((n) => n !== name)

@@ -14,6 +14,14 @@ import {procAlive, type ProcRef, type LabNodeState, stopProc} from './state.js'
 
 const SERVER_DIR = 'cnidbg-ref'
 
+/**
+ * The node's plugin server log: one line per request it served or turned away, and its start and
+ * stop. A file, not a pipe to the supervisor, so a long-lived lab's log never grows in memory.
+ */
+export function nodePluginServerLog(node: Pick<LabNodeState, 'dir'>): string {
+  return join(node.dir, 'plugin-server.log')
+}
+
 /** The node's server as its pid file names it ("<pid> <start time>"), if that process still runs. */
 export function nodePluginServer(node: LabNodeState): ProcRef | undefined {
   try {
@@ -34,6 +42,15 @@ export async function stopNodePluginServer(node: LabNodeState): Promise<ProcRef 
   return ref
 }
 
+/** The last lines of a log, on one line. */
+function tail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n').slice(-3).join(' | ')
+  } catch {
+    return ''
+  }
+}
+
 export class PluginServer {
   private done: Promise<RunResult> | undefined
 
@@ -46,11 +63,21 @@ export class PluginServer {
   async start(): Promise<void> {
     if (this.done) return
     const view = {netns: this.node.netns, varLibCni: this.node.varLibCni, runCni: this.node.runCni}
-    const done = runInHostView(view, process.execPath, [join(this.node.binDir, 'cnidbg-ref'), '--serve', '--quiet'])
+    const log = nodePluginServerLog(this.node)
+    // The shell only redirects stderr to the log and execs the server: every value is a positional
+    // parameter, none is part of the script.
+    const done = runInHostView(view, '/bin/sh', [
+      '-c',
+      'exec "$@" 2>>"$0"',
+      log,
+      process.execPath,
+      join(this.node.binDir, 'cnidbg-ref'),
+      '--serve',
+    ])
     this.done = done
     void done.then((r) => {
       if (this.done === done) this.done = undefined
-      this.log(`plugin server exited (${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+      this.log(`plugin server exited (${r.exitCode ?? r.signal}): ${(r.stderr || tail(log)).trim()}`)
     })
     for (let i = 0; i < 200 && this.done === done && !nodePluginServer(this.node); i++) {
       await new Promise((r) => setTimeout(r, 50))

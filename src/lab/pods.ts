@@ -9,7 +9,7 @@ import {netnsExists, netnsPath} from '../netns/netns.js'
 import {controlRequest} from './control.js'
 import {apiErrorText, apiStatusCode, createPod, labApi, listPods, readPod} from './k8s.js'
 import {labHealth, requireLab} from './lifecycle.js'
-import {DEFAULT_LAB_NAME, DEFAULT_POD_NAMESPACE, podNetns} from './names.js'
+import {DEFAULT_POD_NAMESPACE, podNetns} from './names.js'
 import type {LabState} from './state.js'
 import type {SupervisorStatus} from './supervisor.js'
 import {waitForPodIPs} from './up.js'
@@ -51,7 +51,7 @@ const POD_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 
 /** A lab that is running, or a usage error saying what to do. */
 export function requireRunningLab(name?: string): LabState {
-  const state = requireLab(name ?? DEFAULT_LAB_NAME)
+  const state = requireLab(name)
   const health = labHealth(state)
   if (health !== 'running') {
     throw new UsageError(`Lab ${state.name} is ${health}.`, {

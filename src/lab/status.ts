@@ -77,7 +77,7 @@ export interface LabStatusResult {
 }
 
 export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusResult> {
-  const state = requireLab(opts.name ?? DEFAULT_LAB_NAME)
+  const state = requireLab(opts.name)
   const health = labHealth(state)
   const problems: string[] = []
 

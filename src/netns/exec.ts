@@ -47,8 +47,9 @@ function killGroup(pid: number | undefined): void {
 
 /**
  * Runs a program and captures its output, bounded in time and memory. This and lite-exec.ts are the
- * only places cnidbg starts subprocesses (G8). The child leads its own process group, so a timeout
- * kills what it started too (a plugin's delegated IPAM, a shell's children).
+ * only places cnidbg starts subprocesses, so every one is bounded and cleaned up. The child leads its
+ * own process group, so a timeout kills what it started too (a plugin's delegated IPAM, a shell's
+ * children).
  */
 export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const started = performance.now()

@@ -1,5 +1,5 @@
 /**
- * The spec versions both reference plugins speak, as data (G7). Kept here rather than imported from
+ * The spec versions both reference plugins speak, as data. Kept here rather than imported from
  * src/runtime so the plugin bundle stays independent of the CLI.
  */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const

@@ -1,7 +1,7 @@
 /**
  * Splits a plugin's stdout into JSON values and the noise around them. SPEC §5: stdout carries exactly
  * one JSON object; anything else (log lines before it, a second object after it) breaks runtimes
- * (containernetworking/cni#571), so we find it, report it, and still recover the object.
+ * (libcni's parser rejects the whole output), so we find it, report it, and still recover the object.
  */
 export interface SplitOutput {
   objects: unknown[]

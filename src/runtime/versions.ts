@@ -1,6 +1,7 @@
 /**
- * CNI spec versions as data (G7): loop over them and branch on capability predicates, never compare
- * version strings inline. Mirrors containernetworking/plugins pkg/testutils/testing.go.
+ * CNI spec versions as data, so version rules live in one place: loop over them and branch on
+ * capability predicates, never compare version strings inline. Mirrors containernetworking/plugins
+ * pkg/testutils/testing.go.
  */
 export const ALL_SPEC_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const
 export type SpecVersion = (typeof ALL_SPEC_VERSIONS)[number]

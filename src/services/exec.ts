@@ -44,7 +44,7 @@ import {
 } from '../runtime/ops.js'
 import type {Attachment, JsonObject, NetConfList, RuntimeConf} from '../runtime/types.js'
 
-/** Options of `cnidbg exec <verb>`; the fields match the flags (G1). */
+/** Options of `cnidbg exec <verb>`; the fields match the flags, so commands only copy them. */
 export interface ExecOptions {
   network?: string
   conf?: string
@@ -95,7 +95,7 @@ export interface ExecResult {
   next?: string[]
 }
 
-// cnitool derives the container ID from the netns path (PR #508); we do the same with our prefix.
+// cnitool derives the container ID from a hash of the netns path; we do the same, with our prefix.
 export function deriveContainerId(netns: string): string {
   return 'cnidbg-' + createHash('sha512').update(resolve(netns)).digest('hex').slice(0, 20)
 }

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {CoreV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
 
 import {EnvironmentError, UsageError} from '../errors.js'
+import {pickLab} from '../lab/lifecycle.js'
 import {labDir} from '../lab/names.js'
 import {loadLabTopology} from '../lab/topology.js'
 import {requireEnvironment} from '../netns/index.js'
@@ -18,7 +19,8 @@ export interface TraceCommandOptions {
   podB: string
   namespace: string
   kubeconfig?: string
-  lab: string
+  /** Default: the only lab running. */
+  lab?: string
   protocol?: 'icmp' | 'tcp' | 'udp'
   port?: number
   size?: number
@@ -42,7 +44,9 @@ export function parsePodRef(ref: string, namespace: string): {namespace: string;
  */
 function pickKubeconfig(opts: TraceCommandOptions): {path: string; lab?: string} {
   if (opts.kubeconfig) return {path: opts.kubeconfig}
-  if (existsSync(join(labDir(opts.lab), 'lab.json'))) return {lab: opts.lab, path: loadLabTopology(opts.lab).kubeconfig}
+  // No lab named: the only one running (several: a usage error listing them; none: ~/.kube/config).
+  const lab = pickLab(opts.lab, {flag: '--lab', none: ''})
+  if (lab && existsSync(join(labDir(lab), 'lab.json'))) return {lab, path: loadLabTopology(lab).kubeconfig}
   const home = join(homedir(), '.kube', 'config')
   if (existsSync(home)) return {path: home}
   throw new UsageError('No cluster to trace in: no --kubeconfig, no running lab, no ~/.kube/config.', {

@@ -1,5 +1,5 @@
 /**
- * `traceBetween(topology, a, b)`: the engine of `cnidbg trace` (issue 6).
+ * `traceBetween(topology, a, b)`: the engine of `cnidbg trace` (README "cnidbg trace").
  *
  * 1. One batch, spawned once: every local namespace's kernel state (links+addresses, routes, neigh,
  *    FDB, sysctls, iptables-save -c, nft -j, and the `ip route get … iif <host veth>` lookups, so

@@ -59,7 +59,7 @@ export interface TraceEndpoint {
 
 export type TraceDirection = 'forward' | 'return'
 
-/** The fixed reason vocabulary (issue 6). Each maps to evidence and a fix hint. */
+/** The fixed reason vocabulary, as the README lists it. Each maps to evidence and a fix hint. */
 export type FaultReason =
   | 'link-down'
   | 'address-missing'

@@ -29,9 +29,10 @@ function Counts({snapshot, elapsedMs}: {snapshot: RunSnapshot; elapsedMs: number
 }
 
 /**
- * The live view of `cnidbg conformance` (G10): finished checks scroll up in <Static> (printed once,
- * never redrawn), the running checks and the counts stay live below them. When the run is done the
- * live part disappears, leaving the log, and the command prints the final report.
+ * The live view of `cnidbg conformance` (state in src/conformance/run-state.ts): finished checks
+ * scroll up in <Static> (printed once, never redrawn), the running checks and the counts stay live
+ * below them. When the run is done the live part disappears, leaving the log, and the command prints
+ * the final report.
  * @example
  * ✓ [1.0.0] add.result-shape: ADD returns a valid result (40ms)
  * ✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): second DEL failed

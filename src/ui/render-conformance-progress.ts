@@ -1,5 +1,5 @@
 /**
- * The imperative entry the conformance command calls (G10): commands never import React. Live
+ * The imperative entry the conformance command calls, so commands never import React. Live
  * output goes to stderr; the final report is the command's business on stdout.
  */
 import {render} from 'ink'

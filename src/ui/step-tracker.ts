@@ -1,5 +1,5 @@
 /**
- * The state of a multi-step task (lab up, demo) as plain TypeScript (G10). Services drive it;
+ * The state of a multi-step task (lab up, demo) as plain TypeScript, so no service needs React. Services drive it;
  * src/ui/render-steps.ts shows it. It knows nothing about React or terminals.
  */
 import {EventEmitter} from 'node:events'

@@ -6,7 +6,7 @@ import t from 'tap'
 import type {PluginRole} from '../../src/checks/types.js'
 import {type RunEmitter, runConformance} from '../../src/conformance/runner.js'
 
-// Done means "a correct upstream plugin passes" (issue 3): the real Debian plugins, in every role,
+// A correct upstream plugin passes: the real Debian plugins, in every role,
 // must come out with zero failures under the default profile.
 const ROOT = new URL('../../', import.meta.url).pathname
 const passing = JSON.parse(readFileSync(`${ROOT}fixtures/conf/passing.json`, 'utf8')) as Array<{

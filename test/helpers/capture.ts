@@ -1,5 +1,5 @@
 /**
- * Runs an oclif command class in-process and captures what it prints (G14; @oclif/test is not
+ * Runs an oclif command class in-process and captures what it prints (@oclif/test is not
  * installed, so this is its captureOutput). The exit code comes from process.exitCode, which the
  * base command sets because oclif core 4 loses `err.oclif.exit` under --json; it is reset
  * afterwards so the test process itself still exits 0.

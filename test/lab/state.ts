@@ -91,16 +91,22 @@ t.test('lab health: a dead owner or a dead supervisor means crashed', async (t) 
 t.test('the lab lock serializes writers and is taken over from a dead holder', async (t) => {
   const root = tmpRoot(t)
   const order: string[] = []
-  const slow = withLabLock(root, async () => {
+  let release = () => {}
+  const gate = new Promise<void>((r) => (release = r))
+  // The first attempt to take the lock is synchronous, so `a` holds it once withLabLock returns.
+  const a = withLabLock(root, async () => {
     order.push('a in')
-    await new Promise((r) => setTimeout(r, 300))
+    await gate
     order.push('a out')
   })
-  await new Promise((r) => setTimeout(r, 50))
-  await withLabLock(root, async () => {
+  t.same(order, ['a in'], 'a took the lock')
+  const b = withLabLock(root, async () => {
     order.push('b')
   })
-  await slow
+  // b has tried once and is waiting: a still runs. Let a finish; only then may b run.
+  t.same(order, ['a in'], 'b waits for a')
+  release()
+  await Promise.all([a, b])
   t.same(order, ['a in', 'a out', 'b'])
   writeFileSync(join(root, 'lock'), JSON.stringify({pid: 0x3fffff, start: null}))
   t.equal(await withLabLock(root, async () => 'got it', 5000), 'got it', 'stale lock taken over')

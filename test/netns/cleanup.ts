@@ -57,17 +57,20 @@ interface SlowAdd {
   child: number
 }
 
-/** Starts the built CLI doing `exec add` with a plugin that sleeps 5 s in ADD; resolves once ADD is running. */
+/**
+ * Starts the built CLI doing `exec add` with a plugin that hangs in ADD (its default 1000 s, under an
+ * hour's --timeout); resolves once ADD is running, so the signal sent then always finds it in flight.
+ */
 async function startSlowAdd(t: Test, name: string, flags: string[]): Promise<SlowAdd> {
   const pidFile = join(work, `${name}.cli`)
   const pluginPids = join(work, `${name}.plugin`)
   const conf = writeConf(work, `${name}.conflist`, {
     cniVersion: '1.0.0',
     name,
-    plugins: [{pidFile: pluginPids, sleepSeconds: 5, type: 'cnidbg-sleep'}],
+    plugins: [{pidFile: pluginPids, type: 'cnidbg-sleep'}],
   })
   // `exec` keeps the pid, so the pid file names the CLI process itself.
-  const script = `echo $$ > ${pidFile}; exec node ${bin} exec add --conf ${conf} --cni-path ${FIXTURE_BIN} ${flags.join(' ')}`
+  const script = `echo $$ > ${pidFile}; exec node ${bin} exec add --conf ${conf} --cni-path ${FIXTURE_BIN} --timeout 3600 ${flags.join(' ')}`
   const done = run('sh', ['-c', script], {timeoutMs: 60_000})
   t.ok(
     await eventually(() => existsSync(pidFile) && existsSync(pluginPids), 30_000),

@@ -22,7 +22,7 @@ t.test('log lines around the object are noise, and the object is still recovered
   t.equal(r.unparsed, '')
 })
 
-t.test('two objects (containernetworking/cni#571)', async (t) => {
+t.test('two objects (libcni rejects the whole output)', async (t) => {
   const r = splitJsonOutput('{"a":1}{"b":2}')
   t.same(r.objects, [{a: 1}, {b: 2}])
   t.equal(r.noise, '')

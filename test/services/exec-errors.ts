@@ -1,5 +1,5 @@
 /**
- * `cnidbg exec` on bad input and misbehaving plugins (issue 2 §5): each problem is one error naming
+ * `cnidbg exec` on bad input and misbehaving plugins: each problem is one error naming
  * it, with the documented exit code, and nothing is left behind: no namespace, no marker under
  * /run/cnidbg/runs, no temp dir. Hanging and flooding plugins are killed.
  */

@@ -263,7 +263,7 @@ test('portmap: port mappings become DNAT rules in the sandbox, removed by del', 
   const sb = Sandbox.open(r.attachment!.sandbox!)!
   const nat = await sb.run('iptables-save', ['-t', 'nat'])
   t.match(nat.stdout, /--dport 18080 -j DNAT --to-destination 10\.233\.0\.\d+:80/, 'the DNAT rule is in the sandbox')
-  // containernetworking/plugins#819 (fixed after 1.1.1): portmap CHECK looks for the IPv4 rules in
+  // Upstream portmap up to 1.1.1 (Debian's) looks for the IPv4 rules in
   // ip6tables too, so CHECK with port mappings fails on Debian's 1.1.1. Not asserted here.
   const d = await execDel(execOpts(conf, {...attachmentOpts(r), capArgs}))
   t.equal(d.ok, true, d.failure ?? 'ok')

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {describe} from '../../base-command.js'
 import {ExecCommand} from '../../exec-command.js'
-import {attachmentFlags, networkArgs, runtimeFlags} from '../../flags.js'
+import {attachmentFlags, netnsFlag, networkArgs, runtimeFlags} from '../../flags.js'
 import {execAdd, type ExecResult} from '../../services/exec.js'
 
 export default class ExecAdd extends ExecCommand {
@@ -20,7 +20,7 @@ Beyond cnitool: --netns auto makes a throwaway container namespace; --sandbox ru
       description: 'cnitool-style: network "mynet" from /etc/cni/net.d into an existing netns',
     },
     {
-      command: '<%= config.bin %> exec add --conf fixtures/conf/bridge.conflist --cni-path /usr/lib/cni --rm',
+      command: '<%= config.bin %> exec add --conf fixtures/conf/upstream-bridge.conflist --cni-path /usr/lib/cni --rm',
       description: 'One-shot smoke test of the upstream bridge plugin, leaving nothing behind',
     },
     {
@@ -37,6 +37,7 @@ Beyond cnitool: --netns auto makes a throwaway container namespace; --sandbox ru
   static override flags = {
     ...runtimeFlags,
     ...attachmentFlags,
+    ...netnsFlag,
     rm: Flags.boolean({summary: 'ADD, print, DEL, then remove the throwaway namespaces and sandbox.'}),
     rollback: Flags.boolean({
       allowNo: true,

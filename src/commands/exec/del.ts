@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {describe} from '../../base-command.js'
 import {ExecCommand} from '../../exec-command.js'
-import {attachmentFlags, networkArgs, runtimeFlags} from '../../flags.js'
+import {attachmentFlags, netnsFlag, networkArgs, runtimeFlags} from '../../flags.js'
 import {execDel, type ExecResult} from '../../services/exec.js'
 
 export default class ExecDel extends ExecCommand {
@@ -20,6 +20,7 @@ export default class ExecDel extends ExecCommand {
   static override flags = {
     ...runtimeFlags,
     ...attachmentFlags,
+    ...netnsFlag,
     sandbox: Flags.string({summary: 'Sandbox id printed by add --sandbox (found from the netns name when omitted).'}),
   }
 

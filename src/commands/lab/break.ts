@@ -3,7 +3,8 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, describe} from '../../base-command.js'
 import {type AppliedFault, faultCatalog, type FaultCatalogEntry, labBreak} from '../../lab/break.js'
 import {FAULTS} from '../../lab/faults/index.js'
-import {labNameFlag} from '../../lab/flags.js'
+import {labFlag} from '../../lab/flags.js'
+import {pickLab} from '../../lab/lifecycle.js'
 import {renderBreak, renderCatalog} from '../../lab/render.js'
 import {UsageError} from '../../errors.js'
 
@@ -27,7 +28,7 @@ export default class LabBreak extends BaseCommand<LabBreakResult> {
 
   static override flags = {
     list: Flags.boolean({summary: 'Describe every fault and exit.'}),
-    name: labNameFlag,
+    name: labFlag,
     namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace (pod faults)."}),
     node: Flags.string({summary: 'Node to break (default node1; for pod faults, picks a pod on it).'}),
     peer: Flags.string({summary: 'The other node, for faults on a node-to-node channel (default: the next node).'}),
@@ -48,15 +49,16 @@ export default class LabBreak extends BaseCommand<LabBreakResult> {
         code: 'MISSING_FAULT',
         suggestions: ['cnidbg lab break --list'],
       })
+    const name = pickLab(flags.name)
     const result = await labBreak({
-      name: flags.name,
+      name,
       fault: args.fault,
       node: flags.node,
       pod: flags.pod,
       namespace: flags.namespace,
       peer: flags.peer,
     })
-    if (!this.jsonEnabled()) for (const l of renderBreak(result, flags.name)) this.log(l)
+    if (!this.jsonEnabled()) for (const l of renderBreak(result, name)) this.log(l)
     return result
   }
 }

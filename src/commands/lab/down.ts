@@ -1,6 +1,6 @@
 import {BaseCommand, describe} from '../../base-command.js'
 import {labDown, type LabDownResult} from '../../lab/down.js'
-import {labNameFlag} from '../../lab/flags.js'
+import {labFlag} from '../../lab/flags.js'
 import {renderDown} from '../../lab/render.js'
 
 export default class LabDown extends BaseCommand<LabDownResult> {
@@ -10,7 +10,7 @@ export default class LabDown extends BaseCommand<LabDownResult> {
 
   static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --name gw']
 
-  static override flags = {name: labNameFlag}
+  static override flags = {name: labFlag}
 
   static override summary = 'Remove a lab and everything it made.'
 

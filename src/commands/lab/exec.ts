@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../base-command.js'
 import {labExec, type LabExecResult} from '../../lab/exec.js'
-import {labNameFlag} from '../../lab/flags.js'
+import {labFlag} from '../../lab/flags.js'
 
 export default class LabExec extends BaseCommand<LabExecResult> {
   static override args = {pod: Args.string({description: 'Pod name.', required: true})}
@@ -25,7 +25,7 @@ export default class LabExec extends BaseCommand<LabExecResult> {
   ]
 
   static override flags = {
-    name: labNameFlag,
+    name: labFlag,
     namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace."}),
   }
 

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, describe} from '../../base-command.js'
 import {EXIT} from '../../exit-codes.js'
 import {labHeal, type LabHealResult} from '../../lab/break.js'
-import {labNameFlag} from '../../lab/flags.js'
+import {labFlag} from '../../lab/flags.js'
 import {renderHeal} from '../../lab/render.js'
 
 export default class LabHeal extends BaseCommand<LabHealResult> {
@@ -23,7 +23,7 @@ export default class LabHeal extends BaseCommand<LabHealResult> {
 
   static override flags = {
     id: Flags.string({summary: 'Heal only the fault with this id (see lab status).'}),
-    name: labNameFlag,
+    name: labFlag,
     node: Flags.string({summary: 'Heal only faults on this node.'}),
     pod: Flags.string({summary: 'Heal only faults on this pod.'}),
   }

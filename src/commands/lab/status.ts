@@ -1,6 +1,6 @@
 import {BaseCommand, describe} from '../../base-command.js'
 import {EXIT} from '../../exit-codes.js'
-import {labNameFlag} from '../../lab/flags.js'
+import {labFlag} from '../../lab/flags.js'
 import {renderStatus} from '../../lab/render.js'
 import {labStatus, type LabStatusResult} from '../../lab/status.js'
 
@@ -14,7 +14,7 @@ export default class LabStatus extends BaseCommand<LabStatusResult> {
     '<%= config.bin %> lab status --json | jq ".result.pods[] | {name, ip}"',
   ]
 
-  static override flags = {name: labNameFlag}
+  static override flags = {name: labFlag}
 
   static override summary = 'Show the nodes, pods, processes and faults of a lab.'
 

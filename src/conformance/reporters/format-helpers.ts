@@ -11,7 +11,7 @@ export const SPEC_BASE_URL = 'https://github.com/containernetworking/cni/blob/ma
 /** The group heading used for version-independent checks (CheckResult.version === null). */
 export const ANY_VERSION = 'any version'
 
-/** `del.idempotent` → `del`: the operation a check exercises (G6 ids are `<operation>.<property>`). */
+/** `del.idempotent` → `del`: the operation a check exercises (check ids are `<operation>.<property>`). */
 export function areaOf(id: string): string {
   const dot = id.indexOf('.')
   return dot > 0 ? id.slice(0, dot) : id

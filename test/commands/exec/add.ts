@@ -1,5 +1,5 @@
 /**
- * `cnidbg exec add` as a command (G14): flags reach the service, --json prints the one envelope,
+ * `cnidbg exec add` as a command: flags reach the service, --json prints the one envelope,
  * people get a summary, errors are one line with the documented exit code. Plus a smoke test of the
  * built CLI as a subprocess.
  */
@@ -228,6 +228,26 @@ t.test('an unknown flag is a usage error (exit 2)', async (t) => {
   const c = await add(['--conf', bridge, '--bogus', '--json'])
   t.equal(c.exitCode, 2)
   t.match(JSON.parse(c.stdout), {command: 'exec add', status: 2})
+})
+
+t.test('--netns is the NETNS argument as a flag: auto, a path, and both only if they agree', {skip}, async (t) => {
+  const auto = await add(['--conf', bridge, '--cni-path', cniPath, '--netns', 'auto', '--rm', '--json'])
+  t.equal(auto.exitCode, 0, auto.stderr)
+  t.match(JSON.parse(auto.stdout), {
+    result: {ok: true, removed: true, attachment: {netns: /^\/run\/netns\/cnidbg-[0-9a-f]{6}-ctr$/}},
+  })
+  const missing = '/run/netns/cnidbg-polish-no-such-ns'
+  for (const argv of [
+    ['--netns', missing],
+    [missing, '--netns', missing],
+  ]) {
+    const c = await add(['--conf', bridge, '--cni-path', cniPath, ...argv, '--json'])
+    t.equal(c.exitCode, 2, argv.join(' '))
+    t.match(JSON.parse(c.stdout), {error: {code: 'NETNS_NOT_FOUND', message: new RegExp(missing)}}, 'the flag names it')
+  }
+  const twice = await add(['--conf', bridge, '--cni-path', cniPath, 'auto', '--netns', missing, '--json'])
+  t.equal(twice.exitCode, 2)
+  t.match(JSON.parse(twice.stdout), {error: {code: 'NETNS_TWICE'}})
 })
 
 // The built CLI, as users run it. dist/ is built by `npm run build`; without it this is skipped.

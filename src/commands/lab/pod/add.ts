@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../../base-command.js'
-import {labNameFlag} from '../../../lab/flags.js'
+import {labFlag} from '../../../lab/flags.js'
 import {podAdd, type PodInfo} from '../../../lab/pods.js'
 import {renderPodAdd} from '../../../lab/render.js'
 
@@ -20,7 +20,7 @@ export default class LabPodAdd extends BaseCommand<PodInfo> {
   ]
 
   static override flags = {
-    name: labNameFlag,
+    name: labFlag,
     namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace."}),
     node: Flags.string({summary: 'Node to run it on (default: the least loaded).'}),
     timeout: Flags.integer({default: 60, min: 1, summary: 'Seconds to wait for the pod to get an IP.'}),

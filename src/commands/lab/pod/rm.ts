@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../../base-command.js'
-import {labNameFlag} from '../../../lab/flags.js'
+import {labFlag} from '../../../lab/flags.js'
 import {podRm, type PodRmResult} from '../../../lab/pods.js'
 import {renderPodRm} from '../../../lab/render.js'
 
@@ -15,7 +15,7 @@ export default class LabPodRm extends BaseCommand<PodRmResult> {
   static override examples = ['<%= config.bin %> lab pod rm web']
 
   static override flags = {
-    name: labNameFlag,
+    name: labFlag,
     namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace."}),
     timeout: Flags.integer({default: 60, min: 1, summary: 'Seconds to wait for the namespace to go.'}),
   }

@@ -1,0 +1,45 @@
+// `cnidbg conformance` as a command: a json reporter's file is the bare report, and under --json it
+// is the same envelope that --json prints on stdout. One quick check of the upstream bridge plugin.
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import Conformance from '../../src/commands/conformance.js'
+import {runCommand} from '../helpers/capture.js'
+import {privateTmpdir} from '../helpers/machine.js'
+import {CNI_PATH, FIXTURES, haveUpstream} from '../helpers/runtime-fixtures.js'
+
+const tmp = privateTmpdir(t)
+const skip = haveUpstream('bridge', 'host-local') ? false : 'no upstream plugins in /usr/lib/cni'
+const argv = (output: string) => [
+  join(FIXTURES, 'bridge.conflist'),
+  '--cni-path',
+  CNI_PATH.join(':'),
+  '--only',
+  'version.output',
+  '--versions',
+  '1.0.0',
+  '--reporter',
+  'json',
+  '--output',
+  output,
+]
+
+t.test('--reporter json --output FILE: the bare report', {skip}, async (t) => {
+  const file = join(tmp, 'bare.json')
+  const c = await runCommand(Conformance, 'conformance', argv(file))
+  t.equal(c.exitCode, 0, c.stderr)
+  const report = JSON.parse(readFileSync(file, 'utf8'))
+  t.match(report, {summary: {failed: 0}})
+  t.notOk('schemaVersion' in report, 'no envelope')
+})
+
+t.test('with --json the file holds the envelope, the same document as stdout', {skip}, async (t) => {
+  const file = join(tmp, 'envelope.json')
+  const c = await runCommand(Conformance, 'conformance', [...argv(file), '--json'])
+  t.equal(c.exitCode, 0, c.stderr)
+  const fromFile = JSON.parse(readFileSync(file, 'utf8'))
+  t.match(fromFile, {schemaVersion: 1, command: 'conformance', status: 0, warnings: [], result: {summary: {failed: 0}}})
+  t.same(fromFile, JSON.parse(c.stdout), 'file and stdout parse the same')
+})
