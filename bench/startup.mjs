@@ -7,12 +7,12 @@ import {performance} from 'node:perf_hooks'
 import {fileURLToPath} from 'node:url'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
-if (!existsSync(`${root}dist/netns/exec.js`)) {
+if (!existsSync(`${root}dist/process/exec.js`)) {
   console.error('dist/ is not built: run `npm run build` first.')
   process.exit(2)
 }
-// Subprocesses go through cnidbg's own runner (src/netns/exec.ts), the same way for both commands.
-const {run} = await import(`${root}dist/netns/exec.js`)
+// Subprocesses go through cnidbg's own runner (src/process/exec.ts), the same way for both commands.
+const {run} = await import(`${root}dist/process/exec.js`)
 
 const runs = Number(process.argv[2] ?? 20)
 const subjects = [

@@ -19,7 +19,7 @@ export const ENTRIES = {
   'cnidbg-ref': 'src/reference-plugin/main-ref.ts',
   'cnidbg-ipam': 'src/reference-plugin/main-ipam.ts',
   // The conformance suite's spy (delegation and chaining checks); shipped beside the plugins.
-  'cnidbg-spy': 'src/conformance/spy/main.ts',
+  'cnidbg-spy': 'src/checks/spy/main.ts',
 }
 
 /** The names the single executable answers to (main-multicall.ts dispatches on them). */

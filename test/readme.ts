@@ -18,7 +18,7 @@ import t, {type Test} from 'tap'
 
 import {labDown} from '../src/lab/down.js'
 import {labNetnsPrefix} from '../src/lab/names.js'
-import {run} from '../src/netns/exec.js'
+import {run} from '../src/process/exec.js'
 import {listNetns} from '../src/netns/netns.js'
 import {ROOT} from './helpers/capture.js'
 import {testLabName} from './helpers/lab.js'

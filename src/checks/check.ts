@@ -1,4 +1,4 @@
-import type {CaseEnv} from '../conformance/case-env.js'
+import type {CaseEnv} from './case-env.js'
 import type {Evidence, PluginRole, Severity} from './types.js'
 
 /**

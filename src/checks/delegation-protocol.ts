@@ -1,4 +1,4 @@
-import {createSpy, spyCalls} from '../conformance/spy/control.js'
+import {createSpy, spyCalls} from './spy/control.js'
 import type {JsonObject} from '../runtime/types.js'
 import {hasCheck, hasGc, hasStatus} from '../runtime/versions.js'
 import {type Check, pass, skip, SPEC, violation} from './check.js'

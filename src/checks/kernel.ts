@@ -1,4 +1,4 @@
-import type {CaseEnv} from '../conformance/case-env.js'
+import type {CaseEnv} from './case-env.js'
 import {ipJson, type Netns} from '../netns/index.js'
 import {toCanonical} from '../runtime/result.js'
 

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../base-command.js'
+import {BaseCommand, describe} from '../cli/base-command.js'
 import type {ConformanceReport, PluginRole, Profile} from '../checks/types.js'
-import {pairReporterOutputs, REPORTERS} from '../conformance/reporters/index.js'
-import {runtimeFlags} from '../flags.js'
+import {pairReporterOutputs, REPORTERS} from '../ui/reporters/index.js'
+import {runtimeFlags} from '../cli/flags.js'
 import {splitCniPath} from '../runtime/find.js'
 import {conformance, conformanceStatus} from '../services/conformance.js'
 

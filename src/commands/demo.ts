@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../base-command.js'
-import {EXIT} from '../exit-codes.js'
+import {BaseCommand, describe} from '../cli/base-command.js'
+import {EXIT} from '../core/exit-codes.js'
 import {demo, type DemoResult} from '../services/demo.js'
 
 export default class Demo extends BaseCommand<DemoResult> {

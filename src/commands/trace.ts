@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../base-command.js'
-import {EXIT} from '../exit-codes.js'
+import {BaseCommand, describe} from '../cli/base-command.js'
+import {EXIT} from '../core/exit-codes.js'
 import {trace} from '../services/trace.js'
-import {renderDot, renderMermaid, renderText} from '../trace/render/index.js'
+import {renderDot, renderMermaid, renderText} from '../ui/trace/index.js'
 import type {TraceResult} from '../trace/types.js'
 
 export default class Trace extends BaseCommand<TraceResult> {

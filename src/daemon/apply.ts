@@ -4,7 +4,7 @@
  * peers costs three processes, not 3N. Runs the tools with `-n <netns>` (like `ip -n`), never by
  * entering the namespace, and only through src/netns (the one place that starts subprocesses).
  */
-import {CommandFailed, runOk} from '../netns/exec.js'
+import {CommandFailed, runOk} from '../process/exec.js'
 import type {Programmer} from './backends/backend.js'
 import {readNode} from './kernel-state.js'
 import {type Ownership, ROUTE_PROTO} from './model.js'

@@ -14,8 +14,8 @@
 import {CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod} from '../kube/client.js'
 import {mkdirSync, readFileSync} from 'node:fs'
 
-import {EnvironmentError, UsageError} from '../errors.js'
-import {onCleanup} from '../netns/cleanup.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
+import {onCleanup} from '../process/cleanup.js'
 import {netnsExists, netnsPath, runInNetns} from '../netns/netns.js'
 import {
   annotationPatch,
@@ -32,7 +32,7 @@ import {HostGwBackend} from './backends/host-gw.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js'
 import {type HttpServer, parseListen, startHttp} from './http.js'
 import {surviveUnhandledRejections} from '../core/http.js'
-import {type InformerStatus, WatchedCollection} from './informers.js'
+import {type InformerStatus, WatchedCollection} from '../kube/informers.js'
 import {cidrContains, cidrContainsIp, parseCidr, parseIpv4} from './ipv4.js'
 import {type LinkInfo, type NodeSnapshot, readNode, type Underlay, underlayOf} from './kernel-state.js'
 import {
@@ -60,7 +60,7 @@ import {
   type Op,
   type RouteConflict,
 } from './reconcile.js'
-import {redact} from './redact.js'
+import {redact} from '../kube/redact.js'
 import {DEFAULT_STATE_DIR, isValidNodeName, nodeStateDir, removeListenFile, writeListenFile} from './state.js'
 import {DEFAULT_SUBNET_FILE, readSubnetFile, writeSubnetFile} from './subnet-file.js'
 

@@ -4,7 +4,7 @@
  * (test/daemon/kernel-state.test.ts); iproute2 omits fields at their defaults, so every field is
  * optional on the way in and normalized on the way out.
  */
-import {run, runOk} from '../netns/exec.js'
+import {run, runOk} from '../process/exec.js'
 import {ipJson} from '../netns/netns.js'
 import {normalizeCidr, normalizeMac} from './ipv4.js'
 import type {ActualFdb, ActualNeigh, ActualRoute, ActualState, Ownership} from './model.js'

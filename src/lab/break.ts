@@ -4,7 +4,7 @@
  * node daemon manages stop that daemon first (it would repair them within seconds); healing the last
  * such fault on a node starts it again.
  */
-import {UsageError, FailureError} from '../errors.js'
+import {UsageError, FailureError} from '../core/errors.js'
 import {netnsExists} from '../netns/netns.js'
 import {controlRequest} from './control.js'
 import {FAULTS, findFault} from './faults/index.js'

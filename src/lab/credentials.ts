@@ -17,7 +17,7 @@ import {join} from 'node:path'
 
 import {ADMIN_GROUP, daemonUser, formatTokenFile, nodeUser, type TokenEntry} from './apiserver/auth.js'
 import {writeKubeconfig} from './apiserver/kubeconfig.js'
-import {runOk} from '../netns/exec.js'
+import {runOk} from '../process/exec.js'
 import type {LabAuthState, LabState} from './state.js'
 
 export const SUPERVISOR_USER = 'system:cnidbg:supervisor'

@@ -1,7 +1,7 @@
 /** `cnidbg lab down`: removes a lab completely, whatever state it is in; reaps crashed labs too. */
 import {existsSync} from 'node:fs'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import {requireEnvironment} from '../netns/preflight.js'
 import {labHealth, type LabHealth, pickLab, reapCrashedLabs, type ReapedLab, teardownLab} from './lifecycle.js'
 import {labNamespaces} from './network.js'

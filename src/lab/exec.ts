@@ -1,8 +1,8 @@
 /** `cnidbg lab exec <pod> -- <cmd…>`: runs a command in a pod's network namespace, on our terminal. */
 import {readdirSync} from 'node:fs'
 
-import {EnvironmentError, UsageError} from '../errors.js'
-import {runAttached} from '../netns/attached.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
+import {runAttached} from '../process/attached.js'
 import {NETNS_DIR, netnsExists} from '../netns/netns.js'
 import {requireEnvironment} from '../netns/preflight.js'
 import {labApi, readPod} from './k8s.js'

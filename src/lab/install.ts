@@ -6,7 +6,7 @@
 import {existsSync, mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {EnvironmentError} from '../errors.js'
+import {EnvironmentError} from '../core/errors.js'
 import {installRefPlugins, PLUGIN_NAMES} from '../reference-plugin/install.js'
 import {NETWORK_NAME} from './names.js'
 import type {LabNodeState} from './state.js'

@@ -11,7 +11,7 @@
  */
 import {CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod} from '../kube/client.js'
 
-import {type InformerStatus, WatchedCollection} from '../daemon/informers.js'
+import {type InformerStatus, WatchedCollection} from '../kube/informers.js'
 import {createNetns, deleteNetns, netnsExists, netnsPath} from '../netns/netns.js'
 import {runInHostView} from '../netns/sandbox.js'
 import {listCacheEntries, removeCacheEntry} from '../runtime/cache.js'

@@ -4,7 +4,7 @@
  */
 import {existsSync, rmSync, statSync} from 'node:fs'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import {listNetns} from '../netns/netns.js'
 import {DEFAULT_LAB_NAME, LAB_ROOT, labDir} from './names.js'
 import {deleteLabNamespaces} from './network.js'

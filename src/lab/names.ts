@@ -5,7 +5,7 @@
  */
 import {join} from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import {NETNS_PREFIX} from '../netns/netns.js'
 
 export type LabMode = 'vxlan' | 'host-gw'

@@ -8,7 +8,7 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {RunResult} from '../netns/exec.js'
+import type {RunResult} from '../process/exec.js'
 import {runInHostView} from '../netns/sandbox.js'
 import {procAlive, type ProcRef, type LabNodeState, stopProc} from './state.js'
 

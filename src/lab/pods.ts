@@ -4,7 +4,7 @@
  * wait for that to show (an IP in the pod's status, the namespace gone) so the command returns when
  * the pod is usable or gone.
  */
-import {FailureError, UsageError} from '../errors.js'
+import {FailureError, UsageError} from '../core/errors.js'
 import {netnsExists, netnsPath} from '../netns/netns.js'
 import {controlRequest} from './control.js'
 import {apiErrorText, apiStatusCode, createPod, labApi, listPods, readPod} from './k8s.js'

@@ -8,8 +8,8 @@ import {existsSync, readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {EnvironmentError, FailureError} from '../errors.js'
-import {spawnDetached} from '../netns/exec.js'
+import {EnvironmentError, FailureError} from '../core/errors.js'
+import {spawnDetached} from '../process/exec.js'
 import {procAlive, procRef, type LabState, type ProcRef} from './state.js'
 
 /** What the lab runs: the two entry scripts and the directory holding the built plugins. */

@@ -13,7 +13,7 @@ import {CoreV1Api, KubeConfig, type V1Node} from '../kube/client.js'
 import {basename, dirname, join} from 'node:path'
 
 import {NodeDaemon} from '../daemon/daemon.js'
-import {WatchedCollection} from '../daemon/informers.js'
+import {WatchedCollection} from '../kube/informers.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
 import {PluginServer} from './plugin-server.js'

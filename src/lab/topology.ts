@@ -11,7 +11,7 @@ import {join} from 'node:path'
 
 import {ANN_VTEP_MAC} from '../daemon/annotations.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, vtepName} from '../daemon/backends/vxlan.js'
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import {netnsPath} from '../netns/netns.js'
 import type {TraceEndpoint, TraceTopology} from '../trace/types.js'
 import {DEFAULT_LAB_NAME, LAB_ROOT, labDir, NODE_IFACE, POD_IFACE} from './names.js'

@@ -7,10 +7,10 @@
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {FailureError, UsageError} from '../errors.js'
-import {onCleanup} from '../netns/cleanup.js'
+import {FailureError, UsageError} from '../core/errors.js'
+import {onCleanup} from '../process/cleanup.js'
 import {requireEnvironment} from '../netns/preflight.js'
-import {StepTracker} from '../ui/step-tracker.js'
+import {StepTracker} from '../core/step-tracker.js'
 import {controlRequest} from './control.js'
 import {newLabTokens, planLabAuth, writeLabKubeconfigs, writeServingCert, writeTokenFile} from './credentials.js'
 import {checkPluginDir, installNodePlugins, SYSTEM_CNI_DIR} from './install.js'

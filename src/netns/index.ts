@@ -1,5 +1,5 @@
-export * from './cleanup.js'
-export * from './exec.js'
+export * from '../process/cleanup.js'
+export * from '../process/exec.js'
 export * from './markers.js'
 export * from './netns.js'
 export * from './preflight.js'

@@ -1,6 +1,6 @@
 import {readdirSync} from 'node:fs'
 
-import {run, runOk, type RunOptions, type RunResult} from './exec.js'
+import {run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
 
 export const NETNS_DIR = '/run/netns'
 /** Every namespace cnidbg creates starts with this, so leftovers are easy to find and reap. */

@@ -1,7 +1,7 @@
 import {accessSync, constants} from 'node:fs'
 import {delimiter, join} from 'node:path'
 
-import {EnvironmentError} from '../errors.js'
+import {EnvironmentError} from '../core/errors.js'
 
 /** Debian package that provides each binary cnidbg needs, for the "install it" suggestion. */
 const PACKAGE_OF: Record<string, string> = {

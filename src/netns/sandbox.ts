@@ -2,8 +2,8 @@ import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {onCleanup} from './cleanup.js'
-import {run, type RunOptions, type RunResult} from './exec.js'
+import {onCleanup} from '../process/cleanup.js'
+import {run, type RunOptions, type RunResult} from '../process/exec.js'
 import {newRunId, ownMarker, readMarker, releaseMarker, writeMarker, type Marker} from './markers.js'
 import {createNetns, deleteNetns, NETNS_PREFIX, netnsPath, type Netns} from './netns.js'
 

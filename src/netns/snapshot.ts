@@ -1,7 +1,7 @@
 import {readdirSync, statSync} from 'node:fs'
 import {join, relative} from 'node:path'
 
-import {run} from './exec.js'
+import {run} from '../process/exec.js'
 
 /**
  * A comparable picture of one namespace's network state (links, addresses, routes, rules,

@@ -1,11 +1,11 @@
 import {existsSync, readFileSync} from 'node:fs'
 
-import type {LiteResult} from '../netns/lite-exec.js'
+import type {LiteResult} from '../process/lite-exec.js'
 import {batchLine} from './batch.js'
 import {parseRefConf, resolveMtu} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
-import {parseCIDR, parseIP} from './ip.js'
+import {parseCIDR, parseIP} from '../core/ip.js'
 import {failedLine, hostIp, ipError, startVethSession} from './node-exec.js'
 import {isEmptyDns} from './result.js'
 import type {Ctx} from './skel.js'

@@ -1,7 +1,7 @@
 import {parseRefConf} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
-import {which} from '../netns/lite-exec.js'
+import {which} from '../process/lite-exec.js'
 import type {Ctx} from './skel.js'
 
 /** STATUS (SPEC §2): can we service ADD? Our tools must exist, and the IPAM plugin must say yes (P90). */

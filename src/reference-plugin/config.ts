@@ -1,7 +1,7 @@
 import {CniError, CODE} from './errors.js'
 import {ipamSection} from './ipam/config.js'
 import {DEFAULT_SUBNET_FILE, readSubnetFile} from './ipam/subnet-file.js'
-import {parseIP} from './ip.js'
+import {parseIP} from '../core/ip.js'
 import {fromWire} from './result.js'
 import type {DNS, Result} from './types.js'
 

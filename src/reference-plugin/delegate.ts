@@ -1,7 +1,7 @@
 import {realpathSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
-import {liteRun} from '../netns/lite-exec.js'
+import {liteRun} from '../process/lite-exec.js'
 import {CniError, CODE} from './errors.js'
 import {ipamPlugin} from './ipam/plugin.js'
 import {fromWire} from './result.js'

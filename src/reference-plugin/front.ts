@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs'
 
-import {which} from '../netns/lite-exec.js'
+import {which} from '../process/lite-exec.js'
 import {planAdd, undoAdd} from './cmd-add.js'
 import {delFailed, planDel} from './cmd-del.js'
 import {refPlugin} from './plugin-ref.js'

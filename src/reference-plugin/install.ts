@@ -12,9 +12,9 @@ import {
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {EnvironmentError, UsageError} from '../errors.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
 import {withFront} from './front.js'
-import {parseCIDR} from './ip.js'
+import {parseCIDR} from '../core/ip.js'
 
 export interface RefInstallOptions {
   binDir: string

@@ -1,4 +1,4 @@
-import {formatCIDR, parseCIDR, parseIP, type Family} from './ip.js'
+import {formatCIDR, parseCIDR, parseIP, type Family} from '../core/ip.js'
 
 /** A link as `ip -j addr show dev X` reports it. */
 export interface LinkState {

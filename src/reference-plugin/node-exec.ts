@@ -1,4 +1,4 @@
-import {litePiped, liteRun, which, type LiteResult} from '../netns/lite-exec.js'
+import {litePiped, liteRun, which, type LiteResult} from '../process/lite-exec.js'
 import {CniError, CODE} from './errors.js'
 
 // Generous: on a node starting 100 pods at once, `ip` waits for CPU; the runtime has its own deadline.

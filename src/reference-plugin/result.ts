@@ -1,5 +1,5 @@
 import {CniError, CODE} from './errors.js'
-import {parseCIDR, parseIP} from './ip.js'
+import {parseCIDR, parseIP} from '../core/ip.js'
 import type {DNS, Interface, IPConfig, Result, Route} from './types.js'
 import {hasExtendedFields, hasIpVersionField} from './versions.js'
 

@@ -15,7 +15,7 @@ import {
 import {createRequire} from 'node:module'
 import type * as NetModule from 'node:net'
 
-import {liteRun} from '../netns/lite-exec.js'
+import {liteRun} from '../process/lite-exec.js'
 import {startTime} from './ipam/lock.js'
 import {refPlugin} from './plugin-ref.js'
 import {openOwnDir, readBounded, writeNew} from './safe-fs.js'

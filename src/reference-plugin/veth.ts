@@ -1,6 +1,6 @@
 import {arg, batchLine} from './batch.js'
 import {CniError, CODE} from './errors.js'
-import {formatCIDR, formatIP, parseCIDR, parseIP, type Family} from './ip.js'
+import {formatCIDR, formatIP, parseCIDR, parseIP, type Family} from '../core/ip.js'
 
 /** Host-side veth names start with this; GC and `cnidbg` tools recognise ours by it. */
 export const HOST_VETH_PREFIX = 'cnidbg'

@@ -1,4 +1,4 @@
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import type {JsonObject} from './types.js'
 
 /** Parses CNI_ARGS-style `K=V;K2=V2` (CONVENTIONS "CNI_ARGS"). Like cnitool, empty keys or values are errors. */

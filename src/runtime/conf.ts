@@ -1,7 +1,7 @@
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {extname, join} from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import type {JsonObject, NetConfList, PluginConf} from './types.js'
 import {compareVersions, CURRENT_VERSION, isSpecVersion} from './versions.js'
 

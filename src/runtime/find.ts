@@ -1,7 +1,7 @@
 import {statSync} from 'node:fs'
 import {delimiter, join} from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 
 export const DEFAULT_CNI_PATH = ['/opt/cni/bin', '/usr/lib/cni']
 

@@ -1,6 +1,6 @@
 import {basename} from 'node:path'
 
-import {DEFAULT_MAX_OUTPUT, run, type RunOptions, type RunResult} from '../netns/exec.js'
+import {DEFAULT_MAX_OUTPUT, run, type RunOptions, type RunResult} from '../process/exec.js'
 import {splitJsonOutput} from './json-output.js'
 import {errorProblems, framingProblems, type SpecProblem} from './spec-problems.js'
 import {CNI_ERROR_CODES, type CniErrorObject, type JsonObject, type Verb} from './types.js'

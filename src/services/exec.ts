@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {existsSync, statSync} from 'node:fs'
 import {resolve} from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import {
   createNetns,
   type Marker,

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {CoreV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
 
-import {EnvironmentError, UsageError} from '../errors.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
 import {pickLab} from '../lab/lifecycle.js'
 import {labDir} from '../lab/names.js'
 import {loadLabTopology} from '../lab/topology.js'

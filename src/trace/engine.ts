@@ -14,7 +14,7 @@
  *    that saw the packet locates the fault (underlay drops, path MTU, no listener, ARP).
  * Live probes decide the verdict: a static finding the probes did not hit is downgraded to a warning.
  */
-import {UsageError} from '../errors.js'
+import {UsageError} from '../core/errors.js'
 import {DropWatch, summarizeDrops, type DropSummary} from './dropwatch.js'
 import {isIPv4} from './ipv4.js'
 import {parseIptablesSave, parseNftJson} from './netfilter.js'

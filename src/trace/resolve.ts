@@ -10,7 +10,7 @@ import {join} from 'node:path'
 
 import type {CoreV1Api, V1Node, V1Pod} from '../kube/client.js'
 
-import {EnvironmentError, UsageError} from '../errors.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
 import {isIPv4} from './ipv4.js'
 import {runJobsInNetns} from './multi-exec.js'
 import {netnsFromPath} from './ns-commands.js'

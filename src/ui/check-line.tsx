@@ -1,8 +1,8 @@
 import {Text} from 'ink'
 
 import type {CheckResult, CheckStatus} from '../checks/types.js'
-import {checkLabel, effectiveStatus, formatDuration, oneLine} from '../conformance/reporters/format-helpers.js'
-import {STATUS_SYMBOL} from '../conformance/reporters/pretty.js'
+import {checkLabel, effectiveStatus, formatDuration, oneLine} from './reporters/format-helpers.js'
+import {STATUS_SYMBOL} from './reporters/pretty.js'
 
 const COLOR: Record<CheckStatus, string> = {pass: 'green', fail: 'red', warn: 'yellow', skip: 'gray'}
 

@@ -1,7 +1,7 @@
 import {Box, Static, Text} from 'ink'
 
 import type {CheckResult} from '../checks/types.js'
-import {checkLabel, formatDuration} from '../conformance/reporters/format-helpers.js'
+import {checkLabel, formatDuration} from './reporters/format-helpers.js'
 import type {RunSnapshot, RunState} from '../conformance/run-state.js'
 import {CheckLine} from './check-line.js'
 import {useRunState} from './hooks/use-run-state.js'

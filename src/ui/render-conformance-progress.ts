@@ -5,10 +5,10 @@
 import {render} from 'ink'
 import {createElement} from 'react'
 
-import {checkLabel, formatDuration} from '../conformance/reporters/format-helpers.js'
-import {formatCheckLine} from '../conformance/reporters/pretty.js'
+import {checkLabel, formatDuration} from './reporters/format-helpers.js'
+import {formatCheckLine} from './reporters/pretty.js'
 import type {RunSnapshot, RunState} from '../conformance/run-state.js'
-import {onCleanup} from '../netns/cleanup.js'
+import {onCleanup} from '../process/cleanup.js'
 import {ConformanceProgress} from './conformance-progress.js'
 import {type LiveGateOptions, type LiveMode, liveMode} from './live-gate.js'
 

@@ -5,11 +5,11 @@
 import {render} from 'ink'
 import {createElement} from 'react'
 
-import {chalkFor} from '../conformance/reporters/pretty.js'
-import {onCleanup} from '../netns/cleanup.js'
+import {chalkFor} from './reporters/pretty.js'
+import {onCleanup} from '../process/cleanup.js'
 import {type LiveGateOptions, liveMode} from './live-gate.js'
 import type {ProgressHandle} from './render-conformance-progress.js'
-import type {Step, StepTracker} from './step-tracker.js'
+import type {Step, StepTracker} from '../core/step-tracker.js'
 import {STEP_SYMBOL, Steps, stepDuration} from './steps.js'
 
 export interface StepsOptions extends LiveGateOptions {

@@ -1,9 +1,9 @@
 import {Box, Text} from 'ink'
 
-import {formatDuration} from '../conformance/reporters/format-helpers.js'
+import {formatDuration} from './reporters/format-helpers.js'
 import {useSteps} from './hooks/use-steps.js'
 import {useTicker} from './hooks/use-ticker.js'
-import type {Step, StepStatus, StepTracker} from './step-tracker.js'
+import type {Step, StepStatus, StepTracker} from '../core/step-tracker.js'
 
 export const STEP_SYMBOL: Record<StepStatus, string> = {pending: '○', running: '▸', done: '✓', failed: '✗'}
 const COLOR: Record<StepStatus, string | undefined> = {pending: 'gray', running: 'cyan', done: 'green', failed: 'red'}

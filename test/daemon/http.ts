@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import {formatListen, parseListen, startHttp} from '../../src/daemon/http.js'
-import {redact} from '../../src/daemon/redact.js'
+import {redact} from '../../src/kube/redact.js'
 
 t.test('parseListen', async (t) => {
   t.same(parseListen('127.0.0.1:0'), {kind: 'tcp', host: '127.0.0.1', port: 0})

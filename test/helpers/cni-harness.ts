@@ -9,8 +9,8 @@ import {fileURLToPath} from 'node:url'
 
 import type {Test} from 'tap'
 
-import {installSignalCleanup} from '../../src/netns/cleanup.js'
-import type {RunResult} from '../../src/netns/exec.js'
+import {installSignalCleanup} from '../../src/process/cleanup.js'
+import type {RunResult} from '../../src/process/exec.js'
 import {ip, ipJson, type Netns} from '../../src/netns/netns.js'
 import {Sandbox} from '../../src/netns/sandbox.js'
 

@@ -3,7 +3,7 @@
 import {join} from 'node:path'
 
 import {labUp} from '../../src/lab/up.js'
-import {installSignalCleanup} from '../../src/netns/cleanup.js'
+import {installSignalCleanup} from '../../src/process/cleanup.js'
 
 installSignalCleanup()
 const [name, dir] = process.argv.slice(2) as [string, string]

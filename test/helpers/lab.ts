@@ -7,7 +7,7 @@ import {join} from 'node:path'
 
 import {build} from 'esbuild'
 
-import {run, runOk, type RunResult} from '../../src/netns/exec.js'
+import {run, runOk, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import type {Libexec} from '../../src/lab/processes.js'
 

@@ -16,7 +16,7 @@ import {join} from 'node:path'
 
 import type {Test} from 'tap'
 
-import {createSpy, readSpyLog, spyCalls} from '../../src/conformance/spy/control.js'
+import {createSpy, readSpyLog, spyCalls} from '../../src/checks/spy/control.js'
 import {
   CniHarness,
   FIXTURE_BIN,

@@ -5,7 +5,7 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {runOk} from '../../src/netns/exec.js'
+import {runOk} from '../../src/process/exec.js'
 import {ipJson} from '../../src/netns/netns.js'
 import {Sandbox} from '../../src/netns/sandbox.js'
 

@@ -1,5 +1,5 @@
 /**
- * Builds the spy plugin (src/conformance/spy/main.ts) into an executable like scripts/bundle-plugins.mjs
+ * Builds the spy plugin (src/checks/spy/main.ts) into an executable like scripts/bundle-plugins.mjs
  * does (esbuild, a node shebang banner), without building the other plugins, so tests can put it on
  * CNI_PATH. `<dir>/cnidbg-spy.mjs` plus a symlink `<dir>/<name>` to it:
  * the link's name is the `type` a config uses, and .mjs makes Node load it as ESM wherever it sits.
@@ -15,7 +15,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export async function bundleSpy(dir: string, names: readonly string[] = ['cnidbg-spy']): Promise<string[]> {
   const outfile = join(dir, 'cnidbg-spy.mjs')
   await build({
-    entryPoints: [join(REPO, 'src/conformance/spy/main.ts')],
+    entryPoints: [join(REPO, 'src/checks/spy/main.ts')],
     bundle: true,
     platform: 'node',
     format: 'esm',

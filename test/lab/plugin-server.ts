@@ -8,7 +8,7 @@ import t from 'tap'
 
 import {nodePluginServer, stopNodePluginServer} from '../../src/lab/plugin-server.js'
 import {procAlive, procStart, type LabNodeState} from '../../src/lab/state.js'
-import {runOk} from '../../src/netns/exec.js'
+import {runOk} from '../../src/process/exec.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'cnidbg-lab-ps-'))
 t.teardown(() => rmSync(dir, {recursive: true, force: true}))

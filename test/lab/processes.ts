@@ -6,7 +6,7 @@ import t from 'tap'
 
 import {backgroundEnv, logTail, resolveLibexec} from '../../src/lab/processes.js'
 import {procAlive, procRef, stopProc} from '../../src/lab/state.js'
-import {spawnDetached} from '../../src/netns/exec.js'
+import {spawnDetached} from '../../src/process/exec.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {eventually} from '../helpers/machine.js'
 

@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 
-import {run} from '../../src/netns/exec.js'
+import {run} from '../../src/process/exec.js'
 import {Sandbox} from '../../src/netns/sandbox.js'
 import {arg, batchLine, batchWord} from '../../src/reference-plugin/batch.js'
 import {CniError} from '../../src/reference-plugin/errors.js'

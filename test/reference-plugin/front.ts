@@ -2,7 +2,7 @@
 // script itself. The kernel work through the front is in plugin-ref.ts (it runs the bundled cnidbg-ref).
 import t from 'tap'
 
-import {run} from '../../src/netns/exec.js'
+import {run} from '../../src/process/exec.js'
 import {frontRun, frontScript, shellQuote, withFront} from '../../src/reference-plugin/front.js'
 
 t.test('shellQuote: sh reads every byte back', async (t) => {

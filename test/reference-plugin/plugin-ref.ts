@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import t from 'tap'
 
-import {run} from '../../src/netns/exec.js'
+import {run} from '../../src/process/exec.js'
 import {ip} from '../../src/netns/netns.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
 import {bundle, Node, podJson, refConf, VERSIONS} from '../helpers/ref-plugins.js'

@@ -21,7 +21,7 @@ import {join} from 'node:path'
 
 import t from 'tap'
 
-import {runOk} from '../../src/netns/exec.js'
+import {runOk} from '../../src/process/exec.js'
 import {startTime} from '../../src/reference-plugin/ipam/lock.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
 import {bundle, Node, podJson, refConf} from '../helpers/ref-plugins.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 
-import type {RunOptions, RunResult} from '../../src/netns/exec.js'
+import type {RunOptions, RunResult} from '../../src/process/exec.js'
 import {describeError, invokePlugin, type Executor} from '../../src/runtime/invoke.js'
 
 /** A fake plugin process: records how it was started and answers with `r`. */

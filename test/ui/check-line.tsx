@@ -1,7 +1,7 @@
 import {render} from 'ink-testing-library'
 import t from 'tap'
 
-import {formatCheckLine} from '../../src/conformance/reporters/pretty.js'
+import {formatCheckLine} from '../../src/ui/reporters/pretty.js'
 import {CheckLine} from '../../src/ui/check-line.js'
 import {failDel, nastyFail, passAdd, skipCheck, warnVersion} from '../helpers/conformance-fixtures.js'
 import {stripAnsi} from '../helpers/ink.js'

@@ -1,7 +1,7 @@
 import t from 'tap'
 
 import {renderSteps, stepLine} from '../../src/ui/render-steps.js'
-import {StepTracker} from '../../src/ui/step-tracker.js'
+import {StepTracker} from '../../src/core/step-tracker.js'
 import {FakeStream, fakeClock, settle, stripAnsi} from '../helpers/ink.js'
 
 t.test('--json renders nothing', async (t) => {

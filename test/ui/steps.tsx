@@ -1,7 +1,7 @@
 import {render} from 'ink-testing-library'
 import t from 'tap'
 
-import {StepTracker} from '../../src/ui/step-tracker.js'
+import {StepTracker} from '../../src/core/step-tracker.js'
 import {Steps, stepDuration} from '../../src/ui/steps.js'
 import {fakeClock, settle, stripAnsi} from '../helpers/ink.js'
 

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
-import {runtimeFlags} from '../../flags.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
+import {runtimeFlags} from '../../cli/flags.js'
 import {cacheRm} from '../../services/cache.js'
 
 export default class CacheRm extends BaseCommand<{removed: string}> {

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {describe} from '../../base-command.js'
-import {ExecCommand} from '../../exec-command.js'
-import {attachmentFlags, netnsFlag, networkArgs, runtimeFlags} from '../../flags.js'
+import {describe} from '../../cli/base-command.js'
+import {ExecCommand} from '../../cli/exec-command.js'
+import {attachmentFlags, netnsFlag, networkArgs, runtimeFlags} from '../../cli/flags.js'
 import {execAdd, type ExecResult} from '../../services/exec.js'
 
 export default class ExecAdd extends ExecCommand {

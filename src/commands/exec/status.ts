@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {describe} from '../../base-command.js'
-import {ExecCommand} from '../../exec-command.js'
-import {networkArgs, runtimeFlags} from '../../flags.js'
+import {describe} from '../../cli/base-command.js'
+import {ExecCommand} from '../../cli/exec-command.js'
+import {networkArgs, runtimeFlags} from '../../cli/flags.js'
 import {execStatus, type ExecResult} from '../../services/exec.js'
 
 export default class ExecStatus extends ExecCommand {

@@ -1,6 +1,6 @@
-import {describe} from '../../base-command.js'
-import {ExecCommand} from '../../exec-command.js'
-import {networkArgs, runtimeFlags} from '../../flags.js'
+import {describe} from '../../cli/base-command.js'
+import {ExecCommand} from '../../cli/exec-command.js'
+import {networkArgs, runtimeFlags} from '../../cli/flags.js'
 import {execVersion, type ExecResult} from '../../services/exec.js'
 
 export default class ExecVersion extends ExecCommand {

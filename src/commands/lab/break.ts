@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
 import {type AppliedFault, faultCatalog, type FaultCatalogEntry, labBreak} from '../../lab/break.js'
 import {FAULTS} from '../../lab/faults/index.js'
-import {labFlag} from '../../lab/flags.js'
+import {labFlag} from '../../cli/lab-flags.js'
 import {pickLab} from '../../lab/lifecycle.js'
-import {renderBreak, renderCatalog} from '../../lab/render.js'
-import {UsageError} from '../../errors.js'
+import {renderBreak, renderCatalog} from '../../ui/text/lab.js'
+import {UsageError} from '../../core/errors.js'
 
 export type LabBreakResult = AppliedFault | {faults: FaultCatalogEntry[]}
 

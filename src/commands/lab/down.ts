@@ -1,7 +1,7 @@
-import {BaseCommand, describe} from '../../base-command.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
 import {labDown, type LabDownResult} from '../../lab/down.js'
-import {labFlag} from '../../lab/flags.js'
-import {renderDown} from '../../lab/render.js'
+import {labFlag} from '../../cli/lab-flags.js'
+import {renderDown} from '../../ui/text/lab.js'
 
 export default class LabDown extends BaseCommand<LabDownResult> {
   static override description = describe(

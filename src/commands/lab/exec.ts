@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
 import {labExec, type LabExecResult} from '../../lab/exec.js'
-import {labFlag} from '../../lab/flags.js'
+import {labFlag} from '../../cli/lab-flags.js'
 
 export default class LabExec extends BaseCommand<LabExecResult> {
   static override args = {pod: Args.string({description: 'Pod name.', required: true})}

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
-import {EXIT} from '../../exit-codes.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
+import {EXIT} from '../../core/exit-codes.js'
 import {labHeal, type LabHealResult} from '../../lab/break.js'
-import {labFlag} from '../../lab/flags.js'
-import {renderHeal} from '../../lab/render.js'
+import {labFlag} from '../../cli/lab-flags.js'
+import {renderHeal} from '../../ui/text/lab.js'
 
 export default class LabHeal extends BaseCommand<LabHealResult> {
   static override args = {

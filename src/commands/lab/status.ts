@@ -1,7 +1,7 @@
-import {BaseCommand, describe} from '../../base-command.js'
-import {EXIT} from '../../exit-codes.js'
-import {labFlag} from '../../lab/flags.js'
-import {renderStatus} from '../../lab/render.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
+import {EXIT} from '../../core/exit-codes.js'
+import {labFlag} from '../../cli/lab-flags.js'
+import {renderStatus} from '../../ui/text/lab.js'
 import {labStatus, type LabStatusResult} from '../../lab/status.js'
 
 export default class LabStatus extends BaseCommand<LabStatusResult> {

@@ -1,12 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
-import {labNameFlag} from '../../lab/flags.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
+import {labNameFlag} from '../../cli/lab-flags.js'
 import {LAB_MODES, type LabMode} from '../../lab/names.js'
-import {renderUp} from '../../lab/render.js'
+import {renderUp} from '../../ui/text/lab.js'
 import {LAB_UP_STEPS, labUp, type LabUpResult} from '../../lab/up.js'
 import {renderSteps} from '../../ui/render-steps.js'
-import {StepTracker} from '../../ui/step-tracker.js'
+import {StepTracker} from '../../core/step-tracker.js'
 
 export default class LabUp extends BaseCommand<LabUpResult> {
   static override description = describe(

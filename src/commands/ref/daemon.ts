@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 
-import {BaseCommand, describe} from '../../base-command.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
 import {BACKEND_TYPES, type BackendType} from '../../daemon/annotations.js'
 import {DEFAULT_VXLAN_PORT} from '../../daemon/backends/vxlan.js'
 import {
@@ -15,7 +15,7 @@ import {
 } from '../../daemon/daemon.js'
 import {DEFAULT_STATE_DIR} from '../../daemon/state.js'
 import {DEFAULT_SUBNET_FILE} from '../../daemon/subnet-file.js'
-import {FailureError} from '../../errors.js'
+import {FailureError} from '../../core/errors.js'
 import {requireEnvironment} from '../../netns/preflight.js'
 
 export default class RefDaemon extends BaseCommand<RunDaemonResult> {

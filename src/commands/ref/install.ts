@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
 import {installRefPlugins, type RefInstallResult} from '../../reference-plugin/install.js'
 
 export default class RefInstall extends BaseCommand<RefInstallResult> {

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../base-command.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
 import {requireEnvironment} from '../../netns/index.js'
-import {gcSandboxes, type SandboxGcResult} from '../../services/sandbox-list.js'
+import {gcSandboxes, type SandboxGcResult} from '../../services/sandbox.js'
 
 export default class SandboxGc extends BaseCommand<SandboxGcResult> {
   static override description = describe(

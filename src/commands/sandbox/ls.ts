@@ -1,7 +1,7 @@
 import chalk from 'chalk'
 
-import {BaseCommand, describe} from '../../base-command.js'
-import {listSandboxes, type SandboxListResult} from '../../services/sandbox-list.js'
+import {BaseCommand, describe} from '../../cli/base-command.js'
+import {listSandboxes, type SandboxListResult} from '../../services/sandbox.js'
 
 export default class SandboxLs extends BaseCommand<SandboxListResult> {
   static override description = describe(

@@ -3,7 +3,7 @@
  * nsenter for iptables and sysctl). Faults save what they change with these, so heal can put back
  * exactly what was there.
  */
-import {runOk} from '../../netns/exec.js'
+import {runOk} from '../../process/exec.js'
 import {ip, ipJson, netnsPath, runInNetns} from '../../netns/netns.js'
 
 /** A route as `ip -j route show` prints it. */

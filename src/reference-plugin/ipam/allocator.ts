@@ -1,5 +1,5 @@
 import {CniError, CODE} from '../errors.js'
-import {formatCIDR, formatIP, parseIP, type Addr} from '../ip.js'
+import {formatCIDR, formatIP, parseIP, type Addr} from '../../core/ip.js'
 import type {Attachment, IPConfig} from '../types.js'
 import type {IpamConf} from './config.js'
 import {candidates, capacity, isReservedIn, setContains, type Range, type RangeSet} from './range.js'

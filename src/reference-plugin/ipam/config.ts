@@ -1,6 +1,6 @@
 import {parseCniArgs} from '../cni-args.js'
 import {CniError, CODE} from '../errors.js'
-import {formatCIDR, networkOf, parseCIDR, parseIP, type Addr} from '../ip.js'
+import {formatCIDR, networkOf, parseCIDR, parseIP, type Addr} from '../../core/ip.js'
 import type {Route} from '../types.js'
 import {canonicalRange, validateRangeSets, type RangeSet, type RawRange} from './range.js'
 import {DEFAULT_SUBNET_FILE, readSubnetFile, type SubnetFile} from './subnet-file.js'

@@ -1,7 +1,7 @@
 import {closeSync, linkSync, mkdirSync, readdirSync, renameSync, unlinkSync} from 'node:fs'
 
 import {CniError, CODE} from '../errors.js'
-import {parseIP} from '../ip.js'
+import {parseIP} from '../../core/ip.js'
 import {openOwnDir, readBounded, writeNew} from '../safe-fs.js'
 import type {Attachment} from '../types.js'
 import {acquireLock} from './lock.js'

@@ -1,5 +1,5 @@
 import {CniError, CODE} from '../errors.js'
-import {formatCIDR, parseCIDR, parseIP, sameAddr} from '../ip.js'
+import {formatCIDR, parseCIDR, parseIP, sameAddr} from '../../core/ip.js'
 import {fromWire} from '../result.js'
 import type {Ctx, PluginFuncs} from '../skel.js'
 import {holdPoint} from '../test-hold.js'

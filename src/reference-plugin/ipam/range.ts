@@ -11,7 +11,7 @@ import {
   parseIP,
   type Addr,
   type Cidr,
-} from '../ip.js'
+} from '../../core/ip.js'
 
 /** One pool, host-local style: `{subnet, rangeStart?, rangeEnd?, gateway?}`, after defaults. */
 export interface Range {

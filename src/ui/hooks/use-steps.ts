@@ -1,6 +1,6 @@
 import {useCallback, useSyncExternalStore} from 'react'
 
-import type {Step, StepTracker} from '../step-tracker.js'
+import type {Step, StepTracker} from '../../core/step-tracker.js'
 
 /** The tracker's current steps; re-renders on every change and unsubscribes on unmount. */
 export function useSteps(tracker: StepTracker): readonly Step[] {

@@ -9,7 +9,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import ExecAdd from '../../../src/commands/exec/add.js'
-import {run} from '../../../src/netns/exec.js'
+import {run} from '../../../src/process/exec.js'
 import type {ExecResult} from '../../../src/services/exec.js'
 import {ROOT, runCommand, stripAnsi} from '../../helpers/capture.js'
 import {assertNothingLeft, machineState, privateTmpdir} from '../../helpers/machine.js'

@@ -2,7 +2,7 @@ import t from 'tap'
 
 import SandboxLs from '../../../src/commands/sandbox/ls.js'
 import {Sandbox} from '../../../src/netns/sandbox.js'
-import type {SandboxListResult} from '../../../src/services/sandbox-list.js'
+import type {SandboxListResult} from '../../../src/services/sandbox.js'
 import {runCommand, stripAnsi} from '../../helpers/capture.js'
 import {assertNothingLeft, machineState, privateTmpdir} from '../../helpers/machine.js'
 

@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import t from 'tap'
 
-import {run, type RunResult} from '../../../src/netns/exec.js'
+import {run, type RunResult} from '../../../src/process/exec.js'
 import {startApiServer} from '../../../src/lab/apiserver/server.js'
 import {nodeObject, podObject, runningStatus, waitFor} from './helpers/fixtures.js'
 

@@ -6,7 +6,7 @@ import * as k8s from '@kubernetes/client-node'
 import t from 'tap'
 
 import {parseFlags, runMain} from '../../../src/lab/apiserver/main.js'
-import {run} from '../../../src/netns/exec.js'
+import {run} from '../../../src/process/exec.js'
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url))
 

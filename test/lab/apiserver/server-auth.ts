@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node'
 import t from 'tap'
 
 import {startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'
-import {run} from '../../../src/netns/exec.js'
+import {run} from '../../../src/process/exec.js'
 import {nodeObject, podObject, runningStatus} from './helpers/fixtures.js'
 
 const TOKENS = {

@@ -6,7 +6,7 @@ import type {IpamConf} from '../../../src/reference-plugin/ipam/config.js'
 import {MemoryStore} from '../../../src/reference-plugin/ipam/memory-store.js'
 import {heldBy, releaseHeldBy} from '../../../src/reference-plugin/ipam/store.js'
 import {canonicalRange} from '../../../src/reference-plugin/ipam/range.js'
-import {parseIP} from '../../../src/reference-plugin/ip.js'
+import {parseIP} from '../../../src/core/ip.js'
 
 const conf = (subnets: string[], requested: string[] = []): IpamConf => ({
   network: 'n',

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import t from 'tap'
 
-import {runOk} from '../../../src/netns/exec.js'
+import {runOk} from '../../../src/process/exec.js'
 import {bundle, Node, type InvokeOptions} from '../../helpers/ref-plugins.js'
 
 const dir = await bundle(t)

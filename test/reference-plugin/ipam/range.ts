@@ -1,7 +1,7 @@
 import t from 'tap'
 
 import {CniError} from '../../../src/reference-plugin/errors.js'
-import {formatIP, parseIP} from '../../../src/reference-plugin/ip.js'
+import {formatIP, parseIP} from '../../../src/core/ip.js'
 import {candidates, canonicalRange, capacity, validateRangeSets} from '../../../src/reference-plugin/ipam/range.js'
 
 t.test('host-local defaults: gateway .1, range .1–.254 minus the gateway', async (t) => {

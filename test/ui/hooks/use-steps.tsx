@@ -3,7 +3,7 @@ import {render} from 'ink-testing-library'
 import t from 'tap'
 
 import {useSteps} from '../../../src/ui/hooks/use-steps.js'
-import {StepTracker} from '../../../src/ui/step-tracker.js'
+import {StepTracker} from '../../../src/core/step-tracker.js'
 import {settle} from '../../helpers/ink.js'
 
 function Probe({tracker}: {tracker: StepTracker}) {

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../../base-command.js'
-import {labFlag} from '../../../lab/flags.js'
+import {BaseCommand, describe} from '../../../cli/base-command.js'
+import {labFlag} from '../../../cli/lab-flags.js'
 import {podAdd, type PodInfo} from '../../../lab/pods.js'
-import {renderPodAdd} from '../../../lab/render.js'
+import {renderPodAdd} from '../../../ui/text/lab.js'
 
 export default class LabPodAdd extends BaseCommand<PodInfo> {
   static override args = {

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, describe} from '../../../base-command.js'
-import {labFlag} from '../../../lab/flags.js'
+import {BaseCommand, describe} from '../../../cli/base-command.js'
+import {labFlag} from '../../../cli/lab-flags.js'
 import {podRm, type PodRmResult} from '../../../lab/pods.js'
-import {renderPodRm} from '../../../lab/render.js'
+import {renderPodRm} from '../../../ui/text/lab.js'
 
 export default class LabPodRm extends BaseCommand<PodRmResult> {
   static override args = {pod: Args.string({description: 'Pod name.', required: true})}

@@ -1,0 +1,293 @@
+import {randomBytes} from 'node:crypto'
+
+import type {Evidence, PluginRole} from './types.js'
+import {diffLines, ip, ipJson, type Netns, run, Sandbox, snapshotDir, snapshotNetnsPath} from '../netns/index.js'
+import type {CniEnv, Executor, PluginOutcome} from '../runtime/invoke.js'
+import {invokePlugin} from '../runtime/invoke.js'
+import {
+  addNetworkList,
+  checkNetworkList,
+  delNetworkList,
+  gcNetworkList,
+  type GcOutcome,
+  type ListOutcome,
+  resolvePlugins,
+  type RuntimeContext,
+  statusNetworkList,
+} from '../runtime/ops.js'
+import {buildAttachmentRequest} from '../runtime/request.js'
+import type {Attachment, JsonObject, NetConfList, RuntimeConf, Verb} from '../runtime/types.js'
+
+export interface CaseSetup {
+  version: string
+  role: PluginRole
+  /** The config under test at this version (cniVersion set, cniVersions dropped). */
+  list: NetConfList
+  /** The config file as the user gave it (for reproduce lines). */
+  confPath: string
+  cniPath: string[]
+  timeoutMs: number
+  /** Run plugins in the real host namespace instead of a sandbox (--host). */
+  host: boolean
+  /** Extra plugin dir (spy plugins), searched after the user's dirs. */
+  spyDir?: string
+  /** Index of the plugin under test in the list (chained role: after the upstream that makes the interface). */
+  subject: number
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
+
+/**
+ * Everything one conformance case needs, over its own sandboxed host and container namespaces
+ * (so cases never interfere and can run in parallel), plus the invocation log for evidence.
+ */
+export class CaseEnv {
+  readonly invocations: PluginOutcome[] = []
+  private readonly owned: Netns[] = []
+
+  private constructor(
+    readonly setup: CaseSetup,
+    readonly sb: Sandbox,
+  ) {}
+
+  get version(): string {
+    return this.setup.version
+  }
+
+  get role(): PluginRole {
+    return this.setup.role
+  }
+
+  get list(): NetConfList {
+    return this.setup.list
+  }
+
+  get cniPath(): string[] {
+    return this.setup.spyDir ? [...this.setup.cniPath, this.setup.spyDir] : this.setup.cniPath
+  }
+
+  get executor(): Executor | undefined {
+    return this.setup.host ? undefined : this.sb.run.bind(this.sb)
+  }
+
+  /** Where plugin state lives for this case (the sandbox's private /var/lib/cni). */
+  get stateDir(): string {
+    return this.sb.hostPath('/var/lib/cni')
+  }
+
+  get ctx(): RuntimeContext {
+    return {
+      cacheDir: `${this.sb.root}/cache`,
+      cniPath: this.cniPath,
+      executor: this.executor,
+      onInvocation: (o) => this.invocations.push(o),
+      timeoutMs: this.setup.timeoutMs,
+    }
+  }
+
+  static async create(setup: CaseSetup): Promise<CaseEnv> {
+    const env = new CaseEnv(setup, await Sandbox.create({label: 'conformance'}))
+    try {
+      await env.provideMasters()
+    } catch (error) {
+      await env.dispose()
+      throw error
+    }
+    return env
+  }
+
+  /**
+   * macvlan/ipvlan/vlan configs name a host `master` link. The sandbox host starts empty, so the
+   * suite gives it one: a veth (this kernel has no dummy), both ends up.
+   */
+  private async provideMasters(): Promise<void> {
+    if (this.setup.host) return
+    const masters = new Set(
+      this.list.plugins.map((p) => p.master).filter((m): m is string => typeof m === 'string' && m !== ''),
+    )
+    for (const m of masters) {
+      const peer = `${m.slice(0, 13)}p`
+      await ip(['link', 'add', m, 'type', 'veth', 'peer', 'name', peer], this.sb.host.name)
+      await ip(['link', 'set', m, 'up'], this.sb.host.name)
+      await ip(['link', 'set', peer, 'up'], this.sb.host.name)
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.sb.dispose()
+  }
+
+  /** A fresh container namespace for this case. */
+  async netns(role = 'c'): Promise<Netns> {
+    const ns = await this.sb.addNetns(`${role}${this.owned.length}`)
+    this.owned.push(ns)
+    return ns
+  }
+
+  /** Attachment parameters with a unique container ID. */
+  rt(netns: Netns | string, over: Partial<RuntimeConf> = {}): RuntimeConf {
+    return {
+      args: [],
+      capabilityArgs: {},
+      containerId: `cnidbg-${randomBytes(4).toString('hex')}`,
+      ifname: 'eth0',
+      netns: typeof netns === 'string' ? netns : netns.path,
+      ...over,
+    }
+  }
+
+  withList(mutate: (l: NetConfList) => void): NetConfList {
+    const copy = structuredClone(this.list)
+    mutate(copy)
+    copy.bytes = JSON.stringify(copy.raw)
+    return copy
+  }
+
+  add(rt: RuntimeConf, list = this.list): Promise<ListOutcome> {
+    return addNetworkList(list, rt, this.ctx)
+  }
+
+  del(rt: RuntimeConf, list = this.list): Promise<ListOutcome> {
+    return delNetworkList(list, rt, this.ctx)
+  }
+
+  check(rt: RuntimeConf, list = this.list): Promise<ListOutcome> {
+    return checkNetworkList(list, rt, this.ctx)
+  }
+
+  gc(valid: Attachment[], list = this.list): Promise<GcOutcome> {
+    return gcNetworkList(list, valid, this.ctx)
+  }
+
+  status(list = this.list): Promise<ListOutcome> {
+    return statusNetworkList(list, this.ctx)
+  }
+
+  /** The path of the plugin under test. */
+  pluginPath(index = this.setup.subject, list = this.list): string {
+    return resolvePlugins(list, this.cniPath)[index] as string
+  }
+
+  /**
+   * What a chained plugin under test needs before it can be run on its own: the plugins before it in
+   * the list ADDed for `rt`, and their result as its prevResult (a chained plugin without one rightly
+   * fails). Nothing for other roles. `undo` DELs them again.
+   */
+  async upstream(rt: RuntimeConf): Promise<{prevResult?: unknown; undo: () => Promise<void>}> {
+    if (this.setup.subject === 0) return {undo: async () => {}}
+    const before = this.withList((l) => {
+      l.plugins = l.plugins.slice(0, this.setup.subject)
+      if (Array.isArray(l.raw.plugins)) l.raw.plugins = l.raw.plugins.slice(0, this.setup.subject)
+    })
+    const add = await this.add(rt, before)
+    return {
+      prevResult: add.ok ? add.result : undefined,
+      undo: async () => {
+        await this.del(rt, before)
+      },
+    }
+  }
+
+  /** The request the runtime would send plugin `index` for an attachment verb. */
+  request(rt: RuntimeConf, opts: {prevResult?: unknown; index?: number; list?: NetConfList} = {}): JsonObject {
+    const list = opts.list ?? this.list
+    return buildAttachmentRequest(list.plugins[opts.index ?? this.setup.subject]!, {
+      cniVersion: this.version,
+      name: list.name,
+      prevResult: opts.prevResult,
+      rt,
+    })
+  }
+
+  /** Runs one plugin directly with a hand-made request or environment (malformed input, missing variables). */
+  async raw(opts: {
+    verb: Verb
+    request: JsonObject | string
+    rt?: RuntimeConf
+    env?: Partial<CniEnv>
+    extraEnv?: Record<string, string | undefined>
+    minimalEnv?: boolean
+    path?: string
+    timeoutMs?: number
+  }): Promise<PluginOutcome> {
+    const rt = opts.rt
+    const env: Partial<CniEnv> = {
+      CNI_ARGS: rt ? rt.args.map(([k, v]) => `${k}=${v}`).join(';') : '',
+      CNI_CONTAINERID: rt?.containerId ?? '',
+      CNI_IFNAME: rt?.ifname ?? '',
+      CNI_NETNS: rt?.netns ?? '',
+      CNI_PATH: this.cniPath.join(':'),
+      ...opts.env,
+    }
+    const o = await invokePlugin({
+      env,
+      executor: this.executor,
+      extraEnv: opts.extraEnv,
+      minimalEnv: opts.minimalEnv,
+      path: opts.path ?? this.pluginPath(),
+      request: opts.request,
+      timeoutMs: opts.timeoutMs ?? this.setup.timeoutMs,
+      verb: opts.verb,
+    })
+    this.invocations.push(o)
+    return o
+  }
+
+  /** `ip -j …` in a namespace of this case (the sandbox host when `ns` is undefined). */
+  ipJson<T = unknown>(args: string[], ns?: Netns): Promise<T> {
+    return ipJson<T>(args, ns?.name ?? (this.setup.host ? undefined : this.sb.host.name))
+  }
+
+  ip(args: string[], ns?: Netns): Promise<unknown> {
+    return ip(args, ns?.name ?? (this.setup.host ? undefined : this.sb.host.name))
+  }
+
+  /** Runs a tool inside the sandbox host (e.g. `ip link add cnidbg-m0 type veth …` for a macvlan master). */
+  hostRun(file: string, args: string[]) {
+    return this.setup.host ? run(file, args) : run('ip', ['netns', 'exec', this.sb.host.name, file, ...args])
+  }
+
+  /** Host netns + every container netns of this case + the plugin state dirs, as sorted lines. */
+  async snapshot(): Promise<string[]> {
+    const hostPath = this.setup.host ? `/proc/${process.pid}/ns/net` : this.sb.host.path
+    const parts = await Promise.all([
+      snapshotNetnsPath(hostPath).then((s) => s.lines.map((l) => `host: ${l}`)),
+      ...this.owned.map((ns) =>
+        snapshotNetnsPath(ns.path).then((s) =>
+          s.lines.map((l) => `${ns.name.replace(/^cnidbg-[0-9a-f]+-/, '')}: ${l}`),
+        ),
+      ),
+    ])
+    const state = [
+      ...snapshotDir(this.sb.hostPath('/var/lib/cni')).map((l) => `/var/lib/cni: ${l}`),
+      ...snapshotDir(this.sb.hostPath('/run/cni')).map((l) => `/run/cni: ${l}`),
+    ]
+    return [...parts.flat(), ...state]
+  }
+
+  diff(before: string[], after: string[]): string[] {
+    return diffLines(before, after)
+  }
+
+  /** Evidence from the invocations so far (bounded), plus the reproduce line. */
+  evidence(extra: Evidence = {}, lastN = 4): Evidence {
+    const cap = (s: string) => (s.length > 2000 ? s.slice(0, 2000) + '…' : s)
+    return {
+      invocations: this.invocations.slice(-lastN).map((o) => ({
+        durationMs: Math.round(o.invocation.durationMs),
+        exitCode: o.invocation.exitCode,
+        stderr: cap(o.invocation.stderr),
+        stdout: cap(o.invocation.stdout),
+        verb: o.invocation.verb,
+      })),
+      reproduce: this.reproduce(),
+      ...extra,
+    }
+  }
+
+  /** A one-line `cnidbg exec …` that replays the scenario's ADD/DEL round trip at this version, verbosely. */
+  reproduce(list: NetConfList = this.list, extra = ''): string {
+    const conf = JSON.stringify({...list.raw, cniVersion: this.version})
+    return `echo ${shellQuote(conf)} | cnidbg exec add --conf - --cni-path ${this.cniPath.join(':')} --rm -v${extra ? ' ' + extra : ''}`
+  }
+}

@@ -1,0 +1,65 @@
+import {Args, Flags} from '@oclif/core'
+
+import {DEFAULT_CACHE_DIR} from '../runtime/cache.js'
+import {DEFAULT_NETCONFPATH} from '../runtime/conf.js'
+import {DEFAULT_CNI_PATH} from '../runtime/find.js'
+
+/** Shared flags: long names, a summary each, and the cnitool environment variables as fallbacks. */
+export const runtimeFlags = {
+  'cache-dir': Flags.string({
+    env: 'CNIDBG_CACHE_DIR',
+    summary: `Result cache dir (libcni format). Default ${DEFAULT_CACHE_DIR}, or the sandbox's own.`,
+  }),
+  'cni-path': Flags.string({
+    default: DEFAULT_CNI_PATH.join(':'),
+    env: 'CNI_PATH',
+    summary: 'Colon-separated plugin dirs, like CNI_PATH. Earlier dirs win.',
+  }),
+  conf: Flags.string({
+    char: 'c',
+    summary: 'Config list (.conflist) or single config (.conf) file; - reads stdin. Instead of a network name.',
+  }),
+  'netconf-path': Flags.string({
+    default: DEFAULT_NETCONFPATH,
+    env: 'NETCONFPATH',
+    summary: 'Config dir searched for the network name.',
+  }),
+  timeout: Flags.integer({
+    default: 30,
+    min: 1,
+    summary: 'Seconds each plugin call may take; then its process group is killed.',
+  }),
+  verbose: Flags.boolean({
+    char: 'v',
+    summary: 'Show every plugin invocation: env, stdin, stdout, stderr, exit code, duration.',
+  }),
+}
+
+export const attachmentFlags = {
+  args: Flags.string({env: 'CNI_ARGS', summary: 'CNI_ARGS as K=V;K2=V2.'}),
+  'cap-args': Flags.string({env: 'CAP_ARGS', summary: 'Capability args as JSON, e.g. {"portMappings":[…]}.'}),
+  'container-id': Flags.string({summary: 'CNI_CONTAINERID. Default: derived from the netns path, as cnitool does.'}),
+  ifname: Flags.string({
+    default: 'eth0',
+    env: 'CNI_IFNAME',
+    summary: 'CNI_IFNAME: the interface name in the container.',
+  }),
+}
+
+export const networkArgs = {
+  network: Args.string({description: 'Network name to find in NETCONFPATH (omit with --conf).', required: false}),
+  netns: Args.string({
+    description: 'Container netns path (/run/netns/x or /proc/PID/ns/net), a name in /run/netns, or "auto".',
+    required: false,
+  }),
+}
+
+/**
+ * `--netns X`: the NETNS argument as a flag, for scripts that name it (`--netns auto`). Same values;
+ * giving both is an error unless they agree.
+ */
+export const netnsFlag = {
+  netns: Flags.string({
+    summary: 'The container netns, as the NETNS argument: a path, a name in /run/netns, or "auto" (add only).',
+  }),
+}

@@ -1,0 +1,39 @@
+/**
+ * The JSON reporter. The report is already plain data (src/checks/types.ts), so this adds nothing:
+ * the --json envelope ({schemaVersion, command, status, result, warnings}) is BaseCommand's job.
+ */
+import type {Envelope} from '../../cli/base-command.js'
+import type {ConformanceReport} from '../../checks/types.js'
+
+export interface JsonOptions {
+  /**
+   * Wrap the report in the same envelope `--json` prints, so a `--reporter json --output x.json`
+   * file and `--json` stdout parse the same way. Without it the bare report is written.
+   */
+  envelope?: Omit<Envelope<ConformanceReport>, 'result' | 'schemaVersion'>
+}
+
+/** The report as-is, for BaseCommand to return from run() (it becomes `result` in the envelope). */
+export function toJsonResult(report: ConformanceReport): ConformanceReport {
+  return report
+}
+
+/**
+ * Serialises the report (optionally inside the envelope), pretty-printed with a final newline.
+ * @example
+ * formatJson(report, {envelope: {command: 'conformance', status: 1, warnings: []}})
+ * // '{\n  "schemaVersion": 1,\n  "command": "conformance",\n  "status": 1,\n  "result": {…},\n  "warnings": []\n}\n'
+ */
+export function formatJson(report: ConformanceReport, options: JsonOptions = {}): string {
+  const value = options.envelope
+    ? {
+        schemaVersion: 1,
+        command: options.envelope.command,
+        status: options.envelope.status,
+        result: toJsonResult(report),
+        warnings: options.envelope.warnings,
+        ...(options.envelope.error ? {error: options.envelope.error} : {}),
+      }
+    : toJsonResult(report)
+  return JSON.stringify(value, null, 2) + '\n'
+}

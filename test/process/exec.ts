@@ -1,0 +1,123 @@
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {runInNewContext} from 'node:vm'
+import {setFlagsFromString} from 'node:v8'
+
+import t from 'tap'
+
+import {CommandFailed, run, runOk} from '../../src/process/exec.js'
+import {alive, eventually} from '../helpers/machine.js'
+
+const tmp = mkdtempSync('/tmp/cnidbgtest-exec-')
+t.teardown(() => rmSync(tmp, {force: true, recursive: true}))
+
+// A full GC before measuring, so the RSS numbers show what is still held, not what is garbage.
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+t.test('captures stdout, stderr, exit code and feeds stdin', async (t) => {
+  const r = await run('sh', ['-c', 'cat; echo err >&2; exit 3'], {input: 'hello'})
+  t.equal(r.stdout, 'hello')
+  t.equal(r.stderr, 'err\n')
+  t.equal(r.exitCode, 3)
+  t.equal(r.signal, null)
+  t.equal(r.timedOut, false)
+  t.equal(r.outputLimitExceeded, false)
+  t.equal(r.spawnError, undefined)
+  t.type(r.durationMs, 'number', 'the duration is reported (its value is not asserted: clocks are coarse)')
+})
+
+t.test('env: with extendEnv false only the given variables are passed', async (t) => {
+  const r = await run('/usr/bin/env', [], {env: {A: '1', B: 'two'}, extendEnv: false})
+  // tap's process tracking injects NODE_OPTIONS and _TAPJS_* (some multi-line) into every child,
+  // so check for ours and for the absence of ours-by-inheritance rather than the exact list.
+  const lines = r.stdout.split('\n')
+  t.ok(lines.includes('A=1') && lines.includes('B=two'), 'the variables passed')
+  t.notOk(
+    lines.some((l) => /^(PATH|HOME|USER)=/.test(l)),
+    'none of ours inherited',
+  )
+  const ext = await run('/usr/bin/env', [], {env: {CNIDBG_T: 'x'}})
+  t.match(ext.stdout, /^CNIDBG_T=x$/m)
+  t.match(ext.stdout, /^PATH=/m, 'extends our environment by default')
+})
+
+t.test('a program that cannot be started is a spawnError, not a throw', async (t) => {
+  const r = await run('/nonexistent/cnidbg-nope', ['x'])
+  t.equal(r.exitCode, null)
+  t.match(r.spawnError, /ENOENT/)
+  t.equal(r.timedOut, false)
+  const plain = join(tmp, 'not-executable')
+  writeFileSync(plain, '#!/bin/sh\n', {mode: 0o644})
+  const noexec = await run(plain, [])
+  t.match(noexec.spawnError, /EACCES/)
+})
+
+t.test('runOk throws CommandFailed with the command and its stderr', async (t) => {
+  const err = await runOk('sh', ['-c', 'echo broken >&2; exit 1']).catch((e: unknown) => e)
+  t.type(err, CommandFailed)
+  t.match((err as Error).message, /sh -c .*: broken/)
+  t.equal((err as CommandFailed).result.exitCode, 1)
+  await t.rejects(runOk('/nonexistent/x', []), /ENOENT/)
+  t.equal((await runOk('true', [])).exitCode, 0)
+})
+
+t.test('a timeout kills the whole process group, grandchildren included', async (t) => {
+  const pids = join(tmp, 'pids')
+  // sh starts a child (sleep) that starts nothing, and a subshell whose own child sleeps: two levels down.
+  const script = `sleep 1000 & a=$!; (sleep 1000 & echo $! > ${pids}.b; wait) & echo "$$ $a" > ${pids}; wait`
+  const r = await run('sh', ['-c', script], {timeoutMs: 500})
+  t.equal(r.timedOut, true)
+  t.equal(r.signal, 'SIGKILL')
+  t.equal(r.exitCode, null)
+  const [shell, child] = readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number]
+  const grandchild = Number(readFileSync(`${pids}.b`, 'utf8').trim())
+  for (const [what, pid] of [
+    ['shell', shell],
+    ['child', child],
+    ['grandchild', grandchild],
+  ] as const) {
+    t.ok(await eventually(() => !alive(pid), 5000), `${what} ${pid} is gone`)
+  }
+})
+
+t.test('no timeout by default', async (t) => {
+  const r = await run('sh', ['-c', 'sleep 0.3; echo done'])
+  t.equal(r.timedOut, false)
+  t.equal(r.stdout, 'done\n')
+})
+
+t.test('a 100 MB flood is cut off at the limit; our memory stays bounded', async (t) => {
+  gc()
+  const before = process.memoryUsage().rss
+  const r = await run('sh', ['-c', "head -c 104857600 /dev/zero | tr '\\0' x; sleep 1000"], {timeoutMs: 60_000})
+  t.equal(r.outputLimitExceeded, true)
+  t.equal(r.timedOut, false, 'killed for the flood, not the timeout')
+  t.ok(r.stdout.length <= 16 * 1024 * 1024, `kept ${r.stdout.length} bytes, at most the 16 MiB default`)
+  const held = r.stdout.length
+  const peak = process.memoryUsage().rss
+  gc()
+  const after = process.memoryUsage().rss
+  const grewMb = (after - before) / 1024 / 1024
+  t.comment(
+    `rss before ${(before / 2 ** 20).toFixed(0)} MiB, right after ${(peak / 2 ** 20).toFixed(0)} MiB, after gc ${(after / 2 ** 20).toFixed(0)} MiB; holding ${held} chars`,
+  )
+  t.ok(grewMb < 64, `rss grew ${grewMb.toFixed(1)} MiB (a 100 MB capture would be ≥ 100)`)
+})
+
+t.test('a smaller maxOutputBytes is honoured, on stderr too', async (t) => {
+  const r = await run('sh', ['-c', "head -c 1000000 /dev/zero | tr '\\0' y >&2; sleep 1000"], {
+    maxOutputBytes: 64 * 1024,
+    timeoutMs: 30_000,
+  })
+  t.equal(r.outputLimitExceeded, true)
+  t.equal(r.timedOut, false)
+  t.ok(r.stderr.length <= 64 * 1024)
+})
+
+t.test('a child that exits while its background child holds stdout does not hang us', async (t) => {
+  const r = await run('sh', ['-c', 'sleep 1000 & echo started'], {timeoutMs: 30_000})
+  t.equal(r.timedOut, false)
+  t.equal(r.exitCode, 0)
+  t.equal(r.stdout, 'started\n')
+})

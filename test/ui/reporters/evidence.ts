@@ -1,0 +1,49 @@
+import t from 'tap'
+
+import {evidenceSections, evidenceText, requirementLine} from '../../../src/ui/reporters/evidence.js'
+import {check, failDel} from '../../helpers/conformance-fixtures.js'
+
+t.test('requirementLine', async (t) => {
+  t.equal(requirementLine(failDel), 'P72, P73 · MUST · decided by default')
+  t.equal(requirementLine(check({id: 'a.b', requirements: [], severity: 'info'})), 'INFO')
+})
+
+t.test('sections come in reading order and leave out what is missing', async (t) => {
+  t.same(
+    evidenceSections(failDel).map((s) => s.label),
+    [
+      'expected',
+      'observed',
+      'diff',
+      'DEL → exit 1 in 5ms, stdout',
+      'DEL → exit 1 in 5ms, stderr',
+      'DEL → exit none (killed) in 30.0s',
+      'reproduce',
+      'spec',
+    ],
+  )
+  t.same(evidenceSections(check({id: 'a.b', spec: ''})), [])
+  const long = check({
+    id: 'a.b',
+    spec: '',
+    evidence: {
+      invocations: [
+        {
+          verb: 'ADD',
+          exitCode: 0,
+          stdout: Array.from({length: 50}, (_, i) => String(i)).join('\n'),
+          stderr: '',
+          durationMs: 1,
+        },
+      ],
+    },
+  })
+  t.equal(evidenceSections(long, {tailLines: 2})[0].text.split('\n').slice(1).join(','), '48,49')
+})
+
+t.test('evidenceText is the message, the requirement line and label: value lines', async (t) => {
+  t.equal(
+    evidenceText(check({id: 'a.b', message: 'm', spec: 'SPEC.md#x', evidence: {expected: 'e'}})),
+    'm\nP1 · MUST\nexpected: e\nspec: https://github.com/containernetworking/cni/blob/main/SPEC.md#x',
+  )
+})

@@ -1,0 +1,46 @@
+import t from 'tap'
+
+import {renderText} from '../../../src/ui/trace/text.js'
+import {faultyResult} from '../../helpers/trace-fixture.js'
+
+t.test('text: verdict, both directions, fault with evidence and fix', async (t) => {
+  const out = renderText(faultyResult())
+  t.notOk(out.includes('\u001b['), 'no ANSI codes without color')
+  const lines = out.split('\n')
+  t.match(lines[0], 'shop/client (10.244.0.10 on node-0) → shop/web (10.244.1.10 on node-1)')
+  t.match(lines[1], '✗ unreachable: filtered at hop 5 (forward, node-1, cnidbg-lab-abc123-n1 cnidbg.1 → cni1a)')
+  t.ok(lines.some((l) => l.startsWith('forward  10.244.0.10 → 10.244.1.10')))
+  t.ok(lines.some((l) => l.startsWith('return   10.244.1.10 → 10.244.0.10')))
+  const fault = lines.findIndex((l) => /^\s+✗ 5 node-1/.test(l))
+  t.ok(fault > 0, 'the failing hop has ✗')
+  t.match(lines[fault + 1], /├ iptables -t filter: -A FORWARD -j DROP \[3 pkts\]/)
+  t.match(lines[fault + 3], /└ fix: ip netns exec n1 iptables -t filter -D FORWARD -j DROP/)
+  t.ok(lines.some((l) => /^\s+✓ 1 node-0\s+pod-egress/.test(l)))
+  t.ok(
+    lines.some((l) => /^\s+! 4 /.test(l)),
+    'warn symbol',
+  )
+  t.ok(
+    lines.some((l) => /^\s+\? 6 /.test(l)),
+    'unknown symbol',
+  )
+  t.match(out, '[not seen]')
+  t.match(out, /✗ icmp forward 56 B\s+no reply within 1 s 1003 ms \(last seen at hop 2\)/)
+  t.match(out, 'icmp forward DF 1422 B')
+  t.match(out, 'NETFILTER_DROP ×1 at nft_do_chain (ping)')
+})
+
+t.test('text: colors when asked, a reachable verdict, verbose evidence', async (t) => {
+  const r = faultyResult()
+  t.ok(renderText(r, {color: true}).includes('\u001b[31m'), 'ANSI red with color')
+  const ok = {
+    ...r,
+    verdict: 'reachable' as const,
+    fault: undefined,
+    probes: [],
+    hops: r.hops.map((h) => ({...h, status: 'ok' as const})),
+  }
+  const out = renderText(ok, {verbose: true})
+  t.match(out.split('\n')[1], '✓ reachable (static checks only)')
+  t.match(out, '· ip route get …')
+})
