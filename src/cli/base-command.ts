@@ -2,18 +2,11 @@ import {Command, Flags, Interfaces} from '@oclif/core'
 import chalk from 'chalk'
 
 import {CnidbgError} from '../core/errors.js'
+import type {Envelope} from '../core/envelope.js'
 import {EXIT, EXIT_CODE_HELP} from '../core/exit-codes.js'
 import {installSignalCleanup} from '../process/cleanup.js'
 
-/** The one JSON envelope every command prints under --json (documented in README "JSON output"). */
-export interface Envelope<T> {
-  schemaVersion: 1
-  command: string
-  status: number
-  result?: T
-  warnings: string[]
-  error?: {code: string; message: string; suggestions: string[]}
-}
+export type {Envelope} from '../core/envelope.js'
 
 /** Appends the shared exit-code table to a command description, so --help always shows it. */
 export function describe(text: string, exitCodes: Record<string, string> = EXIT_CODE_HELP): string {

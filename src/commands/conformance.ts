@@ -1,11 +1,17 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../cli/base-command.js'
-import type {ConformanceReport, PluginRole, Profile} from '../checks/types.js'
-import {pairReporterOutputs, REPORTERS} from '../ui/reporters/index.js'
 import {runtimeFlags} from '../cli/flags.js'
-import {splitCniPath} from '../runtime/find.js'
-import {conformance, conformanceStatus} from '../services/conformance.js'
+import {
+  conformance,
+  conformanceStatus,
+  type ConformanceReport,
+  type PluginRole,
+  type Profile,
+  splitCniPath,
+} from '../services/conformance.js'
+import {renderConformanceProgress} from '../ui/render-conformance-progress.js'
+import {pairReporterOutputs, REPORTERS, writeReports} from '../ui/reporters/index.js'
 
 export default class Conformance extends BaseCommand<ConformanceReport> {
   static override args = {
@@ -95,24 +101,43 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
   public async run(): Promise<ConformanceReport> {
     const {args, flags, raw} = await this.parse(Conformance)
     const targets = pairReporterOutputs(raw as Array<{type: string; flag?: string; input: string}>)
-    const {report, stdout} = await conformance({
-      cniPath: splitCniPath(flags['cni-path']),
-      conf: args.conf,
-      envelope: {command: (this.id ?? 'conformance').replaceAll(':', ' '), warnings: this.warnings},
-      host: flags.host,
+    let live = 'plain'
+    const report = await conformance(
+      {
+        cniPath: splitCniPath(flags['cni-path']),
+        conf: args.conf,
+        host: flags.host,
+        only: flags.only,
+        parallel: flags.parallel,
+        profile: flags.profile as Profile,
+        role: flags.role as PluginRole | undefined,
+        skip: flags.skip,
+        strict: flags.strict,
+        timeoutSeconds: flags.timeout,
+        versions: flags.versions
+          ?.split(',')
+          .map((v) => v.trim())
+          .filter(Boolean),
+      },
+      (state) => {
+        const view = renderConformanceProgress(state, {json: this.jsonEnabled(), strict: flags.strict})
+        live = view.mode
+        return view
+      },
+    )
+    // Under --json a json reporter's file holds the same envelope as stdout, so both parse the same way.
+    const envelope = this.jsonEnabled()
+      ? {
+          command: (this.id ?? 'conformance').replaceAll(':', ' '),
+          status: conformanceStatus(report, flags.strict),
+          warnings: this.warnings,
+        }
+      : undefined
+    const stdout = writeReports(report, targets, {
+      envelope,
       json: this.jsonEnabled(),
-      only: flags.only,
-      parallel: flags.parallel,
-      profile: flags.profile as Profile,
-      role: flags.role as PluginRole | undefined,
-      skip: flags.skip,
+      listChecks: live !== 'ink',
       strict: flags.strict,
-      targets,
-      timeoutSeconds: flags.timeout,
-      versions: flags.versions
-        ?.split(',')
-        .map((v) => v.trim())
-        .filter(Boolean),
     })
     if (stdout !== undefined) this.log(stdout.replace(/\n$/, ''))
     // --strict: warnings fail the run as well as the reporters.

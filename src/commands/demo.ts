@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, describe} from '../cli/base-command.js'
 import {EXIT} from '../core/exit-codes.js'
 import {demo, type DemoResult} from '../services/demo.js'
+import {demoView} from '../ui/text/demo.js'
 
 export default class Demo extends BaseCommand<DemoResult> {
   static override description = describe(
@@ -33,11 +34,10 @@ export default class Demo extends BaseCommand<DemoResult> {
   public async run(): Promise<DemoResult> {
     const {flags} = await this.parse(Demo)
     const result = await demo({
-      json: this.jsonEnabled(),
-      log: (l) => this.log(l),
       mode: flags.mode as 'vxlan' | 'host-gw',
       name: flags.name,
       nodes: flags.nodes,
+      view: demoView({json: this.jsonEnabled(), log: (l) => this.log(l)}),
     })
     if (!this.jsonEnabled()) {
       this.log(

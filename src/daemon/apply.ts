@@ -5,7 +5,9 @@
  * entering the namespace, and only through src/netns (the one place that starts subprocesses).
  */
 import {CommandFailed, runOk} from '../process/exec.js'
-import type {Programmer} from './backends/backend.js'
+import type {ApplyResult, OpError, Programmer} from './backends/backend.js'
+
+export type {ApplyResult, OpError} from './backends/backend.js'
 import {readNode} from './kernel-state.js'
 import {type Ownership, ROUTE_PROTO} from './model.js'
 import type {Op} from './reconcile.js'
@@ -76,19 +78,6 @@ export function toBatches(ops: readonly Op[]): Batch[] {
     else batches.push({tool, ops: [op]})
   }
   return batches
-}
-
-export interface OpError {
-  op: Op
-  command: string
-  error: string
-}
-
-export interface ApplyResult {
-  applied: number
-  errors: OpError[]
-  /** Processes started (batches, plus one per op when a batch failed and was replayed). */
-  execs: number
 }
 
 const ALREADY_GONE = /No such process|No such file or directory|Cannot find device|does not exist/i

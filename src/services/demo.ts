@@ -3,32 +3,38 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import chalk from 'chalk'
-
-import type {ConformanceSummary} from '../checks/types.js'
-import {formatReport} from '../ui/reporters/index.js'
+import type {ConformanceReport, ConformanceSummary} from '../checks/types.js'
 import {RunState} from '../conformance/run-state.js'
 import {type RunEmitter, runConformance} from '../conformance/runner.js'
 import {labBreak, labHeal} from '../lab/break.js'
 import {labDown} from '../lab/down.js'
 import type {LabMode} from '../lab/names.js'
-import {labUp, LAB_UP_STEPS, type LabUpPod} from '../lab/up.js'
+import {labUp, LAB_UP_STEPS, type LabUpPod, type LabUpResult} from '../lab/up.js'
 import {onCleanup} from '../process/cleanup.js'
 import {defaultPluginsDir} from '../reference-plugin/install.js'
 import {trace} from './trace.js'
-import {renderText} from '../ui/trace/index.js'
 import type {FaultReason, TraceResult} from '../trace/types.js'
-import {renderConformanceProgress} from '../ui/render-conformance-progress.js'
-import {renderSteps} from '../ui/render-steps.js'
 import {StepTracker} from '../core/step-tracker.js'
 
 export interface DemoOptions {
   name: string
   mode: LabMode
   nodes: number
-  json: boolean
-  /** Human narrative (stdout); nothing is printed under --json. */
-  log: (line: string) => void
+  /** Shows the run as it goes (ui/text/demo.ts); the service itself prints nothing. */
+  view: DemoView
+}
+
+/** What the demo tells its view, step by step: plain data, no formatting. */
+export interface DemoView {
+  section(title: string, note?: string): void
+  /** A live view of the lab's start-up steps; stopped when the lab is up. */
+  labSteps(steps: StepTracker): {stop(): unknown}
+  labUp(lab: LabUpResult): void
+  /** A live view of the conformance run; `mode` says whether it listed every check itself. */
+  conformance(state: RunState): {stop(): Promise<void>; readonly mode: string}
+  conformanceDone(report: ConformanceReport, listed: boolean): void
+  faultApplied(fault: string, summary: string): void
+  traced(result: TraceResult, check: DemoTrace): void
 }
 
 export interface DemoTrace {
@@ -96,8 +102,6 @@ const SCENARIOS: Scenario[] = [
   },
 ]
 
-const heading = (s: string) => `\n${chalk.bold.cyan('━━ ' + s)}`
-
 /**
  * The main job, end to end on the embedded lab: a 3-node cluster, the reference plugin's conformance,
  * a healthy cross-node trace, then faults injected one by one and diagnosed, then everything removed.
@@ -105,28 +109,28 @@ const heading = (s: string) => `\n${chalk.bold.cyan('━━ ' + s)}`
  */
 export async function demo(opts: DemoOptions): Promise<DemoResult> {
   const t0 = performance.now()
-  const {log} = opts
+  const {view} = opts
   const unregister = onCleanup(`demo lab ${opts.name}`, async () => {
     await labDown({name: opts.name}).catch(() => {})
   })
   const traces: DemoTrace[] = []
   const work = mkdtempSync(join(tmpdir(), 'cnidbg-demo-'))
   try {
-    log(heading(`1. A ${opts.nodes}-node Kubernetes lab in network namespaces (${opts.mode})`))
-    log(
-      chalk.dim(
-        '   An underlay bridge, one namespace per node, an API server on loopback, and per node the reference\n   daemon and a kubelet stand-in that runs CNI ADD for every pod. Nothing touches the root namespace.',
-      ),
+    view.section(
+      `1. A ${opts.nodes}-node Kubernetes lab in network namespaces (${opts.mode})`,
+      'An underlay bridge, one namespace per node, an API server on loopback, and per node the reference\ndaemon and a kubelet stand-in that runs CNI ADD for every pod. Nothing touches the root namespace.',
     )
     const steps = new StepTracker(LAB_UP_STEPS)
-    const view = renderSteps(steps, {json: opts.json})
+    const stepsView = view.labSteps(steps)
     const lab = await labUp({mode: opts.mode, name: opts.name, nodes: opts.nodes, podsPerNode: 2}, steps).finally(() =>
-      view.stop(),
+      stepsView.stop(),
     )
-    for (const n of lab.nodes) log(`   node ${chalk.bold(n.name)}  ${n.nodeIP}  pods ${n.podCIDR}`)
-    for (const p of lab.pods) log(`   pod  ${chalk.bold(p.name.padEnd(10))} on ${p.node}  ${p.ip}`)
+    view.labUp(lab)
 
-    log(heading('2. Conformance of the reference plugin (cnidbg-ref + cnidbg-ipam) against the CNI spec'))
+    view.section(
+      '2. Conformance of the reference plugin (cnidbg-ref + cnidbg-ipam) against the CNI spec',
+      'Every check runs in its own sandbox; the kernel state is held against what the plugin reported.',
+    )
     const conf = join(work, 'cnidbg-ref.conflist')
     writeFileSync(
       conf,
@@ -136,11 +140,10 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
         plugins: [{ipam: {ranges: [[{subnet: '10.250.0.0/24'}]], type: 'cnidbg-ipam'}, mtu: 1450, type: 'cnidbg-ref'}],
       }),
     )
-    log(chalk.dim('   Every check runs in its own sandbox; the kernel state is held against what the plugin reported.'))
     const events = new EventEmitter() as RunEmitter
     const state = new RunState()
     const detach = state.attach(events)
-    const progress = renderConformanceProgress(state, {json: opts.json})
+    const progress = view.conformance(state)
     const report = await runConformance(
       {
         cniPath: [defaultPluginsDir(), '/usr/lib/cni'],
@@ -157,11 +160,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
       await progress.stop()
       detach()
     })
-    if (progress.mode !== 'ink') log(formatReport(report, 'pretty', {listChecks: false}).trimEnd())
-    else
-      log(
-        `   ${report.summary.passed} passed, ${report.summary.failed} failed, ${report.summary.warned} warned in ${(report.durationMs / 1000).toFixed(1)}s`,
-      )
+    view.conformanceDone(report, progress.mode === 'ink')
 
     const a = lab.pods.find((p) => p.node === lab.nodes[0]!.name)!
     const b = lab.pods.find((p) => p.node === lab.nodes[1]!.name)!
@@ -170,7 +169,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
       const start = performance.now()
       const r = await trace({lab: opts.name, namespace: a.namespace, podA: a.name, podB: b.name, staticOnly: false})
       const got = r.verdict === 'reachable' ? 'reachable' : r.fault?.reason
-      traces.push({
+      const check: DemoTrace = {
         direction: r.fault?.direction,
         durationMs: Math.round(performance.now() - start),
         expected,
@@ -180,18 +179,16 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
         reason: r.fault?.reason,
         title,
         verdict: r.verdict,
-      })
-      log(renderText(r).trimEnd().replace(/^/gm, '   '))
-      log(
-        `   ${got === expected ? chalk.green('✓') : chalk.red('✗')} expected ${expected}, trace says ${got ?? 'unknown'} (${Math.round(performance.now() - start)} ms)`,
-      )
+      }
+      traces.push(check)
+      view.traced(r, check)
     }
 
-    log(heading(`3. trace ${a.name} (${a.node}) → ${b.name} (${b.node}): a healthy path`))
+    view.section(`3. trace ${a.name} (${a.node}) → ${b.name} (${b.node}): a healthy path`)
     await run('healthy cross-node pair', 'reachable')
 
     for (const [i, s] of SCENARIOS.entries()) {
-      log(heading(`${4 + i}. Break it: ${s.title}`))
+      view.section(`${4 + i}. Break it: ${s.title}`)
       const applied = await labBreak({
         fault: s.fault,
         name: opts.name,
@@ -199,14 +196,14 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
         peer: s.peer?.(pods),
         pod: s.pod?.(pods),
       })
-      log(`   cnidbg lab break ${s.fault} → ${applied.summary}`)
+      view.faultApplied(s.fault, applied.summary)
       try {
         await run(s.title, s.expected, s.fault)
       } finally {
         await labHeal({name: opts.name})
       }
     }
-    log(heading(`${4 + SCENARIOS.length}. Heal, check once more, and take the lab down`))
+    view.section(`${4 + SCENARIOS.length}. Heal, check once more, and take the lab down`)
     await run('after lab heal', 'reachable')
     return {
       conformance: {durationMs: report.durationMs, summary: report.summary, versions: report.versions},

@@ -15,5 +15,4 @@ export {
   resolveFromCluster,
   topologyFromNodes,
 } from './resolve.js'
-export {renderDot, renderMermaid, renderText, type TextOptions} from '../ui/trace/index.js'
 export * from './types.js'

@@ -15,7 +15,6 @@
  *    /diag shows the same expected-vs-actual per peer.
  */
 import type {PeerNode, SelfInfo, SkippedPeer} from '../annotations.js'
-import type {ApplyResult} from '../apply.js'
 import type {LinkInfo, Underlay} from '../kernel-state.js'
 import type {ActualState, Fdb, Neigh, Ownership, Route} from '../model.js'
 import type {Op} from '../reconcile.js'
@@ -65,6 +64,19 @@ export interface PeerPlan {
   routes: Route[]
   neighs: Neigh[]
   fdbs: Fdb[]
+}
+
+export interface OpError {
+  op: Op
+  command: string
+  error: string
+}
+
+export interface ApplyResult {
+  applied: number
+  errors: OpError[]
+  /** Processes started (batches, plus one per op when a batch failed and was replayed). */
+  execs: number
 }
 
 /** Where desired objects are programmed and read back. */

@@ -1,3 +1,5 @@
+import {writeFileSync} from 'node:fs'
+
 /**
  * The reporter registry (modelled on @tapjs/reporter's `addType`): `--reporter pretty|tap|junit|json`.
  * Reporters are pure: report in, string out. Writing files and stdout is the command's job.
@@ -113,6 +115,28 @@ export function pairReporterOutputs(
   }
   for (const t of targets) if (t.output === '-') delete t.output
   return targets
+}
+
+/**
+ * Writes each reporter to its file, and returns the one meant for stdout (none under --json, where
+ * the envelope is stdout). `listChecks` is false when a live view already listed every check.
+ */
+export function writeReports(
+  report: ConformanceReport,
+  targets: readonly ReporterTarget[],
+  opts: {json: boolean; listChecks: boolean; strict?: boolean; envelope?: FormatOptions['envelope']},
+): string | undefined {
+  let stdout: string | undefined
+  for (const t of targets) {
+    const text = formatReport(report, t.reporter, {
+      envelope: opts.envelope,
+      listChecks: opts.listChecks,
+      strict: opts.strict,
+    })
+    if (t.output) writeFileSync(t.output, text.endsWith('\n') ? text : text + '\n')
+    else if (!opts.json) stdout = text
+  }
+  return stdout
 }
 
 export {formatJson, toJsonResult} from './json.js'

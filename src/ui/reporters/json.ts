@@ -2,7 +2,7 @@
  * The JSON reporter. The report is already plain data (src/checks/types.ts), so this adds nothing:
  * the --json envelope ({schemaVersion, command, status, result, warnings}) is BaseCommand's job.
  */
-import type {Envelope} from '../../cli/base-command.js'
+import type {Envelope} from '../../core/envelope.js'
 import type {ConformanceReport} from '../../checks/types.js'
 
 export interface JsonOptions {
