@@ -13,6 +13,7 @@ status=0
 echo "== lint"
 npx eslint . || status=1
 npx prettier --check --log-level warn . || status=1
+npx depcruise src --config .dependency-cruiser.cjs --output-type err || status=1
 echo "== typecheck"
 npx tsc -p tsconfig.test.json || status=1
 

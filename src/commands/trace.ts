@@ -2,9 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../cli/base-command.js'
 import {EXIT} from '../core/exit-codes.js'
-import {trace} from '../services/trace.js'
+import {trace, type TraceResult} from '../services/trace.js'
 import {renderDot, renderMermaid, renderText} from '../ui/trace/index.js'
-import type {TraceResult} from '../trace/types.js'
 
 export default class Trace extends BaseCommand<TraceResult> {
   static override args = {

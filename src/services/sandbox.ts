@@ -5,6 +5,7 @@ import {
   orphanNetns,
   readMarkers,
   reapStale,
+  requireEnvironment,
   type ReapReport,
 } from '../netns/index.js'
 
@@ -44,5 +45,6 @@ export function listSandboxes(): SandboxListResult {
 export type SandboxGcResult = ReapReport
 
 export function gcSandboxes(opts: {all: boolean}): Promise<SandboxGcResult> {
+  requireEnvironment(['ip'])
   return reapStale({includeKept: opts.all})
 }

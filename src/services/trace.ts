@@ -122,3 +122,5 @@ function apiError(error: unknown, kubeconfig: string): Error {
     },
   )
 }
+
+export type {TraceResult} from '../trace/types.js'

@@ -1,10 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {type AppliedFault, faultCatalog, type FaultCatalogEntry, labBreak} from '../../lab/break.js'
-import {FAULTS} from '../../lab/faults/index.js'
+import {type AppliedFault, faultCatalog, type FaultCatalogEntry, FAULTS, labBreak, pickLab} from '../../services/lab.js'
 import {labFlag} from '../../cli/lab-flags.js'
-import {pickLab} from '../../lab/lifecycle.js'
 import {renderBreak, renderCatalog} from '../../ui/text/lab.js'
 import {UsageError} from '../../core/errors.js'
 

@@ -1,5 +1,5 @@
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {labDown, type LabDownResult} from '../../lab/down.js'
+import {labDown, type LabDownResult} from '../../services/lab.js'
 import {labFlag} from '../../cli/lab-flags.js'
 import {renderDown} from '../../ui/text/lab.js'
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {labExec, type LabExecResult} from '../../lab/exec.js'
+import {labExec, type LabExecResult} from '../../services/lab.js'
 import {labFlag} from '../../cli/lab-flags.js'
 
 export default class LabExec extends BaseCommand<LabExecResult> {

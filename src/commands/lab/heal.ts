@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
 import {EXIT} from '../../core/exit-codes.js'
-import {labHeal, type LabHealResult} from '../../lab/break.js'
+import {labHeal, type LabHealResult} from '../../services/lab.js'
 import {labFlag} from '../../cli/lab-flags.js'
 import {renderHeal} from '../../ui/text/lab.js'
 

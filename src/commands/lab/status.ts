@@ -2,7 +2,7 @@ import {BaseCommand, describe} from '../../cli/base-command.js'
 import {EXIT} from '../../core/exit-codes.js'
 import {labFlag} from '../../cli/lab-flags.js'
 import {renderStatus} from '../../ui/text/lab.js'
-import {labStatus, type LabStatusResult} from '../../lab/status.js'
+import {labStatus, type LabStatusResult} from '../../services/lab.js'
 
 export default class LabStatus extends BaseCommand<LabStatusResult> {
   static override description = describe(

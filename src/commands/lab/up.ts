@@ -2,9 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
-import {LAB_MODES, type LabMode} from '../../lab/names.js'
 import {renderUp} from '../../ui/text/lab.js'
-import {LAB_UP_STEPS, labUp, type LabUpResult} from '../../lab/up.js'
+import {LAB_MODES, LAB_UP_STEPS, type LabMode, labUp, type LabUpResult} from '../../services/lab.js'
 import {renderSteps} from '../../ui/render-steps.js'
 import {StepTracker} from '../../core/step-tracker.js'
 

@@ -1,22 +1,21 @@
 import {Flags} from '@oclif/core'
-import chalk from 'chalk'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {BACKEND_TYPES, type BackendType} from '../../daemon/annotations.js'
-import {DEFAULT_VXLAN_PORT} from '../../daemon/backends/vxlan.js'
 import {
+  BACKEND_TYPES,
+  type BackendType,
   DEFAULT_CLUSTER_CIDR,
   DEFAULT_IFACE,
   DEFAULT_LISTEN,
   DEFAULT_RESYNC_SECONDS,
-  type LogLevel,
-  runNodeDaemon,
+  DEFAULT_STATE_DIR,
+  DEFAULT_SUBNET_FILE,
+  DEFAULT_VXLAN_PORT,
+  runDaemon,
   type RunDaemonResult,
-} from '../../daemon/daemon.js'
-import {DEFAULT_STATE_DIR} from '../../daemon/state.js'
-import {DEFAULT_SUBNET_FILE} from '../../daemon/subnet-file.js'
-import {FailureError} from '../../core/errors.js'
-import {requireEnvironment} from '../../netns/preflight.js'
+  settleDaemon,
+} from '../../services/daemon.js'
+import {daemonLogger, formatDaemonResult} from '../../ui/text/daemon.js'
 
 export default class RefDaemon extends BaseCommand<RunDaemonResult> {
   static override description = describe(
@@ -74,26 +73,8 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
 
   public async run(): Promise<RunDaemonResult> {
     const {flags} = await this.parse(RefDaemon)
-    requireEnvironment(['ip', 'bridge', 'nsenter', 'grep'])
     const json = this.jsonEnabled()
-    const log = (level: LogLevel, msg: string) => {
-      if (level === 'debug' && !flags.verbose) return
-      const time = new Date().toISOString()
-      if (json) {
-        process.stderr.write(JSON.stringify({time, level, node: flags.node, msg}) + '\n')
-        return
-      }
-      const color =
-        level === 'error'
-          ? chalk.red
-          : level === 'warn'
-            ? chalk.yellow
-            : level === 'debug'
-              ? chalk.dim
-              : (s: string) => s
-      process.stderr.write(`${chalk.dim(time)} ${color(level.padEnd(5))} ${msg}\n`)
-    }
-    const result = await runNodeDaemon({
+    const result = await runDaemon({
       nodeName: flags.node,
       mode: flags.mode as BackendType,
       kubeconfigPath: flags.kubeconfig,
@@ -110,28 +91,10 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       vxlanPort: flags['vxlan-port'],
       once: flags.once ?? false,
       onceTimeoutMs: flags['once-timeout'] * 1000,
-      log,
+      log: daemonLogger({json, verbose: flags.verbose ?? false, node: flags.node}),
     })
-    if (!json) {
-      const d = result.diag
-      this.log(
-        `${d.node} ${d.mode}: node IP ${d.nodeIP ?? '?'}, podCIDR ${d.podCIDR ?? '?'}, pod MTU ${d.podMTU ?? '?'}`,
-      )
-      for (const p of d.peers) {
-        this.log(
-          `  ${p.status === 'ok' ? chalk.green('ok') : chalk.red(p.status)}  ${p.node} ${p.podCIDR} via ${p.nodeIP}`,
-        )
-      }
-      for (const s of d.skippedPeers) this.log(`  ${chalk.yellow('skip')}  ${s.name}: ${s.reason}`)
-    }
-    if (!result.healthy) {
-      if (json) process.exitCode = 1
-      else
-        throw new FailureError(`Node ${result.node} did not converge: ${result.problem ?? 'unhealthy'}.`, {
-          code: 'DAEMON_NOT_HEALTHY',
-          suggestions: ['Run it with --once --json and read result.diag (peers, skippedPeers, lastReconcile.errors)'],
-        })
-    }
+    if (!json) this.log(formatDaemonResult(result))
+    settleDaemon(result, json)
     return result
   }
 }

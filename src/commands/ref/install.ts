@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {installRefPlugins, type RefInstallResult} from '../../reference-plugin/install.js'
+import {installRefPlugins, type RefInstallResult} from '../../services/ref.js'
 
 export default class RefInstall extends BaseCommand<RefInstallResult> {
   static override description = describe(

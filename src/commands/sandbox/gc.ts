@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {requireEnvironment} from '../../netns/index.js'
 import {gcSandboxes, type SandboxGcResult} from '../../services/sandbox.js'
+import {formatSandboxGc} from '../../ui/text/sandbox.js'
 
 export default class SandboxGc extends BaseCommand<SandboxGcResult> {
   static override description = describe(
@@ -19,14 +19,8 @@ export default class SandboxGc extends BaseCommand<SandboxGcResult> {
 
   public async run(): Promise<SandboxGcResult> {
     const {flags} = await this.parse(SandboxGc)
-    requireEnvironment(['ip'])
     const result = await gcSandboxes({all: flags.all})
-    if (!this.jsonEnabled()) {
-      for (const r of result.removed) this.log(`removed ${r}`)
-      if (result.removed.length === 0) this.log('Nothing stale to remove.')
-      if (result.kept.length > 0)
-        this.log(`kept ${result.kept.length} sandbox(es) waiting for exec del (use --all to remove)`)
-    }
+    if (!this.jsonEnabled()) this.log(formatSandboxGc(result))
     return result
   }
 }

@@ -1,7 +1,6 @@
-import chalk from 'chalk'
-
 import {BaseCommand, describe} from '../../cli/base-command.js'
 import {listSandboxes, type SandboxListResult} from '../../services/sandbox.js'
+import {formatSandboxList} from '../../ui/text/sandbox.js'
 
 export default class SandboxLs extends BaseCommand<SandboxListResult> {
   static override description = describe(
@@ -17,14 +16,7 @@ export default class SandboxLs extends BaseCommand<SandboxListResult> {
 
   public async run(): Promise<SandboxListResult> {
     const result = listSandboxes()
-    if (!this.jsonEnabled()) {
-      if (result.sandboxes.length === 0 && result.orphans.length === 0) this.log('No cnidbg sandboxes.')
-      for (const s of result.sandboxes) {
-        const color = s.state === 'stale' ? chalk.red : s.state === 'kept' ? chalk.cyan : chalk.green
-        this.log(`${s.id}  ${color(s.state.padEnd(5))}  ${s.label.padEnd(12)} ${s.createdAt}  ${s.netns.join(' ')}`)
-      }
-      for (const o of result.orphans) this.log(`${chalk.red('orphan')}  netns ${o}`)
-    }
+    if (!this.jsonEnabled()) this.log(formatSandboxList(result))
     return result
   }
 }

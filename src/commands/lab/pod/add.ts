@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../../cli/base-command.js'
+import {podAdd, type PodInfo} from '../../../services/lab.js'
 import {labFlag} from '../../../cli/lab-flags.js'
-import {podAdd, type PodInfo} from '../../../lab/pods.js'
 import {renderPodAdd} from '../../../ui/text/lab.js'
 
 export default class LabPodAdd extends BaseCommand<PodInfo> {

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../../cli/base-command.js'
+import {podRm, type PodRmResult} from '../../../services/lab.js'
 import {labFlag} from '../../../cli/lab-flags.js'
-import {podRm, type PodRmResult} from '../../../lab/pods.js'
 import {renderPodRm} from '../../../ui/text/lab.js'
 
 export default class LabPodRm extends BaseCommand<PodRmResult> {
