@@ -59,7 +59,8 @@ module.exports = {
     ...layerRules,
     {
       name: 'commands-are-thin',
-      comment: 'Commands parse flags, call one service and render: they import services, ui, cli and the core vocabulary (errors, exit codes).',
+      comment:
+        'Commands parse flags, call one service and render: they import services, ui, cli and the core vocabulary (errors, exit codes).',
       severity: 'error',
       from: {path: '^src/commands/'},
       to: {path: '^src/', pathNot: '^src/(services|ui|cli|commands|core)/'},

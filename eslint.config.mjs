@@ -28,17 +28,18 @@ export default tseslint.config(
     },
   },
   {
-    // G8: subprocesses are started only from src/netns, so every command we run is visible in one place.
+    // Subprocesses are started only from src/process (docs/architecture.md), so every command we run is
+    // visible in one place.
     files: ['src/**/*.ts', 'src/**/*.tsx'],
-    ignores: ['src/netns/**'],
+    ignores: ['src/process/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           paths: [
-            {name: 'execa', message: 'Run subprocesses through src/netns.'},
-            {name: 'node:child_process', message: 'Run subprocesses through src/netns.'},
-            {name: 'child_process', message: 'Run subprocesses through src/netns.'},
+            {name: 'execa', message: 'Run subprocesses through src/process.'},
+            {name: 'node:child_process', message: 'Run subprocesses through src/process.'},
+            {name: 'child_process', message: 'Run subprocesses through src/process.'},
           ],
         },
       ],

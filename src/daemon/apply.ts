@@ -5,7 +5,7 @@
  * entering the namespace, and only through src/netns (the one place that starts subprocesses).
  */
 import {CommandFailed, runOk} from '../process/exec.js'
-import type {ApplyResult, OpError, Programmer} from './backends/backend.js'
+import type {ApplyResult, Programmer} from './backends/backend.js'
 
 export type {ApplyResult, OpError} from './backends/backend.js'
 import {readNode} from './kernel-state.js'

@@ -2,16 +2,7 @@ import {isIP} from 'node:net'
 
 import t from 'tap'
 
-import {
-  contains,
-  formatCIDR,
-  formatIP,
-  hasHostBits,
-  lastOf,
-  networkOf,
-  parseCIDR,
-  parseIP,
-} from '../../src/core/ip.js'
+import {contains, formatCIDR, formatIP, hasHostBits, lastOf, networkOf, parseCIDR, parseIP} from '../../src/core/ip.js'
 
 t.test('IPv4 and IPv6 parse and format like Go', async (t) => {
   for (const [input, out] of [
