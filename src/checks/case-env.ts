@@ -1,7 +1,17 @@
 import {randomBytes} from 'node:crypto'
 
 import type {Evidence, PluginRole} from './types.js'
-import {diffLines, ip, ipJson, type Netns, run, Sandbox, snapshotDir, snapshotNetnsPath} from '../netns/index.js'
+import {
+  diffLines,
+  ip,
+  ipJson,
+  type Netns,
+  run,
+  runInNetns,
+  Sandbox,
+  snapshotDir,
+  snapshotNetnsPath,
+} from '../netns/index.js'
 import type {CniEnv, Executor, PluginOutcome} from '../runtime/invoke.js'
 import {invokePlugin} from '../runtime/invoke.js'
 import {
@@ -244,7 +254,7 @@ export class CaseEnv {
 
   /** Runs a tool inside the sandbox host (e.g. `ip link add cnidbg-m0 type veth …` for a macvlan master). */
   hostRun(file: string, args: string[]) {
-    return this.setup.host ? run(file, args) : run('ip', ['netns', 'exec', this.sb.host.name, file, ...args])
+    return this.setup.host ? run(file, args) : runInNetns({name: this.sb.host.name}, file, args, {sysfs: true})
   }
 
   /** Host netns + every container netns of this case + the plugin state dirs, as sorted lines. */

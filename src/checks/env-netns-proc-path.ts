@@ -1,4 +1,4 @@
-import {run} from '../netns/index.js'
+import {run, runInNetns} from '../netns/index.js'
 import {type Check, pass, SPEC, skip, violation} from './check.js'
 
 export const envNetnsProcPath: Check = {
@@ -9,7 +9,7 @@ export const envNetnsProcPath: Check = {
   async run(env) {
     const ctr = await env.netns()
     // A process living in the namespace gives the /proc/<pid>/ns/net form runtimes also pass.
-    const holder = run('ip', ['netns', 'exec', ctr.name, 'sleep', '30'], {timeoutMs: 30_000})
+    const holder = runInNetns({name: ctr.name}, 'sleep', ['30'], {timeoutMs: 30_000, sysfs: true})
     let pid: number | undefined
     for (let i = 0; i < 50 && !pid; i++) {
       await new Promise((r) => setTimeout(r, 20))

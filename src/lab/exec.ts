@@ -3,6 +3,7 @@ import {readdirSync} from 'node:fs'
 
 import {EnvironmentError, UsageError} from '../core/errors.js'
 import {runAttached} from '../process/attached.js'
+import {inNetnsArgv} from '../netns/enter.js'
 import {NETNS_DIR, netnsExists} from '../netns/netns.js'
 import {requireEnvironment} from '../netns/preflight.js'
 import {labApi, readPod} from './k8s.js'
@@ -59,7 +60,8 @@ export async function labExec(opts: LabExecOptions): Promise<LabExecResult> {
   const netns = await resolvePodNetns(state, opts.pod, opts.namespace)
   if (!netnsExists(netns))
     throw new UsageError(`Pod ${opts.pod} has no network namespace yet (${netns}).`, {code: 'POD_NOT_READY'})
-  const r = await runAttached('ip', ['netns', 'exec', netns, ...opts.command])
+  const [file, ...args] = inNetnsArgv({name: netns}, opts.command, {sysfs: true})
+  const r = await runAttached(file!, args)
   if (r.spawnError) throw new EnvironmentError(`Can't run ip: ${r.spawnError}`, {code: 'MISSING_BINARY'})
   // A command killed by a signal exits 128+n in a shell; do the same.
   const signals: Record<string, number> = {SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13}

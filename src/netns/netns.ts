@@ -1,6 +1,7 @@
 import {readdirSync} from 'node:fs'
 
 import {run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
+import {inNetnsArgv, type NetnsRef} from './enter.js'
 
 export const NETNS_DIR = '/run/netns'
 /** Every namespace cnidbg creates starts with this, so leftovers are easy to find and reap. */
@@ -62,14 +63,15 @@ export async function ipBatch(lines: readonly string[], netns?: string, force = 
 }
 
 /**
- * Runs any program inside a namespace given by path (`/run/netns/x` or `/proc/<pid>/ns/net`).
- * Uses nsenter, which, unlike `ip netns exec`, works for unnamed namespaces too.
+ * Runs any program inside a namespace given by path (`/run/netns/x` or `/proc/<pid>/ns/net`), or by
+ * name with `sysfs` for the namespace's own /sys (enter.ts).
  */
 export async function runInNetns(
-  nsPath: string,
+  ns: string | NetnsRef,
   file: string,
   args: readonly string[],
-  opts: RunOptions = {},
+  opts: RunOptions & {sysfs?: boolean} = {},
 ): Promise<RunResult> {
-  return run('nsenter', [`--net=${nsPath}`, '--', file, ...args], opts)
+  const [cmd, ...rest] = inNetnsArgv(typeof ns === 'string' ? {path: ns} : ns, [file, ...args], {sysfs: opts.sysfs})
+  return run(cmd!, rest, opts)
 }

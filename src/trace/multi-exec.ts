@@ -10,7 +10,7 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {onCleanup, run} from '../netns/index.js'
+import {inNetnsArgv, onCleanup, run} from '../netns/index.js'
 
 export interface NsJob {
   /** A path nsenter accepts. */
@@ -62,7 +62,9 @@ export async function runJobsInNetns(
       writeFileSync(file + '.sh', `set -- ${(job.args ?? []).map(shq).join(' ')}\n${job.script}\n`)
       // No subshell per job: nsenter execs sh directly; `wait <pid>` collects each exit code.
       lines.push(
-        `nsenter --net=${shq(job.nsPath)} -- sh ${shq(file + '.sh')} > ${shq(file + '.out')} 2> ${shq(file + '.err')} & p${i}=$!`,
+        `${inNetnsArgv({path: job.nsPath}, ['sh', file + '.sh'])
+          .map(shq)
+          .join(' ')} > ${shq(file + '.out')} 2> ${shq(file + '.err')} & p${i}=$!`,
       )
     })
     jobs.forEach((_, i) => lines.push(`wait $p${i}; echo $? > ${shq(join(dir, `job${i}.rc`))}`))

@@ -1,0 +1,30 @@
+/**
+ * The one door into a network namespace. Every place that runs a program inside a namespace gets its
+ * argv from here, whichever runner then starts it (execa, the plugin's lite runner, an attached
+ * terminal, a shell job line). It imports nothing, so the reference plugin's bundle can use it too.
+ */
+
+/** A namespace to enter: a name under /run/netns, or any path (/proc/<pid>/ns/net, a bind mount). */
+export type NetnsRef = {name: string} | {path: string}
+
+export interface EnterOptions {
+  /**
+   * Also show the program the namespace's own /sys (and /etc/netns files), as `ip netns exec` does by
+   * mounting them in a private mount namespace. Plugins and interactive tools that read
+   * /sys/class/net need it; it takes a name.
+   */
+  sysfs?: boolean
+  /** The nsenter and ip to run (absolute paths where the caller resolved them). */
+  nsenter?: string
+  ip?: string
+}
+
+/** The argv that runs `argv` inside `ns`. */
+export function inNetnsArgv(ns: NetnsRef, argv: readonly string[], opts: EnterOptions = {}): string[] {
+  if (opts.sysfs) {
+    if (!('name' in ns)) throw new Error('a namespace entered with its own /sys must have a name under /run/netns')
+    return [opts.ip ?? 'ip', 'netns', 'exec', ns.name, ...argv]
+  }
+  const path = 'path' in ns ? ns.path : `/run/netns/${ns.name}`
+  return [opts.nsenter ?? 'nsenter', `--net=${path}`, '--', ...argv]
+}
