@@ -1,4 +1,4 @@
-import {parseCidr} from '../runtime/ip.js'
+import {formatIP, parseCIDR} from '../core/ip.js'
 import {toCanonical} from '../runtime/result.js'
 import type {JsonObject} from '../runtime/types.js'
 import {type Check, pass, skip, SPEC, violation} from './check.js'
@@ -7,9 +7,9 @@ import {type Check, pass, skip, SPEC, violation} from './check.js'
 function pickAddresses(ipam: JsonObject | undefined): [string, string] | undefined {
   const ranges = ipam?.ranges as Array<Array<{subnet?: string}>> | undefined
   const subnet = (ipam?.subnet as string | undefined) ?? ranges?.[0]?.[0]?.subnet
-  const c = parseCidr(subnet)
+  const c = subnet === undefined ? undefined : parseCIDR(subnet)
   if (!c || c.family !== 4 || c.prefix > 24) return undefined
-  const base = c.address.split('.').map(Number)
+  const base = formatIP(c).split('.').map(Number)
   const at = (n: number) => `${base[0]}.${base[1]}.${base[2]}.${n}`
   return [at(200), at(201)]
 }

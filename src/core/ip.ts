@@ -1,4 +1,8 @@
-/** IP addresses and prefixes as bigints: enough arithmetic for allocation, containment and formatting. */
+/**
+ * The one IP/CIDR module (IPv4 and IPv6): addresses and prefixes as bigints, enough arithmetic for
+ * allocation, containment and formatting, and the text-level helpers the daemon, trace and the
+ * runtime checks use. Dependency-free and cheap to load: the reference plugin runs it on every ADD.
+ */
 export type Family = 4 | 6
 
 export interface Addr {
@@ -124,3 +128,84 @@ export function canonicalCIDR(c: Cidr): Cidr {
 }
 
 export const sameAddr = (a: Addr, b: Addr): boolean => a.family === b.family && a.value === b.value
+
+// Text-level helpers. Every value read from a config, a Node object or a kernel dump goes through
+// these, so a malformed one never reaches a command line.
+
+/** True for any address this module parses (IPv4 or IPv6, no zone). */
+export const isIP = (text: unknown): text is string => typeof text === 'string' && parseIP(text) !== undefined
+export const isIPv4 = (text: string): boolean => parseIP(text)?.family === 4
+export const isCIDR = (text: unknown): boolean => typeof text === 'string' && parseCIDR(text) !== undefined
+
+/**
+ * A network prefix as Node.spec.podCIDR and route tables give it: host bits must be zero, or with
+ * `loose` they are cleared (an interface's `address/len`). `family` narrows what is accepted.
+ */
+export function parseNetwork(text: string, opts: {loose?: boolean; family?: Family} = {}): Cidr | undefined {
+  const c = parseCIDR(text.trim())
+  if (!c || (opts.family && c.family !== opts.family) || (hasHostBits(c) && !opts.loose)) return undefined
+  return canonicalCIDR(c)
+}
+
+/** The canonical text of a network (`10.244.1.0/24`), or undefined when the text is not one. */
+export function normalizeNetwork(text: string, family?: Family): string | undefined {
+  const c = parseNetwork(text, {family})
+  return c ? formatCIDR(c) : undefined
+}
+
+/** True when `inner` lies entirely inside `outer`. */
+export function containsCIDR(outer: Cidr, inner: Cidr): boolean {
+  return inner.family === outer.family && inner.prefix >= outer.prefix && contains(outer, inner)
+}
+
+export const cidrsOverlap = (a: Cidr, b: Cidr): boolean => containsCIDR(a, b) || containsCIDR(b, a)
+
+/**
+ * A prefix as routing tables and firewalls print it: `addr`, `addr/len`, or IPv4 `addr/m.m.m.m`. A
+ * bare address is a host prefix (/32 or /128).
+ */
+export function parsePrefixText(text: string): Cidr | undefined {
+  const slash = text.indexOf('/')
+  if (slash < 0) {
+    const a = parseIP(text)
+    return a && {...a, prefix: bitsOf(a.family)}
+  }
+  const mask = parseIP(text.slice(slash + 1))
+  if (!mask) return parseCIDR(text)
+  const a = parseIP(text.slice(0, slash))
+  if (!a || a.family !== 4 || mask.family !== 4) return undefined
+  // A dotted mask must be contiguous ones: its complement plus one is a power of two.
+  const hostPart = ~mask.value & 0xffffffffn
+  if ((hostPart & (hostPart + 1n)) !== 0n) return undefined
+  return {...a, prefix: 32 - hostPart.toString(2).replace(/^0+/, '').length}
+}
+
+/** Whether the address lies in the prefix text; false for anything unparsable. */
+export function prefixContains(prefixText: string, ipText: string): boolean {
+  const c = parsePrefixText(prefixText)
+  const a = parseIP(ipText)
+  return !!c && !!a && contains(c, a)
+}
+
+function requirePrefix(text: string): Cidr {
+  const c = parsePrefixText(text)
+  if (!c) throw new Error(`not an IP prefix: ${text}`)
+  return c
+}
+
+/** The network address: 10.244.1.0/24 → 10.244.1.0 (flannel's per-node gateway and VTEP address). */
+export function networkAddress(prefixText: string): string {
+  const c = requirePrefix(prefixText)
+  return formatIP({family: c.family, value: networkOf(c)})
+}
+
+/** The first host address: 10.244.1.0/24 → 10.244.1.1 (the ptp-style gateway). */
+export function firstHost(prefixText: string): string {
+  const c = requirePrefix(prefixText)
+  return formatIP({family: c.family, value: networkOf(c) + 1n})
+}
+
+/** The prefix length; a bare address is a host prefix, and unparsable text counts as one too. */
+export function prefixLength(text: string): number {
+  return parsePrefixText(text)?.prefix ?? 32
+}

@@ -6,7 +6,8 @@
  */
 import type {V1Node} from '../kube/client.js'
 
-import {cidrsOverlap, isIpv4, isUnicastMac, normalizeCidr, normalizeMac, parseCidr} from './ipv4.js'
+import {cidrsOverlap, isIPv4, normalizeNetwork, parseNetwork} from '../core/ip.js'
+import {isUnicastMac, normalizeMac} from '../core/mac.js'
 
 export const ANNOTATION_PREFIX = 'cnidbg.dev/'
 export const ANN_NODE_IP = `${ANNOTATION_PREFIX}node-ip`
@@ -38,7 +39,7 @@ export interface SkippedPeer {
 export function nodePodCidr(node: V1Node): string | undefined {
   const candidates = [node.spec?.podCIDR, ...(node.spec?.podCIDRs ?? [])].filter((c): c is string => Boolean(c))
   for (const c of candidates) {
-    const n = normalizeCidr(c)
+    const n = normalizeNetwork(c, 4)
     if (n) return n
   }
   return undefined
@@ -57,7 +58,7 @@ export function parsePeer(node: V1Node): PeerNode | SkippedPeer {
   if (!podCIDR) return {name, reason: 'no IPv4 spec.podCIDR'}
   const nodeIP = annotations[ANN_NODE_IP]
   if (!nodeIP) return {name, reason: `no ${ANN_NODE_IP} annotation (its daemon has not started?)`}
-  if (!isIpv4(nodeIP)) return {name, reason: `${ANN_NODE_IP} is not an IPv4 address: ${JSON.stringify(nodeIP)}`}
+  if (!isIPv4(nodeIP)) return {name, reason: `${ANN_NODE_IP} is not an IPv4 address: ${JSON.stringify(nodeIP)}`}
   const backendType = annotations[ANN_BACKEND_TYPE]
   if (!backendType) return {name, reason: `no ${ANN_BACKEND_TYPE} annotation`}
   return {name, podCIDR, nodeIP, backendType, annotations}
@@ -90,7 +91,7 @@ export interface SelfInfo {
 export function selectPeers(self: SelfInfo, nodes: readonly V1Node[]): {peers: PeerNode[]; skipped: SkippedPeer[]} {
   const peers: PeerNode[] = []
   const skipped: SkippedPeer[] = []
-  const selfCidr = parseCidr(self.podCIDR)
+  const selfCidr = parseNetwork(self.podCIDR)
   const sorted = [...nodes].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '', 'en'))
   for (const node of sorted) {
     const name = node.metadata?.name ?? ''
@@ -100,7 +101,7 @@ export function selectPeers(self: SelfInfo, nodes: readonly V1Node[]): {peers: P
       skipped.push(p)
       continue
     }
-    const cidr = parseCidr(p.podCIDR)!
+    const cidr = parseNetwork(p.podCIDR)!
     if (selfCidr && cidrsOverlap(cidr, selfCidr)) {
       skipped.push({name, reason: `podCIDR ${p.podCIDR} overlaps this node's ${self.podCIDR}`})
       continue
@@ -109,7 +110,7 @@ export function selectPeers(self: SelfInfo, nodes: readonly V1Node[]): {peers: P
       skipped.push({name, reason: `node IP ${p.nodeIP} is this node's own`})
       continue
     }
-    const clash = peers.find((q) => cidrsOverlap(parseCidr(q.podCIDR)!, cidr) || q.nodeIP === p.nodeIP)
+    const clash = peers.find((q) => cidrsOverlap(parseNetwork(q.podCIDR)!, cidr) || q.nodeIP === p.nodeIP)
     if (clash) {
       const what =
         clash.nodeIP === p.nodeIP ? `node IP ${p.nodeIP}` : `podCIDR ${p.podCIDR} (overlaps ${clash.podCIDR})`

@@ -33,7 +33,7 @@ import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js
 import {type HttpServer, parseListen, startHttp} from './http.js'
 import {surviveUnhandledRejections} from '../core/http.js'
 import {type InformerStatus, WatchedCollection} from '../kube/informers.js'
-import {cidrContains, cidrContainsIp, parseCidr, parseIpv4} from './ipv4.js'
+import {contains, containsCIDR, parseIP, parseNetwork} from '../core/ip.js'
 import {type LinkInfo, type NodeSnapshot, readNode, type Underlay, underlayOf} from './kernel-state.js'
 import {
   type ActualFdb,
@@ -194,7 +194,7 @@ export function resolveOptions(
     throw new UsageError(`Invalid interface name ${JSON.stringify(iface)}.`, {code: 'BAD_IFACE', suggestions: []})
   }
   const clusterCidr = opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR
-  if (!parseCidr(clusterCidr)) {
+  if (!parseNetwork(clusterCidr, {family: 4})) {
     throw new UsageError(`Invalid cluster CIDR ${JSON.stringify(clusterCidr)}.`, {
       code: 'BAD_CLUSTER_CIDR',
       suggestions: ['Give an IPv4 network with its host bits zero, e.g. 10.244.0.0/16'],
@@ -449,7 +449,7 @@ export class NodeDaemon {
       report.waiting = `Node ${name} has no IPv4 spec.podCIDR yet`
       return
     }
-    if (!cidrContains(parseCidr(this.opts.clusterCidr)!, parseCidr(podCIDR)!)) {
+    if (!containsCIDR(parseNetwork(this.opts.clusterCidr)!, parseNetwork(podCIDR)!)) {
       report.errors.push(`podCIDR ${podCIDR} of node ${name} is outside the cluster CIDR ${this.opts.clusterCidr}`)
       return
     }
@@ -819,18 +819,18 @@ async function buildDiag(d: NodeDaemon, input: DiagInputs): Promise<DiagReport> 
       checks,
     }
   })
-  const cidr = podCIDR ? parseCidr(podCIDR) : undefined
+  const cidr = podCIDR ? parseNetwork(podCIDR) : undefined
   const pods = input.pods
     .filter((p) => p.spec?.nodeName === o.nodeName)
     .map((p) => {
       const ip = p.status?.podIP ?? null
-      const n = ip ? parseIpv4(ip) : undefined
+      const n = ip ? parseIP(ip) : undefined
       return {
         namespace: p.metadata?.namespace ?? '',
         name: p.metadata?.name ?? '',
         ip,
         hostNetwork: Boolean(p.spec?.hostNetwork),
-        inPodCIDR: cidr && n !== undefined ? cidrContainsIp(cidr, n) : null,
+        inPodCIDR: cidr && n !== undefined ? contains(cidr, n) : null,
       }
     })
   const last = input.health.lastReconcile ?? null

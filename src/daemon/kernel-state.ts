@@ -6,7 +6,8 @@
  */
 import {run, runOk} from '../process/exec.js'
 import {ipJson} from '../netns/netns.js'
-import {normalizeCidr, normalizeMac} from './ipv4.js'
+import {normalizeNetwork} from '../core/ip.js'
+import {normalizeMac} from '../core/mac.js'
 import type {ActualFdb, ActualNeigh, ActualRoute, ActualState, Ownership} from './model.js'
 
 export interface LinkAddress {
@@ -104,7 +105,7 @@ export function parseRoutes(json: unknown): ActualRoute[] {
   for (const r of asArray(json)) {
     const rawDst = str(r.dst)
     if (!rawDst) continue
-    const dst = rawDst === 'default' ? '0.0.0.0/0' : normalizeCidr(rawDst.includes('/') ? rawDst : `${rawDst}/32`)
+    const dst = rawDst === 'default' ? '0.0.0.0/0' : normalizeNetwork(rawDst.includes('/') ? rawDst : `${rawDst}/32`, 4)
     if (!dst) continue // IPv6 or something we do not model
     const type = str(r.type) ?? 'unicast'
     const flags = Array.isArray(r.flags) ? (r.flags as unknown[]).map(String) : []

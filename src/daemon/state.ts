@@ -7,7 +7,7 @@
 import {mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {normalizeMac} from './ipv4.js'
+import {normalizeMac} from '../core/mac.js'
 
 export const DEFAULT_STATE_DIR = '/var/lib/cnidbg'
 

@@ -83,12 +83,8 @@ export function parseAlias(alias: string | undefined): AliasFields | undefined {
   }
 }
 
-/** A random locally administered unicast MAC. Setting it ourselves saves reading it back. */
-export function randomMac(): string {
-  const b = Array.from({length: 6}, () => Math.floor(Math.random() * 256))
-  b[0] = (b[0]! & 0xfe) | 0x02
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':')
-}
+// A random MAC set at creation saves reading it back.
+export {randomMac} from '../core/mac.js'
 
 export interface PodAddress {
   /** CIDR as IPAM returned it. */

@@ -1,4 +1,4 @@
-import {isCidr, isPlainIp, parseCidr} from './ip.js'
+import {isCIDR, isIP, parseCIDR} from '../core/ip.js'
 import type {SplitOutput} from './json-output.js'
 import type {Verb} from './types.js'
 import {hasIpVersionField, hasLegacyResult} from './versions.js'
@@ -107,7 +107,7 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
   if (hasLegacyResult(ctx.version)) {
     for (const key of ['ip4', 'ip6']) {
       const b = r[key] as Record<string, unknown> | undefined
-      if (b && !isCidr(b.ip)) out.push(problem('P45', 'must', `${key}.ip ${JSON.stringify(b.ip)} is not in CIDR form`))
+      if (b && !isCIDR(b.ip)) out.push(problem('P45', 'must', `${key}.ip ${JSON.stringify(b.ip)} is not in CIDR form`))
     }
     if (Array.isArray(r.ips)) out.push(problem('P27', 'must', `a ${ctx.version} result uses ip4/ip6, not ips[]`))
     return out
@@ -147,10 +147,10 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
   }
   const ips = Array.isArray(r.ips) ? (r.ips as Array<Record<string, unknown>>) : []
   ips.forEach((ip, i) => {
-    const cidr = parseCidr(ip.address)
+    const cidr = typeof ip.address === 'string' ? parseCIDR(ip.address) : undefined
     if (!cidr) out.push(problem('P45', 'must', `ips[${i}].address ${JSON.stringify(ip.address)} is not in CIDR form`))
     if (ip.gateway !== undefined) {
-      if (!isPlainIp(ip.gateway))
+      if (!isIP(ip.gateway))
         out.push(problem('P46', 'should', `ips[${i}].gateway ${JSON.stringify(ip.gateway)} is not an IP`))
       else if (cidr && (String(ip.gateway).includes(':') ? 6 : 4) !== cidr.family)
         out.push(problem('P46', 'should', `ips[${i}].gateway is not the address's family`))
@@ -180,8 +180,8 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
   })
   const routes = Array.isArray(r.routes) ? (r.routes as Array<Record<string, unknown>>) : []
   routes.forEach((rt, i) => {
-    if (!isCidr(rt.dst)) out.push(problem('P49', 'must', `routes[${i}].dst ${JSON.stringify(rt.dst)} is not CIDR`))
-    if (rt.gw !== undefined && !isPlainIp(rt.gw))
+    if (!isCIDR(rt.dst)) out.push(problem('P49', 'must', `routes[${i}].dst ${JSON.stringify(rt.dst)} is not CIDR`))
+    if (rt.gw !== undefined && !isIP(rt.gw))
       out.push(problem('P49', 'must', `routes[${i}].gw ${JSON.stringify(rt.gw)} is not an IP`))
     for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'])
       if (rt[k] !== undefined && (!Number.isInteger(rt[k]) || (rt[k] as number) < 0))
@@ -191,7 +191,7 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
     const dns = r.dns as Record<string, unknown>
     if (typeof dns !== 'object' || dns === null) out.push(problem('P51', 'should', 'dns is not an object'))
     else {
-      if (dns.nameservers !== undefined && !(Array.isArray(dns.nameservers) && dns.nameservers.every(isPlainIp)))
+      if (dns.nameservers !== undefined && !(Array.isArray(dns.nameservers) && dns.nameservers.every(isIP)))
         out.push(problem('P51', 'should', 'dns.nameservers is not a list of IPs'))
       for (const k of ['search', 'options'])
         if (

@@ -16,7 +16,7 @@
  */
 import {UsageError} from '../core/errors.js'
 import {DropWatch, summarizeDrops, type DropSummary} from './dropwatch.js'
-import {isIPv4} from './ipv4.js'
+import {isIPv4} from '../core/ip.js'
 import {parseIptablesSave, parseNftJson} from './netfilter.js'
 import {execCmd, ipCmd, netnsFromPath, netnsLabel} from './ns-commands.js'
 import {Captures, counterDeltas, readCounters, type CapturePoint, type CaptureResult} from './observe.js'

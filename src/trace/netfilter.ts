@@ -6,7 +6,7 @@
  * icmp type, mark with mark 0); anything else makes a rule "uncertain": it is skipped, but a DROP
  * behind an uncertain match is reported so live counters can confirm it.
  */
-import {cidrContains, isIPv4} from './ipv4.js'
+import {isIPv4, prefixContains} from '../core/ip.js'
 
 export type NfProto = 'icmp' | 'tcp' | 'udp'
 export type NfHook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting'
@@ -171,7 +171,7 @@ function ifaceMatches(pattern: string, name: string | undefined): boolean {
 }
 
 function addrMatches(list: string, ip: string): boolean {
-  return list.split(',').some((c) => cidrContains(c, ip))
+  return list.split(',').some((c) => prefixContains(c, ip))
 }
 
 function portMatches(spec: string, port: number | undefined): boolean {
@@ -570,7 +570,7 @@ function nftAtomMatches(right: unknown, value: NftValue): boolean | 'unknown' {
       return Number(right) === value
     }
     if (typeof value === 'string') {
-      if (isIPv4(value) && (isIPv4(right) || right.includes('/'))) return cidrContains(right, value)
+      if (isIPv4(value) && (isIPv4(right) || right.includes('/'))) return prefixContains(right, value)
       if (right.endsWith('*')) return value.startsWith(right.slice(0, -1))
       if (right === 'icmp' || right === 'tcp' || right === 'udp') return right === value
       return right === value
@@ -581,7 +581,7 @@ function nftAtomMatches(right: unknown, value: NftValue): boolean | 'unknown' {
     const r = right as Record<string, unknown>
     if (r.prefix && typeof value === 'string') {
       const p = r.prefix as {addr?: string; len?: number}
-      return cidrContains(`${p.addr}/${p.len}`, value)
+      return prefixContains(`${p.addr}/${p.len}`, value)
     }
     if (Array.isArray(r.range)) {
       const [lo, hi] = r.range as [unknown, unknown]

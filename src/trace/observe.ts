@@ -7,7 +7,7 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {ipToInt} from './ipv4.js'
+import {parseIP} from '../core/ip.js'
 import {runJobsInNetns, tempDir, type NsJobResult} from './multi-exec.js'
 import {iptablesCounters, nftCounters, parseIptablesSave} from './netfilter.js'
 import type {KernelSnapshot, LinkInfo, LocalKernelReader, NeighEntry} from './reader.js'
@@ -44,7 +44,9 @@ export interface CaptureResult {
 const PROTO_NUM: Record<ProbeProtocol, number> = {icmp: 1, tcp: 6, udp: 17}
 
 function hex(ip: string): string {
-  return `0x${ipToInt(ip).toString(16).padStart(8, '0')}`
+  const a = parseIP(ip)
+  if (a?.family !== 4) throw new Error(`not an IPv4 address: ${ip}`)
+  return `0x${a.value.toString(16).padStart(8, '0')}`
 }
 
 /** The BPF filter for one capture point. Exported for tests. */

@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import type {CoreV1Api, V1Node, V1Pod} from '../kube/client.js'
 
 import {EnvironmentError, UsageError} from '../core/errors.js'
-import {isIPv4} from './ipv4.js'
+import {isIPv4} from '../core/ip.js'
 import {runJobsInNetns} from './multi-exec.js'
 import {netnsFromPath} from './ns-commands.js'
 import type {TraceEndpoint, TraceMode, TraceNetns, TraceNode, TraceTopology} from './types.js'

@@ -6,7 +6,7 @@
  * forwarding are applied as the kernel would); the rest compares neighbour/FDB entries, link state,
  * addresses, MTUs, sysctls and netfilter rules against what the topology says must be there.
  */
-import {cidrContains, firstHost, networkAddress, prefixLength} from './ipv4.js'
+import {firstHost, networkAddress, prefixContains, prefixLength} from '../core/ip.js'
 import {
   describeRule,
   evaluateNetfilter,
@@ -152,7 +152,7 @@ function coveringRoutes(v: NsView, ip: string): RouteEntry[] {
     (r) =>
       r.dst !== 'default' &&
       (r.type === undefined || r.type === 'unicast' || r.type === 'unreachable' || r.type === 'blackhole') &&
-      cidrContains(r.dst, ip),
+      prefixContains(r.dst, ip),
   )
 }
 

@@ -2,7 +2,28 @@ import {isIP} from 'node:net'
 
 import t from 'tap'
 
-import {contains, formatCIDR, formatIP, hasHostBits, lastOf, networkOf, parseCIDR, parseIP} from '../../src/core/ip.js'
+import {
+  cidrsOverlap,
+  contains,
+  containsCIDR,
+  firstHost,
+  formatCIDR,
+  formatIP,
+  hasHostBits,
+  isCIDR,
+  isIP as isIPText,
+  isIPv4,
+  lastOf,
+  networkAddress,
+  networkOf,
+  normalizeNetwork,
+  parseCIDR,
+  parseIP,
+  parseNetwork,
+  parsePrefixText,
+  prefixContains,
+  prefixLength,
+} from '../../src/core/ip.js'
 
 t.test('IPv4 and IPv6 parse and format like Go', async (t) => {
   for (const [input, out] of [
@@ -80,4 +101,52 @@ t.test('CIDR arithmetic', async (t) => {
   t.equal(formatCIDR(parseCIDR('fd00::/64')!), 'fd00::/64')
   t.equal(parseCIDR('10.0.0.0/33'), undefined)
   t.equal(parseCIDR('10.0.0.0'), undefined)
+})
+
+t.test('text helpers: what the daemon, trace and the runtime checks parse', async (t) => {
+  t.ok(isIPv4('10.244.1.10'))
+  t.notOk(isIPv4('10.244.1.256'))
+  t.notOk(isIPv4('fe80::1'))
+  for (const bad of ['10.244.1', '256.0.0.1', '10.0.0.1x', '1.2.3.4; rm -rf /', '', 'fe80::1%eth0']) {
+    t.notOk(isIPText(bad), JSON.stringify(bad))
+  }
+  t.ok(isIPText('fd00::1'))
+  t.ok(isCIDR('fd00::/64'))
+  t.notOk(isCIDR('10.0.0.1'))
+
+  // Networks: host bits must be clear unless loose; family narrows.
+  t.equal(normalizeNetwork('10.244.1.0/24'), '10.244.1.0/24')
+  t.equal(normalizeNetwork('10.244.1.5/24'), undefined, 'host bits set')
+  t.equal(formatCIDR(parseNetwork('10.244.1.5/24', {loose: true})!), '10.244.1.0/24')
+  for (const bad of ['10.244.1.0', '10.244.1.0/33', '10.244.1.0/24/1', '10.244.1.0/x']) {
+    t.equal(normalizeNetwork(bad), undefined, bad)
+  }
+  t.equal(normalizeNetwork('fd00::/64', 4), undefined, 'an IPv6 network where IPv4 is wanted')
+  t.equal(normalizeNetwork('FD00:0::/64'), 'fd00::/64')
+
+  const c16 = parseNetwork('10.244.0.0/16')!
+  const c24 = parseNetwork('10.244.7.0/24')!
+  t.ok(containsCIDR(c16, c24))
+  t.notOk(containsCIDR(c24, c16))
+  t.ok(cidrsOverlap(c24, c16))
+  t.notOk(cidrsOverlap(c24, parseNetwork('10.244.8.0/24')!))
+  t.ok(containsCIDR(parseNetwork('0.0.0.0/0')!, c24))
+  t.notOk(containsCIDR(parseNetwork('::/0')!, c24), 'families never contain each other')
+
+  // Prefixes as route tables and firewalls print them.
+  t.ok(prefixContains('10.244.0.0/16', '10.244.200.1'))
+  t.notOk(prefixContains('10.244.1.0/24', '10.244.2.1'))
+  t.ok(prefixContains('10.244.1.10', '10.244.1.10'), 'a bare address is a /32')
+  t.ok(prefixContains('0.0.0.0/0', '8.8.8.8'))
+  t.ok(prefixContains('10.0.0.0/255.255.0.0', '10.0.9.9'), 'dotted mask')
+  t.notOk(prefixContains('10.0.0.0/255.0.255.0', '10.0.9.9'), 'a mask with holes is no prefix')
+  t.notOk(prefixContains('garbage', '10.0.0.1'))
+  t.equal(parsePrefixText('10.0.0.0/255.255.0.0')?.prefix, 16)
+  t.equal(networkAddress('10.244.1.77/24'), '10.244.1.0')
+  t.equal(networkAddress('10.244.3.0/24'), '10.244.3.0')
+  t.equal(firstHost('10.244.1.0/24'), '10.244.1.1')
+  t.equal(firstHost('fd00:1::/64'), 'fd00:1::1')
+  t.equal(prefixLength('10.244.1.0/24'), 24)
+  t.equal(prefixLength('10.244.1.1'), 32)
+  t.throws(() => networkAddress('nope'))
 })

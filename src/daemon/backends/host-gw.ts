@@ -6,7 +6,7 @@
  */
 import {ipBatch} from '../../netns/netns.js'
 import {ANN_BACKEND_TYPE, ANN_NODE_IP, type PeerNode, type SkippedPeer} from '../annotations.js'
-import {cidrContainsIp, parseCidr, parseIpv4} from '../ipv4.js'
+import {contains, parseIP, parseNetwork} from '../../core/ip.js'
 import type {LinkInfo} from '../kernel-state.js'
 import {type Ownership, ROUTE_PROTO} from '../model.js'
 import type {Backend, DeviceStatus, LocalContext, LocalResult, PeerPlan, PlanContext} from './backend.js'
@@ -35,14 +35,14 @@ export class HostGwBackend implements Backend {
   plan(self: PlanContext, peers: readonly PeerNode[]): {plans: PeerPlan[]; skipped: SkippedPeer[]} {
     const plans: PeerPlan[] = []
     const skipped: SkippedPeer[] = []
-    const segment = parseCidr(`${self.underlay.ip}/${self.underlay.prefix}`, true)
+    const segment = parseNetwork(`${self.underlay.ip}/${self.underlay.prefix}`, {loose: true, family: 4})
     for (const peer of peers) {
       if (peer.backendType !== this.type) {
         skipped.push({name: peer.name, reason: `backend-type ${peer.backendType}, this node runs ${this.type}`})
         continue
       }
-      const ip = parseIpv4(peer.nodeIP)
-      if (!segment || ip === undefined || !cidrContainsIp(segment, ip)) {
+      const ip = parseIP(peer.nodeIP)
+      if (!segment || ip === undefined || !contains(segment, ip)) {
         skipped.push({
           name: peer.name,
           reason: `node IP ${peer.nodeIP} is not on ${self.underlay.iface}'s subnet ${self.underlay.ip}/${self.underlay.prefix}: host-gw needs every node on one L2 segment`,

@@ -15,7 +15,8 @@ import {
   peerVtepMac,
   type SkippedPeer,
 } from '../annotations.js'
-import {networkAddress, normalizeMac, randomMac} from '../ipv4.js'
+import {networkAddress} from '../../core/ip.js'
+import {normalizeMac, randomMac} from '../../core/mac.js'
 import type {LinkInfo} from '../kernel-state.js'
 import {type Ownership, ROUTE_PROTO} from '../model.js'
 import {readVtepState, writeVtepState} from '../state.js'
