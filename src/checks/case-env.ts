@@ -1,3 +1,4 @@
+import {shellQuote} from '../core/quote.js'
 import {randomBytes} from 'node:crypto'
 
 import type {Evidence, PluginRole} from './types.js'
@@ -44,8 +45,6 @@ export interface CaseSetup {
   /** Index of the plugin under test in the list (chained role: after the upstream that makes the interface). */
   subject: number
 }
-
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
 
 /**
  * Everything one conformance case needs, over its own sandboxed host and container namespaces

@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
 
+import {shellQuote} from '../core/quote.js'
 import {which} from '../process/lite-exec.js'
 import {planAdd, undoAdd} from './cmd-add.js'
 import {delFailed, planDel} from './cmd-del.js'
@@ -114,11 +115,6 @@ export function withFront(nodePath: string, built: string): string {
   const end = built.startsWith('#!/bin/sh\n') ? built.indexOf('\n*/\n') : -1
   const body = end >= 0 ? built.slice(end + 4) : built.replace(/^#!.*\n/, '')
   return frontScript(nodePath) + body
-}
-
-/** A POSIX shell single-quoted word: the shell reads it back byte for byte. */
-export function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`
 }
 
 const assign = (vars: Record<string, string>): string =>

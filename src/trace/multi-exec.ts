@@ -10,6 +10,7 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import {shellQuote as shq} from '../core/quote.js'
 import {inNetnsArgv, onCleanup, run} from '../netns/index.js'
 
 export interface NsJob {
@@ -24,11 +25,6 @@ export interface NsJobResult {
   stdout: string
   stderr: string
   exitCode: number | null
-}
-
-/** Single-quotes a word for sh. */
-export function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`
 }
 
 /** A private temp dir that is removed on Ctrl-C too; call `remove()` when done. */

@@ -3,7 +3,8 @@
 import t from 'tap'
 
 import {run} from '../../src/process/exec.js'
-import {frontRun, frontScript, shellQuote, withFront} from '../../src/reference-plugin/front.js'
+import {shellQuote} from '../../src/core/quote.js'
+import {frontRun, frontScript, withFront} from '../../src/reference-plugin/front.js'
 
 t.test('shellQuote: sh reads every byte back', async (t) => {
   const nasty = [
