@@ -1,3 +1,4 @@
+/* global module */
 /**
  * The folder layers of src/ (docs/architecture.md draws them). A folder may import its own layer's
  * allowed neighbours and any folder of a lower layer, never a higher one; `npm run lint` runs this.
