@@ -87,22 +87,23 @@ const hostImport = {
     })
   },
 }
-// string-width gets an ASCII fast path (scripts/ascii-string-width.cjs) wherever oclif core uses it.
-const fastStringWidth = {
-  name: 'cnidbg-ascii-string-width',
+/**
+ * Fast paths, proven equal to the modules they wrap by their tests, wherever oclif core uses those
+ * modules: string-width for printable ASCII (scripts/ascii-string-width.cjs) and ejs for text without
+ * tags (scripts/ejs-plain-text.cjs). Help measures and renders every line through them.
+ */
+const FAST_PATHS = {'string-width': 'ascii-string-width.cjs', ejs: 'ejs-plain-text.cjs'}
+const fastPaths = {
+  name: 'cnidbg-fast-paths',
   setup(b) {
-    b.onResolve({filter: /^string-width$/}, async (args) => {
+    b.onResolve({filter: /^(string-width|ejs)$/}, async (args) => {
       if (args.pluginData === 'original') return undefined
-      const real = await b.resolve('string-width', {
-        resolveDir: args.resolveDir,
-        kind: args.kind,
-        pluginData: 'original',
-      })
+      const real = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: 'original'})
       if (real.errors.length > 0) return {errors: real.errors}
-      return {path: real.path, namespace: 'cnidbg-ascii-string-width'}
+      return {path: real.path, namespace: 'cnidbg-fast-path', pluginData: FAST_PATHS[args.path]}
     })
-    b.onLoad({filter: /.*/, namespace: 'cnidbg-ascii-string-width'}, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(join(root, 'scripts', 'ascii-string-width.cjs'))})(require(${JSON.stringify(args.path)}))`,
+    b.onLoad({filter: /.*/, namespace: 'cnidbg-fast-path'}, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(join(root, 'scripts', args.pluginData))})(require(${JSON.stringify(args.path)}))`,
       resolveDir: root,
       loader: 'js',
     }))
@@ -114,7 +115,7 @@ const run = await build({
   outfile: runFile,
   format: 'cjs',
   minify: true,
-  plugins: [hostImport, fastStringWidth],
+  plugins: [hostImport, fastPaths],
   banner: {
     js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
   },
