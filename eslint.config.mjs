@@ -49,4 +49,13 @@ export default tseslint.config(
     files: ['test/**', 'bench/**', 'scripts/**', 'fixtures/**', 'bin/**'],
     rules: {'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off'},
   },
+  {
+    // CommonJS: bin/run.js (bin/package.json) and the .cjs helpers the CLI bundle takes in.
+    files: ['bin/**/*.js', '**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {require: 'readonly', module: 'writable', __dirname: 'readonly'},
+    },
+    rules: {'@typescript-eslint/no-require-imports': 'off'},
+  },
 )

@@ -33,7 +33,7 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   touch "$stamp"
 fi
 
-if [ ! -f dist/.build-stamp ] || [ -n "$(find src scripts/bundle-plugins.mjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src bin scripts/bundle-kube.mjs scripts/bundle-plugins.mjs scripts/bundle-cli.mjs scripts/ascii-string-width.cjs scripts/ejs-plain-text.cjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
   echo "setup: building"
   npm run --silent build
   touch dist/.build-stamp

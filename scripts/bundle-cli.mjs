@@ -1,0 +1,208 @@
+// Bundles the CLI that bin/run.js starts, with esbuild, into dist/bundle:
+//   run.cjs                          oclif core in one CommonJS file: all that `--version` and `--help`
+//                                    load (help reads oclif.manifest.json, never a command module).
+//                                    bin/run.js compiles it with V8's code cache, run.cjs.cache, which
+//                                    `--code-cache` writes by running `trace --help` once.
+//   commands/<topic>/<command>.js    one ESM file per command (package.json oclif.commands) ...
+//   chunks/*.js                      ... and the code commands share. They import oclif core from
+//                                    run.cjs, so the runner and every command share one instance.
+// Start-up was spent resolving, reading and compiling a few hundred small modules (oclif core and its
+// dependencies). A command still loads only its own imports, so ink, react and client-node load only
+// in the commands that use them.
+// Run after tsc and bundle-kube (it bundles their output); then `oclif manifest`, then this again with
+// --code-cache (help should read the manifest while the cache is made).
+// Usage: node scripts/bundle-cli.mjs [--dist DIR] | node scripts/bundle-cli.mjs --code-cache
+import {execFileSync} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {dirname, join, relative, resolve, sep} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {build} from 'esbuild'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const at = process.argv.indexOf('--dist')
+const dist = at >= 0 ? resolve(process.argv[at + 1]) : join(root, 'dist')
+const outdir = join(dist, 'bundle')
+const commandsDir = join(dist, 'commands')
+const runFile = join(outdir, 'run.cjs')
+
+/** V8's code cache for run.cjs, from the functions one `trace --help` compiles (see bin/run.js). */
+function writeCodeCache() {
+  execFileSync(process.execPath, [join(root, 'bin', 'run.js'), 'trace', '--help'], {
+    env: {...process.env, CNIDBG_WRITE_CODE_CACHE: '1'},
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  process.stderr.write(`wrote dist/bundle/run.cjs.cache (${(statSync(`${runFile}.cache`).size / 1e3).toFixed(0)} kB)\n`)
+}
+if (process.argv.includes('--code-cache')) {
+  writeCodeCache()
+  process.exit(0)
+}
+
+if (!existsSync(commandsDir)) {
+  process.stderr.write(`bundle-cli: ${commandsDir} not found; run tsc first\n`)
+  process.exit(1)
+}
+rmSync(outdir, {recursive: true, force: true})
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  legalComments: 'none',
+  logLevel: 'warning',
+  // dist/kube/client.js is minified already; esbuild said what it had to about it in bundle-kube.
+  logOverride: {'equals-negative-zero': 'silent'},
+  metafile: true,
+  // typescript: oclif core reads a tsconfig with it in development only; react-devtools-core: ink loads
+  // it only under DEV=true. Neither is installed for users.
+  external: ['typescript', 'react-devtools-core'],
+}
+
+// --- run.cjs: oclif core, whose exports load on first use: `--version` and `--help` need `execute` and
+// what it imports, and the commands (which import oclif core through oclif.js) everything else.
+// bin/run.js compiles run.cjs with vm.Script, and Node 20 gives code compiled that way no import() (the
+// command modules are ESM): oclif's import() calls go through the host's import, passed in by bin/run.js.
+const oclifNames = Object.keys(createRequire(join(root, 'package.json'))('@oclif/core'))
+const runEntry = [
+  ...oclifNames
+    .filter((n) => n !== 'execute')
+    .map(
+      (n) =>
+        `Object.defineProperty(exports, ${JSON.stringify(n)}, {enumerable: true, get: () => require('@oclif/core')[${JSON.stringify(n)}]})`,
+    ),
+  // Without oclif core's index, which would load all of it.
+  "Object.defineProperty(exports, 'execute', {enumerable: true, get: () => require('@oclif/core/execute').execute})",
+].join('\n')
+// Only import(<expression>): esbuild bundles import('<literal>') itself.
+const IMPORT_CALL = /(?<![\w.$"'`])import\((?!["'])/g
+const hostImport = {
+  name: 'cnidbg-host-import',
+  setup(b) {
+    b.onLoad({filter: /\.[cm]?js$/}, (args) => {
+      const text = readFileSync(args.path, 'utf8')
+      if (text.search(IMPORT_CALL) < 0) return undefined
+      return {contents: text.replaceAll(IMPORT_CALL, '__cnidbgImport('), loader: 'js'}
+    })
+  },
+}
+/**
+ * Fast paths, proven equal to the modules they wrap by their tests, wherever oclif core uses those
+ * modules: string-width for printable ASCII (scripts/ascii-string-width.cjs) and ejs for text without
+ * tags (scripts/ejs-plain-text.cjs). Help measures and renders every line through them.
+ */
+const FAST_PATHS = {'string-width': 'ascii-string-width.cjs', ejs: 'ejs-plain-text.cjs'}
+const fastPaths = {
+  name: 'cnidbg-fast-paths',
+  setup(b) {
+    b.onResolve({filter: /^(string-width|ejs)$/}, async (args) => {
+      if (args.pluginData === 'original') return undefined
+      const real = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: 'original'})
+      if (real.errors.length > 0) return {errors: real.errors}
+      return {path: real.path, namespace: 'cnidbg-fast-path', pluginData: FAST_PATHS[args.path]}
+    })
+    b.onLoad({filter: /.*/, namespace: 'cnidbg-fast-path'}, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(join(root, 'scripts', args.pluginData))})(require(${JSON.stringify(args.path)}))`,
+      resolveDir: root,
+      loader: 'js',
+    }))
+  },
+}
+const run = await build({
+  ...common,
+  stdin: {contents: runEntry, resolveDir: root, loader: 'js'},
+  outfile: runFile,
+  format: 'cjs',
+  minify: true,
+  plugins: [hostImport, fastPaths],
+  banner: {
+    js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
+  },
+})
+if ((readFileSync(runFile, 'utf8').match(IMPORT_CALL) ?? []).length !== 1)
+  throw new Error('bundle-cli: run.cjs has an import() left besides the fallback in its banner')
+
+// --- the commands.
+/**
+ * A module that finds files from its own location (dist/plugins, the lab's programs, the spy; ink reads
+ * its package.json under DEV=true) must keep seeing its original path once bundled: its `import.meta.url`
+ * becomes a marker string here, and after the build each marker becomes that path, resolved from
+ * whichever output file the module landed in. Imports of oclif core become a marker too, replaced by the
+ * path to run.cjs.
+ */
+const MARK = 'cnidbg-module-url:'
+const OCLIF = 'cnidbg-oclif-core'
+// esbuild hands over real paths; node_modules may be a symlink, and the path through it is the stable one.
+const nodeModules = join(root, 'node_modules')
+const realNodeModules = existsSync(nodeModules) ? realpathSync(nodeModules) : nodeModules
+const fromRoot = (path) =>
+  path.startsWith(realNodeModules + sep) ? join(nodeModules, path.slice(realNodeModules.length)) : path
+const markers = {
+  name: 'cnidbg-markers',
+  setup(b) {
+    b.onResolve({filter: /^@oclif\/core$/}, () => ({path: OCLIF, external: true}))
+    b.onLoad({filter: /\.[cm]?js$/}, (args) => {
+      const text = readFileSync(args.path, 'utf8')
+      if (!text.includes('import.meta.url')) return undefined
+      const marker = JSON.stringify(MARK + relative(root, fromRoot(args.path)).split(sep).join('/'))
+      return {contents: text.replaceAll('import.meta.url', marker), loader: 'js'}
+    })
+  },
+}
+
+const entryPoints = {}
+for (const f of readdirSync(commandsDir, {recursive: true}).sort()) {
+  if (f.endsWith('.js') && statSync(join(commandsDir, f)).isFile())
+    entryPoints[join('commands', f.slice(0, -'.js'.length))] = join(commandsDir, f)
+}
+const commands = await build({
+  ...common,
+  entryPoints,
+  outdir,
+  splitting: true,
+  chunkNames: 'chunks/[hash]',
+  format: 'esm',
+  plugins: [markers],
+  // Some of ink's dependencies are CommonJS: give them a require().
+  banner: {
+    js: "import {createRequire as __cnidbgCliRequire} from 'node:module'; const require = __cnidbgCliRequire(import.meta.url);",
+  },
+})
+
+// The commands are ESM; they take oclif core from run.cjs as bin/run.js registered it in require's cache.
+const oclifShim = join(outdir, 'oclif.js')
+writeFileSync(
+  oclifShim,
+  [
+    '// oclif core for the bundled commands: the instance bin/run.js loaded (scripts/bundle-cli.mjs).',
+    "import {createRequire} from 'node:module'",
+    "const oclif = createRequire(import.meta.url)('./run.cjs')",
+    ...oclifNames.map((n) => `export const ${n} = oclif.${n}`),
+    '',
+  ].join('\n'),
+)
+
+const posix = (p) => p.split(sep).join('/')
+const dotted = (p) => (p.startsWith('.') ? p : `./${p}`)
+let kept = 0
+for (const out of Object.keys(commands.metafile.outputs)) {
+  const file = resolve(root, out)
+  const text = readFileSync(file, 'utf8')
+  const fixed = text
+    .replaceAll(new RegExp(`"${MARK}([^"]+)"`, 'g'), (_, path) => {
+      kept++
+      return `new URL(${JSON.stringify(posix(relative(dirname(file), join(root, path))))}, import.meta.url).href`
+    })
+    .replaceAll(`"${OCLIF}"`, JSON.stringify(dotted(posix(relative(dirname(file), oclifShim)))))
+  if (fixed.includes(MARK) || fixed.includes(OCLIF)) throw new Error(`bundle-cli: a marker is left in ${out}`)
+  if (fixed !== text) writeFileSync(file, fixed)
+}
+
+const outputs = [...Object.entries(run.metafile.outputs), ...Object.entries(commands.metafile.outputs)]
+const total = outputs.reduce((n, [, o]) => n + o.bytes, 0)
+process.stderr.write(
+  `bundled the CLI into dist/bundle: run.cjs (oclif core, ${(run.metafile.outputs[relative(root, runFile)]?.bytes / 1e3).toFixed(0)} kB) ` +
+    `and ${Object.keys(entryPoints).length} commands; ${outputs.length} files, ${(total / 1e6).toFixed(1)} MB; ` +
+    `${kept} module path(s) kept\n`,
+)
