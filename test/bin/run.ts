@@ -10,7 +10,7 @@ import {fileURLToPath} from 'node:url'
 
 import t from 'tap'
 
-import {run} from '../../src/netns/exec.js'
+import {run} from '../../src/process/exec.js'
 import {ROOT} from '../helpers/capture.js'
 import {privateTmpdir} from '../helpers/machine.js'
 
