@@ -54,6 +54,12 @@ t.test('a terminal is refused before any read', async (t) => {
 t.test(`${STDIN_TIMEOUT_ENV} sets the bound`, async (t) => {
   t.equal(stdinTimeoutMs({}), 10_000)
   t.equal(stdinTimeoutMs({[STDIN_TIMEOUT_ENV]: '2.5'}), 2500)
-  t.throws(() => stdinTimeoutMs({[STDIN_TIMEOUT_ENV]: 'soon'}), {code: 'INVALID_STDIN_TIMEOUT', message: /CNIDBG_STDIN_TIMEOUT/})
-  t.throws(() => stdinTimeoutMs({[STDIN_TIMEOUT_ENV]: '0'}), {code: 'INVALID_STDIN_TIMEOUT', message: /CNIDBG_STDIN_TIMEOUT/})
+  t.throws(() => stdinTimeoutMs({[STDIN_TIMEOUT_ENV]: 'soon'}), {
+    code: 'INVALID_STDIN_TIMEOUT',
+    message: /CNIDBG_STDIN_TIMEOUT/,
+  })
+  t.throws(() => stdinTimeoutMs({[STDIN_TIMEOUT_ENV]: '0'}), {
+    code: 'INVALID_STDIN_TIMEOUT',
+    message: /CNIDBG_STDIN_TIMEOUT/,
+  })
 })
