@@ -14,6 +14,7 @@ import {labDown} from '../lab/down.js'
 import type {LabMode} from '../lab/names.js'
 import {labUp, LAB_UP_STEPS, type LabUpPod} from '../lab/up.js'
 import {onCleanup} from '../netns/cleanup.js'
+import {requireEnvironment} from '../netns/preflight.js'
 import {defaultPluginsDir} from '../reference-plugin/install.js'
 import {trace} from './trace.js'
 import {renderText} from '../trace/render/index.js'
@@ -96,6 +97,9 @@ const SCENARIOS: Scenario[] = [
   },
 ]
 
+/** What the lab (lab/up.ts), the conformance runner and trace each require, together. */
+const DEMO_BINARIES = ['ip', 'nsenter', 'unshare', 'mount', 'sysctl', 'bridge', 'iptables-save', 'nft', 'tc'] as const
+
 const heading = (s: string) => `\n${chalk.bold.cyan('━━ ' + s)}`
 
 /**
@@ -104,6 +108,9 @@ const heading = (s: string) => `\n${chalk.bold.cyan('━━ ' + s)}`
  * Ctrl-C at any point takes the lab down (onCleanup).
  */
 export async function demo(opts: DemoOptions): Promise<DemoResult> {
+  // Every step's preflight at once, before the first heading: a machine that can't run the demo
+  // gets only the error (exit 3), not a start that stops at step 1.
+  requireEnvironment([...DEMO_BINARIES])
   const t0 = performance.now()
   const {log} = opts
   const unregister = onCleanup(`demo lab ${opts.name}`, async () => {
