@@ -101,7 +101,8 @@ export class FuzzSandbox {
     for (const n of Object.values(names)) await createNetns(n)
     // The canary bridge has a port of its own, so "its ports are unchanged" is not trivially true.
     for (const args of [
-      ['link', 'add', 'fzb0', 'type', 'bridge'],
+      // A fixed address: a bridge's default one follows its ports, which payloads change.
+      ['link', 'add', 'fzb0', 'address', '02:00:00:00:0f:b0', 'type', 'bridge'],
       ['link', 'add', 'fzd0', 'type', 'veth', 'peer', 'name', 'fzd0p'],
       ['link', 'set', 'fzd0', 'master', 'fzb0', 'up'],
       ['link', 'set', 'fzb0', 'up'],

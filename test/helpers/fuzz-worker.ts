@@ -161,6 +161,14 @@ function restore(base: Snap, now: Snap): string[] {
     const name = utf8Ok(p)
     if (name !== undefined) ip(['link', 'set', 'dev', name, 'nomaster'])
   }
+  // The sandbox's own links as they were: a payload may have unenslaved, downed or moved one.
+  for (const [n, was] of Object.entries(base.node)) {
+    const is = now.node[n]
+    if (is === undefined || JSON.stringify(is) === JSON.stringify(was)) continue
+    if (is.master !== was.master) ip(['link', 'set', 'dev', n, ...(was.master ? ['master', was.master] : ['nomaster'])])
+    if (is.mtu !== was.mtu) ip(['link', 'set', 'dev', n, 'mtu', was.mtu])
+    ip(['link', 'set', 'dev', n, (Number(was.flags) & 1) === 1 ? 'up' : 'down'])
+  }
   rmSync(world.canary, {force: true})
   rmSync(NETWORKS, {recursive: true, force: true})
   for (const dir of [world.cwd, world.tmp]) {
@@ -309,8 +317,10 @@ async function runCase(raw: FuzzCase): Promise<Observation> {
   const leases = reservations()
   // Back to the state the sandbox started in, not merely to this case's: one case's leftovers must
   // not become the next one's normal.
-  const unrestored = restore(initial, afterDel)
-  last = unrestored.length ? snap() : initial
+  const left = restore(initial, afterDel)
+  // Reported once, by the case that left it: later cases are judged against the state they found.
+  const unrestored = last === initial ? left : []
+  last = left.length ? snap() : initial
   return {add, del, base, afterAdd, gc, afterDel, planted, leases, unrestored}
 }
 

@@ -110,17 +110,29 @@ const NAME_PAYLOADS = [
   "x'",
 ]
 
-function mixed(bases: readonly string[], payloads: readonly string[], maxParts = 5): fc.Arbitrary<string> {
+function mixed(
+  bases: readonly string[],
+  payloads: readonly string[],
+  maxParts = 5,
+  others: readonly string[] = [],
+): fc.Arbitrary<string> {
   const part = fc.oneof(
     {weight: 4, arbitrary: fc.constantFrom(...DANGER)},
     {weight: 3, arbitrary: fc.constantFrom(...payloads)},
-    {weight: 3, arbitrary: fc.constantFrom(...bases)},
+    {weight: 3, arbitrary: fc.constantFrom(...bases, ...others)},
     {weight: 2, arbitrary: fc.string({unit: 'binary-ascii', maxLength: 4})},
     {weight: 1, arbitrary: fc.string({unit: 'binary', maxLength: 3})},
   )
   return fc
     .oneof(
       {weight: 10, arbitrary: fc.array(part, {minLength: 1, maxLength: maxParts}).map((p) => p.join(''))},
+      // A valid value with a payload after it: what gets past a check that looks only at a prefix.
+      {
+        weight: 6,
+        arbitrary: fc
+          .tuple(fc.constantFrom(...bases), fc.constantFrom(...payloads), fc.constantFrom('', ...DANGER))
+          .map((p) => p.join('')),
+      },
       {weight: 2, arbitrary: fc.constantFrom(...bases)},
       {weight: 1, arbitrary: fc.uint8Array({maxLength: 24}).map((b) => Buffer.from(b).toString('utf8'))},
       {weight: 1, arbitrary: fc.string({unit: 'binary', maxLength: 24})},
@@ -150,7 +162,7 @@ const netnsArb = fc.record({
 
 const V4 = ['10.77.0.5/24', '10.77.0.6/32', '10.77.0.1', '10.77.0.254', '0.0.0.0/0', '10.96.0.0/12']
 const V6 = ['fd77::5/64', 'fd77::1', '::/0', 'fd96::/108']
-const ipArb = (bases: string[]) => mixed([...bases, ...V4, ...V6], LINE_PAYLOADS, 3)
+const ipArb = (bases: string[]) => mixed(bases, LINE_PAYLOADS, 3, [...V4, ...V6])
 
 const VERSIONS = ['1.1.0', '1.0.0', '0.4.0', '0.3.1', '0.3.0']
 /** The config: cnidbg-ipam (in-process, as in production) unless the case's IPAM is the stub. */
