@@ -1,4 +1,3 @@
-/* global module */
 /**
  * The folder layers of src/ (docs/architecture.md draws them). A folder may import its own layer's
  * allowed neighbours and any folder of a lower layer, never a higher one; `npm run lint` runs this.

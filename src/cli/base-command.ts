@@ -1,8 +1,8 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 import chalk from 'chalk'
 
-import {CnidbgError} from '../core/errors.js'
 import type {Envelope} from '../core/envelope.js'
+import {CnidbgError, UsageError} from '../core/errors.js'
 import {EXIT, EXIT_CODE_HELP} from '../core/exit-codes.js'
 import {installSignalCleanup} from '../process/cleanup.js'
 
@@ -13,6 +13,59 @@ export function describe(text: string, exitCodes: Record<string, string> = EXIT_
   const rows = Object.entries(exitCodes).map(([code, meaning]) => `  ${code.padEnd(3)} ${meaning}`)
   return `${text}\n\nEXIT CODES\n${rows.join('\n')}`
 }
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g
+
+/** Above this, --json output is printed plain: oclif's colouring tokenizes with regexes that overflow the stack on big strings. */
+const MAX_COLOURED_JSON = 256 * 1024
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({length: b.length + 1}, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = cur
+  }
+  return prev[b.length] ?? 0
+}
+
+/** The known flag closest to a mistyped one, if it is close enough to be what was meant. */
+export function closestFlag(typed: string, known: readonly string[]): string | undefined {
+  const name = typed.replace(/^--?/, '').replace(/=.*$/, '')
+  let best: {d: number; flag?: string} = {d: Math.max(2, Math.floor(name.length / 3)) + 1}
+  for (const k of known) {
+    const d = editDistance(name, k)
+    if (d < best.d) best = {d, flag: k}
+  }
+  return best.flag
+}
+
+/**
+ * An error from oclif's parser (unknown flag, bad value, missing or extra argument) as a usage error:
+ * exit 2, code USAGE, oclif's message on one line, and suggestions instead of "See more help".
+ */
+function parseUsageError(err: Error & {flags?: string[]}, command: string, known: readonly string[]): UsageError {
+  const lines = err.message
+    .replace(ANSI, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && l !== 'See more help with --help')
+  const [first = 'Invalid arguments', ...rest] = lines
+  const message = rest.length > 0 ? `${first.replace(/:?$/, ':')} ${rest.join('; ')}` : first
+  const suggestions: string[] = []
+  for (const f of err.flags ?? []) {
+    const near = closestFlag(f, known)
+    if (near) suggestions.push(`Did you mean --${near}?`)
+  }
+  suggestions.push(`See the flags and arguments: ${command} --help`)
+  return new UsageError(message, {cause: err, code: 'USAGE', suggestions})
+}
+
+// What oclif's parser returns for flags and args (its FlagOutput/ArgOutput, not exported).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ParsedMap = {[name: string]: any}
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -31,6 +84,57 @@ export abstract class BaseCommand<T> extends Command {
   static override enableJsonFlag = true
 
   protected warnings: string[] = []
+
+  /**
+   * oclif's parse with two changes. A positional is never read from stdin (oclif 4 fills a missing
+   * one from a pipe, so `echo /run/netns/x | cnidbg exec add --conf f` would attach to x); only an
+   * input given as "-" reads it, explicitly. And every parser error is a usage error (exit 2).
+   */
+  protected override async parse<F extends ParsedMap, B extends ParsedMap, A extends ParsedMap>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const input = (options ?? this.ctor) as Interfaces.Input<F, B, A>
+    const args = Object.fromEntries(
+      Object.entries(input.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}]),
+    ) as Interfaces.ArgInput<A>
+    try {
+      // Named one by one: a command class's inherited statics (baseFlags, enableJsonFlag) are not
+      // own properties, so a spread would drop them.
+      // Unset ones are left out, so oclif's defaults (e.g. its context) still apply.
+      const opts = Object.fromEntries(
+        Object.entries({
+          '--': input['--'],
+          args,
+          baseFlags: input.baseFlags,
+          constraints: input.constraints,
+          context: input.context,
+          enableJsonFlag: input.enableJsonFlag,
+          flags: input.flags,
+          strict: input.strict,
+        }).filter(([, v]) => v !== undefined),
+      ) as Interfaces.Input<F, B, A>
+      return await super.parse<F, B, A>(opts, argv)
+    } catch (error) {
+      if (error instanceof CnidbgError || !(error instanceof Error)) throw error
+      const known = Object.keys({...input.flags, ...input.baseFlags, ...(input.enableJsonFlag ? {json: true} : {})})
+      const command = `${this.config?.bin ?? 'cnidbg'} ${(this.id ?? '').replaceAll(':', ' ')}`.trim()
+      throw parseUsageError(error, command, known)
+    }
+  }
+
+  /**
+   * The envelope as plain JSON.stringify unless it is small and going to a terminal: oclif's
+   * colouring (ux.colorizeJson) throws a RangeError on a config of a few MB.
+   */
+  protected override logJson(json: unknown): void {
+    const text = JSON.stringify(json, null, 2) ?? 'null'
+    if (process.stdout.isTTY && text.length <= MAX_COLOURED_JSON) {
+      super.logJson(json)
+      return
+    }
+    process.stdout.write(text + '\n')
+  }
 
   public override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     const exit = err.oclif?.exit ?? (err instanceof CnidbgError ? EXIT.FAILED : undefined)

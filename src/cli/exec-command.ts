@@ -1,10 +1,9 @@
-import {readFileSync} from 'node:fs'
-
 import {BaseCommand} from './base-command.js'
 import {UsageError} from '../core/errors.js'
 import {EXIT} from '../core/exit-codes.js'
 import {splitCniPath} from '../runtime/find.js'
 import type {ExecOptions, ExecResult} from '../services/exec.js'
+import {readStdinText} from './stdin.js'
 import {renderExecResult, renderInvocation} from '../ui/text/exec-result.js'
 
 interface ParsedExec {
@@ -17,7 +16,7 @@ interface ParsedExec {
  * parse flags, call one service.
  */
 export abstract class ExecCommand extends BaseCommand<ExecResult> {
-  protected toOptions({args, flags}: ParsedExec): ExecOptions {
+  protected async toOptions({args, flags}: ParsedExec): Promise<ExecOptions> {
     // With --conf the network name is not needed, so a single positional is the netns (cnitool order otherwise).
     const shift = flags.conf !== undefined && args.netns === undefined
     const positional = shift ? args.network : args.netns
@@ -37,7 +36,9 @@ export abstract class ExecCommand extends BaseCommand<ExecResult> {
       capArgs: flags['cap-args'] as string | undefined,
       cniPath: splitCniPath(flags['cni-path'] as string),
       conf: flags.conf as string | undefined,
-      confText: flags.conf === '-' ? readFileSync(0, 'utf8') : undefined,
+      // Only the flag reads stdin: positionals never do (BaseCommand.parse), so a piped path can't
+      // become the netns.
+      confText: flags.conf === '-' ? await readStdinText({what: '--conf -'}) : undefined,
       containerId: flags['container-id'] as string | undefined,
       ifname: (flags.ifname as string | undefined) ?? 'eth0',
       netconfPath: flags['netconf-path'] as string | undefined,

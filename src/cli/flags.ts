@@ -17,7 +17,8 @@ export const runtimeFlags = {
   }),
   conf: Flags.string({
     char: 'c',
-    summary: 'Config list (.conflist) or single config (.conf) file; - reads stdin. Instead of a network name.',
+    summary:
+      'Config list (.conflist) or single config (.conf) file; - reads stdin (text, ending within CNIDBG_STDIN_TIMEOUT seconds, default 10). Instead of a network name.',
   }),
   'netconf-path': Flags.string({
     default: DEFAULT_NETCONFPATH,

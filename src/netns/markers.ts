@@ -1,8 +1,8 @@
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {deleteNetns, listNetns, NETNS_PREFIX} from './netns.js'
+import {deleteNetns, listNetns, NETNS_PREFIX, netnsPath} from './netns.js'
 
 /** Where each live run records what it created, so a SIGKILLed run can be reaped by the next one. */
 export const MARKER_DIR = process.env.CNIDBG_RUN_DIR ?? '/run/cnidbg/runs'
@@ -100,10 +100,108 @@ export function orphanNetns(markers: Marker[] = readMarkers()): string[] {
   return listNetns().filter((n) => RUN_NETNS_RE.test(n) && !claimed.has(n) && !ids.some((p) => n.startsWith(p)))
 }
 
+/** A namespace's identity: nsfs device and inode (the same through /run/netns/x and /proc/<pid>/ns/net). */
+function nsIdentity(path: string): string | undefined {
+  try {
+    const s = statSync(path)
+    return `${s.dev}:${s.ino}`
+  } catch {
+    return undefined
+  }
+}
+
+function procPids(): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .filter((pid) => pid !== process.pid)
+  } catch {
+    return []
+  }
+}
+
+/** Field 5 of /proc/<pid>/stat (after the command name, which may contain spaces). */
+function procGroup(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+    return Number.isInteger(pgrp) ? pgrp : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Every process inside these network namespaces, found by namespace inode (never by name), plus
+ * every process sharing a private mount namespace with one of them (a sandbox's plugin runs in its
+ * own mount namespace, which a child may keep after leaving the netns). The mount namespaces of
+ * this process and of pid 1 are the host's and never widen the set. Zombies have no namespaces
+ * any more and are not listed.
+ */
+export function processesInNamespaces(netnsNames: readonly string[]): number[] {
+  const nets = new Set(netnsNames.map((n) => nsIdentity(netnsPath(n))).filter((x): x is string => x !== undefined))
+  if (nets.size === 0) return []
+  const pids = procPids()
+  const inNet = pids.filter((pid) => nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? ''))
+  const hostMnt = new Set([nsIdentity('/proc/self/ns/mnt'), nsIdentity('/proc/1/ns/mnt')])
+  const mnts = new Set(
+    inNet
+      .map((pid) => nsIdentity(`/proc/${pid}/ns/mnt`))
+      .filter((x): x is string => x !== undefined && !hostMnt.has(x)),
+  )
+  const inMnt = mnts.size === 0 ? [] : pids.filter((pid) => mnts.has(nsIdentity(`/proc/${pid}/ns/mnt`) ?? ''))
+  return [...new Set([...inNet, ...inMnt])].sort((a, b) => a - b)
+}
+
+const signal = (target: number, sig: NodeJS.Signals): void => {
+  try {
+    process.kill(target, sig)
+  } catch {
+    // Already gone.
+  }
+}
+
+async function until(pred: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!pred()) {
+    if (Date.now() > end) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}
+
+/**
+ * Stops every process still inside these namespaces (a plugin left running by a SIGKILLed run keeps
+ * the sandbox's network and mount namespaces alive after `ip netns del`): SIGTERM to their process
+ * groups, then after `graceMs` SIGKILL to the groups and to each process. Our own process group is
+ * never signalled. Returns the pids it found.
+ */
+export async function killNamespaceProcesses(netnsNames: readonly string[], graceMs = 2000): Promise<number[]> {
+  const found = processesInNamespaces(netnsNames)
+  if (found.length === 0) return []
+  const ownGroup = procGroup(process.pid)
+  const groups = () =>
+    new Set(
+      processesInNamespaces(netnsNames)
+        .map(procGroup)
+        .filter((g): g is number => g !== undefined && g > 1 && g !== ownGroup),
+    )
+  for (const g of groups()) signal(-g, 'SIGTERM')
+  if (!(await until(() => processesInNamespaces(netnsNames).length === 0, graceMs))) {
+    for (const g of groups()) signal(-g, 'SIGKILL')
+    for (const pid of processesInNamespaces(netnsNames)) signal(pid, 'SIGKILL')
+    await until(() => processesInNamespaces(netnsNames).length === 0, 5000)
+  }
+  return found
+}
+
 /** Removes one marker's resources, then the marker. Best effort; returns what it removed. */
 export async function releaseMarker(m: Marker): Promise<string[]> {
   const removed: string[] = []
   const own = listNetns().filter((n) => m.netns.includes(n) || n.startsWith(`${NETNS_PREFIX}${m.id}-`))
+  // Before the namespaces go: their files are how the processes inside are found.
+  for (const pid of await killNamespaceProcesses(own)) removed.push(`process ${pid}`)
   for (const n of own) {
     await deleteNetns(n).catch(() => {})
     removed.push(`netns ${n}`)
@@ -137,7 +235,9 @@ export async function reapStale(opts: {includeKept?: boolean} = {}): Promise<Rea
     }
     report.removed.push(...(await releaseMarker(m)))
   }
-  for (const n of orphanNetns(readMarkers())) {
+  const orphans = orphanNetns(readMarkers())
+  for (const pid of await killNamespaceProcesses(orphans)) report.removed.push(`process ${pid}`)
+  for (const n of orphans) {
     await deleteNetns(n).catch(() => {})
     report.removed.push(`netns ${n}`)
   }

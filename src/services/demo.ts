@@ -11,6 +11,7 @@ import {labDown} from '../lab/down.js'
 import type {LabMode} from '../lab/names.js'
 import {labUp, LAB_UP_STEPS, type LabUpPod, type LabUpResult} from '../lab/up.js'
 import {onCleanup} from '../process/cleanup.js'
+import {requireEnvironment} from '../netns/preflight.js'
 import {defaultPluginsDir} from '../reference-plugin/install.js'
 import {trace} from './trace.js'
 import type {FaultReason, TraceResult} from '../trace/types.js'
@@ -102,12 +103,18 @@ const SCENARIOS: Scenario[] = [
   },
 ]
 
+/** What the lab (lab/up.ts), the conformance runner and trace each require, together. */
+const DEMO_BINARIES = ['ip', 'nsenter', 'unshare', 'mount', 'sysctl', 'bridge', 'iptables-save', 'nft', 'tc'] as const
+
 /**
  * The main job, end to end on the embedded lab: a 3-node cluster, the reference plugin's conformance,
  * a healthy cross-node trace, then faults injected one by one and diagnosed, then everything removed.
  * Ctrl-C at any point takes the lab down (onCleanup).
  */
 export async function demo(opts: DemoOptions): Promise<DemoResult> {
+  // Every step's preflight at once, before the first heading: a machine that can't run the demo
+  // gets only the error (exit 3), not a start that stops at step 1.
+  requireEnvironment([...DEMO_BINARIES])
   const t0 = performance.now()
   const {view} = opts
   const unregister = onCleanup(`demo lab ${opts.name}`, async () => {

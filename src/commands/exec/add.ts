@@ -53,6 +53,6 @@ Beyond cnitool: --netns auto makes a throwaway container namespace; --sandbox ru
 
   public async run(): Promise<ExecResult> {
     const parsed = await this.parse(ExecAdd)
-    return this.finish(await execAdd(this.toOptions(parsed)))
+    return this.finish(await execAdd(await this.toOptions(parsed)))
   }
 }

@@ -27,6 +27,6 @@ export default class ExecCheck extends ExecCommand {
   static override summary = 'CHECK an attachment against what ADD set up.'
 
   public async run(): Promise<ExecResult> {
-    return this.finish(await execCheck(this.toOptions(await this.parse(ExecCheck))))
+    return this.finish(await execCheck(await this.toOptions(await this.parse(ExecCheck))))
   }
 }

@@ -27,6 +27,6 @@ export default class ExecDel extends ExecCommand {
   static override summary = 'DEL a container from a network (reverse order).'
 
   public async run(): Promise<ExecResult> {
-    return this.finish(await execDel(this.toOptions(await this.parse(ExecDel))))
+    return this.finish(await execDel(await this.toOptions(await this.parse(ExecDel))))
   }
 }

@@ -29,6 +29,6 @@ export default class ExecGc extends ExecCommand {
   static override summary = 'GC stale attachments of a network.'
 
   public async run(): Promise<ExecResult> {
-    return this.finish(await execGc(this.toOptions(await this.parse(ExecGc))))
+    return this.finish(await execGc(await this.toOptions(await this.parse(ExecGc))))
   }
 }

@@ -25,6 +25,6 @@ export default class ExecStatus extends ExecCommand {
   static override summary = 'STATUS: can the plugins serve ADD?'
 
   public async run(): Promise<ExecResult> {
-    return this.finish(await execStatus(this.toOptions(await this.parse(ExecStatus))))
+    return this.finish(await execStatus(await this.toOptions(await this.parse(ExecStatus))))
   }
 }

@@ -20,6 +20,6 @@ export default class ExecVersion extends ExecCommand {
   static override summary = 'List the spec versions every plugin supports.'
 
   public async run(): Promise<ExecResult> {
-    return this.finish(await execVersion(this.toOptions(await this.parse(ExecVersion))))
+    return this.finish(await execVersion(await this.toOptions(await this.parse(ExecVersion))))
   }
 }

@@ -1,11 +1,17 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
-import {installRefPlugins, type RefInstallResult} from '../../services/ref.js'
+import {installRef, type RefInstallResult} from '../../services/ref.js'
 
 export default class RefInstall extends BaseCommand<RefInstallResult> {
   static override description = describe(
     'Installs the reference CNI plugins (cnidbg-ref: a veth per pod routed through the node, and cnidbg-ipam: host-local-style IPAM) into a CNI bin dir, and writes a conflist that chains cnidbg-ref with portmap. The pod CIDR comes from --subnet, or from the subnet file the cnidbg node daemon writes (default /run/cnidbg/subnet.env). The JS bundles need `node` on PATH; --sea installs the single-executable build instead.\n\nFor fast pod start-up, run the plugin server once per node (`cnidbg-ref --serve`, as root in the node’s network namespace): the plugin then hands ADD and DEL to it instead of starting Node for each pod, and does the work itself whenever no server runs (docs/reference-plugin.md).',
+    {
+      '0': 'installed',
+      '2': 'usage error: bad flags, or --bin-dir/--conf-dir is not a directory path (a file in the way, ENOTDIR, ENOENT)',
+      '3': 'can’t write there (read-only file system, permission denied, disk full), or the plugins are not built',
+      '70': 'internal error in cnidbg (re-run with --debug and report it)',
+    },
   )
 
   static override examples = [
@@ -28,7 +34,7 @@ export default class RefInstall extends BaseCommand<RefInstallResult> {
 
   public async run(): Promise<RefInstallResult> {
     const {flags} = await this.parse(RefInstall)
-    const result = installRefPlugins({
+    const result = installRef({
       binDir: flags['bin-dir'],
       confDir: flags['conf-dir'],
       mtu: flags.mtu,

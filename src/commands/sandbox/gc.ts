@@ -6,7 +6,7 @@ import {formatSandboxGc} from '../../ui/text/sandbox.js'
 
 export default class SandboxGc extends BaseCommand<SandboxGcResult> {
   static override description = describe(
-    'Removes what killed cnidbg runs left behind: their namespaces, temp dirs and markers, plus any cnidbg- namespace no run claims. Live runs are never touched. Kept sandboxes (from `exec add --sandbox`) are removed only with --all. Lab namespaces belong to `cnidbg lab down`.',
+    'Removes what killed cnidbg runs left behind: their namespaces, temp dirs and markers, plus any cnidbg- namespace no run claims. A process still inside a removed namespace (e.g. a plugin of a killed `exec add --sandbox`), found by namespace inode, is stopped first: SIGTERM to its process group, SIGKILL after 2 s. Live runs are never touched. Kept sandboxes (from `exec add --sandbox`) are removed only with --all. Lab namespaces belong to `cnidbg lab down`.',
   )
 
   static override examples = ['<%= config.bin %> sandbox gc', '<%= config.bin %> sandbox gc --all --json']

@@ -3,7 +3,8 @@
  * people get a summary, errors are one line with the documented exit code. Plus a smoke test of the
  * built CLI as a subprocess.
  */
-import {existsSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -250,6 +251,45 @@ t.test('--netns is the NETNS argument as a flag: auto, a path, and both only if 
   t.match(JSON.parse(twice.stdout), {error: {code: 'NETNS_TWICE'}})
 })
 
+t.test('unknown flags and bad flag values: exit 2, code USAGE, one line and a suggestion', async (t) => {
+  // [argv, message, a suggestion]
+  const cases: Array<[string[], RegExp, RegExp]> = [
+    [['--no-such-flag'], /^Nonexistent flag: --no-such-flag$/, /^See the flags and arguments: cnidbg exec add --help$/],
+    [['--sandbx'], /^Nonexistent flag: --sandbx$/, /^Did you mean --sandbox\?$/],
+    [['--timeout', 'abc'], /^Parsing --timeout: Expected an integer but received: abc$/, /--help$/],
+    [['--timeout', '0'], /^Parsing --timeout: Expected an integer greater than or equal to 1/, /--help$/],
+    [['--conf'], /^Flag --conf expects a value$/, /--help$/],
+  ]
+  for (const [argv, message, suggestion] of cases) {
+    const j = await add([...argv, '--json'])
+    t.equal(j.exitCode, 2, `${argv.join(' ')} --json: exit 2`)
+    const env = JSON.parse(j.stdout) as Envelope
+    t.match(env, {command: 'exec add', error: {code: 'USAGE', message}, status: 2}, argv.join(' '))
+    t.ok(
+      env.error?.suggestions.some((s) => suggestion.test(s)),
+      `${argv.join(' ')}: ${env.error?.suggestions}`,
+    )
+    const h = await add(argv)
+    t.equal(h.exitCode, 2, `${argv.join(' ')}: exit 2`)
+    t.equal(h.stdout, '')
+    const [first, ...rest] = stripAnsi(h.stderr).trimEnd().split('\n')
+    t.match(first, new RegExp(`^Error: ${message.source.slice(1)}`), 'one line naming the problem')
+    t.ok(rest.length > 0 && rest.every((l) => l.startsWith('  → ')), 'then only suggestions')
+    t.notMatch(h.stderr, /This is a bug|\n\s+at /, 'not an internal error, no stack')
+  }
+})
+
+t.test('--json with a ~20 MB config prints the whole envelope', async (t) => {
+  const pad = 'y'.repeat(20_000_000)
+  const conf = writeConf(work, 'big.conflist', {cniVersion: '1.0.0', name: 'big', plugins: [spy('', 'big', {pad})]})
+  const c = await add(['--conf', conf, '--cni-path', cniPath, '--rm', '--json'])
+  t.equal(c.exitCode, 0, c.stderr.slice(0, 2000))
+  t.notMatch(c.stdout.slice(0, 2000), /RangeError/)
+  const env = JSON.parse(c.stdout) as Envelope
+  t.match(env, {command: 'exec add', result: {ok: true}, status: 0})
+  t.ok(env.result?.invocations[0]?.stdin.includes(pad), 'the 20 MB config is in it, as sent to the plugin')
+})
+
 // The built CLI, as users run it. dist/ is built by `npm run build`; without it this is skipped.
 const bin = join(ROOT, 'bin', 'run.js')
 const built = existsSync(join(ROOT, 'dist', 'commands', 'exec', 'add.js'))
@@ -273,6 +313,95 @@ t.test('smoke: the built CLI exits 2 on bad config, with and without --json', {s
   t.equal(h.exitCode, 2)
   t.match(stripAnsi(h.stderr), /^Error: .*not valid JSON/)
   t.notMatch(h.stderr, /\n\s+at /)
+})
+
+/** Runs the built CLI with `input` on stdin (closed at once). */
+const piped = (argv: string[], input: string | Buffer) =>
+  new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
+    const child = spawn('node', [bin, ...argv], {stdio: ['pipe', 'pipe', 'pipe']})
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => out.push(b))
+    child.stderr.on('data', (b: Buffer) => err.push(b))
+    child.on('close', (code) =>
+      resolve({code, stderr: Buffer.concat(err).toString(), stdout: Buffer.concat(out).toString()}),
+    )
+    child.stdin.on('error', () => {})
+    child.stdin.end(input)
+  })
+
+t.test('--conf - reads the config from stdin (the built CLI)', {skip: skip || noDist}, async (t) => {
+  const r = await piped(
+    ['exec', 'add', '--conf', '-', '--cni-path', '/usr/lib/cni', '--rm', '--json'],
+    readFileSync(bridge),
+  )
+  t.equal(r.code, 0, r.stderr)
+  t.match(JSON.parse(r.stdout), {result: {attachment: {network: 'cnidbg-t-bridge'}, ok: true, removed: true}})
+})
+
+t.test('a path piped in never becomes the netns positional', {skip: skip || noDist}, async (t) => {
+  const name = `cnidbg-cli-piped-${process.pid}`
+  await run('ip', ['netns', 'add', name])
+  t.teardown(() => run('ip', ['netns', 'del', name]).then(() => {}))
+  // --rm: on a CLI that filled NETNS from stdin, the ADD would go into /run/netns/<name> (in a sandbox).
+  const r = await piped(
+    ['exec', 'add', '--conf', bridge, '--cni-path', '/usr/lib/cni', '--rm', '--json'],
+    `/run/netns/${name}\n`,
+  )
+  t.equal(r.code, 0, r.stderr)
+  const netns = (JSON.parse(r.stdout) as Envelope).result?.attachment?.netns
+  t.not(netns, `/run/netns/${name}`, 'the piped path was not used')
+  t.match(netns, /^\/run\/netns\/cnidbg-[0-9a-f]{6}-ctr$/, 'a throwaway netns was')
+  const links = await run('ip', ['-n', name, '-o', 'link', 'show'])
+  t.same(
+    links.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim()),
+    ['lo'],
+    'nothing was added to it',
+  )
+  const noNetns = await piped(['exec', 'add', '--conf', bridge, '--json'], `/run/netns/${name}\n`)
+  t.equal(noNetns.code, 2, 'without --rm it is the usual missing-NETNS usage error')
+  t.match(JSON.parse(noNetns.stdout), {error: {code: 'MISSING_NETNS'}, status: 2})
+})
+
+t.test('--conf - with empty, binary or slow stdin: exit 2, one line, no stack', {skip: noDist}, async (t) => {
+  const argv = ['exec', 'version', '--conf', '-', '--cni-path', '/usr/lib/cni']
+  const cases: Array<[string, string | Buffer, string]> = [
+    ['empty', '', 'STDIN_EMPTY'],
+    ['NUL bytes', '{"cniVersion":"1.0.0"\0}', 'STDIN_BINARY'],
+    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 'STDIN_BINARY'],
+  ]
+  for (const [what, input, code] of cases) {
+    const j = await piped([...argv, '--json'], input)
+    t.equal(j.code, 2, `${what} --json: exit 2`)
+    t.match(JSON.parse(j.stdout), {error: {code, message: /^--conf -: /}, status: 2}, what)
+    const h = await piped(argv, input)
+    t.equal(h.code, 2, `${what}: exit 2`)
+    const lines = stripAnsi(h.stderr).trimEnd().split('\n')
+    t.match(lines[0], /^Error: --conf -: stdin /, `${what}: one line`)
+    t.ok(
+      lines.slice(1).every((l) => l.startsWith('  → ')),
+      `${what}: then only suggestions`,
+    )
+    t.notMatch(h.stderr, /This is a bug|\n\s+at /, `${what}: no stack`)
+  }
+  // A writer that never closes: the CLI gives up after CNIDBG_STDIN_TIMEOUT, the pipe still open.
+  const child = spawn('node', [bin, ...argv], {
+    env: {...process.env, CNIDBG_STDIN_TIMEOUT: '0.5'},
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  child.stdin.on('error', () => {})
+  child.stdin.write('{"cniVersion": ')
+  const err: Buffer[] = []
+  child.stderr.on('data', (b: Buffer) => err.push(b))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  child.stdin.destroy()
+  t.equal(code, 2, 'slow: exit 2')
+  const lines = stripAnsi(Buffer.concat(err).toString()).trimEnd().split('\n')
+  t.match(lines[0], /^Error: --conf -: stdin did not end within 0\.5 s\.$/)
+  t.notMatch(lines.join('\n'), /\n\s+at /)
 })
 
 t.test('the machine is as before', (t) => assertNothingLeft(t, before, tmp))

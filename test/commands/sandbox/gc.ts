@@ -2,14 +2,14 @@
  * A SIGKILLed run can't clean up: its sandbox stays, with a stale marker. `cnidbg sandbox ls` must
  * show it as stale and `cnidbg sandbox gc` must remove it (the built CLI, as a user would).
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
 
 import SandboxGc from '../../../src/commands/sandbox/gc.js'
 import {run} from '../../../src/process/exec.js'
-import {markerState, readMarkers} from '../../../src/netns/markers.js'
+import {markerState, processesInNamespaces, readMarkers} from '../../../src/netns/markers.js'
 import {listNetns} from '../../../src/netns/netns.js'
 import type {SandboxListResult} from '../../../src/services/sandbox.js'
 import {ROOT, runCommand} from '../../helpers/capture.js'
@@ -75,6 +75,65 @@ t.test('SIGKILL leaves a stale sandbox; sandbox ls shows it; sandbox gc removes 
     readMarkers().some((x) => x.id === marker.id),
     'marker removed',
   )
+})
+
+t.test('sandbox gc stops a plugin left running by a SIGKILLed exec add --sandbox', {skip: noDist}, async (t) => {
+  const pidFile = join(work, 'cli2.pid')
+  const pluginPids = join(work, 'plugin2.pids')
+  const conf = writeConf(work, 'hang.conflist', {
+    cniVersion: '1.0.0',
+    name: 'hang',
+    plugins: [{pidFile: pluginPids, sleepSeconds: 1000, type: 'cnidbg-sleep'}],
+  })
+  const done = run(
+    'sh',
+    [
+      '-c',
+      `echo $$ > ${pidFile}; exec node ${bin} exec add --conf ${conf} --cni-path ${FIXTURE_BIN} --sandbox --timeout 1000`,
+    ],
+    {timeoutMs: 60_000},
+  )
+  t.ok(await eventually(() => existsSync(pidFile) && existsSync(pluginPids), 30_000), 'ADD is hanging')
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  const plugin = readFileSync(pluginPids, 'utf8').trim().split(' ').map(Number)
+  const marker = readMarkers().find((m) => m.pid === pid)!
+  t.ok(marker, 'the CLI wrote its run marker')
+  // Safety net only: whatever the outcome, nothing of ours outlives the test.
+  t.teardown(() => {
+    for (const p of plugin) if (alive(p)) process.kill(p, 'SIGKILL')
+  })
+  const netns = marker.netns.filter((n) => listNetns().includes(n))
+  t.ok(netns.length > 0, `the sandbox's namespaces: ${netns.join(' ')}`)
+  const inside = processesInNamespaces(netns)
+  t.ok(
+    plugin.every((p) => inside.includes(p)),
+    `the plugin and its child are found inside by namespace inode (${inside.join(' ')})`,
+  )
+  const mnts = plugin.map((p) => readlinkSync(`/proc/${p}/ns/mnt`))
+  t.notOk(mnts.includes(readlinkSync('/proc/self/ns/mnt')), 'the plugin runs in a private mount namespace')
+
+  process.kill(pid, 'SIGKILL')
+  t.equal((await done).signal, 'SIGKILL')
+  t.ok(plugin.every(alive), 'the plugin outlives the CLI')
+
+  const gc = await run('node', [bin, 'sandbox', 'gc', '--json'], {timeoutMs: 60_000})
+  t.equal(gc.exitCode, 0, gc.stderr)
+  const report = (JSON.parse(gc.stdout) as {result: {removed: string[]}}).result
+  for (const p of plugin) {
+    t.notOk(alive(p), `process ${p} is gone`)
+    t.ok(report.removed.includes(`process ${p}`), `and reported: ${p}`)
+  }
+  for (const n of netns) t.notOk(listNetns().includes(n), `${n} removed`)
+  const stillIn = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return mnts.includes(readlinkSync(`/proc/${d}/ns/mnt`))
+      } catch {
+        return false
+      }
+    })
+  t.same(stillIn, [], "no process is left in the plugin's mount namespace")
 })
 
 t.test('sandbox gc as a command: envelope and human output', async (t) => {

@@ -1,0 +1,31 @@
+/**
+ * `cnidbg demo` on a machine that can't run it: the preflight comes before any output, so a
+ * non-root user gets only the exit-3 error, not a heading and then the error.
+ */
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import {run} from '../../src/process/exec.js'
+import {ROOT, stripAnsi} from '../helpers/capture.js'
+
+const bin = join(ROOT, 'bin', 'run.js')
+const noDist = existsSync(join(ROOT, 'dist', 'commands', 'demo.js')) ? false : 'dist/ is not built'
+
+t.test('as an unprivileged user: exit 3, stdout empty (or only the envelope)', {skip: noDist}, async (t) => {
+  const home = t.testdir({})
+  // nobody, with a HOME it may read, so oclif's own config lookup stays quiet.
+  const asNobody = (...argv: string[]) =>
+    run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', bin, 'demo', ...argv], {
+      env: {HOME: home, XDG_CONFIG_HOME: home, XDG_DATA_HOME: home, XDG_CACHE_HOME: home},
+      timeoutMs: 60_000,
+    })
+  const h = await asNobody()
+  t.equal(h.exitCode, 3, h.stderr)
+  t.equal(h.stdout, '', 'nothing on stdout: no heading before the error')
+  t.match(stripAnsi(h.stderr), /^Error: cnidbg needs root/m)
+  const j = await asNobody('--json')
+  t.equal(j.exitCode, 3, j.stderr)
+  t.match(JSON.parse(j.stdout), {command: 'demo', error: {code: 'NOT_ROOT'}, status: 3})
+})

@@ -1,0 +1,556 @@
+// Property-based fuzz test of cnidbg-ref against hostile input (docs/security.md has the threat model):
+// a pod author picks CNI_IFNAME, the runtime passes CNI_CONTAINERID, CNI_NETNS and CNI_ARGS, the
+// config is a file anyone with write access to the CNI config dir wrote, and the IPAM plugin's result
+// is another program's output. For each input class, fast-check generates values (random bytes, and
+// the tokens that matter to the commands the plugin runs: quotes, "#", backslashes, newlines, and
+// payloads that try to run `touch`, to create a link, to enslave to a bridge or to move a link to
+// another namespace), runs ADD then DEL of the real plugin in a sandbox, and checks the contract:
+//   1. no command beyond the plan runs: the canary file, link and bridge port never appear;
+//   2. nothing outside the attachment changes: after ADD only the attachment's node-side veth is new
+//      in the node namespace (none after a failed ADD), the bystander namespace never changes, and
+//      after DEL the node and the pod are as before;
+//   3. ADD either succeeds with the literal values (the pod has an interface named exactly CNI_IFNAME,
+//      the result's interfaces and ips are what CNI_NETNS and the IPAM result said, and a GC listing
+//      the attachment as valid keeps it), or prints a CNI error object and exits non-zero.
+// Most cases run in the worker's process through runPlugin (fuzz-worker.ts), so only a case that gets
+// past validation forks `ip`; a few hundred run the built program with its shell front.
+//
+// Reproduce a failure with the seed and path it prints:
+//   CNIDBG_FUZZ_SEED=<seed> CNIDBG_FUZZ_PATH=<path> CNIDBG_FUZZ_ONLY=<class> npx tap test/reference-plugin/fuzz.ts
+// CNIDBG_FUZZ_RUNS and CNIDBG_FUZZ_FRONT_RUNS change the number of cases (default 2000 per class, 100).
+import {performance} from 'node:perf_hooks'
+
+import fc from 'fast-check'
+import t, {type Test} from 'tap'
+
+import {formatCIDR, parseCIDR, parseIP} from '../../src/core/ip.js'
+import {buildWorker, FuzzSandbox} from '../helpers/fuzz-sandbox.js'
+import {
+  IPAM_TYPE,
+  noForeignPid,
+  separatePids,
+  substitute,
+  type FuzzCase,
+  type Observation,
+  type Snap,
+} from '../helpers/fuzz-world.js'
+import {bundle} from '../helpers/ref-plugins.js'
+
+const SEED = process.env.CNIDBG_FUZZ_SEED ? Number(process.env.CNIDBG_FUZZ_SEED) : Date.now() % 2 ** 31
+const PATH = process.env.CNIDBG_FUZZ_PATH
+const ONLY = process.env.CNIDBG_FUZZ_ONLY
+const RUNS = Number(process.env.CNIDBG_FUZZ_RUNS ?? 2000)
+const FRONT_RUNS = Number(process.env.CNIDBG_FUZZ_FRONT_RUNS ?? 100)
+const t0 = performance.now()
+t.comment(`fuzz seed ${SEED} (set CNIDBG_FUZZ_SEED=${SEED} to replay this run)`)
+
+// ---------------------------------------------------------------------------------------------------
+// Generators. Uniform bytes are nearly always rejected at the first check, so most values are short
+// mixes of a valid value, dangerous characters, random characters and payloads.
+
+/** What Node makes of a string passed through an environment or a pipe (lone surrogates become U+FFFD). */
+const wellFormed = (s: string): string => Buffer.from(s, 'utf8').toString('utf8')
+
+const DANGER = [
+  '"',
+  "'",
+  '#',
+  '\\',
+  '\n',
+  '\r',
+  '\t',
+  '\0',
+  ' ',
+  ';',
+  '=',
+  ':',
+  '/',
+  '$',
+  '`',
+  '*/',
+  '\\\n',
+  '\u00e9',
+  '\u2603',
+  '\u{1f4a5}',
+  '\u00a0',
+  '\u2028',
+  '\ufeff',
+  '\x7f',
+]
+
+/** Payloads for a value that lands in an `ip` command line (any of them running is a failure). */
+const LINE_PAYLOADS = [
+  '\nnetns exec {BYNAME} touch {CANARY} #',
+  '\nlink add {CLINK} type bridge #',
+  '\nlink set fzd0 nomaster #',
+  ' master {BR} ',
+  '"master"{BR}',
+  "'master'{BR}",
+  ' netns {BYPID} ',
+  '"netns"{BYPID}',
+  '" netns {BYPID} "',
+  '#',
+  '\\',
+]
+
+/** Payloads short enough for a 15-byte interface name. */
+const NAME_PAYLOADS = [
+  `"'master'"{BR}`,
+  `x"'master'"{BR}`,
+  `"'netns'"{BYPID}`,
+  `'"netns"'{BYPID}`,
+  `"master"{BR}`,
+  'e#',
+  '#',
+  'e\\',
+  '\\',
+  '"',
+  "'",
+  'x"',
+  "x'",
+]
+
+function mixed(
+  bases: readonly string[],
+  payloads: readonly string[],
+  maxParts = 5,
+  others: readonly string[] = [],
+): fc.Arbitrary<string> {
+  const part = fc.oneof(
+    {weight: 4, arbitrary: fc.constantFrom(...DANGER)},
+    {weight: 3, arbitrary: fc.constantFrom(...payloads)},
+    {weight: 3, arbitrary: fc.constantFrom(...bases, ...others)},
+    {weight: 2, arbitrary: fc.string({unit: 'binary-ascii', maxLength: 4})},
+    {weight: 1, arbitrary: fc.string({unit: 'binary', maxLength: 3})},
+  )
+  return fc
+    .oneof(
+      {weight: 10, arbitrary: fc.array(part, {minLength: 1, maxLength: maxParts}).map((p) => p.join(''))},
+      // A valid value with a payload after it: what gets past a check that looks only at a prefix.
+      {
+        weight: 6,
+        arbitrary: fc
+          .tuple(fc.constantFrom(...bases), fc.constantFrom(...payloads), fc.constantFrom('', ...DANGER))
+          .map((p) => p.join('')),
+      },
+      {weight: 2, arbitrary: fc.constantFrom(...bases)},
+      {weight: 1, arbitrary: fc.uint8Array({maxLength: 24}).map((b) => Buffer.from(b).toString('utf8'))},
+      {weight: 1, arbitrary: fc.string({unit: 'binary', maxLength: 24})},
+      {
+        weight: 1,
+        arbitrary: fc.tuple(fc.constantFrom(...bases), fc.integer({min: 1, max: 400})).map(([b, n]) => b.repeat(n)),
+      },
+    )
+    .map((s) => separatePids(wellFormed(s)))
+}
+
+const ifnameArb = mixed(['eth0', 'e', 'net1', 'x', 'eth0\u00e9'], NAME_PAYLOADS, 4)
+const cidArb = mixed(['fz-1', 'abc', '0', 'a.b_c-d'], [...LINE_PAYLOADS, ...NAME_PAYLOADS])
+const argsArb = mixed(
+  ['IgnoreUnknown=1;K8S_POD_NAME=web', 'K8S_POD_NAMESPACE=default', 'IP=10.77.0.9', ';', ''],
+  LINE_PAYLOADS,
+)
+/** CNI_NETNS: the pod's path, name or pid (iproute2 reads all three), a scratch path, with payloads after it. */
+const netnsArb = fc.record({
+  value: mixed(
+    ['{POD}', '{PODNAME}', '{PODPID}', '{TMP}/p', 'p', '/run/netns/{PODNAME}', '{BYNAME}', '{BYPID}'],
+    LINE_PAYLOADS,
+  ).map(noForeignPid),
+  // A local user's file at that path, pointing to the pod's namespace (only where one can be made).
+  plant: fc.boolean(),
+})
+
+const V4 = ['10.77.0.5/24', '10.77.0.6/32', '10.77.0.1', '10.77.0.254', '0.0.0.0/0', '10.96.0.0/12']
+const V6 = ['fd77::5/64', 'fd77::1', '::/0', 'fd96::/108']
+const ipArb = (bases: string[]) => mixed(bases, LINE_PAYLOADS, 3, [...V4, ...V6])
+
+const VERSIONS = ['1.1.0', '1.0.0', '0.4.0', '0.3.1', '0.3.0']
+/** The config: cnidbg-ipam (in-process, as in production) unless the case's IPAM is the stub. */
+const baseConf = (stub = false): Record<string, any> => ({
+  cniVersion: '1.1.0',
+  name: 'fznet',
+  type: 'cnidbg-ref',
+  ipam: stub ? {type: IPAM_TYPE} : {type: 'cnidbg-ipam', ranges: [[{subnet: '10.77.0.0/24'}]]},
+})
+const baseIpam = () => ({
+  cniVersion: '1.1.0',
+  ips: [{address: '10.77.0.5/24', gateway: '10.77.0.1'}] as Array<Record<string, unknown>>,
+  routes: [{dst: '0.0.0.0/0'}] as Array<Record<string, unknown>>,
+  dns: {},
+})
+type Edit = (o: any, v: string) => void
+
+/** Sets `v` at a path into a config; the path's objects are created as needed. */
+const CONF_FIELDS: Record<string, [Edit, string[]]> = {
+  name: [(o, v) => (o.name = v), ['fznet', 'a', 'fz.net-1_2']],
+  cniVersion: [(o, v) => (o.cniVersion = v), VERSIONS],
+  type: [(o, v) => (o.type = v), ['cnidbg-ref']],
+  'ipam.type': [(o, v) => (o.ipam.type = v), ['cnidbg-ipam']],
+  'ipam.subnet': [(o, v) => ((o.ipam.subnet = v), delete o.ipam.ranges), ['10.77.0.0/24']],
+  // Always under the scratch dir: cnidbg-ipam creates it.
+  'ipam.dataDir': [(o, v) => (o.ipam.dataDir = `{TMP}/${v}`), ['data']],
+  'ipam.ranges.subnet': [(o, v) => (o.ipam.ranges = [[{subnet: v}]]), ['10.77.0.0/24', 'fd77::/64']],
+  'ipam.ranges.gateway': [
+    (o, v) => ((o.ipam.ranges ??= [[{subnet: '10.77.0.0/24'}]])[0][0].gateway = v),
+    ['10.77.0.1', '10.77.0.254'],
+  ],
+  'ipam.routes.dst': [(o, v) => (o.ipam.routes = [{dst: v}]), ['0.0.0.0/0', '10.96.0.0/12']],
+  'ipam.routes.gw': [(o, v) => (o.ipam.routes = [{dst: '10.96.0.0/12', gw: v}]), ['10.77.0.1']],
+  'dns.nameservers': [(o, v) => ((o.dns ??= {}).nameservers = [v]), ['10.96.0.10', 'fd96::a']],
+  'dns.domain': [(o, v) => ((o.dns ??= {}).domain = v), ['cluster.local']],
+  'dns.search': [(o, v) => ((o.dns ??= {}).search = [v]), ['svc.cluster.local']],
+  'dns.options': [(o, v) => ((o.dns ??= {}).options = [v]), ['ndots:5']],
+  'args.cni.ips': [(o, v) => (o.args = {cni: {ips: [v]}}), ['10.77.0.9']],
+  'runtimeConfig.portMappings': [(o, v) => (o.runtimeConfig = {portMappings: [{hostPort: 80, protocol: v}]}), ['tcp']],
+  'prevResult.interfaces.name': [
+    (o, v) => (o.prevResult = {cniVersion: o.cniVersion, interfaces: [{name: v, sandbox: v}], ips: [], routes: []}),
+    ['eth9'],
+  ],
+  'extra key': [(o, v) => (o[v] = v), ['x']],
+}
+
+const confArb = fc
+  .array(fc.tuple(fc.constantFrom(...Object.keys(CONF_FIELDS)), fc.nat()), {minLength: 1, maxLength: 3})
+  .chain((picks) =>
+    fc.tuple(...picks.map(([f]) => mixed(CONF_FIELDS[f]![1], LINE_PAYLOADS))).map((vals) => {
+      const conf = baseConf()
+      picks.forEach(([f], i) => CONF_FIELDS[f]![0](conf, vals[i]!))
+      return {fields: picks.map(([f]) => f), stdin: JSON.stringify(conf)}
+    }),
+  )
+
+const IPAM_FIELDS: Record<string, [Edit, string[]]> = {
+  'ips[0].address': [(o, v) => (o.ips[0].address = v), ['10.77.0.5/24']],
+  'ips[0].gateway': [(o, v) => (o.ips[0].gateway = v), ['10.77.0.1']],
+  'ips[1] (IPv6)': [(o, v) => o.ips.push({address: `fd77::5/64`, gateway: v}), ['fd77::1']],
+  'ips[1].address': [(o, v) => o.ips.push({address: v, gateway: 'fd77::1'}), ['fd77::5/64']],
+  'ips[0].interface': [(o, v) => (o.ips[0].interface = Number.isNaN(Number(v)) ? v : Number(v)), ['0', '1', '-1']],
+  'routes[0].dst': [(o, v) => (o.routes[0].dst = v), ['0.0.0.0/0', '10.96.0.0/12']],
+  'routes[0].gw': [(o, v) => (o.routes[0].gw = v), ['10.77.0.1', '10.77.0.254']],
+  'routes[1]': [(o, v) => o.routes.push({dst: '10.96.0.0/12', gw: v}), ['10.77.0.1']],
+  'dns.nameservers': [(o, v) => (o.dns.nameservers = [v]), ['10.96.0.10']],
+  'dns.domain': [(o, v) => (o.dns.domain = v), ['cluster.local']],
+  'dns.search': [(o, v) => (o.dns.search = [v]), ['svc.cluster.local']],
+  'dns.options': [(o, v) => (o.dns.options = [v]), ['ndots:5']],
+  'interfaces[0]': [(o, v) => (o.interfaces = [{name: v, mac: v, sandbox: v}]), ['eth0']],
+  cniVersion: [(o, v) => (o.cniVersion = v), VERSIONS],
+}
+
+const ipamArb = fc.oneof(
+  {
+    weight: 20,
+    arbitrary: fc.array(fc.constantFrom(...Object.keys(IPAM_FIELDS)), {minLength: 1, maxLength: 3}).chain((fields) =>
+      fc.tuple(...fields.map((f) => ipArb(IPAM_FIELDS[f]![1]))).map((vals) => {
+        const r = baseIpam()
+        fields.forEach((f, i) => IPAM_FIELDS[f]![0](r, vals[i]!))
+        return {fields, ipam: JSON.stringify(r), stub: true}
+      }),
+    ),
+  },
+  // Not a result at all.
+  {
+    weight: 1,
+    arbitrary: mixed(['{', '{"ips":[]}', 'null', '[]'], LINE_PAYLOADS).map((s) => ({
+      fields: ['stdout'],
+      ipam: s,
+      stub: true,
+    })),
+  },
+)
+
+// ---------------------------------------------------------------------------------------------------
+// Cases.
+
+interface Input {
+  ifname?: string
+  cid?: string
+  netns?: string
+  args?: string
+  plant?: boolean
+  stdin?: string
+  ipam?: string
+  fields?: string[]
+  /** The IPAM is the stub printing `ipam` (else the built cnidbg-ipam). */
+  stub?: boolean
+}
+
+function toCase(i: Input, mode: FuzzCase['mode']): FuzzCase {
+  // GC finds an attachment by what ADD recorded of its network, container ID and interface name.
+  const gc = mode === 'inproc' && (i.ifname !== undefined || i.cid !== undefined || i.fields?.includes('name') === true)
+  const env = {
+    CNI_CONTAINERID: i.cid ?? 'fz-1',
+    CNI_NETNS: i.netns ?? '{POD}',
+    CNI_IFNAME: i.ifname ?? 'eth0',
+    CNI_ARGS: i.args ?? 'IgnoreUnknown=1;K8S_POD_NAME=web',
+  }
+  // An environment cannot hold NUL: the shell front's cases (real processes) carry none.
+  if (mode === 'front') for (const [k, v] of Object.entries(env)) env[k as keyof typeof env] = v.replaceAll('\0', '')
+  // A planted file needs a name a file can have: one component, relative (in the worker's cwd) or in {TMP}.
+  let plant: string | undefined
+  const n = env.CNI_NETNS
+  const name = n.startsWith('{TMP}/') ? n.slice(6) : n
+  const oneName = !/[/\0]|\{(POD|TMP|CANARY)\}/.test(name) && name !== '' && name !== '.' && name !== '..'
+  if (i.plant && oneName && Buffer.byteLength(name) < 200) {
+    plant = n
+  }
+  return {
+    mode,
+    env,
+    stdin: i.stdin ?? JSON.stringify(baseConf(i.stub)),
+    stub: i.stub ?? false,
+    ipam: i.ipam ?? '',
+    plant,
+    gc,
+  }
+}
+
+const CLASSES: Record<string, fc.Arbitrary<Input>> = {
+  CNI_IFNAME: ifnameArb.map((ifname) => ({ifname})),
+  CNI_CONTAINERID: cidArb.map((cid) => ({cid})),
+  CNI_NETNS: netnsArb.map(({value, plant}) => ({netns: value, plant})),
+  CNI_ARGS: argsArb.map((args) => ({args})),
+  config: confArb,
+  'IPAM result': ipamArb,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The contract.
+
+const latin1 = (s: string): string => Buffer.from(s, 'utf8').toString('latin1')
+const fromLatin1 = (s: string): string => Buffer.from(s, 'latin1').toString('utf8')
+const J = JSON.stringify
+
+function sameIP(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'string' || typeof b !== 'string') return false
+  const ca = parseCIDR(a)
+  const cb = parseCIDR(b)
+  if (ca && cb) return formatCIDR(ca) === formatCIDR(cb)
+  const ia = parseIP(a)
+  const ib = parseIP(b)
+  return Boolean(ia && ib && ia.family === ib.family && ia.value === ib.value)
+}
+
+function parseJson(text: string): any {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** A CNI error object (SPEC §5 Error) and a non-zero exit. */
+function errorProblem(verb: string, out: {stdout: string; exitCode: number}): string | undefined {
+  const e = parseJson(out.stdout)
+  if (out.exitCode !== 0 && e && typeof e === 'object' && typeof e.code === 'number' && typeof e.msg === 'string')
+    return undefined
+  return `${verb} exited ${out.exitCode} without a CNI error object: ${J(out.stdout.slice(0, 300))}`
+}
+
+/** Everything on the node and in the bystander besides the attachment, and the canaries. */
+function outside(when: string, base: Snap, s: Snap, own: Set<string>): string[] {
+  const p: string[] = []
+  if (s.canary) p.push(`after ${when}: the canary file exists: a command beyond the plan ran`)
+  if ('fzc0' in s.node) p.push(`after ${when}: the canary link fzc0 exists: a command beyond the plan ran`)
+  if (J(s.ports) !== J(base.ports))
+    p.push(`after ${when}: the bridge fzb0's ports changed: ${J(base.ports)} -> ${J(s.ports)}`)
+  if (J(s.by) !== J(base.by))
+    p.push(`after ${when}: the bystander namespace's links changed: ${J(base.by)} -> ${J(s.by)}`)
+  if (J(s.byRoutes) !== J(base.byRoutes)) p.push(`after ${when}: the bystander namespace's routes changed`)
+  for (const n of Object.keys(base.node)) {
+    if (J(base.node[n]) !== J(s.node[n]))
+      p.push(`after ${when}: node link ${n} changed: ${J(base.node[n])} -> ${J(s.node[n])}`)
+  }
+  for (const n of Object.keys(s.node)) {
+    if (!(n in base.node) && !own.has(n))
+      p.push(`after ${when}: a new node link ${J(fromLatin1(n))} that is not the attachment's`)
+  }
+  const baseRoutes = new Set(base.nodeRoutes)
+  const ownDev = (line: string) => [...own].some((n) => line.startsWith(`${n}\t`) || line.trimEnd().endsWith(` ${n}`))
+  for (const r of s.nodeRoutes) if (!baseRoutes.has(r) && !ownDev(r)) p.push(`after ${when}: a new node route ${J(r)}`)
+  for (const r of base.nodeRoutes) if (!s.nodeRoutes.includes(r)) p.push(`after ${when}: node route ${J(r)} is gone`)
+  return p
+}
+
+function problems(c: FuzzCase, o: Observation): string[] {
+  const p: string[] = []
+  const {base, afterAdd, afterDel} = o
+  const ok = o.add.exitCode === 0
+  const res = ok ? parseJson(o.add.stdout) : undefined
+  const ifname = c.env.CNI_IFNAME!
+  let own = new Set<string>()
+  if (ok) {
+    const ifaces: any[] = Array.isArray(res?.interfaces) ? res.interfaces : []
+    const pod = ifaces.findIndex((i) => i?.sandbox !== undefined && i?.name === ifname)
+    const host = ifaces.filter((i) => i?.sandbox === undefined).at(-1)
+    own = new Set(host?.name ? [latin1(host.name)] : [])
+    if (!res || typeof res !== 'object') p.push(`ADD exited 0 without a result: ${J(o.add.stdout.slice(0, 300))}`)
+    else {
+      const conf = parseJson(c.stdin)
+      if (res.cniVersion !== conf?.cniVersion)
+        p.push(`the result's cniVersion ${J(res.cniVersion)} is not the config's`)
+      if (pod < 0) p.push(`the result has no interface named ${J(ifname)} in a sandbox: ${J(ifaces)}`)
+      else if (ifaces[pod].sandbox !== c.env.CNI_NETNS) {
+        p.push(`the pod interface's sandbox ${J(ifaces[pod].sandbox)} is not CNI_NETNS ${J(c.env.CNI_NETNS)}`)
+      }
+      if (!host) p.push('the result has no node-side interface')
+      const newNode = Object.keys(afterAdd.node).filter((n) => !(n in base.node))
+      if (host && !newNode.includes(latin1(host.name)))
+        p.push(`the result's node interface ${J(host.name)} is not a new node link`)
+      // What the IPAM said: the stub's result, or (cnidbg-ipam) some address with a gateway.
+      const ipam = c.stub ? parseJson(c.ipam) : undefined
+      const fromIpam: any[] = Array.isArray(res.ips) ? res.ips.filter((ip: any) => ip?.interface === pod) : []
+      const want: any[] = c.stub ? (Array.isArray(ipam?.ips) ? ipam.ips : []) : fromIpam
+      const got: any[] = Array.isArray(res.ips) ? res.ips.slice(-want.length || undefined) : []
+      for (const ip of fromIpam) {
+        if (
+          typeof ip.address !== 'string' ||
+          !parseCIDR(ip.address) ||
+          (ip.gateway !== undefined && !parseIP(String(ip.gateway)))
+        ) {
+          p.push(`result ip ${J(ip)} is not an address and a gateway`)
+        }
+      }
+      if (want.length === 0 || got.length !== want.length)
+        p.push(`the result's ips ${J(res.ips)} are not the IPAM result's ${J(want)}`)
+      want.forEach((w, k) => {
+        const g = got[k]
+        if (!g || !sameIP(g.address, w.address) || !sameIP(g.gateway, w.gateway) || g.interface !== pod) {
+          p.push(`result ips[${k}] ${J(g)} is not the IPAM result's ${J(w)} on interface ${pod}`)
+        }
+      })
+      const wantRoutes: any[] = Array.isArray(ipam?.routes) ? ipam.routes : []
+      const gotRoutes: any[] = Array.isArray(res.routes) ? res.routes : []
+      for (const w of wantRoutes) {
+        if (
+          !gotRoutes.some(
+            (g) => sameIP(g?.dst, w?.dst) && (w?.gw === undefined || w?.gw === '' ? !g?.gw : sameIP(g?.gw, w?.gw)),
+          )
+        ) {
+          p.push(`the IPAM route ${J(w)} is not in the result's routes ${J(gotRoutes)}`)
+        }
+      }
+    }
+    // The pod got exactly one interface, named exactly CNI_IFNAME.
+    const added = afterAdd.pod.filter((n) => !base.pod.includes(n))
+    if (J(added) !== J([latin1(ifname)]))
+      p.push(`the pod's new links are ${J(added.map(fromLatin1))}, not [${J(ifname)}]`)
+    if (o.gc) {
+      if (o.gc.exitCode !== 0 && errorProblem('GC', o.gc)) p.push(errorProblem('GC', o.gc)!)
+      const [before, after] = [afterAdd, o.gc.snap].map((s) => Object.keys(s.node).sort().map(fromLatin1))
+      if (J(before) !== J(after)) {
+        p.push(`a GC listing the attachment as valid changed the node's links: ${J(before)} -> ${J(after)}`)
+      }
+    }
+  } else {
+    const e = errorProblem('ADD', o.add)
+    if (e) p.push(e)
+  }
+  p.push(...outside('ADD', base, afterAdd, own))
+  if (o.gc) p.push(...outside('GC', base, o.gc.snap, own))
+  // DEL is best effort: it may fail on input it cannot use, but only with an error object, and
+  // after a successful ADD it must succeed.
+  if (o.del.exitCode !== 0) {
+    const e = errorProblem('DEL', o.del)
+    if (e) p.push(e)
+    else if (ok) p.push(`DEL after a successful ADD failed: ${o.del.stdout.trim()}`)
+  }
+  p.push(...outside('DEL', base, afterDel, new Set()))
+  if (J(afterDel.pod) !== J(base.pod)) p.push(`after DEL the pod still has ${J(afterDel.pod.map(fromLatin1))}`)
+  if (o.leases.length) p.push(`after DEL cnidbg-ipam still holds ${J(o.leases)}`)
+  if (o.unrestored.length) p.push(`the sandbox could not be restored after this case: ${o.unrestored.join('; ')}`)
+  return p
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Running.
+
+const dir = await bundle(t)
+await buildWorker(dir)
+const timings: string[] = []
+
+async function fuzzClass(
+  t: Test,
+  sb: FuzzSandbox,
+  label: string,
+  arb: fc.Arbitrary<Input>,
+  mode: FuzzCase['mode'],
+  numRuns: number,
+) {
+  const start = performance.now()
+  const cpu0 = sb.cpuSeconds()
+  let cases = 0
+  let added = 0
+  const prop = fc.asyncProperty(arb, async (input) => {
+    const c = toCase(input, mode)
+    const o = await sb.run(c)
+    cases++
+    if (o.add.exitCode === 0) added++
+    const found = problems(substitute(c, sb.world), o)
+    if (found.length) throw new Error(found.join('\n'))
+  })
+  const details = await fc.check(prop, {seed: SEED, numRuns, ...(PATH ? {path: PATH} : {}), verbose: 0})
+  const secs = ((performance.now() - start) / 1000).toFixed(1)
+  const cpu = (sb.cpuSeconds() - cpu0).toFixed(1)
+  timings.push(`${label}: ${cases} cases (${added} ADDs succeeded) in ${secs} s, ${cpu} CPU s`)
+  t.comment(`${label}: ${cases} cases, ${added} successful ADDs, ${secs} s, ${cpu} CPU s`)
+  if (details.failed) {
+    const ce = details.counterexample?.[0]
+    const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
+    t.fail(`${label}: the plugin broke its contract`, {
+      diagnostic: true,
+      seed: details.seed,
+      path: details.counterexamplePath,
+      replay: `CNIDBG_FUZZ_SEED=${details.seed} CNIDBG_FUZZ_PATH='${details.counterexamplePath}' CNIDBG_FUZZ_ONLY='${label}' npx tap test/reference-plugin/fuzz.ts`,
+      counterexample: ce === undefined ? undefined : J(ce),
+      case: ce === undefined ? undefined : toCase(ce, mode),
+      problems: error.split('\n'),
+      shrinks: details.numShrinks,
+    })
+  } else {
+    t.pass(`${label}: ${details.numRuns} cases kept the contract`)
+  }
+}
+
+const wanted = (label: string) => !ONLY || ONLY === label
+
+/**
+ * Classes run in three lanes, each with its own sandbox, at the same time: a case spends much of its
+ * time waiting for the kernel (a veth's deletion waits for RCU grace periods), not on the CPU. The
+ * lanes are balanced by how many of their cases get past validation to the kernel.
+ */
+const LANES: Array<Array<[string, FuzzCase['mode'], number]>> = [
+  [
+    ['CNI_ARGS', 'inproc', RUNS],
+    ['CNI_CONTAINERID', 'inproc', RUNS],
+  ],
+  [
+    ['config', 'inproc', RUNS],
+    ['CNI_IFNAME', 'inproc', RUNS],
+    ['CNI_NETNS', 'inproc', RUNS],
+  ],
+  [
+    ['IPAM result', 'inproc', RUNS],
+    ['shell front', 'front', FRONT_RUNS],
+  ],
+]
+const ALL = fc.oneof(...Object.values(CLASSES))
+
+t.test('cnidbg-ref keeps its contract under hostile input', async (t) => {
+  // Settled, not all: a lane that breaks must not end the test (and its sandboxes) under the others.
+  const lanes = await Promise.allSettled(
+    LANES.map(async (lane, n) => {
+      const todo = lane.filter(([label]) => wanted(label))
+      if (todo.length === 0) return
+      const sb = await FuzzSandbox.create(t, `lane ${n}`, dir)
+      for (const [label, mode, runs] of todo) await fuzzClass(t, sb, label, CLASSES[label] ?? ALL, mode, runs)
+    }),
+  )
+  for (const l of lanes)
+    if (l.status === 'rejected') t.fail(`a fuzz lane broke: ${String(l.reason?.stack ?? l.reason)}`)
+})
+
+t.teardown(() => {
+  timings.push(`whole file: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  process.stderr.write(`fuzz timings (seed ${SEED}):\n  ${timings.join('\n  ')}\n`)
+})
