@@ -17,6 +17,7 @@ import type {CniEnv, Executor, PluginOutcome} from '../runtime/invoke.js'
 import {invokePlugin} from '../runtime/invoke.js'
 import {
   addNetworkList,
+  buildCniEnv,
   checkNetworkList,
   delNetworkList,
   gcNetworkList,
@@ -219,15 +220,7 @@ export class CaseEnv {
     path?: string
     timeoutMs?: number
   }): Promise<PluginOutcome> {
-    const rt = opts.rt
-    const env: Partial<CniEnv> = {
-      CNI_ARGS: rt ? rt.args.map(([k, v]) => `${k}=${v}`).join(';') : '',
-      CNI_CONTAINERID: rt?.containerId ?? '',
-      CNI_IFNAME: rt?.ifname ?? '',
-      CNI_NETNS: rt?.netns ?? '',
-      CNI_PATH: this.cniPath.join(':'),
-      ...opts.env,
-    }
+    const env: Partial<CniEnv> = {...buildCniEnv(this.cniPath, opts.rt), ...opts.env}
     const o = await invokePlugin({
       env,
       executor: this.executor,

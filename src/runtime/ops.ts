@@ -45,13 +45,18 @@ export interface ListOutcome {
   cacheFile?: string
 }
 
-function cniEnv(ctx: RuntimeContext, rt?: RuntimeConf) {
+/**
+ * The CNI_* variables a runtime sets for one attachment (SPEC §2 Parameters); CNI_COMMAND is the
+ * invoker's. The one builder: the runtime's operations and the conformance checks' hand-made calls
+ * both use it.
+ */
+export function buildCniEnv(cniPath: readonly string[], rt?: RuntimeConf) {
   return {
     CNI_ARGS: rt ? formatCniArgs(rt.args) : '',
     CNI_CONTAINERID: rt?.containerId ?? '',
     CNI_IFNAME: rt?.ifname ?? '',
     CNI_NETNS: rt?.netns ?? '',
-    CNI_PATH: ctx.cniPath.join(':'),
+    CNI_PATH: cniPath.join(':'),
   }
 }
 
@@ -68,7 +73,7 @@ async function invoke(
   rt?: RuntimeConf,
 ): Promise<PluginOutcome> {
   const outcome = await invokePlugin({
-    env: cniEnv(ctx, rt),
+    env: buildCniEnv(ctx.cniPath, rt),
     executor: ctx.executor,
     maxOutputBytes: ctx.maxOutputBytes,
     path,
