@@ -2,6 +2,7 @@ import {readdirSync, statSync} from 'node:fs'
 import {join, relative} from 'node:path'
 
 import {run} from '../process/exec.js'
+import {inNetnsArgv} from './enter.js'
 
 /**
  * A comparable picture of one namespace's network state (links, addresses, routes, rules,
@@ -112,7 +113,10 @@ export async function snapshotNetns(exec: Exec): Promise<NetnsSnapshot> {
 
 /** Snapshot of a namespace given by path, via nsenter. */
 export function snapshotNetnsPath(nsPath: string): Promise<NetnsSnapshot> {
-  return snapshotNetns((file, args) => run('nsenter', [`--net=${nsPath}`, '--', file, ...args], {timeoutMs: 15_000}))
+  return snapshotNetns((file, args) => {
+    const [cmd, ...rest] = inNetnsArgv({path: nsPath}, [file, ...args])
+    return run(cmd!, rest, {timeoutMs: 15_000})
+  })
 }
 
 /** Every file under a dir (relative path and size), for state-dir leak checks. */

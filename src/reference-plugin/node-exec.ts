@@ -1,3 +1,4 @@
+import {inNetnsArgv} from '../netns/enter.js'
 import {litePiped, liteRun, which, type LiteResult} from '../process/lite-exec.js'
 import {CniError, CODE} from './errors.js'
 
@@ -14,10 +15,8 @@ export function hostIp(lines: readonly string[], json = false): Promise<LiteResu
 
 /** `ip -batch -` inside the pod's netns, given by path (/run/netns/x or /proc/<pid>/ns/net). */
 export function podIp(nsPath: string, lines: readonly string[], json = false): Promise<LiteResult> {
-  return liteRun('nsenter', [`--net=${nsPath}`, '--', which('ip'), ...(json ? ['-j'] : []), '-batch', '-'], {
-    input: lines.join('\n') + '\n',
-    timeoutMs: TIMEOUT_MS,
-  })
+  const [file, ...args] = inNetnsArgv({path: nsPath}, [which('ip'), ...(json ? ['-j'] : []), '-batch', '-'])
+  return liteRun(file!, args, {input: lines.join('\n') + '\n', timeoutMs: TIMEOUT_MS})
 }
 
 /**

@@ -16,7 +16,8 @@ t.test('lab break passes the target to labBreak', async (t) => {
   const {default: Cmd} = await t.mockImport<typeof import('../../../src/commands/lab/break.js')>(
     '../../../src/commands/lab/break.js',
     {
-      '../../../src/lab/break.js': {
+      '../../../src/services/lab.js': {
+        ...(await import('../../../src/services/lab.js')),
         faultCatalog: () => [],
         labBreak: async (o: any) => {
           got = o

@@ -5,7 +5,8 @@ t.test('lab exec takes the command after -- and exits with its code', async (t) 
   const {default: LabExec} = await t.mockImport<typeof import('../../../src/commands/lab/exec.js')>(
     '../../../src/commands/lab/exec.js',
     {
-      '../../../src/lab/exec.js': {
+      '../../../src/services/lab.js': {
+        ...(await import('../../../src/services/lab.js')),
         labExec: async (o: any) => {
           got = o
           return {pod: o.pod, netns: 'cnidbg-lab-x-node1-pod-a', exitCode: 3}

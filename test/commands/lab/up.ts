@@ -18,7 +18,8 @@ t.test('lab up passes its flags to labUp and returns its result', async (t) => {
   const {default: LabUp} = await t.mockImport<typeof import('../../../src/commands/lab/up.js')>(
     '../../../src/commands/lab/up.js',
     {
-      '../../../src/lab/up.js': {
+      '../../../src/services/lab.js': {
+        ...(await import('../../../src/services/lab.js')),
         LAB_UP_STEPS: [{id: 'preflight', title: 'Check'}],
         labUp: async (o: any) => {
           got = o
@@ -48,7 +49,8 @@ t.test('lab up refuses an unknown mode before doing anything', async (t) => {
   const {default: LabUp} = await t.mockImport<typeof import('../../../src/commands/lab/up.js')>(
     '../../../src/commands/lab/up.js',
     {
-      '../../../src/lab/up.js': {
+      '../../../src/services/lab.js': {
+        ...(await import('../../../src/services/lab.js')),
         LAB_UP_STEPS: [],
         labUp: async () => t.fail('must not run'),
       },

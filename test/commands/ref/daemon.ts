@@ -5,12 +5,13 @@ t.test('ref daemon passes its flags to the service', async (t) => {
   const {default: RefDaemon} = await t.mockImport<typeof import('../../../src/commands/ref/daemon.js')>(
     '../../../src/commands/ref/daemon.js',
     {
-      '../../../src/daemon/daemon.js': {
+      '../../../src/services/daemon.js': {
+        ...(await import('../../../src/services/daemon.js')),
         DEFAULT_CLUSTER_CIDR: '10.244.0.0/16',
         DEFAULT_IFACE: 'eth0',
         DEFAULT_LISTEN: '127.0.0.1:0',
         DEFAULT_RESYNC_SECONDS: 300,
-        runNodeDaemon: async (o: any) => {
+        runDaemon: async (o: any) => {
           got = o
           return {
             node: o.nodeName,

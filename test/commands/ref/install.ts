@@ -11,8 +11,9 @@ t.test('ref install passes its flags to the service and returns its result', asy
   const {default: RefInstall} = await t.mockImport<typeof import('../../../src/commands/ref/install.js')>(
     '../../../src/commands/ref/install.js',
     {
-      '../../../src/reference-plugin/install.js': {
-        installRefPlugins: (o: any) => {
+      '../../../src/services/ref.js': {
+        ...(await import('../../../src/services/ref.js')),
+        installRef: (o: any) => {
           got = o
           return {
             binDir: o.binDir,
