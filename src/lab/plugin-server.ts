@@ -10,9 +10,15 @@ import {join} from 'node:path'
 
 import type {RunResult} from '../netns/exec.js'
 import {runInHostView} from '../netns/sandbox.js'
+import {logTail} from './processes.js'
 import {procAlive, type ProcRef, type LabNodeState, stopProc} from './state.js'
 
 const SERVER_DIR = 'cnidbg-ref'
+
+/** The server's own log (its stderr): one line per request it served or turned away, and its lifecycle. */
+export function nodePluginServerLog(node: LabNodeState): string {
+  return join(node.dir, 'plugin-server.log')
+}
 
 /** The node's server as its pid file names it ("<pid> <start time>"), if that process still runs. */
 export function nodePluginServer(node: LabNodeState): ProcRef | undefined {
@@ -46,11 +52,21 @@ export class PluginServer {
   async start(): Promise<void> {
     if (this.done) return
     const view = {netns: this.node.netns, varLibCni: this.node.varLibCni, runCni: this.node.runCni}
-    const done = runInHostView(view, process.execPath, [join(this.node.binDir, 'cnidbg-ref'), '--serve', '--quiet'])
+    const log = nodePluginServerLog(this.node)
+    // stderr goes to a file rather than into memory: a long-running lab serves without bound. The
+    // paths are sh's positional parameters, never part of the script.
+    const done = runInHostView(view, 'sh', [
+      '-c',
+      'exec "$0" "$1" --serve 2>>"$2"',
+      process.execPath,
+      join(this.node.binDir, 'cnidbg-ref'),
+      log,
+    ])
     this.done = done
     void done.then((r) => {
       if (this.done === done) this.done = undefined
-      this.log(`plugin server exited (${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+      const tail = (r.stderr.trim() || logTail(log, 3)).split('\n').slice(-3).join(' | ')
+      this.log(`plugin server exited (${r.exitCode ?? r.signal}): ${tail}`)
     })
     for (let i = 0; i < 200 && this.done === done && !nodePluginServer(this.node); i++) {
       await new Promise((r) => setTimeout(r, 50))
