@@ -1029,8 +1029,9 @@ function defaultControl(e: ManifestEntry): Control {
 }
 
 /**
- * Runs the cases of the fixtures whose manifest area is in `areas`: both scenarios of a fixture at
- * once (two sandboxes), then the assertions. Ends with the leak check.
+ * Runs the cases of the fixtures whose manifest area is in `areas`, two fixtures at a time: both
+ * scenarios of a fixture at once (two sandboxes), then the assertions. Ends with the leak check,
+ * once every fixture is done.
  */
 export async function runFixtureCases(t: Test, areas: readonly string[]): Promise<void> {
   const before = await machineState()
@@ -1045,13 +1046,17 @@ export async function runFixtureCases(t: Test, areas: readonly string[]): Promis
     spyCniPath = `${spyDir}:${FIXTURE_BIN}:${UPSTREAM_DIR}`
   }
   t.ok(entries.length > 0, `${entries.length} fixtures in ${areas.join(', ')}`)
+  // Fixtures share nothing (each scenario has its own sandbox, work dir and container IDs), so two
+  // run at a time: most of a scenario is waiting on plugin processes and namespace set-up.
+  t.jobs = 2
+  const running: Array<Promise<unknown>> = []
   for (const entry of entries) {
     const c = CASES[entry.name]
     if (!c) {
       t.fail(`${entry.name}: no self-test case`)
       continue
     }
-    await t.test(`${entry.name} breaks ${entry.breaks.join('/')}`, async (t) => {
+    const run = t.test(`${entry.name} breaks ${entry.breaks.join('/')}`, async (t) => {
       const ctx = {workDir: mkdtempSync(join(workDir, `${entry.name}-`)), spyCniPath}
       const mutant: Plugin = {
         path: join(FIXTURE_BIN, entry.name),
@@ -1074,6 +1079,8 @@ export async function runFixtureCases(t: Test, areas: readonly string[]): Promis
         })
       }
     })
+    running.push(run)
   }
+  await Promise.all(running)
   await t.test('left nothing behind', async (t) => assertNothingLeft(t, before))
 }

@@ -4,7 +4,7 @@ import {randomBytes} from 'node:crypto'
 
 import t from 'tap'
 
-import {createNetns, deleteNetns, ipBatch, onCleanup} from '../../src/netns/index.js'
+import {createNetns, deleteNetns, ipBatch, onCleanup, runInNetns} from '../../src/netns/index.js'
 import {
   LocalKernelReader,
   parseRouteGet,
@@ -173,6 +173,10 @@ t.test('LocalKernelReader reads a real namespace in one exec', async (t) => {
     ns,
   )
   await ipBatch(['link set eth0 up', 'addr add 10.99.0.5/32 dev eth0'], peer)
+  // A new namespace copies its IPv4 settings from the root one (net.core.devconf_inherit_init_net
+  // 0), so forwarding is turned off here rather than assumed off: the route checks below need it off.
+  const off = await runInNetns(`/run/netns/${ns}`, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0'])
+  t.equal(off.exitCode, 0, off.stderr)
   const reader = new LocalKernelReader(`/run/netns/${ns}`)
   const s = await reader.snapshot({
     routeGets: [
@@ -193,7 +197,7 @@ t.test('LocalKernelReader reads a real namespace in one exec', async (t) => {
   )
   t.ok(s.sysctls['net/ipv4/ip_forward'] !== undefined)
   t.equal(s.routeGets[0]!.iif, 'cnitest0', 'iifFor resolved to the veth that routes the pod IP')
-  // Forwarding is off in a fresh namespace: the kernel refuses, and says so.
+  // Forwarding is off: the kernel refuses, and says so.
   t.same(s.routeGets[0]!.ok, false)
   t.same(s.routeGets[1], {ok: false, error: 'Network is unreachable'})
   t.same(s.routeGets[2]!.ok, false)

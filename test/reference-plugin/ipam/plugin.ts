@@ -28,6 +28,10 @@ const files = (network: string): string[] =>
   existsSync(node.storeDir(network)) ? readdirSync(node.storeDir(network)).sort() : []
 const reserved = (network: string): string[] => files(network).filter((f) => /^[\d.]+$|:/.test(f))
 
+// Every test has its own network (store directory) and attachments, and only the last one runs
+// cnidbg-ref (the only plugin here that makes links), so the tests run side by side.
+t.jobs = 4
+
 t.test('50 parallel ADDs get 50 different addresses; parallel DELs release them all', async (t) => {
   const c = conf('par', {ranges: [[{subnet: '10.50.0.0/24'}]]})
   const adds = await Promise.all(Array.from({length: 50}, (_, i) => ipamRun('ADD', c, att(`par-${i}`))))
@@ -177,12 +181,12 @@ t.test('the subnet file from the node daemon', async (t) => {
 })
 
 async function waitFor(path: string): Promise<number> {
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 3000; i++) {
     if (existsSync(path)) {
       const pid = Number(readFileSync(path, 'utf8'))
       if (pid > 0) return pid
     }
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, 20))
   }
   throw new Error(`the plugin never reached its hold point (${path})`)
 }

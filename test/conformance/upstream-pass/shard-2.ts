@@ -1,0 +1,6 @@
+import t from 'tap'
+
+import {upstreamShard} from '../../helpers/upstream-pass.js'
+
+t.setTimeout(45 * 60 * 1000)
+upstreamShard(t, 2, 4)

@@ -1,0 +1,84 @@
+import {EventEmitter} from 'node:events'
+import {readFileSync} from 'node:fs'
+
+import type {Test} from 'tap'
+
+import type {PluginRole} from '../../src/checks/types.js'
+import {type RunEmitter, runConformance} from '../../src/conformance/runner.js'
+
+interface PassingEntry {
+  conf: string
+  role: PluginRole
+  description: string
+}
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+export const passing = (): PassingEntry[] =>
+  JSON.parse(readFileSync(`${ROOT}fixtures/conf/passing.json`, 'utf8')) as PassingEntry[]
+
+// bridge runs at every version it claims (the suite's speed figure); the rest at their newest.
+const allVersions = (p: PassingEntry): boolean => p.conf.endsWith('upstream-bridge.conflist')
+
+// Rough cost of one entry, in units of a plain upstream plugin at one version: the mutant wrappers
+// (ok-*) start a node process per call and ok-ptp11 adds GC and STATUS; bridge runs at six versions;
+// macvlan, the long chain and ptp make more kernel state per case than the IPAM-only or chained
+// roles. Only the balance between shards uses it.
+function cost(p: PassingEntry): number {
+  if (p.conf.endsWith('ok-ptp11.conflist')) return 10
+  if (p.conf.endsWith('ok-ptp.conflist')) return 6
+  if (allVersions(p)) return 5
+  if (/upstream-(macvlan|chain)\.conflist$/.test(p.conf)) return 3
+  if (p.conf.endsWith('upstream-ptp.conflist')) return 2
+  return 1
+}
+
+/**
+ * The entries shard `shard` of `of` runs: every entry of passing.json lands in exactly one shard,
+ * the costliest first into the cheapest shard so far (so tap's parallel jobs finish close together).
+ */
+export function upstreamShardEntries(shard: number, of: number): PassingEntry[] {
+  const load = Array.from({length: of}, () => 0)
+  const out: PassingEntry[][] = Array.from({length: of}, () => [])
+  const entries = passing()
+    .map((p, i) => ({p, i}))
+    .sort((a, b) => cost(b.p) - cost(a.p) || a.i - b.i)
+  for (const {p} of entries) {
+    const k = load.indexOf(Math.min(...load))
+    load[k]! += cost(p)
+    out[k]!.push(p)
+  }
+  return out[shard]!
+}
+
+/**
+ * Done means "a correct upstream plugin passes": the real Debian plugins, in every role, must come
+ * out with zero failures under the default profile. Sharded so tap can run the shards in parallel.
+ */
+export function upstreamShard(t: Test, shard: number, of: number): void {
+  for (const p of upstreamShardEntries(shard, of)) {
+    t.test(`${p.conf} passes (${p.role})`, async (t) => {
+      const report = await runConformance(
+        {
+          cniPath: [`${ROOT}fixtures/plugins/bin`, '/usr/lib/cni'],
+          conf: `${ROOT}${p.conf}`,
+          host: false,
+          parallel: 3,
+          profile: 'default',
+          role: p.role,
+          strict: false,
+          timeoutSeconds: 30,
+          versions: allVersions(p) ? undefined : ['highest'],
+        },
+        new EventEmitter() as RunEmitter,
+      )
+      const failed = report.checks.filter((c) => c.status === 'fail')
+      t.same(
+        failed.map((c) => `${c.id}@${c.version}: ${c.message}`),
+        [],
+        `${p.description} ${report.summary.passed} passed, ${report.summary.warned} warned`,
+      )
+      t.ok(report.summary.passed > 10, 'a real run, not an empty one')
+    })
+  }
+}
