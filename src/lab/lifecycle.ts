@@ -6,7 +6,7 @@ import {existsSync, rmSync, statSync} from 'node:fs'
 
 import {UsageError} from '../core/errors.js'
 import {listNetns} from '../netns/netns.js'
-import {DEFAULT_LAB_NAME, LAB_ROOT, labDir} from './names.js'
+import {DEFAULT_LAB_NAME, LAB_ROOT, labDir, SYSTEM_LAB_ROOT} from './names.js'
 import {deleteLabNamespaces} from './network.js'
 import {stopNodePluginServer} from './plugin-server.js'
 import {type LabState, listLabDirs, procAlive, procRef, readLabState, stopProc, writeLabState} from './state.js'
@@ -101,12 +101,17 @@ export async function teardownLab(name: string, root = LAB_ROOT): Promise<string
   return removed
 }
 
-/** Lab names that own namespaces on this machine but have no directory (their state was lost). */
+/**
+ * Lab names that own namespaces on this machine but have no directory (their state was lost).
+ * Namespaces are machine-wide while lab roots are not (CNIDBG_LAB_ROOT, a test's private root): a lab
+ * whose directory is in the system root or in the caller's is never an orphan, so a run with a private
+ * root cannot tear down the labs everyone else uses.
+ */
 export function orphanLabNames(root = LAB_ROOT): string[] {
   const names = new Set<string>()
   for (const n of listNetns()) {
     const m = /^cnidbg-lab-([a-z][a-z0-9]{0,15})-/.exec(n)
-    if (m && !existsSync(labDir(m[1]!, root))) names.add(m[1]!)
+    if (m && !existsSync(labDir(m[1]!, root)) && !existsSync(labDir(m[1]!, SYSTEM_LAB_ROOT))) names.add(m[1]!)
   }
   return [...names].sort()
 }

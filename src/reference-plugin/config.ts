@@ -59,12 +59,12 @@ export function parseRefConf(conf: Json, cniVersion: string, name: string, withP
       'use an integer from 68 to 65535, e.g. 1450',
     )
   }
-  // We route, we do not NAT: masquerading is the node daemon's job (as with flannel's --ip-masq).
+  // We route, we do not NAT; neither does the node daemon (docs/daemon.md): masquerading is the node's.
   if (conf.ipMasq !== undefined && conf.ipMasq !== false) {
     throw new CniError(
       CODE.UNSUPPORTED_FIELD,
       `unsupported field ipMasq=${JSON.stringify(conf.ipMasq)}`,
-      'cnidbg-ref does not masquerade; remove "ipMasq" (the node daemon masquerades cluster egress)',
+      'cnidbg-ref does not masquerade; remove "ipMasq" (masquerading pod traffic out of the node is left to the node: docs/reference-plugin.md)',
     )
   }
   const ipamType = ipamSection(conf).type ?? DEFAULT_IPAM

@@ -52,6 +52,8 @@ export function ifnameProblem(name: string): string | undefined {
   if (name === '') return 'is empty'
   const shown = JSON.stringify(name)
   if (name === '.' || name === '..') return `${shown} is not a valid interface name`
+  // /proc/sys/net/ipv{4,6}/conf/ has these entries for every interface at once: the kernel refuses them.
+  if (name === 'all' || name === 'default') return `${shown} is reserved by the kernel (net.*.conf.${name})`
   const bytes = Buffer.from(name)
   if (bytes.length > 15) return `${shown} is ${bytes.length} bytes; Linux allows at most 15`
   if (name.includes('\ufffd')) return `${shown} is not valid UTF-8`

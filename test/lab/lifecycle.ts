@@ -70,3 +70,15 @@ t.test('lab down of a lab that does not exist is not an error', async (t) => {
   t.notOk(down.found)
   t.same(down.removed, [])
 })
+
+t.test('a reaper with a private lab root never takes the system root’s labs for orphans', async (t) => {
+  const name = testLabName()
+  t.teardown(() => teardownLab(name))
+  // A running lab in the system root (pid 1 owns it, so it is not crashed either).
+  fabricate(name, {phase: 'starting', owner: procRef(1)})
+  await createNetns(nodeNetns(name, 'node1'))
+  const privateRoot = t.testdir({})
+  t.notOk(orphanLabNames(privateRoot).includes(name), 'not an orphan seen from another root')
+  await reapCrashedLabs(privateRoot)
+  t.ok(listNetns().includes(nodeNetns(name, 'node1')), 'its namespace is still there')
+})

@@ -13,6 +13,8 @@ t.test('CNI_IFNAME is what the kernel takes as that very name', async (t) => {
     ['', /empty/],
     ['.', /not a valid/],
     ['..', /not a valid/],
+    ['all', /reserved by the kernel/],
+    ['default', /reserved by the kernel/],
     ['a23456789012345x', /16 bytes/],
     ['éééééééé', /16 bytes/],
     ['a/b', /"\/", ":" or whitespace/],

@@ -101,8 +101,11 @@ export class DiskStore implements Store {
       // Gone, or not a regular file we wrote (a symlink is never followed): no one's reservation.
       return undefined
     }
+    // Exactly as written: trimming would strip characters a legal interface name may end with (String
+    // trim also takes U+FEFF and the Unicode spaces), and the release that compares the owner with
+    // CNI_IFNAME would then miss, leaking the address.
     const [containerID = '', ifname = ''] = text.split(LINE_BREAK)
-    return {containerID: containerID.trim(), ifname: ifname.trim()}
+    return {containerID, ifname: ifname.replace(/\n$/, '')}
   }
 
   list(): Reservation[] {

@@ -147,3 +147,16 @@ t.test('DEL and GC of a network that has no directory yet find nothing', async (
   store.close()
   t.notOk(existsSync(join(dataDir, 'none')))
 })
+
+t.test('an owner is read back exactly as written, so its release never misses (no trimming)', async (t) => {
+  const {dataDir} = setup()
+  const store = DiskStore.open(dataDir, 'exact', true)
+  // Legal interface names that String.prototype.trim would shorten: a BOM, Unicode spaces.
+  const names = ['eth0e\\\ufeff', '\ufeffeth0', 'e\u3000', 'e\u2003']
+  names.forEach((ifname, i) => t.ok(store.reserve(`10.0.0.${i + 10}`, {containerID: 'c1', ifname}), ifname))
+  for (const [i, ifname] of names.entries()) {
+    t.same(releaseHeldBy(store, {containerID: 'c1', ifname}), [`10.0.0.${i + 10}`], JSON.stringify(ifname))
+  }
+  t.same(store.list(), [], 'nothing held')
+  store.close()
+})

@@ -103,7 +103,7 @@ t.test('requested IPs: args.cni.ips beats CNI_ARGS IP (P114); taken or outside r
 })
 
 t.test('STATUS reports an exhausted pool with code 50, and DEL still works', async (t) => {
-  const c = conf('tiny', {ranges: [[{subnet: '10.80.0.0/29', rangeStart: '10.81.0.2', rangeEnd: '10.80.0.3'}]]})
+  const c = conf('tiny', {ranges: [[{subnet: '10.80.0.0/29', rangeStart: '10.80.0.2', rangeEnd: '10.80.0.3'}]]})
   t.equal((await ipamRun('STATUS', c)).exitCode, 0)
   t.equal((await ipamRun('ADD', c, att('t-1'))).exitCode, 0)
   t.equal((await ipamRun('ADD', c, att('t-2'))).exitCode, 0)
