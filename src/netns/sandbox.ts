@@ -24,37 +24,40 @@ export interface HostView {
 }
 
 /**
- * Runs a program as if on the host `view` describes: in a private mount namespace with its dirs
- * bind-mounted over /var/lib/cni and /run/cni, inside its network namespace. Plugins keep their state
- * (IPAM, caches, locks) at the usual paths, and each host gets its own. Used by Sandbox and by the
- * lab's nodes.
+ * The argv that runs a program as if on the host `view` describes: in a private mount namespace with
+ * its dirs bind-mounted over /var/lib/cni and /run/cni, inside its network namespace. Plugins keep
+ * their state (IPAM, caches, locks) at the usual paths, and each host gets its own. Every value is its
+ * own argv element (the script reads them as "$@"). The mount points are made if missing.
  */
+export function hostViewArgv(view: HostView, file: string, args: readonly string[]): string[] {
+  for (const p of SANDBOXED_PATHS) mkdirSync(p, {recursive: true})
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    ENTER_SCRIPT,
+    'cnidbg-sandbox',
+    view.varLibCni,
+    view.runCni,
+    view.netns,
+    file,
+    ...args,
+  ]
+}
+
+/** Runs a program on the host `view` describes (hostViewArgv). Used by Sandbox and by the lab's nodes. */
 export function runInHostView(
   view: HostView,
   file: string,
   args: readonly string[],
   opts: RunOptions = {},
 ): Promise<RunResult> {
-  for (const p of SANDBOXED_PATHS) mkdirSync(p, {recursive: true})
-  return run(
-    'unshare',
-    [
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      ENTER_SCRIPT,
-      'cnidbg-sandbox',
-      view.varLibCni,
-      view.runCni,
-      view.netns,
-      file,
-      ...args,
-    ],
-    opts,
-  )
+  const [cmd, ...rest] = hostViewArgv(view, file, args)
+  return run(cmd!, rest, opts)
 }
 
 export interface SandboxOptions {

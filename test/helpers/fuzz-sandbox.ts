@@ -16,6 +16,7 @@ import {installSignalCleanup, onCleanup} from '../../src/process/cleanup.js'
 import {ownMarker, releaseMarker, writeMarker} from '../../src/netns/markers.js'
 import {run} from '../../src/process/exec.js'
 import {createNetns, ip} from '../../src/netns/netns.js'
+import {hostViewArgv} from '../../src/netns/sandbox.js'
 import {type FuzzCase, type Observation, type Snap, type World} from './fuzz-world.js'
 import {REPO, type Tap} from './ref-plugins.js'
 
@@ -146,27 +147,12 @@ export class FuzzSandbox {
     // Private /var/lib/cni and /run/cni (as a Sandbox gives a plugin), then the node namespace.
     const lib = join(tmp, 'var-lib-cni')
     const runDir = join(tmp, 'run-cni')
-    for (const d of [lib, runDir, '/var/lib/cni', '/run/cni']) mkdirSync(d, {recursive: true})
-    const worker = spawn(
-      'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        'mount --bind "$1" /var/lib/cni && mount --bind "$2" /run/cni && exec ip netns exec "$3" "$4" "$5" "$6"',
-        'cnidbg-fuzz',
-        lib,
-        runDir,
-        names.node,
-        process.execPath,
-        join(pluginDir, WORKER),
-        JSON.stringify(world),
-      ],
-      {stdio: ['pipe', 'pipe', 'pipe']},
-    )
+    for (const d of [lib, runDir]) mkdirSync(d, {recursive: true})
+    const [cmd, ...args] = hostViewArgv({netns: names.node, varLibCni: lib, runCni: runDir}, process.execPath, [
+      join(pluginDir, WORKER),
+      JSON.stringify(world),
+    ])
+    const worker = spawn(cmd!, args, {stdio: ['pipe', 'pipe', 'pipe']})
     procs.push(worker)
     const sb = new FuzzSandbox(world, worker)
     await sb.listen()

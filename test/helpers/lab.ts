@@ -22,18 +22,13 @@ export function testLabName(): string {
   return `t${Math.random().toString(16).slice(2, 6)}`
 }
 
-/** Bundles apiserver-main.mjs, supervisor-main.mjs and plugins/ into a temp dir (removed at teardown). */
-export async function bundleLabLibexec(t: Tap): Promise<Libexec> {
-  const dir = mkdtempSync('/tmp/cnidbg-lablibexec-')
-  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
-  await runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', join(dir, 'plugins')], {
-    timeoutMs: 300_000,
-  })
+/**
+ * Bundles TypeScript entry points (repository paths, with their src/ imports) into `dir` as plain
+ * `<name>.mjs` files node can run with no TypeScript loader.
+ */
+export async function bundleTo(dir: string, entries: Record<string, string>): Promise<void> {
   await build({
-    entryPoints: {
-      'apiserver-main': join(REPO, 'src/lab/apiserver/main.ts'),
-      'supervisor-main': join(REPO, 'src/lab/supervisor-main.ts'),
-    },
+    entryPoints: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, join(REPO, v)])),
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -45,6 +40,19 @@ export async function bundleLabLibexec(t: Tap): Promise<Libexec> {
     banner: {
       js: "import {createRequire as __cnidbgRequire} from 'node:module'; const require = __cnidbgRequire(import.meta.url);",
     },
+  })
+}
+
+/** Bundles apiserver-main.mjs, supervisor-main.mjs and plugins/ into a temp dir (removed at teardown). */
+export async function bundleLabLibexec(t: Tap): Promise<Libexec> {
+  const dir = mkdtempSync('/tmp/cnidbg-lablibexec-')
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  await runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', join(dir, 'plugins')], {
+    timeoutMs: 300_000,
+  })
+  await bundleTo(dir, {
+    'apiserver-main': 'src/lab/apiserver/main.ts',
+    'supervisor-main': 'src/lab/supervisor-main.ts',
   })
   return {
     apiserver: join(dir, 'apiserver-main.mjs'),

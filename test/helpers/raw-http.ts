@@ -3,11 +3,8 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import net from 'node:net'
-import {join} from 'node:path'
 
-import {build} from 'esbuild'
-
-import {REPO, type Tap} from './lab.js'
+import {bundleTo, type Tap} from './lab.js'
 
 export type Target = {port: number} | {path: string}
 
@@ -126,20 +123,7 @@ export function stallCases(get: string, post: string, headers = ''): Array<{name
 export async function bundleEntries(t: Tap, entries: Record<string, string>): Promise<string> {
   const dir = mkdtempSync('/tmp/cnidbg-servers-crash-')
   t.teardown(() => rmSync(dir, {recursive: true, force: true}))
-  await build({
-    entryPoints: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, join(REPO, v)])),
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    outdir: dir,
-    outExtension: {'.js': '.mjs'},
-    logLevel: 'warning',
-    // Bundled CommonJS dependencies (the Kubernetes client's) call require().
-    banner: {
-      js: "import {createRequire as __cnidbgRequire} from 'node:module'; const require = __cnidbgRequire(import.meta.url);",
-    },
-  })
+  await bundleTo(dir, entries)
   return dir
 }
 

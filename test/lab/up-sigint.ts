@@ -4,14 +4,12 @@ import {existsSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import t from 'tap'
 
-import {build} from 'esbuild'
-
 import {labDown} from '../../src/lab/down.js'
 import {labDir, labNetnsPrefix} from '../../src/lab/names.js'
 import {procAlive, readLabState, type LabState} from '../../src/lab/state.js'
 import {run} from '../../src/process/exec.js'
 import {listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, REPO, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, bundleTo, testLabName} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 
 t.setTimeout(1_200_000)
@@ -24,19 +22,7 @@ t.test('Ctrl-C during lab up removes everything it made', async (t) => {
   const linksBefore = await rootLinks()
   const libexec = await bundleLabLibexec(t)
   const dir = dirname(libexec.supervisor)
-  await build({
-    entryPoints: {'lab-up-child': join(REPO, 'test/helpers/lab-up-child.ts')},
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    outdir: dir,
-    outExtension: {'.js': '.mjs'},
-    logLevel: 'warning',
-    banner: {
-      js: "import {createRequire as __cnidbgRequire} from 'node:module'; const require = __cnidbgRequire(import.meta.url);",
-    },
-  })
+  await bundleTo(dir, {'lab-up-child': 'test/helpers/lab-up-child.ts'})
   const child = run(process.execPath, [join(dir, 'lab-up-child.mjs'), name, dir], {
     env: {PATH: process.env.PATH},
     extendEnv: false,
