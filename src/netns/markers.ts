@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {basename, join, resolve} from 'node:path'
 
 import {deleteNetns, listNetns, NETNS_PREFIX, netnsPath} from './netns.js'
 
@@ -60,9 +61,15 @@ export function writeMarker(m: Marker): void {
   renameSync(tmp, file)
 }
 
+/** Run ids are short lower-case words (newRunId, or a test's prefix): nothing that leaves MARKER_DIR. */
+const MARKER_ID_RE = /^[a-z0-9-]{1,32}$/
+
 export function readMarker(id: string): Marker | undefined {
+  if (!MARKER_ID_RE.test(id)) return undefined
   try {
-    return JSON.parse(readFileSync(join(MARKER_DIR, `${id}.json`), 'utf8')) as Marker
+    const m = JSON.parse(readFileSync(join(MARKER_DIR, `${id}.json`), 'utf8')) as Marker
+    // The id inside names the namespaces and the file removeMarker deletes: it must be the file's own.
+    return m?.id === id && Array.isArray(m.netns) && Array.isArray(m.dirs) ? m : undefined
   } catch {
     return undefined
   }
@@ -173,40 +180,60 @@ async function until(pred: () => boolean, ms: number): Promise<boolean> {
 
 /**
  * Stops every process still inside these namespaces (a plugin left running by a SIGKILLed run keeps
- * the sandbox's network and mount namespaces alive after `ip netns del`): SIGTERM to their process
- * groups, then after `graceMs` SIGKILL to the groups and to each process. Our own process group is
- * never signalled. Returns the pids it found.
+ * the sandbox's network and mount namespaces alive after `ip netns del`): SIGTERM, then after
+ * `graceMs` SIGKILL. A process group is signalled as a whole only when its leader is one of the
+ * processes found, so a group led from outside (a script that started `ip netns exec … &`) is never
+ * hit; the others get their own signal. Our own group is never signalled. Returns the pids it found.
  */
 export async function killNamespaceProcesses(netnsNames: readonly string[], graceMs = 2000): Promise<number[]> {
   const found = processesInNamespaces(netnsNames)
   if (found.length === 0) return []
+  const set = new Set(found)
   const ownGroup = procGroup(process.pid)
-  const groups = () =>
-    new Set(
-      processesInNamespaces(netnsNames)
-        .map(procGroup)
-        .filter((g): g is number => g !== undefined && g > 1 && g !== ownGroup),
-    )
-  for (const g of groups()) signal(-g, 'SIGTERM')
-  if (!(await until(() => processesInNamespaces(netnsNames).length === 0, graceMs))) {
-    for (const g of groups()) signal(-g, 'SIGKILL')
-    for (const pid of processesInNamespaces(netnsNames)) signal(pid, 'SIGKILL')
-    await until(() => processesInNamespaces(netnsNames).length === 0, 5000)
+  const leaders = new Set(
+    found.map(procGroup).filter((g): g is number => g !== undefined && set.has(g) && g !== ownGroup),
+  )
+  const send = (sig: NodeJS.Signals) => {
+    for (const g of leaders) signal(-g, sig)
+    for (const pid of found) if (!leaders.has(procGroup(pid) ?? -1)) signal(pid, sig)
+  }
+  // Polling only the processes found: the whole of /proc is scanned once, not every 50 ms.
+  const alive = () => found.filter((pid) => existsSync(`/proc/${pid}`))
+  send('SIGTERM')
+  if (!(await until(() => alive().length === 0, graceMs))) {
+    send('SIGKILL')
+    await until(() => alive().length === 0, 5000)
   }
   return found
 }
 
-/** Removes one marker's resources, then the marker. Best effort; returns what it removed. */
-export async function releaseMarker(m: Marker): Promise<string[]> {
+/**
+ * The temp dirs a marker may name: directly under the temp dir and called cnidbg-…, as Sandbox and the
+ * test topologies make them. A marker file is only as trustworthy as its directory, so nothing else
+ * is removed recursively on its word.
+ */
+function ownedDir(d: string): boolean {
+  const base = basename(d)
+  return base.startsWith(NETNS_PREFIX) && resolve(d) === join(resolve(tmpdir()), base)
+}
+
+/**
+ * Removes one marker's resources, then the marker. Best effort; returns what it removed. With
+ * `stopProcesses` (reaping a crashed run, removing a kept sandbox) it first stops whatever still runs
+ * inside its namespaces; a live run's own children die with its process groups, so its removal skips
+ * the scan of /proc.
+ */
+export async function releaseMarker(m: Marker, opts: {stopProcesses?: boolean} = {}): Promise<string[]> {
   const removed: string[] = []
   const own = listNetns().filter((n) => m.netns.includes(n) || n.startsWith(`${NETNS_PREFIX}${m.id}-`))
   // Before the namespaces go: their files are how the processes inside are found.
-  for (const pid of await killNamespaceProcesses(own)) removed.push(`process ${pid}`)
+  if (opts.stopProcesses) for (const pid of await killNamespaceProcesses(own)) removed.push(`process ${pid}`)
   for (const n of own) {
     await deleteNetns(n).catch(() => {})
     removed.push(`netns ${n}`)
   }
   for (const d of m.dirs) {
+    if (!ownedDir(d)) continue
     rmSync(d, {recursive: true, force: true})
     removed.push(`dir ${d}`)
   }
@@ -233,7 +260,7 @@ export async function reapStale(opts: {includeKept?: boolean} = {}): Promise<Rea
       report.kept.push(m.id)
       continue
     }
-    report.removed.push(...(await releaseMarker(m)))
+    report.removed.push(...(await releaseMarker(m, {stopProcesses: true})))
   }
   const orphans = orphanNetns(readMarkers())
   for (const pid of await killNamespaceProcesses(orphans)) report.removed.push(`process ${pid}`)

@@ -161,10 +161,13 @@ export class Sandbox {
     writeMarker(this.marker)
   }
 
-  /** Removes the namespaces, the dirs and the marker. Safe to call twice. */
-  async dispose(): Promise<void> {
+  /**
+   * Removes the namespaces, the dirs and the marker. Safe to call twice. `stopProcesses` for a kept
+   * sandbox, which an earlier, killed run may have left a plugin running in (markers.ts).
+   */
+  async dispose(opts: {stopProcesses?: boolean} = {}): Promise<void> {
     this.unregister()
-    await releaseMarker(this.marker)
+    await releaseMarker(this.marker, opts)
     rmSync(this.root, {recursive: true, force: true})
   }
 }

@@ -331,12 +331,12 @@ export function execDel(opts: ExecOptions): Promise<ExecResult> {
       const result: ExecResult = {...summarize(out), verb: 'del'}
       if (out.ok) {
         if (sb) {
-          await sb.dispose()
+          await sb.dispose({stopProcesses: true})
           result.removed = true
         } else {
           const owner = readMarkers().find((m) => m.netns.some((n) => netnsPath(n) === rt.netns))
           if (owner) {
-            await releaseMarker(owner)
+            await releaseMarker(owner, {stopProcesses: true})
             result.removed = true
           }
         }
