@@ -289,6 +289,8 @@ export function authorize(user: UserInfo | undefined, a: ResourceAttributes): Ad
     if (a.resource === 'nodes') {
       if (a.name !== undefined && a.name !== node)
         throw forbiddenFor(user, a, `node "${node}" cannot modify node "${a.name}"`)
+      // Deleting and registering again would assign a new pod CIDR, which an update may not change.
+      if (a.verb === 'delete') throw forbiddenFor(user, a, `node "${node}" cannot delete its Node object`)
       return (_old, obj) => {
         if (obj && obj.metadata.name !== node)
           throw forbiddenFor(user, a, `node "${node}" cannot modify node "${obj.metadata.name}"`, obj.metadata.name)

@@ -324,8 +324,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     const method = req.method ?? 'GET'
     if (r.subresource !== undefined && r.subresource !== 'status') throw notFoundPath()
     // --- access (auth.ts): refused here with a 403, or checked on the object just before it is stored.
-    const verb = verbOf(method, r.name !== undefined, r.legacyWatch || boolParam(q, 'watch'))
-    const admit = verb ? authorize(user, {verb, ...r}) : undefined
+    const watching = r.legacyWatch || boolParam(q, 'watch')
+    const verb = verbOf(method, r.name !== undefined, watching)
+    // No verb, no request: a method added below later cannot pass without being authorized.
+    if (!verb) throw methodNotAllowed()
+    const admit = authorize(user, {verb, ...r})
     // ---
     if (q.has('dryRun')) throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
     const out = method === 'GET' ? negotiate(req.headers.accept) : ({table: false} as Output)
@@ -335,7 +338,6 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       fieldSelector: q.get('fieldSelector') ?? undefined,
     }
     const tableOpts = {version: out.table ? out.version : undefined, includeObject: q.get('includeObject') ?? undefined}
-    const watching = r.legacyWatch || boolParam(q, 'watch')
 
     if (r.name === undefined) {
       if (method === 'GET' && watching) return serveWatch(req, res, r, sel, q, out)

@@ -444,6 +444,15 @@ export class Store extends EventEmitter {
       if (!deepEqual(obj.spec, old.spec)) meta.generation = (old.metadata.generation ?? 0) + 1
     }
     this.validate(resource, obj)
+    // A Node's pod CIDR, once assigned, is fixed (the real apiserver's node validation): every daemon
+    // routes that range to this node, so whoever may write the Node must not move it.
+    if (resource === 'nodes') {
+      for (const field of ['podCIDR', 'podCIDRs'] as const) {
+        const was = (old.spec as Record<string, unknown> | undefined)?.[field]
+        const now = (obj.spec as Record<string, unknown> | undefined)?.[field]
+        if (was !== undefined && !deepEqual(was, now)) throw invalid('Node', name, [immutable(`spec.${field}`)])
+      }
+    }
     meta.resourceVersion = old.metadata.resourceVersion
     opts.admit?.(copy(old), copy(obj))
     // A write that changes nothing is not an event and keeps the resourceVersion, as in the real apiserver.

@@ -182,6 +182,15 @@ t.test("node1's credential writes only node1 and the pods bound to it", async (t
   t.match(await n1('POST', '/api/v1/namespaces/default/pods', podObject('mirror1', 'node1')), {status: 201})
   t.match(await n1('DELETE', '/api/v1/namespaces/default/pods/mirror1'), {status: 200})
   t.match(s.store.get('nodes', undefined, 'node1'), {metadata: {labels: {ready: 'yes'}}})
+  // Its pod CIDR, once set, stays: every daemon routes that range to it. Nor may it delete itself to
+  // register again with another one.
+  t.match(await n1('PATCH', '/api/v1/nodes/node1', {spec: {podCIDR: '10.244.1.0/24'}}, merge), {status: 200})
+  t.match(await n1('PATCH', '/api/v1/nodes/node1', {spec: {podCIDR: '10.244.2.0/24'}}, merge), {
+    status: 422,
+    body: {reason: 'Invalid'},
+  })
+  forbidden(await n1('DELETE', '/api/v1/nodes/node1'), 'delete its own Node')
+  t.match(s.store.get('nodes', undefined, 'node1'), {spec: {podCIDR: '10.244.1.0/24'}})
 })
 
 t.test("a daemon's credential changes only its own Node's cnidbg.dev annotations", async (t) => {
