@@ -3,8 +3,8 @@ import {delegateIpam} from './delegate.js'
 import {CniError, CODE, joinErrors} from './errors.js'
 import {hostIp, ipError, parseJsonLines} from './node-exec.js'
 import type {Ctx} from './skel.js'
-import {arg, batchLine} from './batch.js'
-import {parseAlias} from './veth.js'
+import {batchLine} from './batch.js'
+import {hostVethName, parseAlias} from './veth.js'
 
 function validSet(conf: Record<string, unknown>): Set<string> | undefined {
   const raw = conf['cni.dev/valid-attachments'] ?? conf['cni.dev/attachments']
@@ -12,19 +12,25 @@ function validSet(conf: Record<string, unknown>): Set<string> | undefined {
   return new Set(raw.map((a) => `${(a as {containerID?: string})?.containerID}\n${(a as {ifname?: string})?.ifname}`))
 }
 
-/** Node-side veths of this network whose attachment is not valid any more (found by their ifalias). */
+/**
+ * Node-side veths of this network whose attachment is not valid any more, found by their ifalias. A
+ * veth counts as ours only if its name is the one ADD derives from the alias's attachment
+ * (hostVethName), so an alias on anything else never gets a link deleted, and what GC deletes is a
+ * name it computed itself.
+ */
 async function staleVeths(network: string, valid: Set<string>): Promise<string[]> {
   const r = await hostIp(['link show type veth'], true)
   if (r.exitCode !== 0) throw ipError('listing veths', r)
   const links = (parseJsonLines(r.stdout)[0] ?? []) as Array<{ifname: string; ifalias?: string}>
-  return links
-    .filter((l) => {
-      const a = parseAlias(l.ifalias)
-      // Stale only if no reading of the alias is valid (an alias written before fields were encoded
-      // may hold a literal "%").
-      return a?.network === network && !a.ifnames.some((i) => valid.has(`${a.containerID}\n${i}`))
-    })
-    .map((l) => l.ifname)
+  const stale: string[] = []
+  for (const l of links) {
+    const a = parseAlias(l.ifalias)
+    if (a?.network !== network) continue
+    // An alias written before fields were encoded may hold a literal "%": every reading is tried.
+    const ifname = a.ifnames.find((i) => hostVethName(a.containerID, i) === l.ifname)
+    if (ifname !== undefined && !valid.has(`${a.containerID}\n${ifname}`)) stale.push(l.ifname)
+  }
+  return stale
 }
 
 /**
@@ -40,7 +46,7 @@ export async function cmdGc(ctx: Ctx): Promise<void> {
     try {
       const stale = await staleVeths(ctx.name, valid)
       if (stale.length > 0) {
-        const r = await hostIp(stale.map((n) => batchLine('link', 'del', 'dev', arg(n, 'a stale veth name'))))
+        const r = await hostIp(stale.map((n) => batchLine('link', 'del', 'dev', n)))
         if (r.exitCode !== 0 && !/Cannot find device/.test(r.stderr)) errors.push(ipError('deleting stale veths', r))
       }
     } catch (error) {

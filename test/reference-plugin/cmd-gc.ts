@@ -4,6 +4,7 @@ import {existsSync, readdirSync} from 'node:fs'
 
 import t from 'tap'
 
+import {ip} from '../../src/netns/netns.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
 import {bundle, Node, refConf} from '../helpers/ref-plugins.js'
 
@@ -41,4 +42,17 @@ t.test('GC keeps a valid attachment whose interface name holds quotes, and remov
   t.equal(veth.ifalias, `cnidbg-ref gcquote gcq-keep a%22%27mtu%27%221400`, 'the alias carries the name encoded')
   t.equal((await node.invoke('cnidbg-ref', 'DEL', conf, keep)).exitCode, 0)
   t.same(reservations('gcquote'), [])
+})
+
+t.test("GC deletes only veths whose name is the one their alias's attachment derives", async (t) => {
+  const conf = refConf('1.1.0', {}, {name: 'gcname'})
+  // A veth that is not ours, whatever its alias claims (another tool's, or a forged alias).
+  const host = node.sb.host.name
+  await ip(['link', 'add', 'cnidbgforeign0', 'type', 'veth', 'peer', 'name', 'cnidbgforeign1'], host)
+  t.teardown(() => ip(['link', 'del', 'cnidbgforeign0'], host).catch(() => {}))
+  await ip(['link', 'set', 'cnidbgforeign0', 'alias', 'cnidbg-ref gcname stale-cid eth0'], host)
+  const gc = await node.invoke('cnidbg-ref', 'GC', {...conf, 'cni.dev/valid-attachments': []}, {})
+  t.equal(gc.exitCode, 0, gc.stdout)
+  const links = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
+  t.ok(links.includes('cnidbgforeign0'), 'a veth whose name is not hostVethName(cid, ifname) stays')
 })

@@ -36,7 +36,12 @@ function readOr(path: string): string | undefined {
     // reads as a dead holder's (taken over: moved aside and removed, never followed).
     return readBounded(path, 256)
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : ''
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    // Only what is certainly no lock of ours counts as a dead holder's; an error reading a live
+    // holder's lock (EMFILE, EIO…) must not let two holders in at once.
+    if (code === 'ELOOP' || code === 'EFTYPE' || code === 'EFBIG') return ''
+    throw error
   }
 }
 
