@@ -412,16 +412,10 @@ t.test('every VXLAN fault breaks what it says, shows in status, and heals', asyn
       opts: {node: 'node1'},
       check: async (t) => {
         t.ok(await pingEventually(a, cIp), 'traffic still flows')
-        await runOk('ip', ['-n', nodeNs('node1'), 'route', 'del', '10.244.2.0/24'])
-        // Nothing can repair it: the only process that would, node1's daemon, is not running. (Waiting
-        // to see nothing happen would prove no more, and only for as long as the test waited.)
+        // What the fault promises is that nothing repairs drift now: the only process that would,
+        // node1's daemon, is not running (waiting to see nothing happen would prove no more).
         const s = await labStatus({name})
         t.notOk(s.nodes.find((n) => n.name === 'node1')!.daemon.running, 'node1 daemon not running')
-        const routes = await ipJson<Array<{dst: string}>>(['route', 'show'], nodeNs('node1'))
-        t.notOk(
-          routes.some((r) => r.dst === '10.244.2.0/24'),
-          'the deleted route stays deleted while the daemon is stopped',
-        )
       },
     },
   ]

@@ -93,15 +93,21 @@ t.test('sandbox gc stops a plugin left running by a SIGKILLed exec add --sandbox
     ],
     {timeoutMs: 60_000},
   )
-  t.ok(await eventually(() => existsSync(pidFile) && existsSync(pluginPids), 30_000), 'ADD is hanging')
-  const pid = Number(readFileSync(pidFile, 'utf8'))
-  const plugin = readFileSync(pluginPids, 'utf8').trim().split(' ').map(Number)
-  const marker = readMarkers().find((m) => m.pid === pid)!
-  t.ok(marker, 'the CLI wrote its run marker')
+  // The files are written with `echo >`: wait for whole lines, not for the files to exist.
+  const text = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '')
+  t.ok(
+    await eventually(() => /^\d+\n$/.test(text(pidFile)) && /^\d+ \d+\n$/.test(text(pluginPids)), 30_000),
+    'ADD is hanging',
+  )
+  const pid = Number(text(pidFile))
+  const plugin = text(pluginPids).trim().split(' ').map(Number)
   // Safety net only: whatever the outcome, nothing of ours outlives the test.
   t.teardown(() => {
-    for (const p of plugin) if (alive(p)) process.kill(p, 'SIGKILL')
+    for (const p of [pid, ...plugin]) if (p > 1 && alive(p)) process.kill(p, 'SIGKILL')
   })
+  const marker = readMarkers().find((m) => m.pid === pid)
+  if (!marker) return t.fail('the CLI wrote no run marker')
+  t.pass('the CLI wrote its run marker')
   const netns = marker.netns.filter((n) => listNetns().includes(n))
   t.ok(netns.length > 0, `the sandbox's namespaces: ${netns.join(' ')}`)
   const inside = processesInNamespaces(netns)
