@@ -2,7 +2,7 @@
  * Applies a reconcile plan to a node's kernel: consecutive ops for the same tool go into one batch
  * (`ip -batch -` for routes and neighbours, `bridge -batch -` for FDB entries), so a full sync of N
  * peers costs three processes, not 3N. Runs the tools with `-n <netns>` (like `ip -n`), never by
- * entering the namespace, and only through src/netns (the one place that starts subprocesses).
+ * entering the namespace, and only through src/process (the one place that starts subprocesses).
  */
 import {CommandFailed, runOk} from '../process/exec.js'
 import type {ApplyResult, Programmer} from './backends/backend.js'

@@ -12,9 +12,9 @@ export type LabMode = 'vxlan' | 'host-gw'
 export const LAB_MODES: readonly LabMode[] = ['vxlan', 'host-gw']
 
 export const DEFAULT_LAB_NAME = 'lab'
-/** Where each lab keeps its state: `<root>/<name>/state.json`, the kubeconfig, logs, per-node dirs. */
 /** Where `lab up` keeps labs unless CNIDBG_LAB_ROOT says otherwise. */
 export const SYSTEM_LAB_ROOT = '/run/cnidbg/lab'
+/** Where each lab keeps its state: `<root>/<name>/state.json`, the kubeconfig, logs, per-node dirs. */
 export const LAB_ROOT = process.env.CNIDBG_LAB_ROOT ?? SYSTEM_LAB_ROOT
 
 /**

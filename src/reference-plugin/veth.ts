@@ -49,8 +49,8 @@ function aliasField(text: string): string {
 
 /**
  * The host veth's ifalias, "cnidbg-ref <network> <containerID> <ifname>", so GC can attribute it.
- * Each field is percent-encoded outside [A-Za-z0-9_.-], so any legal value (an interface name may hold
- * quotes, "%" or "#") comes back intact and the alias always splits into four words.
+ * Each field is percent-encoded outside [A-Za-z0-9_.-], so any value ADD accepts (an interface name may
+ * hold quotes, a network name or container ID other bytes) comes back intact and the alias always splits into four words.
  */
 export function hostAlias(network: string, containerID: string, ifname: string): string {
   return `${ALIAS_TAG} ${aliasField(network)} ${aliasField(containerID)} ${aliasField(ifname)}`
