@@ -35,4 +35,12 @@ fi
 passed=$(grep -cE '^ok [0-9]+' .tap/last-run.tap || true)
 failed=$(grep -cE '^not ok [0-9]+' .tap/last-run.tap || true)
 echo "tests: ${passed} passed, ${failed} failed"
+# CI logs are often read from the tail: repeat every failed assertion there with its diagnostic
+# (the YAML block tap prints under it), so a failure is named without scrolling the whole run.
+if grep -qE '^\s*not ok' .tap/last-run.tap; then
+  echo "== failures"
+  awk '/^[[:space:]]*not ok/{print; show=1; next}
+       show && /^[[:space:]]*(ok|not ok|# Subtest:|1\.\.)/{show=0}
+       show{print}' .tap/last-run.tap | head -200
+fi
 exit $status
