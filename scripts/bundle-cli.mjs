@@ -109,13 +109,30 @@ const fastPaths = {
     }))
   },
 }
+/**
+ * fdir (under oclif's tinyglobby) probes for its optional peer picomatch with require.resolve before
+ * requiring it. In the bundle that require is picomatch bundled beside it, but the probe still walks
+ * node_modules from run.cjs on every start; without it fdir takes the bundled copy as it would anyway.
+ */
+const PICOMATCH_PROBE = 'require.resolve("picomatch");'
+const noPeerProbe = {
+  name: 'cnidbg-no-peer-probe',
+  setup(b) {
+    b.onLoad({filter: /[\\/]fdir[\\/]dist[\\/]index\.cjs$/}, (args) => {
+      const text = readFileSync(args.path, 'utf8')
+      if (!text.includes(PICOMATCH_PROBE))
+        throw new Error(`bundle-cli: fdir no longer probes for picomatch as expected: ${args.path}`)
+      return {contents: text.replace(PICOMATCH_PROBE, ''), loader: 'js'}
+    })
+  },
+}
 const run = await build({
   ...common,
   stdin: {contents: runEntry, resolveDir: root, loader: 'js'},
   outfile: runFile,
   format: 'cjs',
   minify: true,
-  plugins: [hostImport, fastPaths],
+  plugins: [noPeerProbe, hostImport, fastPaths],
   banner: {
     js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
   },

@@ -26,6 +26,12 @@ t.test('the same width as string-width for any string', async (t) => {
       '\u001b]8;;http://x\u0007',
       '→',
       '…',
+      '§',
+      '×',
+      '–',
+      '’',
+      '−',
+      '←',
       '中文',
       '👍🏽',
       'e\u0301',
@@ -46,12 +52,14 @@ t.test('the same width as string-width for any string', async (t) => {
   t.equal(fast(undefined), stringWidth(undefined), 'not a string: string-width decides')
 })
 
-t.test('printable ASCII does not reach string-width; anything else does', async (t) => {
+t.test('printable ASCII and the narrow punctuation do not reach string-width; anything else does', async (t) => {
   const seen: unknown[] = []
   const spy = asciiFastPath((s) => (seen.push(s), stringWidth(s)))
   t.equal(spy('Where does a packet die?'), 24)
-  t.same(seen, [], 'printable ASCII measured by length')
-  spy('pod eth0 → host veth')
+  t.equal(spy('pod eth0 → host veth (§ × – ’ … −)'), 34)
+  t.same(seen, [], 'measured by length')
+  spy('pod eth0 ← host veth')
   spy('\u001b[1mbold\u001b[22m')
-  t.same(seen, ['pod eth0 → host veth', '\u001b[1mbold\u001b[22m'], 'the rest goes to string-width')
+  spy('中文')
+  t.same(seen, ['pod eth0 ← host veth', '\u001b[1mbold\u001b[22m', '中文'], 'the rest goes to string-width')
 })
