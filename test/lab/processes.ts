@@ -37,7 +37,7 @@ t.test(
     t.ok(await stopProc(ref, 2000), 'stopped')
     t.notOk(procAlive(ref))
     t.ok(
-      await eventually(() => !procAlive(procRef(child)) || procRef(child).start === null, 5000),
+      await eventually(() => !procAlive(procRef(child)) || procRef(child).start === null),
       'its child went with the group',
     )
     t.notOk(await stopProc(ref), 'stopping it again is a no-op')

@@ -24,7 +24,7 @@ writeFileSync(join(dir, 'cnidbg-ref-1p'), `#!/bin/sh\nexec '${process.execPath}'
 async function holder(t: Tap, netns: string): Promise<number> {
   const sleeper = run('ip', ['netns', 'exec', netns, 'sleep', '300'], {timeoutMs: 300_000})
   let pid = 0
-  for (let i = 0; i < 100 && !pid; i++) {
+  for (let i = 0; i < 600 && !pid; i++) {
     pid = Number((await run('ip', ['netns', 'pids', netns])).stdout.trim().split('\n')[0]) || 0
     if (!pid) await new Promise((r) => setTimeout(r, 100))
   }
