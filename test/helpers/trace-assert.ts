@@ -1,6 +1,9 @@
 /** Shared checks and fault-case plumbing for the trace engine tests. */
+import type {Test} from 'tap'
+
 import {run} from '../../src/netns/index.js'
 import type {FaultReason, TraceDirection, TraceResult} from '../../src/trace/types.js'
+import type {TraceLab} from './trace-topology.js'
 
 export interface FaultCase {
   name: string
@@ -12,6 +15,39 @@ export interface FaultCase {
   /** The pair to trace (default: the cross-node pair). */
   pair?: [string, string]
   opts?: {port?: number; staticOnly?: boolean}
+  /**
+   * Decided from what the live observation saw rather than from kernel state: the kernel's drop
+   * reasons count there, and the skb:kfree_skb tracepoint reports every namespace's drops with no
+   * addresses (src/trace/dropwatch.ts), so no other trace of the file may run meanwhile.
+   */
+  alone?: boolean
+}
+
+/**
+ * Runs fault cases on several identical topologies at once, so that their probe and observation
+ * timeouts overlap: case k (of those not `alone`) on copy k mod n, each copy's cases one after
+ * another in the given order, each healing what it broke before the next starts, as on a single
+ * copy. The `alone` cases follow, one at a time on the first copy. `casesOf` builds the same list
+ * (same names, same order) for any copy.
+ */
+export async function runFaultCases(
+  t: Test,
+  labs: readonly TraceLab[],
+  casesOf: (lab: TraceLab) => FaultCase[],
+  runCase: (t: Test, lab: TraceLab, c: FaultCase) => Promise<void>,
+): Promise<void> {
+  await t.test(`fault cases on ${labs.length} copies of the cluster at once`, async (t) => {
+    t.jobs = labs.length
+    labs.forEach((lab, i) => {
+      const mine = casesOf(lab)
+        .filter((c) => !c.alone)
+        .filter((_, k) => k % labs.length === i)
+      t.test(`copy ${i + 1}: ${mine.length} cases in turn`, async (t) => {
+        for (const c of mine) await t.test(c.name, (t) => runCase(t, lab, c))
+      })
+    })
+  })
+  for (const c of casesOf(labs[0]!).filter((x) => x.alone)) await t.test(c.name, (t) => runCase(t, labs[0]!, c))
 }
 
 /** Hints name our namespaces explicitly; refuse to run anything that doesn't (never the root netns). */

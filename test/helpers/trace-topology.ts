@@ -234,6 +234,25 @@ export async function buildTraceLab(mode: TraceMode, opts: TraceLabOptions = {})
   }
 }
 
+/**
+ * `n` copies of one topology, built at once. Every copy that was built is disposed at `t`'s teardown,
+ * also when another one failed to build.
+ */
+export async function buildTraceLabs(
+  t: {teardown(fn: () => unknown): void},
+  n: number,
+  mode: TraceMode,
+  opts: TraceLabOptions = {},
+): Promise<TraceLab[]> {
+  const built = await Promise.allSettled(Array.from({length: n}, () => buildTraceLab(mode, opts)))
+  const labs: TraceLab[] = []
+  for (const b of built) if (b.status === 'fulfilled') labs.push(b.value)
+  for (const lab of labs) t.teardown(() => lab.dispose())
+  const failed = built.find((b): b is PromiseRejectedResult => b.status === 'rejected')
+  if (failed) throw failed.reason
+  return labs
+}
+
 function mustOk(r: {exitCode: number | null; stderr: string; command: string; args: string[]}): void {
   if (r.exitCode !== 0) throw new Error(`${r.command} ${r.args.join(' ')}: ${r.stderr.trim()}`)
 }

@@ -1,19 +1,22 @@
 /**
  * The trace engine against a 2-node host-gw cluster (routes via the peer node IP on the shared
  * underlay): healthy pairs come out reachable; injected faults come out with the right reason,
- * node and direction. See engine.ts for the VXLAN variant.
+ * node and direction, each on one of three copies of the cluster side by side (runFaultCases). See
+ * engine.ts for the VXLAN variant.
  */
 import t from 'tap'
 
 import {traceBetween} from '../../src/trace/engine.js'
 import type {TraceResult} from '../../src/trace/types.js'
-import {runHint, summary, type FaultCase} from '../helpers/trace-assert.js'
-import {buildTraceLab} from '../helpers/trace-topology.js'
+import {runFaultCases, runHint, summary, type FaultCase} from '../helpers/trace-assert.js'
+import {buildTraceLabs, type TraceLab} from '../helpers/trace-topology.js'
+
+const COPIES = 3
 
 t.test('trace over a host-gw cluster', async (t) => {
-  const lab = await buildTraceLab('host-gw', {pods: [2, 1]})
-  t.teardown(() => lab.dispose())
-  const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
+  const labs = await buildTraceLabs(t, COPIES, 'host-gw', {pods: [2, 1]})
+  const lab = labs[0]!
+  const n1 = lab.nodes[1]!
   const a = lab.pods['0a']!
   const a2 = lab.pods['0b']!
   const b = lab.pods['1a']!
@@ -59,7 +62,43 @@ t.test('trace over a host-gw cluster', async (t) => {
     )
   })
 
-  const cases: FaultCase[] = [
+  await runFaultCases(t, labs, faultCases, async (t, lab, c) => {
+    await c.inject()
+    let r: TraceResult | undefined
+    try {
+      r = await traceBetween(lab.topology, lab.pods['0a']!, lab.pods['1a']!, c.opts ?? {})
+      const diag = {trace: summary(r)}
+      t.equal(r.verdict, 'unreachable', 'verdict', diag)
+      t.equal(r.fault?.reason, c.expect.reason, 'fault reason', diag)
+      t.equal(r.fault?.node, c.expect.node, 'fault node', diag)
+      t.equal(r.fault?.direction, c.expect.direction, 'fault direction', diag)
+      if (c.expect.device) t.equal(r.fault?.device, c.expect.device, 'fault device', diag)
+      t.ok(r.fault!.evidence.length > 0, 'evidence given')
+      t.ok(r.fault!.hint.length > 0, 'fix hint given')
+    } finally {
+      await c.heal(r)
+    }
+  })
+
+  await t.test('after healing every copy of the cluster traces clean again', async (t) => {
+    for (const [i, copy] of labs.entries()) {
+      const r = await traceBetween(copy.topology, copy.pods['0a']!, copy.pods['1a']!)
+      t.equal(r.verdict, 'reachable', `copy ${i + 1}: verdict`, {trace: summary(r)})
+      t.same(
+        r.hops.filter((h) => h.status !== 'ok').map((h) => `${h.index} ${h.stage}: ${h.detail}`),
+        [],
+        `copy ${i + 1}: every hop ok`,
+      )
+    }
+  })
+})
+
+/** The injected faults, on one copy of the cluster (each case heals what it broke). */
+function faultCases(lab: TraceLab): FaultCase[] {
+  const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
+  const a = lab.pods['0a']!
+  const b = lab.pods['1a']!
+  return [
     {
       name: 'source pod eth0 down',
       inject: () => lab.sh(a.ns, 'ip link set eth0 down'),
@@ -141,6 +180,7 @@ t.test('trace over a host-gw cluster', async (t) => {
     },
     {
       name: 'pod traffic dropped in the underlay (live observation only)',
+      alone: true,
       inject: () =>
         lab.sh(
           lab.underlayNs,
@@ -157,33 +197,4 @@ t.test('trace over a host-gw cluster', async (t) => {
       expect: {reason: 'no-listener', node: n1.name, direction: 'forward'},
     },
   ]
-
-  for (const c of cases) {
-    await t.test(c.name, async (t) => {
-      await c.inject()
-      let r: TraceResult | undefined
-      try {
-        r = await trace(a, b, c.opts ?? {})
-        const diag = {trace: summary(r)}
-        t.equal(r.verdict, 'unreachable', 'verdict', diag)
-        t.equal(r.fault?.reason, c.expect.reason, 'fault reason', diag)
-        t.equal(r.fault?.node, c.expect.node, 'fault node', diag)
-        t.equal(r.fault?.direction, c.expect.direction, 'fault direction', diag)
-        if (c.expect.device) t.equal(r.fault?.device, c.expect.device, 'fault device', diag)
-        t.ok(r.fault!.evidence.length > 0, 'evidence given')
-        t.ok(r.fault!.hint.length > 0, 'fix hint given')
-      } finally {
-        await c.heal(r)
-      }
-    })
-  }
-
-  await t.test('after healing the cluster traces clean again', async (t) => {
-    const r = await trace()
-    t.equal(r.verdict, 'reachable', 'verdict', {trace: summary(r)})
-    t.same(
-      r.hops.filter((h) => h.status !== 'ok').map((h) => `${h.index} ${h.stage}: ${h.detail}`),
-      [],
-    )
-  })
-})
+}

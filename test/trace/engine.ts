@@ -2,34 +2,28 @@
  * The trace engine against a real 2-node VXLAN cluster in namespaces (flannel's layout): healthy
  * pairs must come out reachable with no false fault; each injected fault (plain ip/bridge/iptables/
  * nft/sysctl commands in the node, pod or underlay namespaces) must come out unreachable with the
- * right reason, node and direction. Faults are injected and healed one after another on one
- * topology; most are healed by running the trace's own fix hint, which proves the hints are exact.
+ * right reason, node and direction. Faults are injected and healed one after another on each of
+ * four copies of the topology, the copies side by side (runFaultCases); most are healed by running
+ * the trace's own fix hint, which proves the hints are exact.
  */
 import t from 'tap'
 
 import {traceBetween} from '../../src/trace/engine.js'
 import {LocalKernelReader} from '../../src/trace/reader.js'
 import type {TraceResult} from '../../src/trace/types.js'
-import {runHint, summary, type FaultCase} from '../helpers/trace-assert.js'
-import {buildTraceLab} from '../helpers/trace-topology.js'
+import {runFaultCases, runHint, summary, type FaultCase} from '../helpers/trace-assert.js'
+import {buildTraceLabs, type LabPod, type TraceLab} from '../helpers/trace-topology.js'
+
+const COPIES = 4
 
 t.test('trace over a vxlan cluster', async (t) => {
-  const lab = await buildTraceLab('vxlan', {pods: [2, 1]})
-  t.teardown(() => lab.dispose())
-  const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
+  const labs = await buildTraceLabs(t, COPIES, 'vxlan', {pods: [2, 1]})
+  const lab = labs[0]!
+  const n1 = lab.nodes[1]!
   const a = lab.pods['0a']!
   const a2 = lab.pods['0b']!
   const b = lab.pods['1a']!
   const trace = (x = a, y = b, opts = {}) => traceBetween(lab.topology, x, y, opts)
-
-  const restorePodRoutes = (pod: typeof a, n: number) =>
-    lab.sh(
-      pod.ns,
-      `ip route replace 10.244.${n}.1 dev eth0 scope link && ip route replace default via 10.244.${n}.1 dev eth0 && ip route replace 10.244.0.0/16 via 10.244.${n}.1 dev eth0`,
-    )
-  const flushNeigh = async () => {
-    for (const n of lab.nodes) await lab.sh(n.ns, 'ip neigh flush nud failed; ip neigh flush nud incomplete; true')
-  }
 
   await t.test('healthy cross-node pair is reachable, both directions, no false fault', async (t) => {
     const r = await trace()
@@ -144,7 +138,59 @@ t.test('trace over a vxlan cluster', async (t) => {
     t.match(r.notes.join('\n'), 'node-1 is read through nothing')
   })
 
-  const cases: FaultCase[] = [
+  await runFaultCases(t, labs, faultCases, async (t, lab, c) => {
+    const trace = (x: LabPod, y: LabPod, opts = {}) => traceBetween(lab.topology, x, y, opts)
+    await c.inject()
+    let r: TraceResult | undefined
+    try {
+      const [x, y] = c.pair ? [lab.pods[c.pair[0]]!, lab.pods[c.pair[1]]!] : [lab.pods['0a']!, lab.pods['1a']!]
+      r = await trace(x, y, c.opts ?? {})
+      const diag = {trace: summary(r)}
+      t.equal(r.verdict, 'unreachable', 'verdict', diag)
+      t.equal(r.fault?.reason, c.expect.reason, 'fault reason', diag)
+      const where = `${r.fault?.node} ${r.fault?.direction}`
+      const wanted = [c.expect, ...(c.either ?? [])].map((e) => `${e.node} ${e.direction}`)
+      t.ok(wanted.includes(where), `fault at ${where} (wanted ${wanted.join(' or ')})`, diag)
+      if (c.expect.device) t.equal(r.fault?.device, c.expect.device, 'fault device', diag)
+      t.ok(r.fault!.evidence.length > 0, 'evidence given')
+      t.ok(r.fault!.hint.length > 0, 'fix hint given')
+      t.ok(
+        r.probes.some((p) => !p.ok),
+        'a live probe failed too',
+      )
+    } finally {
+      await c.heal(r)
+    }
+  })
+
+  await t.test('after healing every fault every copy of the cluster traces clean again', async (t) => {
+    for (const [i, copy] of labs.entries()) {
+      const r = await traceBetween(copy.topology, copy.pods['0a']!, copy.pods['1a']!)
+      t.equal(r.verdict, 'reachable', `copy ${i + 1}: verdict`, {trace: summary(r)})
+      t.same(
+        r.hops.filter((h) => h.status !== 'ok').map((h) => `${h.index} ${h.stage}: ${h.detail}`),
+        [],
+        `copy ${i + 1}: every hop ok`,
+      )
+    }
+  })
+})
+
+/** The injected faults, on one copy of the cluster (each case heals what it broke). */
+function faultCases(lab: TraceLab): FaultCase[] {
+  const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
+  const a = lab.pods['0a']!
+  const a2 = lab.pods['0b']!
+  const b = lab.pods['1a']!
+  const restorePodRoutes = (pod: LabPod, n: number) =>
+    lab.sh(
+      pod.ns,
+      `ip route replace 10.244.${n}.1 dev eth0 scope link && ip route replace default via 10.244.${n}.1 dev eth0 && ip route replace 10.244.0.0/16 via 10.244.${n}.1 dev eth0`,
+    )
+  const flushNeigh = async () => {
+    for (const n of lab.nodes) await lab.sh(n.ns, 'ip neigh flush nud failed; ip neigh flush nud incomplete; true')
+  }
+  return [
     {
       name: 'pod veth link down (destination pod eth0)',
       inject: () => lab.sh(b.ns, 'ip link set eth0 down'),
@@ -271,6 +317,7 @@ t.test('trace over a vxlan cluster', async (t) => {
     },
     {
       name: 'VXLAN port dropped in the underlay (live observation only)',
+      alone: true,
       inject: () =>
         lab.sh(
           lab.underlayNs,
@@ -297,39 +344,4 @@ t.test('trace over a vxlan cluster', async (t) => {
       expect: {reason: 'link-down', node: n0.name, direction: 'forward', device: a2.hostVeth},
     },
   ]
-
-  for (const c of cases) {
-    await t.test(c.name, async (t) => {
-      await c.inject()
-      let r: TraceResult | undefined
-      try {
-        const [x, y] = c.pair ? [lab.pods[c.pair[0]]!, lab.pods[c.pair[1]]!] : [a, b]
-        r = await trace(x, y, c.opts ?? {})
-        const diag = {trace: summary(r)}
-        t.equal(r.verdict, 'unreachable', 'verdict', diag)
-        t.equal(r.fault?.reason, c.expect.reason, 'fault reason', diag)
-        const where = `${r.fault?.node} ${r.fault?.direction}`
-        const wanted = [c.expect, ...(c.either ?? [])].map((e) => `${e.node} ${e.direction}`)
-        t.ok(wanted.includes(where), `fault at ${where} (wanted ${wanted.join(' or ')})`, diag)
-        if (c.expect.device) t.equal(r.fault?.device, c.expect.device, 'fault device', diag)
-        t.ok(r.fault!.evidence.length > 0, 'evidence given')
-        t.ok(r.fault!.hint.length > 0, 'fix hint given')
-        t.ok(
-          r.probes.some((p) => !p.ok),
-          'a live probe failed too',
-        )
-      } finally {
-        await c.heal(r)
-      }
-    })
-  }
-
-  await t.test('after healing every fault the cluster traces clean again', async (t) => {
-    const r = await trace()
-    t.equal(r.verdict, 'reachable', 'verdict', {trace: summary(r)})
-    t.same(
-      r.hops.filter((h) => h.status !== 'ok').map((h) => `${h.index} ${h.stage}: ${h.detail}`),
-      [],
-    )
-  })
-})
+}
