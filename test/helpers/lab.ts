@@ -72,6 +72,16 @@ export async function pingOk(netns: string, ip: string, extra: string[] = []): P
   return r.exitCode === 0
 }
 
+/**
+ * One ping that gets no reply within a second: for a path a fault must have broken. A reply between
+ * namespaces of this machine takes well under a millisecond, and a dead path waits out the whole
+ * wait, so it is shorter than the one pingOk gives a path that must work.
+ */
+export async function pingFails(netns: string, ip: string, extra: string[] = []): Promise<boolean> {
+  const r = await inNetns(netns, 'ping', ['-c', '1', '-W', '1', ...extra, ip])
+  return r.exitCode !== 0
+}
+
 /** Pings until one reply comes back (ARP and a fresh route may eat the first), up to `tries`. */
 export async function pingEventually(netns: string, ip: string, tries = 5, extra: string[] = []): Promise<boolean> {
   for (let i = 0; i < tries; i++) if (await pingOk(netns, ip, extra)) return true
@@ -85,7 +95,8 @@ export async function tcpOk(
   serverIp: string,
   port = 7000 + Math.floor(Math.random() * 1000),
 ): Promise<boolean> {
-  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 1 -w 10 ${port}`], {
+  // -q 0: the listener quits once its line is sent (-N has shut its side), not a second later.
+  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 0 -w 10 ${port}`], {
     timeoutMs: 20_000,
   })
   // Give the listener a moment to bind; retry the connect instead of guessing a delay.
