@@ -137,7 +137,8 @@ export async function startApiServerProcess(
         suggestions: [`See ${a.log}`],
       })
     }
-    await sleep(100)
+    // Reading the log's tail is cheap; the URL is there a few milliseconds after the server listens.
+    await sleep(25)
   }
 }
 
