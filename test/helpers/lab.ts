@@ -43,17 +43,24 @@ export async function bundleTo(dir: string, entries: Record<string, string>): Pr
   })
 }
 
-/** Bundles apiserver-main.mjs, supervisor-main.mjs and plugins/ into a temp dir (removed at teardown). */
-export async function bundleLabLibexec(t: Tap): Promise<Libexec> {
+/**
+ * Bundles apiserver-main.mjs, supervisor-main.mjs and plugins/ into a temp dir (removed at teardown),
+ * with `more` entry points (bundleTo's form) beside them: one esbuild run reads the shared sources
+ * (the Kubernetes client) once. The plugins are bundled meanwhile.
+ */
+export async function bundleLabLibexec(t: Tap, more: Record<string, string> = {}): Promise<Libexec> {
   const dir = mkdtempSync('/tmp/cnidbg-lablibexec-')
   t.teardown(() => rmSync(dir, {recursive: true, force: true}))
-  await runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', join(dir, 'plugins')], {
-    timeoutMs: 300_000,
-  })
-  await bundleTo(dir, {
-    'apiserver-main': 'src/lab/apiserver/main.ts',
-    'supervisor-main': 'src/lab/supervisor-main.ts',
-  })
+  await Promise.all([
+    runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', join(dir, 'plugins')], {
+      timeoutMs: 300_000,
+    }),
+    bundleTo(dir, {
+      'apiserver-main': 'src/lab/apiserver/main.ts',
+      'supervisor-main': 'src/lab/supervisor-main.ts',
+      ...more,
+    }),
+  ])
   return {
     apiserver: join(dir, 'apiserver-main.mjs'),
     supervisor: join(dir, 'supervisor-main.mjs'),

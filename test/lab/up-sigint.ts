@@ -9,7 +9,7 @@ import {labDir, labNetnsPrefix} from '../../src/lab/names.js'
 import {procAlive, readLabState, type LabState} from '../../src/lab/state.js'
 import {run} from '../../src/process/exec.js'
 import {listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, bundleTo, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 
 t.setTimeout(1_200_000)
@@ -20,9 +20,8 @@ t.test('Ctrl-C during lab up removes everything it made', async (t) => {
     await labDown({name}).catch(() => undefined)
   })
   const linksBefore = await rootLinks()
-  const libexec = await bundleLabLibexec(t)
+  const libexec = await bundleLabLibexec(t, {'lab-up-child': 'test/helpers/lab-up-child.ts'})
   const dir = dirname(libexec.supervisor)
-  await bundleTo(dir, {'lab-up-child': 'test/helpers/lab-up-child.ts'})
   const child = run(process.execPath, [join(dir, 'lab-up-child.mjs'), name, dir], {
     env: {PATH: process.env.PATH},
     extendEnv: false,
