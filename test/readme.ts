@@ -1,7 +1,8 @@
 // Every shell example in README.md runs, as written, with the built CLI as `cnidbg` on the PATH:
-// each command of every ```sh block is either run here (in README order, one lab shared by the lab
-// and trace examples) or listed in SKIPPED with the reason it can't run in a test. A new example is
-// run by default; a table entry that no longer matches the README fails, so the tables can't rot.
+// each command of every ```sh block is either run here (in README order within its section, one lab
+// shared by the lab and trace examples) or listed in SKIPPED with the reason it can't run in a test.
+// Sections that share nothing run side by side. A new example is run by default; a table entry that
+// no longer matches the README fails, so the tables can't rot.
 import {
   copyFileSync,
   existsSync,
@@ -85,6 +86,16 @@ const IN_REPO = new Set(['npx tap test/runtime/conf.ts'])
 /** Examples run after all others, because the ones below them in the README need what they remove. */
 const LAST = new Set(['cnidbg lab heal && cnidbg lab down'])
 
+/**
+ * Sections whose examples build on another section's, run in that section's turn (after it, in README
+ * order). Every other section runs by itself, side by side with the rest: they share no file, name
+ * or namespace (exec and conformance work in sandboxes of their own; the lab is CNIDBG_LAB's).
+ */
+const AFTER: Record<string, string> = {
+  // The trace examples trace the lab the lab examples brought up.
+  '`cnidbg trace`': '`cnidbg lab`: a cluster on one machine',
+}
+
 /** Extra assertions on an example's output. */
 const CHECK: Record<string, (t: Test, out: {stdout: string; stderr: string}) => void> = {
   'cnidbg exec add --conf bridge.conflist --cni-path /usr/lib/cni --rm -v': (t, {stdout}) =>
@@ -111,6 +122,11 @@ t.test('the README has shell examples, and every table entry names one of them',
   t.ok(examples.length > 20, `${examples.length} examples`)
   for (const table of [Object.keys(SKIPPED), Object.keys(EXIT), [...IN_REPO], [...LAST], Object.keys(CHECK)])
     for (const command of table) t.ok(known.has(command), `still in the README: ${command}`)
+  const sections = new Set(examples.map((e) => e.section))
+  for (const [section, after] of Object.entries(AFTER)) {
+    t.ok(sections.has(section), `a section with examples: ${section}`)
+    t.ok(sections.has(after), `a section with examples: ${after}`)
+  }
 })
 
 // The scratch dir stands in for the user's: the files the examples name, the repository's fixtures,
@@ -164,18 +180,30 @@ t.test(
   async (t) => {
     const runnable = examples.filter((e) => !(e.command in SKIPPED))
     const ordered = [...runnable.filter((e) => !LAST.has(e.command)), ...runnable.filter((e) => LAST.has(e.command))]
+    const turns = new Map<string, Example[]>()
     for (const e of ordered) {
-      const [from, to] = SUBSTITUTE[e.command] ?? ['', '']
-      const command = from ? e.command.replace(from, to) : e.command
-      const r = await run('sh', ['-c', command], {
-        cwd: IN_REPO.has(e.command) ? ROOT : work,
-        env,
-        timeoutMs: 900_000,
-      })
-      const want = EXIT[e.command] ?? 0
-      t.equal(r.exitCode, want, `${e.section}: ${command} exits ${want}`, {stderr: r.stderr.slice(-2000)})
-      CHECK[e.command]?.(t, r)
+      const turn = AFTER[e.section] ?? e.section
+      turns.set(turn, [...(turns.get(turn) ?? []), e])
     }
+    await t.test('the sections side by side, each one in README order', async (t) => {
+      t.jobs = turns.size
+      for (const [section, list] of turns) {
+        t.test(section, async (t) => {
+          for (const e of list) {
+            const [from, to] = SUBSTITUTE[e.command] ?? ['', '']
+            const command = from ? e.command.replace(from, to) : e.command
+            const r = await run('sh', ['-c', command], {
+              cwd: IN_REPO.has(e.command) ? ROOT : work,
+              env,
+              timeoutMs: 900_000,
+            })
+            const want = EXIT[e.command] ?? 0
+            t.equal(r.exitCode, want, `${e.section}: ${command} exits ${want}`, {stderr: r.stderr.slice(-2000)})
+            CHECK[e.command]?.(t, r)
+          }
+        })
+      }
+    })
     t.same(
       listNetns().filter((n) => n.startsWith(labNetnsPrefix(lab))),
       [],
