@@ -1,8 +1,9 @@
-// Integration: a 3-node × 2-pod VXLAN lab, end to end. One lab for the whole file (they are slow to
-// build): reachability between every pair of pods, TCP, kubectl against the lab's API server, status,
-// lab.json, lab exec, pod add/rm, the daemon repairing hand-made damage, every VXLAN fault breaking
-// traffic and healing, and finally a crashed lab (supervisor killed) reaped by lab down with the
-// machine left as it was.
+// Integration: a 3-node × 2-pod VXLAN lab, end to end. One lab for the whole file: reachability
+// between every pair of pods, TCP, kubectl against the lab's API server, status, lab.json, lab exec,
+// pod add/rm, the daemon repairing hand-made damage, every VXLAN fault breaking traffic and healing,
+// and finally a crashed lab (supervisor killed) reaped by lab down with the machine left as it was.
+// The fault cases, which mostly wait for pings that must fail, are shared with a second lab of the
+// same shape, built while the first one's other tests run: the two labs take turns side by side.
 import {readFileSync, statSync} from 'node:fs'
 import https from 'node:https'
 import t, {type Test} from 'tap'
@@ -16,7 +17,7 @@ import {nodePluginServer, nodePluginServerLog} from '../../src/lab/plugin-server
 import {procAlive, readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {labUp, type LabUpPod, type LabUpResult} from '../../src/lab/up.js'
 import {run, runOk} from '../../src/process/exec.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
 import {bundleLabLibexec, pingEventually, pingFails, tcpOk, testLabName} from '../helpers/lab.js'
@@ -32,11 +33,35 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({name, nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600})
-const state = readLabState(name)!
-const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!
-const ns = (p: LabUpPod): string => podNetns(name, p.node, p.namespace, p.name)
-const nodeNs = (node: string): string => state.nodes.find((n) => n.name === node)!.netns
+const shape = {nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600} as const
+const up = await labUp({name, ...shape})
+
+/** A running lab as the tests use it: its pods and the names of their and its nodes' namespaces. */
+function labView(labName: string, r: LabUpResult) {
+  const st = readLabState(labName)!
+  return {
+    name: labName,
+    state: st,
+    pod: (n: string): LabUpPod => r.pods.find((p) => p.name === n)!,
+    ns: (p: LabUpPod): string => podNetns(labName, p.node, p.namespace, p.name),
+    nodeNs: (node: string): string => st.nodes.find((n) => n.name === node)!.netns,
+  }
+}
+type LabView = ReturnType<typeof labView>
+const first = labView(name, up)
+const {state, pod, ns, nodeNs} = first
+
+// The second lab for the fault cases (its name is not under the first one's namespace prefix). A
+// failure to build it is reported by the fault test.
+const name2 = `${name}b`
+const second = labUp({name: name2, ...shape}).then(
+  (r) => ({view: labView(name2, r)}),
+  (error: unknown) => ({error}),
+)
+t.teardown(async () => {
+  await second
+  await labDown({name: name2}).catch(() => undefined)
+})
 
 t.test('lab up: 3 nodes, 6 pods, each with an IP from its node’s pod CIDR and a namespace', async (t) => {
   t.same(
@@ -322,12 +347,88 @@ t.test('the daemon repairs a route, FDB entry and neighbour deleted by hand', as
 
 // What each fault must do to traffic between pod-a (node1) and pod-c (node2); heal must undo it.
 t.test('every VXLAN fault breaks what it says, shows in status, and heals', async (t) => {
-  const a = ns(pod('pod-a'))
-  const c = ns(pod('pod-c'))
-  const aIp = pod('pod-a').ip
-  const cIp = pod('pod-c').ip
-  const eIp = pod('pod-e').ip
-  const cases: Array<{fault: string; opts?: Record<string, string>; check: (t: Test) => Promise<unknown>}> = [
+  const other = await second
+  if ('error' in other) throw other.error
+  const labs = [first, other.view]
+  // Each lab takes the next case in the list once it is done with its last one.
+  const next = faultCases(first).map((_, k) => k)
+  await t.test('on two labs side by side', async (t) => {
+    t.jobs = labs.length
+    for (const l of labs) {
+      t.test(`${l === first ? 'the first' : 'the second'} lab, one fault after another`, async (t) => {
+        for (let k = next.shift(); k !== undefined; k = next.shift()) {
+          const c = faultCases(l)[k]!
+          await t.test(c.fault, (t) => breakAndHeal(t, l, c))
+        }
+      })
+    }
+  })
+  await t.rejects(labBreak({name, fault: 'no-such-fault'}), cnidbgError('UNKNOWN_FAULT'))
+  const twice = await labBreak({name, fault: 'ip-forward-off', node: 'node3'})
+  await t.rejects(labBreak({name, fault: 'ip-forward-off', node: 'node3'}), cnidbgError('FAULT_ACTIVE'))
+  t.same(
+    (await labHeal({name, id: twice.id})).healed.map((h) => h.id),
+    [twice.id],
+  )
+  // The second lab goes as it came, whole.
+  const down = await labDown({name: name2})
+  t.equal(down.was, 'running')
+  t.same(
+    listNetns().filter((n) => n.startsWith(labNetnsPrefix(name2))),
+    [],
+    "the second lab's namespaces are gone",
+  )
+})
+
+t.test('a crashed lab (supervisor killed) is reaped by the next lab down; the machine is as before', async (t) => {
+  const s = readLabState(name)!
+  const servers = s.nodes.map((n) => nodePluginServer(n))
+  t.equal(servers.filter(Boolean).length, s.nodes.length, 'a plugin server per node before the crash')
+  process.kill(s.supervisor!.pid, 'SIGKILL')
+  t.ok(await eventually(() => !procAlive(s.supervisor), 10_000), 'supervisor dead')
+  t.equal((await labStatus({name})).health, 'crashed')
+  const down = await labDown({name})
+  t.equal(down.was, 'crashed')
+  t.ok(
+    down.removed.some((r) => r.startsWith('API server')),
+    'the API server was stopped',
+  )
+  t.notOk(procAlive(s.apiserver), 'API server dead')
+  t.ok(
+    down.removed.some((r) => r.includes('plugin server')),
+    "the crashed supervisor's plugin servers were stopped",
+  )
+  t.notOk(
+    servers.some((ref) => procAlive(ref)),
+    'no plugin server left running',
+  )
+  t.same(
+    listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
+    [],
+    'no lab namespace left',
+  )
+  t.throws(() => readFileSync(`${s.dir}/state.json`), 'state dir removed')
+  t.same(await rootLinks(), linksBefore, 'root namespace links exactly as before')
+  const again = await labDown({name})
+  t.notOk(again.found, 'a second lab down finds nothing')
+  const r = await run('ip', ['netns', 'list'])
+  t.notMatch(r.stdout, labNetnsPrefix(name))
+})
+
+interface FaultCase {
+  fault: string
+  opts?: Record<string, string>
+  check: (t: Test) => Promise<unknown>
+}
+
+/** The faults, on one lab: what each must do to traffic between pod-a (node1) and pod-c (node2). */
+function faultCases(l: LabView): FaultCase[] {
+  const a = l.ns(l.pod('pod-a'))
+  const c = l.ns(l.pod('pod-c'))
+  const aIp = l.pod('pod-a').ip
+  const cIp = l.pod('pod-c').ip
+  const eIp = l.pod('pod-e').ip
+  return [
     {
       fault: 'pod-link-down',
       opts: {pod: 'pod-a'},
@@ -353,7 +454,7 @@ t.test('every VXLAN fault breaks what it says, shows in status, and heals', asyn
       opts: {node: 'node1', peer: 'node2'},
       check: async (t) => {
         // With a third node the route goes via node3's VTEP; node3 forwards on, so this is a detour.
-        const routes = await ipJson<Array<{dst: string; gateway?: string}>>(['route', 'show'], nodeNs('node1'))
+        const routes = await ipJson<Array<{dst: string; gateway?: string}>>(['route', 'show'], l.nodeNs('node1'))
         t.equal(
           routes.find((r) => r.dst === '10.244.2.0/24')?.gateway,
           '10.244.3.0',
@@ -414,76 +515,38 @@ t.test('every VXLAN fault breaks what it says, shows in status, and heals', asyn
         t.ok(await pingEventually(a, cIp), 'traffic still flows')
         // What the fault promises is that nothing repairs drift now: the only process that would,
         // node1's daemon, is not running (waiting to see nothing happen would prove no more).
-        const s = await labStatus({name})
+        const s = await labStatus({name: l.name})
         t.notOk(s.nodes.find((n) => n.name === 'node1')!.daemon.running, 'node1 daemon not running')
       },
     },
   ]
-  for (const k of cases) {
-    await t.test(k.fault, async (t) => {
-      const applied = await labBreak({name, fault: k.fault, ...k.opts})
-      t.equal(applied.fault, k.fault)
-      const s = await labStatus({name})
-      t.ok(
-        s.faults.some((f) => f.id === applied.id),
-        'status lists it',
-      )
-      if (applied.daemonStopped)
-        t.notOk(s.nodes.find((n) => n.name === applied.node)!.daemon.running, `${applied.node} daemon stopped`)
-      await k.check(t)
-      const healed = await labHeal({name, fault: k.fault})
-      t.same(
-        healed.healed.map((h) => h.id),
-        [applied.id],
-      )
-      t.same(healed.failed, [])
-      if (applied.daemonStopped) t.same(healed.daemonsStarted, [applied.node])
-      t.same(readLabState(name)!.faults, [], 'no fault left in the state')
-      t.ok(await pingEventually(a, cIp, 10), 'pod-a → pod-c works again')
-      t.ok(await pingEventually(c, aIp, 10), 'pod-c → pod-a works again')
-      t.ok(await pingEventually(a, cIp, 10, ['-M', 'do', '-s', '1400']), 'full-size packets pass again')
-    })
-  }
-  await t.rejects(labBreak({name, fault: 'no-such-fault'}), cnidbgError('UNKNOWN_FAULT'))
-  const twice = await labBreak({name, fault: 'ip-forward-off', node: 'node3'})
-  await t.rejects(labBreak({name, fault: 'ip-forward-off', node: 'node3'}), cnidbgError('FAULT_ACTIVE'))
-  t.same(
-    (await labHeal({name, id: twice.id})).healed.map((h) => h.id),
-    [twice.id],
-  )
-})
+}
 
-t.test('a crashed lab (supervisor killed) is reaped by the next lab down; the machine is as before', async (t) => {
-  const s = readLabState(name)!
-  const servers = s.nodes.map((n) => nodePluginServer(n))
-  t.equal(servers.filter(Boolean).length, s.nodes.length, 'a plugin server per node before the crash')
-  process.kill(s.supervisor!.pid, 'SIGKILL')
-  t.ok(await eventually(() => !procAlive(s.supervisor), 10_000), 'supervisor dead')
-  t.equal((await labStatus({name})).health, 'crashed')
-  const down = await labDown({name})
-  t.equal(down.was, 'crashed')
+/** Breaks `k` on lab `l`, sees it in the status and in traffic, heals it and sees traffic flow again. */
+async function breakAndHeal(t: Test, l: LabView, k: FaultCase): Promise<void> {
+  const a = l.ns(l.pod('pod-a'))
+  const c = l.ns(l.pod('pod-c'))
+  const aIp = l.pod('pod-a').ip
+  const cIp = l.pod('pod-c').ip
+  const applied = await labBreak({name: l.name, fault: k.fault, ...k.opts})
+  t.equal(applied.fault, k.fault)
+  const s = await labStatus({name: l.name})
   t.ok(
-    down.removed.some((r) => r.startsWith('API server')),
-    'the API server was stopped',
+    s.faults.some((f) => f.id === applied.id),
+    'status lists it',
   )
-  t.notOk(procAlive(s.apiserver), 'API server dead')
-  t.ok(
-    down.removed.some((r) => r.includes('plugin server')),
-    "the crashed supervisor's plugin servers were stopped",
-  )
-  t.notOk(
-    servers.some((ref) => procAlive(ref)),
-    'no plugin server left running',
-  )
+  if (applied.daemonStopped)
+    t.notOk(s.nodes.find((n) => n.name === applied.node)!.daemon.running, `${applied.node} daemon stopped`)
+  await k.check(t)
+  const healed = await labHeal({name: l.name, fault: k.fault})
   t.same(
-    listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
-    [],
-    'no lab namespace left',
+    healed.healed.map((h) => h.id),
+    [applied.id],
   )
-  t.throws(() => readFileSync(`${s.dir}/state.json`), 'state dir removed')
-  t.same(await rootLinks(), linksBefore, 'root namespace links exactly as before')
-  const again = await labDown({name})
-  t.notOk(again.found, 'a second lab down finds nothing')
-  const r = await run('ip', ['netns', 'list'])
-  t.notMatch(r.stdout, labNetnsPrefix(name))
-})
+  t.same(healed.failed, [])
+  if (applied.daemonStopped) t.same(healed.daemonsStarted, [applied.node])
+  t.same(readLabState(l.name)!.faults, [], 'no fault left in the state')
+  t.ok(await pingEventually(a, cIp, 10), 'pod-a → pod-c works again')
+  t.ok(await pingEventually(c, aIp, 10), 'pod-c → pod-a works again')
+  t.ok(await pingEventually(a, cIp, 10, ['-M', 'do', '-s', '1400']), 'full-size packets pass again')
+}
