@@ -7,7 +7,7 @@ import {CoreV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
 
 import {EnvironmentError, UsageError} from '../core/errors.js'
 import {pickLab} from '../lab/lifecycle.js'
-import {labDir} from '../lab/names.js'
+import {labDir, labNetnsPrefix} from '../lab/names.js'
 import {loadLabTopology} from '../lab/topology.js'
 import {requireEnvironment} from '../netns/index.js'
 import {traceBetween} from '../trace/engine.js'
@@ -90,6 +90,8 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
   const diag = lab ? new Map(loadLabTopology(lab).nodes.map((n) => [n.name, n.diagUrl])) : undefined
   const resolved = await resolveFromCluster(api, refs[0]!, refs[1]!, {
     diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
+    // A lab's pods and nodes are in its own namespaces; another lab's hold the same addresses.
+    only: lab ? (name) => name.startsWith(labNetnsPrefix(lab)) : undefined,
   }).catch((error: unknown) => {
     throw apiError(error, path)
   })

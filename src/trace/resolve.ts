@@ -35,6 +35,12 @@ export interface NetnsScanOptions {
   procs?: boolean
   /** Skip the namespace this process runs in (the host's). Default true. */
   skipOwn?: boolean
+  /**
+   * Only the named namespaces this accepts, and none found through /proc: for a lab, its own. Every
+   * lab holds the same addresses (pod CIDR 10.244.0.0/16, node IPs 198.18.0.x), so with two labs on
+   * one machine a plain scan can find the other lab's pod or node.
+   */
+  only?: (name: string) => boolean
 }
 
 function inodeOf(path: string): number | undefined {
@@ -63,9 +69,9 @@ export function listNetnsCandidates(opts: NetnsScanOptions = {}): NetnsCandidate
     } catch {
       continue
     }
-    for (const n of names) add(join(dir, n), n)
+    for (const n of names) if (!opts.only || opts.only(n)) add(join(dir, n), n)
   }
-  if (opts.procs !== false) {
+  if (opts.procs !== false && !opts.only) {
     let pids: string[] = []
     try {
       pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p))

@@ -51,8 +51,15 @@ t.test('finds the namespace holding an IP: named ones and a process-only one', a
     ['link add eth0 type veth peer name eth1', 'link set eth0 up', 'addr add 10.123.0.5/24 dev eth0'],
     names[0],
   )
+  // The second one also holds the first one's address, as two labs on one machine do.
   await ipBatch(
-    ['link add eth0 type veth peer name eth1', 'link set eth0 up', 'addr add 10.123.1.5/24 dev eth0'],
+    [
+      'link add eth0 type veth peer name eth1',
+      'link set eth0 up',
+      'addr add 10.123.1.5/24 dev eth0',
+      'link set eth1 up',
+      'addr add 10.123.0.5/24 dev eth1',
+    ],
     names[1],
   )
   // A namespace only a process holds (as a container's would be): unshare, record the pid, sleep.
@@ -90,6 +97,10 @@ t.test('finds the namespace holding an IP: named ones and a process-only one', a
   t.equal(found.get('10.123.2.5')?.path, `/proc/${pid}/ns/net`, 'found through /proc')
   t.equal(found.get('10.123.2.5')?.name, undefined)
   t.notOk(found.has('10.123.9.9'), 'an IP nobody holds is absent')
+  const own = await findNetnsByIPs(['10.123.0.5', '10.123.1.5', '10.123.2.5'], {only: (n) => n === names[1]})
+  t.match(own.get('10.123.0.5'), {name: names[1], ifname: 'eth1'}, 'only: the accepted namespace holds it')
+  t.equal(own.get('10.123.1.5')?.name, names[1])
+  t.notOk(own.has('10.123.2.5'), 'only: no namespace found through /proc')
 })
 
 const pod = (over: Partial<V1Pod> = {}): V1Pod => ({
