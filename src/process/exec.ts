@@ -110,7 +110,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     return {
       command: file,
       args: [...args],
-      exitCode: spawnError && pid === undefined ? null : exitCode,
+      exitCode: pid === undefined ? null : exitCode,
       signal,
       stdout: stdout(),
       stderr: stderr(),
