@@ -22,6 +22,14 @@ export const ENTRIES = {
   'cnidbg-spy': 'src/checks/spy/main.ts',
 }
 
+/**
+ * The spy answers exactly as a check scripted it, whatever environment the plugin under test passes it
+ * (R12): Node starts it without NODE_OPTIONS, whose preloads may print on stdout (tap preloads its
+ * process tracker into every Node child), and without NODE_EXTRA_CA_CERTS, a CA bundle parsed at each
+ * start. Each would cost the spy more than all it does; the exec of env is cheap beside them.
+ */
+const BANNERS = {'cnidbg-spy': `#!/usr/bin/env -S -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS ${process.execPath}`}
+
 /** The names the single executable answers to (main-multicall.ts dispatches on them). */
 const SEA_NAMES = ['cnidbg-ref', 'cnidbg-ipam']
 
@@ -45,7 +53,12 @@ export async function bundlePlugins({outDir = join(root, 'dist/plugins'), sea = 
     const outfile = join(outDir, name)
     // The Node that builds is the one that runs them (dist is built on the node by scripts/setup.sh, and
     // `cnidbg ref install` rewrites the line again); `/usr/bin/env node` would cost an exec per ADD.
-    await build({...common, entryPoints: [join(root, entry)], outfile, banner: {js: `#!${process.execPath}`}})
+    await build({
+      ...common,
+      entryPoints: [join(root, entry)],
+      outfile,
+      banner: {js: BANNERS[name] ?? `#!${process.execPath}`},
+    })
     chmodSync(outfile, 0o755)
     written.push(outfile)
   }

@@ -3,7 +3,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, st
 import {tmpdir} from 'node:os'
 import {basename, join, resolve} from 'node:path'
 
-import {deleteNetns, listNetns, NETNS_PREFIX, netnsPath} from './netns.js'
+import {deleteNetnsAll, listNetns, NETNS_PREFIX, netnsPath} from './netns.js'
 
 /** Where each live run records what it created, so a SIGKILLed run can be reaped by the next one. */
 export const MARKER_DIR = process.env.CNIDBG_RUN_DIR ?? '/run/cnidbg/runs'
@@ -228,10 +228,8 @@ export async function releaseMarker(m: Marker, opts: {stopProcesses?: boolean} =
   const own = listNetns().filter((n) => m.netns.includes(n) || n.startsWith(`${NETNS_PREFIX}${m.id}-`))
   // Before the namespaces go: their files are how the processes inside are found.
   if (opts.stopProcesses) for (const pid of await killNamespaceProcesses(own)) removed.push(`process ${pid}`)
-  for (const n of own) {
-    await deleteNetns(n).catch(() => {})
-    removed.push(`netns ${n}`)
-  }
+  await deleteNetnsAll(own).catch(() => {})
+  for (const n of own) removed.push(`netns ${n}`)
   for (const d of m.dirs) {
     if (!ownedDir(d)) continue
     rmSync(d, {recursive: true, force: true})
@@ -264,9 +262,7 @@ export async function reapStale(opts: {includeKept?: boolean} = {}): Promise<Rea
   }
   const orphans = orphanNetns(readMarkers())
   for (const pid of await killNamespaceProcesses(orphans)) report.removed.push(`process ${pid}`)
-  for (const n of orphans) {
-    await deleteNetns(n).catch(() => {})
-    report.removed.push(`netns ${n}`)
-  }
+  await deleteNetnsAll(orphans).catch(() => {})
+  for (const n of orphans) report.removed.push(`netns ${n}`)
   return report
 }

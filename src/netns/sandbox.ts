@@ -1,19 +1,20 @@
-import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {onCleanup} from '../process/cleanup.js'
-import {run, type RunOptions, type RunResult} from '../process/exec.js'
+import {run, runUntilReady, type RunOptions, type RunResult} from '../process/exec.js'
+import {inNetnsArgv} from './enter.js'
 import {newRunId, ownMarker, readMarker, releaseMarker, writeMarker, type Marker} from './markers.js'
 import {createNetns, deleteNetns, NETNS_PREFIX, netnsPath, type Netns} from './netns.js'
 
 /** The host paths a sandbox hides behind per-run directories (plugin state: IPAM, caches, locks). */
 export const SANDBOXED_PATHS = ['/var/lib/cni', '/run/cni'] as const
 
-// Runs in a fresh private mount namespace: bind the per-run dirs over the host paths, then enter the
-// host netns with `ip netns exec` (which also remounts /sys, so sysfs shows the sandbox's links).
-const ENTER_SCRIPT =
-  'lib=$1 run=$2 ns=$3; shift 3; mount --bind "$lib" /var/lib/cni && mount --bind "$run" /run/cni && exec ip netns exec "$ns" "$@"'
+// Runs in a fresh mount namespace: bind the per-run dirs over the host paths, then exec the rest of
+// its argv, which enters the host netns with its own /sys (enter.ts). Every value is a positional
+// parameter; none is part of the script.
+const MOUNT_SCRIPT = 'mount --bind "$1" /var/lib/cni && mount --bind "$2" /run/cni && shift 2 && exec "$@"'
 
 /** A "host" for plugins: a network namespace plus the dirs standing in for its /var/lib/cni and /run/cni. */
 export interface HostView {
@@ -24,32 +25,40 @@ export interface HostView {
 }
 
 /**
- * The argv that runs a program as if on the host `view` describes: in a private mount namespace with
- * its dirs bind-mounted over /var/lib/cni and /run/cni, inside its network namespace. Plugins keep
- * their state (IPAM, caches, locks) at the usual paths, and each host gets its own. Every value is its
- * own argv element (the script reads them as "$@"). The mount points are made if missing.
+ * `argv` in a new mount namespace with the view's dirs over /var/lib/cni and /run/cni, inside its
+ * network namespace with that namespace's /sys. Mounts propagate from the host into it (slave): a
+ * namespace mounted under /run/netns later is seen there, and one deleted is not kept alive by it.
+ * Its own mounts never propagate back. The mount points are made if missing.
  */
-export function hostViewArgv(view: HostView, file: string, args: readonly string[]): string[] {
+function hostViewMountArgv(view: HostView, argv: readonly string[]): string[] {
   for (const p of SANDBOXED_PATHS) mkdirSync(p, {recursive: true})
   return [
     'unshare',
     '--mount',
     '--propagation',
-    'private',
+    'slave',
     '--',
     'sh',
     '-c',
-    ENTER_SCRIPT,
+    MOUNT_SCRIPT,
     'cnidbg-sandbox',
     view.varLibCni,
     view.runCni,
-    view.netns,
-    file,
-    ...args,
+    ...inNetnsArgv({name: view.netns}, argv, {sysfs: true}),
   ]
 }
 
-/** Runs a program on the host `view` describes (hostViewArgv). Used by Sandbox and by the lab's nodes. */
+/**
+ * The argv that runs a program as if on the host `view` describes: in a mount namespace of its own
+ * with its dirs bind-mounted over /var/lib/cni and /run/cni, inside its network namespace. Plugins keep
+ * their state (IPAM, caches, locks) at the usual paths, and each host gets its own. One mount
+ * namespace per program; `HostViewMounts` makes one for many.
+ */
+export function hostViewArgv(view: HostView, file: string, args: readonly string[]): string[] {
+  return hostViewMountArgv(view, [file, ...args])
+}
+
+/** Runs a program on the host `view` describes (hostViewArgv). Used by the lab's nodes. */
 export function runInHostView(
   view: HostView,
   file: string,
@@ -58,6 +67,103 @@ export function runInHostView(
 ): Promise<RunResult> {
   const [cmd, ...rest] = hostViewArgv(view, file, args)
   return run(cmd!, rest, opts)
+}
+
+// The maker's last program: says it is ready, then waits for its stdin to close.
+const WAIT_SCRIPT = 'echo ready && read -r _'
+
+/**
+ * A host view whose mount namespace is made once and then entered by every program run there, with a
+ * single `nsenter` (enter.ts) instead of the unshare, shell, two mounts and `ip netns exec` of
+ * hostViewArgv. A short-lived maker process sets the namespace up (hostViewMountArgv); this process
+ * keeps it by an open file descriptor, entered through /proc/<our pid>/fd/<fd>, and the maker exits at
+ * once. So nothing runs to hold it: it goes when `close` closes the descriptor, or with this process,
+ * however that ends (a SIGKILL too), and there is nothing to reap.
+ */
+export class HostViewMounts {
+  private fd: number | undefined
+  private making: Promise<number> | undefined
+  private closed = false
+  private running = 0
+
+  constructor(readonly view: HostView) {}
+
+  /** Runs a program on the host view, making its mount namespace on first use. */
+  async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const fd = await this.open()
+    if (this.closed) throw this.closedError()
+    // Until the program is done, the descriptor stays open: nsenter opens it by number after we spawn
+    // it, and a number closed meanwhile could already name another file of ours.
+    this.running++
+    try {
+      const [cmd, ...rest] = inNetnsArgv({name: this.view.netns}, [file, ...args], {
+        mount: `/proc/${process.pid}/fd/${fd}`,
+      })
+      return await run(cmd!, rest, opts)
+    } finally {
+      this.running--
+      this.release()
+    }
+  }
+
+  /**
+   * Lets the mount namespace go: no program starts there any more, and the descriptor is closed once
+   * those running are done (they keep the namespace until they exit). Safe to call twice.
+   */
+  close(): void {
+    this.closed = true
+    this.release()
+  }
+
+  private release(): void {
+    if (!this.closed || this.running > 0 || this.fd === undefined) return
+    closeSync(this.fd)
+    this.fd = undefined
+  }
+
+  private closedError(): Error {
+    return new Error(`the host view of ${this.view.netns} is closed`)
+  }
+
+  private open(): Promise<number> {
+    if (this.closed) return Promise.reject(this.closedError())
+    if (this.fd !== undefined) return Promise.resolve(this.fd)
+    this.making ??= this.make().finally(() => {
+      this.making = undefined
+    })
+    return this.making
+  }
+
+  private async make(): Promise<number> {
+    const own = nsInode('/proc/self/ns/mnt')
+    const net = nsInode(netnsPath(this.view.netns))
+    const [cmd, ...rest] = hostViewMountArgv(this.view, ['sh', '-c', WAIT_SCRIPT])
+    const fd = await runUntilReady(
+      cmd!,
+      rest,
+      (pid) => {
+        const fd = openSync(`/proc/${pid}/ns/mnt`, 'r')
+        // The maker is past its mounts and inside the view's netns; never hand out our own mounts.
+        if (nsInode(`/proc/self/fd/${fd}`) === own || nsInode(`/proc/${pid}/ns/net`) !== net) {
+          closeSync(fd)
+          throw new Error(`the mount namespace made for ${this.view.netns} is not the view's`)
+        }
+        return fd
+      },
+      {timeoutMs: 30_000},
+    )
+    if (this.closed) {
+      closeSync(fd)
+      throw this.closedError()
+    }
+    this.fd = fd
+    return fd
+  }
+}
+
+function nsInode(path: string): string {
+  const s = statSync(path)
+  return `${s.dev}:${s.ino}`
 }
 
 export interface SandboxOptions {
@@ -73,6 +179,7 @@ export interface SandboxOptions {
  */
 export class Sandbox {
   private unregister: () => void = () => {}
+  private mounts: HostViewMounts | undefined
 
   private constructor(
     readonly marker: Marker,
@@ -139,14 +246,18 @@ export class Sandbox {
     writeMarker(this.marker)
   }
 
-  /** Runs a program in the sandboxed host: its netns, with the private /var/lib/cni and /run/cni. */
+  /** The sandboxed host as a HostView: its netns and its private /var/lib/cni and /run/cni. */
+  get view(): HostView {
+    return {netns: this.host.name, varLibCni: this.hostPath('/var/lib/cni'), runCni: this.hostPath('/run/cni')}
+  }
+
+  /**
+   * Runs a program in the sandboxed host: its netns with its own /sys, and the private /var/lib/cni
+   * and /run/cni. Every program of this process enters one mount namespace (HostViewMounts).
+   */
   run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return runInHostView(
-      {netns: this.host.name, varLibCni: this.hostPath('/var/lib/cni'), runCni: this.hostPath('/run/cni')},
-      file,
-      args,
-      opts,
-    )
+    this.mounts ??= new HostViewMounts(this.view)
+    return this.mounts.run(file, args, opts)
   }
 
   /**
@@ -167,6 +278,8 @@ export class Sandbox {
    */
   async dispose(opts: {stopProcesses?: boolean} = {}): Promise<void> {
     this.unregister()
+    // First: the mount namespace holds the host netns's /sys, and so the namespace itself.
+    this.mounts?.close()
     await releaseMarker(this.marker, opts)
     rmSync(this.root, {recursive: true, force: true})
   }

@@ -1,4 +1,3 @@
-import {execa} from 'execa'
 import {spawn} from 'node:child_process'
 import {closeSync, mkdirSync, openSync} from 'node:fs'
 import {dirname} from 'node:path'
@@ -45,30 +44,35 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+/** A stream's bytes, kept up to `max`; `over` once more arrived. */
+function capture(stream: NodeJS.ReadableStream, max: number, onOver: () => void): () => string {
+  const chunks: Buffer[] = []
+  let bytes = 0
+  stream.on('data', (chunk: Buffer) => {
+    if (bytes < max) chunks.push(bytes + chunk.length > max ? chunk.subarray(0, max - bytes) : chunk)
+    bytes += chunk.length
+    if (bytes > max) onOver()
+  })
+  return () => Buffer.concat(chunks).toString('utf8')
+}
+
 /**
  * Runs a program and captures its output, bounded in time and memory. This and lite-exec.ts are the
  * only places cnidbg starts subprocesses, so every one is bounded and cleaned up. The child leads its
  * own process group, so a timeout kills what it started too (a plugin's delegated IPAM, a shell's
- * children).
+ * children). Built on node:child_process directly: every plugin call, `ip` and `nsenter` goes through
+ * here, and a wrapper's bookkeeping cost more CPU per call than starting the program.
  */
 export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const started = performance.now()
   const maxBuffer = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT
   if (process.env.CNIDBG_DEBUG) process.stderr.write(`[cnidbg] $ ${[file, ...args].join(' ')}\n`)
-  const child = execa(file, args, {
-    input: opts.input ?? '',
-    env: opts.env,
-    extendEnv: opts.extendEnv ?? true,
-    cwd: opts.cwd,
-    detached: true,
-    reject: false,
-    stripFinalNewline: false,
-    maxBuffer,
-    encoding: 'utf8',
-    cleanup: false,
-  })
+  const env = opts.extendEnv === false ? (opts.env ?? {}) : {...process.env, ...opts.env}
+  const child = spawn(file, args, {cwd: opts.cwd, detached: true, env, stdio: ['pipe', 'pipe', 'pipe']})
   const pid = child.pid
   let timedOut = false
+  let limitHit = false
+  let spawnError: string | undefined
   const timer =
     opts.timeoutMs === undefined
       ? undefined
@@ -77,41 +81,42 @@ export async function run(file: string, args: readonly string[], opts: RunOption
           killGroup(pid)
         }, opts.timeoutMs)
   const unregister = onCleanup(`kill ${file}`, () => killGroup(pid))
-  // execa stops buffering at maxBuffer but then waits for the child to exit: a plugin that keeps
-  // flooding, or whose child holds the pipe, would hold us until the timeout. Kill it at once.
-  let limitHit = false
-  const watch = (stream: NodeJS.ReadableStream | null | undefined) => {
-    let bytes = 0
-    stream?.on('data', (chunk: Buffer | string) => {
-      bytes += chunk.length
-      if (bytes > maxBuffer && !limitHit) {
-        limitHit = true
-        killGroup(pid)
-      }
-    })
+  // A plugin that keeps flooding, or whose child holds the pipe, would hold us until the timeout:
+  // past the cap, kill it at once.
+  const overLimit = () => {
+    if (limitHit) return
+    limitHit = true
+    killGroup(pid)
   }
-  watch(child.stdout)
-  watch(child.stderr)
+  const stdout = capture(child.stdout, maxBuffer, overLimit)
+  const stderr = capture(child.stderr, maxBuffer, overLimit)
+  // The program may exit without reading its stdin: a write error on the pipe is not ours to report.
+  child.stdin.on('error', () => {})
+  child.stdin.end(opts.input ?? '')
   // A plugin that exits while a forked child still holds its stdout would otherwise keep us waiting.
   let straggler: NodeJS.Timeout | undefined
   child.on('exit', () => {
     straggler = setTimeout(() => killGroup(pid), 1000)
   })
   try {
-    const r = await child
-    const isMaxBuffer = Boolean((r as {isMaxBuffer?: boolean}).isMaxBuffer) || limitHit
-    if (isMaxBuffer) killGroup(pid)
-    const spawnFailed = r.exitCode === undefined && !r.signal && !timedOut && !isMaxBuffer
+    const [exitCode, signal] = await new Promise<[number | null, string | null]>((resolve) => {
+      child.on('close', (code, sig) => resolve([code, sig]))
+      child.on('error', (error) => {
+        spawnError = error.message
+        // Not started at all (ENOENT, EACCES…): no exit or close is owed.
+        if (pid === undefined) resolve([null, null])
+      })
+    })
     return {
       command: file,
       args: [...args],
-      exitCode: r.exitCode ?? null,
-      signal: r.signal ?? null,
-      stdout: typeof r.stdout === 'string' ? r.stdout : '',
-      stderr: typeof r.stderr === 'string' ? r.stderr : '',
+      exitCode: pid === undefined ? null : exitCode,
+      signal,
+      stdout: stdout(),
+      stderr: stderr(),
       timedOut,
-      outputLimitExceeded: isMaxBuffer,
-      spawnError: spawnFailed ? (r as {shortMessage?: string}).shortMessage : undefined,
+      outputLimitExceeded: limitHit,
+      spawnError: pid === undefined ? (spawnError ?? `cannot start ${file}`) : undefined,
       durationMs: performance.now() - started,
     }
   } finally {
@@ -169,5 +174,70 @@ export function spawnDetached(file: string, args: readonly string[], opts: Detac
     return child.pid
   } finally {
     closeSync(fd)
+  }
+}
+
+/**
+ * Runs a program that prints a line once it is ready and then waits for its stdin to close (sandbox.ts
+ * makes a mount namespace this way and keeps it by a file descriptor). `onReady(pid)` is called when
+ * that line arrives, while the program is still running, so its pid names it and no recycled process;
+ * then stdin is closed and its exit awaited. Resolves with what `onReady` returned. Rejects, with the
+ * program's stderr, when it exits or fails to start before it is ready, is not ready within
+ * `timeoutMs` (its process group is killed) or `onReady` throws.
+ */
+export async function runUntilReady<T>(
+  file: string,
+  args: readonly string[],
+  onReady: (pid: number) => T,
+  opts: {timeoutMs?: number} = {},
+): Promise<T> {
+  if (process.env.CNIDBG_DEBUG) process.stderr.write(`[cnidbg] $ ${[file, ...args].join(' ')}\n`)
+  const child = spawn(file, args, {detached: true, stdio: ['pipe', 'pipe', 'pipe']})
+  const pid = child.pid
+  const unregister = onCleanup(`kill ${file}`, () => killGroup(pid))
+  const exited = new Promise<void>((resolve) => {
+    child.on('close', () => resolve())
+    child.on('error', () => resolve())
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (stderr.length < 8192) stderr += chunk.toString('utf8')
+  })
+  // The program may exit without reading its stdin: a write error on the pipe is not ours to report.
+  child.stdin.on('error', () => {})
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const value = await new Promise<T>((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`${[file, ...args].join(' ')}: ${stderr.trim() || why}`))
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (out.includes('\n')) return
+        out += chunk.toString('utf8')
+        if (!out.includes('\n')) return
+        // Node reaps a child only between callbacks: unreaped here, the pid is still the program's.
+        if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return fail('exited')
+        try {
+          resolve(onReady(pid))
+        } catch (error) {
+          reject(error as Error)
+        }
+      })
+      child.on('error', (error) => fail(error.message))
+      void exited.then(() => fail(`exited (${child.exitCode ?? child.signalCode}) before it was ready`))
+      if (opts.timeoutMs !== undefined)
+        timer = setTimeout(() => {
+          killGroup(pid)
+          fail(`not ready after ${opts.timeoutMs}ms`)
+        }, opts.timeoutMs)
+    })
+    return value
+  } catch (error) {
+    killGroup(pid)
+    throw error
+  } finally {
+    if (timer) clearTimeout(timer)
+    child.stdin.end()
+    await exited
+    unregister()
   }
 }

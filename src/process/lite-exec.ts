@@ -12,10 +12,11 @@ function spawn(...args: Parameters<typeof ChildProcessModule.spawn>): ReturnType
 }
 
 /**
- * A tiny subprocess runner for the reference CNI plugins' hot path. exec.ts pulls in execa (and with
- * it tens of modules); a plugin is started once per pod and every millisecond of start-up counts, so
- * this one uses node:child_process directly. Same contract as exec.ts `run`: never throws for a
- * non-zero exit, output is bounded, a timeout kills the child's whole process group.
+ * A tiny subprocess runner for the reference CNI plugins' hot path. exec.ts loads node:child_process
+ * and the cleanup registry as soon as it is imported; a plugin is started once per pod and every
+ * millisecond of start-up counts, so this one loads node:child_process on first use. Same contract as
+ * exec.ts `run`: never throws for a non-zero exit, output is bounded, a timeout kills the child's
+ * whole process group.
  */
 export interface LiteResult {
   exitCode: number | null

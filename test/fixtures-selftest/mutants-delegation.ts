@@ -1,4 +1,4 @@
-// Fixture self-test (see test/helpers/mutant-cases.ts): STATUS, GC, chaining, delegation and args/CNI_ARGS.
+// Fixture self-test (see test/helpers/mutant-cases.ts): STATUS, GC and delegation.
 import t from 'tap'
 
 import {AREA_GROUPS, runFixtureCases} from '../helpers/mutant-cases.js'

@@ -1,4 +1,4 @@
-// Fixture self-test (see test/helpers/mutant-cases.ts): Process I/O, robustness, environment, config handling, error objects and versions.
+// Fixture self-test (see test/helpers/mutant-cases.ts): Process I/O, robustness, environment, config handling, args/CNI_ARGS, error objects and versions.
 import t from 'tap'
 
 import {AREA_GROUPS, runFixtureCases} from '../helpers/mutant-cases.js'

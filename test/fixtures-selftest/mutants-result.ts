@@ -1,4 +1,4 @@
-// Fixture self-test (see test/helpers/mutant-cases.ts): ADD results, interface creation, the IPAM role and concurrency.
+// Fixture self-test (see test/helpers/mutant-cases.ts): ADD results, interface creation, the IPAM role, concurrency and chaining.
 import t from 'tap'
 
 import {AREA_GROUPS, runFixtureCases} from '../helpers/mutant-cases.js'

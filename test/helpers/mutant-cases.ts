@@ -50,10 +50,10 @@ export const MUTANT = join(REPO, 'fixtures/plugins/mutant.mjs')
 
 /** Which test file (test/fixtures-selftest/mutants-<group>.ts) runs which manifest areas. */
 export const AREA_GROUPS = {
-  io: ['process-io', 'robustness', 'env', 'config', 'errors', 'version'],
-  result: ['result', 'add', 'ipam', 'concurrency'],
+  io: ['process-io', 'robustness', 'env', 'config', 'args', 'errors', 'version'],
+  result: ['result', 'add', 'ipam', 'concurrency', 'chaining'],
   'del-check': ['del', 'check'],
-  delegation: ['status', 'gc', 'chaining', 'delegation', 'args'],
+  delegation: ['status', 'gc', 'delegation'],
 } as const
 
 /** A plugin under a scenario: its executable and the request config it is given. */

@@ -21,7 +21,8 @@ export async function bundleSpy(dir: string, names: readonly string[] = ['cnidbg
     format: 'esm',
     target: 'node20',
     outfile,
-    banner: {js: '#!/usr/bin/env node'},
+    // Without the Node settings a plugin's environment may carry, as scripts/bundle-plugins.mjs does.
+    banner: {js: '#!/usr/bin/env -S -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node'},
     logLevel: 'silent',
   })
   chmodSync(outfile, 0o755)

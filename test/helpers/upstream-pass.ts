@@ -20,17 +20,17 @@ export const passing = (): PassingEntry[] =>
 // bridge runs at every version it claims (the suite's speed figure); the rest at their newest.
 const allVersions = (p: PassingEntry): boolean => p.conf.endsWith('upstream-bridge.conflist')
 
-// Rough cost of one entry, in units of a plain upstream plugin at one version: the mutant wrappers
-// (ok-*) start a node process per call and ok-ptp11 adds GC and STATUS; bridge runs at six versions;
-// macvlan, the long chain and ptp make more kernel state per case than the IPAM-only or chained
-// roles. Only the balance between shards uses it.
+// Rough cost of one entry, in units of a plain IPAM plugin at one version (each measured alone):
+// bridge runs at six versions; the mutant wrappers (ok-*) start a node process per call, and ok-ptp11
+// adds GC and STATUS; the long chain, macvlan and ptp make more kernel state per case than the
+// IPAM-only or chained roles. Only the balance between shards uses it.
 function cost(p: PassingEntry): number {
-  if (p.conf.endsWith('ok-ptp11.conflist')) return 10
+  if (allVersions(p)) return 10
+  if (p.conf.endsWith('ok-ptp11.conflist')) return 9
   if (p.conf.endsWith('ok-ptp.conflist')) return 6
-  if (allVersions(p)) return 5
-  if (/upstream-(macvlan|chain)\.conflist$/.test(p.conf)) return 3
-  if (p.conf.endsWith('upstream-ptp.conflist')) return 2
-  return 1
+  if (p.conf.endsWith('upstream-chain.conflist')) return 5
+  if (/upstream-(macvlan|ptp)\.conflist$/.test(p.conf)) return 4
+  return 2
 }
 
 /**

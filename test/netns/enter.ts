@@ -17,6 +17,15 @@ t.test('argv: nsenter by path or name, ip netns exec with sysfs', async (t) => {
     'sh',
   ])
   t.throws(() => inNetnsArgv({path: '/proc/1/ns/net'}, ['sh'], {sysfs: true}), /must have a name/)
+  // A mount namespace made beforehand (a sandbox's) is entered with the network namespace, in one nsenter.
+  t.same(inNetnsArgv({name: 'cnidbg-x'}, ['sh'], {mount: '/proc/7/fd/9', nsenter: '/usr/bin/nsenter'}), [
+    '/usr/bin/nsenter',
+    '--mount=/proc/7/fd/9',
+    '--net=/run/netns/cnidbg-x',
+    '--',
+    'sh',
+  ])
+  t.throws(() => inNetnsArgv({name: 'cnidbg-x'}, ['sh'], {mount: '/proc/7/fd/9', sysfs: true}), /either/)
   // A value is one argv element whatever it holds: nothing is parsed by a shell.
   t.same(inNetnsArgv({path: '/x y;z'}, ['a b']), ['nsenter', '--net=/x y;z', '--', 'a b'])
 })

@@ -1,10 +1,10 @@
-import {existsSync, readdirSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, readlinkSync, statSync} from 'node:fs'
 
 import t from 'tap'
 
-import {ownMarker, readMarker, releaseMarker, writeMarker} from '../../src/netns/markers.js'
+import {ownMarker, processesInNamespaces, readMarker, releaseMarker, writeMarker} from '../../src/netns/markers.js'
 import {ipJson, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
-import {Sandbox} from '../../src/netns/sandbox.js'
+import {runInHostView, Sandbox} from '../../src/netns/sandbox.js'
 import {assertNothingLeft, machineState, privateTmpdir, sandboxDirsIn} from '../helpers/machine.js'
 
 const before = await machineState()
@@ -71,6 +71,46 @@ t.test('a sandbox: own host netns, private /var/lib/cni and /run/cni, all remove
   t.notOk(existsSync(sb.root), 'dirs gone')
   t.equal(readMarker(sb.id), undefined, 'marker gone')
   await t.resolves(sb.dispose(), 'dispose twice is fine')
+})
+
+const ownMountFds = () =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('mnt:')
+    } catch {
+      return false
+    }
+  })
+
+t.test('every program of a sandbox enters one mount namespace, made once, kept by a descriptor', async (t) => {
+  const fdsBefore = ownMountFds()
+  const sb = await Sandbox.create({label: 'sandbox-mounts-test'})
+  t.teardown(() => sb.dispose())
+  const mnt = async () => (await sb.run('readlink', ['/proc/self/ns/mnt'])).stdout.trim()
+  const [a, b] = await Promise.all([mnt(), mnt()])
+  t.equal(a, b, 'two first calls at once share one mount namespace')
+  t.not(a, readlinkSync('/proc/self/ns/mnt'), 'not ours')
+  t.equal(await mnt(), a, 'a later call enters it again')
+  t.equal(ownMountFds().length, fdsBefore.length + 1, 'we hold it by one descriptor')
+  t.same(processesInNamespaces([sb.host.name]), [], 'no process holds it: nothing is left to reap after a SIGKILL')
+  t.equal((await sb.run('ls', ['/sys/class/net'])).stdout, 'lo\n', "the host netns's own /sys")
+
+  // Mounts under /run/netns propagate into it: a namespace made later is there, one deleted is gone.
+  const late = await sb.addNetns('late')
+  const inode = (path: string) => sb.run('stat', ['-c', '%i', path]).then((r) => r.stdout.trim())
+  t.equal(await inode(late.path), String(statSync(late.path).ino), 'a namespace made later is seen inside')
+  await sb.removeNetns(late.name)
+  const mounts = await sb.run('cat', ['/proc/self/mountinfo'])
+  t.notMatch(mounts.stdout, late.name, 'a namespace deleted later is not kept mounted inside')
+
+  // The one-shot form the lab's nodes use sees the same host.
+  await sb.run('touch', ['/var/lib/cni/kept'])
+  const once = await runInHostView(sb.view, 'sh', ['-c', 'ls /var/lib/cni; ls /sys/class/net'])
+  t.equal(once.stdout, 'kept\nlo\n', once.stderr)
+
+  await sb.dispose()
+  t.same(ownMountFds(), fdsBefore, 'dispose closed the descriptor')
+  await t.rejects(sb.run('true', []), /closed/, 'a disposed sandbox runs nothing')
 })
 
 t.test('removeNetns drops one container namespace from the marker', async (t) => {

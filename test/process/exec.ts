@@ -5,7 +5,7 @@ import {setFlagsFromString} from 'node:v8'
 
 import t from 'tap'
 
-import {CommandFailed, run, runOk} from '../../src/process/exec.js'
+import {CommandFailed, run, runOk, runUntilReady} from '../../src/process/exec.js'
 import {alive, eventually} from '../helpers/machine.js'
 
 const tmp = mkdtempSync('/tmp/cnidbgtest-exec-')
@@ -122,4 +122,44 @@ t.test('a child that exits while its background child holds stdout does not hang
   t.equal(r.timedOut, false)
   t.equal(r.exitCode, 0)
   t.equal(r.stdout, 'started\n')
+})
+
+t.test('runUntilReady: onReady runs while the program does, then the program is let go', async (t) => {
+  let seen = ''
+  const pid = await runUntilReady('sh', ['-c', 'echo ready && read -r _'], (pid) => {
+    seen = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    t.ok(alive(pid), 'the program is still running when onReady is called')
+    return pid
+  })
+  t.match(seen, /^sh\0-c\0echo ready/, 'the pid is the program')
+  t.notOk(alive(pid), 'closing its stdin ended it, and it was waited for')
+})
+
+t.test('runUntilReady: exiting, failing to start or being slow before ready is an error', async (t) => {
+  let called = false
+  const onReady = () => {
+    called = true
+  }
+  await t.rejects(runUntilReady('sh', ['-c', 'echo the mount failed >&2; exit 3'], onReady), /the mount failed/)
+  await t.rejects(runUntilReady('/nonexistent/cnidbg-nope', [], onReady), /ENOENT/)
+  const file = join(tmp, 'grandchild')
+  await t.rejects(
+    runUntilReady('sh', ['-c', `sleep 1000 & echo $! > ${file}; wait`], onReady, {timeoutMs: 500}),
+    /not ready after 500ms/,
+  )
+  const grandchild = Number(readFileSync(file, 'utf8'))
+  t.ok(await eventually(() => !alive(grandchild)), 'its process group was killed')
+  t.notOk(called, 'onReady never ran')
+})
+
+t.test('runUntilReady: an onReady that throws rejects, and the program is stopped', async (t) => {
+  let pid = 0
+  await t.rejects(
+    runUntilReady('sh', ['-c', 'echo ready; sleep 1000'], (p) => {
+      pid = p
+      throw new Error('not the namespace we wanted')
+    }),
+    /not the namespace we wanted/,
+  )
+  t.notOk(alive(pid), 'killed and waited for, although it never reads its stdin')
 })

@@ -2,7 +2,7 @@
  * A SIGKILLed run can't clean up: its sandbox stays, with a stale marker. `cnidbg sandbox ls` must
  * show it as stale and `cnidbg sandbox gc` must remove it (the built CLI, as a user would).
  */
-import {existsSync, readdirSync, readFileSync, readlinkSync} from 'node:fs'
+import {closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -116,6 +116,10 @@ t.test('sandbox gc stops a plugin left running by a SIGKILLed exec add --sandbox
     `the plugin and its child are found inside by namespace inode (${inside.join(' ')})`,
   )
   const mnts = plugin.map((p) => readlinkSync(`/proc/${p}/ns/mnt`))
+  // Held open until the end, so the mount namespace outlives its processes and no namespace made
+  // meanwhile by anyone on the machine can take its number: a process found in it below is in it.
+  const held = plugin.map((p) => openSync(`/proc/${p}/ns/mnt`, 'r'))
+  t.teardown(() => held.forEach((fd) => closeSync(fd)))
   t.notOk(mnts.includes(readlinkSync('/proc/self/ns/mnt')), 'the plugin runs in a private mount namespace')
 
   process.kill(pid, 'SIGKILL')
