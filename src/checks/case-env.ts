@@ -127,11 +127,26 @@ export class CaseEnv {
     await this.sb.dispose()
   }
 
-  /** A fresh container namespace for this case. */
+  /**
+   * A fresh container namespace for this case. Runtimes that use the loopback plugin hand it a
+   * namespace whose `lo` is still down (bringing it up is that plugin's whole job), so for the
+   * loopback role `lo` goes down again; the kernel keeps 127.0.0.1 on it, as after any DEL.
+   */
   async netns(role = 'c'): Promise<Netns> {
     const ns = await this.sb.addNetns(`${role}${this.owned.length}`)
     this.owned.push(ns)
+    if (this.role === 'loopback') await ip(['link', 'set', 'lo', 'down'], ns.name)
     return ns
+  }
+
+  /** The `type` of the plugin under test. */
+  get subjectType(): string {
+    return this.list.plugins[this.setup.subject]!.type
+  }
+
+  /** The container interface an attachment is about: CNI_IFNAME, except for loopback, which always configures `lo`. */
+  ifnameOf(rt: RuntimeConf): string {
+    return this.role === 'loopback' ? 'lo' : rt.ifname
   }
 
   /** Attachment parameters with a unique container ID. */

@@ -6,7 +6,7 @@ export const checkAfterAdd: Check = {
   id: 'check.after-add',
   perVersion: true,
   requirements: ['P79', 'P84', 'P5'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

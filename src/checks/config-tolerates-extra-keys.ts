@@ -5,7 +5,7 @@ export const configToleratesExtraKeys: Check = {
   id: 'config.tolerates-extra-keys',
   perVersion: false,
   requirements: ['P19', 'P20'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const variants: Array<{name: string; extra: JsonObject; requirement: string}> = [

@@ -4,7 +4,7 @@ export const delIdempotent: Check = {
   id: 'del.idempotent',
   perVersion: true,
   requirements: ['P72'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -5,7 +5,7 @@ export const delNetnsGone: Check = {
   perVersion: true,
   productionCritical: true,
   requirements: ['P74', 'P77'],
-  roles: ['interface', 'chained'],
+  roles: ['interface', 'chained', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -5,7 +5,7 @@ export const delNoLeaks: Check = {
   perVersion: true,
   productionCritical: true,
   requirements: ['P71', 'P106'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -4,7 +4,7 @@ export const delWithoutAdd: Check = {
   id: 'del.without-add',
   perVersion: true,
   requirements: ['P73'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -6,7 +6,7 @@ export const delWithoutPrevResult: Check = {
   id: 'del.without-prevresult',
   perVersion: true,
   requirements: ['P75'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

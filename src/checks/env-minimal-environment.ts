@@ -4,7 +4,7 @@ export const envMinimalEnvironment: Check = {
   id: 'env.minimal-environment',
   perVersion: false,
   requirements: ['P10'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

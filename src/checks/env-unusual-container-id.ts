@@ -4,7 +4,7 @@ export const envUnusualContainerId: Check = {
   id: 'env.unusual-container-id',
   perVersion: false,
   requirements: ['P11'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const crashed: string[] = []

@@ -4,7 +4,7 @@ export const errorMalformedConfig: Check = {
   id: 'error.malformed-config',
   perVersion: false,
   requirements: ['P60', 'P67', 'P68'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const cases: Array<{name: string; request: string | Record<string, unknown>; code: number}> = [

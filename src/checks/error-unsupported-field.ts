@@ -7,7 +7,7 @@ export const errorUnsupportedField: Check = {
   id: 'error.unsupported-field',
   perVersion: false,
   requirements: ['P18', 'P63'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -8,7 +8,7 @@ export const gcCleansLeaked: Check = {
   perVersion: true,
   productionCritical: true,
   requirements: ['P92', 'P95', 'P94'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const a = env.rt(await env.netns('a'))
     const b = env.rt(await env.netns('b'))

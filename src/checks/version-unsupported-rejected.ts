@@ -4,7 +4,7 @@ export const versionUnsupportedRejected: Check = {
   id: 'version.unsupported-rejected',
   perVersion: false,
   requirements: ['P28', 'P62'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

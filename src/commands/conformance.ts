@@ -81,8 +81,9 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
       summary: 'pretty (live view in a TTY), tap (TAP 14), junit (XML), json. Repeatable, each with --output FILE.',
     }),
     role: Flags.string({
-      options: ['interface', 'chained', 'ipam'],
-      summary: 'Override the role inferred from the config.',
+      options: ['interface', 'chained', 'ipam', 'loopback'],
+      summary:
+        'Override the role inferred from the config (loopback: a plugin that configures lo whatever CNI_IFNAME says, recognised by itself from a result naming lo).',
     }),
     skip: Flags.string({multiple: true, summary: 'Skip these check ids or requirement ids (globs, comma-separated).'}),
     strict: Flags.boolean({summary: 'Warnings count as failures.'}),

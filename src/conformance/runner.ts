@@ -11,7 +11,7 @@ import {hostExecutor, invokePlugin} from '../runtime/invoke.js'
 import type {JsonObject, NetConfList} from '../runtime/types.js'
 import {ALL_SPEC_VERSIONS, compareVersions, isSpecVersion, type SpecVersion} from '../runtime/versions.js'
 import {CaseEnv} from '../checks/case-env.js'
-import {inferRole} from './role.js'
+import {detectRole} from './role.js'
 import {spyPluginDir} from '../checks/spy-path.js'
 
 const UPSTREAM_DIR = '/usr/lib/cni'
@@ -149,7 +149,8 @@ export async function runConformance(
 ): Promise<ConformanceReport> {
   const started = performance.now()
   const loaded = loadConfFile(opts.conf)
-  const role = opts.role ?? inferRole(loaded)
+  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'iptables-save', 'nft', 'tc'])
+  const role = opts.role ?? (await detectRole(loaded, opts.cniPath, opts.timeoutSeconds * 1000))
   // A lone chained plugin gets an upstream in front; a list that has one already is used as is.
   const base =
     role === 'ipam'
@@ -163,7 +164,6 @@ export async function runConformance(
   const subject = role === 'chained' ? base.plugins.length - 1 : 0
   const timeoutMs = opts.timeoutSeconds * 1000
   const paths = base.plugins.map((p) => findPlugin(p.type, cniPath))
-  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'iptables-save', 'nft', 'tc'])
 
   const plugins = await Promise.all(
     base.plugins.map(async (p, i) => {

@@ -57,6 +57,10 @@ t.test('selectChecks: roles, ids, globs and requirement ids', async (t) => {
     selectChecks(allChecks, 'interface', ['P100']).some((c) => c.id === 'concurrency.parallel-add'),
     'by requirement id',
   )
+  const loopback = selectChecks(allChecks, 'loopback').map((c) => c.id)
+  for (const id of ['env.ifname-length', 'add.existing-ifname-fails', 'del.interface-gone', 'delegation.protocol'])
+    t.notOk(loopback.includes(id), `loopback is not held to ${id} (it configures lo whatever CNI_IFNAME says)`)
+  t.ok(loopback.includes('del.idempotent') && loopback.includes('add.kernel-matches-result'), 'but to the rest')
   t.notOk(
     selectChecks(allChecks, 'interface', undefined, ['del.*,check.*']).some((c) => /^(del|check)\./.test(c.id)),
     'comma-separated skip',

@@ -13,7 +13,7 @@ import {assertNothingLeft, machineState} from '../helpers/machine.js'
 
 interface Passing {
   conf: string
-  role: 'interface' | 'chained' | 'ipam'
+  role: 'interface' | 'chained' | 'ipam' | 'loopback'
   needs?: string[]
   description: string
 }
@@ -29,6 +29,8 @@ for (const entry of PASSING) {
     const list = JSON.parse(readFileSync(join(REPO, entry.conf), 'utf8')) as Json
     const h = await CniHarness.create(t)
     const c0 = await h.container()
+    // loopback's job is to bring lo up, so it gets the namespace a runtime would give it: lo down.
+    if (entry.role === 'loopback') await h.ip(c0, ['link', 'set', 'lo', 'down'])
     if (entry.needs?.includes('master:cnidbg-m0')) {
       // The macvlan master, in the sandbox host only.
       await h.sb.run('ip', ['link', 'add', 'cnidbg-m0', 'type', 'veth', 'peer', 'name', 'cnidbg-m0p'], {
@@ -50,7 +52,9 @@ for (const entry of PASSING) {
       result = r.json
     }
     t.equal(result?.cniVersion, list.cniVersion, 'final result in the config version')
-    if (entry.role !== 'ipam') t.ok(await h.link(c0, 'eth0'), 'eth0 exists in the container')
+    const loUp = async (): Promise<boolean> => ((await h.link(c0, 'lo'))?.flags as string[]).includes('UP')
+    if (entry.role === 'loopback') t.ok(await loUp(), 'lo is up in the container')
+    else if (entry.role !== 'ipam') t.ok(await h.link(c0, 'eth0'), 'eth0 exists in the container')
     for (const p of plugins) {
       const r = await h.call(pluginPath(p.type as string), {verb: 'CHECK', conf: request(p, result)})
       t.equal(r.exitCode, 0, `CHECK ${p.type}: ${r.stdout}${r.stderr}`)
@@ -60,6 +64,7 @@ for (const entry of PASSING) {
       t.equal(r.exitCode, 0, `DEL ${p.type}: ${r.stdout}${r.stderr}`)
     }
     t.notOk(await h.link(c0, 'eth0'), 'eth0 is gone')
+    if (entry.role === 'loopback') t.notOk(await loUp(), 'lo is down again')
     const ipam = plugins[0]?.ipam as Json | undefined
     if (ipam?.dataDir) t.same(h.reservations(ipam.dataDir as string, list.name as string), [], 'no reservation left')
   })
