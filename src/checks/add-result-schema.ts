@@ -4,6 +4,7 @@ import {knownDeparture} from './departures.js'
 
 export const addResultSchema: Check = {
   id: 'add.result-schema',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P26', 'P27', 'P39', 'P41', 'P42', 'P44', 'P45', 'P46', 'P47', 'P48', 'P49', 'P51', 'P54'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

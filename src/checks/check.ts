@@ -21,6 +21,13 @@ export interface Check {
   roles: readonly PluginRole[]
   /** Runs once per spec version (true) or once at the highest version (false). */
   perVersion: boolean
+  /**
+   * Every plugin call it judges is a call of the plugin under test (the plugins before it in a chain
+   * only make its prevResult), so under the chained role its findings are about that plugin. Checks
+   * without it judge the list's calls and kernel state, and a finding of theirs that shows with the
+   * plugins before it alone is about those plugins.
+   */
+  judgesSubjectOnly?: boolean
   /** Whether it applies at this version (verbs by version, from src/runtime/versions.ts). */
   appliesTo?: (version: string) => boolean
   run(env: CaseEnv): Promise<CheckOutcome>

@@ -3,6 +3,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const configToleratesExtraKeys: Check = {
   id: 'config.tolerates-extra-keys',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P19', 'P20'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const delIdempotent: Check = {
   id: 'del.idempotent',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P72'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const delWithoutAdd: Check = {
   id: 'del.without-add',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P73'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -4,6 +4,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 export const delWithoutPrevResult: Check = {
   appliesTo: hasPrevResultOnDel,
   id: 'del.without-prevresult',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P75'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const envMinimalEnvironment: Check = {
   id: 'env.minimal-environment',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P10'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const envMissingVariables: Check = {
   id: 'env.missing-variables',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P8', 'P65'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const envUnusualContainerId: Check = {
   id: 'env.unusual-container-id',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P11'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const errorMalformedConfig: Check = {
   id: 'error.malformed-config',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P60', 'P67', 'P68'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -5,6 +5,7 @@ const VALUE = 'cnidbg-probe-value-7f3a'
 
 export const errorUnsupportedField: Check = {
   id: 'error.unsupported-field',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P18', 'P63'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -30,6 +30,13 @@ export interface Evidence {
 export interface CheckResult {
   id: string
   title: string
+  /**
+   * The `type` of the plugin the finding is about: the plugin under test, or under the chained role,
+   * when the finding shows with the plugins before it alone, those plugins (`ptp`, `bridge+tuning`).
+   */
+  plugin: string
+  /** Set when the finding is about the plugins before the one under test (chained role), not about it. */
+  context?: boolean
   status: CheckStatus
   /** The spec version the case ran at, or null for version-independent checks. */
   version: string | null
@@ -59,7 +66,13 @@ export interface ConformanceReport {
   profile: Profile
   strict: boolean
   versions: SpecVersion[]
+  /** Counts of the findings about the plugin under test; context findings are counted in `context`. */
   summary: ConformanceSummary
+  /**
+   * Chained role: the plugins before the one under test, and the counts of the findings about them
+   * (reported apart; they do not decide the exit status). Absent when no finding is about them.
+   */
+  context?: {plugins: string[]; summary: ConformanceSummary}
   checks: CheckResult[]
   durationMs: number
   /** Summed wall time of every plugin invocation: the suite's own overhead is durationMs minus this (over parallelism). */

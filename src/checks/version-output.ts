@@ -3,6 +3,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const versionOutput: Check = {
   id: 'version.output',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P23', 'P24', 'P25'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -2,6 +2,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const versionUnsupportedRejected: Check = {
   id: 'version.unsupported-rejected',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P28', 'P62'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],

@@ -24,7 +24,9 @@ export default class Conformance extends BaseCommand<ConformanceReport> {
   static override description = describe(
     `A black-box CNI spec conformance suite for any plugin binary. Each case runs the real plugin from its own throwaway sandboxed host (own netns, private /var/lib/cni and /run/cni) against throwaway container namespaces, and holds the real kernel state against what the plugin reported and what the spec (1.1.0) requires. Checks cite the requirement (P-numbers of the CNI spec checklist) and the SPEC.md section; every failure shows expected vs observed, the plugin's stdout/stderr, the state diff and a one-line command that reproduces it.
 
-Severity: MUST violations fail; SHOULD violations warn, except the ones that hurt in production (leaks after DEL, results that describe what is not there, a DEL that fails once the netns is gone, a CHECK that passes on a broken attachment), which the default profile fails. The Go plugins' known departures from the spec are warnings. --profile spec-minimum fails only MUSTs; --strict fails on any warning.`,
+Severity: MUST violations fail; SHOULD violations warn, except the ones that hurt in production (leaks after DEL, results that describe what is not there, a DEL that fails once the netns is gone, a CHECK that passes on a broken attachment), which the default profile fails. The Go plugins' known departures from the spec are warnings. --profile spec-minimum fails only MUSTs; --strict fails on any warning.
+
+Every finding names the plugin it is about. Under --role chained, a finding that shows with the plugins before the one under test alone (the same check, at the same version, without it) is about them: it is reported apart, as context, and does not decide the exit status.`,
     {
       '0': 'every required check passed',
       '1': 'a required check failed',

@@ -105,6 +105,20 @@ function chainedView(list: NetConfList): NetConfList {
   return {...list, plugins, raw: {...list.raw, plugins}}
 }
 
+/** The plugins before the one under test, tested as the interface plugin list they are. */
+function contextView(
+  list: NetConfList,
+  subject: number,
+): {list: NetConfList; role: PluginRole; subject: number; plugin: string} {
+  const plugins = list.plugins.slice(0, subject)
+  return {
+    list: {...list, plugins, raw: {...list.raw, plugins}},
+    plugin: plugins.map((p) => p.type).join('+'),
+    role: 'interface',
+    subject: 0,
+  }
+}
+
 /** For the IPAM role the binary under test is ipam.type, run with the upper plugin's full config (SPEC §4). */
 function ipamView(list: NetConfList): NetConfList {
   const first = list.plugins[0]!
@@ -209,19 +223,17 @@ export async function runConformance(
   const spyDir = spyPluginDir()
   const results: CheckResult[] = []
   let pluginTimeMs = 0
-  await pool(cases, opts.parallel, async ({check, version}) => {
-    const t0 = performance.now()
-    events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
+  const runCase = async (check: Check, version: SpecVersion, view = {list: base, role, subject}) => {
     let outcome: CheckOutcome
     let env: CaseEnv | undefined
     try {
       env = await CaseEnv.create({
         cniPath,
-        subject,
+        subject: view.subject,
         confPath: opts.conf,
         host: opts.host,
-        list: listAt(base, version),
-        role,
+        list: listAt(view.list, version),
+        role: view.role,
         spyDir,
         timeoutMs,
         version,
@@ -238,6 +250,12 @@ export async function runConformance(
     } finally {
       await env?.dispose().catch(() => {})
     }
+    return outcome
+  }
+  await pool(cases, opts.parallel, async ({check, version}) => {
+    const t0 = performance.now()
+    events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
+    const outcome = await runCase(check, version)
     const decided = decide(check, outcome, opts.profile, opts.strict)
     const result: CheckResult = {
       ...decided,
@@ -245,6 +263,7 @@ export async function runConformance(
       evidence: 'evidence' in outcome ? outcome.evidence : undefined,
       id: check.id,
       message: outcome.message ?? '',
+      plugin: base.plugins[subject]!.type,
       requirements: check.requirements,
       spec: check.spec,
       title: check.title,
@@ -253,11 +272,31 @@ export async function runConformance(
     results.push(result)
     events.emit('check:end', result)
   })
+  // Chained: a finding that shows with the plugins before the one under test alone (the same check,
+  // at the same version, on the list without it) is about them, and is reported apart.
+  const context = role === 'chained' && subject > 0 ? contextView(base, subject) : undefined
+  if (context) {
+    const suspects = results.filter((r) => {
+      const check = checks.find((c) => c.id === r.id)!
+      return (
+        (r.status === 'fail' || r.status === 'warn') && !check.judgesSubjectOnly && check.roles.includes('interface')
+      )
+    })
+    await pool(suspects, opts.parallel, async (r) => {
+      const check = checks.find((c) => c.id === r.id)!
+      const again = await runCase(check, (r.version ?? highest) as SpecVersion, context)
+      if (again.status === 'violation') Object.assign(r, {context: true, plugin: context.plugin})
+    })
+  }
   const order = new Map(cases.map((c, i) => [`${c.check.id}@${c.version}`, i]))
   results.sort(
     (a, b) => (order.get(`${a.id}@${a.version ?? highest}`) ?? 0) - (order.get(`${b.id}@${b.version ?? highest}`) ?? 0),
   )
-  const count = (s: CheckResult['status']) => results.filter((r) => r.status === s).length
+  const tally = (rs: CheckResult[]) => {
+    const count = (s: CheckResult['status']) => rs.filter((r) => r.status === s).length
+    return {failed: count('fail'), passed: count('pass'), skipped: count('skip'), warned: count('warn')}
+  }
+  const aboutContext = results.filter((r) => r.context)
   const report: ConformanceReport = {
     checks: results,
     conf: opts.conf,
@@ -267,7 +306,10 @@ export async function runConformance(
     profile: opts.profile,
     role,
     strict: opts.strict,
-    summary: {failed: count('fail'), passed: count('pass'), skipped: count('skip'), warned: count('warn')},
+    summary: tally(results.filter((r) => !r.context)),
+    ...(context && aboutContext.length
+      ? {context: {plugins: context.list.plugins.map((p) => p.type), summary: tally(aboutContext)}}
+      : {}),
     versions,
   }
   events.emit('done', report)

@@ -20,12 +20,13 @@ export function requirementLine(c: CheckResult): string {
 }
 
 /**
- * Sections in reading order: what was expected, what we saw, the state diff, the plugin's own
- * output, then how to reproduce and where the spec says so.
+ * Sections in reading order: the plugin it is about, what was expected, what we saw, the state
+ * diff, the plugin's own output, then how to reproduce and where the spec says so.
  */
 export function evidenceSections(c: CheckResult, {tailLines = 20}: {tailLines?: number} = {}): EvidenceSection[] {
   const e = c.evidence ?? {}
   const out: EvidenceSection[] = []
+  if (c.plugin) out.push({label: 'plugin', text: c.context ? `${c.plugin} (before the plugin under test)` : c.plugin})
   if (e.expected) out.push({label: 'expected', text: e.expected})
   if (e.observed) out.push({label: 'observed', text: e.observed})
   if (e.diff && e.diff.length > 0) out.push({label: 'diff', text: e.diff.join('\n')})
