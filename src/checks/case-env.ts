@@ -1,4 +1,5 @@
-import {shellQuote} from '../core/quote.js'
+import {shellQuote, shellWord} from '../core/quote.js'
+import {resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 
 import type {Evidence, PluginRole} from './types.js'
@@ -54,6 +55,8 @@ export interface CaseSetup {
 export class CaseEnv {
   readonly invocations: PluginOutcome[] = []
   private readonly owned: Netns[] = []
+  /** Namespaces the case removed (by path), with the number of plugin calls made before. */
+  private readonly gone = new Map<string, number>()
 
   private constructor(
     readonly setup: CaseSetup,
@@ -286,10 +289,11 @@ export class CaseEnv {
     return diffLines(before, after)
   }
 
-  /** Evidence from the invocations so far (bounded), plus the reproduce line. */
+  /** Evidence from the invocations so far (bounded), plus every plugin call of the case by hand. */
   evidence(extra: Evidence = {}, lastN = 4): Evidence {
     const cap = (s: string) => (s.length > 2000 ? s.slice(0, 2000) + '…' : s)
     return {
+      byHand: this.byHand(),
       invocations: this.invocations.slice(-lastN).map((o) => ({
         durationMs: Math.round(o.invocation.durationMs),
         exitCode: o.invocation.exitCode,
@@ -297,14 +301,47 @@ export class CaseEnv {
         stdout: cap(o.invocation.stdout),
         verb: o.invocation.verb,
       })),
-      reproduce: this.reproduce(),
       ...extra,
     }
   }
 
-  /** A one-line `cnidbg exec …` that replays the scenario's ADD/DEL round trip at this version, verbosely. */
-  reproduce(list: NetConfList = this.list, extra = ''): string {
-    const conf = JSON.stringify({...list.raw, cniVersion: this.version})
-    return `echo ${shellQuote(conf)} | cnidbg exec add --conf - --cni-path ${this.cniPath.join(':')} --rm -v${extra ? ' ' + extra : ''}`
+  /** Removes a container namespace of this case (a container that died before its DEL). */
+  async removeNetns(ns: Netns): Promise<void> {
+    await this.sb.removeNetns(ns.name)
+    this.gone.set(ns.path, this.invocations.length)
+  }
+
+  /**
+   * Every plugin call of the case so far, in order, as `cnidbg exec invoke` lines with exactly its
+   * CNI_* variables and stdin, in a sandbox of their own that the last line removes: nothing runs on
+   * this host. A container namespace of the case becomes the same-named one of that sandbox, until
+   * the case removed it; later calls get its path as it was, which no longer exists, as they did.
+   */
+  byHand(): string[] {
+    const name = `repro-${this.sb.id}`
+    const mine = new RegExp(`^/run/netns/cnidbg-${this.sb.id}-([a-z0-9]+)$`)
+    const lines = this.invocations.map((o, i) => {
+      const inv = o.invocation
+      const netns = mine.exec(inv.env.CNI_NETNS ?? '')?.[1]
+      const removedAt = this.gone.get(inv.env.CNI_NETNS ?? '')
+      const mapped = netns !== undefined && (removedAt === undefined || i < removedAt) ? netns : undefined
+      const env = Object.entries(inv.env)
+        .filter(([k]) => !(mapped !== undefined && k === 'CNI_NETNS'))
+        .map(([k, v]) => `--env ${shellWord(`${k}=${v}`)}`)
+      return [
+        'cnidbg exec invoke',
+        shellWord(resolve(inv.path)),
+        `--sandbox ${name}`,
+        ...(mapped === undefined ? [] : [`--netns ${mapped}`]),
+        ...env,
+        `--stdin ${shellQuote(inv.stdin)}`,
+        ...(i === this.invocations.length - 1 ? ['--rm'] : []),
+      ].join(' ')
+    })
+    if (lines.length === 0) return []
+    return [
+      `# the plugin calls of this case, in order, in sandbox ${name} (the last line removes it); what the check did between them (tampering, removing a namespace) is not repeated: the line above does all of it`,
+      ...lines,
+    ]
   }
 }

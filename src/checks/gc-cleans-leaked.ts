@@ -11,7 +11,8 @@ export const gcCleansLeaked: Check = {
   roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const a = env.rt(await env.netns('a'))
-    const b = env.rt(await env.netns('b'))
+    const nsB = await env.netns('b')
+    const b = env.rt(nsB)
     const before = await env.snapshot()
     const addA = await env.add(a)
     if (!addA.ok) return violation(`ADD failed: ${addA.failure}`, env.evidence())
@@ -20,7 +21,7 @@ export const gcCleansLeaked: Check = {
     if (!addB.ok) return violation(`ADD failed: ${addB.failure}`, env.evidence())
     // B leaks: its container is gone and DEL never ran. Only the plugins can clean it, through GC.
     // The runtime's own GC would DEL B from its cache first; GC the plugin directly so only the plugin can clean it.
-    await env.sb.removeNetns(b.netns.split('/').pop()!)
+    await env.removeNetns(nsB)
     const plugin = env.list.plugins[env.setup.subject]!
     const gcOut = await env.raw({
       env: {CNI_CONTAINERID: '', CNI_IFNAME: '', CNI_NETNS: ''},

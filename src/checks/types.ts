@@ -23,8 +23,13 @@ export interface Evidence {
   invocations?: Array<{verb: string; exitCode: number | null; stdout: string; stderr: string; durationMs: number}>
   /** Kernel/state diff lines, e.g. "+ link cni0 (host)" or "- addr 10.1.0.2/24 eth0 (container)". */
   diff?: string[]
-  /** A one-line command that reproduces the failure. */
+  /**
+   * The command that reruns exactly this check at this version, sandboxed as the suite is; it exits
+   * 1 for as long as the finding persists.
+   */
   reproduce?: string
+  /** The same plugin calls by hand: one `cnidbg exec invoke … --sandbox` line each (env and stdin), in order. */
+  byHand?: string[]
 }
 
 export interface CheckResult {

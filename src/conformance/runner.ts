@@ -11,6 +11,7 @@ import {hostExecutor, invokePlugin} from '../runtime/invoke.js'
 import type {JsonObject, NetConfList} from '../runtime/types.js'
 import {ALL_SPEC_VERSIONS, compareVersions, isSpecVersion, type SpecVersion} from '../runtime/versions.js'
 import {CaseEnv} from '../checks/case-env.js'
+import {reproduceLine, type ReproduceRun} from './reproduce.js'
 import {detectRole} from './role.js'
 import {spyPluginDir} from '../checks/spy-path.js'
 
@@ -288,6 +289,19 @@ export async function runConformance(
       if (again.status === 'violation') Object.assign(r, {context: true, plugin: context.plugin})
     })
   }
+  const again: ReproduceRun = {
+    cniPath: opts.cniPath,
+    conf: opts.conf,
+    contextInConf: loaded.plugins.length > 1,
+    highest,
+    host: opts.host,
+    profile: opts.profile,
+    role,
+    strict: opts.strict,
+    timeoutSeconds: opts.timeoutSeconds,
+  }
+  for (const r of results)
+    if (r.status === 'fail' || r.status === 'warn') r.evidence = {...r.evidence, reproduce: reproduceLine(again, r)}
   const order = new Map(cases.map((c, i) => [`${c.check.id}@${c.version}`, i]))
   results.sort(
     (a, b) => (order.get(`${a.id}@${a.version ?? highest}`) ?? 0) - (order.get(`${b.id}@${b.version ?? highest}`) ?? 0),

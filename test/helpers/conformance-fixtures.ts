@@ -37,7 +37,12 @@ export const failDel = check({
     expected: 'exit 0 and no output',
     observed: 'exit 1, {"code":7,"msg":"no such container"}',
     diff: ['+ link cni0 (host)', '- addr 10.1.0.2/24 eth0 (container)'],
-    reproduce: 'sudo cnidbg exec del --conf /tmp/c.conflist --netns cnidbg-x',
+    reproduce:
+      'cnidbg conformance /tmp/c.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni',
+    byHand: [
+      '# the plugin calls of this case, in order',
+      "cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL --stdin '{}' --rm",
+    ],
     invocations: [
       {
         verb: 'DEL',

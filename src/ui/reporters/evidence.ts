@@ -37,6 +37,7 @@ export function evidenceSections(c: CheckResult, {tailLines = 20}: {tailLines?: 
     if (inv.stderr !== '') out.push({label: `${head}, stderr`, text: tail(inv.stderr, {lines: tailLines})})
   }
   if (e.reproduce) out.push({label: 'reproduce', text: e.reproduce})
+  if (e.byHand && e.byHand.length > 0) out.push({label: 'by hand', text: e.byHand.join('\n')})
   if (c.spec) out.push({label: 'spec', text: specUrl(c.spec)})
   return out.map((s) => ({label: s.label, text: visible(s.text)}))
 }

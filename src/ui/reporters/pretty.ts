@@ -146,7 +146,9 @@ function details(r: CheckResult, n: number, c: ChalkInstance, strict: boolean): 
  *    plugin     bridge
  *    expected   exit 0
  *    observed   exit 1
- *    reproduce  sudo cnidbg exec del --conf …
+ *    reproduce  cnidbg conformance /etc/cni/net.d/10-bridge.conflist --only del.idempotent --versions 1.0.0 …
+ *    by hand
+ *      │ cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL … --rm
  *    spec       https://github.com/containernetworking/cni/blob/main/SPEC.md#del-…
  *
  * 0 passed, 1 failed, 0 warned, 0 skipped in 4.2s

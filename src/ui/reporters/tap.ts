@@ -37,6 +37,7 @@ export function tapDiagnostic(c: CheckResult): {[key: string]: YamlValue} {
     observed: e.observed,
     diff: e.diff && e.diff.length > 0 ? e.diff : undefined,
     reproduce: e.reproduce,
+    byHand: e.byHand && e.byHand.length > 0 ? e.byHand : undefined,
     invocations:
       e.invocations && e.invocations.length > 0
         ? e.invocations.map((inv) => ({

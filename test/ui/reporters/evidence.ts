@@ -20,6 +20,7 @@ t.test('sections come in reading order and leave out what is missing', async (t)
       'DEL → exit 1 in 5ms, stderr',
       'DEL → exit none (killed) in 30.0s',
       'reproduce',
+      'by hand',
       'spec',
     ],
   )

@@ -100,7 +100,10 @@ t.test('a failure has its message, type and the evidence as text', async (t) => 
       '  ---',
       '  # hash: not a comment',
       'DEL → exit none (killed) in 30.0s',
-      'reproduce: sudo cnidbg exec del --conf /tmp/c.conflist --netns cnidbg-x',
+      'reproduce: cnidbg conformance /tmp/c.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni',
+      'by hand:',
+      '  # the plugin calls of this case, in order',
+      "  cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL --stdin '{}' --rm",
       'spec: https://github.com/containernetworking/cni/blob/main/SPEC.md#del-remove-container-from-network-or-un-apply-modifications',
     ].join('\n'),
   )
