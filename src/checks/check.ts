@@ -35,7 +35,15 @@ export interface Check {
 
 export type CheckOutcome =
   | {status: 'pass'; message?: string; evidence?: Evidence}
-  | {status: 'violation'; message: string; evidence?: Evidence; severity?: Severity; upstreamDeparture?: boolean}
+  | {
+      status: 'violation'
+      message: string
+      evidence?: Evidence
+      severity?: Severity
+      upstreamDeparture?: boolean
+      /** The index in the list of the plugin the finding is about, when it is not the one under test. */
+      pluginIndex?: number
+    }
   | {status: 'skip'; message: string}
 
 export const pass = (message?: string, evidence?: Evidence): CheckOutcome => ({evidence, message, status: 'pass'})
@@ -43,7 +51,7 @@ export const skip = (message: string): CheckOutcome => ({message, status: 'skip'
 export const violation = (
   message: string,
   evidence?: Evidence,
-  extra: {severity?: Severity; upstreamDeparture?: boolean} = {},
+  extra: {severity?: Severity; upstreamDeparture?: boolean; pluginIndex?: number} = {},
 ): CheckOutcome => ({
   evidence,
   message,

@@ -1,7 +1,8 @@
 import {EventEmitter} from 'node:events'
 
+import {departureFoundBy} from '../checks/departures.js'
 import {allChecks} from '../checks/index.js'
-import type {Check, CheckOutcome} from '../checks/check.js'
+import {type Check, type CheckOutcome, skip} from '../checks/check.js'
 import type {CheckResult, ConformanceReport, PluginRole, Profile, RunEvents, Severity} from '../checks/types.js'
 import {UsageError} from '../core/errors.js'
 import {requireEnvironment} from '../netns/index.js'
@@ -12,6 +13,7 @@ import type {JsonObject, NetConfList} from '../runtime/types.js'
 import {ALL_SPEC_VERSIONS, compareVersions, isSpecVersion, type SpecVersion} from '../runtime/versions.js'
 import {CaseEnv} from '../checks/case-env.js'
 import {reproduceLine, type ReproduceRun} from './reproduce.js'
+import {missingKernelSupport} from './kernel-support.js'
 import {detectRole} from './role.js'
 import {spyPluginDir} from '../checks/spy-path.js'
 
@@ -97,7 +99,7 @@ function listAt(list: NetConfList, version: string): NetConfList {
  * A chained plugin adjusts an interface an earlier plugin made (CONVENTIONS "Chained Plugins"), so the
  * suite puts the upstream ptp + host-local in front of it, as a real config list would.
  */
-function chainedView(list: NetConfList): NetConfList {
+export function chainedView(list: NetConfList): NetConfList {
   const upstream = {
     ipam: {ranges: [[{subnet: '10.254.0.0/24'}]], routes: [{dst: '0.0.0.0/0'}], type: 'host-local'},
     type: 'ptp',
@@ -224,7 +226,10 @@ export async function runConformance(
   const spyDir = spyPluginDir()
   const results: CheckResult[] = []
   let pluginTimeMs = 0
+  // A plugin whose kind of link this kernel lacks can't be tested here at all: skipped, with the reason.
+  const unsupported = await missingKernelSupport(base.plugins)
   const runCase = async (check: Check, version: SpecVersion, view = {list: base, role, subject}) => {
+    if (unsupported) return skip(unsupported)
     let outcome: CheckOutcome
     let env: CaseEnv | undefined
     try {
@@ -256,7 +261,12 @@ export async function runConformance(
   await pool(cases, opts.parallel, async ({check, version}) => {
     const t0 = performance.now()
     events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
-    const outcome = await runCase(check, version)
+    let outcome = await runCase(check, version)
+    // A check may find that the fault is another plugin's of the list; one before the plugin under test is context.
+    const about = outcome.status === 'violation' ? (outcome.pluginIndex ?? subject) : subject
+    const known = departureFoundBy(base.plugins[about]!.type, check.id, version)
+    if (known && outcome.status === 'violation' && !outcome.upstreamDeparture)
+      outcome = {...outcome, message: `${outcome.message} (known: ${known.what})`, upstreamDeparture: true}
     const decided = decide(check, outcome, opts.profile, opts.strict)
     const result: CheckResult = {
       ...decided,
@@ -264,7 +274,8 @@ export async function runConformance(
       evidence: 'evidence' in outcome ? outcome.evidence : undefined,
       id: check.id,
       message: outcome.message ?? '',
-      plugin: base.plugins[subject]!.type,
+      plugin: base.plugins[about]!.type,
+      ...(about < subject ? {context: true} : {}),
       requirements: check.requirements,
       spec: check.spec,
       title: check.title,
@@ -280,7 +291,10 @@ export async function runConformance(
     const suspects = results.filter((r) => {
       const check = checks.find((c) => c.id === r.id)!
       return (
-        (r.status === 'fail' || r.status === 'warn') && !check.judgesSubjectOnly && check.roles.includes('interface')
+        (r.status === 'fail' || r.status === 'warn') &&
+        !r.context &&
+        !check.judgesSubjectOnly &&
+        check.roles.includes('interface')
       )
     })
     await pool(suspects, opts.parallel, async (r) => {
