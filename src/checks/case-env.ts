@@ -2,12 +2,14 @@ import {shellQuote, shellWord} from '../core/quote.js'
 import {resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
 
+import {DhcpNet} from './dhcp-net.js'
 import type {Evidence, PluginRole} from './types.js'
 import {
   diffLines,
   ip,
   ipJson,
   type Netns,
+  requireEnvironment,
   run,
   runInNetns,
   Sandbox,
@@ -15,6 +17,7 @@ import {
   snapshotNetnsPath,
 } from '../netns/index.js'
 import type {CniEnv, Executor, PluginOutcome} from '../runtime/invoke.js'
+import {findPlugin} from '../runtime/find.js'
 import {invokePlugin} from '../runtime/invoke.js'
 import {
   addNetworkList,
@@ -57,6 +60,7 @@ export class CaseEnv {
   private readonly owned: Netns[] = []
   /** Namespaces the case removed (by path), with the number of plugin calls made before. */
   private readonly gone = new Map<string, number>()
+  private dhcp?: DhcpNet
 
   private constructor(
     readonly setup: CaseSetup,
@@ -102,6 +106,7 @@ export class CaseEnv {
     const env = new CaseEnv(setup, await Sandbox.create({label: 'conformance'}))
     try {
       await env.provideMasters()
+      await env.provideDhcp()
     } catch (error) {
       await env.dispose()
       throw error
@@ -129,7 +134,25 @@ export class CaseEnv {
     }
   }
 
+  /**
+   * The dhcp IPAM plugin needs its daemon and a DHCP server to get a lease from: the suite starts
+   * both in the sandbox host (DhcpNet). In the IPAM role every container namespace gets the interface
+   * dhcp asks a lease on; behind a macvlan/ipvlan master, the master's peer joins the server's bridge.
+   */
+  private async provideDhcp(): Promise<void> {
+    if (this.setup.host) return
+    const uses = this.list.plugins.some(
+      (p) => (p.ipam as {type?: string} | undefined)?.type === 'dhcp' || (this.role === 'ipam' && p.type === 'dhcp'),
+    )
+    if (!uses) return
+    requireEnvironment(['dnsmasq'])
+    this.dhcp = await DhcpNet.start(this.sb, findPlugin('dhcp', this.cniPath))
+    for (const p of this.list.plugins)
+      if (typeof p.master === 'string' && p.master !== '') await this.dhcp.join(`${p.master.slice(0, 13)}p`)
+  }
+
   async dispose(): Promise<void> {
+    await this.dhcp?.stop()
     await this.sb.dispose()
   }
 
@@ -142,6 +165,8 @@ export class CaseEnv {
     const ns = await this.sb.addNetns(`${role}${this.owned.length}`)
     this.owned.push(ns)
     if (this.role === 'loopback') await ip(['link', 'set', 'lo', 'down'], ns.name)
+    // dhcp asks its lease on CNI_IFNAME in the container: as the IPAM under test, that link is the suite's.
+    if (this.dhcp && this.role === 'ipam') await this.dhcp.attach(ns)
     return ns
   }
 

@@ -23,7 +23,8 @@ export interface ReproduceRun {
  * check at that version, sandboxed as the suite is; it exits 1 for as long as the finding persists
  * (a warning is asked with --strict, so it fails too). A finding about the plugins before the one
  * under test (chained role) is not the run's failure, so when the config lists them itself the line
- * tests the list in the interface role, where it is.
+ * tests the list in the interface role, where it is; when the suite put them in front (a lone
+ * chained plugin) the line shows the finding again, as context, and the by-hand lines are the way in.
  * @example
  * reproduceLine(run, {id: 'del.idempotent', version: '1.0.0', status: 'fail'})
  * // 'cnidbg conformance /etc/cni/net.d/10-bridge.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni'

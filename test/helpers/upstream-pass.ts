@@ -33,7 +33,7 @@ function cost(p: PassingEntry): number {
   if (p.conf.endsWith('ok-ptp11.conflist')) return 10
   if (p.conf.endsWith('ok-ptp.conflist')) return 6
   if (allVersions(p)) return 5
-  if (/upstream-(macvlan|chain)\.conflist$/.test(p.conf)) return 3
+  if (/upstream-(macvlan|chain|dhcp)\.conflist$/.test(p.conf)) return 3
   if (/upstream-(ptp|host-device|loopback|sbr)\.conflist$/.test(p.conf)) return 2
   return 1
 }
