@@ -1,7 +1,7 @@
-import {shellQuote, shellWord} from '../core/quote.js'
-import {resolve} from 'node:path'
 import {randomBytes} from 'node:crypto'
+import {resolve} from 'node:path'
 
+import {shellQuote, shellWord} from '../core/quote.js'
 import {DhcpNet} from './dhcp-net.js'
 import type {Evidence, PluginRole} from './types.js'
 import {
