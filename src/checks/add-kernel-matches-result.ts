@@ -1,21 +1,20 @@
 import {type Check, pass, SPEC, violation} from './check.js'
-import {resultVsKernel} from './kernel.js'
+import {missingAttachment, resultVsKernel} from './kernel.js'
 
 export const addKernelMatchesResult: Check = {
   id: 'add.kernel-matches-result',
   perVersion: true,
   productionCritical: true,
   requirements: ['P31', 'P40', 'P42', 'P43', 'P44', 'P47', 'P49'],
-  roles: ['interface', 'chained'],
+  roles: ['interface', 'chained', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)
     const add = await env.add(rt)
     if (!add.ok) return violation(`ADD failed: ${add.failure}`, env.evidence())
     const mismatches = await resultVsKernel(env, add.result, ctr)
-    const links = await env.ipJson<Array<{ifname: string}>>(['link', 'show'], ctr)
-    if (!links.some((l) => l.ifname === rt.ifname))
-      mismatches.unshift(`no link named ${rt.ifname} in the container after ADD`)
+    const missing = await missingAttachment(env, env.ifnameOf(rt), ctr)
+    if (missing) mismatches.unshift(missing)
     await env.del(rt)
     if (mismatches.length === 0) return pass()
     return violation(

@@ -4,7 +4,7 @@ export const argsKubeletStyle: Check = {
   id: 'args.kubelet-style',
   perVersion: false,
   requirements: ['P14', 'P113', 'P115'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     // What kubelet/containerd actually send (CONVENTIONS CNI_ARGS); Go's LoadArgs needs IgnoreUnknown for the rest.

@@ -4,7 +4,7 @@ export const capsWithoutRuntimeConfig: Check = {
   id: 'caps.without-runtime-config',
   perVersion: false,
   requirements: ['P109', 'P110'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const declared = env.list.plugins.filter((p) => p.capabilities && typeof p.capabilities === 'object')
     if (declared.length === 0) return skip('no plugin declares capabilities')

@@ -1,12 +1,15 @@
-import {shellQuote} from '../core/quote.js'
 import {randomBytes} from 'node:crypto'
+import {resolve} from 'node:path'
 
+import {shellQuote, shellWord} from '../core/quote.js'
+import {DhcpNet} from './dhcp-net.js'
 import type {Evidence, PluginRole} from './types.js'
 import {
   diffLines,
   ip,
   ipJson,
   type Netns,
+  requireEnvironment,
   run,
   runInNetns,
   Sandbox,
@@ -14,6 +17,7 @@ import {
   snapshotNetnsPath,
 } from '../netns/index.js'
 import type {CniEnv, Executor, PluginOutcome} from '../runtime/invoke.js'
+import {findPlugin} from '../runtime/find.js'
 import {invokePlugin} from '../runtime/invoke.js'
 import {
   addNetworkList,
@@ -54,6 +58,9 @@ export interface CaseSetup {
 export class CaseEnv {
   readonly invocations: PluginOutcome[] = []
   private readonly owned: Netns[] = []
+  /** Namespaces the case removed (by path), with the number of plugin calls made before. */
+  private readonly gone = new Map<string, number>()
+  private dhcp?: DhcpNet
 
   private constructor(
     readonly setup: CaseSetup,
@@ -99,6 +106,7 @@ export class CaseEnv {
     const env = new CaseEnv(setup, await Sandbox.create({label: 'conformance'}))
     try {
       await env.provideMasters()
+      await env.provideDhcp()
     } catch (error) {
       await env.dispose()
       throw error
@@ -107,13 +115,16 @@ export class CaseEnv {
   }
 
   /**
-   * macvlan/ipvlan/vlan configs name a host `master` link. The sandbox host starts empty, so the
-   * suite gives it one: a veth (this kernel has no dummy), both ends up.
+   * macvlan/ipvlan/vlan configs name a host `master` link, host-device a `device` to move into the
+   * container. The sandbox host starts empty, so the suite gives it each one: a veth (this kernel
+   * has no dummy), both ends up.
    */
   private async provideMasters(): Promise<void> {
     if (this.setup.host) return
     const masters = new Set(
-      this.list.plugins.map((p) => p.master).filter((m): m is string => typeof m === 'string' && m !== ''),
+      this.list.plugins
+        .flatMap((p) => [p.master, p.type === 'host-device' ? p.device : undefined])
+        .filter((m): m is string => typeof m === 'string' && m !== ''),
     )
     for (const m of masters) {
       const peer = `${m.slice(0, 13)}p`
@@ -123,15 +134,62 @@ export class CaseEnv {
     }
   }
 
+  /**
+   * The dhcp IPAM plugin needs its daemon and a DHCP server to get a lease from: the suite starts
+   * both in the sandbox host (DhcpNet). In the IPAM role every container namespace gets the interface
+   * dhcp asks a lease on; behind a macvlan/ipvlan master, the master's peer joins the server's bridge.
+   */
+  private async provideDhcp(): Promise<void> {
+    if (this.setup.host) return
+    const uses = this.list.plugins.some(
+      (p) => (p.ipam as {type?: string} | undefined)?.type === 'dhcp' || (this.role === 'ipam' && p.type === 'dhcp'),
+    )
+    if (!uses) return
+    requireEnvironment(['dnsmasq'])
+    this.dhcp = await DhcpNet.start(this.sb, findPlugin('dhcp', this.cniPath))
+    for (const p of this.list.plugins)
+      if (typeof p.master === 'string' && p.master !== '') await this.dhcp.join(`${p.master.slice(0, 13)}p`)
+  }
+
   async dispose(): Promise<void> {
+    await this.dhcp?.stop()
     await this.sb.dispose()
   }
 
-  /** A fresh container namespace for this case. */
+  /**
+   * A fresh container namespace for this case. Runtimes that use the loopback plugin hand it a
+   * namespace whose `lo` is still down (bringing it up is that plugin's whole job), so for the
+   * loopback role `lo` goes down again; the kernel keeps 127.0.0.1 on it, as after any DEL.
+   */
   async netns(role = 'c'): Promise<Netns> {
     const ns = await this.sb.addNetns(`${role}${this.owned.length}`)
     this.owned.push(ns)
+    if (this.role === 'loopback') await ip(['link', 'set', 'lo', 'down'], ns.name)
+    // dhcp asks its lease on CNI_IFNAME in the container: as the IPAM under test, that link is the suite's.
+    if (this.dhcp && this.role === 'ipam') await this.dhcp.attach(ns)
     return ns
+  }
+
+  /**
+   * Why the config can have only one attachment at a time, or undefined: host-device moves the one
+   * host device its config names into the container, so a second ADD has nothing to move. Checks
+   * that need two attachments at once skip for such a config (or do without the second).
+   */
+  get singleAttachment(): string | undefined {
+    const p = this.list.plugins[this.setup.subject]!
+    if (p.type === 'host-device' && typeof p.device === 'string')
+      return `the config names one host device (${p.device}), which one attachment at a time moves into its container`
+    return undefined
+  }
+
+  /** The `type` of the plugin under test. */
+  get subjectType(): string {
+    return this.list.plugins[this.setup.subject]!.type
+  }
+
+  /** The container interface an attachment is about: CNI_IFNAME, except for loopback, which always configures `lo`. */
+  ifnameOf(rt: RuntimeConf): string {
+    return this.role === 'loopback' ? 'lo' : rt.ifname
   }
 
   /** Attachment parameters with a unique container ID. */
@@ -271,10 +329,11 @@ export class CaseEnv {
     return diffLines(before, after)
   }
 
-  /** Evidence from the invocations so far (bounded), plus the reproduce line. */
+  /** Evidence from the invocations so far (bounded), plus every plugin call of the case by hand. */
   evidence(extra: Evidence = {}, lastN = 4): Evidence {
     const cap = (s: string) => (s.length > 2000 ? s.slice(0, 2000) + '…' : s)
     return {
+      byHand: this.byHand(),
       invocations: this.invocations.slice(-lastN).map((o) => ({
         durationMs: Math.round(o.invocation.durationMs),
         exitCode: o.invocation.exitCode,
@@ -282,14 +341,47 @@ export class CaseEnv {
         stdout: cap(o.invocation.stdout),
         verb: o.invocation.verb,
       })),
-      reproduce: this.reproduce(),
       ...extra,
     }
   }
 
-  /** A one-line `cnidbg exec …` that replays the scenario's ADD/DEL round trip at this version, verbosely. */
-  reproduce(list: NetConfList = this.list, extra = ''): string {
-    const conf = JSON.stringify({...list.raw, cniVersion: this.version})
-    return `echo ${shellQuote(conf)} | cnidbg exec add --conf - --cni-path ${this.cniPath.join(':')} --rm -v${extra ? ' ' + extra : ''}`
+  /** Removes a container namespace of this case (a container that died before its DEL). */
+  async removeNetns(ns: Netns): Promise<void> {
+    await this.sb.removeNetns(ns.name)
+    this.gone.set(ns.path, this.invocations.length)
+  }
+
+  /**
+   * Every plugin call of the case so far, in order, as `cnidbg exec invoke` lines with exactly its
+   * CNI_* variables and stdin, in a sandbox of their own that the last line removes: nothing runs on
+   * this host. A container namespace of the case becomes the same-named one of that sandbox, until
+   * the case removed it; later calls get its path as it was, which no longer exists, as they did.
+   */
+  byHand(): string[] {
+    const name = `repro-${this.sb.id}`
+    const mine = new RegExp(`^/run/netns/cnidbg-${this.sb.id}-([a-z0-9]+)$`)
+    const lines = this.invocations.map((o, i) => {
+      const inv = o.invocation
+      const netns = mine.exec(inv.env.CNI_NETNS ?? '')?.[1]
+      const removedAt = this.gone.get(inv.env.CNI_NETNS ?? '')
+      const mapped = netns !== undefined && (removedAt === undefined || i < removedAt) ? netns : undefined
+      const env = Object.entries(inv.env)
+        .filter(([k]) => !(mapped !== undefined && k === 'CNI_NETNS'))
+        .map(([k, v]) => `--env ${shellWord(`${k}=${v}`)}`)
+      return [
+        'cnidbg exec invoke',
+        shellWord(resolve(inv.path)),
+        `--sandbox ${name}`,
+        ...(mapped === undefined ? [] : [`--netns ${mapped}`]),
+        ...env,
+        `--stdin ${shellQuote(inv.stdin)}`,
+        ...(i === this.invocations.length - 1 ? ['--rm'] : []),
+      ].join(' ')
+    })
+    if (lines.length === 0) return []
+    return [
+      `# the plugin calls of this case, in order, in sandbox ${name} (the last line removes it); what the check did between them (tampering, removing a namespace) is not repeated: the line above does all of it`,
+      ...lines,
+    ]
   }
 }

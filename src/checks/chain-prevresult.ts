@@ -5,6 +5,7 @@ import {type Check, pass, SPEC, violation} from './check.js'
 export const chainPrevResult: Check = {
   appliesTo: hasChaining,
   id: 'chain.prevresult',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P34', 'P55', 'P56', 'P57'],
   roles: ['chained'],

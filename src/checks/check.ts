@@ -21,6 +21,13 @@ export interface Check {
   roles: readonly PluginRole[]
   /** Runs once per spec version (true) or once at the highest version (false). */
   perVersion: boolean
+  /**
+   * Every plugin call it judges is a call of the plugin under test (the plugins before it in a chain
+   * only make its prevResult), so under the chained role its findings are about that plugin. Checks
+   * without it judge the list's calls and kernel state, and a finding of theirs that shows with the
+   * plugins before it alone is about those plugins.
+   */
+  judgesSubjectOnly?: boolean
   /** Whether it applies at this version (verbs by version, from src/runtime/versions.ts). */
   appliesTo?: (version: string) => boolean
   run(env: CaseEnv): Promise<CheckOutcome>
@@ -28,7 +35,15 @@ export interface Check {
 
 export type CheckOutcome =
   | {status: 'pass'; message?: string; evidence?: Evidence}
-  | {status: 'violation'; message: string; evidence?: Evidence; severity?: Severity; upstreamDeparture?: boolean}
+  | {
+      status: 'violation'
+      message: string
+      evidence?: Evidence
+      severity?: Severity
+      upstreamDeparture?: boolean
+      /** The index in the list of the plugin the finding is about, when it is not the one under test. */
+      pluginIndex?: number
+    }
   | {status: 'skip'; message: string}
 
 export const pass = (message?: string, evidence?: Evidence): CheckOutcome => ({evidence, message, status: 'pass'})
@@ -36,7 +51,7 @@ export const skip = (message: string): CheckOutcome => ({message, status: 'skip'
 export const violation = (
   message: string,
   evidence?: Evidence,
-  extra: {severity?: Severity; upstreamDeparture?: boolean} = {},
+  extra: {severity?: Severity; upstreamDeparture?: boolean; pluginIndex?: number} = {},
 ): CheckOutcome => ({
   evidence,
   message,

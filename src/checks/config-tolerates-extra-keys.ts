@@ -3,9 +3,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const configToleratesExtraKeys: Check = {
   id: 'config.tolerates-extra-keys',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P19', 'P20'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const variants: Array<{name: string; extra: JsonObject; requirement: string}> = [

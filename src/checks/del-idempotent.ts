@@ -2,9 +2,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const delIdempotent: Check = {
   id: 'del.idempotent',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P72'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -5,7 +5,7 @@ export const delNetnsGone: Check = {
   perVersion: true,
   productionCritical: true,
   requirements: ['P74', 'P77'],
-  roles: ['interface', 'chained'],
+  roles: ['interface', 'chained', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)
@@ -14,7 +14,7 @@ export const delNetnsGone: Check = {
     const before = await env.snapshot()
     // The container died and its runtime removed the netns before DEL: kubelet then retries DEL
     // forever if it fails, so it must succeed and still release host-side state (P74 b, P77).
-    await env.sb.removeNetns(ctr.name)
+    await env.removeNetns(ctr)
     const del = await env.del(rt)
     if (!del.ok)
       return violation(

@@ -2,9 +2,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const delWithoutAdd: Check = {
   id: 'del.without-add',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P73'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

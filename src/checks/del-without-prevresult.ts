@@ -4,9 +4,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 export const delWithoutPrevResult: Check = {
   appliesTo: hasPrevResultOnDel,
   id: 'del.without-prevresult',
+  judgesSubjectOnly: true,
   perVersion: true,
   requirements: ['P75'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -2,9 +2,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const envMissingVariables: Check = {
   id: 'env.missing-variables',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P8', 'P65'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const problems: string[] = []

@@ -1,11 +1,12 @@
 import {run, runInNetns} from '../netns/index.js'
 import {type Check, pass, SPEC, skip, violation} from './check.js'
+import {missingAttachment} from './kernel.js'
 
 export const envNetnsProcPath: Check = {
   id: 'env.netns-proc-path',
   perVersion: false,
   requirements: ['P13'],
-  roles: ['interface', 'chained'],
+  roles: ['interface', 'chained', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     // A process living in the namespace gives the /proc/<pid>/ns/net form runtimes also pass.
@@ -20,14 +21,14 @@ export const envNetnsProcPath: Check = {
     try {
       const rt = env.rt(`/proc/${pid}/ns/net`)
       const add = await env.add(rt)
-      const links = await env.ipJson<Array<{ifname: string}>>(['link', 'show'], ctr)
+      const missing = await missingAttachment(env, env.ifnameOf(rt), ctr)
       await env.del(rt)
       if (!add.ok)
         return violation(`ADD with CNI_NETNS=/proc/${pid}/ns/net failed: ${add.failure}`, env.evidence(), {
           severity: 'should',
         })
-      if (!links.some((l) => l.ifname === rt.ifname))
-        return violation(`ADD via /proc/${pid}/ns/net did not create ${rt.ifname} in that namespace`, env.evidence(), {
+      if (missing)
+        return violation(`ADD via /proc/${pid}/ns/net, in that namespace: ${missing}`, env.evidence(), {
           severity: 'should',
         })
       return pass()

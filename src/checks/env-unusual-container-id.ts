@@ -2,9 +2,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const envUnusualContainerId: Check = {
   id: 'env.unusual-container-id',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P11'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const crashed: string[] = []

@@ -2,9 +2,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const errorMalformedConfig: Check = {
   id: 'error.malformed-config',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P60', 'P67', 'P68'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const cases: Array<{name: string; request: string | Record<string, unknown>; code: number}> = [

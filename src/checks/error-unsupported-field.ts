@@ -5,9 +5,10 @@ const VALUE = 'cnidbg-probe-value-7f3a'
 
 export const errorUnsupportedField: Check = {
   id: 'error.unsupported-field',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P18', 'P63'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

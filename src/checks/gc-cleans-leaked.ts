@@ -1,6 +1,6 @@
 import {buildGcRequest} from '../runtime/request.js'
 import {hasGc} from '../runtime/versions.js'
-import {type Check, pass, SPEC, violation} from './check.js'
+import {type Check, pass, skip, SPEC, violation} from './check.js'
 
 export const gcCleansLeaked: Check = {
   appliesTo: hasGc,
@@ -8,10 +8,12 @@ export const gcCleansLeaked: Check = {
   perVersion: true,
   productionCritical: true,
   requirements: ['P92', 'P95', 'P94'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
+    if (env.singleAttachment) return skip(`needs two attachments at once: ${env.singleAttachment}`)
     const a = env.rt(await env.netns('a'))
-    const b = env.rt(await env.netns('b'))
+    const nsB = await env.netns('b')
+    const b = env.rt(nsB)
     const before = await env.snapshot()
     const addA = await env.add(a)
     if (!addA.ok) return violation(`ADD failed: ${addA.failure}`, env.evidence())
@@ -20,7 +22,7 @@ export const gcCleansLeaked: Check = {
     if (!addB.ok) return violation(`ADD failed: ${addB.failure}`, env.evidence())
     // B leaks: its container is gone and DEL never ran. Only the plugins can clean it, through GC.
     // The runtime's own GC would DEL B from its cache first; GC the plugin directly so only the plugin can clean it.
-    await env.sb.removeNetns(b.netns.split('/').pop()!)
+    await env.removeNetns(nsB)
     const plugin = env.list.plugins[env.setup.subject]!
     const gcOut = await env.raw({
       env: {CNI_CONTAINERID: '', CNI_IFNAME: '', CNI_NETNS: ''},

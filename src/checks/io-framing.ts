@@ -5,7 +5,7 @@ export const ioFraming: Check = {
   id: 'io.framing',
   perVersion: true,
   requirements: ['P1', 'P2', 'P3', 'P5', 'P33'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -26,6 +26,18 @@ export async function readRoutes(
   return ipJson(['-' + family, 'route', 'show', 'table', 'all'], nsName)
 }
 
+/**
+ * What ADD must have left in the container, in one line when it is missing: a link named CNI_IFNAME
+ * (P31), or for the loopback role `lo` up. Undefined when it is there.
+ */
+export async function missingAttachment(env: CaseEnv, ifname: string, ctr: Netns): Promise<string | undefined> {
+  const links = await ipJson<LinkInfo[]>(['link', 'show'], ctr.name)
+  const link = links.find((l) => l.ifname === ifname)
+  if (!link) return `no link named ${ifname} in the container after ADD`
+  if (env.role === 'loopback' && !(link.flags ?? []).includes('UP')) return `${ifname} is not up after ADD`
+  return undefined
+}
+
 /** Compares a result's interfaces, IPs and routes with the kernel (P31, P40–P44, P47, P49). Returns mismatch lines. */
 export async function resultVsKernel(env: CaseEnv, result: unknown, ctr: Netns): Promise<string[]> {
   const r = toCanonical(result)

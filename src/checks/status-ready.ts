@@ -6,7 +6,7 @@ export const statusReady: Check = {
   id: 'status.ready',
   perVersion: true,
   requirements: ['P88', 'P91', 'P38'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     // P38: ADD must not depend on STATUS having been called, so ADD first, then STATUS, then DEL.
     const ctr = await env.netns()

@@ -6,7 +6,11 @@ import type {SpecVersion} from '../runtime/versions.js'
 
 export type Severity = 'must' | 'should' | 'info'
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip'
-export type PluginRole = 'interface' | 'chained' | 'ipam'
+/**
+ * What the plugin under test is held to. `loopback` is the one interface plugin with a contract of
+ * its own: it brings up `lo` whatever CNI_IFNAME says, so the checks built on CNI_IFNAME do not apply.
+ */
+export type PluginRole = 'interface' | 'chained' | 'ipam' | 'loopback'
 /** `default` fails MUSTs and the SHOULDs that hurt in production; `spec-minimum` fails only MUSTs. */
 export type Profile = 'default' | 'spec-minimum'
 
@@ -19,13 +23,25 @@ export interface Evidence {
   invocations?: Array<{verb: string; exitCode: number | null; stdout: string; stderr: string; durationMs: number}>
   /** Kernel/state diff lines, e.g. "+ link cni0 (host)" or "- addr 10.1.0.2/24 eth0 (container)". */
   diff?: string[]
-  /** A one-line command that reproduces the failure. */
+  /**
+   * The command that reruns exactly this check at this version, sandboxed as the suite is; it exits
+   * 1 for as long as the finding persists.
+   */
   reproduce?: string
+  /** The same plugin calls by hand: one `cnidbg exec invoke … --sandbox` line each (env and stdin), in order. */
+  byHand?: string[]
 }
 
 export interface CheckResult {
   id: string
   title: string
+  /**
+   * The `type` of the plugin the finding is about: the plugin under test, or under the chained role,
+   * when the finding shows with the plugins before it alone, those plugins (`ptp`, `bridge+tuning`).
+   */
+  plugin: string
+  /** Set when the finding is about the plugins before the one under test (chained role), not about it. */
+  context?: boolean
   status: CheckStatus
   /** The spec version the case ran at, or null for version-independent checks. */
   version: string | null
@@ -55,7 +71,13 @@ export interface ConformanceReport {
   profile: Profile
   strict: boolean
   versions: SpecVersion[]
+  /** Counts of the findings about the plugin under test; context findings are counted in `context`. */
   summary: ConformanceSummary
+  /**
+   * Chained role: the plugins before the one under test, and the counts of the findings about them
+   * (reported apart; they do not decide the exit status). Absent when no finding is about them.
+   */
+  context?: {plugins: string[]; summary: ConformanceSummary}
   checks: CheckResult[]
   durationMs: number
   /** Summed wall time of every plugin invocation: the suite's own overhead is durationMs minus this (over parallelism). */

@@ -3,9 +3,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const versionOutput: Check = {
   id: 'version.output',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P23', 'P24', 'P25'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     // Only CNI_COMMAND, as SPEC §VERSION requires; libcni's dummy variables would hide a plugin that needs them.
     const o = await env.raw({

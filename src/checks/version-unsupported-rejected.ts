@@ -2,9 +2,10 @@ import {type Check, pass, SPEC, violation} from './check.js'
 
 export const versionUnsupportedRejected: Check = {
   id: 'version.unsupported-rejected',
+  judgesSubjectOnly: true,
   perVersion: false,
   requirements: ['P28', 'P62'],
-  roles: ['interface', 'chained', 'ipam'],
+  roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)

@@ -22,9 +22,11 @@ export default class Conformance extends BaseCommand<ConformanceReport> {
   }
 
   static override description = describe(
-    `A black-box CNI spec conformance suite for any plugin binary. Each case runs the real plugin from its own throwaway sandboxed host (own netns, private /var/lib/cni and /run/cni) against throwaway container namespaces, and holds the real kernel state against what the plugin reported and what the spec (1.1.0) requires. Checks cite the requirement (P-numbers of the CNI spec checklist) and the SPEC.md section; every failure shows expected vs observed, the plugin's stdout/stderr, the state diff and a one-line command that reproduces it.
+    `A black-box CNI spec conformance suite for any plugin binary. Each case runs the real plugin from its own throwaway sandboxed host (own netns, private /var/lib/cni and /run/cni) against throwaway container namespaces, and holds the real kernel state against what the plugin reported and what the spec (1.1.0) requires. Checks cite the requirement (P-numbers of the CNI spec checklist) and the SPEC.md section; every failure shows expected vs observed, the plugin's stdout/stderr, the state diff, a one-line command that reruns exactly that check at that version (sandboxed, exit 1 while the failure persists) and the plugin calls by hand (cnidbg exec invoke … --sandbox, with their env and stdin).
 
-Severity: MUST violations fail; SHOULD violations warn, except the ones that hurt in production (leaks after DEL, results that describe what is not there, a DEL that fails once the netns is gone, a CHECK that passes on a broken attachment), which the default profile fails. The Go plugins' known departures from the spec are warnings. --profile spec-minimum fails only MUSTs; --strict fails on any warning.`,
+Severity: MUST violations fail; SHOULD violations warn, except the ones that hurt in production (leaks after DEL, results that describe what is not there, a DEL that fails once the netns is gone, a CHECK that passes on a broken attachment), which the default profile fails. The Go plugins' known departures from the spec are warnings. --profile spec-minimum fails only MUSTs; --strict fails on any warning.
+
+Every finding names the plugin it is about. Under --role chained, a finding that shows with the plugins before the one under test alone (the same check, at the same version, without it) is about them: it is reported apart, as context, and does not decide the exit status.`,
     {
       '0': 'every required check passed',
       '1': 'a required check failed',
@@ -81,8 +83,9 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
       summary: 'pretty (live view in a TTY), tap (TAP 14), junit (XML), json. Repeatable, each with --output FILE.',
     }),
     role: Flags.string({
-      options: ['interface', 'chained', 'ipam'],
-      summary: 'Override the role inferred from the config.',
+      options: ['interface', 'chained', 'ipam', 'loopback'],
+      summary:
+        'Override the role inferred from the config (loopback: a plugin that configures lo whatever CNI_IFNAME says, recognised by itself from a result naming lo).',
     }),
     skip: Flags.string({multiple: true, summary: 'Skip these check ids or requirement ids (globs, comma-separated).'}),
     strict: Flags.boolean({summary: 'Warnings count as failures.'}),

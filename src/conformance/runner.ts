@@ -1,7 +1,8 @@
 import {EventEmitter} from 'node:events'
 
+import {departureFoundBy} from '../checks/departures.js'
 import {allChecks} from '../checks/index.js'
-import type {Check, CheckOutcome} from '../checks/check.js'
+import {type Check, type CheckOutcome, skip} from '../checks/check.js'
 import type {CheckResult, ConformanceReport, PluginRole, Profile, RunEvents, Severity} from '../checks/types.js'
 import {UsageError} from '../core/errors.js'
 import {requireEnvironment} from '../netns/index.js'
@@ -11,7 +12,9 @@ import {hostExecutor, invokePlugin} from '../runtime/invoke.js'
 import type {JsonObject, NetConfList} from '../runtime/types.js'
 import {ALL_SPEC_VERSIONS, compareVersions, isSpecVersion, type SpecVersion} from '../runtime/versions.js'
 import {CaseEnv} from '../checks/case-env.js'
-import {inferRole} from './role.js'
+import {reproduceLine, type ReproduceRun} from './reproduce.js'
+import {missingKernelSupport} from './kernel-support.js'
+import {detectRole} from './role.js'
 import {spyPluginDir} from '../checks/spy-path.js'
 
 const UPSTREAM_DIR = '/usr/lib/cni'
@@ -96,13 +99,27 @@ function listAt(list: NetConfList, version: string): NetConfList {
  * A chained plugin adjusts an interface an earlier plugin made (CONVENTIONS "Chained Plugins"), so the
  * suite puts the upstream ptp + host-local in front of it, as a real config list would.
  */
-function chainedView(list: NetConfList): NetConfList {
+export function chainedView(list: NetConfList): NetConfList {
   const upstream = {
     ipam: {ranges: [[{subnet: '10.254.0.0/24'}]], routes: [{dst: '0.0.0.0/0'}], type: 'host-local'},
     type: 'ptp',
   }
   const plugins = [upstream as unknown as NetConfList['plugins'][number], ...list.plugins]
   return {...list, plugins, raw: {...list.raw, plugins}}
+}
+
+/** The plugins before the one under test, tested as the interface plugin list they are. */
+function contextView(
+  list: NetConfList,
+  subject: number,
+): {list: NetConfList; role: PluginRole; subject: number; plugin: string} {
+  const plugins = list.plugins.slice(0, subject)
+  return {
+    list: {...list, plugins, raw: {...list.raw, plugins}},
+    plugin: plugins.map((p) => p.type).join('+'),
+    role: 'interface',
+    subject: 0,
+  }
 }
 
 /** For the IPAM role the binary under test is ipam.type, run with the upper plugin's full config (SPEC §4). */
@@ -149,7 +166,8 @@ export async function runConformance(
 ): Promise<ConformanceReport> {
   const started = performance.now()
   const loaded = loadConfFile(opts.conf)
-  const role = opts.role ?? inferRole(loaded)
+  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'iptables-save', 'nft', 'tc'])
+  const role = opts.role ?? (await detectRole(loaded, opts.cniPath, opts.timeoutSeconds * 1000))
   // A lone chained plugin gets an upstream in front; a list that has one already is used as is.
   const base =
     role === 'ipam'
@@ -163,7 +181,6 @@ export async function runConformance(
   const subject = role === 'chained' ? base.plugins.length - 1 : 0
   const timeoutMs = opts.timeoutSeconds * 1000
   const paths = base.plugins.map((p) => findPlugin(p.type, cniPath))
-  requireEnvironment(['ip', 'nsenter', 'unshare', 'mount', 'iptables-save', 'nft', 'tc'])
 
   const plugins = await Promise.all(
     base.plugins.map(async (p, i) => {
@@ -209,19 +226,20 @@ export async function runConformance(
   const spyDir = spyPluginDir()
   const results: CheckResult[] = []
   let pluginTimeMs = 0
-  await pool(cases, opts.parallel, async ({check, version}) => {
-    const t0 = performance.now()
-    events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
+  // A plugin whose kind of link this kernel lacks can't be tested here at all: skipped, with the reason.
+  const unsupported = await missingKernelSupport(base.plugins)
+  const runCase = async (check: Check, version: SpecVersion, view = {list: base, role, subject}) => {
+    if (unsupported) return skip(unsupported)
     let outcome: CheckOutcome
     let env: CaseEnv | undefined
     try {
       env = await CaseEnv.create({
         cniPath,
-        subject,
+        subject: view.subject,
         confPath: opts.conf,
         host: opts.host,
-        list: listAt(base, version),
-        role,
+        list: listAt(view.list, version),
+        role: view.role,
         spyDir,
         timeoutMs,
         version,
@@ -238,6 +256,17 @@ export async function runConformance(
     } finally {
       await env?.dispose().catch(() => {})
     }
+    return outcome
+  }
+  await pool(cases, opts.parallel, async ({check, version}) => {
+    const t0 = performance.now()
+    events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
+    let outcome = await runCase(check, version)
+    // A check may find that the fault is another plugin's of the list; one before the plugin under test is context.
+    const about = outcome.status === 'violation' ? (outcome.pluginIndex ?? subject) : subject
+    const known = departureFoundBy(base.plugins[about]!.type, check.id, version)
+    if (known && outcome.status === 'violation' && !outcome.upstreamDeparture)
+      outcome = {...outcome, message: `${outcome.message} (known: ${known.what})`, upstreamDeparture: true}
     const decided = decide(check, outcome, opts.profile, opts.strict)
     const result: CheckResult = {
       ...decided,
@@ -245,6 +274,8 @@ export async function runConformance(
       evidence: 'evidence' in outcome ? outcome.evidence : undefined,
       id: check.id,
       message: outcome.message ?? '',
+      plugin: base.plugins[about]!.type,
+      ...(about < subject ? {context: true} : {}),
       requirements: check.requirements,
       spec: check.spec,
       title: check.title,
@@ -253,11 +284,47 @@ export async function runConformance(
     results.push(result)
     events.emit('check:end', result)
   })
+  // Chained: a finding that shows with the plugins before the one under test alone (the same check,
+  // at the same version, on the list without it) is about them, and is reported apart.
+  const context = role === 'chained' && subject > 0 ? contextView(base, subject) : undefined
+  if (context) {
+    const suspects = results.filter((r) => {
+      const check = checks.find((c) => c.id === r.id)!
+      return (
+        (r.status === 'fail' || r.status === 'warn') &&
+        !r.context &&
+        !check.judgesSubjectOnly &&
+        check.roles.includes('interface')
+      )
+    })
+    await pool(suspects, opts.parallel, async (r) => {
+      const check = checks.find((c) => c.id === r.id)!
+      const again = await runCase(check, (r.version ?? highest) as SpecVersion, context)
+      if (again.status === 'violation') Object.assign(r, {context: true, plugin: context.plugin})
+    })
+  }
+  const again: ReproduceRun = {
+    cniPath: opts.cniPath,
+    conf: opts.conf,
+    contextInConf: loaded.plugins.length > 1,
+    highest,
+    host: opts.host,
+    profile: opts.profile,
+    role,
+    strict: opts.strict,
+    timeoutSeconds: opts.timeoutSeconds,
+  }
+  for (const r of results)
+    if (r.status === 'fail' || r.status === 'warn') r.evidence = {...r.evidence, reproduce: reproduceLine(again, r)}
   const order = new Map(cases.map((c, i) => [`${c.check.id}@${c.version}`, i]))
   results.sort(
     (a, b) => (order.get(`${a.id}@${a.version ?? highest}`) ?? 0) - (order.get(`${b.id}@${b.version ?? highest}`) ?? 0),
   )
-  const count = (s: CheckResult['status']) => results.filter((r) => r.status === s).length
+  const tally = (rs: CheckResult[]) => {
+    const count = (s: CheckResult['status']) => rs.filter((r) => r.status === s).length
+    return {failed: count('fail'), passed: count('pass'), skipped: count('skip'), warned: count('warn')}
+  }
+  const aboutContext = results.filter((r) => r.context)
   const report: ConformanceReport = {
     checks: results,
     conf: opts.conf,
@@ -267,7 +334,10 @@ export async function runConformance(
     profile: opts.profile,
     role,
     strict: opts.strict,
-    summary: {failed: count('fail'), passed: count('pass'), skipped: count('skip'), warned: count('warn')},
+    summary: tally(results.filter((r) => !r.context)),
+    ...(context && aboutContext.length
+      ? {context: {plugins: context.list.plugins.map((p) => p.type), summary: tally(aboutContext)}}
+      : {}),
     versions,
   }
   events.emit('done', report)

@@ -6,3 +6,8 @@
 export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`
 }
+
+/** A word of a printed command line: bare when the shell reads it back unchanged, else shellQuote'd. */
+export function shellWord(text: string): string {
+  return /^[\w./:,=@+-]+$/.test(text) ? text : shellQuote(text)
+}

@@ -28,7 +28,7 @@ import {
   parseNetConf,
   selectVersion,
 } from '../runtime/conf.js'
-import type {Invocation, PluginOutcome} from '../runtime/invoke.js'
+import {type Invocation, invokePlugin, type PluginOutcome} from '../runtime/invoke.js'
 import {
   addNetworkList,
   checkNetworkList,
@@ -42,7 +42,7 @@ import {
   statusNetworkList,
   versionNetworkList,
 } from '../runtime/ops.js'
-import type {Attachment, JsonObject, NetConfList, RuntimeConf} from '../runtime/types.js'
+import type {Attachment, JsonObject, NetConfList, RuntimeConf, Verb} from '../runtime/types.js'
 
 /** Options of `cnidbg exec <verb>`; the fields match the flags, so commands only copy them. */
 export interface ExecOptions {
@@ -387,5 +387,96 @@ export async function execVersion(opts: ExecOptions): Promise<ExecResult> {
     plugins: v.plugins,
     problems: [],
     verb: 'version',
+  }
+}
+
+/** Options of `cnidbg exec invoke`: one plugin call, exactly as given, in a named kept sandbox. */
+export interface InvokeOptions {
+  /** The plugin binary. */
+  plugin: string
+  /** The sandbox to run in: a sandbox id, or a name; a name not in use yet makes a new kept sandbox. */
+  sandbox: string
+  /** CNI_* variables as K=V; nothing else of this kind reaches the plugin. */
+  env: string[]
+  /** A container namespace of the sandbox (made when missing), given to the plugin as CNI_NETNS. */
+  netns?: string
+  /** The request, sent on stdin as is. */
+  stdin: string
+  timeoutSeconds: number
+  /** Remove the sandbox after the call (the last line of a sequence). */
+  rm?: boolean
+}
+
+const SANDBOX_NAME_RE = /^[a-z0-9][a-z0-9-]{0,39}$/
+const INVOKE_LABEL = 'exec invoke '
+
+/** The kept sandbox called `name` (an id, or the name it was made with), made when there is none. */
+async function namedSandbox(name: string): Promise<Sandbox> {
+  if (!SANDBOX_NAME_RE.test(name))
+    throw new UsageError(`Sandbox name "${name}" is invalid: 1–40 characters of a-z, 0-9 and -.`, {
+      code: 'INVALID_SANDBOX',
+    })
+  const found =
+    Sandbox.open(name) ??
+    readMarkers()
+      .filter((m) => m.label === INVOKE_LABEL + name)
+      .map((m) => Sandbox.open(m.id))
+      .find((sb) => sb !== undefined)
+  if (found) return found
+  const sb = await Sandbox.create({label: INVOKE_LABEL + name})
+  sb.keep()
+  return sb
+}
+
+/**
+ * `exec invoke`: runs one plugin once, with exactly the CNI_* variables and stdin given, from a
+ * sandbox's host (never this host). The by-hand reproduce lines of `conformance` are made of these:
+ * the first call makes the sandbox, the later ones find it by name, the last one removes it (--rm).
+ */
+export async function execInvoke(opts: InvokeOptions): Promise<ExecResult> {
+  const env: Record<string, string | undefined> = {}
+  for (const kv of opts.env) {
+    const eq = kv.indexOf('=')
+    if (eq < 1 || !kv.startsWith('CNI_'))
+      throw new UsageError(`--env "${kv}" must be CNI_NAME=VALUE.`, {code: 'INVALID_ENV'})
+    env[kv.slice(0, eq)] = kv.slice(eq + 1)
+  }
+  const verb = env.CNI_COMMAND as Verb | undefined
+  if (!verb) throw new UsageError('Give the verb: --env CNI_COMMAND=ADD (or DEL, CHECK, …).', {code: 'INVALID_ENV'})
+  if (opts.netns !== undefined && !/^[a-z0-9]{1,12}$/.test(opts.netns))
+    throw new UsageError(`--netns "${opts.netns}" must be 1–12 characters of a-z and 0-9.`, {code: 'INVALID_NETNS'})
+  if (!existsSync(opts.plugin)) throw new UsageError(`No plugin at ${opts.plugin}.`, {code: 'PLUGIN_NOT_FOUND'})
+  requireEnvironment()
+  // Only what was given: CNI_* variables of our own environment must not leak into the call.
+  for (const k of Object.keys(process.env)) if (k.startsWith('CNI_') && !(k in env)) env[k] = undefined
+  const sb = await namedSandbox(opts.sandbox)
+  try {
+    if (opts.netns !== undefined) {
+      const name = `${NETNS_PREFIX}${sb.id}-${opts.netns}`
+      env.CNI_NETNS = existsSync(netnsPath(name)) ? netnsPath(name) : (await sb.addNetns(opts.netns)).path
+    }
+    const o = await invokePlugin({
+      env: {},
+      executor: sb.run.bind(sb),
+      extraEnv: env,
+      path: resolve(opts.plugin),
+      request: opts.stdin,
+      timeoutMs: opts.timeoutSeconds * 1000,
+      verb,
+    })
+    const version = (o.value as {cniVersion?: unknown} | undefined)?.cniVersion
+    return {
+      cniVersion: typeof version === 'string' ? version : '',
+      error: o.error,
+      failure: o.failure,
+      invocations: [o.invocation],
+      ok: o.ok,
+      problems: o.problems.map((p) => ({...p, plugin: o.invocation.plugin})),
+      removed: opts.rm ? true : undefined,
+      result: o.ok && o.value && typeof o.value === 'object' ? (o.value as JsonObject) : undefined,
+      verb: 'invoke',
+    }
+  } finally {
+    if (opts.rm) await sb.dispose({stopProcesses: true})
   }
 }

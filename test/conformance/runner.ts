@@ -2,6 +2,7 @@ import t from 'tap'
 
 import type {Check} from '../../src/checks/check.js'
 import {allChecks} from '../../src/checks/index.js'
+import {reproduceLine, type ReproduceRun} from '../../src/conformance/reproduce.js'
 import {decide, selectChecks} from '../../src/conformance/runner.js'
 
 const base: Check = {
@@ -57,8 +58,48 @@ t.test('selectChecks: roles, ids, globs and requirement ids', async (t) => {
     selectChecks(allChecks, 'interface', ['P100']).some((c) => c.id === 'concurrency.parallel-add'),
     'by requirement id',
   )
+  const loopback = selectChecks(allChecks, 'loopback').map((c) => c.id)
+  for (const id of ['env.ifname-length', 'add.existing-ifname-fails', 'del.interface-gone', 'delegation.protocol'])
+    t.notOk(loopback.includes(id), `loopback is not held to ${id} (it configures lo whatever CNI_IFNAME says)`)
+  t.ok(loopback.includes('del.idempotent') && loopback.includes('add.kernel-matches-result'), 'but to the rest')
   t.notOk(
     selectChecks(allChecks, 'interface', undefined, ['del.*,check.*']).some((c) => /^(del|check)\./.test(c.id)),
     'comma-separated skip',
+  )
+})
+
+t.test('reproduceLine: the suite again, that check at that version, as sandboxed as the run', async (t) => {
+  const run: ReproduceRun = {
+    cniPath: ['bin', '/usr/lib/cni'],
+    conf: '/etc/cni/net.d/my net.conflist',
+    contextInConf: true,
+    highest: '1.0.0',
+    host: false,
+    profile: 'default',
+    role: 'chained',
+    strict: false,
+    timeoutSeconds: 30,
+  }
+  const cwd = process.cwd()
+  t.equal(
+    reproduceLine(run, {id: 'del.idempotent', status: 'fail', version: '0.4.0'}),
+    `cnidbg conformance '/etc/cni/net.d/my net.conflist' --only del.idempotent --versions 0.4.0 --role chained --cni-path ${cwd}/bin:/usr/lib/cni`,
+  )
+  t.match(
+    reproduceLine(run, {id: 'x.y', status: 'warn', version: null}),
+    / --versions 1\.0\.0 .* --strict$/,
+    'a warning fails under --strict; a version-independent check ran at the highest',
+  )
+  t.match(
+    reproduceLine(run, {context: true, id: 'x.y', status: 'fail', version: '1.0.0'}),
+    / --role interface /,
+    'context: the list in the interface role, where it fails',
+  )
+  t.match(
+    reproduceLine(
+      {...run, host: true, profile: 'spec-minimum', strict: true, timeoutSeconds: 5},
+      {id: 'x.y', status: 'fail', version: '1.0.0'},
+    ),
+    / --profile spec-minimum --strict --host --timeout 5$/,
   )
 })

@@ -8,6 +8,7 @@ import type {CheckResult, ConformanceReport} from '../../src/checks/types.js'
 export function check(over: Partial<CheckResult> & Pick<CheckResult, 'id'>): CheckResult {
   return {
     title: `title of ${over.id}`,
+    plugin: 'bridge',
     status: 'pass',
     version: '1.0.0',
     requirements: ['P1'],
@@ -36,7 +37,12 @@ export const failDel = check({
     expected: 'exit 0 and no output',
     observed: 'exit 1, {"code":7,"msg":"no such container"}',
     diff: ['+ link cni0 (host)', '- addr 10.1.0.2/24 eth0 (container)'],
-    reproduce: 'sudo cnidbg exec del --conf /tmp/c.conflist --netns cnidbg-x',
+    reproduce:
+      'cnidbg conformance /tmp/c.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni',
+    byHand: [
+      '# the plugin calls of this case, in order',
+      "cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL --stdin '{}' --rm",
+    ],
     invocations: [
       {
         verb: 'DEL',
@@ -105,3 +111,40 @@ export function report(checks: CheckResult[], over: Partial<ConformanceReport> =
 }
 
 export const mixedReport = (): ConformanceReport => report([passAdd, failDel, warnVersion, skipCheck])
+
+/**
+ * A chained run (portmap after ptp): one finding about portmap, one about ptp that showed with ptp
+ * alone (context), counted apart.
+ */
+export const chainedReport = (): ConformanceReport =>
+  report(
+    [
+      check({id: 'add.result-shape', plugin: 'portmap', title: 'ADD returns a valid result'}),
+      check({
+        id: 'del.no-leaks',
+        plugin: 'portmap',
+        status: 'warn',
+        severity: 'should',
+        decidedBy: 'default',
+        message: 'left a nat rule',
+      }),
+      check({
+        id: 'del.idempotent',
+        plugin: 'ptp',
+        context: true,
+        status: 'fail',
+        decidedBy: 'default',
+        message: 'second DEL failed',
+      }),
+    ],
+    {
+      plugins: [
+        {type: 'ptp', path: '/usr/lib/cni/ptp', supportedVersions: ['1.0.0']},
+        {type: 'portmap', path: '/usr/lib/cni/portmap', supportedVersions: ['1.0.0']},
+      ],
+      role: 'chained',
+      summary: {passed: 1, failed: 0, warned: 1, skipped: 0},
+      context: {plugins: ['ptp'], summary: {passed: 0, failed: 1, warned: 0, skipped: 0}},
+      versions: ['1.0.0'],
+    },
+  )

@@ -35,7 +35,7 @@ t.test('finished checks go to <Static>, running ones and counts stay live', asyn
     stripAnsi(app.lastFrame()),
     [
       '✓ [1.0.0] add.result-shape: ADD returns a valid result (40ms)',
-      '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): second DEL failed',
+      '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed',
       '2/4 done · 1 passed, 1 failed, 0 warned, 0 skipped · 0 running · 1.5s',
     ].join('\n'),
   )

@@ -31,8 +31,8 @@ t.test('plain mode: one line per finished check, in order, no escape codes', asy
   await p.stop()
   t.same(stream.chunks.join('').split('\n'), [
     '✓ [1.0.0] add.result-shape: ADD returns a valid result (40ms)',
-    '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): second DEL failed',
-    '! [any version] version.ordering: VERSION lists versions in order (10ms): supportedVersions is not sorted',
+    '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed',
+    '! [any version] version.ordering: VERSION lists versions in order (10ms): bridge: supportedVersions is not sorted',
     '- [0.3.1] check.after-add: CHECK after ADD # succeeds: CHECK needs 0.4.0 # or later',
     '',
   ])
@@ -100,7 +100,7 @@ t.test('ink mode at a terminal: static lines written once, live part gone after 
   const out = stripAnsi(stream.text)
   for (const line of [
     '✓ [1.0.0] add.result-shape: ADD returns a valid result (40ms)',
-    '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): second DEL failed',
+    '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed',
   ]) {
     t.equal(out.split(line).length - 1, 1, `written once: ${line}`)
   }

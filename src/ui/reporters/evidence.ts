@@ -20,12 +20,13 @@ export function requirementLine(c: CheckResult): string {
 }
 
 /**
- * Sections in reading order: what was expected, what we saw, the state diff, the plugin's own
- * output, then how to reproduce and where the spec says so.
+ * Sections in reading order: the plugin it is about, what was expected, what we saw, the state
+ * diff, the plugin's own output, then how to reproduce and where the spec says so.
  */
 export function evidenceSections(c: CheckResult, {tailLines = 20}: {tailLines?: number} = {}): EvidenceSection[] {
   const e = c.evidence ?? {}
   const out: EvidenceSection[] = []
+  if (c.plugin) out.push({label: 'plugin', text: c.context ? `${c.plugin} (before the plugin under test)` : c.plugin})
   if (e.expected) out.push({label: 'expected', text: e.expected})
   if (e.observed) out.push({label: 'observed', text: e.observed})
   if (e.diff && e.diff.length > 0) out.push({label: 'diff', text: e.diff.join('\n')})
@@ -36,6 +37,7 @@ export function evidenceSections(c: CheckResult, {tailLines = 20}: {tailLines?: 
     if (inv.stderr !== '') out.push({label: `${head}, stderr`, text: tail(inv.stderr, {lines: tailLines})})
   }
   if (e.reproduce) out.push({label: 'reproduce', text: e.reproduce})
+  if (e.byHand && e.byHand.length > 0) out.push({label: 'by hand', text: e.byHand.join('\n')})
   if (c.spec) out.push({label: 'spec', text: specUrl(c.spec)})
   return out.map((s) => ({label: s.label, text: visible(s.text)}))
 }

@@ -103,6 +103,30 @@ export function summaryLine(s: ConformanceReport['summary'], durationMs: number)
   return `${s.passed} passed, ${s.failed} failed, ${s.warned} warned, ${s.skipped} skipped in ${(durationMs / 1000).toFixed(1)}s`
 }
 
+/**
+ * The message of a finished check as the one-line views show it: a finding (fail or warn) names
+ * its plugin first, so a chain's report says whose it is.
+ * @example
+ * findingMessage({status: 'fail', plugin: 'portmap', message: 'second DEL failed'}) // 'portmap: second DEL failed'
+ */
+export function findingMessage(c: Pick<CheckResult, 'message' | 'plugin' | 'status'>): string {
+  const message = oneLine(c.message)
+  return (c.status === 'fail' || c.status === 'warn') && c.plugin ? `${c.plugin}: ${message}` : message
+}
+
+/**
+ * The line that counts the findings about the plugins before the one under test (chained role), or
+ * undefined when there are none.
+ * @example
+ * contextLine(report) // 'about ptp, before portmap (context, not counted above): 0 failed, 2 warned'
+ */
+export function contextLine(report: Pick<ConformanceReport, 'context' | 'plugins'>): string | undefined {
+  if (!report.context) return undefined
+  const s = report.context.summary
+  const subject = report.plugins.at(-1)?.type ?? 'the plugin under test'
+  return `about ${report.context.plugins.join(', ')}, before ${subject} (context, not counted above): ${s.failed} failed, ${s.warned} warned`
+}
+
 /** Versions in spec order, version-independent (null) checks first. */
 export function compareCheckVersions(a: string | null, b: string | null): number {
   if (a === b) return 0

@@ -62,7 +62,8 @@ const seconds = (ms: number): string => (ms / 1000).toFixed(3)
 
 function testcase(c: CheckResult, strict: boolean): string[] {
   const open = `    <testcase${attrs({classname: `cnidbg.conformance.${areaOf(c.id)}`, name: checkLabel(c), time: seconds(c.durationMs)})}`
-  const status = effectiveStatus(c.status, strict)
+  // Findings about the plugins before the one under test do not fail the run, so not the CI tab either.
+  const status = c.context ? 'warn' : effectiveStatus(c.status, strict)
   if (c.status === 'pass') return [`${open}/>`]
   if (c.status === 'skip')
     return [`${open}>`, `      <skipped${attrs({message: oneLine(c.message)})}/>`, '    </testcase>']
@@ -77,13 +78,15 @@ function testcase(c: CheckResult, strict: boolean): string[] {
   // A warning passes, but the reason must still be visible in the CI tab.
   return [
     `${open}>`,
-    `      <system-out>${escapeXmlText(`WARNING: ${evidenceText(c)}`)}</system-out>`,
+    `      <system-out>${escapeXmlText(`${c.context ? `CONTEXT ${c.status.toUpperCase()}` : 'WARNING'}: ${evidenceText(c)}`)}</system-out>`,
     '    </testcase>',
   ]
 }
 
+const failing = (c: CheckResult, strict: boolean): boolean => !c.context && effectiveStatus(c.status, strict) === 'fail'
+
 function suite(name: string, checks: CheckResult[], report: ConformanceReport, strict: boolean): string[] {
-  const failures = checks.filter((c) => effectiveStatus(c.status, strict) === 'fail').length
+  const failures = checks.filter((c) => failing(c, strict)).length
   const skipped = checks.filter((c) => c.status === 'skip').length
   const time = checks.reduce((sum, c) => sum + c.durationMs, 0)
   const props: Record<string, string> = {
@@ -119,17 +122,24 @@ function suite(name: string, checks: CheckResult[], report: ConformanceReport, s
  */
 export function formatJunit(report: ConformanceReport, options: JunitOptions = {}): string {
   const strict = options.strict ?? report.strict
-  const groups =
-    options.suiteBy === 'area'
-      ? [...new Set(report.checks.map((c) => areaOf(c.id)))].map((area) => ({
+  const own = report.checks.filter((c) => !c.context)
+  const context = report.checks.filter((c) => c.context)
+  const groups = [
+    ...(options.suiteBy === 'area'
+      ? [...new Set(own.map((c) => areaOf(c.id)))].map((area) => ({
           name: `cnidbg conformance ${area}`,
-          checks: report.checks.filter((c) => areaOf(c.id) === area),
+          checks: own.filter((c) => areaOf(c.id) === area),
         }))
-      : groupByVersion(report.checks).map((g) => ({
+      : groupByVersion(own).map((g) => ({
           name: `cnidbg conformance [${g.version ?? ANY_VERSION}]`,
           checks: g.checks,
-        }))
-  const failures = report.checks.filter((c) => effectiveStatus(c.status, strict) === 'fail').length
+        }))),
+    // Chained role: the findings about the plugins before the one under test, in a suite of their own.
+    ...(context.length
+      ? [{name: `cnidbg conformance context (${report.context?.plugins.join(', ') ?? ''})`, checks: context}]
+      : []),
+  ]
+  const failures = report.checks.filter((c) => failing(c, strict)).length
   const skipped = report.checks.filter((c) => c.status === 'skip').length
   const head = attrs({
     name: 'cnidbg conformance',

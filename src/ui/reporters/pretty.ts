@@ -10,7 +10,9 @@ import {evidenceSections, requirementLine} from './evidence.js'
 import {
   ANY_VERSION,
   checkLabel,
+  contextLine,
   effectiveStatus,
+  findingMessage,
   formatDuration,
   groupByArea,
   oneLine,
@@ -55,7 +57,7 @@ function paint(c: ChalkInstance, status: CheckStatus): (s: string) => string {
  * One line for one finished check, as the plain (non-TTY) progress output and the grouped list
  * print it.
  * @example
- * formatCheckLine(result, {color: false}) // '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): second DEL failed'
+ * formatCheckLine(result, {color: false}) // '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed'
  */
 export function formatCheckLine(
   r: CheckResult,
@@ -66,7 +68,7 @@ export function formatCheckLine(
   const name = withVersion ? checkLabel(r) : `${r.id}: ${oneLine(r.title)}`
   const symbol = paint(c, status)(STATUS_SYMBOL[status])
   const label = status === 'fail' ? c.red(name) : name
-  const why = r.status === 'pass' || r.message === '' ? '' : `: ${c.dim(oneLine(r.message))}`
+  const why = r.status === 'pass' || r.message === '' ? '' : `: ${c.dim(findingMessage(r))}`
   const took = r.status === 'skip' ? '' : ` ${c.dim(`(${formatDuration(r.durationMs)})`)}`
   return `${symbol} ${label}${took}${why}`
 }
@@ -87,9 +89,9 @@ function header(report: ConformanceReport, c: ChalkInstance, strict: boolean): s
   ]
 }
 
-function groupedList(report: ConformanceReport, c: ChalkInstance, strict: boolean, color?: boolean): string[] {
+function groupedList(checks: CheckResult[], c: ChalkInstance, strict: boolean, color?: boolean): string[] {
   const out: string[] = []
-  for (const g of groupByArea(report.checks)) {
+  for (const g of groupByArea(checks)) {
     out.push(c.bold(g.area))
     for (const v of g.versions) {
       out.push(`  ${c.cyan(`[${v.version ?? ANY_VERSION}]`)}`)
@@ -134,16 +136,19 @@ function details(r: CheckResult, n: number, c: ChalkInstance, strict: boolean): 
  *
  * del
  *   [1.0.0]
- *     ✗ del.idempotent: DEL twice succeeds (12ms): second DEL failed
+ *     ✗ del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed
  *
  * Failures (1)
  *
  * 1) ✗ [1.0.0] del.idempotent: DEL twice succeeds
  *    second DEL failed
  *    P72 · MUST · decided by default
+ *    plugin     bridge
  *    expected   exit 0
  *    observed   exit 1
- *    reproduce  sudo cnidbg exec del --conf …
+ *    reproduce  cnidbg conformance /etc/cni/net.d/10-bridge.conflist --only del.idempotent --versions 1.0.0 …
+ *    by hand
+ *      │ cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL … --rm
  *    spec       https://github.com/containernetworking/cni/blob/main/SPEC.md#del-…
  *
  * 0 passed, 1 failed, 0 warned, 0 skipped in 4.2s
@@ -152,10 +157,16 @@ export function formatPretty(report: ConformanceReport, options: PrettyOptions =
   const strict = options.strict ?? report.strict
   const c = chalkFor(options.color)
   const out: string[] = []
-  if (options.listChecks ?? true)
-    out.push(...header(report, c, strict), ...groupedList(report, c, strict, options.color))
-  const failed = report.checks.filter((r) => effectiveStatus(r.status, strict) === 'fail')
-  const warned = report.checks.filter((r) => effectiveStatus(r.status, strict) === 'warn')
+  // Chained role: what is about the plugins before the one under test comes apart, after it.
+  const own = report.checks.filter((r) => !r.context)
+  const context = report.checks.filter((r) => r.context)
+  const contextTitle = `About ${report.context?.plugins.join(', ') ?? 'the plugins before it'}, before the plugin under test (context)`
+  if (options.listChecks ?? true) {
+    out.push(...header(report, c, strict), ...groupedList(own, c, strict, options.color))
+    if (context.length) out.push(c.bold(contextTitle), ...groupedList(context, c, strict, options.color))
+  }
+  const failed = own.filter((r) => effectiveStatus(r.status, strict) === 'fail')
+  const warned = own.filter((r) => effectiveStatus(r.status, strict) === 'warn')
   if (failed.length > 0) {
     out.push(c.red.bold(`Failures (${failed.length})`), '')
     failed.forEach((r, i) => out.push(...details(r, i + 1, c, strict)))
@@ -164,9 +175,15 @@ export function formatPretty(report: ConformanceReport, options: PrettyOptions =
     out.push(c.yellow.bold(`Warnings (${warned.length})`), '')
     warned.forEach((r, i) => out.push(...details(r, i + 1, c, strict)))
   }
+  if (context.length > 0) {
+    out.push(c.bold(`${contextTitle}: findings (${context.length})`), '')
+    context.forEach((r, i) => out.push(...details(r, i + 1, c, strict)))
+  }
   const s = report.summary
   const line = summaryLine(s, report.durationMs)
   const tone = s.failed > 0 || (strict && s.warned > 0) ? c.red : s.warned > 0 ? c.yellow : c.green
   out.push(tone(line) + (strict && s.warned > 0 ? c.dim(' (--strict: warnings fail)') : ''))
+  const about = contextLine(report)
+  if (about) out.push(c.dim(about))
   return out.join('\n') + '\n'
 }

@@ -3,7 +3,7 @@
  * per CheckResult, a YAML diagnostic block for failures and warnings.
  */
 import type {CheckResult, ConformanceReport} from '../../checks/types.js'
-import {checkLabel, effectiveStatus, oneLine, specUrl, summaryLine, tail} from './format-helpers.js'
+import {checkLabel, contextLine, effectiveStatus, oneLine, specUrl, summaryLine, tail} from './format-helpers.js'
 import {toYaml, type YamlValue} from './yaml.js'
 
 export interface TapOptions {
@@ -25,6 +25,8 @@ export function tapDiagnostic(c: CheckResult): {[key: string]: YamlValue} {
   return {
     severity: c.status,
     id: c.id,
+    plugin: c.plugin,
+    context: c.context,
     version: c.version,
     level: c.severity,
     requirements: c.requirements,
@@ -35,6 +37,7 @@ export function tapDiagnostic(c: CheckResult): {[key: string]: YamlValue} {
     observed: e.observed,
     diff: e.diff && e.diff.length > 0 ? e.diff : undefined,
     reproduce: e.reproduce,
+    byHand: e.byHand && e.byHand.length > 0 ? e.byHand : undefined,
     invocations:
       e.invocations && e.invocations.length > 0
         ? e.invocations.map((inv) => ({
@@ -51,7 +54,9 @@ export function tapDiagnostic(c: CheckResult): {[key: string]: YamlValue} {
 
 function testPoint(c: CheckResult, n: number, strict: boolean): string[] {
   const status = effectiveStatus(c.status, strict)
-  const head = `${status === 'fail' ? 'not ok' : 'ok'} ${n} - ${escapeTapDescription(checkLabel(c))}`
+  // A finding about the plugins before the one under test is not its failure: TAP's TODO says so.
+  const todo = c.context && status === 'fail' ? ` # TODO about ${escapeTapDescription(c.plugin)} (context)` : ''
+  const head = `${status === 'fail' ? 'not ok' : 'ok'} ${n} - ${escapeTapDescription(checkLabel(c))}${todo}`
   if (c.status === 'skip') {
     const reason = escapeTapDescription(c.message)
     return [`${head} # SKIP${reason ? ` ${reason}` : ''}`]
@@ -79,12 +84,18 @@ function testPoint(c: CheckResult, n: number, strict: boolean): string[] {
 export function formatTap(report: ConformanceReport, options: TapOptions = {}): string {
   const strict = options.strict ?? report.strict
   const plugins = report.plugins.map((p) => p.type).join(', ')
+  const own = report.checks.filter((c) => !c.context)
+  const context = report.checks.filter((c) => c.context)
+  const about = contextLine(report)
   const lines = [
     'TAP version 14',
     `1..${report.checks.length}`,
     `# cnidbg conformance: ${oneLine(report.conf)}${plugins ? ` (${oneLine(plugins)})` : ''}, role ${report.role}, profile ${report.profile}${strict ? ', strict' : ''}`,
-    ...report.checks.flatMap((c, i) => testPoint(c, i + 1, strict)),
+    ...own.flatMap((c, i) => testPoint(c, i + 1, strict)),
+    ...(context.length ? [`# Context: ${oneLine(about ?? '')}`] : []),
+    ...context.flatMap((c, i) => testPoint(c, own.length + i + 1, strict)),
     `# ${summaryLine(report.summary, report.durationMs)}`,
+    ...(about ? [`# ${oneLine(about)}`] : []),
   ]
   return lines.join('\n') + '\n'
 }

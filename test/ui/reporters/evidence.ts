@@ -12,6 +12,7 @@ t.test('sections come in reading order and leave out what is missing', async (t)
   t.same(
     evidenceSections(failDel).map((s) => s.label),
     [
+      'plugin',
       'expected',
       'observed',
       'diff',
@@ -19,10 +20,16 @@ t.test('sections come in reading order and leave out what is missing', async (t)
       'DEL → exit 1 in 5ms, stderr',
       'DEL → exit none (killed) in 30.0s',
       'reproduce',
+      'by hand',
       'spec',
     ],
   )
-  t.same(evidenceSections(check({id: 'a.b', spec: ''})), [])
+  t.same(evidenceSections(check({id: 'a.b', spec: ''})), [{label: 'plugin', text: 'bridge'}], 'the plugin, always')
+  t.same(
+    evidenceSections(check({id: 'a.b', spec: '', plugin: 'ptp', context: true})),
+    [{label: 'plugin', text: 'ptp (before the plugin under test)'}],
+    'a context finding says so',
+  )
   const long = check({
     id: 'a.b',
     spec: '',
@@ -38,12 +45,12 @@ t.test('sections come in reading order and leave out what is missing', async (t)
       ],
     },
   })
-  t.equal(evidenceSections(long, {tailLines: 2})[0].text.split('\n').slice(1).join(','), '48,49')
+  t.equal(evidenceSections(long, {tailLines: 2})[1].text.split('\n').slice(1).join(','), '48,49')
 })
 
 t.test('evidenceText is the message, the requirement line and label: value lines', async (t) => {
   t.equal(
     evidenceText(check({id: 'a.b', message: 'm', spec: 'SPEC.md#x', evidence: {expected: 'e'}})),
-    'm\nP1 · MUST\nexpected: e\nspec: https://github.com/containernetworking/cni/blob/main/SPEC.md#x',
+    'm\nP1 · MUST\nplugin: bridge\nexpected: e\nspec: https://github.com/containernetworking/cni/blob/main/SPEC.md#x',
   )
 })

@@ -4,6 +4,7 @@ import t from 'tap'
 import {escapeXmlAttr, escapeXmlText, formatJunit} from '../../../src/ui/reporters/junit.js'
 import {
   NASTY,
+  chainedReport,
   check,
   failDel,
   mixedReport,
@@ -71,7 +72,7 @@ t.test('one testsuite per spec version, with counts', async (t) => {
   t.equal(cases[1].children[0].attrs.message, 'CHECK needs 0.4.0 # or later')
   t.match(
     cases[0].children[0].text,
-    /^WARNING: supportedVersions is not sorted\nP100 · SHOULD · decided by default\nexpected: sorted\n/,
+    /^WARNING: supportedVersions is not sorted\nP100 · SHOULD · decided by default\nplugin: bridge\nexpected: sorted\n/,
   )
 })
 
@@ -84,6 +85,7 @@ t.test('a failure has its message, type and the evidence as text', async (t) => 
     [
       'second DEL failed',
       'P72, P73 · MUST · decided by default',
+      'plugin: bridge',
       'expected: exit 0 and no output',
       'observed: exit 1, {"code":7,"msg":"no such container"}',
       'diff:',
@@ -98,7 +100,10 @@ t.test('a failure has its message, type and the evidence as text', async (t) => 
       '  ---',
       '  # hash: not a comment',
       'DEL → exit none (killed) in 30.0s',
-      'reproduce: sudo cnidbg exec del --conf /tmp/c.conflist --netns cnidbg-x',
+      'reproduce: cnidbg conformance /tmp/c.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni',
+      'by hand:',
+      '  # the plugin calls of this case, in order',
+      "  cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL --stdin '{}' --rm",
       'spec: https://github.com/containernetworking/cni/blob/main/SPEC.md#del-remove-container-from-network-or-un-apply-modifications',
     ].join('\n'),
   )
@@ -151,4 +156,21 @@ t.test('an empty run is still a valid document', async (t) => {
   t.match(xml.attrs, {tests: '0', failures: '0'})
   t.same(xml.children, [])
   t.ok(NASTY.length > 0)
+})
+
+t.test('chained: the plugins before the one under test get a suite of their own, without failures', async (t) => {
+  const xml = parseXml(formatJunit(chainedReport()))
+  t.match(xml.attrs, {tests: '3', failures: '0'})
+  const suites = findAll(xml, 'testsuite')
+  t.same(
+    suites.map((s) => [s.attrs.name, s.attrs.tests, s.attrs.failures]),
+    [
+      ['cnidbg conformance [1.0.0]', '2', '0'],
+      ['cnidbg conformance context (ptp)', '1', '0'],
+    ],
+  )
+  const [context] = findAll(suites[1], 'testcase')
+  t.match(context.children[0], {name: 'system-out', text: /^CONTEXT FAIL: second DEL failed\n.*\nplugin: ptp \(before/})
+  const [, warn] = findAll(suites[0], 'testcase')
+  t.match(warn.children[0].text, /\nplugin: portmap\n/, 'the finding about the plugin under test names it')
 })

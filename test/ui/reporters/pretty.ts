@@ -3,6 +3,7 @@ import t from 'tap'
 
 import {chalkFor, formatCheckLine, formatPretty} from '../../../src/ui/reporters/pretty.js'
 import {
+  chainedReport,
   check,
   failDel,
   mixedReport,
@@ -27,10 +28,10 @@ t.test('the full report: header, grouped checks, failures, warnings, summary', a
       '    ✓ add.result-shape: ADD returns a valid result (40ms)',
       'del',
       '  [1.0.0]',
-      '    ✗ del.idempotent: DEL twice succeeds (12ms): second DEL failed',
+      '    ✗ del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed',
       'version',
       '  [any version]',
-      '    ! version.ordering: VERSION lists versions in order (10ms): supportedVersions is not sorted',
+      '    ! version.ordering: VERSION lists versions in order (10ms): bridge: supportedVersions is not sorted',
       'check',
       '  [0.3.1]',
       '    - check.after-add: CHECK after ADD # succeeds: CHECK needs 0.4.0 # or later',
@@ -40,6 +41,7 @@ t.test('the full report: header, grouped checks, failures, warnings, summary', a
       '1) ✗ [1.0.0] del.idempotent: DEL twice succeeds',
       '   second DEL failed',
       '   P72, P73 · MUST · decided by default',
+      '   plugin     bridge',
       '   expected   exit 0 and no output',
       '   observed   exit 1, {"code":7,"msg":"no such container"}',
       '   diff',
@@ -55,7 +57,10 @@ t.test('the full report: header, grouped checks, failures, warnings, summary', a
       '     │ ---',
       '     │ # hash: not a comment',
       '   DEL → exit none (killed) in 30.0s',
-      '   reproduce  sudo cnidbg exec del --conf /tmp/c.conflist --netns cnidbg-x',
+      '   reproduce  cnidbg conformance /tmp/c.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni',
+      '   by hand',
+      '     │ # the plugin calls of this case, in order',
+      "     │ cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL --stdin '{}' --rm",
       '   spec       https://github.com/containernetworking/cni/blob/main/SPEC.md#del-remove-container-from-network-or-un-apply-modifications',
       '',
       'Warnings (1)',
@@ -63,6 +68,7 @@ t.test('the full report: header, grouped checks, failures, warnings, summary', a
       '1) ! [any version] version.ordering: VERSION lists versions in order',
       '   supportedVersions is not sorted',
       '   P100 · SHOULD · decided by default',
+      '   plugin    bridge',
       '   expected  sorted',
       '   observed  ["1.0.0","0.4.0"]',
       '   spec      https://github.com/containernetworking/cni/blob/main/SPEC.md#version-probe-plugin-version-support',
@@ -114,7 +120,7 @@ t.test('colour: on when asked, off when asked, NO_COLOR respected by default', a
 t.test('formatCheckLine', async (t) => {
   t.equal(
     formatCheckLine(failDel, {color: false}),
-    '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): second DEL failed',
+    '✗ [1.0.0] del.idempotent: DEL twice succeeds (12ms): bridge: second DEL failed',
   )
   t.equal(formatCheckLine(passAdd, {color: false}), '✓ [1.0.0] add.result-shape: ADD returns a valid result (40ms)')
   t.equal(formatCheckLine(warnVersion, {color: false, strict: true}).slice(0, 2), '✗ ')
@@ -122,4 +128,19 @@ t.test('formatCheckLine', async (t) => {
     formatCheckLine(check({id: 'a.b', status: 'warn', message: '', durationMs: 1500}), {color: false}),
     '! [1.0.0] a.b: title of a.b (1.5s)',
   )
+})
+
+t.test('chained: findings name their plugin, and the context comes apart after the plugin under test', async (t) => {
+  const out = formatPretty(chainedReport(), {color: false})
+  const own = out.indexOf('Warnings (1)')
+  const context = out.indexOf('About ptp, before the plugin under test (context): findings (1)')
+  t.ok(own > 0 && context > own, 'the plugin under test first, then the context')
+  t.match(out, /! del\.no-leaks: title of del\.no-leaks \(10ms\): portmap: left a nat rule/)
+  t.match(out, /✗ del\.idempotent: title of del\.idempotent \(10ms\): ptp: second DEL failed/)
+  t.match(out, /plugin +ptp \(before the plugin under test\)/)
+  t.match(
+    out,
+    /1 passed, 0 failed, 1 warned, 0 skipped in 4\.2s\nabout ptp, before portmap \(context, not counted above\): 1 failed, 0 warned\n$/,
+  )
+  t.notMatch(out, /^Failures/m, 'no failure of the plugin under test')
 })

@@ -4,6 +4,7 @@ import {Parser, type Result} from 'tap-parser'
 import {escapeTapDescription, formatTap} from '../../../src/ui/reporters/tap.js'
 import {
   NASTY,
+  chainedReport,
   check,
   failDel,
   mixedReport,
@@ -94,7 +95,12 @@ t.test('a failure carries the whole evidence as YAML', async (t) => {
     expected: 'exit 0 and no output',
     observed: 'exit 1, {"code":7,"msg":"no such container"}',
     diff: ['+ link cni0 (host)', '- addr 10.1.0.2/24 eth0 (container)'],
-    reproduce: 'sudo cnidbg exec del --conf /tmp/c.conflist --netns cnidbg-x',
+    reproduce:
+      'cnidbg conformance /tmp/c.conflist --only del.idempotent --versions 1.0.0 --role interface --cni-path /usr/lib/cni',
+    byHand: [
+      '# the plugin calls of this case, in order',
+      "cnidbg exec invoke /usr/lib/cni/bridge --sandbox repro-1a2b3c --env CNI_COMMAND=DEL --stdin '{}' --rm",
+    ],
     durationMs: 12,
   })
   t.equal(d.invocations.length, 2)
@@ -162,4 +168,26 @@ t.test('an empty run is a valid empty plan', async (t) => {
 
 t.test('escapeTapDescription', async (t) => {
   t.equal(escapeTapDescription('a # b \\ c\nd'), 'a \\# b \\\\ c d')
+})
+
+t.test('chained: every finding names its plugin; the plugins before it come apart, as TODO', async (t) => {
+  const out = formatTap(chainedReport())
+  const p = parseTap(out)
+  t.same(p.extra, [])
+  t.match(p, {ok: true, count: 3, todo: 1}, 'a context failure does not fail the stream')
+  t.same(
+    p.results.map((r) => [r.id, r.ok, r.diag?.plugin]),
+    [
+      [1, true, undefined],
+      [2, true, 'portmap'],
+      [3, false, 'ptp'],
+    ],
+    'the plugin under test first, then the context',
+  )
+  t.equal(p.results[2].todo, 'about ptp (context)')
+  t.equal(p.results[2].diag.context, true)
+  t.ok(
+    p.comments.some((c) => c.startsWith('# Context: about ptp, before portmap')),
+    'a comment opens the context section',
+  )
 })
