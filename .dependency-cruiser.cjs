@@ -8,7 +8,7 @@
 const LAYERS = [
   {core: []},
   {process: [], netns: ['process']},
-  {runtime: []},
+  {runtime: [], kernel: ['runtime']},
   {
     kube: [],
     checks: [],

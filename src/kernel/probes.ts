@@ -15,7 +15,22 @@ import {join} from 'node:path'
 
 import {runInNetns} from '../netns/index.js'
 import {runJobsInNetns, tempDir, type NsJob} from './multi-exec.js'
-import type {ProbeProtocol, TraceProbe} from './types.js'
+
+export type ProbeProtocol = 'icmp' | 'tcp' | 'udp'
+
+/** What one probe did, as trace reports it (`TraceProbe` in src/trace/types.ts adds where it was seen). */
+export interface ProbeReport {
+  protocol: ProbeProtocol
+  direction?: 'forward' | 'return'
+  /** ICMP payload size (ping -s); DF probes also set `df`. */
+  size?: number
+  /** Don't-fragment set (ping -M do): a path-MTU probe. */
+  df?: boolean
+  port?: number
+  ok: boolean
+  detail: string
+  durationMs: number
+}
 
 export interface ProbeEndpoint {
   ip: string
@@ -43,7 +58,7 @@ export interface ProbePlan {
 
 export type ProbeKind = 'icmp-forward' | 'icmp-return' | 'icmp-df' | 'tcp' | 'udp'
 
-export interface ProbeOutcome extends TraceProbe {
+export interface ProbeOutcome extends ProbeReport {
   kind: ProbeKind
   /** TCP to a user-named port: the destination answered with a RST. */
   refused?: boolean
