@@ -140,6 +140,9 @@ const PART_CMD: Partial<Record<SnapshotPart, string>> = {
 
 const SAFE_ARG = /^[A-Za-z0-9._:@/-]+$/
 
+/** Whether a route query value may go into the read script (addresses and interface names only). */
+export const isSafeArg = (v: string): boolean => SAFE_ARG.test(v)
+
 function parseJsonArray<T>(text: string): T[] {
   const t = text.trim()
   if (!t) return []
