@@ -16,6 +16,7 @@ const LAYERS = [
     daemon: ['kube'],
     conformance: ['checks'],
     trace: ['kube'],
+    agent: ['kube'],
     lab: ['kube', 'daemon', 'reference-plugin', 'trace'],
   },
   {services: []},
