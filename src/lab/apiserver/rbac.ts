@@ -232,7 +232,7 @@ function validateBinding(obj: K8sObject): StatusCause[] {
     if (s.kind === 'ServiceAccount') {
       if (typeof s.namespace !== 'string' || s.namespace === '')
         causes.push({reason: 'FieldValueRequired', message: 'Required value', field: `${field}.namespace`})
-      if (s.apiGroup !== '')
+      if (s.apiGroup !== undefined)
         causes.push({
           reason: 'FieldValueNotSupported',
           message: 'Unsupported value: supported values: ""',
@@ -257,8 +257,8 @@ function validateBinding(obj: K8sObject): StatusCause[] {
 }
 
 /**
- * Fills a subject's apiGroup as the real apiserver's defaulting does (manifests usually leave it out
- * for ServiceAccounts), then checks a ClusterRole's rules or a ClusterRoleBinding's roleRef and
+ * Fills a subject's apiGroup as the real apiserver's defaulting does (`rbac.authorization.k8s.io` for
+ * Users and Groups; none for ServiceAccounts, whose core group '' it leaves out), then checks a ClusterRole's rules or a ClusterRoleBinding's roleRef and
  * subjects. Returns the problems as Status causes (a 422).
  */
 export function validateRbac(resource: string, obj: K8sObject): StatusCause[] {
@@ -266,8 +266,11 @@ export function validateRbac(resource: string, obj: K8sObject): StatusCause[] {
   if (resource !== 'clusterrolebindings') return []
   if (Array.isArray(obj.subjects)) {
     for (const s of obj.subjects as Array<Record<string, unknown>>) {
-      if (s && typeof s === 'object' && (s.apiGroup === undefined || s.apiGroup === null))
-        s.apiGroup = s.kind === 'ServiceAccount' ? '' : RBAC_API_GROUP
+      if (!s || typeof s !== 'object') continue
+      // A ServiceAccount's group is core, '', which the real apiserver leaves out (omitempty).
+      if (s.kind === 'ServiceAccount' && (s.apiGroup === '' || s.apiGroup === null)) delete s.apiGroup
+      else if (s.kind !== 'ServiceAccount' && (s.apiGroup === undefined || s.apiGroup === null))
+        s.apiGroup = RBAC_API_GROUP
     }
   }
   const ref = obj.roleRef as Record<string, unknown> | undefined

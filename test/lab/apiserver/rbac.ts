@@ -88,8 +88,12 @@ t.test('bindings in a store: grant, missing role, validation and defaults', asyn
   t.match(binding, {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     roleRef: {apiGroup: 'rbac.authorization.k8s.io'},
-    subjects: [{apiGroup: ''}, {apiGroup: 'rbac.authorization.k8s.io'}],
+    subjects: [{kind: 'ServiceAccount'}, {apiGroup: 'rbac.authorization.k8s.io'}],
   })
+  t.notOk(
+    'apiGroup' in (binding.subjects as object[])[0]!,
+    "a ServiceAccount's core group is left out, as the apiserver does",
+  )
   const req = {resource: proxyGet}
   t.match(rbacDecide(store, {name: 'system:serviceaccount:cnidbg:tracer', groups: []}, req), {
     allowed: true,

@@ -125,7 +125,7 @@ t.test('RBAC applied with kubectl; a node agent reviews tokens and access throug
   await ok(admin.file, ['apply', '-f', '-'], RBAC_YAML) // a second apply patches nothing
   t.match(s.store.get('clusterrolebindings', undefined, 'cnidbg-tracer'), {
     subjects: [
-      {kind: 'ServiceAccount', apiGroup: ''},
+      {kind: 'ServiceAccount'},
       {kind: 'Group', name: 'net-debuggers'},
     ],
   })
