@@ -12,6 +12,11 @@
  * | POST /v1/snapshot      | get                 | SnapshotBody → SnapshotAnswer (a KernelSnapshot)         |
  * | POST /v1/netfilter     | get                 | NetfilterBody → NetfilterAnswer (a packet's verdict)     |
  * | POST /v1/conntrack     | get                 | ConntrackBody → ConntrackRead                            |
+ * | POST /v1/probe         | create              | ProbeBody → ProbeAnswer (a probe's source side)          |
+ * | POST /v1/listen        | create              | ListenBody → ListenAnswer (its destination side starts)  |
+ * | POST /v1/listen/stop   | create              | ListenStopBody → ListenResult (and it ends)              |
+ * | POST /v1/observe       | create              | ObserveBody → ObserveAnswer (captures, counters, drops)  |
+ * | POST /v1/observe/stop  | create              | ObserveStopBody → ObserveResult (and it ends)            |
  *
  * Reads are POSTs where they take a body, and still need only `get`: the verb follows the path,
  * never the method, so that a caller who may read can read. Paths that act on the node (live probes)
@@ -25,7 +30,16 @@ import {isIPv4} from '../core/ip.js'
 import type {ConntrackFlow, ConntrackRead} from '../kernel/conntrack.js'
 import type {NfHook, NfPacket, NfVerdict} from '../kernel/netfilter.js'
 import type {PodNetns} from '../kernel/pods.js'
-import {ALL_PARTS, isSafeArg, type KernelSnapshot, type RouteQuery, type SnapshotPart} from '../kernel/reader.js'
+import type {ProbeKind, ProbeOutcome} from '../kernel/probes.js'
+import type {DropSummary} from '../kernel/dropwatch.js'
+import {
+  ALL_PARTS,
+  isSafeArg,
+  type KernelSnapshot,
+  type NeighEntry,
+  type RouteQuery,
+  type SnapshotPart,
+} from '../kernel/reader.js'
 
 export const API_VERSION = 1
 
@@ -36,10 +50,21 @@ export const PATHS = {
   snapshot: '/v1/snapshot',
   netfilter: '/v1/netfilter',
   conntrack: '/v1/conntrack',
+  probe: '/v1/probe',
+  listen: '/v1/listen',
+  listenStop: '/v1/listen/stop',
+  observe: '/v1/observe',
+  observeStop: '/v1/observe/stop',
 } as const
 
 /** Paths that act on the node rather than read it: they need `create nodes/proxy`. */
-export const LIVE_PATHS: ReadonlySet<string> = new Set<string>([])
+export const LIVE_PATHS: ReadonlySet<string> = new Set<string>([
+  PATHS.probe,
+  PATHS.listen,
+  PATHS.listenStop,
+  PATHS.observe,
+  PATHS.observeStop,
+])
 
 export type AgentVerb = 'get' | 'create'
 
@@ -94,6 +119,95 @@ export interface NetfilterAnswer {
 export interface ConntrackBody {
   target?: Target
   flow: ConntrackFlow
+}
+
+/**
+ * A probe's source side, from a pod on this node (the destination side, when it is a pod, runs on
+ * its own node's agent: /v1/listen). UDP is only sent here; the listener says whether it arrived.
+ */
+export interface ProbeBody {
+  from: string
+  to: string
+  kinds: SourceKind[]
+  /** ICMP payload size. Default 56. */
+  size?: number
+  /** DF probe size. Default: the pod interface's MTU − 28. */
+  dfSize?: number
+  /** Per probe. Default 1000, at most 2000, so the whole window stays within the 10 s of an operation. */
+  timeoutMs?: number
+  tcpPort?: number
+  /** The TCP port is the user's own service (no temporary listener; a refusal is an answer). */
+  userPort?: boolean
+  udpPort?: number
+  udpToken?: string
+}
+
+export type SourceKind = Exclude<ProbeKind, 'icmp-return'>
+export type DestinationKind = 'icmp-return' | 'tcp' | 'udp'
+
+export interface ProbeAnswer {
+  outcomes: ProbeOutcome[]
+}
+
+/** A probe's destination side in a pod on this node: temporary listeners, and the ICMP echo back. */
+export interface ListenBody {
+  pod: string
+  /** The source's address (the ICMP echo back goes to it). */
+  peer: string
+  kinds: DestinationKind[]
+  size?: number
+  timeoutMs?: number
+  tcpPort?: number
+  udpPort?: number
+  udpToken?: string
+}
+
+export interface ListenAnswer {
+  /** Names the session for /v1/listen/stop; it ends by itself within 10 s. */
+  id: string
+  /** Whether every listener had started when the answer was sent. */
+  listening: boolean
+}
+
+export interface ListenStopBody {
+  id: string
+}
+
+export interface ListenResult {
+  /** icmp-return and udp (whether the datagram arrived). */
+  outcomes: ProbeOutcome[]
+  /** What the temporary TCP listener said when it failed. */
+  tcpListenerError?: string
+}
+
+/**
+ * Watching a probe cross this node: a tcpdump per point (a device of the node or of a pod on it),
+ * the counters of some namespaces before and after, and the kernel's drop reasons (skb:kfree_skb),
+ * from start to stop, at most 10 s.
+ */
+export interface ObserveBody {
+  points: Array<{target?: Target; device: string; encapsulated?: boolean; label: string}>
+  spec: {a: string; b: string; protocol: 'icmp' | 'tcp' | 'udp'; port?: number; vxlanPort?: number}
+  counters?: Array<{target?: Target; label: string}>
+  dropReasons?: boolean
+}
+
+export interface ObserveAnswer {
+  id: string
+  /** What could not be started (a capture, tracefs). */
+  notes: string[]
+}
+
+export interface ObserveStopBody {
+  id: string
+}
+
+export interface ObserveResult {
+  captures: Array<{label: string; device: string; ok: boolean; error?: string; aToB: number; bToA: number}>
+  /** Counter deltas of interest (drops on links, DROP/REJECT rules that matched), per label. */
+  counters: Array<{label: string; deltas: string[]; unresolved: NeighEntry[]}>
+  drops: DropSummary[]
+  notes: string[]
 }
 
 export type {ConntrackRead, KernelSnapshot, PodNetns}
@@ -243,4 +357,119 @@ export function parseConntrackBody(v: unknown): ConntrackBody {
   const target = parseTarget(o.target)
   if (target) body.target = target
   return body
+}
+
+const SOURCE_KINDS: readonly SourceKind[] = ['icmp-forward', 'icmp-df', 'tcp', 'udp']
+const DESTINATION_KINDS: readonly DestinationKind[] = ['icmp-return', 'tcp', 'udp']
+const TOKEN = /^[A-Za-z0-9._:-]{1,64}$/
+
+function int(v: unknown, what: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`${what} must be ${min}–${max}`)
+  return v
+}
+
+function kinds<K extends string>(v: unknown, allowed: readonly K[]): K[] {
+  const out = list(v, 'kinds', allowed.length).map((k) => {
+    if (typeof k !== 'string' || !allowed.includes(k as K))
+      throw bad(`kinds: ${JSON.stringify(k)} is none of ${allowed.join(', ')}`)
+    return k as K
+  })
+  if (!out.length) throw bad('kinds: at least one')
+  return [...new Set(out)]
+}
+
+/** The fields both sides share: sizes, the timeout, ports (required by the kinds that use them), the token. */
+type SharedFields = Pick<ProbeBody, 'size' | 'timeoutMs' | 'tcpPort' | 'udpPort' | 'udpToken'>
+
+function probeFields(o: Rec, ks: readonly string[]): SharedFields {
+  const f: SharedFields = {}
+  if (o.size !== undefined) f.size = int(o.size, 'size', 0, 9000)
+  if (o.timeoutMs !== undefined) f.timeoutMs = int(o.timeoutMs, 'timeoutMs', 100, 2000)
+  if (o.tcpPort !== undefined) f.tcpPort = int(o.tcpPort, 'tcpPort', 1, 65535)
+  if (o.udpPort !== undefined) f.udpPort = int(o.udpPort, 'udpPort', 1, 65535)
+  if (ks.includes('tcp') && f.tcpPort === undefined) throw bad('tcp needs tcpPort')
+  if (ks.includes('udp') && f.udpPort === undefined) throw bad('udp needs udpPort')
+  if (o.udpToken !== undefined) {
+    if (typeof o.udpToken !== 'string' || !TOKEN.test(o.udpToken)) throw bad('udpToken: 1–64 of [A-Za-z0-9._:-]')
+    f.udpToken = o.udpToken
+  }
+  return f
+}
+
+export function parseProbeBody(v: unknown): ProbeBody {
+  const o = object(v, 'the body')
+  only(
+    o,
+    ['from', 'to', 'kinds', 'size', 'dfSize', 'timeoutMs', 'tcpPort', 'userPort', 'udpPort', 'udpToken'],
+    'the body',
+  )
+  const ks = kinds(o.kinds, SOURCE_KINDS)
+  const body: ProbeBody = {from: ipv4(o.from, 'from'), to: ipv4(o.to, 'to'), kinds: ks, ...probeFields(o, ks)}
+  if (o.dfSize !== undefined) body.dfSize = int(o.dfSize, 'dfSize', 0, 9000)
+  if (o.userPort !== undefined) {
+    if (typeof o.userPort !== 'boolean') throw bad('userPort must be true or false')
+    body.userPort = o.userPort
+  }
+  return body
+}
+
+export function parseListenBody(v: unknown): ListenBody {
+  const o = object(v, 'the body')
+  only(o, ['pod', 'peer', 'kinds', 'size', 'timeoutMs', 'tcpPort', 'udpPort', 'udpToken'], 'the body')
+  const ks = kinds(o.kinds, DESTINATION_KINDS)
+  return {pod: ipv4(o.pod, 'pod'), peer: ipv4(o.peer, 'peer'), kinds: ks, ...probeFields(o, ks)}
+}
+
+export function parseListenStopBody(v: unknown): ListenStopBody {
+  const o = object(v, 'the body')
+  only(o, ['id'], 'the body')
+  if (typeof o.id !== 'string' || !/^[a-f0-9]{16}$/.test(o.id))
+    throw bad('id: a session id, as /v1/listen or /v1/observe gave it')
+  return {id: o.id}
+}
+
+const LABEL = /^[A-Za-z0-9._:/@-]{1,96}$/
+
+function label(v: unknown, what: string): string {
+  if (typeof v !== 'string' || !LABEL.test(v)) throw bad(`${what}: 1–96 of [A-Za-z0-9._:/@-]`)
+  return v
+}
+
+export function parseObserveBody(v: unknown): ObserveBody {
+  const o = object(v, 'the body')
+  only(o, ['points', 'spec', 'counters', 'dropReasons'], 'the body')
+  const points = list(o.points, 'points', 16).map((p, i) => {
+    const x = object(p, `points[${i}]`)
+    only(x, ['target', 'device', 'encapsulated', 'label'], `points[${i}]`)
+    const point: ObserveBody['points'][number] = {
+      device: ifname(x.device, `points[${i}].device`),
+      label: label(x.label, `points[${i}].label`),
+    }
+    const target = parseTarget(x.target)
+    if (target) point.target = target
+    if (x.encapsulated !== undefined) point.encapsulated = x.encapsulated === true
+    return point
+  })
+  const sp = object(o.spec, 'spec')
+  only(sp, ['a', 'b', 'protocol', 'port', 'vxlanPort'], 'spec')
+  if (sp.protocol !== 'icmp' && sp.protocol !== 'tcp' && sp.protocol !== 'udp')
+    throw bad('spec.protocol must be icmp, tcp or udp')
+  const spec: ObserveBody['spec'] = {a: ipv4(sp.a, 'spec.a'), b: ipv4(sp.b, 'spec.b'), protocol: sp.protocol}
+  if (sp.port !== undefined) spec.port = int(sp.port, 'spec.port', 1, 65535)
+  if (sp.vxlanPort !== undefined) spec.vxlanPort = int(sp.vxlanPort, 'spec.vxlanPort', 1, 65535)
+  const body: ObserveBody = {points, spec}
+  if (o.counters !== undefined) {
+    body.counters = list(o.counters, 'counters', 8).map((c, i) => {
+      const x = object(c, `counters[${i}]`)
+      only(x, ['target', 'label'], `counters[${i}]`)
+      const target = parseTarget(x.target)
+      return {...(target ? {target} : {}), label: label(x.label, `counters[${i}].label`)}
+    })
+  }
+  if (o.dropReasons !== undefined) body.dropReasons = o.dropReasons === true
+  return body
+}
+
+export function parseObserveStopBody(v: unknown): ObserveStopBody {
+  return parseListenStopBody(v)
 }

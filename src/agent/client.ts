@@ -14,6 +14,14 @@ import {
   PATHS,
   type ConntrackBody,
   type ConntrackRead,
+  type ListenAnswer,
+  type ListenBody,
+  type ListenResult,
+  type ObserveAnswer,
+  type ObserveBody,
+  type ObserveResult,
+  type ProbeAnswer,
+  type ProbeBody,
   type NetfilterAnswer,
   type NetfilterBody,
   type NodeInfo,
@@ -162,6 +170,26 @@ export class AgentClient {
 
   conntrack(body: ConntrackBody): Promise<ConntrackRead> {
     return this.request('POST', PATHS.conntrack, body)
+  }
+
+  probe(body: ProbeBody): Promise<ProbeAnswer> {
+    return this.request('POST', PATHS.probe, body)
+  }
+
+  listen(body: ListenBody): Promise<ListenAnswer> {
+    return this.request('POST', PATHS.listen, body)
+  }
+
+  stopListen(id: string): Promise<ListenResult> {
+    return this.request('POST', PATHS.listenStop, {id})
+  }
+
+  observe(body: ObserveBody): Promise<ObserveAnswer> {
+    return this.request('POST', PATHS.observe, body)
+  }
+
+  stopObserve(id: string): Promise<ObserveResult> {
+    return this.request('POST', PATHS.observeStop, {id})
   }
 
   /** Whether the agent answers its health check (no credential needed). */

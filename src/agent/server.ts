@@ -19,7 +19,12 @@ import {createBoundedServer, HttpError, listen, parseJson, readBody, requestUrl,
 import {
   API_VERSION,
   parseConntrackBody,
+  parseListenBody,
+  parseListenStopBody,
   parseNetfilterBody,
+  parseObserveBody,
+  parseObserveStopBody,
+  parseProbeBody,
   parsePodsQuery,
   parseSnapshotBody,
   PATHS,
@@ -102,6 +107,11 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     [PATHS.snapshot]: {method: 'POST', run: (_req, _url, body) => ops.snapshot(parseSnapshotBody(body))},
     [PATHS.netfilter]: {method: 'POST', run: (_req, _url, body) => ops.netfilter(parseNetfilterBody(body))},
     [PATHS.conntrack]: {method: 'POST', run: (_req, _url, body) => ops.conntrack(parseConntrackBody(body))},
+    [PATHS.probe]: {method: 'POST', run: (_req, _url, body) => ops.probe(parseProbeBody(body))},
+    [PATHS.listen]: {method: 'POST', run: (_req, _url, body) => ops.listen(parseListenBody(body))},
+    [PATHS.listenStop]: {method: 'POST', run: (_req, _url, body) => ops.stopListen(parseListenStopBody(body).id)},
+    [PATHS.observe]: {method: 'POST', run: (_req, _url, body) => ops.observe(parseObserveBody(body))},
+    [PATHS.observeStop]: {method: 'POST', run: (_req, _url, body) => ops.stopObserve(parseObserveStopBody(body).id)},
   }
 
   /** Runs an operation in a slot; answers within opTimeoutMs, the slot is freed when it really ends. */
@@ -199,6 +209,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     stats: () => ({byStatus: {...byStatus}, inFlight}),
     close: () =>
       new Promise<void>((resolve) => {
+        void ops.close?.()
         server.close(() => resolve())
         server.closeIdleConnections()
         setTimeout(() => server.closeAllConnections(), 200).unref()

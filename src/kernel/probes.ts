@@ -54,6 +54,16 @@ export interface ProbePlan {
   /** True when the user named the port: then nothing is started in the destination pod. */
   userPort: boolean
   udpPort: number
+  /**
+   * What the UDP datagram carries, so the listener knows it is ours. Default: from this process's pid
+   * and the port; two machines running the two sides (node agents) must agree on one.
+   */
+  udpToken?: string
+}
+
+/** The datagram a plan's UDP probe sends. */
+export function udpToken(plan: ProbePlan): string {
+  return plan.udpToken ?? `cnidbg-trace-${process.pid}-${plan.udpPort}`
 }
 
 export type ProbeKind = 'icmp-forward' | 'icmp-return' | 'icmp-df' | 'tcp' | 'udp'
@@ -150,9 +160,14 @@ for f in "$D/udpl.pid" "$D/tcpl.pid"; do
   if [ -e "$f" ]; then read p < "$f"; kill "$p" 2>/dev/null; fi
 done`
 
-/** The destination and source jobs for these probe kinds, coordinating through `dir`. */
+/**
+ * The destination and source jobs for these probe kinds, coordinating through `dir`. Each also runs
+ * alone, on another machine with a directory of its own (a node agent runs one side): then the UDP
+ * sender sends until its time is up, and the listeners live until they are killed through their pid
+ * files (`stopListeners`) or their timeout.
+ */
 export function probeJobs(plan: ProbePlan, kinds: readonly ProbeKind[], dir: string): NsJob[] {
-  const token = `cnidbg-trace-${process.pid}-${plan.udpPort}`
+  const token = udpToken(plan)
   const srcKinds = kinds.filter((k): k is Exclude<ProbeKind, 'icmp-return'> => k !== 'icmp-return')
   const src: NsJob = {
     nsPath: plan.a.netnsPath,
@@ -294,8 +309,7 @@ export function collectProbes(
         }
       }
       case 'udp': {
-        const token = `cnidbg-trace-${process.pid}-${plan.udpPort}`
-        const ok = (readOr(dir, 'udp.recv') ?? '').includes(token)
+        const ok = (readOr(dir, 'udp.recv') ?? '').includes(udpToken(plan))
         const listenerErr = (readOr(dir, 'udpl.err') ?? '').trim()
         const detail = ok
           ? `datagram received by ${plan.b.ip}:${plan.udpPort}`
@@ -306,6 +320,34 @@ export function collectProbes(
       }
     }
   })
+}
+
+/** What a destination job's listener wrote on stderr ('' when it started fine). */
+export function listenerError(dir: string, kind: 'tcp' | 'udp'): string {
+  return firstLine(readOr(dir, `${kind}l.err`) ?? '')
+}
+
+/** Kills a destination job's listeners (its pid files in `dir`), as the source side would. */
+export function stopListeners(dir: string): void {
+  for (const f of ['udpl.pid', 'tcpl.pid']) {
+    const pid = Number(readOr(dir, f)?.trim())
+    if (pid > 0) {
+      try {
+        process.kill(pid)
+      } catch {
+        // ended already
+      }
+    }
+  }
+}
+
+/** Whether a destination job's listeners have started (their pid files are there). */
+export function listenersStarted(plan: ProbePlan, kinds: readonly ProbeKind[], dir: string): boolean {
+  const want = [
+    ...(kinds.includes('udp') ? ['udpl.pid'] : []),
+    ...(kinds.includes('tcp') && !plan.userPort ? ['tcpl.pid'] : []),
+  ]
+  return want.every((f) => readOr(dir, f) !== undefined)
 }
 
 /** Runs these probes (both pods' sides in parallel, from one spawned process). */
