@@ -124,10 +124,7 @@ t.test('RBAC applied with kubectl; a node agent reviews tokens and access throug
   await ok(admin.file, ['apply', '-f', '-'], RBAC_YAML)
   await ok(admin.file, ['apply', '-f', '-'], RBAC_YAML) // a second apply patches nothing
   t.match(s.store.get('clusterrolebindings', undefined, 'cnidbg-tracer'), {
-    subjects: [
-      {kind: 'ServiceAccount'},
-      {kind: 'Group', name: 'net-debuggers'},
-    ],
+    subjects: [{kind: 'ServiceAccount'}, {kind: 'Group', name: 'net-debuggers'}],
   })
   const wide = await ok(admin.file, ['get', 'clusterrolebindings', '-o', 'wide'])
   t.match(wide, /cnidbg-tracer\s+ClusterRole\/cnidbg-tracer/)
