@@ -8,7 +8,7 @@
 const LAYERS = [
   {core: []},
   {process: [], netns: ['process']},
-  {runtime: []},
+  {runtime: [], kernel: ['runtime']},
   {
     kube: [],
     checks: [],
@@ -16,6 +16,7 @@ const LAYERS = [
     daemon: ['kube'],
     conformance: ['checks'],
     trace: ['kube'],
+    agent: ['kube'],
     lab: ['kube', 'daemon', 'reference-plugin', 'trace'],
   },
   {services: []},

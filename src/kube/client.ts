@@ -5,7 +5,16 @@
  * scripts/bundle-kube.mjs), which loads in about 0.2 s. Import client-node through here only, so the
  * bundle holds everything cnidbg uses.
  */
-export {CoreV1Api, KubeConfig, makeInformer, PatchStrategy, setHeaderOptions} from '@kubernetes/client-node'
+export {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  makeInformer,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+} from '@kubernetes/client-node'
 export type {
   Informer,
   KubernetesListObject,
@@ -13,4 +22,6 @@ export type {
   ObjectCache,
   V1Node,
   V1Pod,
+  V1SubjectAccessReview,
+  V1TokenReview,
 } from '@kubernetes/client-node'

@@ -15,12 +15,12 @@
  * Live probes decide the verdict: a static finding the probes did not hit is downgraded to a warning.
  */
 import {UsageError} from '../core/errors.js'
-import {DropWatch, summarizeDrops, type DropSummary} from './dropwatch.js'
+import {DropWatch, summarizeDrops, type DropSummary} from '../kernel/dropwatch.js'
 import {isIPv4} from '../core/ip.js'
-import {parseIptablesSave, parseNftJson} from './netfilter.js'
+import {parseIptablesSave, parseNftJson} from '../kernel/netfilter.js'
 import {execCmd, ipCmd, netnsFromPath, netnsLabel} from './ns-commands.js'
-import {Captures, counterDeltas, readCounters, type CapturePoint, type CaptureResult} from './observe.js'
-import {runJobsInNetns, tempDir, type NsJob} from './multi-exec.js'
+import {Captures, counterDeltas, readCounters, type CapturePoint, type CaptureResult} from '../kernel/observe.js'
+import {runJobsInNetns, tempDir, type NsJob} from '../kernel/multi-exec.js'
 import {
   collectProbes,
   probeJobs,
@@ -30,17 +30,17 @@ import {
   type ProbeKind,
   type ProbeOutcome,
   type ProbePlan,
-} from './probes.js'
+} from '../kernel/probes.js'
+import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
   LocalKernelReader,
-  RemoteDiagReader,
   type KernelReader,
   type KernelSnapshot,
   type NeighEntry,
   type RouteQuery,
   type SnapshotRequest,
-} from './reader.js'
+} from '../kernel/reader.js'
 import {
   analyzeDirection,
   findLink,
@@ -66,6 +66,9 @@ import type {
   TraceResult,
   TraceTopology,
 } from './types.js'
+
+/** A probe's outcome and, once observed, the last hop that saw it. */
+type Outcome = ProbeOutcome & {lastSeenHop?: number}
 
 const EMPTY: KernelSnapshot = {
   links: [],
@@ -241,7 +244,7 @@ export async function traceBetween(
   const batched = views.filter((v) => v.reader instanceof LocalKernelReader)
   const others = views.filter((v) => !(v.reader instanceof LocalKernelReader))
   const probeDir = tempDir('cnidbg-trace-')
-  let outcomes: ProbeOutcome[] = []
+  let outcomes: Outcome[] = []
   const startedAt = Date.now()
   try {
     const snapJobs = batched.map((v) =>
@@ -368,7 +371,7 @@ export async function traceBetween(
   return result
 }
 
-function toTraceProbe(p: ProbeOutcome): TraceProbe {
+function toTraceProbe(p: Outcome): TraceProbe {
   const out: TraceProbe = {protocol: p.protocol, ok: p.ok, detail: p.detail, durationMs: p.durationMs}
   if (p.direction) out.direction = p.direction
   if (p.size !== undefined) out.size = p.size
@@ -399,7 +402,7 @@ function lastHopIndex(hops: TraceHop[], dir: 'forward' | 'return'): number | und
 }
 
 /** Which failed probe to re-send under observation: the most basic one. */
-function pickProbe(failed: ProbeOutcome[]): ProbeOutcome | undefined {
+function pickProbe(failed: Outcome[]): Outcome | undefined {
   const order: ProbeKind[] = ['icmp-forward', 'icmp-return', 'udp', 'tcp', 'icmp-df']
   for (const k of order) {
     const p = failed.find((x) => x.kind === k)

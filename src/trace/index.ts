@@ -1,18 +1,7 @@
 /** `cnidbg trace`: the engine, its input/output model, readers, resolution and renderers. */
 export {traceBetween} from './engine.js'
-export {
-  LocalKernelReader,
-  RemoteDiagReader,
-  snapshotFromDiag,
-  type KernelReader,
-  type KernelSnapshot,
-} from './reader.js'
-export {
-  endpointFromPod,
-  findNetnsByIP,
-  findNetnsByIPs,
-  listNetnsCandidates,
-  resolveFromCluster,
-  topologyFromNodes,
-} from './resolve.js'
+export {LocalKernelReader, type KernelReader, type KernelSnapshot} from '../kernel/reader.js'
+export {findNetnsByIP, findNetnsByIPs, listNetnsCandidates} from '../kernel/netns-scan.js'
+export {RemoteDiagReader, snapshotFromDiag} from './diag-reader.js'
+export {endpointFromPod, resolveFromCluster, topologyFromNodes} from './resolve.js'
 export * from './types.js'

@@ -2,14 +2,12 @@
  * Builds the exact commands a fix hint shows, run from the host against a given namespace: a named
  * namespace gets `ip -n <name>` / `ip netns exec <name>`, an unnamed one `nsenter --net=<path>`.
  */
+import {netnsName} from '../kernel/netns-scan.js'
 import type {TraceNetns} from './types.js'
-
-const NAMED = /^\/(?:var\/)?run\/netns\/([^/]+)$/
 
 /** A TraceNetns for a path, with the name filled in when the path is under /run/netns. */
 export function netnsFromPath(path: string, name?: string): TraceNetns {
-  const m = NAMED.exec(path)
-  return {path, name: name ?? m?.[1]}
+  return {path, name: name ?? netnsName(path)}
 }
 
 /** What to print for a namespace: its name, or its path. */

@@ -15,9 +15,9 @@ import {
   type NfHook,
   type NfPacket,
   type NftRuleset,
-} from './netfilter.js'
+} from '../kernel/netfilter.js'
 import {bridgeCmd, execCmd, ipCmd, sysctlName} from './ns-commands.js'
-import type {KernelReader, KernelSnapshot, LinkInfo, RouteEntry, RouteGetAnswer, RouteQuery} from './reader.js'
+import type {KernelReader, KernelSnapshot, LinkInfo, RouteEntry, RouteGetAnswer, RouteQuery} from '../kernel/reader.js'
 import type {
   FaultReason,
   HopStage,

@@ -5,7 +5,8 @@
  * go into the --json envelope unchanged; renderers (render/) only read them.
  */
 
-import type {KernelReader} from './reader.js'
+import type {KernelReader} from '../kernel/reader.js'
+import type {ProbeProtocol, ProbeReport} from '../kernel/probes.js'
 
 export type TraceMode = 'vxlan' | 'host-gw'
 
@@ -148,19 +149,9 @@ export interface TraceFault {
   hint: string
 }
 
-export type ProbeProtocol = 'icmp' | 'tcp' | 'udp'
+export type {ProbeProtocol}
 
-export interface TraceProbe {
-  protocol: ProbeProtocol
-  direction?: TraceDirection
-  /** ICMP payload size (ping -s); DF probes also set `df`. */
-  size?: number
-  /** Don't-fragment set (ping -M do): a path-MTU probe. */
-  df?: boolean
-  port?: number
-  ok: boolean
-  detail: string
-  durationMs: number
+export interface TraceProbe extends ProbeReport {
   /** The last hop index that saw the packet (from captures/counters), when observed. */
   lastSeenHop?: number
 }

@@ -3,10 +3,12 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 
 import {bundleTo, type Tap} from './lab.js'
 
-export type Target = {port: number} | {path: string}
+/** A TCP port (`tls`: a TLS server, whose certificate is not checked), or a unix socket. */
+export type Target = {port: number; tls?: boolean} | {path: string}
 
 export interface RawAnswer {
   /** The status code of the first response, 0 when none came. */
@@ -22,11 +24,16 @@ export interface RawAnswer {
  */
 export function raw(target: Target, data: string | Buffer, opts: {end?: boolean} = {}): Promise<RawAnswer> {
   return new Promise((resolve) => {
-    const socket = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path)
+    const socket =
+      'port' in target
+        ? target.tls
+          ? tls.connect({port: target.port, host: '127.0.0.1', rejectUnauthorized: false})
+          : net.connect(target.port, '127.0.0.1')
+        : net.connect(target.path)
     let text = ''
     let error: string | undefined
     socket.setEncoding('latin1')
-    socket.on('connect', () => {
+    socket.on('port' in target && target.tls ? 'secureConnect' : 'connect', () => {
       socket.write(data)
       if (opts.end !== false) socket.end()
     })

@@ -9,7 +9,7 @@
 import t from 'tap'
 
 import {traceBetween} from '../../src/trace/engine.js'
-import {LocalKernelReader} from '../../src/trace/reader.js'
+import {LocalKernelReader} from '../../src/kernel/reader.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {runFaultCases, runHint, summary, type FaultCase} from '../helpers/trace-assert.js'
 import {buildTraceLabs, type LabPod, type TraceLab} from '../helpers/trace-topology.js'

@@ -14,15 +14,32 @@
  * - user `system:cnidbg:daemon:<node>` in group `system:cnidbg:daemons` (a node's cnidbg daemon):
  *   reads anything; writes only the `cnidbg.dev/*` annotations of its own Node, which is all the
  *   daemon publishes (its VTEP MAC, node IP, backend).
- * - anyone else with a valid token (the supervisor's own node watch): reads only.
+ * - anyone else with a token from the token file (the supervisor's own node watch): reads only.
+ * - a ServiceAccount, with a token the server minted (sa-tokens.ts): only what RBAC grants it.
+ * - everyone, beyond the above: what the ClusterRoleBindings grant (rbac.ts), except writes to Nodes
+ *   and Pods by a node's credentials and to Nodes by a daemon's, which only the rules above decide,
+ *   as NodeRestriction does whatever RBAC says; and creating SelfSubjectAccessReviews.
  * - no token, or an unknown one: 401, except the health and version endpoints, which the real
  *   apiserver also serves to anonymous clients.
+ *
+ * Reads on subresources other than `status` (`nodes/proxy`: the node agent's permission, which the
+ * lab only stores in RBAC and answers in SubjectAccessReviews) are never implied by "reads": only
+ * the admin and RBAC grant them.
  */
 import {createHash, timingSafeEqual} from 'node:crypto'
 import fs from 'node:fs'
 
 import {deepEqual} from './patch.js'
-import type {K8sObject, ResourceName} from './resources.js'
+import {
+  AUTHENTICATED_GROUP,
+  rbacDecide,
+  SERVICE_ACCOUNT_PREFIX,
+  type NonResourceRequest,
+  type RbacSource,
+  type ResourceRequest,
+} from './rbac.js'
+import {isResourceName, RESOURCES, type K8sObject} from './resources.js'
+import {API_AUDIENCE, type ServiceAccountTokens} from './sa-tokens.js'
 import {ApiError, unauthorized} from './status.js'
 
 export const ADMIN_GROUP = 'system:masters'
@@ -167,7 +184,10 @@ const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).di
 export class Authenticator {
   private readonly entries: Array<{digest: Buffer; user: UserInfo}>
 
-  constructor(entries: readonly TokenEntry[]) {
+  constructor(
+    entries: readonly TokenEntry[],
+    private readonly serviceAccounts?: ServiceAccountTokens,
+  ) {
     // Digests have one length, so timingSafeEqual compares every entry in the same time whatever the
     // token's length; all of them are compared, so the time does not tell which one matched.
     this.entries = entries.map((e) => ({digest: digest(e.token), user: e.user}))
@@ -177,23 +197,37 @@ export class Authenticator {
     return this.entries.length
   }
 
+  /**
+   * The user a bearer token names, and the audiences it is good for, or undefined. Token-file tokens
+   * are the API server's own and are good only where its audience is asked for (or none is, as on
+   * the API server itself); ServiceAccount tokens carry their audiences.
+   */
+  authenticateToken(token: string, audiences?: readonly string[]): {user: UserInfo; audiences: string[]} | undefined {
+    const got = digest(token)
+    let found: UserInfo | undefined
+    for (const e of this.entries) if (timingSafeEqual(got, e.digest) && !found) found = e.user
+    if (found) {
+      const asked = audiences && audiences.length > 0 ? audiences : [API_AUDIENCE]
+      return asked.includes(API_AUDIENCE) ? {user: found, audiences: [API_AUDIENCE]} : undefined
+    }
+    return this.serviceAccounts?.verify(token, audiences)
+  }
+
   /** The user an `Authorization` header names, or undefined for none, a malformed one or an unknown token. */
   authenticate(header: string | undefined): UserInfo | undefined {
     if (header === undefined) return undefined
     const m = /^\s*bearer +(\S+)\s*$/i.exec(header)
     if (!m) return undefined
-    const got = digest(m[1])
-    let found: UserInfo | undefined
-    for (const e of this.entries) if (timingSafeEqual(got, e.digest) && !found) found = e.user
-    return found
+    return this.authenticateToken(m[1])?.user
   }
 
   /**
-   * The user of a request, or a 401 ApiError. Public paths are served to anyone; with no tokens at
-   * all (an in-process server for tests) every request is the admin.
+   * The user of a request, or a 401 ApiError. Public paths are served to anyone; with no token file
+   * (an in-process server for tests) every request is the admin, unless it carries a ServiceAccount
+   * token.
    */
   requestUser(header: string | undefined, path: string): UserInfo | undefined {
-    if (this.entries.length === 0) return SINGLE_TOKEN_ADMIN
+    if (this.entries.length === 0) return this.authenticate(header) ?? SINGLE_TOKEN_ADMIN
     const user = this.authenticate(header)
     if (user) return user
     // As in kube-apiserver: a bearer token that fails is a 401 everywhere; only a request without
@@ -226,9 +260,11 @@ export function verbOf(method: string, named: boolean, watching: boolean): Verb 
   }
 }
 
+/** A request on a resource. `group` is the API group, '' (the default) for core. */
 export interface ResourceAttributes {
-  verb: Verb
-  resource: ResourceName
+  verb: string
+  group?: string
+  resource: string
   namespace?: string
   name?: string
   subresource?: string
@@ -243,7 +279,7 @@ export type Admit = (old: K8sObject | undefined, obj: K8sObject | undefined) => 
 function describe(a: ResourceAttributes): string {
   const res = a.subresource ? `${a.resource}/${a.subresource}` : a.resource
   const scope = a.namespace ? `in the namespace "${a.namespace}"` : 'at the cluster scope'
-  return `cannot ${a.verb} resource "${res}" in API group "" ${scope}`
+  return `cannot ${a.verb} resource "${res}" in API group "${a.group ?? ''}" ${scope}`
 }
 
 /** A 403 Status worded like the real apiserver's authorizer and NodeRestriction denials. */
@@ -255,7 +291,7 @@ export function forbiddenFor(user: UserInfo, a: ResourceAttributes, why: string,
   })
 }
 
-const READS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch'])
+const READS: ReadonlySet<string> = new Set(['get', 'list', 'watch'])
 
 const nodeNameOf = (o: K8sObject | undefined): unknown => o?.spec?.nodeName
 
@@ -273,65 +309,132 @@ function withoutDaemonAnnotations(o: K8sObject): K8sObject {
   return {...o, metadata: {...o.metadata, annotations}}
 }
 
+export const isServiceAccount = (user: {name: string}): boolean => user.name.startsWith(SERVICE_ACCOUNT_PREFIX)
+
+/** The groups authorization sees: every authenticated user is also in system:authenticated. */
+const withAuthenticated = (user: UserInfo): string[] =>
+  user.groups.includes(AUTHENTICATED_GROUP) ? user.groups : [...user.groups, AUTHENTICATED_GROUP]
+
+/** A read of what this server stores (the object itself or its status): every lab component may. */
+function isStoredRead(a: ResourceAttributes): boolean {
+  if (!READS.has(a.verb) || !isResourceName(a.resource)) return false
+  const info = RESOURCES[a.resource]
+  return (
+    info.group === (a.group ?? '') && (a.subresource === undefined || (a.subresource === 'status' && info.hasStatus))
+  )
+}
+
+export interface Decision {
+  allowed: boolean
+  /** Why, as SubjectAccessReview's status.reason words it. */
+  reason: string
+  /** A check of the object the write produces, when one is needed. */
+  admit?: Admit
+  /** A refusal worded for the 403 (a rule's own reason), when the rules themselves refused. */
+  refusal?: ApiError
+}
+
 /**
- * Decides a resource request. Returns undefined when no object check is needed, an Admit when the
- * store must check the object, or throws a 403. `user` undefined is an anonymous request on a public
- * path, which never reaches a resource; it is refused all the same.
+ * Decides a resource request: the built-in rules of the lab's identities (see the top of this
+ * file), then RBAC. Never throws.
  */
-export function authorize(user: UserInfo | undefined, a: ResourceAttributes): Admit | undefined {
-  if (!user) throw unauthorized()
-  if (user.groups.includes(ADMIN_GROUP)) return undefined
-  if (READS.has(a.verb)) return undefined
-
+export function decide(user: UserInfo, a: ResourceAttributes, rbac?: RbacSource): Decision {
+  if (user.groups.includes(ADMIN_GROUP)) return {allowed: true, reason: `member of ${ADMIN_GROUP}`}
+  const group = a.group ?? ''
+  if (isStoredRead(a) && !isServiceAccount(user)) return {allowed: true, reason: 'lab components read'}
+  if (a.verb === 'create' && group === 'authorization.k8s.io' && a.resource === 'selfsubjectaccessreviews')
+    return {allowed: true, reason: 'every authenticated user may ask what it may do'}
+  const write = !READS.has(a.verb)
   const node = ownNode(user, NODE_USER_PREFIX, NODES_GROUP)
-  if (node !== undefined) {
-    if (a.verb === 'deletecollection') throw forbiddenFor(user, a, 'a node may only delete objects one by one')
-    if (a.resource === 'nodes') {
-      if (a.name !== undefined && a.name !== node)
-        throw forbiddenFor(user, a, `node "${node}" cannot modify node "${a.name}"`)
-      // Deleting and registering again would assign a new pod CIDR, which an update may not change.
-      if (a.verb === 'delete') throw forbiddenFor(user, a, `node "${node}" cannot delete its Node object`)
-      return (_old, obj) => {
-        if (obj && obj.metadata.name !== node)
-          throw forbiddenFor(user, a, `node "${node}" cannot modify node "${obj.metadata.name}"`, obj.metadata.name)
-      }
-    }
-    if (a.resource === 'pods') {
-      return (old, obj) => {
-        for (const o of [old, obj]) {
-          if (o && nodeNameOf(o) !== node) {
-            const bound = typeof nodeNameOf(o) === 'string' && nodeNameOf(o) !== '' ? `"${nodeNameOf(o)}"` : 'no node'
-            throw forbiddenFor(
-              user,
-              a,
-              `node "${node}" can only modify pods bound to it, and this one is bound to ${bound}`,
-              o.metadata.name,
-            )
-          }
-        }
-      }
-    }
-    throw forbiddenFor(user, a, `a node may write only its own Node and the Pods bound to it`)
-  }
-
   const dnode = ownNode(user, DAEMON_USER_PREFIX, DAEMONS_GROUP)
-  if (dnode !== undefined) {
-    const ok =
-      a.resource === 'nodes' &&
-      (a.verb === 'patch' || a.verb === 'update') &&
-      a.subresource === undefined &&
-      a.name === dnode
-    if (!ok)
-      throw forbiddenFor(
-        user,
-        a,
-        `the daemon of node "${dnode}" may only change its own Node's cnidbg.dev/ annotations`,
-      )
-    return (old, obj) => {
-      if (!old || !obj || !deepEqual(withoutDaemonAnnotations(old), withoutDaemonAnnotations(obj)))
-        throw forbiddenFor(user, a, `the daemon of node "${dnode}" may only change its cnidbg.dev/ annotations`)
+  const restricted =
+    write &&
+    group === '' &&
+    ((node !== undefined && (a.resource === 'nodes' || a.resource === 'pods')) ||
+      (dnode !== undefined && a.resource === 'nodes'))
+  if (restricted) {
+    try {
+      const admit = node !== undefined ? nodeRules(user, node, a) : daemonRules(user, dnode as string, a)
+      return {allowed: true, reason: 'node restriction', admit}
+    } catch (e) {
+      return {allowed: false, reason: (e as Error).message, refusal: e as ApiError}
     }
   }
+  if (rbac) {
+    const r = rbacDecide(
+      rbac,
+      {name: user.name, groups: withAuthenticated(user)},
+      {resource: {...a, group} as ResourceRequest},
+    )
+    if (r.allowed) return {allowed: true, reason: r.reason}
+  }
+  return {allowed: false, reason: ''}
+}
 
-  throw forbiddenFor(user, a, 'this credential may only read')
+/** Paths every authenticated user may read (the system:discovery and public-info-viewer roles). */
+const DISCOVERY = /^\/(api|apis|openapi|version|healthz|livez|readyz)(\/|$)/
+
+/** Decides a request on a path outside the resource tree (SubjectAccessReview's nonResourceAttributes). */
+export function decidePath(user: UserInfo, a: NonResourceRequest, rbac?: RbacSource): Decision {
+  if (user.groups.includes(ADMIN_GROUP)) return {allowed: true, reason: `member of ${ADMIN_GROUP}`}
+  if (a.verb === 'get' && DISCOVERY.test(a.path)) return {allowed: true, reason: 'discovery is open to every user'}
+  if (rbac) {
+    const r = rbacDecide(rbac, {name: user.name, groups: withAuthenticated(user)}, {nonResource: a})
+    if (r.allowed) return {allowed: true, reason: r.reason}
+  }
+  return {allowed: false, reason: ''}
+}
+
+function nodeRules(user: UserInfo, node: string, a: ResourceAttributes): Admit | undefined {
+  if (a.verb === 'deletecollection') throw forbiddenFor(user, a, 'a node may only delete objects one by one')
+  if (a.resource === 'nodes') {
+    if (a.name !== undefined && a.name !== node)
+      throw forbiddenFor(user, a, `node "${node}" cannot modify node "${a.name}"`)
+    // Deleting and registering again would assign a new pod CIDR, which an update may not change.
+    if (a.verb === 'delete') throw forbiddenFor(user, a, `node "${node}" cannot delete its Node object`)
+    return (_old, obj) => {
+      if (obj && obj.metadata.name !== node)
+        throw forbiddenFor(user, a, `node "${node}" cannot modify node "${obj.metadata.name}"`, obj.metadata.name)
+    }
+  }
+  return (old, obj) => {
+    for (const o of [old, obj]) {
+      if (o && nodeNameOf(o) !== node) {
+        const bound = typeof nodeNameOf(o) === 'string' && nodeNameOf(o) !== '' ? `"${nodeNameOf(o)}"` : 'no node'
+        throw forbiddenFor(
+          user,
+          a,
+          `node "${node}" can only modify pods bound to it, and this one is bound to ${bound}`,
+          o.metadata.name,
+        )
+      }
+    }
+  }
+}
+
+function daemonRules(user: UserInfo, dnode: string, a: ResourceAttributes): Admit {
+  const ok = (a.verb === 'patch' || a.verb === 'update') && a.subresource === undefined && a.name === dnode
+  if (!ok)
+    throw forbiddenFor(user, a, `the daemon of node "${dnode}" may only change its own Node's cnidbg.dev/ annotations`)
+  return (old, obj) => {
+    if (!old || !obj || !deepEqual(withoutDaemonAnnotations(old), withoutDaemonAnnotations(obj)))
+      throw forbiddenFor(user, a, `the daemon of node "${dnode}" may only change its cnidbg.dev/ annotations`)
+  }
+}
+
+/**
+ * Decides a resource request the server is about to serve. Returns undefined when no object check is
+ * needed, an Admit when the store must check the object, or throws a 403. `user` undefined is an
+ * anonymous request on a public path, which never reaches a resource; it is refused all the same.
+ */
+export function authorize(user: UserInfo | undefined, a: ResourceAttributes, rbac?: RbacSource): Admit | undefined {
+  if (!user) throw unauthorized()
+  const d = decide(user, a, rbac)
+  if (d.allowed) return d.admit
+  if (d.refusal) throw d.refusal
+  const ns = ownNode(user, NODE_USER_PREFIX, NODES_GROUP)
+  if (ns !== undefined && !READS.has(a.verb))
+    throw forbiddenFor(user, a, 'a node may write only its own Node and the Pods bound to it')
+  if (!isServiceAccount(user) && !READS.has(a.verb)) throw forbiddenFor(user, a, 'this credential may only read')
+  throw forbiddenFor(user, a, 'no RBAC policy matched')
 }

@@ -1,11 +1,12 @@
 /**
  * Discovery documents: what kubectl reads before anything else (`/version`, `/api`, `/api/v1`,
- * `/apis`). Only the legacy (unaggregated) format is served. kubectl ≥ 1.26 first asks for
+ * `/apis`, `/apis/<group>/v1`). Only the legacy (unaggregated) format is served. kubectl ≥ 1.26 first asks for
  * aggregated discovery (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,
  * …,application/json`); client-go looks at the response's Content-Type and, when it is plain
  * application/json, reads the legacy documents instead, exactly as with an older apiserver.
  */
-import {RESOURCES} from './resources.js'
+import {RBAC_GROUP, RESOURCES} from './resources.js'
+import {AUTHENTICATION_GROUP, AUTHORIZATION_GROUP, REVIEWS} from './reviews.js'
 
 /** The Kubernetes version this server claims. kubectl warns past ±1 minor of skew, nothing else. */
 export const DEFAULT_SERVER_VERSION = 'v1.30.0'
@@ -33,13 +34,29 @@ export function apiVersions(serverAddress: string): Record<string, unknown> {
   }
 }
 
-export function apiGroupList(): Record<string, unknown> {
-  return {kind: 'APIGroupList', apiVersion: 'v1', groups: []}
+/** The API groups served under /apis, besides core under /api. */
+export const SERVED_GROUPS: readonly string[] = ['apps', RBAC_GROUP, AUTHENTICATION_GROUP, AUTHORIZATION_GROUP]
+
+export function apiGroup(name: string): Record<string, unknown> {
+  const v = {groupVersion: `${name}/v1`, version: 'v1'}
+  return {kind: 'APIGroup', apiVersion: 'v1', name, versions: [v], preferredVersion: v}
 }
 
-export function apiResourceList(): Record<string, unknown> {
+export function apiGroupList(): Record<string, unknown> {
+  return {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: SERVED_GROUPS.map((g) => {
+      const {kind: _kind, apiVersion: _apiVersion, ...rest} = apiGroup(g)
+      return rest
+    }),
+  }
+}
+
+function resourcesOf(group: string): Record<string, unknown>[] {
   const resources: Record<string, unknown>[] = []
   for (const r of Object.values(RESOURCES)) {
+    if (r.group !== group) continue
     resources.push({
       name: r.name,
       singularName: r.singularName,
@@ -49,15 +66,40 @@ export function apiResourceList(): Record<string, unknown> {
       shortNames: r.shortNames,
       ...(r.categories ? {categories: r.categories} : {}),
     })
-    resources.push({
-      name: `${r.name}/status`,
-      singularName: '',
-      namespaced: r.namespaced,
-      kind: r.kind,
-      verbs: ['get', 'patch', 'update'],
-    })
+    if (r.hasStatus) {
+      resources.push({
+        name: `${r.name}/status`,
+        singularName: '',
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: ['get', 'patch', 'update'],
+      })
+    }
+    if (r.name === 'serviceaccounts') {
+      resources.push({
+        name: 'serviceaccounts/token',
+        singularName: '',
+        namespaced: true,
+        group: AUTHENTICATION_GROUP,
+        version: 'v1',
+        kind: 'TokenRequest',
+        verbs: ['create'],
+      })
+    }
   }
-  return {kind: 'APIResourceList', groupVersion: 'v1', resources}
+  for (const r of REVIEWS) {
+    if (r.group !== group) continue
+    resources.push({name: r.name, singularName: r.singularName, namespaced: false, kind: r.kind, verbs: ['create']})
+  }
+  return resources
+}
+
+export function apiResourceList(): Record<string, unknown> {
+  return {kind: 'APIResourceList', groupVersion: 'v1', resources: resourcesOf('')}
+}
+
+export function groupResourceList(group: string): Record<string, unknown> {
+  return {kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/v1`, resources: resourcesOf(group)}
 }
 
 /** The OpenAPI v2 media type kubectl asks for (gnostic's openapi_v2.Document in protobuf). */

@@ -2,12 +2,14 @@
  * The lab apiserver as a background process (the lab starts it under /run/cnidbg/lab/<name>/):
  *
  *   node dist/lab/apiserver/main.js --port 0 --kubeconfig K --state S [--history N]
- *        [--token-file F] [--tls-cert-file C --tls-private-key-file K]
+ *        [--token-file F] [--tls-cert-file C --tls-private-key-file K] [--service-account-key-file S]
  *        [--server-version v1.30.0] [--host 127.0.0.1] [--log]
  *
  * --token-file is kube-apiserver's --token-auth-file format, `token,user,uid,"group1,group2"` per line
  * (auth.ts says who may do what); it must be owned by the server's user and closed to group and
- * others. --kubeconfig gets the token of the file's first system:masters user.
+ * others. --kubeconfig gets the token of the file's first system:masters user. --service-account-key-file
+ * holds the key that signs ServiceAccount tokens (at least 32 bytes, closed to group and others), so
+ * that tokens minted before a restart stay valid; without it each process signs with a key of its own.
  *
  * Prints its URL on stdout, one line, once it is listening (the lab waits for that line). On
  * SIGTERM or SIGINT it ends every watch, writes the state file and exits 0. With --state, a
@@ -18,6 +20,7 @@ import {parseArgs} from 'node:util'
 
 import {surviveUnhandledRejections} from '../../core/http.js'
 import {readTokenFile, type TokenEntry} from './auth.js'
+import {readSigningKey} from './sa-tokens.js'
 import {startApiServer, type ApiServer} from './server.js'
 import {isEntryPoint} from '../entry-point.js'
 
@@ -31,6 +34,7 @@ export interface MainFlags {
   token?: string
   tokens?: TokenEntry[]
   tls?: {cert: Buffer; key: Buffer}
+  serviceAccountKey?: Buffer
   serverVersion?: string
   log: boolean
 }
@@ -48,6 +52,7 @@ export function parseFlags(argv: readonly string[]): MainFlags {
       'token-file': {type: 'string'},
       'tls-cert-file': {type: 'string'},
       'tls-private-key-file': {type: 'string'},
+      'service-account-key-file': {type: 'string'},
       'server-version': {type: 'string'},
       log: {type: 'boolean', default: false},
     },
@@ -73,6 +78,9 @@ export function parseFlags(argv: readonly string[]): MainFlags {
     token: token || undefined,
     tokens,
     tls,
+    serviceAccountKey: values['service-account-key-file']
+      ? readSigningKey(values['service-account-key-file'])
+      : undefined,
     serverVersion: values['server-version'],
     log: values.log as boolean,
   }
@@ -88,6 +96,7 @@ export async function runMain(argv: readonly string[], out: (line: string) => vo
     token: f.token,
     tokens: f.tokens,
     tls: f.tls,
+    serviceAccountKey: f.serviceAccountKey,
     snapshotPath: f.state,
     serverVersion: f.serverVersion,
     log: f.log ? (line) => process.stderr.write(`${line}\n`) : undefined,

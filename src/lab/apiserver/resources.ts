@@ -1,6 +1,9 @@
 /**
- * The resources this apiserver serves, with what discovery, field selectors and the store need to
- * know about each. Everything is core/v1: the lab only needs Nodes, Pods and Namespaces.
+ * The resources this apiserver stores, with what discovery, field selectors and the store need to
+ * know about each: core/v1 Nodes, Pods, Namespaces, ServiceAccounts and ConfigMaps, apps/v1
+ * DaemonSets and rbac.authorization.k8s.io/v1 ClusterRoles and ClusterRoleBindings (what `deploy/`
+ * holds). The review resources, which are created and answered but never stored (TokenReview,
+ * SubjectAccessReview…), are in reviews.ts.
  */
 
 /** A Kubernetes object as JSON. Only metadata is typed; the rest passes through untouched. */
@@ -27,10 +30,24 @@ export interface ObjectMeta {
   [key: string]: unknown
 }
 
-export type ResourceName = 'namespaces' | 'nodes' | 'pods'
+export type ResourceName =
+  | 'namespaces'
+  | 'nodes'
+  | 'pods'
+  | 'serviceaccounts'
+  | 'configmaps'
+  | 'daemonsets'
+  | 'clusterroles'
+  | 'clusterrolebindings'
+
+export const RBAC_GROUP = 'rbac.authorization.k8s.io'
 
 export interface ResourceInfo {
   name: ResourceName
+  /** The API group: '' for core (served under /api/v1), else under /apis/<group>/v1. */
+  group: string
+  /** Whether it has a status subresource (status written only through it). */
+  hasStatus: boolean
   singularName: string
   kind: string
   listKind: string
@@ -69,6 +86,8 @@ const metaFields: Record<string, (o: K8sObject) => string> = {
 export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   namespaces: {
     name: 'namespaces',
+    group: '',
+    hasStatus: true,
     singularName: 'namespace',
     kind: 'Namespace',
     listKind: 'NamespaceList',
@@ -79,6 +98,8 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   },
   nodes: {
     name: 'nodes',
+    group: '',
+    hasStatus: true,
     singularName: 'node',
     kind: 'Node',
     listKind: 'NodeList',
@@ -93,6 +114,8 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   },
   pods: {
     name: 'pods',
+    group: '',
+    hasStatus: true,
     singularName: 'pod',
     kind: 'Pod',
     listKind: 'PodList',
@@ -112,6 +135,72 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
       'status.nominatedNodeName': (o) => str(at(o, ['status', 'nominatedNodeName'])),
     },
   },
+  serviceaccounts: {
+    name: 'serviceaccounts',
+    group: '',
+    hasStatus: false,
+    singularName: 'serviceaccount',
+    kind: 'ServiceAccount',
+    listKind: 'ServiceAccountList',
+    namespaced: true,
+    shortNames: ['sa'],
+    verbs: ALL_VERBS,
+    fields: metaFields,
+  },
+  configmaps: {
+    name: 'configmaps',
+    group: '',
+    hasStatus: false,
+    singularName: 'configmap',
+    kind: 'ConfigMap',
+    listKind: 'ConfigMapList',
+    namespaced: true,
+    shortNames: ['cm'],
+    verbs: ALL_VERBS,
+    fields: metaFields,
+  },
+  daemonsets: {
+    name: 'daemonsets',
+    group: 'apps',
+    hasStatus: true,
+    singularName: 'daemonset',
+    kind: 'DaemonSet',
+    listKind: 'DaemonSetList',
+    namespaced: true,
+    shortNames: ['ds'],
+    categories: ['all'],
+    verbs: ALL_VERBS,
+    fields: metaFields,
+  },
+  clusterroles: {
+    name: 'clusterroles',
+    group: RBAC_GROUP,
+    hasStatus: false,
+    singularName: 'clusterrole',
+    kind: 'ClusterRole',
+    listKind: 'ClusterRoleList',
+    namespaced: false,
+    shortNames: [],
+    verbs: ALL_VERBS,
+    fields: metaFields,
+  },
+  clusterrolebindings: {
+    name: 'clusterrolebindings',
+    group: RBAC_GROUP,
+    hasStatus: false,
+    singularName: 'clusterrolebinding',
+    kind: 'ClusterRoleBinding',
+    listKind: 'ClusterRoleBindingList',
+    namespaced: false,
+    shortNames: [],
+    verbs: ALL_VERBS,
+    fields: metaFields,
+  },
+}
+
+/** `v1` for core, `<group>/v1` otherwise: the apiVersion of the resource's objects. */
+export function groupVersion(group: string): string {
+  return group === '' ? 'v1' : `${group}/v1`
 }
 
 export function isResourceName(s: string): s is ResourceName {

@@ -1,8 +1,12 @@
 /**
- * The lab's Kubernetes apiserver over HTTP: core/v1 Nodes, Pods and Namespaces with get, list,
- * watch, create, update, patch (merge, strategic, JSON) and delete, the status subresource,
- * selectors, Table output for kubectl, and enough discovery for kubectl 1.20 onwards and
- * @kubernetes/client-node. State lives in a Store (store.ts), which the lab may also use in-process.
+ * The lab's Kubernetes apiserver over HTTP: the resources of resources.ts (core/v1 Nodes, Pods,
+ * Namespaces, ServiceAccounts, ConfigMaps; apps/v1 DaemonSets; RBAC ClusterRoles and
+ * ClusterRoleBindings) with get, list, watch, create, update, patch (merge, strategic, JSON) and
+ * delete, the status subresource, selectors, Table output for kubectl, and enough discovery for
+ * kubectl 1.20 onwards and @kubernetes/client-node; TokenReview, SubjectAccessReview,
+ * SelfSubjectAccessReview and ServiceAccount TokenRequests (reviews.ts), evaluated against the
+ * token file, the ServiceAccount tokens it minted and RBAC. State lives in a Store (store.ts), which
+ * the lab may also use in-process.
  *
  * It listens on loopback only. Loopback is open to every local user, so with tokens configured every
  * request is authenticated and authorized (auth.ts). The lab configures tokens and serves HTTPS with
@@ -22,9 +26,12 @@ import {
 } from '../../core/http.js'
 
 import {
+  apiGroup,
   apiGroupList,
   apiResourceList,
   apiVersions,
+  groupResourceList,
+  SERVED_GROUPS,
   DEFAULT_SERVER_VERSION,
   OPENAPI_V2_PROTOBUF,
   OPENAPI_V2_PROTOBUF_RESPONSE,
@@ -42,7 +49,9 @@ import {
 } from './auth.js'
 import {kubeconfigYaml, writeKubeconfig, type KubeconfigOptions} from './kubeconfig.js'
 import {patchTypeOf} from './patch.js'
-import {isResourceName, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import {groupVersion, isResourceName, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import {reviewOf, selfSubjectAccessReview, subjectAccessReview, tokenRequest, tokenReview} from './reviews.js'
+import {ServiceAccountTokens} from './sa-tokens.js'
 import {ApiError, badRequest, methodNotAllowed, notAcceptable, notFound, unsupportedMediaType} from './status.js'
 import {Store, type Selection, type WatchEvent} from './store.js'
 import {toTable} from './table.js'
@@ -63,6 +72,11 @@ export interface ApiServerOptions {
   tokens?: readonly TokenEntry[]
   /** Serve HTTPS with this certificate and key (PEM); kubeconfigs then trust the certificate. */
   tls?: {cert: string | Buffer; key: string | Buffer}
+  /**
+   * The key that signs ServiceAccount tokens (sa-tokens.ts). Default: a random key, so tokens live
+   * as long as the process; the lab passes one kept in a file so they survive a restart.
+   */
+  serviceAccountKey?: Buffer
   /** Load state from this JSON file and keep it updated (see Store). */
   snapshotPath?: string
   /** Serve this store instead of a new one (it is then not closed by close(), only flushed). */
@@ -85,6 +99,11 @@ export interface ApiServer {
   host: string
   port: number
   store: Store
+  /**
+   * A token for an existing ServiceAccount, as a TokenRequest would return it (`audiences` default
+   * to the API server's, the lifetime to an hour).
+   */
+  mintToken(namespace: string, name: string, opts?: {audiences?: string[]; expirationSeconds?: number}): string
   /** A kubeconfig for this server; its token defaults to the admin's (the first system:masters entry). */
   kubeconfigYaml(opts?: Omit<KubeconfigOptions, 'server'>): string
   writeKubeconfig(file: string, opts?: Omit<KubeconfigOptions, 'server'>): void
@@ -133,6 +152,7 @@ export function negotiate(accept: string | undefined): Output {
 
 interface Route {
   resource: ResourceName
+  group: string
   namespace?: string
   name?: string
   subresource?: string
@@ -143,17 +163,25 @@ function notFoundPath(): ApiError {
   return new ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
 }
 
-/** Parses /api/v1/... into a resource route. */
-function route(segs: string[]): Route {
-  let rest = segs.slice(2)
+/** The group of an /api/v1/… or /apis/<group>/v1/… path and the segments after the version. */
+function apiPath(segs: string[]): {group: string; rest: string[]} | undefined {
+  if (segs[0] === 'api' && segs[1] === 'v1' && segs.length > 2) return {group: '', rest: segs.slice(2)}
+  if (segs[0] === 'apis' && segs[2] === 'v1' && segs.length > 3 && SERVED_GROUPS.includes(segs[1]))
+    return {group: segs[1], rest: segs.slice(3)}
+  return undefined
+}
+
+/** Parses the segments after the group version into a resource route. */
+function route(rest: string[], group: string): Route {
   const legacyWatch = rest[0] === 'watch'
   if (legacyWatch) rest = rest.slice(1)
-  if (rest[0] === 'namespaces' && rest.length >= 3 && isResourceName(rest[2]) && RESOURCES[rest[2]].namespaced) {
+  const served = (r: string | undefined): r is ResourceName => !!r && isResourceName(r) && RESOURCES[r].group === group
+  if (rest[0] === 'namespaces' && rest.length >= 3 && served(rest[2]) && RESOURCES[rest[2]].namespaced) {
     if (rest.length > 5) throw notFoundPath()
-    return {resource: rest[2], namespace: rest[1], name: rest[3], subresource: rest[4], legacyWatch}
+    return {resource: rest[2], group, namespace: rest[1], name: rest[3], subresource: rest[4], legacyWatch}
   }
-  if (rest.length >= 1 && rest.length <= 3 && isResourceName(rest[0])) {
-    return {resource: rest[0], name: rest[1], subresource: rest[2], legacyWatch}
+  if (rest.length >= 1 && rest.length <= 3 && served(rest[0])) {
+    return {resource: rest[0], group, name: rest[1], subresource: rest[2], legacyWatch}
   }
   throw notFoundPath()
 }
@@ -214,7 +242,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000
   const maxWatchSeconds = opts.maxWatchSeconds ?? 1800
   const tokens = [...(opts.token ? [{token: opts.token, user: SINGLE_TOKEN_ADMIN}] : []), ...(opts.tokens ?? [])]
-  const authn = new Authenticator(tokens)
+  const saTokens = new ServiceAccountTokens(store, {key: opts.serviceAccountKey})
+  const authn = new Authenticator(tokens, saTokens)
   const adminToken = tokens.find((e) => e.user.groups.includes(ADMIN_GROUP))?.token
   const watches = new Set<() => void>()
   let address = ''
@@ -280,7 +309,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         type: 'BOOKMARK',
         object: {
           kind: info.kind,
-          apiVersion: 'v1',
+          apiVersion: groupVersion(info.group),
           metadata: {resourceVersion: String(store.resourceVersion), ...(annotations ? {annotations} : {})},
         },
       })
@@ -312,23 +341,53 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     if (bookmarks) ticker = setInterval(() => bookmark(), bookmarkMs)
   }
 
-  const serveResource = async (
+  /** POST of a TokenReview, SubjectAccessReview or SelfSubjectAccessReview: answered, never stored. */
+  const serveReview = async (
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    segs: string[],
+    group: string,
+    resource: string,
     q: URLSearchParams,
     user: UserInfo | undefined,
   ): Promise<void> => {
-    const r = route(segs)
+    if (req.method !== 'POST') throw methodNotAllowed()
+    authorize(user, {verb: 'create', group, resource}, store)
+    if (q.has('dryRun')) throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
+    checkJsonType(req)
+    const body = parseJson(await readBody(req))
+    if (resource === 'tokenreviews') return sendJson(res, 201, tokenReview(body, authn))
+    if (resource === 'subjectaccessreviews') return sendJson(res, 201, subjectAccessReview(body, store))
+    return sendJson(res, 201, selfSubjectAccessReview(body, user as UserInfo, store))
+  }
+
+  const serveResource = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    rest: string[],
+    group: string,
+    q: URLSearchParams,
+    user: UserInfo | undefined,
+  ): Promise<void> => {
+    const r = route(rest, group)
     const info = RESOURCES[r.resource]
     const method = req.method ?? 'GET'
-    if (r.subresource !== undefined && r.subresource !== 'status') throw notFoundPath()
+    // A ServiceAccount's token subresource (TokenRequest): POST only, for that named account.
+    if (r.resource === 'serviceaccounts' && r.subresource === 'token' && r.name !== undefined && !r.legacyWatch) {
+      if (method !== 'POST') throw methodNotAllowed()
+      authorize(user, {verb: 'create', ...r}, store)
+      checkJsonType(req)
+      const text = await readBody(req)
+      const sa = store.get('serviceaccounts', r.namespace, r.name)
+      if (!sa) throw notFound('serviceaccounts', r.name)
+      return sendJson(res, 201, tokenRequest(text.trim() ? parseJson(text) : {}, sa, saTokens))
+    }
+    if (r.subresource !== undefined && (r.subresource !== 'status' || !info.hasStatus)) throw notFoundPath()
     // --- access (auth.ts): refused here with a 403, or checked on the object just before it is stored.
     const watching = r.legacyWatch || boolParam(q, 'watch')
     const verb = verbOf(method, r.name !== undefined, watching)
     // No verb, no request: a method added below later cannot pass without being authorized.
     if (!verb) throw methodNotAllowed()
-    const admit = authorize(user, {verb, ...r})
+    const admit = authorize(user, {verb, ...r}, store)
     // ---
     if (q.has('dryRun')) throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
     const out = method === 'GET' ? negotiate(req.headers.accept) : ({table: false} as Output)
@@ -354,7 +413,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         if (list.continue) metadata.continue = list.continue
         if (list.remainingItemCount !== undefined) metadata.remainingItemCount = list.remainingItemCount
         if (out.table) return sendJson(res, 200, toTable(r.resource, list.items, metadata, tableOpts))
-        return sendJson(res, 200, {kind: info.listKind, apiVersion: 'v1', metadata, items: list.items})
+        return sendJson(res, 200, {
+          kind: info.listKind,
+          apiVersion: groupVersion(info.group),
+          metadata,
+          items: list.items,
+        })
       }
       if (method === 'POST') {
         if (info.namespaced && r.namespace === undefined) throw methodNotAllowed()
@@ -366,7 +430,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         const items = store.deleteCollection(r.resource, sel, {admit})
         return sendJson(res, 200, {
           kind: info.listKind,
-          apiVersion: 'v1',
+          apiVersion: groupVersion(info.group),
           metadata: {resourceVersion: String(store.resourceVersion)},
           items,
         })
@@ -450,13 +514,21 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       res.end('ok')
       return
     }
-    if (segs[0] === 'api' && segs[1] === 'v1' && segs.length > 2)
-      return serveResource(req, res, segs, url.searchParams, user)
+    const api = apiPath(segs)
+    if (api) {
+      if (api.rest.length === 1 && reviewOf(api.group, api.rest[0]))
+        return serveReview(req, res, api.group, api.rest[0], url.searchParams, user)
+      return serveResource(req, res, api.rest, api.group, url.searchParams, user)
+    }
     if (req.method !== 'GET') throw methodNotAllowed()
     if (path === '/version') return sendJson(res, 200, versionInfo(gitVersion))
     if (path === '/api') return sendJson(res, 200, apiVersions(address))
     if (path === '/api/v1') return sendJson(res, 200, apiResourceList())
     if (path === '/apis') return sendJson(res, 200, apiGroupList())
+    if (segs[0] === 'apis' && SERVED_GROUPS.includes(segs[1])) {
+      if (segs.length === 2) return sendJson(res, 200, apiGroup(segs[1]))
+      if (segs.length === 3 && segs[2] === 'v1') return sendJson(res, 200, groupResourceList(segs[1]))
+    }
     if (path === '/openapi/v2') {
       const doc = openApiV2(gitVersion)
       if (!(req.headers.accept ?? '').includes(OPENAPI_V2_PROTOBUF)) return sendJson(res, 200, doc.json)
@@ -492,6 +564,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     host,
     port,
     store,
+    mintToken(namespace, name, o) {
+      const sa = store.get('serviceaccounts', namespace, name)
+      if (!sa) throw notFound('serviceaccounts', name)
+      return saTokens.mint(sa, o).token
+    },
     kubeconfigYaml: (k) => kubeconfigYaml({token: adminToken, certificateAuthorityData: ca, ...k, server: url}),
     writeKubeconfig: (file, k) =>
       writeKubeconfig(file, {token: adminToken, certificateAuthorityData: ca, ...k, server: url}),

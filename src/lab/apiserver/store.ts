@@ -16,7 +16,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {applyPatch, deepEqual, type PatchType} from './patch.js'
-import {isResourceName, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import {groupVersion, isResourceName, RBAC_GROUP, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import {validateRbac} from './rbac.js'
 import {matchFields, matchLabels, parseFieldSelector, parseLabelSelector} from './selectors.js'
 import {
   alreadyExists,
@@ -201,6 +202,14 @@ export class Store extends EventEmitter {
   get(resource: ResourceName, namespace: string | undefined, name: string): K8sObject | undefined {
     const o = this.map(resource).get(this.key(resource, namespace, name))
     return o ? copy(o) : undefined
+  }
+
+  /**
+   * The stored objects of a resource, frozen and not copied, for readers on every request (RBAC):
+   * read them, don't keep them.
+   */
+  values(resource: ResourceName): Iterable<K8sObject> {
+    return this.map(resource).values()
   }
 
   private mustGet(resource: ResourceName, namespace: string | undefined, name: string): K8sObject {
@@ -406,7 +415,8 @@ export class Store extends EventEmitter {
 
   private write(resource: ResourceName, old: K8sObject, obj: K8sObject, opts: WriteOptions): K8sObject {
     const name = old.metadata.name as string
-    if (opts.subresource && opts.subresource !== 'status') throw notFound(`${resource}/${opts.subresource}`, name)
+    if (opts.subresource && (opts.subresource !== 'status' || !RESOURCES[resource].hasStatus))
+      throw notFound(`${resource}/${opts.subresource}`, name)
     const meta = obj.metadata
     if (
       meta.resourceVersion !== undefined &&
@@ -446,6 +456,12 @@ export class Store extends EventEmitter {
     this.validate(resource, obj)
     // A Node's pod CIDR, once assigned, is fixed (the real apiserver's node validation): every daemon
     // routes that range to this node, so whoever may write the Node must not move it.
+    // A binding's role is fixed (the real apiserver's RBAC validation): change it by deleting the binding.
+    if (resource === 'clusterrolebindings' && !deepEqual(old.roleRef, obj.roleRef)) {
+      throw invalid('ClusterRoleBinding', name, [
+        {reason: 'FieldValueInvalid', message: 'Invalid value: cannot change roleRef', field: 'roleRef'},
+      ])
+    }
     if (resource === 'nodes') {
       for (const field of ['podCIDR', 'podCIDRs'] as const) {
         const was = (old.spec as Record<string, unknown> | undefined)?.[field]
@@ -483,8 +499,10 @@ export class Store extends EventEmitter {
     if (resource === 'namespaces') {
       if (UNDELETABLE_NAMESPACES.has(name)) throw forbidden(resource, name, 'this namespace may not be deleted')
       // The namespace controller would delete what is in it; we do it right away.
-      for (const p of [...this.map('pods').values()]) {
-        if (p.metadata.namespace === name) this.delete('pods', name, p.metadata.name as string)
+      for (const [r, m] of this.objects) {
+        if (!RESOURCES[r].namespaced) continue
+        for (const o of [...m.values()])
+          if (o.metadata.namespace === name) this.delete(r, name, o.metadata.name as string)
       }
     }
     const gone = copy(old)
@@ -525,12 +543,13 @@ export class Store extends EventEmitter {
         `the object's kind ${JSON.stringify(obj.kind)} does not match the resource ${resource} (kind ${info.kind})`,
       )
     }
-    if (obj.apiVersion !== undefined && obj.apiVersion !== 'v1') {
+    const apiVersion = groupVersion(info.group)
+    if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
       throw badRequest(
-        `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (v1)`,
+        `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersion})`,
       )
     }
-    obj.apiVersion = 'v1'
+    obj.apiVersion = apiVersion
     obj.kind = info.kind
     if (obj.metadata === undefined) obj.metadata = {}
     if (!isPlainObject(obj.metadata)) throw badRequest('metadata must be an object')
@@ -550,8 +569,18 @@ export class Store extends EventEmitter {
       })
     } else {
       const label = resource === 'namespaces'
-      const ok = label ? name.length <= 63 && DNS_LABEL.test(name) : name.length <= 253 && DNS_SUBDOMAIN.test(name)
-      if (!ok) {
+      if (info.group === RBAC_GROUP) {
+        // RBAC names are path segments (ValidatePathSegmentName): `system:auth-delegator` is one.
+        if (name === '.' || name === '..' || /[/%]/.test(name) || name.length > 253) {
+          causes.push({
+            reason: 'FieldValueInvalid',
+            message: `Invalid value: ${JSON.stringify(name)}: may not be '.' or '..' and may not contain '/' or '%'`,
+            field: 'metadata.name',
+          })
+        }
+      } else if (
+        !(label ? name.length <= 63 && DNS_LABEL.test(name) : name.length <= 253 && DNS_SUBDOMAIN.test(name))
+      ) {
         causes.push({
           reason: 'FieldValueInvalid',
           message: `Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 ${label ? 'label' : 'subdomain'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
@@ -587,8 +616,14 @@ export class Store extends EventEmitter {
         causes.push({reason: 'FieldValueInvalid', message: 'Invalid value: must be an object', field: part})
       }
     }
-    if (resource === 'pods' && isPlainObject(obj.spec) && obj.spec.containers !== undefined) {
-      const cs = obj.spec.containers
+    const podSpec =
+      resource === 'pods'
+        ? obj.spec
+        : resource === 'daemonsets' && isPlainObject(obj.spec) && isPlainObject(obj.spec.template)
+          ? obj.spec.template.spec
+          : undefined
+    if (isPlainObject(podSpec) && podSpec.containers !== undefined) {
+      const cs = podSpec.containers
       if (
         !Array.isArray(cs) ||
         cs.some((c) => !isPlainObject(c) || typeof c.name !== 'string' || !DNS_LABEL.test(c.name))
@@ -600,6 +635,7 @@ export class Store extends EventEmitter {
         })
       }
     }
+    if (info.group === RBAC_GROUP) causes.push(...validateRbac(resource, obj))
     if (causes.length > 0) throw invalid(info.kind, name ?? '', causes)
   }
 
@@ -676,6 +712,9 @@ function defaultOnCreate(resource: ResourceName, obj: K8sObject): void {
     spec.terminationGracePeriodSeconds ??= 30
     // podStrategy.PrepareForCreate: a new pod's status is the server's, not the client's.
     obj.status = {phase: 'Pending'}
+  } else if (resource === 'daemonsets') {
+    // The DaemonSet controller's fields, at zero until something schedules its pods.
+    obj.status = {currentNumberScheduled: 0, desiredNumberScheduled: 0, numberMisscheduled: 0, numberReady: 0}
   } else if (resource === 'namespaces') {
     const spec = (obj.spec ??= {})
     spec.finalizers ??= ['kubernetes']

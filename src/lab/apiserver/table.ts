@@ -72,6 +72,29 @@ export const COLUMNS: Record<ResourceName, TableColumn[]> = {
     col('Readiness Gates', 'If specified, all readiness gates will be evaluated for pod readiness.', 1),
   ],
   namespaces: [NAME, col('Status', 'The status of the namespace'), AGE],
+  serviceaccounts: [NAME, col('Secrets', 'Secrets is a list of the secrets in the same namespace.'), AGE],
+  configmaps: [NAME, col('Data', 'Data contains the configuration data.'), AGE],
+  daemonsets: [
+    NAME,
+    col('Desired', 'The total number of nodes that should be running the daemon pod.'),
+    col('Current', 'The number of nodes that are running at least one daemon pod.'),
+    col('Ready', 'The number of nodes that should be running the daemon pod and have it ready.'),
+    col('Up-to-date', 'The total number of nodes that are running the updated daemon pod.'),
+    col('Available', 'The number of nodes that should be running the daemon pod and have it available.'),
+    col('Node Selector', 'NodeSelector is a selector which must be true for the pod to fit on a node.'),
+    AGE,
+    col('Containers', 'Names of each container in the template.', 1),
+    col('Images', 'Images referenced by each container in the template.', 1),
+  ],
+  clusterroles: [NAME, col('Created At', 'CreationTimestamp of the role.', 0, 'date')],
+  clusterrolebindings: [
+    NAME,
+    col('Role', 'Role is the role this binding grants.'),
+    AGE,
+    col('Users', 'Users in the binding.', 1),
+    col('Groups', 'Groups in the binding.', 1),
+    col('ServiceAccounts', 'ServiceAccounts in the binding.', 1),
+  ],
 }
 
 /** duration.HumanDuration from apimachinery: "45s", "3m20s", "5h", "2d3h", "1y30d". */
@@ -170,10 +193,60 @@ function namespaceCells(o: K8sObject, now: number): unknown[] {
   return [o.metadata.name, text(rec(o.status).phase, ''), age(o, now)]
 }
 
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0)
+
+function daemonSetCells(o: K8sObject, now: number): unknown[] {
+  const st = rec(o.status)
+  const pod = rec(rec(rec(o.spec).template).spec)
+  const selector = Object.entries(rec(pod.nodeSelector))
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',')
+  const containers = arr(pod.containers)
+  return [
+    o.metadata.name,
+    num(st.desiredNumberScheduled),
+    num(st.currentNumberScheduled),
+    num(st.numberReady),
+    num(st.updatedNumberScheduled),
+    num(st.numberAvailable),
+    selector || '<none>',
+    age(o, now),
+    containers.map((c) => String(c.name ?? '')).join(','),
+    containers.map((c) => String(c.image ?? '')).join(','),
+  ]
+}
+
+function bindingCells(o: K8sObject, now: number): unknown[] {
+  const ref = rec(o.roleRef)
+  const subjects = arr(o.subjects)
+  const names = (kind: string) =>
+    subjects
+      .filter((s) => s.kind === kind)
+      .map((s) => (kind === 'ServiceAccount' ? `${String(s.namespace)}/${String(s.name)}` : String(s.name)))
+      .join(', ')
+  return [
+    o.metadata.name,
+    `${String(ref.kind ?? '')}/${String(ref.name ?? '')}`,
+    age(o, now),
+    names('User'),
+    names('Group'),
+    names('ServiceAccount'),
+  ]
+}
+
 const CELLS: Record<ResourceName, (o: K8sObject, now: number) => unknown[]> = {
   nodes: nodeCells,
   pods: podCells,
   namespaces: namespaceCells,
+  serviceaccounts: (o, now) => [o.metadata.name, Array.isArray(o.secrets) ? o.secrets.length : 0, age(o, now)],
+  configmaps: (o, now) => [
+    o.metadata.name,
+    Object.keys(rec(o.data)).length + Object.keys(rec(o.binaryData)).length,
+    age(o, now),
+  ],
+  daemonsets: daemonSetCells,
+  clusterroles: (o) => [o.metadata.name, o.metadata.creationTimestamp ?? ''],
+  clusterrolebindings: bindingCells,
 }
 
 /** Renders objects as a Table (a list, a single object, or one watch event's object). */

@@ -45,6 +45,10 @@ t.test('flags', async (t) => {
   t.throws(() => parseFlags(['--port', 'http']), /--port must be an integer/)
   t.throws(() => parseFlags(['--port', '70000']), /--port must be an integer/)
   t.throws(() => parseFlags(['--bogus']), /Unknown option/)
+  fs.writeFileSync(path.join(dir, 'sa.key'), Buffer.alloc(32, 7), {mode: 0o600})
+  t.same(parseFlags(['--service-account-key-file', path.join(dir, 'sa.key')]).serviceAccountKey, Buffer.alloc(32, 7))
+  fs.chmodSync(path.join(dir, 'sa.key'), 0o640)
+  t.throws(() => parseFlags(['--service-account-key-file', path.join(dir, 'sa.key')]), /group or others/)
 })
 
 t.test('runMain starts the server, writes the kubeconfig, reports the URL', async (t) => {

@@ -1,8 +1,9 @@
 /**
- * How the trace engine reads a node's (or pod's) kernel state. The engine only sees a KernelReader:
- * the local implementation enters the namespace (one `sh` per snapshot, so ~8 reads cost one exec);
- * the remote one maps a node daemon's read-only /diag answer onto the same shapes and says what it
- * can't provide (route lookups, sysctls, netfilter), which the engine then reports as `unknown`.
+ * How a node's (or pod's) kernel state is read. Trace's engine only sees a KernelReader: the local
+ * implementation here enters the namespace (one `sh` per snapshot, so ~8 reads cost one exec); the
+ * node agent (src/agent) serves the same snapshots over HTTPS to a reader on another machine; the
+ * daemon's /diag (src/trace/diag-reader.ts) maps onto the same shapes and says what it can't provide
+ * (route lookups, sysctls, netfilter), which the engine then reports as `unknown`.
  */
 import {readFileSync} from 'node:fs'
 
@@ -138,6 +139,9 @@ const PART_CMD: Partial<Record<SnapshotPart, string>> = {
 }
 
 const SAFE_ARG = /^[A-Za-z0-9._:@/-]+$/
+
+/** Whether a route query value may go into the read script (addresses and interface names only). */
+export const isSafeArg = (v: string): boolean => SAFE_ARG.test(v)
 
 function parseJsonArray<T>(text: string): T[] {
   const t = text.trim()
@@ -364,231 +368,5 @@ export class LocalKernelReader implements KernelReader {
       }
     })
     return snap
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Remote: the node daemon's /diag endpoint.
-
-/**
- * What the node daemon's GET /diag returns (cnidbg's own daemon, src/daemon). Every field is
- * optional here: the reader takes what it finds and reports the rest as missing.
- */
-export interface DiagDocument {
-  node?: string
-  mode?: string
-  nodeIP?: string | null
-  podCIDR?: string | null
-  iface?: string
-  vtep?: {name?: string; mac?: string; mtu?: number; state?: string; present?: boolean; addresses?: string[]} | null
-  underlay?: {iface?: string; ip?: string; prefix?: number; mtu?: number; up?: boolean; error?: string}
-  peers?: Array<{
-    node?: string
-    expected?: {route?: unknown; neigh?: unknown; fdb?: unknown}
-    actual?: {route?: unknown; neigh?: unknown; fdb?: unknown}
-  }>
-  kernel?: {ownedRoutes?: unknown[]; neighs?: unknown[]; fdbs?: unknown[]}
-  /** Dotted names: net.ipv4.ip_forward, net.ipv4.conf.<dev>.rp_filter. */
-  sysctls?: Record<string, string>
-}
-
-function words(s: string): string[] {
-  return s.trim().split(/\s+/).filter(Boolean)
-}
-
-function after(ws: string[], key: string): string | undefined {
-  const i = ws.indexOf(key)
-  return i >= 0 ? ws[i + 1] : undefined
-}
-
-/** Accepts `ip route` text or an object with dst/gateway(via)/dev. */
-export function toRoute(v: unknown): RouteEntry | undefined {
-  if (!v) return undefined
-  if (typeof v === 'string') {
-    const ws = words(v)
-    if (!ws[0]) return undefined
-    return {
-      dst: ws[0],
-      gateway: after(ws, 'via'),
-      dev: after(ws, 'dev'),
-      flags: ws.includes('onlink') ? ['onlink'] : [],
-    }
-  }
-  if (typeof v === 'object') {
-    const o = v as Record<string, unknown>
-    const dst = o.dst ?? o.destination
-    if (typeof dst !== 'string') return undefined
-    const gw = o.gateway ?? o.via ?? o.gw
-    return {
-      dst,
-      gateway: typeof gw === 'string' ? gw : undefined,
-      dev: typeof o.dev === 'string' ? o.dev : undefined,
-      flags: Array.isArray(o.flags) ? (o.flags as string[]) : o.onlink ? ['onlink'] : [],
-    }
-  }
-  return undefined
-}
-
-export function toNeigh(v: unknown, defaultDev: string): NeighEntry | undefined {
-  if (!v) return undefined
-  if (typeof v === 'string') {
-    const ws = words(v)
-    if (!ws[0]) return undefined
-    const state = ws.filter((w) => /^[A-Z]+$/.test(w))
-    return {dst: ws[0], dev: after(ws, 'dev') ?? defaultDev, lladdr: after(ws, 'lladdr'), state}
-  }
-  if (typeof v === 'object') {
-    const o = v as Record<string, unknown>
-    const dst = o.dst ?? o.ip
-    if (typeof dst !== 'string') return undefined
-    const mac = o.lladdr ?? o.mac
-    const state = o.state
-    return {
-      dst,
-      dev: typeof o.dev === 'string' ? o.dev : defaultDev,
-      lladdr: typeof mac === 'string' ? mac : undefined,
-      state: Array.isArray(state) ? (state as string[]) : typeof state === 'string' ? [state.toUpperCase()] : [],
-    }
-  }
-  return undefined
-}
-
-export function toFdb(v: unknown, defaultDev: string): FdbEntry | undefined {
-  if (!v) return undefined
-  if (typeof v === 'string') {
-    const ws = words(v)
-    if (!ws[0]) return undefined
-    return {mac: ws[0], dst: after(ws, 'dst'), ifname: after(ws, 'dev') ?? defaultDev, flags: ['self']}
-  }
-  if (typeof v === 'object') {
-    const o = v as Record<string, unknown>
-    const mac = o.mac ?? o.lladdr
-    if (typeof mac !== 'string') return undefined
-    const dst = o.dst ?? o.ip ?? o.nodeIP
-    return {
-      mac,
-      dst: typeof dst === 'string' ? dst : undefined,
-      ifname: typeof o.dev === 'string' ? o.dev : typeof o.ifname === 'string' ? o.ifname : defaultDev,
-      flags: ['self'],
-    }
-  }
-  return undefined
-}
-
-function list(v: unknown): unknown[] {
-  if (v === undefined || v === null) return []
-  return Array.isArray(v) ? v : [v]
-}
-
-function addrInfo(addresses: string[] | undefined): LinkInfo['addr_info'] {
-  return (addresses ?? []).map((a) => {
-    const [local, len] = a.split('/')
-    return {family: 'inet', local: local ?? a, prefixlen: Number(len ?? 32)}
-  })
-}
-
-/** Maps a /diag document onto a (partial) snapshot. Exported for tests. */
-export function snapshotFromDiag(doc: DiagDocument, vtepDevice: string): KernelSnapshot {
-  const vtepName = doc.vtep?.name ?? vtepDevice
-  const links: LinkInfo[] = []
-  // No veths, no route lookups, no netfilter over /diag.
-  const missingParts = ['routeGet', 'iptables', 'nft', 'veths']
-  if (doc.vtep && doc.vtep.present !== false) {
-    const state = String(doc.vtep.state ?? 'UNKNOWN').toUpperCase()
-    links.push({
-      ifindex: 0,
-      ifname: vtepName,
-      flags: state === 'DOWN' ? [] : ['UP', 'LOWER_UP'],
-      mtu: Number(doc.vtep.mtu ?? 0),
-      operstate: state,
-      address: doc.vtep.mac,
-      linkinfo: {info_kind: 'vxlan'},
-      addr_info: addrInfo(doc.vtep.addresses),
-    })
-  }
-  const ul = doc.underlay
-  if (ul && !ul.error && ul.iface) {
-    links.push({
-      ifindex: 0,
-      ifname: ul.iface,
-      flags: ul.up === false ? [] : ['UP', 'LOWER_UP'],
-      mtu: Number(ul.mtu ?? 0),
-      operstate: ul.up === false ? 'DOWN' : 'UP',
-      addr_info: ul.ip ? [{family: 'inet', local: ul.ip, prefixlen: ul.prefix ?? 32}] : [],
-    })
-  } else {
-    missingParts.push('addresses')
-  }
-  const routes: RouteEntry[] = []
-  const neigh: NeighEntry[] = []
-  const fdb: FdbEntry[] = []
-  const kernel = doc.kernel
-  // The daemon's full kernel view when it has one, else what each peer's check saw.
-  const routeSrc = kernel?.ownedRoutes ?? (doc.peers ?? []).flatMap((p) => list(p.actual?.route))
-  const neighSrc = kernel?.neighs ?? (doc.peers ?? []).flatMap((p) => list(p.actual?.neigh))
-  const fdbSrc = kernel?.fdbs ?? (doc.peers ?? []).flatMap((p) => list(p.actual?.fdb))
-  for (const r of routeSrc) {
-    const e = toRoute(r)
-    if (e) routes.push(e)
-  }
-  for (const n of neighSrc) {
-    const e = toNeigh(n, vtepName)
-    if (e) neigh.push(e)
-  }
-  for (const f of fdbSrc) {
-    const e = toFdb(f, vtepName)
-    if (e) fdb.push(e)
-  }
-  const sysctls: Record<string, string> = {}
-  for (const [k, v] of Object.entries(doc.sysctls ?? {})) {
-    const conf = /^net\.ipv4\.conf\.(.+)\.(rp_filter|forwarding)$/.exec(k)
-    if (conf) sysctls[`net/ipv4/conf/${conf[1]}/${conf[2]}`] = String(v)
-    else if (k === 'net.ipv4.ip_forward') sysctls['net/ipv4/ip_forward'] = String(v)
-  }
-  if (!Object.keys(sysctls).length) missingParts.push('sysctls')
-  return {links, routes, neigh, fdb, sysctls, routeGets: [], missing: missingParts, readMs: 0}
-}
-
-/** Reads a node through its daemon's read-only GET /diag. */
-export class RemoteDiagReader implements KernelReader {
-  readonly local = false
-  readonly describe: string
-
-  constructor(
-    readonly url: string,
-    readonly vtepDevice = 'cnidbg.1',
-    readonly timeoutMs = 1500,
-  ) {
-    this.describe = `diag ${url}`
-  }
-
-  async snapshot(req: SnapshotRequest = {}): Promise<KernelSnapshot> {
-    const started = performance.now()
-    const base = this.url.replace(/\/+$/, '')
-    const target = base.endsWith('/diag') ? base : `${base}/diag`
-    try {
-      const res = await fetch(target, {signal: AbortSignal.timeout(this.timeoutMs)})
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      const doc = (await res.json()) as DiagDocument
-      const snap = snapshotFromDiag(doc, this.vtepDevice)
-      snap.routeGets = (req.routeGets ?? []).map(() => ({
-        ok: false,
-        error: 'not available over /diag',
-        unavailable: true,
-      }))
-      snap.readMs = performance.now() - started
-      return snap
-    } catch (err) {
-      return {
-        links: [],
-        routes: [],
-        neigh: [],
-        fdb: [],
-        sysctls: {},
-        routeGets: (req.routeGets ?? []).map(() => ({ok: false, error: 'not available over /diag', unavailable: true})),
-        missing: ['all', `diag: ${(err as Error).message}`],
-        readMs: performance.now() - started,
-      }
-    }
   }
 }

@@ -15,7 +15,22 @@ import {join} from 'node:path'
 
 import {runInNetns} from '../netns/index.js'
 import {runJobsInNetns, tempDir, type NsJob} from './multi-exec.js'
-import type {ProbeProtocol, TraceProbe} from './types.js'
+
+export type ProbeProtocol = 'icmp' | 'tcp' | 'udp'
+
+/** What one probe did, as trace reports it (`TraceProbe` in src/trace/types.ts adds where it was seen). */
+export interface ProbeReport {
+  protocol: ProbeProtocol
+  direction?: 'forward' | 'return'
+  /** ICMP payload size (ping -s); DF probes also set `df`. */
+  size?: number
+  /** Don't-fragment set (ping -M do): a path-MTU probe. */
+  df?: boolean
+  port?: number
+  ok: boolean
+  detail: string
+  durationMs: number
+}
 
 export interface ProbeEndpoint {
   ip: string
@@ -39,11 +54,21 @@ export interface ProbePlan {
   /** True when the user named the port: then nothing is started in the destination pod. */
   userPort: boolean
   udpPort: number
+  /**
+   * What the UDP datagram carries, so the listener knows it is ours. Default: from this process's pid
+   * and the port; two machines running the two sides (node agents) must agree on one.
+   */
+  udpToken?: string
+}
+
+/** The datagram a plan's UDP probe sends. */
+export function udpToken(plan: ProbePlan): string {
+  return plan.udpToken ?? `cnidbg-trace-${process.pid}-${plan.udpPort}`
 }
 
 export type ProbeKind = 'icmp-forward' | 'icmp-return' | 'icmp-df' | 'tcp' | 'udp'
 
-export interface ProbeOutcome extends TraceProbe {
+export interface ProbeOutcome extends ProbeReport {
   kind: ProbeKind
   /** TCP to a user-named port: the destination answered with a RST. */
   refused?: boolean
@@ -135,9 +160,14 @@ for f in "$D/udpl.pid" "$D/tcpl.pid"; do
   if [ -e "$f" ]; then read p < "$f"; kill "$p" 2>/dev/null; fi
 done`
 
-/** The destination and source jobs for these probe kinds, coordinating through `dir`. */
+/**
+ * The destination and source jobs for these probe kinds, coordinating through `dir`. Each also runs
+ * alone, on another machine with a directory of its own (a node agent runs one side): then the UDP
+ * sender sends until its time is up, and the listeners live until they are killed through their pid
+ * files (`stopListeners`) or their timeout.
+ */
 export function probeJobs(plan: ProbePlan, kinds: readonly ProbeKind[], dir: string): NsJob[] {
-  const token = `cnidbg-trace-${process.pid}-${plan.udpPort}`
+  const token = udpToken(plan)
   const srcKinds = kinds.filter((k): k is Exclude<ProbeKind, 'icmp-return'> => k !== 'icmp-return')
   const src: NsJob = {
     nsPath: plan.a.netnsPath,
@@ -279,8 +309,7 @@ export function collectProbes(
         }
       }
       case 'udp': {
-        const token = `cnidbg-trace-${process.pid}-${plan.udpPort}`
-        const ok = (readOr(dir, 'udp.recv') ?? '').includes(token)
+        const ok = (readOr(dir, 'udp.recv') ?? '').includes(udpToken(plan))
         const listenerErr = (readOr(dir, 'udpl.err') ?? '').trim()
         const detail = ok
           ? `datagram received by ${plan.b.ip}:${plan.udpPort}`
@@ -291,6 +320,34 @@ export function collectProbes(
       }
     }
   })
+}
+
+/** What a destination job's listener wrote on stderr ('' when it started fine). */
+export function listenerError(dir: string, kind: 'tcp' | 'udp'): string {
+  return firstLine(readOr(dir, `${kind}l.err`) ?? '')
+}
+
+/** Kills a destination job's listeners (its pid files in `dir`), as the source side would. */
+export function stopListeners(dir: string): void {
+  for (const f of ['udpl.pid', 'tcpl.pid']) {
+    const pid = Number(readOr(dir, f)?.trim())
+    if (pid > 0) {
+      try {
+        process.kill(pid)
+      } catch {
+        // ended already
+      }
+    }
+  }
+}
+
+/** Whether a destination job's listeners have started (their pid files are there). */
+export function listenersStarted(plan: ProbePlan, kinds: readonly ProbeKind[], dir: string): boolean {
+  const want = [
+    ...(kinds.includes('udp') ? ['udpl.pid'] : []),
+    ...(kinds.includes('tcp') && !plan.userPort ? ['tcpl.pid'] : []),
+  ]
+  return want.every((f) => readOr(dir, f) !== undefined)
 }
 
 /** Runs these probes (both pods' sides in parallel, from one spawned process). */

@@ -1,6 +1,6 @@
 import t from 'tap'
 
-import {captureFilter, countDirections, counterDeltas, type CounterSnapshot} from '../../src/trace/observe.js'
+import {captureFilter, countDirections, counterDeltas, type CounterSnapshot} from '../../src/kernel/observe.js'
 
 const spec = {a: '10.244.0.10', b: '10.244.1.10', protocol: 'icmp' as const, vxlanPort: 8472}
 

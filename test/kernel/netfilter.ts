@@ -12,7 +12,7 @@ import {
   removalCommand,
   tokenize,
   type NfPacket,
-} from '../../src/trace/netfilter.js'
+} from '../../src/kernel/netfilter.js'
 
 const ICMP: NfPacket = {
   src: '10.244.0.10',

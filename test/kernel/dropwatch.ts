@@ -2,7 +2,7 @@ import {readFileSync, readdirSync} from 'node:fs'
 
 import t from 'tap'
 
-import {DropWatch, parseKfreeSkb, summarizeDrops} from '../../src/trace/dropwatch.js'
+import {DropWatch, parseKfreeSkb, summarizeDrops} from '../../src/kernel/dropwatch.js'
 
 const TRACE = `# tracer: nop
 #

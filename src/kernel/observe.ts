@@ -11,7 +11,7 @@ import {parseIP} from '../core/ip.js'
 import {runJobsInNetns, tempDir, type NsJobResult} from './multi-exec.js'
 import {iptablesCounters, nftCounters, parseIptablesSave} from './netfilter.js'
 import type {KernelSnapshot, LinkInfo, LocalKernelReader, NeighEntry} from './reader.js'
-import type {ProbeProtocol} from './types.js'
+import type {ProbeProtocol} from './probes.js'
 
 export interface CapturePoint {
   netnsPath: string

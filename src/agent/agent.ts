@@ -1,0 +1,154 @@
+/**
+ * `cnidbg agent`: the node agent. A process of its own, apart from the routing daemon, so it answers
+ * while the daemon is stopped or broken: it serves over HTTPS what trace reads of a node (kernel
+ * state, pod namespaces, netfilter verdicts, conntrack), to callers the Kubernetes API says may
+ * `get` (read) or `create` (act) `nodes/proxy` on this node.
+ *
+ * What it reads as the node: with `netns` a lab node's namespace, entered from outside as the daemon
+ * does; with `hostNetwork` the namespace it runs in (a hostNetwork DaemonSet pod). One of the two
+ * must be said. It starts, prints where it listens, and serves until SIGINT or SIGTERM.
+ */
+import {networkInterfaces} from 'node:os'
+
+import {UsageError} from '../core/errors.js'
+import {surviveUnhandledRejections} from '../core/http.js'
+import {KubeConfig} from '../kube/client.js'
+import {onCleanup} from '../process/cleanup.js'
+import {netnsPath} from '../netns/netns.js'
+import {apiReviewer, Gate, type Reviewer} from './gate.js'
+import {AgentOps} from './ops.js'
+import {DEFAULT_MAX_IN_FLIGHT, startAgentServer, type AgentServer} from './server.js'
+import {readServingCert, selfSignedCert} from './tls.js'
+
+export const DEFAULT_AGENT_PORT = 10265
+export const DEFAULT_AGENT_LISTEN = `0.0.0.0:${DEFAULT_AGENT_PORT}`
+
+export interface RunAgentOptions {
+  node: string
+  /** HOST:PORT; port 0 picks a free one. */
+  listen: string
+  kubeconfigPath?: string
+  /** A lab node's namespace (name under /run/netns or a path). */
+  netns?: string
+  /** Read the namespace the agent runs in. */
+  hostNetwork?: boolean
+  tlsCertFile?: string
+  tlsKeyFile?: string
+  cniCacheDir?: string
+  /** Audiences a caller's token must be good for (default: the API server's). */
+  audiences?: string[]
+  maxInFlight?: number
+  /** Seconds a review answer is reused. */
+  authCacheSeconds?: number
+  log?: (line: string) => void
+  /** Instead of the API (tests). */
+  reviewer?: Reviewer
+}
+
+export interface RunAgentResult {
+  node: string
+  url: string
+  /** The certificate's SHA-256 fingerprint, to pin it. */
+  fingerprint: string
+  /** The certificate was made at start (else read from files). */
+  selfSigned: boolean
+  /** What the agent reads as the node. */
+  reads: string
+  audiences: string[]
+  pid: number
+}
+
+export interface RunningAgent {
+  result: RunAgentResult
+  server: AgentServer
+  stop(): Promise<void>
+}
+
+export function parseListen(listen: string): {host: string; port: number} {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen)
+  const port = Number(m?.[3])
+  if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT, not ${listen}`, {code: 'AGENT_LISTEN'})
+  return {host: m[1] ?? (m[2] || '0.0.0.0'), port}
+}
+
+/** The addresses of this namespace, for the self-signed certificate's names. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && a.family === 'IPv4')
+    .map((a) => a!.address)
+}
+
+/** Starts the agent; resolves once it listens. */
+export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
+  if (!opts.netns === !opts.hostNetwork) {
+    throw new UsageError('say which namespace is the node: --netns (a lab node) or --host-network (this one)', {
+      code: 'AGENT_NODE_NAMESPACE',
+    })
+  }
+  if (Boolean(opts.tlsCertFile) !== Boolean(opts.tlsKeyFile))
+    throw new UsageError('--tls-cert-file and --tls-private-key-file go together', {code: 'AGENT_TLS'})
+  const {host, port} = parseListen(opts.listen)
+  const nodeNetns = opts.netns
+    ? opts.netns.includes('/')
+      ? opts.netns
+      : netnsPath(opts.netns)
+    : `/proc/${process.pid}/ns/net`
+  let reviewer = opts.reviewer
+  if (!reviewer) {
+    const kc = new KubeConfig()
+    if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath)
+    else kc.loadFromDefault()
+    reviewer = apiReviewer(kc)
+  }
+  const cert =
+    opts.tlsCertFile && opts.tlsKeyFile
+      ? readServingCert(opts.tlsCertFile, opts.tlsKeyFile)
+      : await selfSignedCert(opts.node, host === '0.0.0.0' ? localAddresses() : [host])
+  const ttl = (opts.authCacheSeconds ?? 10) * 1000
+  const gate = new Gate(reviewer, {
+    node: opts.node,
+    audiences: opts.audiences,
+    ttlMs: ttl,
+    negativeTtlMs: Math.min(ttl, 5000),
+  })
+  const ops = new AgentOps({node: opts.node, nodeNetns, cniCacheDir: opts.cniCacheDir})
+  const server = await startAgentServer({
+    node: opts.node,
+    ops,
+    gate,
+    host,
+    port,
+    tls: cert,
+    maxInFlight: opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    log: opts.log,
+  })
+  const unregister = onCleanup(`node agent ${opts.node}`, () => server.close())
+  return {
+    result: {
+      node: opts.node,
+      url: server.url,
+      fingerprint: cert.fingerprint,
+      selfSigned: !opts.tlsCertFile,
+      reads: ops.nodeReader.describe,
+      audiences: opts.audiences ?? [],
+      pid: process.pid,
+    },
+    server,
+    stop: async () => {
+      unregister()
+      await server.close()
+    },
+  }
+}
+
+/**
+ * Runs the agent for the process's lifetime: resolves with where it listens once it does, and keeps
+ * serving until SIGINT/SIGTERM, when the process cleanup closes it.
+ */
+export async function runAgent(opts: RunAgentOptions): Promise<RunAgentResult> {
+  const running = await startAgent(opts)
+  // Runs for the node's lifetime: a stray rejection is logged, not the end of the agent.
+  surviveUnhandledRejections((line) => opts.log?.(line))
+  return running.result
+}

@@ -1,0 +1,65 @@
+/**
+ * The agent's serving certificate: files it is given (a cert-manager Secret, a kubeadm-signed pair),
+ * or a self-signed one made at start (P-256, for the addresses it serves, valid a year) with openssl
+ * in a private temp dir that is removed at once, so the key exists only in the process. Callers
+ * check the certificate by its SHA-256 fingerprint (printed at start and in `--json`) or by a CA.
+ */
+import {X509Certificate} from 'node:crypto'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {isIP} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {runOk} from '../process/exec.js'
+
+export interface ServingCert {
+  cert: Buffer
+  key: Buffer
+  /** SHA-256 of the DER certificate, as `AB:CD:…` (openssl x509 -fingerprint -sha256). */
+  fingerprint: string
+}
+
+export function fingerprintOf(cert: string | Buffer): string {
+  return new X509Certificate(cert).fingerprint256
+}
+
+export function readServingCert(certFile: string, keyFile: string): ServingCert {
+  const cert = readFileSync(certFile)
+  return {cert, key: readFileSync(keyFile), fingerprint: fingerprintOf(cert)}
+}
+
+/** A self-signed certificate for these names and addresses (`CN=cnidbg-agent <node>`). */
+export async function selfSignedCert(node: string, sans: readonly string[]): Promise<ServingCert> {
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-agent-tls-'))
+  try {
+    const names = [...new Set(['127.0.0.1', 'localhost', ...sans])]
+    const san = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')
+    const [certFile, keyFile] = [join(dir, 'tls.crt'), join(dir, 'tls.key')]
+    await runOk(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '365',
+        '-subj',
+        `/CN=cnidbg-agent ${node.replace(/[^A-Za-z0-9.-]/g, '-')}`,
+        '-addext',
+        `subjectAltName=${san}`,
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+      ],
+      {timeoutMs: 60_000},
+    )
+    return readServingCert(certFile, keyFile)
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
