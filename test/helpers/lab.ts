@@ -102,8 +102,9 @@ export async function tcpOk(
   serverIp: string,
   port = 7000 + Math.floor(Math.random() * 1000),
 ): Promise<boolean> {
-  // -q 0: the listener quits once its line is sent (-N has shut its side), not a second later.
-  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 0 -w 10 ${port}`], {
+  // -q 1, not 0: a listener that quits the moment its line is sent was seen to lose the line to a client
+  // on a loaded machine; a second more per check is the price of never failing a working path.
+  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 1 -w 10 ${port}`], {
     timeoutMs: 20_000,
   })
   // Give the listener a moment to bind; retry the connect instead of guessing a delay.
