@@ -121,17 +121,23 @@ export class CaseEnv {
    */
   private async provideMasters(): Promise<void> {
     if (this.setup.host) return
-    const masters = new Set(
-      this.list.plugins
-        .flatMap((p) => [p.master, p.type === 'host-device' ? p.device : undefined])
-        .filter((m): m is string => typeof m === 'string' && m !== ''),
-    )
-    for (const m of masters) {
+    for (const m of this.hostLinks) {
       const peer = `${m.slice(0, 13)}p`
       await ip(['link', 'add', m, 'type', 'veth', 'peer', 'name', peer], this.sb.host.name)
       await ip(['link', 'set', m, 'up'], this.sb.host.name)
       await ip(['link', 'set', peer, 'up'], this.sb.host.name)
     }
+  }
+
+  /** The host links the config names and the suite makes: macvlan/ipvlan/vlan `master`, host-device `device`. */
+  private get hostLinks(): string[] {
+    return [
+      ...new Set(
+        this.list.plugins
+          .flatMap((p) => [p.master, p.type === 'host-device' ? p.device : undefined])
+          .filter((m): m is string => typeof m === 'string' && m !== ''),
+      ),
+    ]
   }
 
   /**
@@ -372,6 +378,7 @@ export class CaseEnv {
         'cnidbg exec invoke',
         shellWord(resolve(inv.path)),
         `--sandbox ${name}`,
+        ...(i === 0 ? this.hostLinks.map((l) => `--host-link ${shellWord(l)}`) : []),
         ...(mapped === undefined ? [] : [`--netns ${mapped}`]),
         ...env,
         `--stdin ${shellQuote(inv.stdin)}`,
