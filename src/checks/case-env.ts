@@ -1,10 +1,12 @@
 import {randomBytes} from 'node:crypto'
-import {resolve} from 'node:path'
+import {existsSync} from 'node:fs'
+import {basename, resolve} from 'node:path'
 
 import {shellQuote, shellWord} from '../core/quote.js'
 import {DhcpNet} from './dhcp-net.js'
 import type {Evidence, PluginRole} from './types.js'
 import {
+  deleteNetns,
   diffLines,
   ip,
   ipJson,
@@ -159,6 +161,9 @@ export class CaseEnv {
 
   async dispose(): Promise<void> {
     await this.dhcp?.stop()
+    // A plugin given the path of a namespace the case removed may make a file there (Debian's sbr
+    // takes a lock on it); the name is this case's, so it goes too.
+    for (const path of this.gone.keys()) if (existsSync(path)) await deleteNetns(basename(path)).catch(() => {})
     await this.sb.dispose()
   }
 
