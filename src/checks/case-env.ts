@@ -1,10 +1,12 @@
 import {randomBytes} from 'node:crypto'
-import {resolve} from 'node:path'
+import {existsSync} from 'node:fs'
+import {basename, resolve} from 'node:path'
 
 import {shellQuote, shellWord} from '../core/quote.js'
 import {DhcpNet} from './dhcp-net.js'
 import type {Evidence, PluginRole} from './types.js'
 import {
+  deleteNetns,
   diffLines,
   ip,
   ipJson,
@@ -121,17 +123,23 @@ export class CaseEnv {
    */
   private async provideMasters(): Promise<void> {
     if (this.setup.host) return
-    const masters = new Set(
-      this.list.plugins
-        .flatMap((p) => [p.master, p.type === 'host-device' ? p.device : undefined])
-        .filter((m): m is string => typeof m === 'string' && m !== ''),
-    )
-    for (const m of masters) {
+    for (const m of this.hostLinks) {
       const peer = `${m.slice(0, 13)}p`
       await ip(['link', 'add', m, 'type', 'veth', 'peer', 'name', peer], this.sb.host.name)
       await ip(['link', 'set', m, 'up'], this.sb.host.name)
       await ip(['link', 'set', peer, 'up'], this.sb.host.name)
     }
+  }
+
+  /** The host links the config names and the suite makes: macvlan/ipvlan/vlan `master`, host-device `device`. */
+  private get hostLinks(): string[] {
+    return [
+      ...new Set(
+        this.list.plugins
+          .flatMap((p) => [p.master, p.type === 'host-device' ? p.device : undefined])
+          .filter((m): m is string => typeof m === 'string' && m !== ''),
+      ),
+    ]
   }
 
   /**
@@ -153,6 +161,9 @@ export class CaseEnv {
 
   async dispose(): Promise<void> {
     await this.dhcp?.stop()
+    // A plugin given the path of a namespace the case removed may make a file there (Debian's sbr
+    // takes a lock on it); the name is this case's, so it goes too.
+    for (const path of this.gone.keys()) if (existsSync(path)) await deleteNetns(basename(path)).catch(() => {})
     await this.sb.dispose()
   }
 
@@ -372,6 +383,7 @@ export class CaseEnv {
         'cnidbg exec invoke',
         shellWord(resolve(inv.path)),
         `--sandbox ${name}`,
+        ...(i === 0 ? this.hostLinks.map((l) => `--host-link ${shellWord(l)}`) : []),
         ...(mapped === undefined ? [] : [`--netns ${mapped}`]),
         ...env,
         `--stdin ${shellQuote(inv.stdin)}`,

@@ -67,7 +67,7 @@ export const DEPARTURES: readonly Departure[] = [
     check: 'del.netns-gone',
     requirement: 'P74',
     type: 'sbr',
-    what: 'DEL fails when CNI_NETNS is gone ("unknown FS magic")',
+    what: 'DEL fails when CNI_NETNS is gone ("unknown FS magic"), and leaves an empty file at that path (its lock)',
   },
   {
     requirement: 'P80',

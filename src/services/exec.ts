@@ -5,6 +5,8 @@ import {resolve} from 'node:path'
 import {UsageError} from '../core/errors.js'
 import {
   createNetns,
+  ip,
+  ipJson,
   type Marker,
   NETNS_PREFIX,
   netnsPath,
@@ -405,6 +407,8 @@ export interface InvokeOptions {
   timeoutSeconds: number
   /** Remove the sandbox after the call (the last line of a sequence). */
   rm?: boolean
+  /** Host links the plugin expects (a macvlan master, a host-device device): a veth each, made when missing. */
+  hostLinks?: string[]
 }
 
 const SANDBOX_NAME_RE = /^[a-z0-9][a-z0-9-]{0,39}$/
@@ -449,8 +453,18 @@ export async function execInvoke(opts: InvokeOptions): Promise<ExecResult> {
   requireEnvironment()
   // Only what was given: CNI_* variables of our own environment must not leak into the call.
   for (const k of Object.keys(process.env)) if (k.startsWith('CNI_') && !(k in env)) env[k] = undefined
+  for (const l of opts.hostLinks ?? [])
+    if (!/^[a-z0-9][a-z0-9-]{0,12}$/.test(l))
+      throw new UsageError(`--host-link "${l}" must be 1–13 characters of a-z, 0-9 and -.`, {code: 'INVALID_LINK'})
   const sb = await namedSandbox(opts.sandbox)
   try {
+    const links = await ipJson<Array<{ifname: string}>>(['link', 'show'], sb.host.name)
+    for (const l of opts.hostLinks ?? []) {
+      if (links.some((k) => k.ifname === l)) continue
+      await ip(['link', 'add', l, 'type', 'veth', 'peer', 'name', `${l}p`], sb.host.name)
+      await ip(['link', 'set', l, 'up'], sb.host.name)
+      await ip(['link', 'set', `${l}p`, 'up'], sb.host.name)
+    }
     if (opts.netns !== undefined) {
       const name = `${NETNS_PREFIX}${sb.id}-${opts.netns}`
       env.CNI_NETNS = existsSync(netnsPath(name)) ? netnsPath(name) : (await sb.addNetns(opts.netns)).path

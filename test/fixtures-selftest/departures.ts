@@ -4,6 +4,7 @@
  * shows it. When an upgrade fixes one, this fails and the entry (and its row in fixtures/README.md)
  * goes. The reproductions are the ones fixtures/README.md prints.
  */
+import {existsSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -81,6 +82,8 @@ const REPRODUCTIONS: Record<string, Reproduction> = {
     const netns = (await h.container()).path
     await h.removeContainer('c0')
     await expectFailure(t, h, 'sbr', SBR, {netns}, /unknown FS magic/)
+    t.ok(existsSync(netns), 'and it made an empty file at that path (its lock)')
+    rmSync(netns, {force: true})
   },
   'ptp P80': async (t, h) => {
     const ptp = {

@@ -38,6 +38,11 @@ The sandbox is named: the first call with a name makes it (kept between calls), 
 
   static override flags = {
     env: Flags.string({multiple: true, summary: 'A CNI_* variable, NAME=VALUE (repeatable). CNI_COMMAND is required.'}),
+    'host-link': Flags.string({
+      multiple: true,
+      summary:
+        'A link the plugin expects on the host (a macvlan master, a host-device device): a veth, made when missing.',
+    }),
     netns: Flags.string({summary: 'A container namespace of the sandbox (made when missing), passed as CNI_NETNS.'}),
     rm: Flags.boolean({summary: 'Remove the sandbox after this call.'}),
     sandbox: Flags.string({
@@ -61,6 +66,7 @@ The sandbox is named: the first call with a name makes it (kept between calls), 
     const {args, flags} = await this.parse(ExecInvoke)
     const result = await execInvoke({
       env: flags.env ?? [],
+      hostLinks: flags['host-link'],
       netns: flags.netns,
       plugin: args.plugin,
       rm: flags.rm,

@@ -25,7 +25,7 @@ writeFileSync(
   plugin,
   `#!/bin/sh
 in=$(cat)
-printf '{"cniVersion":"1.0.0","env":"%s","hostns":"%s","stdin":"%s"}' "$(env | grep '^CNI_' | sort | tr '\\n' ' ')" "$(ip netns identify)" "$(printf %s "$in" | tr '"' "'")"
+printf '{"cniVersion":"1.0.0","env":"%s","hostns":"%s","stdin":"%s","links":"%s"}' "$(env | grep '^CNI_' | sort | tr '\\n' ' ')" "$(ip netns identify)" "$(printf %s "$in" | tr '"' "'")" "$(ip -o link show | cut -d: -f2 | tr -d ' ' | tr '\\n' ' ')"
 `,
 )
 chmodSync(plugin, 0o755)
@@ -44,13 +44,15 @@ t.test('one call, exactly as given, in the sandbox; the sandbox lives until --rm
     'CNI_COMMAND=ADD',
     '--env',
     'CNI_CONTAINERID=x',
+    '--host-link',
+    'cnidbg-hl0',
     '--stdin',
     '{"a":"b"}',
     '--json',
   ])
   t.equal(first.exitCode, 0, first.stderr)
   const r = (JSON.parse(first.stdout) as {result: ExecResult}).result
-  const out = r.result as {env: string; hostns: string; stdin: string}
+  const out = r.result as {env: string; hostns: string; stdin: string; links: string}
   const id = readMarkers().find((m) => m.label === `exec invoke ${name}`)?.id
   t.ok(id, 'the first call made a kept sandbox under that name')
   t.equal(
@@ -60,6 +62,7 @@ t.test('one call, exactly as given, in the sandbox; the sandbox lives until --rm
   )
   t.equal(out.hostns, `cnidbg-${id}-host`, "run from the sandbox's host, never this one")
   t.equal(out.stdin, "{'a':'b'}", 'stdin as is')
+  t.match(out.links, /(^| )cnidbg-hl0@cnidbg-hl0p /, 'the host link it expects, made in the sandbox host')
   const last = await invoke([plugin, '--sandbox', name, '--env', 'CNI_COMMAND=DEL', '--rm'])
   t.equal(last.exitCode, 0, last.stderr)
   t.match(last.stdout, `CNI_COMMAND=DEL`, 'the call is shown')
@@ -75,6 +78,7 @@ t.test('usage errors, before anything is made', async (t) => {
     ['--env', 'CNI_CONTAINERID=x'],
     ['--env', 'PATH=/evil', '--env', 'CNI_COMMAND=ADD'],
     ['--env', 'CNI_COMMAND=ADD', '--netns', '../x'],
+    ['--env', 'CNI_COMMAND=ADD', '--host-link', 'a/b'],
   ]) {
     const c = await invoke([plugin, '--sandbox', name, ...argv])
     t.equal(c.exitCode, 2, `${argv.join(' ')}: exit 2`)
