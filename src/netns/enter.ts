@@ -21,6 +21,12 @@ export interface EnterOptions {
    * (sandbox.ts), instead of `sysfs`, which makes a new one per program.
    */
   mount?: string
+  /**
+   * The working directory inside, with `mount`: entering a mount namespace moves a process to that
+   * namespace's root, so a relative program path (`--cni-path ./bin`) or argument would otherwise be
+   * read from /. The directory is looked up in the namespace entered.
+   */
+  wd?: string
   /** The nsenter and ip to run (absolute paths where the caller resolved them). */
   nsenter?: string
   ip?: string
@@ -35,6 +41,6 @@ export function inNetnsArgv(ns: NetnsRef, argv: readonly string[], opts: EnterOp
   }
   const path = 'path' in ns ? ns.path : `/run/netns/${ns.name}`
   // nsenter opens both files before it enters either, so the net path is read in our mount namespace.
-  const mount = opts.mount ? [`--mount=${opts.mount}`] : []
+  const mount = opts.mount ? [`--mount=${opts.mount}`, ...(opts.wd ? [`--wd=${opts.wd}`] : [])] : []
   return [opts.nsenter ?? 'nsenter', ...mount, `--net=${path}`, '--', ...argv]
 }

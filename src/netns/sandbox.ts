@@ -98,6 +98,7 @@ export class HostViewMounts {
     try {
       const [cmd, ...rest] = inNetnsArgv({name: this.view.netns}, [file, ...args], {
         mount: `/proc/${process.pid}/fd/${fd}`,
+        wd: opts.cwd ?? process.cwd(),
       })
       return await run(cmd!, rest, opts)
     } finally {

@@ -1,4 +1,5 @@
-import {existsSync, readdirSync, readlinkSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import t from 'tap'
 
@@ -111,6 +112,19 @@ t.test('every program of a sandbox enters one mount namespace, made once, kept b
   await sb.dispose()
   t.same(ownMountFds(), fdsBefore, 'dispose closed the descriptor')
   await t.rejects(sb.run('true', []), /closed/, 'a disposed sandbox runs nothing')
+})
+
+t.test('a relative program path and the working directory survive entering the mount namespace', async (t) => {
+  // `cnidbg conformance my.conflist --cni-path ./bin` (README): entering a mount namespace moves a
+  // process to its root, so the caller's directory must be set again inside.
+  const sb = await Sandbox.create({label: 'sandbox-cwd-test'})
+  t.teardown(() => sb.dispose())
+  const dir = mkdtempSync(join(tmp, 'cwd-'))
+  mkdirSync(join(dir, 'bin'))
+  writeFileSync(join(dir, 'bin', 'hello'), '#!/bin/sh\npwd\n', {mode: 0o755})
+  const r = await sb.run('bin/hello', [], {cwd: dir})
+  t.equal(r.exitCode, 0, r.stderr)
+  t.equal(r.stdout, `${dir}\n`, "runs from the caller's directory")
 })
 
 t.test('removeNetns drops one container namespace from the marker', async (t) => {
