@@ -26,7 +26,7 @@ import {refPlugin} from '../../src/reference-plugin/plugin-ref.js'
 import {runPlugin} from '../../src/reference-plugin/skel.js'
 import {
   firstIpWord,
-  INTEGER_WORD,
+  foreignPid,
   IPAM_TYPE,
   substitute,
   type FuzzCase,
@@ -244,17 +244,11 @@ const pids = new Set([String(world.podPid), String(world.byPid)])
  * generators make sure none is generated: see separatePids).
  */
 function unsafe(c: FuzzCase): string | undefined {
-  const values = [...Object.values(c.env), c.stdin, c.ipam, c.plant].filter((v): v is string => v !== undefined)
-  for (const v of values) {
-    for (const m of v.matchAll(/netns[\s"'\\]*([+-]?(?:0x[0-9a-f]+|[0-9]+))(?![0-9a-z])/gi)) {
-      if (!pids.has(m[1]!)) return `"netns ${m[1]}" names a process outside the sandbox`
-    }
-  }
+  const pid = foreignPid(c, pids)
+  if (pid) return pid
   const netns = c.env.CNI_NETNS
   if (netns !== undefined) {
-    // How iproute2 reads the word after "netns": a path, a name under /run/netns, or a pid.
     const word = firstIpWord(netns)
-    if (INTEGER_WORD.test(word) && !pids.has(word)) return `CNI_NETNS starts with the pid ${word}`
     for (const p of [netns, word, word.includes('/') ? '' : `/run/netns/${word}`]) {
       if (!p) continue
       let st

@@ -118,13 +118,16 @@ export function subst(text: string, w: World): string {
 }
 
 /**
- * A pid placeholder next to a digit would name another process ("{BYPID}7"): a payload moving a link
- * there could reach a namespace outside the sandbox. Generators pass every value through this.
+ * A pid placeholder in a word with other bytes iproute2 reads as part of a number ("{BYPID}7",
+ * "-{BYPID}", "0x{BYPID}") would name another process: a payload moving a link there could reach a
+ * namespace outside the sandbox. Generators pass every value through this: a digit after a pid gets an
+ * "x" between them, and a digit, sign, "x" or hex letter before one gets a "z" (no number has either
+ * there, in any base strtol reads).
  */
 export function separatePids(text: string): string {
   return text
     .replace(/(\{(?:BY|POD)PID\})(?=[0-9]|\{(?:BY|POD)PID\})/g, '$1x')
-    .replace(/([0-9])(?=\{(?:BY|POD)PID\})/g, '$1x')
+    .replace(/([0-9a-fx+-])(?=\{(?:BY|POD)PID\})/gi, '$1z')
 }
 
 /** The case with its placeholders resolved (the worker runs this; the test checks against it). */
@@ -156,6 +159,25 @@ export function firstIpWord(value: string): string {
 
 /** A number iproute2 would take for a pid (strtol, any base). */
 export const INTEGER_WORD = /^[+-]?(?:0x[0-9a-f]+|[0-9]+)$/i
+
+/**
+ * Why a case (placeholders resolved) could aim `ip` at a process other than the sandbox's (`pids`):
+ * a number after "netns" anywhere, or a CNI_NETNS iproute2 would read as a pid. The worker refuses
+ * such a case; the generators must never make one (the fuzz test checks them against this).
+ */
+export function foreignPid(c: FuzzCase, pids: ReadonlySet<string>): string | undefined {
+  const values = [...Object.values(c.env), c.stdin, c.ipam, c.plant].filter((v): v is string => v !== undefined)
+  for (const v of values) {
+    for (const m of v.matchAll(/netns[\s"'\\]*([+-]?(?:0x[0-9a-f]+|[0-9]+))(?![0-9a-z])/gi)) {
+      if (!pids.has(m[1]!)) return `"netns ${m[1]}" names a process outside the sandbox`
+    }
+  }
+  const netns = c.env.CNI_NETNS
+  if (netns === undefined) return undefined
+  // How iproute2 reads the word after "netns": a path, a name under /run/netns, or a pid.
+  const word = firstIpWord(netns)
+  return INTEGER_WORD.test(word) && !pids.has(word) ? `CNI_NETNS starts with the pid ${word}` : undefined
+}
 
 /**
  * A CNI_NETNS that iproute2 could read as the pid of a process outside the sandbox gets a letter in

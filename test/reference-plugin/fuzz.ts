@@ -26,6 +26,7 @@ import t, {type Test} from 'tap'
 import {formatCIDR, parseCIDR, parseIP} from '../../src/core/ip.js'
 import {buildWorker, FuzzSandbox} from '../helpers/fuzz-sandbox.js'
 import {
+  foreignPid,
   IPAM_TYPE,
   noForeignPid,
   separatePids,
@@ -33,6 +34,7 @@ import {
   type FuzzCase,
   type Observation,
   type Snap,
+  type World,
 } from '../helpers/fuzz-world.js'
 import {bundle} from '../helpers/ref-plugins.js'
 
@@ -545,6 +547,44 @@ const LANES: Lane[] = [
   ],
 ]
 const ALL = fc.oneof(...Object.values(CLASSES))
+
+// The worker refuses a case that could name a process outside its sandbox, and the run fails: the
+// generators must never make one. Checked on the values of this run's seed, in a stand-in world.
+t.test('the generators name no process outside the sandbox', async (t) => {
+  const world: World = {
+    bridge: 'fzb0',
+    clink: 'fzc0',
+    canary: '/tmp/cnidbg-fz000000-x/canary',
+    podName: 'cnidbg-fz000000-pod',
+    pod: '/run/netns/cnidbg-fz000000-pod',
+    podPid: 4242,
+    byName: 'cnidbg-fz000000-by',
+    by: '/run/netns/cnidbg-fz000000-by',
+    byPid: 1263,
+    tmp: '/tmp/cnidbg-fz000000-x',
+    cwd: '/tmp/cnidbg-fz000000-x/cwd',
+    stubDir: '/tmp/cnidbg-fz000000-x/stub',
+    plugins: '/tmp/cnidbg-plugins-x',
+    front: '/tmp/cnidbg-plugins-x/cnidbg-ref',
+  }
+  const pids = new Set([String(world.podPid), String(world.byPid)])
+  const refused = (i: Input) => foreignPid(substitute(toCase(i, 'inproc'), world), pids)
+  // Values the generators once made: a sign, a digit or "0x" before a pid, a digit after one.
+  for (const v of [
+    '-{BYPID}\nnetns exec {BYNAME} touch {CANARY} #',
+    '+{PODPID}',
+    '0x{BYPID}',
+    '0{BYPID}',
+    '{BYPID}7',
+  ]) {
+    t.equal(refused({netns: noForeignPid(separatePids(v))}), undefined, `CNI_NETNS ${J(v)}`)
+    t.equal(refused({args: separatePids(` netns ${v}`)}), undefined, `CNI_ARGS ${J(` netns ${v}`)}`)
+  }
+  for (const [label, arb] of Object.entries(CLASSES)) {
+    const bad = fc.sample(arb, {seed: SEED, numRuns: 5000}).filter((i) => refused(i) !== undefined)
+    t.same(bad.slice(0, 3), [], `${label}: no generated value names a process outside the sandbox`)
+  }
+})
 
 t.test('cnidbg-ref keeps its contract under hostile input', async (t) => {
   // Settled, not all: a lane that breaks must not end the test (and its sandboxes) under the others.
