@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -82,7 +83,11 @@ const EXIT: Record<string, number> = {
   'cnidbg trace pod-a pod-c --format mermaid': 1,
 }
 
-/** Examples run from the repository root (its own paths), not from the scratch dir. */
+/**
+ * Examples run from the repository (its own paths), not from the scratch dir. They run in a stand-in
+ * checkout of symlinks without `.tap`: a tap run started in the real root deletes `.tap/processinfo`
+ * at start, under the tap run this file is part of (CI once failed on the ENOTEMPTY that left).
+ */
 const IN_REPO = new Set(['npx tap test/runtime/conf.ts'])
 
 /** Examples run after all others, because the ones below them in the README need what they remove. */
@@ -162,6 +167,9 @@ writeFileSync(
 )
 symlinkSync('/usr/lib/cni', join(work, 'bin'))
 symlinkSync(join(ROOT, 'fixtures'), join(work, 'fixtures'))
+const checkout = join(work, 'checkout')
+mkdirSync(checkout)
+for (const entry of readdirSync(ROOT)) if (entry !== '.tap') symlinkSync(join(ROOT, entry), join(checkout, entry))
 const SUBSTITUTE: Record<string, [string, string]> = {
   'kubectl --kubeconfig /run/cnidbg/lab/lab/kubeconfig get nodes,pods -o wide': [
     '/run/cnidbg/lab/lab/',
@@ -200,7 +208,7 @@ t.test(
             const [from, to] = SUBSTITUTE[e.command] ?? ['', '']
             const command = from ? e.command.replace(from, to) : e.command
             const r = await run('sh', ['-c', command], {
-              cwd: IN_REPO.has(e.command) ? ROOT : work,
+              cwd: IN_REPO.has(e.command) ? checkout : work,
               env,
               timeoutMs: 900_000,
             })
