@@ -1,9 +1,25 @@
+import {readFileSync} from 'node:fs'
+
 import {inNetnsArgv} from '../netns/enter.js'
 import {litePiped, liteRun, which, type LiteResult} from '../process/lite-exec.js'
 import {CniError, CODE} from './errors.js'
 
 // Generous: on a node starting 100 pods at once, `ip` waits for CPU; the runtime has its own deadline.
 const TIMEOUT_MS = 120_000
+
+/**
+ * Whether our own netns (the node) has a link named `name`: /proc/self/net/dev is per netns, so no exec
+ * is needed. Undefined when it cannot be read.
+ */
+export function nodeHasLink(name: string): boolean | undefined {
+  try {
+    return readFileSync('/proc/self/net/dev', 'utf8')
+      .split('\n')
+      .some((l) => l.trimStart().startsWith(`${name}:`))
+  } catch {
+    return undefined
+  }
+}
 
 /** `ip -batch -` in the plugin's own netns (the node). */
 export function hostIp(lines: readonly string[], json = false): Promise<LiteResult> {
