@@ -374,6 +374,8 @@ function outside(when: string, base: Snap, s: Snap, own: Set<string>, ownPod: Se
   const p: string[] = []
   if (s.canary) p.push(`after ${when}: the canary file exists: a command beyond the plan ran`)
   if ('fzc0' in s.node) p.push(`after ${when}: the canary link fzc0 exists: a command beyond the plan ran`)
+  // The worker sends a snapshot equal to the base as none at all (FuzzSandbox.unpack): nothing changed.
+  if (s === base) return p
   if (J(s.ports) !== J(base.ports))
     p.push(`after ${when}: the bridge fzb0's ports changed: ${J(base.ports)} -> ${J(s.ports)}`)
   if (J(s.by) !== J(base.by))
@@ -602,7 +604,7 @@ const LANES = Number(process.env.CNIDBG_FUZZ_LANES ?? 6)
 const ALL = fc.oneof(...Object.values(CLASSES))
 
 // The worker refuses a case that could name a process outside its sandbox, and the run fails: the
-// generators must never make one. Checked on the values of this run's seed, in a stand-in world.
+// generators must never make one. Checked on values drawn from this run's seed, in a stand-in world.
 t.test('the generators name no process outside the sandbox', async (t) => {
   const world: World = {
     bridge: 'fzb0',
@@ -634,7 +636,8 @@ t.test('the generators name no process outside the sandbox', async (t) => {
     t.equal(refused({args: separatePids(` netns ${v}`)}), undefined, `CNI_ARGS ${J(` netns ${v}`)}`)
   }
   for (const [label, arb] of Object.entries(CLASSES)) {
-    const bad = fc.sample(arb, {seed: SEED, numRuns: 5000}).filter((i) => refused(i) !== undefined)
+    // Values beyond those the run's parts draw (seeds SEED + 0, 1, …).
+    const bad = fc.sample(arb, {seed: SEED + 1000, numRuns: 2000}).filter((i) => refused(i) !== undefined)
     t.same(bad.slice(0, 3), [], `${label}: no generated value names a process outside the sandbox`)
   }
 })
