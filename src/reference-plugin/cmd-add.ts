@@ -166,9 +166,12 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
   try {
     step = await allocate(ctx, pre)
   } catch (error) {
-    const out = await veth.finish([], [])
-    if (out.host.exitCode === 0 || failedLine(out.host) !== 1)
-      await hostIp([batchLine('link', 'del', 'dev', pre.hostIf)])
+    // The pair goes down with the session's own node-side batch, not a second ip. ip stops at the first
+    // line that fails: a pair it could not create (line 1) is left alone, and only when a later line
+    // failed, or ip did not say, is the deletion run on its own.
+    const del = batchLine('link', 'del', 'dev', pre.hostIf)
+    const out = await veth.finish([del], [])
+    if (out.host.exitCode !== 0 && failedLine(out.host) !== 1) await hostIp([del])
     throw error
   }
   // Crash tests stop here with the node side complete and the pod side not yet configured.
