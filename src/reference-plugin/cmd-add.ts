@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 
 import type {LiteResult} from '../process/lite-exec.js'
 import {batchLine} from './batch.js'
@@ -6,7 +6,7 @@ import {parseRefConf, resolveMtu} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
 import {parseCIDR, parseIP} from '../core/ip.js'
-import {failedLine, hostIp, ipError, startVethSession} from './node-exec.js'
+import {failedLine, hostIp, ipError, nodeHasLink, startVethSession} from './node-exec.js'
 import {isEmptyDns} from './result.js'
 import type {Ctx} from './skel.js'
 import {ensureSysctl} from './sysctl.js'
@@ -39,17 +39,6 @@ function explainHostFailure(ctx: Ctx, r: LiteResult): CniError {
     return new CniError(CODE.INVALID_ENV, `CNI_NETNS ${netns} is not a network namespace`, r.stderr.trim())
   }
   return ipError(`creating the veth pair for ${ifname}`, r)
-}
-
-/** Whether a link exists in our own netns: /proc/self/net/dev is per-netns, so no exec is needed. */
-function nodeHasLink(name: string): boolean {
-  try {
-    return readFileSync('/proc/self/net/dev', 'utf8')
-      .split('\n')
-      .some((l) => l.trimStart().startsWith(`${name}:`))
-  } catch {
-    return false
-  }
 }
 
 function podAddresses(ipam: Result): PodAddress[] {
@@ -88,7 +77,7 @@ function prepare(ctx: Ctx): Prepared {
   const hostIf = hostVethName(containerID, ifname)
   // A second ADD of the same attachment must fail before IPAM: rolling back with IPAM DEL (keyed by
   // containerID+ifname) would release the first ADD's addresses (checklist P36).
-  if (nodeHasLink(hostIf)) {
+  if (nodeHasLink(hostIf) === true) {
     throw new CniError(
       CODE.INTERFACE_EXISTS,
       `the node side ${hostIf} of container ${containerID} ${ifname} already exists`,
@@ -177,9 +166,12 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
   try {
     step = await allocate(ctx, pre)
   } catch (error) {
-    const out = await veth.finish([], [])
-    if (out.host.exitCode === 0 || failedLine(out.host) !== 1)
-      await hostIp([batchLine('link', 'del', 'dev', pre.hostIf)])
+    // The pair goes down with the session's own node-side batch, not a second ip. ip stops at the first
+    // line that fails: a pair it could not create (line 1) is left alone, and only when a later line
+    // failed, or ip did not say, is the deletion run on its own.
+    const del = batchLine('link', 'del', 'dev', pre.hostIf)
+    const out = await veth.finish([del], [])
+    if (out.host.exitCode !== 0 && failedLine(out.host) !== 1) await hostIp([del])
     throw error
   }
   // Crash tests stop here with the node side complete and the pod side not yet configured.

@@ -2,7 +2,7 @@ import {batchLine} from './batch.js'
 import {ipamTypeForDel} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, joinErrors} from './errors.js'
-import {hostIp, ipError} from './node-exec.js'
+import {hostIp, ipError, nodeHasLink} from './node-exec.js'
 import type {Ctx} from './skel.js'
 import {hostVethName} from './veth.js'
 
@@ -17,12 +17,15 @@ const GONE = /Cannot find device|does not exist/
 export async function cmdDel(ctx: Ctx): Promise<void> {
   const ipamType = ipamTypeForDel(ctx.conf)
   const hostIf = hostVethName(ctx.args.containerID, ctx.args.ifname)
+  // A node side that is not there costs no `ip` (a DEL after a failed ADD, a repeated DEL): no ADD of
+  // the same attachment runs meanwhile (checklist P101), so it stays gone.
+  const gone = nodeHasLink(hostIf) === false
   const [link, ipam] = await Promise.allSettled([
-    hostIp([batchLine('link', 'del', 'dev', hostIf)]),
+    gone ? undefined : hostIp([batchLine('link', 'del', 'dev', hostIf)]),
     ipamType && delegateIpam(ctx, ipamType, 'DEL'),
   ])
   const errors: CniError[] = []
-  if (link.status === 'fulfilled' && link.value.exitCode !== 0 && !GONE.test(link.value.stderr)) {
+  if (link.status === 'fulfilled' && link.value && link.value.exitCode !== 0 && !GONE.test(link.value.stderr)) {
     errors.push(ipError(`deleting ${hostIf}`, link.value))
   }
   if (link.status === 'rejected') errors.push(new CniError(100, `deleting ${hostIf} failed`, String(link.reason)))

@@ -1,9 +1,25 @@
+import {readFileSync} from 'node:fs'
+
 import {inNetnsArgv} from '../netns/enter.js'
 import {litePiped, liteRun, which, type LiteResult} from '../process/lite-exec.js'
 import {CniError, CODE} from './errors.js'
 
 // Generous: on a node starting 100 pods at once, `ip` waits for CPU; the runtime has its own deadline.
 const TIMEOUT_MS = 120_000
+
+/**
+ * Whether our own netns (the node) has a link named `name`: /proc/self/net/dev is per netns, so no exec
+ * is needed. Undefined when it cannot be read.
+ */
+export function nodeHasLink(name: string): boolean | undefined {
+  try {
+    return readFileSync('/proc/self/net/dev', 'utf8')
+      .split('\n')
+      .some((l) => l.trimStart().startsWith(`${name}:`))
+  } catch {
+    return undefined
+  }
+}
 
 /** `ip -batch -` in the plugin's own netns (the node). */
 export function hostIp(lines: readonly string[], json = false): Promise<LiteResult> {
@@ -23,7 +39,8 @@ export function podIp(nsPath: string, lines: readonly string[], json = false): P
  * Both sides of ADD from one child. Starting a process from Node forks the whole Node process (about
  * 6 ms more than from a shell on a 2-core node), so ADD starts exactly one: a shell that runs `ip -batch
  * -` in our netns on its stdin and, once that succeeded, says so on fd 5 and runs `nsenter … ip -batch
- * -` in the pod on fd 3 (its stderr is fd 4). Exit code 64: the node side failed. Node-side lines are
+ * -` in the pod on fd 3 (its stderr is fd 4), if fd 3 starts with a "pod" line: an ADD undone after
+ * IPAM failed sends none and starts nothing more. Exit code 64: the node side failed. Node-side lines are
  * written as soon as they are known, so the kernel creates the pair while IPAM chooses the address.
  * (Starting the pod side's `ip` at once, or bringing both ends up at the same time, measured no faster
  * on 2 cores: the kernel serialises link changes, and the extra processes compete for the CPU.)
@@ -31,6 +48,8 @@ export function podIp(nsPath: string, lines: readonly string[], json = false): P
 const VETH_SCRIPT = [
   '"$1" -batch - 3<&- 4>&- 5>&- || exit 64',
   'echo >&5; exec 5>&-',
+  // read takes the line byte by byte from the pipe, so ip gets the rest.
+  'IFS= read -r go <&3 && [ "$go" = pod ] || exit 0',
   'exec "$2" --net="$3" -- "$1" -batch - <&3 2>&4',
 ].join('\n')
 const HOST_FAILED = 64
@@ -64,7 +83,7 @@ export function startVethSession(podNsPath: string): VethSession {
       p.end(0, asInput(host))
       const ok = await p.signalled(5)
       if (ok && holdBeforePod) await holdBeforePod()
-      p.end(3, ok ? asInput(pod) : '')
+      p.end(3, ok && pod.length > 0 ? `pod\n${asInput(pod)}` : '')
       const r = await p.done
       const base = {signal: r.signal, stdout: '', timedOut: r.timedOut, spawnError: r.spawnError}
       if (r.exitCode === HOST_FAILED || (!ok && r.exitCode !== 0)) {

@@ -189,10 +189,16 @@ async function writeReply(st: ServerState, fd: number, text: string, pid: number
 }
 
 function sameNs(pid: number, kind: 'net' | 'mnt'): boolean {
+  const ns = nsOf(pid, kind)
+  return ns !== undefined && ns === nsOf('self', kind)
+}
+
+/** The inode of a process's namespace; undefined once it is exiting (its namespaces are let go first). */
+function nsOf(pid: number | 'self', kind: 'net' | 'mnt'): number | undefined {
   try {
-    return statSync(`/proc/${pid}/ns/${kind}`).ino === statSync(`/proc/self/ns/${kind}`).ino
+    return statSync(`/proc/${pid}/ns/${kind}`).ino
   } catch {
-    return false
+    return undefined
   }
 }
 
@@ -239,7 +245,7 @@ async function handle(st: ServerState, pid: number, ready?: number): Promise<voi
       : verb !== 'ADD' && verb !== 'DEL'
         ? `${logField(verb)} is not served`
         : env.CNIDBG_TEST_HOLD || !sameNs(pid, 'net')
-          ? same(pid, start)
+          ? nsOf(pid, 'net') !== undefined && same(pid, start)
             ? 'another network namespace, or a test hook'
             : 'gone'
           : undefined

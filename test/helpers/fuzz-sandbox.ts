@@ -151,8 +151,15 @@ export class FuzzSandbox {
     const [cmd, ...args] = hostViewArgv({netns: names.node, varLibCni: lib, runCni: runDir}, process.execPath, [
       join(pluginDir, WORKER),
       JSON.stringify(world),
+      process.env.CNIDBG_FUZZ_PROFILE ? 'profile' : '',
     ])
-    const worker = spawn(cmd!, args, {stdio: ['pipe', 'pipe', 'pipe']})
+    // A clean environment, through `env -i`: tap's process-info hook rewrites the environment of every
+    // process the test starts (whatever env it is given) to load itself into each Node below, here the
+    // worker and the shell front's Node. There it adds a loader thread, a hook on every spawn and a
+    // record of every process: most of the worker's own CPU. The bundled worker needs none of it.
+    const worker = spawn('env', ['-i', `PATH=${process.env.PATH ?? ''}`, cmd!, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     procs.push(worker)
     const sb = new FuzzSandbox(world, worker)
     await sb.listen()
@@ -181,7 +188,7 @@ export class FuzzSandbox {
         const p = this.pending.get(msg.id!)
         this.pending.delete(msg.id!)
         if (msg.error) p?.reject(new Error(msg.error))
-        else p?.resolve(msg.obs!)
+        else p?.resolve(this.unpack(msg.obs!))
       })
       this.worker.on('exit', (code, signal) => {
         const e = new Error(`the fuzz worker exited (${code ?? signal}): ${this.stderrTail.join('\n')}`)
@@ -192,15 +199,42 @@ export class FuzzSandbox {
     })
   }
 
-  /** CPU seconds the worker and every process it waited for have used so far (load-independent cost). */
+  /**
+   * CPU seconds the worker, every process it waited for and its live children (the observers) have
+   * used so far (load-independent cost; call it between cases).
+   */
   cpuSeconds(): number {
-    try {
-      const stat = readFileSync(`/proc/${this.worker.pid}/stat`, 'utf8')
+    const ticks = (pid: number | string, fields: [number, number]): number => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       // utime, stime, cutime, cstime: fields 14-17, in clock ticks (100 per second on Linux).
-      return f.slice(11, 15).reduce((a, x) => a + Number(x), 0) / 100
+      return f.slice(...fields).reduce((a, x) => a + Number(x), 0)
+    }
+    try {
+      const pid = this.worker.pid!
+      let total = ticks(pid, [11, 15])
+      for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ')) {
+        try {
+          if (child.trim()) total += ticks(child.trim(), [11, 13])
+        } catch {
+          // Exited meanwhile: counted in the worker's cutime once waited for.
+        }
+      }
+      return total / 100
     } catch {
       return Number.NaN
+    }
+  }
+
+  /** The worker sends null for a snapshot that is the case's base, and for a base that is the initial one. */
+  private unpack(o: Observation): Observation {
+    const base = o.base ?? this.base
+    return {
+      ...o,
+      base,
+      afterAdd: o.afterAdd ?? base,
+      gc: o.gc && {...o.gc, snap: o.gc.snap ?? base},
+      afterDel: o.afterDel ?? base,
     }
   }
 

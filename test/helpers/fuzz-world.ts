@@ -49,22 +49,25 @@ export interface FuzzCase {
   gc?: boolean
 }
 
-export interface LinkInfo {
-  ifindex: string
-  master: string
-  flags: string
-  mtu: string
-  address: string
-  ifalias: string
-}
+/**
+ * A link as `ip -j addr show` prints it (ifindex, flags, mtu, master, address, ifalias, its
+ * addresses…), without what follows the carrier (operstate, LOWER_UP) or the lifetimes of addresses.
+ */
+export type LinkInfo = Record<string, unknown>
 
-/** One moment of the world; link names are their bytes as latin1 strings. */
+/**
+ * One moment of the world, from netlink dumps of the three namespaces; link names are their bytes as
+ * latin1 strings, routes (every table, both families) are `ip -j` objects as JSON text.
+ */
 export interface Snap {
   node: Record<string, LinkInfo>
   nodeRoutes: string[]
+  /** The pod's link names (its state is podState). */
   pod: string[]
-  by: string[]
+  podState: {links: Record<string, LinkInfo>; routes: string[]}
+  by: Record<string, LinkInfo>
   byRoutes: string[]
+  /** The canary bridge's ports: the node links whose master it is. */
   ports: string[]
   canary: boolean
 }
@@ -74,6 +77,9 @@ export interface Outcome {
   exitCode: number
   stderr?: string
 }
+
+/** Per step of a case (CNIDBG_FUZZ_PROFILE): ms of wall time, of the worker's CPU, of its children's CPU. */
+export type Profile = Record<string, [wall: number, self: number, children: number]>
 
 export interface Observation {
   add: Outcome
@@ -88,6 +94,7 @@ export interface Observation {
   leases: string[]
   /** What the worker could not put back after the case (then later cases are not trustworthy). */
   unrestored: string[]
+  profile?: Profile
 }
 
 const PLACEHOLDER = /\{(BR|CLINK|CANARY|BYNAME|BYPID|PODNAME|PODPID|POD|TMP)\}/g

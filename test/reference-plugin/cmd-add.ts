@@ -1,13 +1,14 @@
 // ADD against hostile input, through both ways of running it (the shell front and one Node process):
 // an interface name, a CNI_NETNS or an IPAM route that would change the meaning of the plugin's `ip`
 // commands must either be taken literally or be refused with a CNI error, and nothing else may run.
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
 
 import {run} from '../../src/process/exec.js'
+import {which} from '../../src/process/lite-exec.js'
 import {ip} from '../../src/netns/netns.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
 import {bundle, Node, podJson, refConf, type Invocation, type Tap} from '../helpers/ref-plugins.js'
@@ -184,3 +185,49 @@ for (const [entry, how, x] of [
     )
   })
 }
+
+t.test(
+  'one process: when IPAM fails, the pair is deleted by the batch that made it, and nothing more runs',
+  async (t) => {
+    const pod = await node.pod('ipamfail')
+    const bin = mkdtempSync(join(scratch, 'bin-'))
+    const log = join(bin, 'log')
+    // An `ip` first on PATH that logs each batch it is given, then hands it to the real one.
+    writeFileSync(
+      join(bin, 'ip'),
+      `#!/bin/sh\nin=$(cat)\nprintf '%s\\n--\\n' "$in" >>'${log}'\nprintf '%s\\n' "$in" | exec '${which('ip')}' "$@"\n`,
+      {mode: 0o755},
+    )
+    writeFileSync(
+      join(bin, 'busy-ipam'),
+      `#!/bin/sh\ncat >/dev/null\necho '{"cniVersion":"1.1.0","code":11,"msg":"busy, try later"}'\nexit 1\n`,
+      {mode: 0o755},
+    )
+    const hostIf = hostVethName('ipamfail-p', 'eth0')
+    const add = await node.invoke(
+      'cnidbg-ref-1p',
+      'ADD',
+      {...refConf('1.1.0', {}, {name: 'ipamfail'}), ipam: {type: 'busy-ipam'}},
+      {
+        containerID: 'ipamfail-p',
+        netns: pod.path,
+        ifname: 'eth0',
+        path: `${bin}:${dir}`,
+        env: {PATH: `${bin}:${process.env.PATH}`},
+      },
+    )
+    t.equal(add.json?.code, 11, add.stdout + add.stderr)
+    t.notOk(
+      (await hostLinks()).some((l) => l.ifname === hostIf),
+      'no node side is left',
+    )
+    // The plugin's batches (the sandbox's own `ip netns exec`, which starts it, is given the config).
+    const batches = readFileSync(log, 'utf8')
+      .split('\n--\n')
+      .filter((b) => !b.startsWith('{'))
+    const made = batches.filter((b) => b.includes(`link add name ${hostIf} `))
+    t.equal(made.length, 1, 'one batch made the pair')
+    t.match(made[0], `link del dev ${hostIf}`, 'and deleted it')
+    t.same(batches, [made[0], ''], 'and ip ran once: no second one to delete it, none in the pod')
+  },
+)

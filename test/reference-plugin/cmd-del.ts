@@ -1,10 +1,12 @@
 // DEL is best effort (SPEC §2 DEL): a config field DEL does not use being invalid must not make it fail,
 // through the shell front and through one Node process.
-import {existsSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
 
+import {which} from '../../src/process/lite-exec.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
 import {bundle, Node, refConf} from '../helpers/ref-plugins.js'
 
@@ -50,3 +52,29 @@ for (const [entry, how, x] of [
     t.same(reservations(`deltype${x}`), [])
   })
 }
+
+t.test('one process: a DEL that finds the node side gone runs no ip', async (t) => {
+  const pod = await node.pod('delgone')
+  const conf = refConf('1.1.0', {}, {name: 'delgone'})
+  // An `ip` first on PATH that logs each run and then runs the real one.
+  const bin = mkdtempSync(join(tmpdir(), 'cnidbg-ipspy-'))
+  t.teardown(() => rmSync(bin, {recursive: true, force: true}))
+  const log = join(bin, 'log')
+  writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho "$*" >>'${log}'\nexec '${which('ip')}' "$@"\n`, {mode: 0o755})
+  const o = {containerID: 'delgone-p', netns: pod.path, ifname: 'eth0', env: {PATH: `${bin}:${process.env.PATH}`}}
+  // The plugin's runs (`ip -batch -`), not the sandbox's own `ip netns exec` that starts it.
+  const runs = (): string[] =>
+    existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('-'))
+      : []
+  t.equal((await node.invoke('cnidbg-ref-1p', 'ADD', conf, o)).exitCode, 0)
+  const added = runs().length
+  t.ok(added > 0, 'ADD ran the logging ip')
+  t.equal((await node.invoke('cnidbg-ref-1p', 'DEL', conf, o)).exitCode, 0)
+  t.same(runs().slice(added), ['-batch -'], 'the first DEL deletes the node side with one ip')
+  t.notOk(await hasLink(hostVethName(o.containerID, 'eth0')), 'the node side is gone')
+  t.equal((await node.invoke('cnidbg-ref-1p', 'DEL', conf, o)).exitCode, 0, 'a repeated DEL succeeds')
+  t.equal(runs().length, added + 1, 'and runs no ip')
+})

@@ -6,18 +6,20 @@
 // payloads that try to run `touch`, to create a link, to enslave to a bridge or to move a link to
 // another namespace), runs ADD then DEL of the real plugin in a sandbox, and checks the contract:
 //   1. no command beyond the plan runs: the canary file, link and bridge port never appear;
-//   2. nothing outside the attachment changes: after ADD only the attachment's node-side veth is new
-//      in the node namespace (none after a failed ADD), the bystander namespace never changes, and
-//      after DEL the node and the pod are as before;
+//   2. nothing outside the attachment changes: after ADD only the attachment's node-side veth (with
+//      its addresses and routes) is new in the node namespace (none after a failed ADD), the node's
+//      and the pod's other links, addresses and routes (every table) stay, the bystander namespace
+//      never changes, and after DEL the node and the pod are as before;
 //   3. ADD either succeeds with the literal values (the pod has an interface named exactly CNI_IFNAME,
 //      the result's interfaces and ips are what CNI_NETNS and the IPAM result said, and a GC listing
 //      the attachment as valid keeps it), or prints a CNI error object and exits non-zero.
 // Most cases run in the worker's process through runPlugin (fuzz-worker.ts), so only a case that gets
-// past validation forks `ip`; a few hundred run the built program with its shell front.
+// past validation forks `ip`; 40 run the built program with its shell front.
 //
 // Reproduce a failure with the seed and path it prints:
 //   CNIDBG_FUZZ_SEED=<seed> CNIDBG_FUZZ_PATH=<path> CNIDBG_FUZZ_ONLY=<class> npx tap test/reference-plugin/fuzz.ts
-// CNIDBG_FUZZ_RUNS and CNIDBG_FUZZ_FRONT_RUNS change the number of cases (default 2000 per class, 40).
+// CNIDBG_FUZZ_RUNS and CNIDBG_FUZZ_FRONT_RUNS change the number of cases (default 2000 per class, 40);
+// CNIDBG_FUZZ_PROFILE=1 adds where a case's time goes, step by step, to the timings printed at the end.
 import {performance} from 'node:perf_hooks'
 
 import fc from 'fast-check'
@@ -33,6 +35,7 @@ import {
   substitute,
   type FuzzCase,
   type Observation,
+  type Profile,
   type Snap,
   type World,
 } from '../helpers/fuzz-world.js'
@@ -349,16 +352,36 @@ function errorProblem(verb: string, out: {stdout: string; exitCode: number}): st
   return `${verb} exited ${out.exitCode} without a CNI error object: ${J(out.stdout.slice(0, 300))}`
 }
 
-/** Everything on the node and in the bystander besides the attachment, and the canaries. */
-function outside(when: string, base: Snap, s: Snap, own: Set<string>): string[] {
+/** The devices a route (an `ip -j` route as JSON text) goes out of, its nexthops' included. */
+function routeDevs(text: string): string[] {
+  const r = JSON.parse(text) as {dev?: string; nexthops?: Array<{dev?: string}>}
+  return [r.dev, ...(r.nexthops ?? []).map((h) => h.dev)].filter((d): d is string => d !== undefined)
+}
+
+/** Routes in `now` not in `base`, and routes of `base` gone from `now`, but those of `own` devices. */
+function routeChanges(base: string[], now: string[], own: Set<string>): {added: string[]; gone: string[]} {
+  const ours = (r: string) => routeDevs(r).some((d) => own.has(d))
+  const b = new Set(base)
+  const n = new Set(now)
+  return {added: now.filter((r) => !b.has(r) && !ours(r)), gone: base.filter((r) => !n.has(r) && !ours(r))}
+}
+
+/**
+ * Everything on the node, in the pod and in the bystander besides the attachment (`own`: its node
+ * side; `ownPod`: its pod side), and the canaries.
+ */
+function outside(when: string, base: Snap, s: Snap, own: Set<string>, ownPod: Set<string>): string[] {
   const p: string[] = []
   if (s.canary) p.push(`after ${when}: the canary file exists: a command beyond the plan ran`)
   if ('fzc0' in s.node) p.push(`after ${when}: the canary link fzc0 exists: a command beyond the plan ran`)
+  // The worker sends a snapshot equal to the base as none at all (FuzzSandbox.unpack): nothing changed.
+  if (s === base) return p
   if (J(s.ports) !== J(base.ports))
     p.push(`after ${when}: the bridge fzb0's ports changed: ${J(base.ports)} -> ${J(s.ports)}`)
   if (J(s.by) !== J(base.by))
     p.push(`after ${when}: the bystander namespace's links changed: ${J(base.by)} -> ${J(s.by)}`)
-  if (J(s.byRoutes) !== J(base.byRoutes)) p.push(`after ${when}: the bystander namespace's routes changed`)
+  if (J(s.byRoutes) !== J(base.byRoutes))
+    p.push(`after ${when}: the bystander namespace's routes changed: ${J(base.byRoutes)} -> ${J(s.byRoutes)}`)
   for (const n of Object.keys(base.node)) {
     if (J(base.node[n]) !== J(s.node[n]))
       p.push(`after ${when}: node link ${n} changed: ${J(base.node[n])} -> ${J(s.node[n])}`)
@@ -367,10 +390,19 @@ function outside(when: string, base: Snap, s: Snap, own: Set<string>): string[] 
     if (!(n in base.node) && !own.has(n))
       p.push(`after ${when}: a new node link ${J(fromLatin1(n))} that is not the attachment's`)
   }
-  const baseRoutes = new Set(base.nodeRoutes)
-  const ownDev = (line: string) => [...own].some((n) => line.startsWith(`${n}\t`) || line.trimEnd().endsWith(` ${n}`))
-  for (const r of s.nodeRoutes) if (!baseRoutes.has(r) && !ownDev(r)) p.push(`after ${when}: a new node route ${J(r)}`)
-  for (const r of base.nodeRoutes) if (!s.nodeRoutes.includes(r)) p.push(`after ${when}: node route ${J(r)} is gone`)
+  const node = routeChanges(base.nodeRoutes, s.nodeRoutes, own)
+  for (const r of node.added) p.push(`after ${when}: a new node route ${r}`)
+  for (const r of node.gone) p.push(`after ${when}: node route ${r} is gone`)
+  // The pod's other links (its loopback, an earlier attachment) and their routes stay as they were.
+  for (const n of Object.keys(base.podState.links)) {
+    if (J(base.podState.links[n]) !== J(s.podState.links[n]))
+      p.push(
+        `after ${when}: pod link ${J(fromLatin1(n))} changed: ${J(base.podState.links[n])} -> ${J(s.podState.links[n])}`,
+      )
+  }
+  const pod = routeChanges(base.podState.routes, s.podState.routes, ownPod)
+  for (const r of pod.added) p.push(`after ${when}: a new pod route ${r}`)
+  for (const r of pod.gone) p.push(`after ${when}: pod route ${r} is gone`)
   return p
 }
 
@@ -448,8 +480,9 @@ function problems(c: FuzzCase, o: Observation): string[] {
     const e = errorProblem('ADD', o.add)
     if (e) p.push(e)
   }
-  p.push(...outside('ADD', base, afterAdd, own))
-  if (o.gc) p.push(...outside('GC', base, o.gc.snap, own))
+  const ownPod = new Set(ok ? [latin1(ifname)] : [])
+  p.push(...outside('ADD', base, afterAdd, own, ownPod))
+  if (o.gc) p.push(...outside('GC', base, o.gc.snap, own, ownPod))
   // DEL is best effort: it may fail on input it cannot use, but only with an error object, and
   // after a successful ADD it must succeed.
   if (o.del.exitCode !== 0) {
@@ -457,7 +490,7 @@ function problems(c: FuzzCase, o: Observation): string[] {
     if (e) p.push(e)
     else if (ok) p.push(`DEL after a successful ADD failed: ${o.del.stdout.trim()}`)
   }
-  p.push(...outside('DEL', base, afterDel, new Set()))
+  p.push(...outside('DEL', base, afterDel, new Set(), new Set()))
   if (J(afterDel.pod) !== J(base.pod)) p.push(`after DEL the pod still has ${J(afterDel.pod.map(fromLatin1))}`)
   if (o.leases.length) p.push(`after DEL cnidbg-ipam still holds ${J(o.leases)}`)
   if (o.unrestored.length) p.push(`the sandbox could not be restored after this case: ${o.unrestored.join('; ')}`)
@@ -471,85 +504,107 @@ const dir = await bundle(t)
 await buildWorker(dir)
 const timings: string[] = []
 
-async function fuzzClass(
-  t: Test,
-  sb: FuzzSandbox,
-  label: string,
-  arb: fc.Arbitrary<Input>,
-  mode: FuzzCase['mode'],
-  numRuns: number,
-  /** A class split over two lanes runs its halves from seeds SEED and SEED + 1: distinct cases. */
-  seedOffset = 0,
-) {
-  const start = performance.now()
+/** What the parts of one class found, summed. */
+interface ClassStats {
+  cases: number
+  added: number
+  cpu: number
+  profile: Profile
+  failed: boolean
+}
+const stats = new Map<string, ClassStats>()
+
+/** One part of a class: `runs` cases from seed SEED + seedOffset, in sandbox `sb`. */
+interface Part {
+  label: string
+  mode: FuzzCase['mode']
+  runs: number
+  seedOffset: number
+}
+
+async function fuzzPart(t: Test, sb: FuzzSandbox, {label, mode, runs, seedOffset}: Part): Promise<void> {
+  const arb = CLASSES[label] ?? ALL
+  const st = stats.get(label) ?? {cases: 0, added: 0, cpu: 0, profile: {}, failed: false}
+  stats.set(label, st)
   const cpu0 = sb.cpuSeconds()
-  let cases = 0
-  let added = 0
   const prop = fc.asyncProperty(arb, async (input) => {
     const c = toCase(input, mode)
     const o = await sb.run(c)
-    cases++
-    if (o.add.exitCode === 0) added++
+    st.cases++
+    if (o.add.exitCode === 0) st.added++
+    for (const [k, v] of Object.entries(o.profile ?? {})) {
+      const e = (st.profile[k] ??= [0, 0, 0])
+      v.forEach((x, i) => (e[i] += x))
+    }
     const found = problems(substitute(c, sb.world), o)
     if (found.length) throw new Error(found.join('\n'))
   })
-  const details = await fc.check(prop, {seed: SEED + seedOffset, numRuns, ...(PATH ? {path: PATH} : {}), verbose: 0})
-  const secs = ((performance.now() - start) / 1000).toFixed(1)
-  const cpu = (sb.cpuSeconds() - cpu0).toFixed(1)
-  timings.push(
-    `${label}${seedOffset ? ` (seed +${seedOffset})` : ''}: ${cases} cases (${added} ADDs succeeded) in ${secs} s, ${cpu} CPU s`,
-  )
-  t.comment(
-    `${label}${seedOffset ? ` (seed +${seedOffset})` : ''}: ${cases} cases, ${added} successful ADDs, ${secs} s, ${cpu} CPU s`,
-  )
-  if (details.failed) {
-    const ce = details.counterexample?.[0]
-    const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
-    t.fail(`${label}: the plugin broke its contract`, {
-      diagnostic: true,
-      seed: details.seed,
-      path: details.counterexamplePath,
-      replay: `CNIDBG_FUZZ_SEED=${details.seed} CNIDBG_FUZZ_PATH='${details.counterexamplePath}' CNIDBG_FUZZ_ONLY='${label}' npx tap test/reference-plugin/fuzz.ts`,
-      counterexample: ce === undefined ? undefined : J(ce),
-      case: ce === undefined ? undefined : toCase(ce, mode),
-      problems: error.split('\n'),
-      shrinks: details.numShrinks,
-    })
-  } else {
-    t.pass(`${label}: ${details.numRuns} cases kept the contract`)
-  }
+  const details = await fc.check(prop, {
+    seed: SEED + seedOffset,
+    numRuns: runs,
+    ...(PATH ? {path: PATH} : {}),
+    verbose: 0,
+  })
+  st.cpu += sb.cpuSeconds() - cpu0
+  if (!details.failed) return
+  st.failed = true
+  const ce = details.counterexample?.[0]
+  const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
+  t.fail(`${label}: the plugin broke its contract`, {
+    diagnostic: true,
+    seed: details.seed,
+    path: details.counterexamplePath,
+    replay: `CNIDBG_FUZZ_SEED=${details.seed} CNIDBG_FUZZ_PATH='${details.counterexamplePath}' CNIDBG_FUZZ_ONLY='${label}' npx tap test/reference-plugin/fuzz.ts`,
+    counterexample: ce === undefined ? undefined : J(ce),
+    case: ce === undefined ? undefined : toCase(ce, mode),
+    problems: error.split('\n'),
+    shrinks: details.numShrinks,
+  })
 }
 
 const wanted = (label: string) => !ONLY || ONLY === label
 
 /**
- * Classes run in lanes, each with its own sandbox, at the same time: a case spends much of its time
- * waiting for the kernel (a veth's deletion waits for RCU grace periods), not on the CPU, so more lanes
- * than cores keep both cores busy. The lanes are balanced by the CPU their classes use (the timings
- * this file prints); the two costliest classes are split in halves run from two seeds. A failure's
- * replay line names the half's seed, which the first half then replays.
+ * CPU milliseconds a case of each class costs, roughly (CNIDBG_FUZZ_PROFILE prints them): the costliest
+ * parts start first, so the last ones to finish are short.
  */
-type Lane = Array<[label: string, mode: FuzzCase['mode'], runs: number, seedOffset?: number]>
-const half = Math.ceil(RUNS / 2)
-const LANES: Lane[] = [
-  [['IPAM result', 'inproc', half]],
-  [['IPAM result', 'inproc', RUNS - half, 1]],
-  [['CNI_ARGS', 'inproc', half]],
-  [['CNI_ARGS', 'inproc', RUNS - half, 1]],
-  [['config', 'inproc', RUNS]],
-  [
-    ['CNI_IFNAME', 'inproc', RUNS],
-    ['CNI_CONTAINERID', 'inproc', RUNS],
-  ],
-  [
-    ['CNI_NETNS', 'inproc', RUNS],
-    ['shell front', 'front', FRONT_RUNS],
-  ],
-]
+const COST: Record<string, number> = {
+  'shell front': 80,
+  'IPAM result': 25,
+  CNI_ARGS: 18,
+  config: 15,
+  CNI_IFNAME: 12,
+  CNI_NETNS: 8,
+  CNI_CONTAINERID: 6,
+}
+/** Cases per part: small enough that the lanes end together, large enough for fast-check to shrink in. */
+const PART = 250
+
+/**
+ * Every class is cut into parts of PART cases, each run from its own seed (SEED, SEED + 1, …), and the
+ * parts run in lanes, each lane a sandbox taking the next part as soon as it is free. A case spends
+ * part of its time waiting for the kernel (a veth's deletion waits for RCU grace periods), so a few
+ * more lanes than cores keep both cores busy. A failure's replay line names its part's seed; a replay
+ * (CNIDBG_FUZZ_PATH set) runs one part of the class from that seed.
+ */
+function parts(): Part[] {
+  const out: Part[] = []
+  for (const label of [...Object.keys(CLASSES), 'shell front'].filter(wanted)) {
+    const mode = label === 'shell front' ? 'front' : 'inproc'
+    const total = mode === 'front' ? FRONT_RUNS : RUNS
+    const n = PATH ? 1 : Math.max(1, Math.ceil(total / PART))
+    for (let k = 0; k < n; k++) {
+      const runs = Math.floor(total / n) + (k < total % n ? 1 : 0)
+      if (runs > 0) out.push({label, mode, runs, seedOffset: k})
+    }
+  }
+  return out.sort((a, b) => (COST[b.label] ?? 1) * b.runs - (COST[a.label] ?? 1) * a.runs)
+}
+const LANES = Number(process.env.CNIDBG_FUZZ_LANES ?? 6)
 const ALL = fc.oneof(...Object.values(CLASSES))
 
 // The worker refuses a case that could name a process outside its sandbox, and the run fails: the
-// generators must never make one. Checked on the values of this run's seed, in a stand-in world.
+// generators must never make one. Checked on values drawn from this run's seed, in a stand-in world.
 t.test('the generators name no process outside the sandbox', async (t) => {
   const world: World = {
     bridge: 'fzb0',
@@ -581,24 +636,41 @@ t.test('the generators name no process outside the sandbox', async (t) => {
     t.equal(refused({args: separatePids(` netns ${v}`)}), undefined, `CNI_ARGS ${J(` netns ${v}`)}`)
   }
   for (const [label, arb] of Object.entries(CLASSES)) {
-    const bad = fc.sample(arb, {seed: SEED, numRuns: 5000}).filter((i) => refused(i) !== undefined)
+    // Values beyond those the run's parts draw (seeds SEED + 0, 1, …).
+    const bad = fc.sample(arb, {seed: SEED + 1000, numRuns: 2000}).filter((i) => refused(i) !== undefined)
     t.same(bad.slice(0, 3), [], `${label}: no generated value names a process outside the sandbox`)
   }
 })
 
 t.test('cnidbg-ref keeps its contract under hostile input', async (t) => {
+  const queue = parts()
+  const busy: string[] = []
   // Settled, not all: a lane that breaks must not end the test (and its sandboxes) under the others.
   const lanes = await Promise.allSettled(
-    LANES.map(async (lane, n) => {
-      const todo = lane.filter(([label]) => wanted(label))
-      if (todo.length === 0) return
+    Array.from({length: Math.min(LANES, queue.length)}, async (_, n) => {
       const sb = await FuzzSandbox.create(t, `lane ${n}`, dir)
-      for (const [label, mode, runs, offset] of todo)
-        await fuzzClass(t, sb, label, CLASSES[label] ?? ALL, mode, runs, offset)
+      const start = performance.now()
+      let part: Part | undefined
+      while ((part = queue.shift())) await fuzzPart(t, sb, part)
+      busy.push(((performance.now() - start) / 1000).toFixed(1))
     }),
   )
   for (const l of lanes)
     if (l.status === 'rejected') t.fail(`a fuzz lane broke: ${String(l.reason?.stack ?? l.reason)}`)
+  for (const [label, st] of stats) {
+    const line = `${label}: ${st.cases} cases (${st.added} ADDs succeeded), ${st.cpu.toFixed(1)} CPU s`
+    timings.push(line)
+    t.comment(line)
+    if (st.cases && Object.keys(st.profile).length) {
+      const per = (x: number) => (x / st.cases).toFixed(2)
+      timings.push(
+        `  per case, in the worker (ms of wall time, worker CPU, children's CPU):`,
+        ...Object.entries(st.profile).map(([k, [w, c, ch]]) => `    ${k}: ${per(w)}, ${per(c)}, ${per(ch)}`),
+      )
+    }
+    if (!st.failed) t.pass(`${label}: ${st.cases} cases kept the contract`)
+  }
+  timings.push(`lanes busy (s): ${busy.join(', ')}`)
 })
 
 t.teardown(() => {

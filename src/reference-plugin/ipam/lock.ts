@@ -8,10 +8,17 @@ import {readBounded, writeNew} from '../safe-fs.js'
  * appears complete or not at all. A holder that is gone (kill -9) is taken over. It serialises the
  * whole-store operations (GC); allocations never rest on it, each address is claimed with link(2).
  */
+
+/**
+ * The start time of process `pid` (field 22 of /proc/<pid>/stat), or undefined when it does not run:
+ * a process that has exited is gone even while its parent has not waited for it (state Z or X), so a
+ * lock holder or a plugin server's client that died is seen as dead at once.
+ */
 export function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19]
   } catch {
     return undefined
   }
