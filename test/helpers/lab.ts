@@ -104,19 +104,26 @@ export async function tcpOk(
 ): Promise<boolean> {
   // -q 1, not 0: a listener that quits the moment its line is sent was seen to lose the line to a client
   // on a loaded machine; a second more per check is the price of never failing a working path.
-  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 1 -w 10 ${port}`], {
-    timeoutMs: 20_000,
-  })
-  // Give the listener a moment to bind; retry the connect instead of guessing a delay.
+  let listening = true
+  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 1 ${port}`], {
+    timeoutMs: 60_000,
+  }).finally(() => (listening = false))
+  // The listener binds at some point after it is started (later on a loaded machine): retry the
+  // connect until it answers, it gives up, or a deadline that only a failure ever reaches.
+  const deadline = Date.now() + 45_000
   let got = ''
-  for (let i = 0; i < 20 && !got.includes('cnidbg-hello'); i++) {
-    const r = await run('ip', ['netns', 'exec', client, 'nc', '-N', '-w', '3', serverIp, String(port)], {
+  while (listening && Date.now() < deadline && !got.includes('cnidbg-hello')) {
+    const r = await run('ip', ['netns', 'exec', client, 'nc', '-N', '-w', '5', serverIp, String(port)], {
       input: '',
-      timeoutMs: 10_000,
+      timeoutMs: 15_000,
     })
     got = r.stdout
     if (!got.includes('cnidbg-hello')) await new Promise((res) => setTimeout(res, 200))
   }
-  await listener
+  const served = await listener
+  if (!got.includes('cnidbg-hello'))
+    console.error(
+      `tcpOk ${client} → ${serverIp}:${port}: listener exit ${served.exitCode ?? served.signal}: ${served.stderr.trim()}`,
+    )
   return got.includes('cnidbg-hello')
 }
