@@ -84,6 +84,17 @@ function prepare(ctx: Ctx): Prepared {
       'the attachment was added twice without a DEL in between (SPEC §2 ADD); DEL it first',
     )
   }
+  const alias = hostAlias(ctx.name, containerID, ifname)
+  // The kernel keeps at most IFALIASZ - 1 = 255 bytes of an alias; a longer one would fail in ip after
+  // the pair exists. GC finds the attachment by that alias, so it is refused whole, before anything is made.
+  if (Buffer.byteLength(alias) > 255) {
+    const withoutId = Buffer.byteLength(hostAlias(ctx.name, '', ifname))
+    throw new CniError(
+      withoutId > 255 ? CODE.INVALID_CONFIG : CODE.INVALID_ENV,
+      `the network name and CNI_CONTAINERID make a node-side veth alias of ${Buffer.byteLength(alias)} bytes; the kernel keeps at most 255`,
+      `the alias records the attachment for GC: use a shorter ${withoutId > 255 ? 'network name' : 'container ID'}`,
+    )
+  }
   const link: LinkPlan = {
     hostIf,
     podIf: ifname,
@@ -91,7 +102,7 @@ function prepare(ctx: Ctx): Prepared {
     podMac: randomMac(),
     mtu: resolveMtu(rc, ctx.conf),
     podNsPath: netnsPath,
-    alias: hostAlias(ctx.name, containerID, ifname),
+    alias,
   }
   // Written now, so a name or path ip could not read back intact fails ADD before IPAM reserves anything.
   return {rc, hostIf, link, lb: linkBatches(link)}

@@ -122,6 +122,47 @@ for (const [entry, how, x] of [
     t.same(reservations(`hashnet${x}`), [], 'no address reserved')
   })
 
+  t.test(`${how}: an attachment too long for the veth alias is refused before anything is made`, async (t) => {
+    const pod = await node.pod(`long${x}`)
+    const before = (await hostLinks()).map((l) => l.ifname)
+    const net = `longnet${x}`
+    for (const [containerID, name, code] of [
+      [`long-${x}-${'c'.repeat(240)}`, net, 4],
+      [`long-${x}`, `${net}-${'n'.repeat(250)}`, 7],
+    ] as const) {
+      const add = await node.invoke(entry, 'ADD', refConf('1.1.0', {}, {name}), {
+        containerID,
+        netns: pod.path,
+        ifname: 'eth0',
+      })
+      t.ok(isCniError(add), add.stdout + add.stderr)
+      t.equal(add.json?.code, code, 'names what to shorten by its code')
+      t.match(add.json?.msg, /veth alias of \d+ bytes; the kernel keeps at most 255/)
+      t.same(reservations(name), [], 'no address reserved')
+    }
+    t.same(
+      (await hostLinks()).map((l) => l.ifname),
+      before,
+      'no node side',
+    )
+    // The longest that fits still works: 255 bytes exactly.
+    const fits = `long-${x}-`.padEnd(255 - `cnidbg-ref ${net}  eth0`.length, 'c')
+    const ok = await node.invoke(entry, 'ADD', refConf('1.1.0', {}, {name: net}), {
+      containerID: fits,
+      netns: pod.path,
+      ifname: 'eth0',
+    })
+    t.equal(ok.exitCode, 0, ok.stdout + ok.stderr)
+    const [host] = await node.hostJson(['link', 'show', 'dev', hostVethName(fits, 'eth0')])
+    t.equal(host?.ifalias, `cnidbg-ref ${net} ${fits} eth0`, 'the whole alias is on the veth')
+    const del = await node.invoke(entry, 'DEL', refConf('1.1.0', {}, {name: net}), {
+      containerID: fits,
+      netns: pod.path,
+      ifname: 'eth0',
+    })
+    t.equal(del.exitCode, 0, del.stdout + del.stderr)
+  })
+
   t.test(`${how}: a newline in CNI_NETNS runs no command`, async (t) => {
     const pod = await node.pod(`nl${x}`)
     const pid = await holder(t, pod.name)
