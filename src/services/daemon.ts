@@ -1,5 +1,6 @@
 /** `cnidbg ref daemon`: the node daemon run in the foreground until a signal (or --once). */
 import {FailureError} from '../core/errors.js'
+import {EXIT} from '../core/exit-codes.js'
 import {runNodeDaemon, type RunDaemonOptions, type RunDaemonResult} from '../daemon/daemon.js'
 import {requireEnvironment} from '../netns/preflight.js'
 
@@ -22,16 +23,14 @@ export function runDaemon(opts: RunDaemonOptions): Promise<RunDaemonResult> {
 }
 
 /**
- * An unhealthy end is an error for a person, and a result with exit 1 for a script (`json`), which
- * reads why from result.diag.
+ * An unhealthy end is an error for a person (thrown), and a result with exit 1 for a script (`json`),
+ * which reads why from result.diag. Returns the exit status for the command to set.
  */
-export function settleDaemon(result: RunDaemonResult, json: boolean): void {
-  if (!result.healthy) {
-    if (json) process.exitCode = 1
-    else
-      throw new FailureError(`Node ${result.node} did not converge: ${result.problem ?? 'unhealthy'}.`, {
-        code: 'DAEMON_NOT_HEALTHY',
-        suggestions: ['Run it with --once --json and read result.diag (peers, skippedPeers, lastReconcile.errors)'],
-      })
-  }
+export function settleDaemon(result: RunDaemonResult, json: boolean): number {
+  if (result.healthy) return EXIT.OK
+  if (json) return EXIT.FAILED
+  throw new FailureError(`Node ${result.node} did not converge: ${result.problem ?? 'unhealthy'}.`, {
+    code: 'DAEMON_NOT_HEALTHY',
+    suggestions: ['Run it with --once --json and read result.diag (peers, skippedPeers, lastReconcile.errors)'],
+  })
 }

@@ -94,7 +94,7 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       log: daemonLogger({json, verbose: flags.verbose ?? false, node: flags.node}),
     })
     if (!json) this.log(formatDaemonResult(result))
-    settleDaemon(result, json)
+    process.exitCode = settleDaemon(result, json)
     return result
   }
 }
