@@ -27,8 +27,12 @@ t.test('a live process is alive, with its own start time only', async (t) => {
 })
 
 t.test('a process that exited is gone though its parent has not waited for it yet', async (t) => {
-  // `true &` exits at once; its parent then becomes sleep, which never waits: it stays a zombie.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 60'], {stdio: ['ignore', 'pipe', 'ignore']})
+  // The forked child exits at once and its parent never waits: it stays a zombie. Perl (in every
+  // Debian, as perl-base), not sh: a shell may reap a finished background job before its exec, which
+  // made this a race on a loaded machine.
+  const parent = spawn('perl', ['-e', '$| = 1; my $p = fork(); exit 0 unless $p; print "$p\\n"; sleep 60'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
   t.teardown(() => {
     parent.kill('SIGKILL')
   })
