@@ -78,6 +78,11 @@ t.test('a server that dies during the case: the plugin falls back, and the case 
   t.equal(report?.pid, pid)
   t.equal(report?.served, 0, 'nothing was served')
   t.match(report?.problem, /exited during the case \(SIGKILL\)/)
+  t.match(
+    env.byHand()[1],
+    /^# they run the plugin standalone: no plugin server is started by hand/,
+    'the by-hand lines say they are not served',
+  )
   const outcome = withServerProblem({status: 'pass'}, report!.problem!, env)
   t.match(outcome, {status: 'violation', severity: 'must', message: /^served mode: the plugin server/}, 'a pass fails')
   t.match(
