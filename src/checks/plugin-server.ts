@@ -102,7 +102,10 @@ export class CaseServer {
     let killed = false
     if (!diedEarly) {
       signal(this.pid, 'SIGTERM')
-      const stopped = await Promise.race([this.done.then(() => true), sleep(STOP_MS).then(() => false)])
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), STOP_MS)))
+      // The timer goes with the stop: a run's last case must not hold the process for it.
+      const stopped = await Promise.race([this.done.then(() => true), late]).finally(() => clearTimeout(timer))
       if (!stopped) {
         killed = true
         signal(-this.pid, 'SIGKILL')
@@ -111,7 +114,9 @@ export class CaseServer {
     const r = await this.done
     this.unregister()
     const log = r.stderr
-    const served = log.split('\n').filter((l) => /^cnidbg-ref server: (ADD|DEL) \S+: exit \d+ in /.test(l)).length
+    const served = log
+      .split('\n')
+      .filter((l) => /^cnidbg-ref server: (ADD|DEL) .*: exit -?\d+ in [\d.]+ ms/.test(l)).length
     const problem = diedEarly
       ? `the plugin server (pid ${this.pid}) exited during the case (${r.exitCode ?? r.signal}), so the plugin calls after that ran standalone: ${tail(log) || 'no output'}`
       : killed
