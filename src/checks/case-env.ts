@@ -4,6 +4,7 @@ import {basename, resolve} from 'node:path'
 
 import {shellQuote, shellWord} from '../core/quote.js'
 import {DhcpNet} from './dhcp-net.js'
+import {CaseServer, type ServerReport} from './plugin-server.js'
 import type {Evidence, PluginRole} from './types.js'
 import {
   deleteNetns,
@@ -51,6 +52,8 @@ export interface CaseSetup {
   spyDir?: string
   /** Index of the plugin under test in the list (chained role: after the upstream that makes the interface). */
   subject: number
+  /** cnidbg-ref's served mode: the case's sandbox host runs its own plugin server (plugin-server.ts). */
+  served?: boolean
 }
 
 /**
@@ -63,6 +66,7 @@ export class CaseEnv {
   /** Namespaces the case removed (by path), with the number of plugin calls made before. */
   private readonly gone = new Map<string, number>()
   private dhcp?: DhcpNet
+  private server?: CaseServer
 
   private constructor(
     readonly setup: CaseSetup,
@@ -109,6 +113,7 @@ export class CaseEnv {
     try {
       await env.provideMasters()
       await env.provideDhcp()
+      if (setup.served) env.server = await CaseServer.start(env.sb, env.pluginPath())
     } catch (error) {
       await env.dispose()
       throw error
@@ -159,7 +164,18 @@ export class CaseEnv {
       if (typeof p.master === 'string' && p.master !== '') await this.dhcp.join(`${p.master.slice(0, 13)}p`)
   }
 
+  /**
+   * Served mode: stops the case's plugin server and says what it did (undefined otherwise). Called once
+   * the check is done, so a server that died during the case is known (its calls fell back to standalone).
+   */
+  async stopServer(): Promise<ServerReport | undefined> {
+    const server = this.server
+    this.server = undefined
+    return server?.stop()
+  }
+
   async dispose(): Promise<void> {
+    await this.stopServer()
     await this.dhcp?.stop()
     // A plugin given the path of a namespace the case removed may make a file there (Debian's sbr
     // takes a lock on it); the name is this case's, so it goes too.
@@ -393,6 +409,11 @@ export class CaseEnv {
     if (lines.length === 0) return []
     return [
       `# the plugin calls of this case, in order, in sandbox ${name} (the last line removes it); what the check did between them (tampering, removing a namespace) is not repeated: the line above does all of it`,
+      ...(this.setup.served
+        ? [
+            '# they run the plugin standalone: no plugin server is started by hand (the line above runs the check served)',
+          ]
+        : []),
       ...lines,
     ]
   }

@@ -55,6 +55,8 @@ export interface CheckResult {
   message: string
   evidence?: Evidence
   durationMs: number
+  /** Served mode (--served): the case's own plugin server and the ADD and DEL requests it ran. */
+  server?: {pid: number; served: number}
 }
 
 export interface ConformanceSummary {
@@ -70,6 +72,8 @@ export interface ConformanceReport {
   role: PluginRole
   profile: Profile
   strict: boolean
+  /** Set when the run tested cnidbg-ref's served mode (--served): every case had its own plugin server. */
+  served?: boolean
   versions: SpecVersion[]
   /** Counts of the findings about the plugin under test; context findings are counted in `context`. */
   summary: ConformanceSummary

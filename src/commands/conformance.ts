@@ -26,6 +26,8 @@ export default class Conformance extends BaseCommand<ConformanceReport> {
 
 Severity: MUST violations fail; SHOULD violations warn, except the ones that hurt in production (leaks after DEL, results that describe what is not there, a DEL that fails once the netns is gone, a CHECK that passes on a broken attachment), which the default profile fails. The Go plugins' known departures from the spec are warnings. --profile spec-minimum fails only MUSTs; --strict fails on any warning.
 
+With --served (cnidbg-ref only), every case's sandbox host also runs its own plugin server (cnidbg-ref --serve), started before the check and stopped after it, so cases run at once never share one; a case whose server died before the check was done fails, since its plugin calls fell back to standalone. Each result gives its server's pid and the ADD and DEL requests it served.
+
 Every finding names the plugin it is about. Under --role chained, a finding that shows with the plugins before the one under test alone (the same check, at the same version, without it) is about them: it is reported apart, as context, and does not decide the exit status.`,
     {
       '0': 'every required check passed',
@@ -54,6 +56,10 @@ Every finding names the plugin it is about. Under --role chained, a finding that
       command: '<%= config.bin %> conformance ipam.conf --role ipam --cni-path /usr/lib/cni',
       description: 'Test the IPAM plugin named in ipam.type in the IPAM role',
     },
+    {
+      command: '<%= config.bin %> conformance fixtures/conf/ref.conflist --cni-path dist/plugins --served',
+      description: "cnidbg-ref in served mode: a plugin server of its own in every case's sandbox",
+    },
   ]
 
   static override flags = {
@@ -81,6 +87,10 @@ Every finding names the plugin it is about. Under --role chained, a finding that
       multiple: true,
       options: [...REPORTERS],
       summary: 'pretty (live view in a TTY), tap (TAP 14), junit (XML), json. Repeatable, each with --output FILE.',
+    }),
+    served: Flags.boolean({
+      summary:
+        "Test cnidbg-ref's served mode: each case's sandbox host runs its own plugin server (PLUGIN --serve), which the case's ADD and DEL go through, and which stops with the case. The plugin under test must be cnidbg-ref; not with --host.",
     }),
     role: Flags.string({
       options: ['interface', 'chained', 'ipam', 'loopback'],
@@ -114,6 +124,7 @@ Every finding names the plugin it is about. Under --role chained, a finding that
         parallel: flags.parallel,
         profile: flags.profile as Profile,
         role: flags.role as PluginRole | undefined,
+        served: flags.served,
         skip: flags.skip,
         strict: flags.strict,
         timeoutSeconds: flags.timeout,

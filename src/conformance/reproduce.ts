@@ -13,6 +13,8 @@ export interface ReproduceRun {
   profile: Profile
   strict: boolean
   host: boolean
+  /** cnidbg-ref's served mode (--served). */
+  served: boolean
   timeoutSeconds: number
   /** The version a version-independent check ran at (the highest of the run). */
   highest: string
@@ -49,6 +51,7 @@ export function reproduceLine(
     ...(run.profile === 'default' ? [] : ['--profile', run.profile]),
     ...(run.strict || r.status === 'warn' ? ['--strict'] : []),
     ...(run.host ? ['--host'] : []),
+    ...(run.served ? ['--served'] : []),
     ...(run.timeoutSeconds === 30 ? [] : ['--timeout', String(run.timeoutSeconds)]),
   ]
   return argv.map(shellWord).join(' ')

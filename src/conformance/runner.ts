@@ -12,6 +12,7 @@ import {hostExecutor, invokePlugin} from '../runtime/invoke.js'
 import type {JsonObject, NetConfList} from '../runtime/types.js'
 import {ALL_SPEC_VERSIONS, compareVersions, isSpecVersion, type SpecVersion} from '../runtime/versions.js'
 import {CaseEnv} from '../checks/case-env.js'
+import type {ServerReport} from '../checks/plugin-server.js'
 import {reproduceLine, type ReproduceRun} from './reproduce.js'
 import {missingKernelSupport} from './kernel-support.js'
 import {detectRole} from './role.js'
@@ -31,6 +32,8 @@ export interface ConformanceOptions {
   role?: PluginRole
   host: boolean
   profile: Profile
+  /** cnidbg-ref's served mode: each case's sandbox host runs its own plugin server (checks/plugin-server.ts). */
+  served?: boolean
 }
 
 export type RunEmitter = EventEmitter<{[K in keyof RunEvents]: [RunEvents[K]]}>
@@ -135,6 +138,31 @@ function ipamView(list: NetConfList): NetConfList {
   return {...list, plugins, raw: {...list.raw, plugins}}
 }
 
+/**
+ * Served mode starts the plugin under test as cnidbg-ref's server in each case's sandbox, so the plugin
+ * under test must be cnidbg-ref, and the cases must have sandboxes.
+ */
+function servedUsage(type: string, host: boolean): void {
+  if (host)
+    throw new UsageError("--served runs a plugin server in each case's sandbox, so it does not go with --host.", {
+      code: 'SERVED_HOST',
+    })
+  if (type !== 'cnidbg-ref')
+    throw new UsageError(`--served tests cnidbg-ref's served mode: the plugin under test is ${type}, not cnidbg-ref.`, {
+      code: 'SERVED_PLUGIN',
+      suggestions: ['Drop --served, or test a config whose plugin under test is cnidbg-ref.'],
+    })
+}
+
+/**
+ * A case that was not tested served (its server died during it, or would not stop) fails, whatever
+ * its check found: its plugin calls after that ran standalone, so served mode was not what it tested.
+ */
+export function withServerProblem(outcome: CheckOutcome, problem: string, env: CaseEnv): CheckOutcome {
+  if (outcome.status === 'violation') return {...outcome, message: `${outcome.message}; served mode: ${problem}`}
+  return {evidence: env.evidence(), message: `served mode: ${problem}`, severity: 'must', status: 'violation'}
+}
+
 async function probeVersions(path: string, timeoutMs: number): Promise<{versions: string[]; failure?: string}> {
   const o = await invokePlugin({
     env: {CNI_CONTAINERID: 'cnidbg-version-probe', CNI_IFNAME: 'dummy', CNI_NETNS: 'dummy', CNI_PATH: ''},
@@ -179,6 +207,7 @@ export async function runConformance(
   const cniPath =
     role === 'chained' && !opts.cniPath.includes(UPSTREAM_DIR) ? [...opts.cniPath, UPSTREAM_DIR] : opts.cniPath
   const subject = role === 'chained' ? base.plugins.length - 1 : 0
+  if (opts.served) servedUsage(base.plugins[subject]!.type, opts.host)
   const timeoutMs = opts.timeoutSeconds * 1000
   const paths = base.plugins.map((p) => findPlugin(p.type, cniPath))
 
@@ -228,9 +257,14 @@ export async function runConformance(
   let pluginTimeMs = 0
   // A plugin whose kind of link this kernel lacks can't be tested here at all: skipped, with the reason.
   const unsupported = await missingKernelSupport(base.plugins)
-  const runCase = async (check: Check, version: SpecVersion, view = {list: base, role, subject}) => {
-    if (unsupported) return skip(unsupported)
+  const runCase = async (
+    check: Check,
+    version: SpecVersion,
+    view = {list: base, role, subject},
+  ): Promise<{outcome: CheckOutcome; server?: ServerReport}> => {
+    if (unsupported) return {outcome: skip(unsupported)}
     let outcome: CheckOutcome
+    let server: ServerReport | undefined
     let env: CaseEnv | undefined
     try {
       env = await CaseEnv.create({
@@ -240,12 +274,15 @@ export async function runConformance(
         host: opts.host,
         list: listAt(view.list, version),
         role: view.role,
+        served: opts.served,
         spyDir,
         timeoutMs,
         version,
       })
       outcome = await check.run(env)
       pluginTimeMs += env.invocations.reduce((sum, o) => sum + o.invocation.durationMs, 0)
+      server = await env.stopServer()
+      if (server?.problem) outcome = withServerProblem(outcome, server.problem, env)
     } catch (error) {
       outcome = {
         evidence: env?.evidence(),
@@ -256,12 +293,14 @@ export async function runConformance(
     } finally {
       await env?.dispose().catch(() => {})
     }
-    return outcome
+    return {outcome, server}
   }
   await pool(cases, opts.parallel, async ({check, version}) => {
     const t0 = performance.now()
     events.emit('check:start', {id: check.id, title: check.title, version: check.perVersion ? version : null})
-    let outcome = await runCase(check, version)
+    const ran = await runCase(check, version)
+    const server = ran.server
+    let outcome = ran.outcome
     // A check may find that the fault is another plugin's of the list; one before the plugin under test is context.
     const about = outcome.status === 'violation' ? (outcome.pluginIndex ?? subject) : subject
     const known = departureFoundBy(base.plugins[about]!.type, check.id, version)
@@ -277,6 +316,7 @@ export async function runConformance(
       plugin: base.plugins[about]!.type,
       ...(about < subject ? {context: true} : {}),
       requirements: check.requirements,
+      ...(server ? {server: {pid: server.pid, served: server.served}} : {}),
       spec: check.spec,
       title: check.title,
       version: check.perVersion ? version : null,
@@ -299,7 +339,7 @@ export async function runConformance(
     })
     await pool(suspects, opts.parallel, async (r) => {
       const check = checks.find((c) => c.id === r.id)!
-      const again = await runCase(check, (r.version ?? highest) as SpecVersion, context)
+      const again = (await runCase(check, (r.version ?? highest) as SpecVersion, context)).outcome
       if (again.status === 'violation') Object.assign(r, {context: true, plugin: context.plugin})
     })
   }
@@ -311,6 +351,7 @@ export async function runConformance(
     host: opts.host,
     profile: opts.profile,
     role,
+    served: opts.served ?? false,
     strict: opts.strict,
     timeoutSeconds: opts.timeoutSeconds,
   }
@@ -333,6 +374,7 @@ export async function runConformance(
     plugins: plugins.map(({versionFailure: _f, ...p}) => p),
     profile: opts.profile,
     role,
+    ...(opts.served ? {served: true} : {}),
     strict: opts.strict,
     summary: tally(results.filter((r) => !r.context)),
     ...(context && aboutContext.length

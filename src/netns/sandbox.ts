@@ -2,7 +2,7 @@ import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync} from 'nod
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {onCleanup} from '../process/cleanup.js'
+import {cleaningUp, onCleanup} from '../process/cleanup.js'
 import {run, runUntilReady, type RunOptions, type RunResult} from '../process/exec.js'
 import {inNetnsArgv} from './enter.js'
 import {newRunId, ownMarker, readMarker, releaseMarker, writeMarker, type Marker} from './markers.js'
@@ -181,6 +181,9 @@ export interface SandboxOptions {
 export class Sandbox {
   private unregister: () => void = () => {}
   private mounts: HostViewMounts | undefined
+  /** Namespaces being made: dispose waits for them, so none is made after it listed what to remove. */
+  private readonly making = new Set<Promise<unknown>>()
+  private disposed = false
 
   private constructor(
     readonly marker: Marker,
@@ -202,6 +205,8 @@ export class Sandbox {
   }
 
   static async create(opts: SandboxOptions = {}): Promise<Sandbox> {
+    // Ctrl-C's cleanups have taken their list already: this one would be left behind.
+    if (cleaningUp()) throw new Error('not making a sandbox: cnidbg is cleaning up after a signal')
     const id = newRunId()
     const root = mkdtempSync(join(tmpdir(), `cnidbg-${id}-`))
     const marker = ownMarker(id, opts.label ?? 'sandbox', opts.persistent ?? false)
@@ -216,7 +221,7 @@ export class Sandbox {
         mkdirSync(p, {recursive: true})
         mkdirSync(sb.hostPath(p), {recursive: true, mode: 0o700})
       }
-      await createNetns(sb.host.name)
+      await sb.make(sb.host.name)
     } catch (error) {
       await sb.dispose()
       throw error
@@ -235,16 +240,30 @@ export class Sandbox {
 
   /** A container namespace owned by this sandbox (removed with it). */
   async addNetns(role: string): Promise<Netns> {
+    // Once removed (by Ctrl-C's cleanup while a caller still works), a namespace or marker made now would stay.
+    if (this.disposed) throw new Error(`sandbox ${this.id} is removed`)
     const name = `${NETNS_PREFIX}${this.id}-${role}`
     this.marker.netns.push(name)
     writeMarker(this.marker)
-    return createNetns(name)
+    return this.make(name)
+  }
+
+  private make(name: string): Promise<Netns> {
+    const made = createNetns(name)
+    const settled = made.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.making.add(settled)
+    void settled.then(() => this.making.delete(settled))
+    return made
   }
 
   async removeNetns(name: string): Promise<void> {
     await deleteNetns(name)
     this.marker.netns = this.marker.netns.filter((n) => n !== name)
-    writeMarker(this.marker)
+    // A removed sandbox's marker is gone, and stays gone.
+    if (!this.disposed) writeMarker(this.marker)
   }
 
   /** The sandboxed host as a HostView: its netns and its private /var/lib/cni and /run/cni. */
@@ -278,7 +297,9 @@ export class Sandbox {
    * sandbox, which an earlier, killed run may have left a plugin running in (markers.ts).
    */
   async dispose(opts: {stopProcesses?: boolean} = {}): Promise<void> {
+    this.disposed = true
     this.unregister()
+    await Promise.all(this.making)
     // First: the mount namespace holds the host netns's /sys, and so the namespace itself.
     this.mounts?.close()
     await releaseMarker(this.marker, opts)

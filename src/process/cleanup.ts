@@ -19,6 +19,14 @@ export function onCleanup(label: string, undo: Undo): () => void {
   }
 }
 
+/**
+ * True once a signal started the cleanups: the undos to run were taken then, so anything made after
+ * would stay behind. What makes lasting things (a sandbox) refuses to start.
+ */
+export function cleaningUp(): boolean {
+  return exiting
+}
+
 /** Runs every registered undo, newest first, each at most once. Errors are swallowed: best effort. */
 export async function runCleanups(): Promise<void> {
   const entries = [...undos.entries()].reverse()

@@ -17,7 +17,8 @@ import {finish, pluginMain, readStdin, runPlugin, type PluginFuncs} from './skel
  * string and a comment. For ADD and DEL, Node (`--plan`) does the checks, IPAM and the result, and
  * prints the kernel work as `ip -batch` lines in shell assignments; the shell runs them, the node side
  * first, then the pod side in CNI_NETNS. If a batch fails, Node runs again (`--undo`, `--del-failed`)
- * to roll back and print the CNI error. Every other verb execs Node alone. `node cnidbg-ref` runs the
+ * to roll back and print the CNI error. Every other verb execs Node alone, with the arguments the
+ * front was given (`cnidbg-ref --serve` starts the plugin server). `node cnidbg-ref` runs the
  * whole plugin in one Node process (cmdAdd), as the single executable does. With a plugin server on
  * the node (serve.ts), the front hands ADD and DEL to it and Node does not start at all.
  */
@@ -29,7 +30,7 @@ export function frontScript(nodePath: string, tools = {mkfifo: which('mkfifo'), 
 node=${shellQuote(nodePath)}
 case "$CNI_COMMAND" in
 ADD | DEL) ;;
-*) exec "$node" "$0" ;;
+*) exec "$node" "$0" "$@" ;;
 esac
 # A plugin server on this node (cnidbg-ref --serve; serve.ts has the protocol) does the work while this
 # shell waits. It must be the live process its pid file names; "-" or end-of-file means do it here.

@@ -22,6 +22,7 @@ t.test('every check is registered once, with a unique id matching its file', asy
         'dhcp-net.ts',
         'index.ts',
         'kernel.ts',
+        'plugin-server.ts',
         'spy-path.ts',
         'types.ts',
       ].includes(f),

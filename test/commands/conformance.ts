@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import Conformance from '../../src/commands/conformance.js'
-import {runCommand} from '../helpers/capture.js'
+import {ROOT, runCommand} from '../helpers/capture.js'
 import {privateTmpdir} from '../helpers/machine.js'
 import {CNI_PATH, FIXTURES, haveUpstream} from '../helpers/runtime-fixtures.js'
 
@@ -42,4 +42,21 @@ t.test('with --json the file holds the envelope, the same document as stdout', {
   const fromFile = JSON.parse(readFileSync(file, 'utf8'))
   t.match(fromFile, {schemaVersion: 1, command: 'conformance', status: 0, warnings: [], result: {summary: {failed: 0}}})
   t.same(fromFile, JSON.parse(c.stdout), 'file and stdout parse the same')
+})
+
+t.test('--served: documented in --help, and refused with --host (exit 2) before any plugin runs', async (t) => {
+  const conf = join(ROOT, 'fixtures/conf/ref.conflist')
+  const c = await runCommand(Conformance, 'conformance', [
+    conf,
+    '--cni-path',
+    '/nonexistent',
+    '--role',
+    'interface',
+    '--served',
+    '--host',
+    '--json',
+  ])
+  t.equal(c.exitCode, 2, c.stderr)
+  t.match(JSON.parse(c.stdout), {status: 2, error: {code: 'SERVED_HOST', message: /does not go with --host/}})
+  t.match(Conformance.flags.served.summary, /its own plugin server/)
 })

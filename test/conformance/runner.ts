@@ -77,6 +77,7 @@ t.test('reproduceLine: the suite again, that check at that version, as sandboxed
     host: false,
     profile: 'default',
     role: 'chained',
+    served: false,
     strict: false,
     timeoutSeconds: 30,
   }
@@ -101,5 +102,10 @@ t.test('reproduceLine: the suite again, that check at that version, as sandboxed
       {id: 'x.y', status: 'fail', version: '1.0.0'},
     ),
     / --profile spec-minimum --strict --host --timeout 5$/,
+  )
+  t.match(
+    reproduceLine({...run, role: 'interface', served: true}, {id: 'x.y', status: 'fail', version: '1.0.0'}),
+    / --role interface --cni-path \S+ --served$/,
+    'served mode: the check again, served',
   )
 })

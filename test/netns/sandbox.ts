@@ -137,6 +137,19 @@ t.test('removeNetns drops one container namespace from the marker', async (t) =>
   t.ok(listNetns().includes(sb.host.name))
 })
 
+t.test('dispose while a namespace is being made: it waits for it and removes it; nothing is made after', async (t) => {
+  const sb = await Sandbox.create({label: 'sandbox-test'})
+  // Ctrl-C's cleanup removes the sandbox while its case is still making a container namespace.
+  const making = sb.addNetns('c0')
+  await sb.dispose()
+  await making
+  t.notOk(listNetns().includes(`${NETNS_PREFIX}${sb.id}-c0`), 'the namespace made meanwhile is gone too')
+  t.notOk(listNetns().includes(sb.host.name), 'and the host one')
+  await t.rejects(sb.addNetns('c1'), /is removed/, 'a removed sandbox makes no more')
+  await sb.removeNetns(`${NETNS_PREFIX}${sb.id}-c0`)
+  t.equal(readMarker(sb.id), undefined, 'and writes no marker again')
+})
+
 t.test('a persistent sandbox outlives the process (no pid) and is re-opened by id', async (t) => {
   const sb = await Sandbox.create({label: 'kept-test', persistent: true})
   t.teardown(() => sb.dispose())

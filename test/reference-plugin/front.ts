@@ -1,5 +1,9 @@
 // The shell front's pieces that need no namespaces: quoting, the plan protocol's error path and the
 // script itself. The kernel work through the front is in plugin-ref.ts (it runs the bundled cnidbg-ref).
+import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import t from 'tap'
 
 import {run} from '../../src/process/exec.js'
@@ -63,4 +67,18 @@ t.test('withFront puts a new front on the bare bundle or replaces an old one', a
   const fronted = withFront('/usr/bin/node', `#!/usr/bin/node\n${body}`)
   t.equal(fronted, frontScript('/usr/bin/node') + body)
   t.equal(withFront('/usr/local/bin/node', fronted), frontScript('/usr/local/bin/node') + body)
+})
+
+t.test('a verb other than ADD and DEL, or none, gets Node with the arguments (cnidbg-ref --serve)', async (t) => {
+  // A body that prints what Node was given: the front's job is only to pass it on.
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbgtest-front-'))
+  t.teardown(() => rmSync(dir, {force: true, recursive: true}))
+  const file = join(dir, 'cnidbg-ref')
+  writeFileSync(file, `${frontScript(process.execPath)}console.log(JSON.stringify(process.argv.slice(2)))\n`)
+  chmodSync(file, 0o755)
+  const env = {PATH: process.env.PATH}
+  const serve = await run(file, ['--serve', '/run/cni/x y', '--quiet'], {env, extendEnv: false})
+  t.same(JSON.parse(serve.stdout), ['--serve', '/run/cni/x y', '--quiet'], serve.stderr)
+  const plain = await run(file, [], {env: {...env, CNI_COMMAND: 'VERSION'}, extendEnv: false})
+  t.same(JSON.parse(plain.stdout), [], 'a runtime passes none, and Node gets none')
 })

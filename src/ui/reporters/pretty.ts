@@ -79,6 +79,7 @@ function header(report: ConformanceReport, c: ChalkInstance, strict: boolean): s
     `role ${report.role}`,
     `profile ${report.profile}`,
     ...(strict ? ['strict'] : []),
+    ...(report.served ? ['served (a plugin server per case)'] : []),
     `versions ${report.versions.join(', ') || 'none'}`,
   ]
   return [

@@ -79,6 +79,12 @@ t.test('the full report: header, grouped checks, failures, warnings, summary', a
   )
 })
 
+t.test('a served run says so in the header', async (t) => {
+  const out = formatPretty({...mixedReport(), served: true}, {color: false})
+  t.match(out.split('\n')[2], / · served \(a plugin server per case\) · versions /)
+  t.notMatch(formatPretty(mixedReport(), {color: false}).split('\n')[2], /served/, 'and only a served run')
+})
+
 t.test('listChecks: false keeps only failures, warnings and the summary', async (t) => {
   const out = formatPretty(mixedReport(), {color: false, listChecks: false})
   t.ok(out.startsWith('Failures (1)\n'))
