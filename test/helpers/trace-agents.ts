@@ -19,7 +19,9 @@ import type {TraceEndpoint, TraceOptions, TraceResult, TraceTopology} from '../.
 import {runHint} from './trace-assert.js'
 import type {LabPod, TraceLab} from './trace-topology.js'
 
-const TOKEN = 'trace-agents-test-token-0123456789'
+/** The one token the agents let in (to read and to probe). */
+export const TRACE_AGENTS_TOKEN = 'trace-agents-test-token-0123456789'
+const TOKEN = TRACE_AGENTS_TOKEN
 
 const reviewer: Reviewer = {
   async reviewToken(token) {
@@ -33,6 +35,8 @@ const reviewer: Reviewer = {
 export interface TraceAgents {
   /** Each node's agent, by node name. */
   access: Map<string, NodeAccess>
+  /** Where each node's agent listens and its certificate's fingerprint, by node name. */
+  agents: Map<string, {url: string; fingerprint: string}>
   /** The lab's topology with no namespace paths: every node is read through its agent. */
   topology: TraceTopology
   /** Resolves both pods through their nodes' agents, then traces through the agents only. */
@@ -45,6 +49,7 @@ export interface TraceAgents {
 export async function startTraceAgents(lab: TraceLab): Promise<TraceAgents> {
   const servers: AgentServer[] = []
   const access = new Map<string, NodeAccess>()
+  const agents = new Map<string, {url: string; fingerprint: string}>()
   try {
     for (const node of lab.nodes) {
       const cert = await selfSignedCert(node.name, ['127.0.0.1'])
@@ -62,6 +67,7 @@ export async function startTraceAgents(lab: TraceLab): Promise<TraceAgents> {
         tls: cert,
       })
       servers.push(server)
+      agents.set(node.name, {url: server.url, fingerprint: cert.fingerprint})
       access.set(
         node.name,
         AgentNode.remote(new AgentClient({url: server.url, token: TOKEN, fingerprint: cert.fingerprint})),
@@ -79,6 +85,7 @@ export async function startTraceAgents(lab: TraceLab): Promise<TraceAgents> {
   }
   return {
     access,
+    agents,
     topology,
     async trace(a, b, opts = {}) {
       const [ea, eb] = await Promise.all([endpoint(a), endpoint(b)])
