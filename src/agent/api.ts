@@ -327,12 +327,13 @@ export function parseProbeBody(v: unknown): ProbeBody {
   const o = object(v, 'the body')
   only(
     o,
-    ['from', 'to', 'kinds', 'size', 'dfSize', 'timeoutMs', 'tcpPort', 'userPort', 'udpPort', 'udpToken'],
+    ['from', 'to', 'kinds', 'size', 'dfSize', 'timeoutMs', 'tcpPort', 'userPort', 'udpPort', 'udpToken', 'udpSendMs'],
     'the body',
   )
   const ks = kinds(o.kinds, SOURCE_KINDS)
   const body: ProbeBody = {from: ipv4(o.from, 'from'), to: ipv4(o.to, 'to'), kinds: ks, ...probeFields(o, ks)}
   if (o.dfSize !== undefined) body.dfSize = int(o.dfSize, 'dfSize', 0, 9000)
+  if (o.udpSendMs !== undefined) body.udpSendMs = int(o.udpSendMs, 'udpSendMs', 50, 2000)
   if (o.userPort !== undefined) {
     if (typeof o.userPort !== 'boolean') throw bad('userPort must be true or false')
     body.userPort = o.userPort

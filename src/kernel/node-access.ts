@@ -36,6 +36,11 @@ export interface ProbeBody {
   userPort?: boolean
   udpPort?: number
   udpToken?: string
+  /**
+   * How long UDP datagrams are sent (every 50 ms): this side can't see whether one arrived. Default:
+   * timeoutMs. A healthy path delivers the first at once; the listener's answer decides.
+   */
+  udpSendMs?: number
 }
 
 export type SourceKind = Exclude<ProbeKind, 'icmp-return'>

@@ -776,6 +776,9 @@ async function remoteProbes(
         kinds: srcKinds,
         ...common,
         ...(plan.userPort ? {userPort: true} : {}),
+        // The source's agent can't see the datagram arrive: half a second of sending is plenty for a
+        // path that works (the first one crosses at once), and the listener's answer decides.
+        ...(kinds.includes('udp') ? {udpSendMs: Math.min(500, common.timeoutMs)} : {}),
         ...(plan.dfSize !== undefined ? {dfSize: plan.dfSize} : {}),
       })
       sent = answer.outcomes
