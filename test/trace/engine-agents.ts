@@ -9,6 +9,7 @@
 import t from 'tap'
 
 import {AgentClient, AgentNode} from '../../src/agent/client.js'
+import {AgentOps} from '../../src/agent/ops.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {traceBetween} from '../../src/trace/engine.js'
 import {startTraceAgents, type TraceAgents} from '../helpers/trace-agents.js'
@@ -74,6 +75,48 @@ t.test('trace over a vxlan cluster, through the node agents only', async (t) => 
       [],
       'no tapped hop missed it',
     )
+  })
+
+  await t.test('one node entered here, the other through its agent: the same verdicts', async (t) => {
+    // What the service does for a node it enters while the other pod is remote: the agent's
+    // operations, run in this process.
+    const ops = new AgentOps({
+      node: n0.name,
+      nodeNetns: `/run/netns/${n0.ns}`,
+      scan: {procs: false, only: (name) => name.startsWith(`cnidbg-trc-${lab.id}-`)},
+    })
+    const here = new AgentNode(ops, (ips) => ops.findPods(ips))
+    const topology = {
+      ...lab.topology,
+      nodes: lab.topology.nodes.map((n) => (n.name === n0.name ? n : via.topology.nodes[1]!)),
+    }
+    const {ns: _n, hostVeth: _h, nodeNs: _nn, ...eb} = b
+    const mixed = (opts = {}) =>
+      traceBetween(
+        topology,
+        a,
+        {...eb, netnsPath: ''},
+        {
+          ...opts,
+          accessFor: (n) => (n.name === n0.name ? here : via.access.get(n.name)),
+        },
+      )
+    const ok = await mixed()
+    t.equal(ok.verdict, 'reachable', 'verdict', {trace: summary(ok)})
+    t.ok(ok.probes.length > 0 && ok.probes.every((p) => p.ok), 'probed across')
+    t.same(
+      ok.hops.filter((h) => h.status !== 'ok').map((h) => `${h.index} ${h.stage}: ${h.detail}`),
+      [],
+    )
+    const rule = `FORWARD -d ${b.ip} -j DROP`
+    await lab.sh(n1.ns, `iptables -I ${rule}`)
+    try {
+      const r = await mixed()
+      t.equal(r.verdict, 'unreachable', 'verdict', {trace: summary(r)})
+      t.match(r.fault, {reason: 'filtered', node: n1.name, direction: 'forward'})
+    } finally {
+      await lab.sh(n1.ns, `iptables -D ${rule}`)
+    }
   })
 
   await t.test('a node whose agent is unreachable is named, with why, never a fault', async (t) => {
