@@ -69,6 +69,10 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
     }),
     'agent-port': Flags.integer({min: 1, max: 65535, default: 10265, summary: "The agents' port on the node IPs."}),
     'agent-ca': Flags.string({summary: "PEM file of the CA that signed the agents' certificates."}),
+    'agent-url': Flags.string({
+      multiple: true,
+      summary: "NODE=URL: where a node's agent listens, instead of https://<node IP>:<agent port> (repeatable).",
+    }),
     'agent-fingerprint': Flags.string({
       multiple: true,
       summary: "NODE=SHA256: a node agent's certificate fingerprint, as its log shows it (repeatable).",
@@ -92,7 +96,8 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
       agentsOnly: flags['agents-only'],
       agentPort: flags['agent-port'],
       agentCa: flags['agent-ca'],
-      agentFingerprints: parseFingerprints(flags['agent-fingerprint'] ?? []),
+      agentFingerprints: perNode('--agent-fingerprint', 'SHA256', flags['agent-fingerprint'] ?? []),
+      agentUrls: perNode('--agent-url', 'URL', flags['agent-url'] ?? []),
     })
     if (!this.jsonEnabled()) {
       const render = flags.format === 'mermaid' ? renderMermaid : flags.format === 'dot' ? renderDot : renderText
@@ -104,12 +109,12 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
   }
 }
 
-function parseFingerprints(values: string[]): Record<string, string> {
+/** NODE=VALUE flags, by node. */
+function perNode(flag: string, what: string, values: string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (const v of values) {
     const i = v.indexOf('=')
-    if (i < 1)
-      throw new UsageError(`--agent-fingerprint takes NODE=SHA256, not ${v}`, {code: 'TRACE_AGENT_FINGERPRINT'})
+    if (i < 1) throw new UsageError(`${flag} takes NODE=${what}, not ${v}`, {code: 'TRACE_AGENT_FLAG'})
     out[v.slice(0, i)] = v.slice(i + 1)
   }
   return out
