@@ -1,11 +1,14 @@
-// Trace timing (run as root after `npm run build`):  node bench/trace.mjs [--runs N] [--mode vxlan|host-gw] [--show]
+// Trace timing (run as root after `npm run build`):
+//   node bench/trace.mjs [--runs N] [--mode vxlan|host-gw] [--agents] [--show]
 //
 // Builds a 3-node flannel-like cluster in namespaces (one pod per node, plus a second pod on node 0),
 // then times `traceBetween` pod-0a → pod-1a (cross-node) and pod-0a → pod-0b (same node): full traces
 // (static + live probes) and static-only, N runs each, and one trace of a broken path (a FORWARD
 // DROP on node 1: the failure path also re-sends a probe under observation). Prints a table and the
 // machine's load average, which dominates the numbers on a shared box. --show prints the broken
-// trace as text and Mermaid. Everything is removed at the end.
+// trace as text and Mermaid. --agents adds the same traces through node agents only (one HTTPS agent
+// per node, in this process, as `cnidbg trace --agents-only` reads them), with ICMP and TCP (the
+// command's default) and with all three protocols. Everything is removed at the end.
 import {randomBytes} from 'node:crypto'
 import {loadavg} from 'node:os'
 import {performance} from 'node:perf_hooks'
@@ -20,7 +23,11 @@ import {
   runInNetns,
   runOk,
 } from '../dist/netns/index.js'
-import {renderMermaid, renderText, traceBetween} from '../dist/trace/index.js'
+import {traceBetween} from '../dist/trace/index.js'
+import {renderMermaid, renderText} from '../dist/ui/trace/index.js'
+import {AgentClient, AgentNode, AgentOps, Gate} from '../dist/agent/index.js'
+import {startAgentServer} from '../dist/agent/server.js'
+import {selfSignedCert} from '../dist/agent/tls.js'
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name)
@@ -143,6 +150,56 @@ async function build() {
   return {topology, pods, nodes}
 }
 
+let stopAgents = async () => {}
+
+/** One agent per node on 127.0.0.1, and a trace through them only (no namespace path anywhere). */
+async function startAgents(topology, nodes) {
+  const token = `bench-${randomBytes(8).toString('hex')}`
+  const reviewer = {
+    reviewToken: async (t) =>
+      t === token ? {authenticated: true, user: {username: 'bench', groups: []}} : {authenticated: false},
+    reviewAccess: async () => ({allowed: true}),
+  }
+  const servers = []
+  const access = new Map()
+  for (const n of nodes) {
+    const cert = await selfSignedCert(n.name, ['127.0.0.1'])
+    const ops = new AgentOps({
+      node: n.name,
+      nodeNetns: `/run/netns/${n.ns}`,
+      scan: {procs: false, only: (x) => x.startsWith(prefix)},
+    })
+    const server = await startAgentServer({
+      node: n.name,
+      ops,
+      gate: new Gate(reviewer, {node: n.name}),
+      host: '127.0.0.1',
+      port: 0,
+      tls: cert,
+    })
+    servers.push(server)
+    access.set(n.name, AgentNode.remote(new AgentClient({url: server.url, token, fingerprint: cert.fingerprint})))
+  }
+  const stop = async () => {
+    for (const s of servers.splice(0)) await s.close()
+  }
+  const unregisterAgents = onCleanup('bench agents', stop)
+  stopAgents = async () => {
+    unregisterAgents()
+    await stop()
+  }
+  const remoteTopology = {...topology, nodes: topology.nodes.map(({netns: _, ...n}) => n)}
+  return async (pod, other, opts) => {
+    const ends = await Promise.all(
+      [pod, other].map(async (p) => {
+        const found = await access.get(p.node).findPods([p.ip])
+        return {...p, netnsPath: '', ifname: found.pods[0]?.ifname}
+      }),
+    )
+    return traceBetween(remoteTopology, ends[0], ends[1], {...opts, accessFor: (n) => access.get(n.name)})
+  }
+}
+
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   return {min: s[0], median: s[Math.floor(s.length / 2)], max: s[s.length - 1]}
@@ -153,17 +210,29 @@ try {
   const {topology, pods, nodes} = await build()
   const buildMs = Math.round(performance.now() - t0)
   await traceBetween(topology, pods['0a'], pods['1a']) // warm-up (ARP, conntrack, page cache)
-  const rows = []
-  for (const [label, x, y, opts] of [
+  const viaAgents = process.argv.includes('--agents') ? await startAgents(topology, nodes) : undefined
+  const cli = {protocols: ['icmp', 'tcp']}
+  const cases = [
     ['cross-node full', '0a', '1a', {}],
+    ['cross-node full, icmp+tcp', '0a', '1a', cli],
     ['cross-node static-only', '0a', '1a', {staticOnly: true}],
     ['same-node full', '0a', '0b', {}],
-  ]) {
+  ]
+  if (viaAgents) {
+    await viaAgents(pods['0a'], pods['1a'], cli) // warm-up: the agents' first TLS handshakes
+    cases.push(
+      ['agents: cross-node full', '0a', '1a', {}, true],
+      ['agents: cross-node full, icmp+tcp', '0a', '1a', cli, true],
+      ['agents: cross-node static-only', '0a', '1a', {staticOnly: true}, true],
+    )
+  }
+  const rows = []
+  for (const [label, x, y, opts, agents] of cases) {
     const total = []
     const parts = []
     let verdict
     for (let i = 0; i < runs; i++) {
-      const r = await traceBetween(topology, pods[x], pods[y], opts)
+      const r = agents ? await viaAgents(pods[x], pods[y], opts) : await traceBetween(topology, pods[x], pods[y], opts)
       total.push(r.durationMs)
       parts.push(r.timings)
       verdict = r.verdict
@@ -198,6 +267,7 @@ try {
     console.log(renderMermaid(broken))
   }
 } finally {
+  await stopAgents()
   await dispose()
   unregister()
 }

@@ -30,16 +30,22 @@ import {isIPv4} from '../core/ip.js'
 import type {ConntrackFlow, ConntrackRead} from '../kernel/conntrack.js'
 import type {NfHook, NfPacket, NfVerdict} from '../kernel/netfilter.js'
 import type {PodNetns} from '../kernel/pods.js'
-import type {ProbeKind, ProbeOutcome} from '../kernel/probes.js'
-import type {DropSummary} from '../kernel/dropwatch.js'
-import {
-  ALL_PARTS,
-  isSafeArg,
-  type KernelSnapshot,
-  type NeighEntry,
-  type RouteQuery,
-  type SnapshotPart,
-} from '../kernel/reader.js'
+import type {
+  DestinationKind,
+  ListenAnswer,
+  ListenBody,
+  ListenResult,
+  ListenStopBody,
+  ObserveAnswer,
+  ObserveBody,
+  ObserveResult,
+  ObserveStopBody,
+  ProbeAnswer,
+  ProbeBody,
+  SourceKind,
+  Target,
+} from '../kernel/node-access.js'
+import {ALL_PARTS, isSafeArg, type KernelSnapshot, type RouteQuery, type SnapshotPart} from '../kernel/reader.js'
 
 export const API_VERSION = 1
 
@@ -71,11 +77,6 @@ export type AgentVerb = 'get' | 'create'
 /** The verb a path needs on the node's `nodes/proxy`, decided before routing (unknown paths: get). */
 export function verbFor(path: string): AgentVerb {
   return LIVE_PATHS.has(path) ? 'create' : 'get'
-}
-
-export interface Target {
-  /** A pod on this node, by IP. Absent: the node's own namespace. */
-  pod?: string
 }
 
 export interface NodeInfo {
@@ -121,95 +122,21 @@ export interface ConntrackBody {
   flow: ConntrackFlow
 }
 
-/**
- * A probe's source side, from a pod on this node (the destination side, when it is a pod, runs on
- * its own node's agent: /v1/listen). UDP is only sent here; the listener says whether it arrived.
- */
-export interface ProbeBody {
-  from: string
-  to: string
-  kinds: SourceKind[]
-  /** ICMP payload size. Default 56. */
-  size?: number
-  /** DF probe size. Default: the pod interface's MTU − 28. */
-  dfSize?: number
-  /** Per probe. Default 1000, at most 2000, so the whole window stays within the 10 s of an operation. */
-  timeoutMs?: number
-  tcpPort?: number
-  /** The TCP port is the user's own service (no temporary listener; a refusal is an answer). */
-  userPort?: boolean
-  udpPort?: number
-  udpToken?: string
+export type {
+  DestinationKind,
+  ListenAnswer,
+  ListenBody,
+  ListenResult,
+  ListenStopBody,
+  ObserveAnswer,
+  ObserveBody,
+  ObserveResult,
+  ObserveStopBody,
+  ProbeAnswer,
+  ProbeBody,
+  SourceKind,
+  Target,
 }
-
-export type SourceKind = Exclude<ProbeKind, 'icmp-return'>
-export type DestinationKind = 'icmp-return' | 'tcp' | 'udp'
-
-export interface ProbeAnswer {
-  outcomes: ProbeOutcome[]
-}
-
-/** A probe's destination side in a pod on this node: temporary listeners, and the ICMP echo back. */
-export interface ListenBody {
-  pod: string
-  /** The source's address (the ICMP echo back goes to it). */
-  peer: string
-  kinds: DestinationKind[]
-  size?: number
-  timeoutMs?: number
-  tcpPort?: number
-  udpPort?: number
-  udpToken?: string
-}
-
-export interface ListenAnswer {
-  /** Names the session for /v1/listen/stop; it ends by itself within 10 s. */
-  id: string
-  /** Whether every listener had started when the answer was sent. */
-  listening: boolean
-}
-
-export interface ListenStopBody {
-  id: string
-}
-
-export interface ListenResult {
-  /** icmp-return and udp (whether the datagram arrived). */
-  outcomes: ProbeOutcome[]
-  /** What the temporary TCP listener said when it failed. */
-  tcpListenerError?: string
-}
-
-/**
- * Watching a probe cross this node: a tcpdump per point (a device of the node or of a pod on it),
- * the counters of some namespaces before and after, and the kernel's drop reasons (skb:kfree_skb),
- * from start to stop, at most 10 s.
- */
-export interface ObserveBody {
-  points: Array<{target?: Target; device: string; encapsulated?: boolean; label: string}>
-  spec: {a: string; b: string; protocol: 'icmp' | 'tcp' | 'udp'; port?: number; vxlanPort?: number}
-  counters?: Array<{target?: Target; label: string}>
-  dropReasons?: boolean
-}
-
-export interface ObserveAnswer {
-  id: string
-  /** What could not be started (a capture, tracefs). */
-  notes: string[]
-}
-
-export interface ObserveStopBody {
-  id: string
-}
-
-export interface ObserveResult {
-  captures: Array<{label: string; device: string; ok: boolean; error?: string; aToB: number; bToA: number}>
-  /** Counter deltas of interest (drops on links, DROP/REJECT rules that matched), per label. */
-  counters: Array<{label: string; deltas: string[]; unresolved: NeighEntry[]}>
-  drops: DropSummary[]
-  notes: string[]
-}
-
 export type {ConntrackRead, KernelSnapshot, PodNetns}
 
 // ---------------------------------------------------------------------------------------------
@@ -400,12 +327,13 @@ export function parseProbeBody(v: unknown): ProbeBody {
   const o = object(v, 'the body')
   only(
     o,
-    ['from', 'to', 'kinds', 'size', 'dfSize', 'timeoutMs', 'tcpPort', 'userPort', 'udpPort', 'udpToken'],
+    ['from', 'to', 'kinds', 'size', 'dfSize', 'timeoutMs', 'tcpPort', 'userPort', 'udpPort', 'udpToken', 'udpSendMs'],
     'the body',
   )
   const ks = kinds(o.kinds, SOURCE_KINDS)
   const body: ProbeBody = {from: ipv4(o.from, 'from'), to: ipv4(o.to, 'to'), kinds: ks, ...probeFields(o, ks)}
   if (o.dfSize !== undefined) body.dfSize = int(o.dfSize, 'dfSize', 0, 9000)
+  if (o.udpSendMs !== undefined) body.udpSendMs = int(o.udpSendMs, 'udpSendMs', 50, 2000)
   if (o.userPort !== undefined) {
     if (typeof o.userPort !== 'boolean') throw bad('userPort must be true or false')
     body.userPort = o.userPort

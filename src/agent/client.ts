@@ -9,6 +9,8 @@ import http from 'node:http'
 import {isIP} from 'node:net'
 import tls from 'node:tls'
 
+import type {NodeAccess} from '../kernel/node-access.js'
+import type {PodNetns} from '../kernel/pods.js'
 import type {KernelReader, KernelSnapshot, SnapshotRequest} from '../kernel/reader.js'
 import {
   PATHS,
@@ -227,10 +229,12 @@ export class AgentKernelReader implements KernelReader {
   readonly describe: string
 
   constructor(
-    readonly client: AgentClient,
+    readonly client: Pick<AgentClient, 'snapshot'>,
     readonly target: Target = {},
+    /** Where it reads, for notes. Default: the client's URL. */
+    where = client instanceof AgentClient ? client.opts.url : 'this process',
   ) {
-    this.describe = `agent ${client.opts.url}${target.pod ? ` pod ${target.pod}` : ''}`
+    this.describe = `agent ${where}${target.pod ? ` pod ${target.pod}` : ''}`
   }
 
   async snapshot(req: SnapshotRequest = {}): Promise<KernelSnapshot> {
@@ -255,5 +259,76 @@ export class AgentKernelReader implements KernelReader {
         readMs: performance.now() - started,
       }
     }
+  }
+}
+
+/** What a node agent does, over HTTPS (AgentClient) or in this process (AgentOps). */
+export type AgentApi = Pick<AgentClient, 'snapshot' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve'>
+
+/**
+ * A node as trace's engine uses it (NodeAccess), through its agent: every read and live operation is
+ * the agent's. `findPods` is the agent's /v1/pods (by address, host veth or CNI result cache).
+ */
+export class AgentNode implements NodeAccess {
+  readonly describe: string
+
+  constructor(
+    readonly api: AgentApi,
+    readonly pods: (ips: readonly string[]) => Promise<PodsAnswer>,
+    /** Where the agent is, for notes. Default: the client's URL. */
+    readonly where = api instanceof AgentClient ? api.opts.url : 'this process',
+  ) {
+    this.describe = `agent ${where}`
+  }
+
+  /** A node read through the agent at `client`. */
+  static remote(client: AgentClient): AgentNode {
+    return new AgentNode(client, (ips) => client.pods(ips))
+  }
+
+  /** A node whose agent can't be used, for `why`: every operation fails with it. */
+  static unusable(url: string, why: string): AgentNode {
+    const fail = () => Promise.reject(new AgentError(0, `${url}: ${why}`))
+    return new AgentNode(
+      {
+        snapshot: fail,
+        probe: fail,
+        listen: fail,
+        stopListen: fail,
+        observe: fail,
+        stopObserve: fail,
+      },
+      fail,
+      url,
+    )
+  }
+
+  reader(pod?: string): KernelReader {
+    return new AgentKernelReader(this.api, pod ? {pod} : {}, this.where)
+  }
+
+  async findPods(ips: readonly string[]): Promise<{pods: PodNetns[]; missing: string[]}> {
+    const a = await this.pods(ips)
+    return {pods: a.pods, missing: a.missing}
+  }
+
+  probe(body: ProbeBody): Promise<ProbeAnswer> {
+    return this.api.probe(body)
+  }
+
+  listen(body: ListenBody): Promise<ListenAnswer> {
+    return this.api.listen(body)
+  }
+
+  stopListen(id: string): Promise<ListenResult> {
+    return this.api.stopListen(id)
+  }
+
+  observe(body: ObserveBody): Promise<ObserveAnswer> {
+    return this.api.observe(body)
+  }
+
+  stopObserve(id: string): Promise<ObserveResult> {
+    return this.api.stopObserve(id)
   }
 }

@@ -94,6 +94,7 @@ function plan(
     userPort: body.userPort ?? false,
     udpPort: body.udpPort ?? 0,
     udpToken: body.udpToken,
+    udpSendMs: body.udpSendMs,
   }
 }
 

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../cli/base-command.js'
+import {UsageError} from '../core/errors.js'
 import {EXIT} from '../core/exit-codes.js'
 import {trace, type TraceResult} from '../services/trace.js'
 import {renderDot, renderMermaid, renderText} from '../ui/trace/index.js'
@@ -14,12 +15,12 @@ export default class Trace extends BaseCommand<TraceResult> {
   static override description = describe(
     `Explains and tests pod-to-pod reachability hop by hop, in both directions, and names the hop and the reason where a packet dies.
 
-It resolves both pods through the Kubernetes API (node, pod IP, phase), finds each pod's network namespace on this machine by its IP, then builds the path from the kernel's own state: pod eth0 → host veth → the node's routing decision (ip route get … iif, so the kernel decides) → neighbour → FDB → VXLAN encap → underlay → decap (or the next hop in host-gw mode) → the remote node's routing → veth → pod, checking link state and MTU, addresses, ip_forward and effective rp_filter, the netfilter verdict, and neighbour/FDB entries against the nodes' annotations. Then it injects ICMP and TCP (and UDP) probes plus DF-set size probes from pod-a, watches each hop, and reads the kernel's drop reason from the skb:kfree_skb tracepoint. Verdict reasons: link-down, address-missing, no-route, wrong-route, no-neighbor, no-fdb, stale-fdb, filtered, forwarding-disabled, rp-filter, mtu, underlay-blocked, no-listener, unknown.`,
+It resolves both pods through the Kubernetes API (node, pod IP, phase), then reads each node where this machine can enter its namespaces (finding a pod by its IP, by the host veth its node routes that IP through, or by the CNI result cache, so a pod that lost its address is still found) and through the node's agent otherwise (cnidbg agent, deploy/30-agent.yaml: https://<node IP>:10265, trusted by --agent-ca or --agent-fingerprint; --agents-only for every node). A node whose agent can't be read is named, with why, and the verdict is then unknown rather than a guessed fault. It builds the path from the kernel's own state: pod eth0 → host veth → the node's routing decision (ip route get … iif, so the kernel decides) → neighbour → FDB → VXLAN encap → underlay → decap (or the next hop in host-gw mode) → the remote node's routing → veth → pod, checking link state and MTU, addresses, ip_forward and effective rp_filter, the netfilter verdict, and neighbour/FDB entries against the nodes' annotations. Then it injects ICMP and TCP (and UDP) probes plus DF-set size probes from pod-a, watches each hop, and reads the kernel's drop reason from the skb:kfree_skb tracepoint. Verdict reasons: link-down, address-missing, no-route, wrong-route, no-neighbor, no-fdb, stale-fdb, filtered, forwarding-disabled, rp-filter, mtu, underlay-blocked, no-listener, unknown.`,
     {
       '0': 'reachable',
       '1': 'unreachable (the fault is reported)',
       '2': 'usage error (bad pod reference, unknown pod, pod not running)',
-      '3': 'environment (not root, no cluster reachable, pod namespace not on this machine)',
+      '3': "environment (not root, no cluster reachable, pod namespace not found, a node's agent could not be read: verdict unknown)",
       '70': 'internal error in cnidbg',
     },
   )
@@ -63,6 +64,19 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), finds ea
     protocol: Flags.string({options: ['icmp', 'tcp', 'udp'], summary: 'Probe one protocol. Default: ICMP and TCP.'}),
     size: Flags.integer({min: 0, max: 65000, summary: 'ICMP payload size, for MTU probes.'}),
     'static-only': Flags.boolean({summary: 'Read kernel state only; send no probes.'}),
+    'agents-only': Flags.boolean({
+      summary: "Read every node through its agent, none through this machine's namespaces.",
+    }),
+    'agent-port': Flags.integer({min: 1, max: 65535, default: 10265, summary: "The agents' port on the node IPs."}),
+    'agent-ca': Flags.string({summary: "PEM file of the CA that signed the agents' certificates."}),
+    'agent-url': Flags.string({
+      multiple: true,
+      summary: "NODE=URL: where a node's agent listens, instead of https://<node IP>:<agent port> (repeatable).",
+    }),
+    'agent-fingerprint': Flags.string({
+      multiple: true,
+      summary: "NODE=SHA256: a node agent's certificate fingerprint, as its log shows it (repeatable).",
+    }),
   }
 
   static override summary = 'Where does a packet from pod-a to pod-b die, and why?'
@@ -79,12 +93,29 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), finds ea
       protocol: flags.protocol as 'icmp' | 'tcp' | 'udp' | undefined,
       size: flags.size,
       staticOnly: flags['static-only'],
+      agentsOnly: flags['agents-only'],
+      agentPort: flags['agent-port'],
+      agentCa: flags['agent-ca'],
+      agentFingerprints: perNode('--agent-fingerprint', 'SHA256', flags['agent-fingerprint'] ?? []),
+      agentUrls: perNode('--agent-url', 'URL', flags['agent-url'] ?? []),
     })
     if (!this.jsonEnabled()) {
       const render = flags.format === 'mermaid' ? renderMermaid : flags.format === 'dot' ? renderDot : renderText
       this.log(render(result).replace(/\n$/, ''))
     }
-    process.exitCode = result.verdict === 'reachable' ? EXIT.OK : EXIT.FAILED
+    process.exitCode =
+      result.verdict === 'reachable' ? EXIT.OK : result.verdict === 'unknown' ? EXIT.ENVIRONMENT : EXIT.FAILED
     return result
   }
+}
+
+/** NODE=VALUE flags, by node. */
+function perNode(flag: string, what: string, values: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values) {
+    const i = v.indexOf('=')
+    if (i < 1) throw new UsageError(`${flag} takes NODE=${what}, not ${v}`, {code: 'TRACE_AGENT_FLAG'})
+    out[v.slice(0, i)] = v.slice(i + 1)
+  }
+  return out
 }

@@ -59,6 +59,11 @@ export interface ProbePlan {
    * and the port; two machines running the two sides (node agents) must agree on one.
    */
   udpToken?: string
+  /**
+   * How long the UDP sender keeps sending (every 50 ms) when it runs alone and can't see the
+   * listener's stop file (a node agent's source side). Default: timeoutMs.
+   */
+  udpSendMs?: number
 }
 
 /** The datagram a plan's UDP probe sends. */
@@ -181,7 +186,7 @@ export function probeJobs(plan: ProbePlan, kinds: readonly ProbeKind[], dir: str
       String(plan.userPort ? 1 : Math.max(1, Math.round(plan.timeoutMs / 20))),
       String(plan.udpPort),
       token,
-      String(Math.max(1, Math.round(plan.timeoutMs / 50))),
+      String(Math.max(1, Math.round((plan.udpSendMs ?? plan.timeoutMs) / 50))),
       plan.dfSize === undefined ? '' : String(plan.dfSize),
       plan.a.ifname ?? 'eth0',
     ],

@@ -1,18 +1,20 @@
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {CoreV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
 
+import {AgentClient, AgentNode, AgentOps, DEFAULT_AGENT_PORT} from '../agent/index.js'
 import {EnvironmentError, UsageError} from '../core/errors.js'
+import type {NodeAccess} from '../kernel/node-access.js'
 import {pickLab} from '../lab/lifecycle.js'
 import {labDir, labNetnsPrefix} from '../lab/names.js'
 import {loadLabTopology} from '../lab/topology.js'
 import {requireEnvironment} from '../netns/index.js'
 import {traceBetween} from '../trace/engine.js'
 import {resolveFromCluster} from '../trace/resolve.js'
-import type {ProbeProtocol, TraceResult} from '../trace/types.js'
+import type {ProbeProtocol, TraceNode, TraceResult} from '../trace/types.js'
 
 export interface TraceCommandOptions {
   podA: string
@@ -25,6 +27,16 @@ export interface TraceCommandOptions {
   port?: number
   size?: number
   staticOnly: boolean
+  /** Read every node through its agent (a workstation with only a kubeconfig). */
+  agentsOnly?: boolean
+  /** The agents' port on the node IPs. Default 10265 (deploy/30-agent.yaml). */
+  agentPort?: number
+  /** A PEM file with the CA the agents' serving certificates are signed by. */
+  agentCa?: string
+  /** Per node, its agent's certificate fingerprint (SHA-256), as the agent printed it. */
+  agentFingerprints?: Record<string, string>
+  /** Per node, where its agent listens, instead of https://<node IP>:<agentPort>. */
+  agentUrls?: Record<string, string>
 }
 
 /** `ns/name`, or `name` in the given namespace. */
@@ -71,7 +83,7 @@ async function podByIp(api: CoreV1Api, ip: string): Promise<{namespace: string; 
 
 /** Resolves both pods through the Kubernetes API, finds their namespaces by IP, then traces. */
 export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
-  requireEnvironment(['ip', 'nsenter'])
+  if (!opts.agentsOnly) requireEnvironment(['ip', 'nsenter'])
   const {lab, path} = pickKubeconfig(opts)
   const kc = new KubeConfig()
   try {
@@ -88,10 +100,14 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
     throw apiError(error, path)
   })
   const diag = lab ? new Map(loadLabTopology(lab).nodes.map((n) => [n.name, n.diagUrl])) : undefined
+  const only = lab ? (name: string) => name.startsWith(labNetnsPrefix(lab)) : undefined
+  const agents = agentsOf(opts, kc.getCurrentUser()?.token, only)
   const resolved = await resolveFromCluster(api, refs[0]!, refs[1]!, {
     diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
     // A lab's pods and nodes are in its own namespaces; another lab's hold the same addresses.
-    only: lab ? (name) => name.startsWith(labNetnsPrefix(lab)) : undefined,
+    only,
+    agentsOnly: opts.agentsOnly,
+    agentFor: (n) => agents.remote(n),
   }).catch((error: unknown) => {
     throw apiError(error, path)
   })
@@ -101,7 +117,56 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
     protocols,
     size: opts.size,
     staticOnly: opts.staticOnly,
+    accessFor: (n) => (n.netns ? agents.inProcess(n.netns.path, n.name) : agents.remote(n)),
   })
+}
+
+/**
+ * The nodes' agents, one client each: at the URL given for the node, else at its node IP and the
+ * agent port, trusted through the CA or the node's pinned fingerprint, with the kubeconfig user's
+ * token. A node this machine enters gets the same operations run in this process, for the live
+ * probes of a pair whose other pod is remote. An agent that can't be trusted (no CA, no fingerprint)
+ * is an unreachable one, with that reason.
+ */
+function agentsOf(opts: TraceCommandOptions, token: string | undefined, only?: (name: string) => boolean) {
+  const remote = new Map<string, NodeAccess>()
+  const local = new Map<string, NodeAccess>()
+  const ca = opts.agentCa ? readAgentCa(opts.agentCa) : undefined
+  return {
+    remote(n: TraceNode): NodeAccess {
+      let a = remote.get(n.name)
+      if (!a) {
+        const url = opts.agentUrls?.[n.name] ?? `https://${n.nodeIP}:${opts.agentPort ?? DEFAULT_AGENT_PORT}`
+        const fingerprint = opts.agentFingerprints?.[n.name]
+        a =
+          ca || fingerprint
+            ? AgentNode.remote(new AgentClient({url, token, ca, fingerprint}))
+            : AgentNode.unusable(
+                url,
+                `no way to trust its certificate: give --agent-ca or --agent-fingerprint ${n.name}=SHA256`,
+              )
+        remote.set(n.name, a)
+      }
+      return a
+    },
+    inProcess(nodeNetns: string, node: string): NodeAccess {
+      let a = local.get(node)
+      if (!a) {
+        const ops = new AgentOps({node, nodeNetns, scan: {only}})
+        a = new AgentNode(ops, (ips) => ops.findPods(ips))
+        local.set(node, a)
+      }
+      return a
+    },
+  }
+}
+
+function readAgentCa(file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw new UsageError(`Can't read --agent-ca ${file}: ${(error as Error).message}`, {code: 'TRACE_AGENT_CA'})
+  }
 }
 
 /** The API's 404 means a wrong pod name; a refused connection means no cluster. Both are the user's to fix. */

@@ -14,12 +14,16 @@
  *    that saw the packet locates the fault (underlay drops, path MTU, no listener, ARP).
  * Live probes decide the verdict: a static finding the probes did not hit is downgraded to a warning.
  */
+import {randomBytes} from 'node:crypto'
+
 import {UsageError} from '../core/errors.js'
+import type {DestinationKind, NodeAccess, SourceKind, Target} from '../kernel/node-access.js'
 import {DropWatch, summarizeDrops, type DropSummary} from '../kernel/dropwatch.js'
 import {isIPv4} from '../core/ip.js'
 import {parseIptablesSave, parseNftJson} from '../kernel/netfilter.js'
 import {execCmd, ipCmd, netnsFromPath, netnsLabel} from './ns-commands.js'
 import {Captures, counterDeltas, readCounters, type CapturePoint, type CaptureResult} from '../kernel/observe.js'
+import type {ObserveBody, ObserveResult} from '../kernel/node-access.js'
 import {runJobsInNetns, tempDir, type NsJob} from '../kernel/multi-exec.js'
 import {
   collectProbes,
@@ -65,6 +69,7 @@ import type {
   TraceProbe,
   TraceResult,
   TraceTopology,
+  TraceUnreadable,
 } from './types.js'
 
 /** A probe's outcome and, once observed, the last hop that saw it. */
@@ -88,11 +93,24 @@ function randomPort(): number {
 function nodeReader(topo: TraceTopology, n: TraceNode, opts: TraceOptions): KernelReader {
   if (opts.readerFor) return opts.readerFor(n)
   if (n.netns) return new LocalKernelReader(n.netns.path)
+  const access = opts.accessFor?.(n)
+  if (access) return access.reader()
   if (n.diagUrl) return new RemoteDiagReader(n.diagUrl, topo.vtepDevice ?? 'cnidbg.1')
-  throw new UsageError(`node ${n.name} has neither a network namespace path nor a diag URL`, {
+  throw new UsageError(`node ${n.name} has neither a network namespace path, an agent nor a diag URL`, {
     code: 'TRACE_NODE_UNREADABLE',
-    suggestions: ['Give the node a netns path (local lab) or the daemon diag URL.'],
+    suggestions: ['Give the node a netns path (local lab), its agent, or the daemon diag URL.'],
   })
+}
+
+/** Why a snapshot could not be read at all (this machine's exec, the daemon's /diag, an agent). */
+function unreadableWhy(snap: KernelSnapshot): string[] {
+  return snap.missing.filter((m) => m.startsWith('exec:') || m.startsWith('diag:') || m.startsWith('agent:'))
+}
+
+/** Where a namespace is reached when it is not entered here: its node's access, and the target on it. */
+interface Remote {
+  access: NodeAccess
+  target: Target
 }
 
 function validate(topo: TraceTopology, ep: TraceEndpoint, role: string): TraceNode {
@@ -194,35 +212,55 @@ export async function traceBetween(
       const reader = nodeReader(topo, n, opts)
       // No local namespace: hints are then written as commands to run on that node.
       const netns = n.netns ?? {path: `node:${n.name}`}
+      const access = n.netns ? undefined : opts.accessFor?.(n)
       v = {
         node: n,
-        label: n.netns ? netnsLabel(n.netns) : `${n.name} (${reader.describe})`,
+        label: n.netns ? netnsLabel(n.netns) : access ? n.name : `${n.name} (${reader.describe})`,
         netns,
         reader,
         snap: EMPTY,
         lookups: new Map(),
       }
-      if (!reader.local)
+      if (reader instanceof RemoteDiagReader)
         notes.push(`${n.name} is read through ${reader.describe}: route lookups, sysctls and netfilter are unknown`)
+      else if (!reader.local) notes.push(`${n.name} is read through ${reader.describe}`)
       nodeViews.set(n.name, v)
+      const live = access ?? opts.accessFor?.(n)
+      if (live) remotes.set(v, {access: live, target: {}})
     }
     return v
   }
   const podView = (ep: TraceEndpoint, n: TraceNode): PodView => {
-    const netns = netnsFromPath(ep.netnsPath)
-    return {
+    const access = opts.accessFor?.(n)
+    if (!ep.netnsPath && !access) {
+      throw new UsageError(
+        `${ep.namespace}/${ep.name}: no network namespace on this machine and no agent for ${n.name}`,
+        {
+          code: 'TRACE_NETNS_NOT_FOUND',
+        },
+      )
+    }
+    const netns = ep.netnsPath ? netnsFromPath(ep.netnsPath) : {path: `pod:${n.name}:${ep.namespace}/${ep.name}`}
+    const v: PodView = {
       ep,
       ifname: ep.ifname ?? 'eth0',
       label: netns.name ?? `${ep.namespace}/${ep.name}`,
       netns,
-      reader: new LocalKernelReader(ep.netnsPath),
+      reader: ep.netnsPath ? new LocalKernelReader(ep.netnsPath) : access!.reader(ep.ip),
       snap: EMPTY,
       lookups: new Map(),
       nodeView: nodeView(n),
     }
+    if (access) remotes.set(v, {access, target: {pod: ep.ip}})
+    return v
   }
+  const remotes = new Map<NsView, Remote>()
   const A = podView(a, nodeA)
   const B = podView(b, nodeB)
+  // Live operations go through the nodes' access (agents) as soon as one pod can't be entered here.
+  const remoteLive = !a.netnsPath || !b.netnsPath
+  const liveA = remotes.get(A)?.access
+  const liveB = remotes.get(B)?.access
   const views: NsView[] = [A, B, ...nodeViews.values()]
 
   // ---- one batch: every local namespace read AND both pods' probe scripts, from a single spawn
@@ -237,8 +275,11 @@ export async function traceBetween(
     tcpPort: ctx.tcpPort!,
     userPort: opts.port !== undefined,
     udpPort: ctx.udpPort!,
+    // The two sides may run on two machines (agents): they must agree on what the datagram says.
+    udpToken: `cnidbg-trace-${randomBytes(6).toString('hex')}`,
   }
   const kinds = opts.staticOnly ? [] : probeKinds(plan)
+  let liveError: string | undefined
   const tStatic = performance.now()
   const q1 = pathQueries(ctx, A, B)
   const batched = views.filter((v) => v.reader instanceof LocalKernelReader)
@@ -251,10 +292,16 @@ export async function traceBetween(
       (v.reader as LocalKernelReader).job(readRequest(v, q1.get(v) ?? []), probeDir.path),
     )
     // Probes first (they are the longer chain), the destination's listeners before the source.
-    const probes = kinds.length ? probeJobs(plan, kinds, probeDir.path) : []
+    const probes = kinds.length && !remoteLive ? probeJobs(plan, kinds, probeDir.path) : []
     const jobs: NsJob[] = [...probes, ...snapJobs]
-    const [results] = await Promise.all([
+    const [results, remoteOutcomes] = await Promise.all([
       runJobsInNetns(jobs, {dir: probeDir.path, timeoutMs: plan.timeoutMs * 4 + 15_000}),
+      kinds.length && remoteLive
+        ? remoteProbes(plan, kinds, liveA, liveB).catch((e: unknown) => {
+            liveError = (e as Error).message
+            return []
+          })
+        : Promise.resolve([]),
       ...others.map(async (v) => {
         const queries = q1.get(v) ?? []
         finishView(v, await v.reader.snapshot(readRequest(v, queries)), queries)
@@ -272,7 +319,7 @@ export async function traceBetween(
         queries,
       )
     })
-    outcomes = collectProbes(plan, kinds, probeDir.path, startedAt)
+    outcomes = remoteLive ? remoteOutcomes : collectProbes(plan, kinds, probeDir.path, startedAt)
   } finally {
     probeDir.remove()
   }
@@ -289,12 +336,30 @@ export async function traceBetween(
       storeLookups(v, queries, await v.reader.snapshot({parts: [], routeGets: queries}))
     }),
   )
+  const unreadable: TraceUnreadable[] = []
   for (const v of views) {
-    const unreadable = v.snap.missing.filter((m) => m.startsWith('exec:') || m.startsWith('diag:'))
-    if (unreadable.length) notes.push(`${v.label}: ${unreadable.join('; ')}`)
+    const why = unreadableWhy(v.snap)
+    if (!why.length) continue
+    notes.push(`${v.label}: ${why.join('; ')}`)
+    if (why.some((w) => w.startsWith('agent:'))) {
+      const pod = [A, B].find((p) => p === v)
+      unreadable.push({
+        node: pod ? pod.nodeView.node.name : (v as NodeView).node.name,
+        what: pod ? `pod ${pod.ep.namespace}/${pod.ep.name}` : 'node',
+        reason: why.join('; '),
+      })
+    }
   }
   const drafts: DraftHop[] = [...analyzeDirection(ctx, 'forward', A, B), ...analyzeDirection(ctx, 'return', B, A)]
   const hops: TraceHop[] = drafts.map((h, i) => ({index: i + 1, ...h}))
+  // What could not be read is said on its hops, so no one reads them as checked.
+  const unreadLabels = new Map(
+    views.flatMap((v) => (unreadableWhy(v.snap).length ? [[v.label, unreadableWhy(v.snap)]] : [])),
+  )
+  for (const h of hops) {
+    const why = unreadLabels.get(h.netns)
+    if (why && h.status === 'unknown') h.detail = `${h.detail} (not read: ${why.join('; ')})`
+  }
   const staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic
 
@@ -310,13 +375,22 @@ export async function traceBetween(
     timings: {staticMs: Math.round(staticMs), probesMs: 0, observeMs: 0},
     durationMs: 0,
   }
-  const unreadablePod = [A, B].find((p) => p.snap.missing.some((m) => m.startsWith('exec:')))
+  if (unreadable.length) result.unreadable = unreadable
+  const unreadablePod = [A, B].find((p) => unreadableWhy(p.snap).length > 0)
   if (unreadablePod && !opts.staticOnly) {
     notes.push(
-      `no live probes: the namespace of ${unreadablePod.ep.namespace}/${unreadablePod.ep.name} is not readable here`,
+      `no live probes: the namespace of ${unreadablePod.ep.namespace}/${unreadablePod.ep.name} is not readable ${remotes.has(unreadablePod) ? 'through its agent' : 'here'}`,
     )
   }
-  if (opts.staticOnly || unreadablePod) {
+  if (remoteLive && !opts.staticOnly && !unreadablePod && (!liveA || !liveB || liveError)) {
+    const why = liveError ?? `no agent for ${(liveA ? b : a).node}`
+    notes.push(`no live probes: ${why}`)
+    for (const p of [a, b]) unreadable.push({node: p.node, what: 'live probes', reason: why})
+    result.unreadable = unreadable
+  }
+  if (opts.staticOnly || unreadablePod || (remoteLive && (!liveA || !liveB || liveError))) {
+    // What was not read decides nothing: without a fault found elsewhere, the answer is unknown.
+    if (unreadable.length && !staticFault) result.verdict = 'unknown'
     result.durationMs = Math.round(performance.now() - t0)
     return result
   }
@@ -336,7 +410,11 @@ export async function traceBetween(
     const tObs = performance.now()
     const target = pickProbe(failed) ?? outcomes.find((p) => p.kind === 'icmp-forward')
     if (target) {
-      observed = await observe(ctx, plan, target.kind, hops, [A, B, ...nodeViews.values()], opts.dropReasons !== false)
+      const all = [A, B, ...nodeViews.values()]
+      const dropReasons = opts.dropReasons !== false
+      observed = remoteLive
+        ? await observeRemote(ctx, plan, target.kind, hops, all, remotes, dropReasons, liveA!, liveB!)
+        : await observe(ctx, plan, target.kind, hops, all, dropReasons)
       notes.push(...observed.notes)
       target.lastSeenHop = observed.lastSeenHop
       if (observed.probe.ok !== target.ok) {
@@ -364,7 +442,8 @@ export async function traceBetween(
   } else {
     result.verdict = 'unreachable'
     const refusedOnly = failed.every((p) => p.kind === 'tcp' && p.refused)
-    const listeners = refusedOnly ? await tcpListeners(b.netnsPath, plan.tcpPort) : undefined
+    // Through an agent, what listens is not read: the refusal itself is the evidence.
+    const listeners = refusedOnly && b.netnsPath ? await tcpListeners(b.netnsPath, plan.tcpPort) : undefined
     result.fault = decideFault(ctx, hops, staticFault, outcomes, observed, A, B, plan, listeners)
   }
   result.durationMs = Math.round(performance.now() - t0)
@@ -446,6 +525,22 @@ function capturePointsFor(ctx: PathContext, hops: TraceHop[], views: NsView[]): 
   return points
 }
 
+/** What watching a re-sent probe gave, from this machine or from the nodes' agents. */
+interface Gathered {
+  probe: ProbeOutcome
+  /** Per capture point (labelled `<hop netns>/<device>`): packets seen each way. */
+  captures: Array<{label: string; ok: boolean; error?: string; aToB: number; bToA: number}>
+  /** Counter deltas of interest (drops on links, DROP rules that matched). */
+  deltas: string[]
+  drops: DropSummary[]
+  /** Neighbour entries left unresolved after the probe, by namespace label. */
+  unresolved: Map<string, NeighEntry[]>
+  notes: string[]
+}
+
+const unresolvedOf = (neigh: readonly NeighEntry[]): NeighEntry[] =>
+  neigh.filter((n) => n.state?.some((x) => x === 'INCOMPLETE' || x === 'FAILED'))
+
 async function observe(
   ctx: PathContext,
   plan: ProbePlan,
@@ -456,7 +551,7 @@ async function observe(
 ): Promise<Observation> {
   const notes: string[] = []
   const points = capturePointsFor(ctx, hops, views)
-  const protocol: ProbeProtocol = kind === 'tcp' ? 'tcp' : kind === 'udp' ? 'udp' : 'icmp'
+  const protocol = protocolOf(kind)
   const captures = new Captures([...points.values()], {
     a: plan.a.ip,
     b: plan.b.ip,
@@ -482,17 +577,237 @@ async function observe(
     else events = await watch.stop()
   }
   const after = await readCounters(localReaders).catch(() => undefined)
-  const evidence: string[] = []
+  const deltas: string[] = []
+  const unresolved = new Map<string, NeighEntry[]>()
   localViews.forEach((v, i) => {
     const b0 = before?.[i]
     const a0 = after?.[i]
-    if (b0 && a0) evidence.push(...counterDeltas(v.label, b0, a0))
+    if (b0 && a0) deltas.push(...counterDeltas(v.label, b0, a0))
+    const bad = unresolvedOf(a0?.neigh ?? [])
+    if (bad.length) unresolved.set(v.label, bad)
   })
-  const broken = results.filter((r) => !r.ok)
-  if (broken.length) notes.push(`capture failed on ${broken.map((r) => `${r.point.label} (${r.error})`).join(', ')}`)
+  return analyze(plan, kind, hops, {
+    probe: probe!,
+    captures: results.map((r) => ({
+      label: r.point.label,
+      ok: r.ok,
+      ...(r.error ? {error: r.error} : {}),
+      aToB: r.aToB,
+      bToA: r.bToA,
+    })),
+    deltas,
+    drops: summarizeDrops(events),
+    unresolved,
+    notes,
+  })
+}
+
+/**
+ * The same watch through the nodes' agents: one observation per node (captures on the path's
+ * devices of the node and of its pods, their counters, the node kernel's drop reasons), the probe
+ * re-sent through the pods' agents, then every observation stopped.
+ */
+async function observeRemote(
+  ctx: PathContext,
+  plan: ProbePlan,
+  kind: ProbeKind,
+  hops: TraceHop[],
+  views: NsView[],
+  remotes: Map<NsView, Remote>,
+  dropReasons: boolean,
+  liveA: NodeAccess,
+  liveB: NodeAccess,
+): Promise<Observation> {
+  const byLabel = new Map(views.map((v) => [v.label, v]))
+  const perNode = new Map<NodeAccess, {body: ObserveBody; labels: Map<string, string>}>()
+  const entry = (access: NodeAccess) => {
+    let e = perNode.get(access)
+    if (!e) {
+      e = {
+        body: {
+          points: [],
+          spec: {
+            a: plan.a.ip,
+            b: plan.b.ip,
+            protocol: protocolOf(kind),
+            ...(kind === 'tcp' ? {port: plan.tcpPort} : kind === 'udp' ? {port: plan.udpPort} : {}),
+            vxlanPort: ctx.vxlanPort,
+          },
+          counters: [],
+          dropReasons,
+        },
+        labels: new Map(),
+      }
+      perNode.set(access, e)
+    }
+    return e
+  }
+  const taken = new Set<string>()
+  for (const h of hops) {
+    if (!CAPTURE_STAGES.has(h.stage)) continue
+    const v = byLabel.get(h.netns)
+    const r = v && remotes.get(v)
+    if (!v || !r || !findLink(v, h.device)) continue
+    const label = `${h.netns}/${h.device}`
+    if (taken.has(label)) continue
+    taken.add(label)
+    const e = entry(r.access)
+    // The agent's labels are a short alphabet: the path's own label is kept here.
+    const short = `p${e.labels.size}`
+    e.labels.set(short, label)
+    e.body.points.push({
+      ...(r.target.pod ? {target: r.target} : {}),
+      device: h.device,
+      label: short,
+      encapsulated: ctx.mode === 'vxlan' && h.device === ctx.underlay && 'node' in v,
+    })
+  }
+  for (const v of views) {
+    const r = remotes.get(v)
+    if (!r) continue
+    const e = entry(r.access)
+    const short = `c${e.labels.size}`
+    e.labels.set(short, v.label)
+    e.body.counters!.push({...(r.target.pod ? {target: r.target} : {}), label: short})
+  }
+  const notes: string[] = []
+  const started = await Promise.all(
+    [...perNode.entries()].map(async ([access, e]) => {
+      try {
+        const a = await access.observe(e.body)
+        notes.push(...a.notes)
+        return {access, e, id: a.id}
+      } catch (err) {
+        notes.push(`no observation through ${access.describe}: ${(err as Error).message}`)
+        return undefined
+      }
+    }),
+  )
+  let probe: ProbeOutcome | undefined
+  const stopped: Array<{e: (typeof started)[number] & object; r: ObserveResult}> = []
+  try {
+    ;[probe] = await remoteProbes(plan, [kind], liveA, liveB)
+  } finally {
+    for (const s of started) {
+      if (!s) continue
+      try {
+        stopped.push({e: s, r: await s.access.stopObserve(s.id)})
+      } catch (err) {
+        notes.push(`observation through ${s.access.describe} lost: ${(err as Error).message}`)
+      }
+    }
+  }
+  const name = (labels: Map<string, string>, short: string) => labels.get(short) ?? short
+  const captures: Gathered['captures'] = []
+  const deltas: string[] = []
+  const unresolved = new Map<string, NeighEntry[]>()
+  const drops = new Map<string, DropSummary>()
+  for (const {e, r} of stopped) {
+    const labels = e.e.labels
+    for (const c of r.captures)
+      captures.push({
+        label: name(labels, c.label),
+        ok: c.ok,
+        ...(c.error ? {error: c.error} : {}),
+        aToB: c.aToB,
+        bToA: c.bToA,
+      })
+    for (const c of r.counters) {
+      const full = name(labels, c.label)
+      deltas.push(...c.deltas.map((d) => (d.startsWith(`${c.label} `) ? `${full}${d.slice(c.label.length)}` : d)))
+      if (c.unresolved.length) unresolved.set(full, c.unresolved)
+    }
+    // Agents that share one kernel (a lab) see the same drops: counted once.
+    for (const d of r.drops) {
+      const key = `${d.reason}|${d.location}|${d.comm}`
+      const had = drops.get(key)
+      if (!had || had.count < d.count) drops.set(key, d)
+    }
+    notes.push(...r.notes)
+  }
+  return analyze(plan, kind, hops, {
+    probe: probe!,
+    captures,
+    deltas,
+    drops: [...drops.values()].sort((x, y) => y.count - x.count),
+    unresolved,
+    notes,
+  })
+}
+
+function protocolOf(kind: ProbeKind): ProbeProtocol {
+  return kind === 'tcp' ? 'tcp' : kind === 'udp' ? 'udp' : 'icmp'
+}
+
+/**
+ * The probe through the pods' agents: the destination's agent starts its side (temporary listeners,
+ * the ICMP echo back), the source's agent sends, and the destination's session then says what
+ * arrived. The outcomes come back in the order of `kinds`.
+ */
+async function remoteProbes(
+  plan: ProbePlan,
+  kinds: readonly ProbeKind[],
+  liveA: NodeAccess | undefined,
+  liveB: NodeAccess | undefined,
+): Promise<Outcome[]> {
+  if (!liveA || !liveB) throw new Error(`no agent for ${liveA ? plan.b.ip : plan.a.ip}`)
+  const common = {
+    size: plan.size,
+    timeoutMs: Math.min(2000, Math.max(100, plan.timeoutMs)),
+    tcpPort: plan.tcpPort,
+    udpPort: plan.udpPort,
+    ...(plan.udpToken ? {udpToken: plan.udpToken} : {}),
+  }
+  const srcKinds = kinds.filter((k): k is SourceKind => k !== 'icmp-return')
+  const dstKinds = kinds.filter(
+    (k): k is DestinationKind => k === 'icmp-return' || k === 'udp' || (k === 'tcp' && !plan.userPort),
+  )
+  const session = dstKinds.length
+    ? await liveB.listen({pod: plan.b.ip, peer: plan.a.ip, kinds: dstKinds, ...common})
+    : undefined
+  let sent: ProbeOutcome[] = []
+  let arrived: ProbeOutcome[] = []
+  let tcpListenerError: string | undefined
+  try {
+    if (srcKinds.length) {
+      const answer = await liveA.probe({
+        from: plan.a.ip,
+        to: plan.b.ip,
+        kinds: srcKinds,
+        ...common,
+        ...(plan.userPort ? {userPort: true} : {}),
+        // The source's agent can't see the datagram arrive: half a second of sending is plenty for a
+        // path that works (the first one crosses at once), and the listener's answer decides.
+        ...(kinds.includes('udp') ? {udpSendMs: Math.min(500, common.timeoutMs)} : {}),
+        ...(plan.dfSize !== undefined ? {dfSize: plan.dfSize} : {}),
+      })
+      sent = answer.outcomes
+    }
+  } finally {
+    if (session) {
+      const r = await liveB.stopListen(session.id)
+      arrived = r.outcomes
+      tcpListenerError = r.tcpListenerError
+    }
+  }
+  return kinds.flatMap((k) => {
+    const o = (k === 'icmp-return' || k === 'udp' ? arrived : sent).find((x) => x.kind === k)
+    if (!o) return []
+    if (k === 'tcp' && !o.ok && tcpListenerError)
+      return [{...o, detail: `the temporary listener on :${plan.tcpPort} failed: ${tcpListenerError}`}]
+    return [o]
+  })
+}
+
+/** Which hops saw the re-sent probe, where it stopped, and the evidence, from what was gathered. */
+function analyze(plan: ProbePlan, kind: ProbeKind, hops: TraceHop[], g: Gathered): Observation {
+  const {probe, notes} = g
+  const protocol = protocolOf(kind)
+  const broken = g.captures.filter((r) => !r.ok)
+  if (broken.length) notes.push(`capture failed on ${broken.map((r) => `${r.label} (${r.error})`).join(', ')}`)
 
   // Mark hops seen by direction: a→b packets travel the forward hops, b→a the return hops.
-  const seen = new Map<string, CaptureResult>(results.filter((r) => r.ok).map((r) => [`${r.point.label}`, r]))
+  const seen = new Map(g.captures.filter((r) => r.ok).map((r) => [r.label, r]))
   for (const h of hops) {
     const r = seen.get(`${h.netns}/${h.device}`)
     if (!r || !CAPTURE_STAGES.has(h.stage)) continue
@@ -515,34 +830,29 @@ async function observe(
   const stopHop = stopDirHops.find(
     (h) => !h.seen && (!lastSeen || h.index > lastSeen.index || lastSeen.direction !== h.direction),
   )
+  const evidence: string[] = [...g.deltas]
   evidence.unshift(
     `re-sent ${kind} probe: ${lastSeen ? `last seen at hop ${lastSeen.index} (${lastSeen.netns}/${lastSeen.device})` : 'not seen on any interface'}` +
       (stopHop && !probe.ok ? `, not at hop ${stopHop.index} (${stopHop.netns}/${stopHop.device})` : ''),
   )
-  const counted = results.filter((x) => x.ok)
+  const counted = g.captures.filter((x) => x.ok)
   if (counted.length) {
     evidence.push(
-      `tcpdump packets ${plan.a.ip}→${plan.b.ip}/${plan.b.ip}→${plan.a.ip}: ${counted.map((r) => `${r.point.label} ${r.aToB}/${r.bToA}`).join(', ')}`,
+      `tcpdump packets ${plan.a.ip}→${plan.b.ip}/${plan.b.ip}→${plan.a.ip}: ${counted.map((r) => `${r.label} ${r.aToB}/${r.bToA}`).join(', ')}`,
     )
   }
   // Replies are only expected once the request arrived: don't mark the other direction "not seen".
   if (!reqArrived || protocol === 'udp') {
     for (const h of hops) if (h.direction === repDir) delete h.seen
   }
-  const drops = summarizeDrops(events)
-  const unresolved = new Map<string, NeighEntry[]>()
-  localViews.forEach((v, i) => {
-    const bad = (after?.[i]?.neigh ?? []).filter((n) => n.state?.some((x) => x === 'INCOMPLETE' || x === 'FAILED'))
-    if (bad.length) unresolved.set(v.label, bad)
-  })
   return {
     probe,
     lastSeenHop: lastSeen?.index,
     stopHop: probe.ok ? undefined : stopHop,
     evidence,
-    drops,
+    drops: g.drops,
     notes,
-    unresolved,
+    unresolved: g.unresolved,
   }
 }
 
@@ -609,9 +919,11 @@ function decideFault(
       reason: 'no-listener',
       evidence: [
         ...liveEvidence,
-        listening.length
-          ? `ss -ltn in ${B.label}: ${listening.join(' | ')} (a socket exists: check its bind address)`
-          : `ss -ltn in ${B.label}: nothing listens on tcp :${plan.tcpPort}`,
+        listeners === undefined
+          ? `${B.label}: the connection to :${plan.tcpPort} was refused (sockets not read through the agent)`
+          : listening.length
+            ? `ss -ltn in ${B.label}: ${listening.join(' | ')} (a socket exists: check its bind address)`
+            : `ss -ltn in ${B.label}: nothing listens on tcp :${plan.tcpPort}`,
       ],
       hint: `start the server on port ${plan.tcpPort} in ${B.ep.namespace}/${B.ep.name}, or trace the port it listens on (${execCmd(B.netns, 'ss -ltn')})`,
     }

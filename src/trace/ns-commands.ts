@@ -15,9 +15,14 @@ export function netnsLabel(ns: TraceNetns): string {
   return ns.name ?? ns.path
 }
 
-/** A node we only read remotely has the pseudo path `node:<name>`: its hints say where to run them. */
+/**
+ * A node we only read remotely has the pseudo path `node:<name>`, a pod on it `pod:<node>:<ns>/<name>`:
+ * their hints say where to run them.
+ */
 function remote(ns: TraceNetns): string | undefined {
-  return ns.path.startsWith('node:') ? ns.path.slice(5) : undefined
+  if (ns.path.startsWith('node:')) return ns.path.slice(5)
+  const pod = /^pod:([^:]+):(.+)$/.exec(ns.path)
+  return pod ? `${pod[1]}, in pod ${pod[2]}'s network namespace` : undefined
 }
 
 /** `ip …` in the namespace. */

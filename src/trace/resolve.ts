@@ -1,7 +1,7 @@
 /**
  * Turning names into trace inputs. Pods come from the Kubernetes API (IP, node); their network
- * namespace is found on this machine by looking for the namespace that holds the pod IP
- * (src/kernel/netns-scan.ts). Nodes come from the Node objects: spec.podCIDR plus the cnidbg.dev/*
+ * namespace is found on this machine (src/kernel/netns-scan.ts, src/kernel/pods.ts) or by their
+ * node's agent. Nodes come from the Node objects: spec.podCIDR plus the cnidbg.dev/*
  * annotations the node daemon publishes.
  */
 import type {CoreV1Api, V1Node, V1Pod} from '../kube/client.js'
@@ -9,6 +9,8 @@ import type {CoreV1Api, V1Node, V1Pod} from '../kube/client.js'
 import {EnvironmentError, UsageError} from '../core/errors.js'
 import {isIPv4} from '../core/ip.js'
 import {findNetnsByIPs, type NetnsScanOptions} from '../kernel/netns-scan.js'
+import type {NodeAccess} from '../kernel/node-access.js'
+import {findPodNetns} from '../kernel/pods.js'
 import type {TraceEndpoint, TraceMode, TraceNetns, TraceNode, TraceTopology} from './types.js'
 
 export const ANNOTATION = {
@@ -77,15 +79,29 @@ export function topologyFromNodes(
   return {mode: mode === 'host-gw' ? 'host-gw' : ('vxlan' as TraceMode), nodes: out}
 }
 
+export interface ResolveOptions extends NetnsScanOptions {
+  diagUrlOf?: (n: V1Node) => string | undefined
+  /** Read every node through its agent, even one whose namespace this machine can enter. */
+  agentsOnly?: boolean
+  /** A node's agent (for nodes this machine can't enter, or every node with agentsOnly). */
+  agentFor?: (n: TraceNode) => NodeAccess | undefined
+  /** libcni's cache directory on this machine, for pods found by their cached result. */
+  cniCacheDir?: string
+}
+
 /**
- * Resolves two pods and the nodes from the API, and finds the pods' and nodes' namespaces on this
- * machine (a node's namespace is the one holding its node IP, as in the lab) in one scan.
+ * Resolves two pods and the nodes from the API. A node whose namespace is on this machine (the one
+ * holding its node IP, as in the lab) is read here, and its pods are found here by address, by the
+ * host veth the node routes the pod IP through, or by the CNI result cache (src/kernel/pods.ts), so
+ * a pod that lost its address is still found. Any other node, or every node with `agentsOnly`, is
+ * read through its agent, which finds its pods the same three ways. An agent that can't be reached
+ * leaves its pod unresolved (empty `netnsPath`): the engine then reports that node as unreadable.
  */
 export async function resolveFromCluster(
   api: CoreV1Api,
   a: {namespace: string; name: string},
   b: {namespace: string; name: string},
-  opts: NetnsScanOptions & {diagUrlOf?: (n: V1Node) => string | undefined} = {},
+  opts: ResolveOptions = {},
 ): Promise<{topology: TraceTopology; a: TraceEndpoint; b: TraceEndpoint}> {
   const [podA, podB, nodeList] = await Promise.all([
     api.readNamespacedPod({name: a.name, namespace: a.namespace}),
@@ -95,7 +111,9 @@ export async function resolveFromCluster(
   const epA = endpointFromPod(podA)
   const epB = endpointFromPod(podB)
   const bare = topologyFromNodes(nodeList.items)
-  const found = await findNetnsByIPs([epA.ip, epB.ip, ...bare.nodes.map((n) => n.nodeIP)], opts)
+  const found = opts.agentsOnly
+    ? new Map<string, {name?: string; path: string; ifname?: string}>()
+    : await findNetnsByIPs([epA.ip, epB.ip, ...bare.nodes.map((n) => n.nodeIP)], opts)
   const topology = topologyFromNodes(nodeList.items, {
     netnsOf: (n) => {
       const ip = n.metadata?.annotations?.[ANNOTATION.nodeIP] ?? internalIP(n)
@@ -104,21 +122,39 @@ export async function resolveFromCluster(
     },
     diagUrlOf: opts.diagUrlOf,
   })
-  const endpoint = (ep: Omit<TraceEndpoint, 'netnsPath'>): TraceEndpoint => {
+  const endpoint = async (ep: Omit<TraceEndpoint, 'netnsPath'>): Promise<TraceEndpoint> => {
+    const node = topology.nodes.find((n) => n.name === ep.node)
+    const notFound = (where: string) =>
+      new EnvironmentError(`${where} holds ${ep.namespace}/${ep.name}'s IP ${ep.ip}, nor routes it to a pod`, {
+        code: 'TRACE_NETNS_NOT_FOUND',
+        suggestions: [
+          'Run cnidbg trace on the node that runs the pod (or in the lab host), or let it use the node agents.',
+          'Is the pod sandbox still there?',
+        ],
+      })
     const m = found.get(ep.ip)
-    if (!m) {
-      throw new EnvironmentError(
-        `no network namespace on this machine holds ${ep.namespace}/${ep.name}'s IP ${ep.ip}`,
-        {
-          code: 'TRACE_NETNS_NOT_FOUND',
-          suggestions: [
-            'Run cnidbg trace on the node that runs the pod (or in the lab host).',
-            'Is the pod sandbox still there?',
-          ],
-        },
-      )
+    if (m && !opts.agentsOnly) return {...ep, netnsPath: m.path, ifname: m.ifname}
+    if (node?.netns) {
+      // The address is gone: the node's route to it, or the CNI result cache, still names the pod.
+      const pod = (
+        await findPodNetns([ep.ip], {nodeNetns: node.netns.path, scan: opts, cniCacheDir: opts.cniCacheDir})
+      ).get(ep.ip)
+      if (pod) return {...ep, netnsPath: pod.path, ifname: pod.ifname}
+      throw notFound(`no network namespace of ${node.name} on this machine`)
     }
-    return {...ep, netnsPath: m.path, ifname: m.ifname}
+    const agent = node ? opts.agentFor?.(node) : undefined
+    if (!agent) throw notFound('no network namespace on this machine')
+    try {
+      const answer = await agent.findPods([ep.ip])
+      const pod = answer.pods[0]
+      if (!pod) throw notFound(`no namespace on ${ep.node} (its agent looked by address, host veth and CNI cache)`)
+      return {...ep, netnsPath: '', ...(pod.ifname ? {ifname: pod.ifname} : {})}
+    } catch (error) {
+      if (error instanceof EnvironmentError) throw error
+      // Unreachable: the engine reads the pod through the agent again and reports the node as unread.
+      return {...ep, netnsPath: ''}
+    }
   }
-  return {topology, a: endpoint(epA), b: endpoint(epB)}
+  const [ea, eb] = await Promise.all([endpoint(epA), endpoint(epB)])
+  return {topology, a: ea, b: eb}
 }

@@ -5,6 +5,7 @@
  * go into the --json envelope unchanged; renderers (render/) only read them.
  */
 
+import type {NodeAccess} from '../kernel/node-access.js'
 import type {KernelReader} from '../kernel/reader.js'
 import type {ProbeProtocol, ProbeReport} from '../kernel/probes.js'
 
@@ -52,7 +53,10 @@ export interface TraceEndpoint {
   ip: string
   /** The Node name the pod runs on (must be in the topology). */
   node: string
-  /** The pod's network namespace (a path nsenter accepts). */
+  /**
+   * The pod's network namespace (a path nsenter accepts). Empty when this machine can't enter it:
+   * then the pod is read and probed through its node's NodeAccess (its agent), by its IP.
+   */
   netnsPath: string
   /** The pod-side interface. Default eth0. */
   ifname?: string
@@ -156,7 +160,16 @@ export interface TraceProbe extends ProbeReport {
   lastSeenHop?: number
 }
 
-export type TraceVerdict = 'reachable' | 'unreachable'
+/** `unknown`: a node on the path could not be read (its agent unreachable), and nothing else decided. */
+export type TraceVerdict = 'reachable' | 'unreachable' | 'unknown'
+
+/** A node trace could not read, and why (never turned into a fault). */
+export interface TraceUnreadable {
+  node: string
+  /** What could not be read: the node itself, or a pod on it. */
+  what: string
+  reason: string
+}
 
 export interface TraceEndpointSummary {
   name: string
@@ -175,6 +188,8 @@ export interface TraceResult {
   probes: TraceProbe[]
   /** Kernel drop reasons (skb:kfree_skb) seen while a failing probe was re-sent, when tracefs was usable. */
   drops?: Array<{reason: string; location: string; comm: string; count: number}>
+  /** Nodes (or pods) that could not be read, with why: their hops are `unknown`. */
+  unreadable?: TraceUnreadable[]
   /** What could not be done (e.g. tracefs unavailable, a node read remotely without route lookups). */
   notes: string[]
   /** Wall time per phase, for the bench script. */
@@ -204,4 +219,10 @@ export interface TraceOptions {
   dropReasons?: boolean
   /** Override how a node's kernel state is read (tests, remote-only nodes). */
   readerFor?: (node: TraceNode) => KernelReader
+  /**
+   * How to reach a node this machine can't enter (its agent), or, for a node it can enter, the same
+   * operations run in process, when the other pod is remote. A node with a `netns` is read through
+   * it; one without is read, and its pods probed, through this.
+   */
+  accessFor?: (node: TraceNode) => NodeAccess | undefined
 }

@@ -11,8 +11,9 @@ import t from 'tap'
 import {traceBetween} from '../../src/trace/engine.js'
 import {LocalKernelReader} from '../../src/kernel/reader.js'
 import type {TraceResult} from '../../src/trace/types.js'
-import {runFaultCases, runHint, summary, type FaultCase} from '../helpers/trace-assert.js'
-import {buildTraceLabs, type LabPod, type TraceLab} from '../helpers/trace-topology.js'
+import {runFaultCases, summary} from '../helpers/trace-assert.js'
+import {vxlanFaultCases} from '../helpers/trace-faults.js'
+import {buildTraceLabs, type LabPod} from '../helpers/trace-topology.js'
 
 const COPIES = 4
 
@@ -138,30 +139,35 @@ t.test('trace over a vxlan cluster', async (t) => {
     t.match(r.notes.join('\n'), 'node-1 is read through nothing')
   })
 
-  await runFaultCases(t, labs, faultCases, async (t, lab, c) => {
-    const trace = (x: LabPod, y: LabPod, opts = {}) => traceBetween(lab.topology, x, y, opts)
-    await c.inject()
-    let r: TraceResult | undefined
-    try {
-      const [x, y] = c.pair ? [lab.pods[c.pair[0]]!, lab.pods[c.pair[1]]!] : [lab.pods['0a']!, lab.pods['1a']!]
-      r = await trace(x, y, c.opts ?? {})
-      const diag = {trace: summary(r)}
-      t.equal(r.verdict, 'unreachable', 'verdict', diag)
-      t.equal(r.fault?.reason, c.expect.reason, 'fault reason', diag)
-      const where = `${r.fault?.node} ${r.fault?.direction}`
-      const wanted = [c.expect, ...(c.either ?? [])].map((e) => `${e.node} ${e.direction}`)
-      t.ok(wanted.includes(where), `fault at ${where} (wanted ${wanted.join(' or ')})`, diag)
-      if (c.expect.device) t.equal(r.fault?.device, c.expect.device, 'fault device', diag)
-      t.ok(r.fault!.evidence.length > 0, 'evidence given')
-      t.ok(r.fault!.hint.length > 0, 'fix hint given')
-      t.ok(
-        r.probes.some((p) => !p.ok),
-        'a live probe failed too',
-      )
-    } finally {
-      await c.heal(r)
-    }
-  })
+  await runFaultCases(
+    t,
+    labs,
+    (lab) => vxlanFaultCases(lab),
+    async (t, lab, c) => {
+      const trace = (x: LabPod, y: LabPod, opts = {}) => traceBetween(lab.topology, x, y, opts)
+      await c.inject()
+      let r: TraceResult | undefined
+      try {
+        const [x, y] = c.pair ? [lab.pods[c.pair[0]]!, lab.pods[c.pair[1]]!] : [lab.pods['0a']!, lab.pods['1a']!]
+        r = await trace(x, y, c.opts ?? {})
+        const diag = {trace: summary(r)}
+        t.equal(r.verdict, 'unreachable', 'verdict', diag)
+        t.equal(r.fault?.reason, c.expect.reason, 'fault reason', diag)
+        const where = `${r.fault?.node} ${r.fault?.direction}`
+        const wanted = [c.expect, ...(c.either ?? [])].map((e) => `${e.node} ${e.direction}`)
+        t.ok(wanted.includes(where), `fault at ${where} (wanted ${wanted.join(' or ')})`, diag)
+        if (c.expect.device) t.equal(r.fault?.device, c.expect.device, 'fault device', diag)
+        t.ok(r.fault!.evidence.length > 0, 'evidence given')
+        t.ok(r.fault!.hint.length > 0, 'fix hint given')
+        t.ok(
+          r.probes.some((p) => !p.ok),
+          'a live probe failed too',
+        )
+      } finally {
+        await c.heal(r)
+      }
+    },
+  )
 
   await t.test('after healing every fault every copy of the cluster traces clean again', async (t) => {
     for (const [i, copy] of labs.entries()) {
@@ -175,173 +181,3 @@ t.test('trace over a vxlan cluster', async (t) => {
     }
   })
 })
-
-/** The injected faults, on one copy of the cluster (each case heals what it broke). */
-function faultCases(lab: TraceLab): FaultCase[] {
-  const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
-  const a = lab.pods['0a']!
-  const a2 = lab.pods['0b']!
-  const b = lab.pods['1a']!
-  const restorePodRoutes = (pod: LabPod, n: number) =>
-    lab.sh(
-      pod.ns,
-      `ip route replace 10.244.${n}.1 dev eth0 scope link && ip route replace default via 10.244.${n}.1 dev eth0 && ip route replace 10.244.0.0/16 via 10.244.${n}.1 dev eth0`,
-    )
-  const flushNeigh = async () => {
-    for (const n of lab.nodes) await lab.sh(n.ns, 'ip neigh flush nud failed; ip neigh flush nud incomplete; true')
-  }
-  return [
-    {
-      name: 'pod veth link down (destination pod eth0)',
-      inject: () => lab.sh(b.ns, 'ip link set eth0 down'),
-      heal: async (r) => {
-        await runHint(r!.fault!.hint)
-        await restorePodRoutes(b, 1)
-      },
-      expect: {reason: 'link-down', node: n1.name, direction: 'forward', device: 'eth0'},
-    },
-    {
-      name: 'host veth down (source pod side)',
-      inject: () => lab.sh(n0.ns, `ip link set ${a.hostVeth} down`),
-      heal: async (r) => {
-        await runHint(r!.fault!.hint)
-        await lab.sh(n0.ns, `ip route replace ${a.ip}/32 dev ${a.hostVeth}`)
-      },
-      expect: {reason: 'link-down', node: n0.name, direction: 'forward', device: a.hostVeth},
-    },
-    {
-      name: 'pod address removed (destination)',
-      inject: () => lab.sh(b.ns, `ip addr del ${b.ip}/24 dev eth0`),
-      heal: async (r) => {
-        await runHint(r!.fault!.hint)
-        await restorePodRoutes(b, 1)
-        await flushNeigh()
-      },
-      expect: {reason: 'address-missing', node: n1.name, direction: 'forward', device: 'eth0'},
-    },
-    {
-      name: 'route to the remote pod CIDR missing (source node)',
-      inject: () => lab.sh(n0.ns, `ip route del ${n1.podCIDR}`),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'no-route', node: n0.name, direction: 'forward'},
-    },
-    {
-      name: 'route back missing on the destination node breaks the return direction',
-      inject: () => lab.sh(n1.ns, `ip route del ${n0.podCIDR}`),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'no-route', node: n1.name, direction: 'return'},
-    },
-    {
-      name: 'route pointing to the wrong node',
-      inject: () => lab.sh(n0.ns, `ip route replace ${n1.podCIDR} via 10.244.7.0 dev cnidbg.1 onlink`),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'wrong-route', node: n0.name, direction: 'forward', device: 'cnidbg.1'},
-    },
-    {
-      name: 'FDB entry missing',
-      inject: () => lab.sh(n0.ns, `bridge fdb del ${n1.vtepMAC} dev cnidbg.1 dst ${n1.nodeIP} self`),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'no-fdb', node: n0.name, direction: 'forward', device: 'cnidbg.1'},
-    },
-    {
-      name: 'FDB entry stale (points at a wrong node IP) on the destination node',
-      inject: () => lab.sh(n1.ns, `bridge fdb replace ${n0.vtepMAC} dev cnidbg.1 dst 198.18.0.99 self permanent`),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'stale-fdb', node: n1.name, direction: 'return', device: 'cnidbg.1'},
-    },
-    {
-      name: 'neighbour entry for the remote VTEP missing',
-      inject: () => lab.sh(n0.ns, 'ip neigh del 10.244.1.0 dev cnidbg.1'),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'no-neighbor', node: n0.name, direction: 'forward', device: 'cnidbg.1'},
-    },
-    {
-      name: 'iptables DROP in FORWARD',
-      inject: () => lab.sh(n1.ns, `iptables -I FORWARD -d ${b.ip} -j DROP`),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'filtered', node: n1.name, direction: 'forward'},
-    },
-    {
-      name: 'nftables drop in a forward hook',
-      inject: () =>
-        lab.sh(
-          n1.ns,
-          `nft add table inet cnidbgt && nft 'add chain inet cnidbgt fw { type filter hook forward priority 0; }' && nft add rule inet cnidbgt fw ip saddr ${a.ip} drop`,
-        ),
-      heal: async (r) => {
-        await runHint(r!.fault!.hint)
-        await lab.sh(n1.ns, 'nft delete table inet cnidbgt')
-      },
-      expect: {reason: 'filtered', node: n1.name, direction: 'forward'},
-    },
-    {
-      name: 'ip_forward off',
-      inject: () => lab.sh(n0.ns, 'sysctl -qw net.ipv4.ip_forward=0'),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'forwarding-disabled', node: n0.name, direction: 'forward'},
-    },
-    {
-      name: 'strict rp_filter with an asymmetric return route',
-      inject: () =>
-        lab.sh(
-          n1.ns,
-          `sysctl -qw net.ipv4.conf.all.rp_filter=1 && ip route replace ${n0.podCIDR} via ${n0.nodeIP} dev eth0`,
-        ),
-      heal: () =>
-        lab.sh(
-          n1.ns,
-          `sysctl -qw net.ipv4.conf.all.rp_filter=0 && ip route replace ${n0.podCIDR} via 10.244.0.0 dev cnidbg.1 onlink`,
-        ),
-      expect: {reason: 'rp-filter', node: n1.name, direction: 'forward', device: 'cnidbg.1'},
-    },
-    {
-      name: 'underlay link MTU below VTEP MTU + 50',
-      inject: () => lab.sh(n0.ns, 'ip link set eth0 mtu 1400'),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'mtu', node: n0.name, direction: 'forward', device: 'eth0'},
-    },
-    {
-      name: 'underlay path MTU too small in the middle (seen only by the DF probe)',
-      inject: () => lab.sh(lab.underlayNs, `ip link set ${n1.ulPort} mtu 1400`),
-      heal: () => lab.sh(lab.underlayNs, `ip link set ${n1.ulPort} mtu 1500`),
-      // The small bridge port sits on node-1's side: depending on how the kernel treats the
-      // oversized frame on the way in, the full-size request or only its reply dies there.
-      expect: {reason: 'mtu', node: n1.name, direction: 'forward', device: 'eth0'},
-      either: [{node: n0.name, direction: 'return'}],
-    },
-    {
-      name: 'VXLAN port dropped in the receiving node INPUT',
-      inject: () => lab.sh(n1.ns, 'iptables -I INPUT -p udp --dport 8472 -j DROP'),
-      heal: (r) => runHint(r!.fault!.hint),
-      expect: {reason: 'underlay-blocked', node: n1.name, direction: 'forward', device: 'eth0'},
-    },
-    {
-      name: 'VXLAN port dropped in the underlay (live observation only)',
-      alone: true,
-      inject: () =>
-        lab.sh(
-          lab.underlayNs,
-          `nft add table bridge cnidbgt && nft 'add chain bridge cnidbgt ulfwd { type filter hook forward priority 0; }' && nft add rule bridge cnidbgt ulfwd udp dport 8472 drop`,
-        ),
-      heal: () => lab.sh(lab.underlayNs, 'nft delete table bridge cnidbgt'),
-      expect: {reason: 'underlay-blocked', node: n1.name, direction: 'forward', device: 'eth0'},
-    },
-    {
-      name: 'no listener on the TCP port',
-      inject: async () => {},
-      heal: async () => {},
-      opts: {port: 9},
-      expect: {reason: 'no-listener', node: n1.name, direction: 'forward', device: 'eth0'},
-    },
-    {
-      name: 'same-node pair: destination host veth down',
-      pair: ['0a', '0b'],
-      inject: () => lab.sh(n0.ns, `ip link set ${a2.hostVeth} down`),
-      heal: async (r) => {
-        await runHint(r!.fault!.hint)
-        await lab.sh(n0.ns, `ip route replace ${a2.ip}/32 dev ${a2.hostVeth}`)
-      },
-      expect: {reason: 'link-down', node: n0.name, direction: 'forward', device: a2.hostVeth},
-    },
-  ]
-}

@@ -78,7 +78,12 @@ export function buildGraph(r: TraceResult): PathGraph {
       prev = box.id
     }
   }
-  const verdict = r.verdict === 'reachable' ? 'reachable' : `unreachable: ${r.fault?.reason ?? 'unknown'}`
+  const verdict =
+    r.verdict === 'reachable'
+      ? 'reachable'
+      : r.verdict === 'unknown'
+        ? `unknown: ${(r.unreadable ?? []).map((u) => `${u.node} not read`).join(', ')}`
+        : `unreachable: ${r.fault?.reason ?? 'unknown'}`
   return {
     boxes: [...boxes.values()],
     edges,

@@ -32,6 +32,9 @@ export function renderText(r: TraceResult, opts: TextOptions = {}): string {
   out.push(`${c.bold('trace')} ${src} → ${dst}  ${c.dim(`[${r.mode}]`)}`)
   if (r.verdict === 'reachable') {
     out.push(`${c.green.bold('✓ reachable')}${r.probes.length ? '' : c.dim(' (static checks only)')}`)
+  } else if (r.verdict === 'unknown') {
+    out.push(`${c.yellow.bold('? unknown')}: a node on the path could not be read`)
+    for (const u of r.unreadable ?? []) out.push(`  ${c.yellow('?')} ${u.node} (${u.what}): ${u.reason}`)
   } else {
     const f = r.fault
     out.push(
