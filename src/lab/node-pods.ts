@@ -130,7 +130,8 @@ export function planNodePod(
     else if (field && field in fields) env[e.name] = fields[field]!
   }
   const command = [...(container.command ?? []), ...(container.args ?? [])].map((a) => expandVars(a, env))
-  if (command.length === 0) throw new Error(`DaemonSet ${namespace}/${dsName}: the lab needs a command (no image entrypoint)`)
+  if (command.length === 0)
+    throw new Error(`DaemonSet ${namespace}/${dsName}: the lab needs a command (no image entrypoint)`)
   const argv = command[0] === 'cnidbg' ? [...opts.cnidbg, ...command.slice(1)] : command
   const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]))
   const mounts: PodMount[] = []

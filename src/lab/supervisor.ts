@@ -13,13 +13,7 @@
  * Each node's daemon can be stopped and started on its own (fault daemon-stopped) through the control
  * socket (control.ts).
  */
-import {
-  CoreV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  type V1DaemonSet,
-  type V1Node,
-} from '../kube/client.js'
+import {CoreV1Api, KubeConfig, KubernetesObjectApi, type V1DaemonSet, type V1Node} from '../kube/client.js'
 import {readFileSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -34,7 +28,15 @@ import {PluginServer} from './plugin-server.js'
 import {kubeletKubeconfig} from './credentials.js'
 import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT} from './names.js'
 import {NodePodProcess, type NodePodPlan, planNodePod} from './node-pods.js'
-import {type LabNodeState, type LabState, procRef, type ProcRef, readLabState, stopProc, writeFileAtomic} from './state.js'
+import {
+  type LabNodeState,
+  type LabState,
+  procRef,
+  type ProcRef,
+  readLabState,
+  stopProc,
+  writeFileAtomic,
+} from './state.js'
 import {buildTopology, type LabTopology, writeLabTopology} from './topology.js'
 
 export interface DaemonStatus {
@@ -317,9 +319,7 @@ export class Supervisor {
     await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))
     // Node processes stop without teardown: `lab down` deletes the namespaces, and pods keep their
     // network across a daemon restart (as with flannel).
-    await Promise.all(
-      [...this.pods.values()].flatMap((p) => [p.daemon, p.agent, ...p.other]).map((x) => x?.stop()),
-    )
+    await Promise.all([...this.pods.values()].flatMap((p) => [p.daemon, p.agent, ...p.other]).map((x) => x?.stop()))
     await stopProc(this.forwarder)
     await this.nodes.stop()
     this.log('supervisor stopped')

@@ -561,9 +561,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   )
   await listen(server, opts.port ?? 0, host)
   // Each connection on the socket is handed to the server as one of its own (TLS included).
-  const unixServer = opts.socketPath
-    ? net.createServer((socket) => server.emit('connection', socket))
-    : undefined
+  const unixServer = opts.socketPath ? net.createServer((socket) => server.emit('connection', socket)) : undefined
   if (unixServer && opts.socketPath) {
     rmSync(opts.socketPath, {force: true})
     await new Promise<void>((resolve, reject) => {
