@@ -35,15 +35,17 @@ export function labOverlay(objects: readonly KubernetesObject[], mode: LabMode):
   })
 }
 
-/** Creates every object through the API (its discovery finds each kind's path); returns "Kind/name"s. */
+/**
+ * Creates every object through the API (its discovery finds each kind's path); returns "Kind/name"s
+ * in the manifests' order. Namespaces first, then the rest side by side: nothing else depends on
+ * another object existing first (a binding may name a role not made yet, as in Kubernetes).
+ */
 export async function applyManifests(kubeconfig: string, objects: readonly KubernetesObject[]): Promise<string[]> {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const api = KubernetesObjectApi.makeApiClient(kc)
-  const done: string[] = []
-  for (const o of objects) {
-    await api.create(o)
-    done.push(`${o.kind}/${o.metadata?.name ?? ''}`)
-  }
-  return done
+  const isNs = (o: KubernetesObject) => o.kind === 'Namespace'
+  for (const o of objects.filter(isNs)) await api.create(o)
+  await Promise.all(objects.filter((o) => !isNs(o)).map((o) => api.create(o)))
+  return objects.map((o) => `${o.kind}/${o.metadata?.name ?? ''}`)
 }
