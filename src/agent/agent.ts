@@ -8,11 +8,11 @@
  * does; with `hostNetwork` the namespace it runs in (a hostNetwork DaemonSet pod). One of the two
  * must be said. It starts, prints where it listens, and serves until SIGINT or SIGTERM.
  */
+import {accessSync, constants} from 'node:fs'
 import {networkInterfaces} from 'node:os'
 
 import {UsageError} from '../core/errors.js'
 import {surviveUnhandledRejections} from '../core/http.js'
-import {KubeConfig} from '../kube/client.js'
 import {onCleanup} from '../process/cleanup.js'
 import {netnsPath} from '../netns/netns.js'
 import {apiReviewer, Gate, type Reviewer} from './gate.js'
@@ -96,10 +96,17 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     : `/proc/${process.pid}/ns/net`
   let reviewer = opts.reviewer
   if (!reviewer) {
-    const kc = new KubeConfig()
-    if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath)
-    else kc.loadFromDefault()
-    reviewer = apiReviewer(kc)
+    const path = opts.kubeconfigPath
+    // A wrong path fails at start; the client and the file's contents load with the first question
+    // (apiReviewer says why).
+    if (path) accessSync(path, constants.R_OK)
+    reviewer = apiReviewer(async () => {
+      const {KubeConfig} = await import('../kube/client.js')
+      const kc = new KubeConfig()
+      if (path) kc.loadFromFile(path)
+      else kc.loadFromDefault()
+      return kc
+    })
   }
   const cert =
     opts.tlsCertFile && opts.tlsKeyFile

@@ -8,7 +8,7 @@
  */
 import {createHash} from 'node:crypto'
 
-import {AuthenticationV1Api, AuthorizationV1Api, type KubeConfig} from '../kube/client.js'
+import type {AuthenticationV1Api, AuthorizationV1Api, KubeConfig} from '../kube/client.js'
 import type {AgentVerb} from './api.js'
 
 export interface AgentUser {
@@ -36,12 +36,27 @@ export interface Reviewer {
   reviewAccess(user: AgentUser, attrs: {verb: AgentVerb; node: string}): Promise<AccessAnswer>
 }
 
-/** The reviewer that asks the API server with the agent's own credentials. */
-export function apiReviewer(kc: KubeConfig): Reviewer {
-  const authn = kc.makeApiClient(AuthenticationV1Api)
-  const authz = kc.makeApiClient(AuthorizationV1Api)
+/**
+ * The reviewer that asks the API server with the agent's own credentials. The Kubernetes client is
+ * loaded on the first question, not at start: it is most of an idle agent's memory (about 20 MB of
+ * the process's resident set, measured with bench/lab-nodes.mjs), and an agent that only answers
+ * /healthz never needs it. `kc` may be given as a function, called then too; a failure to load is
+ * retried on the next question.
+ */
+export function apiReviewer(kc: KubeConfig | (() => KubeConfig | Promise<KubeConfig>)): Reviewer {
+  let clients: Promise<{authn: AuthenticationV1Api; authz: AuthorizationV1Api}> | undefined
+  const api = () =>
+    (clients ??= (async () => {
+      const client = await import('../kube/client.js')
+      const k = typeof kc === 'function' ? await kc() : kc
+      return {authn: k.makeApiClient(client.AuthenticationV1Api), authz: k.makeApiClient(client.AuthorizationV1Api)}
+    })().catch((error: unknown) => {
+      clients = undefined
+      throw error
+    }))
   return {
     async reviewToken(token, audiences) {
+      const {authn} = await api()
       const r = await authn.createTokenReview({
         body: {
           apiVersion: 'authentication.k8s.io/v1',
@@ -58,6 +73,7 @@ export function apiReviewer(kc: KubeConfig): Reviewer {
       }
     },
     async reviewAccess(user, attrs) {
+      const {authz} = await api()
       const r = await authz.createSubjectAccessReview({
         body: {
           apiVersion: 'authorization.k8s.io/v1',

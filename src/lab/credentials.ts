@@ -9,7 +9,11 @@
  * | admin (system:masters)           | <lab>/kubeconfig                    | kubectl, lab commands, trace   |
  * | system:cnidbg:supervisor         | <lab>/auth/supervisor.kubeconfig    | the supervisor's node watch    |
  * | system:node:<node>               | <lab>/auth/<node>-kubelet.kubeconfig| the node's kubelet stand-in    |
- * | system:cnidbg:daemon:<node>      | <lab>/auth/<node>-daemon.kubeconfig | the node's cnidbg daemon       |
+ * | system:cnidbg:daemon:<node>      | <lab>/auth/<node>-daemon.kubeconfig | the lab's own daemon client    |
+ * | cnidbg-lab-tracer (cnidbg:tracers)| <lab>/auth/node-tracer.kubeconfig  | trace run inside a node        |
+ *
+ * The node processes of deploy/'s DaemonSets (the daemon, the agent) use their ServiceAccount's token
+ * instead, minted by TokenRequest (node-pods.ts).
  */
 import {randomBytes} from 'node:crypto'
 import {chmodSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeSync} from 'node:fs'
@@ -18,6 +22,7 @@ import {join} from 'node:path'
 import {ADMIN_GROUP, daemonUser, formatTokenFile, nodeUser, type TokenEntry} from './apiserver/auth.js'
 import {writeKubeconfig} from './apiserver/kubeconfig.js'
 import {runOk} from '../process/exec.js'
+import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT} from './names.js'
 import type {LabAuthState, LabState} from './state.js'
 
 export const SUPERVISOR_USER = 'system:cnidbg:supervisor'
@@ -30,8 +35,16 @@ export function planLabAuth(labDir: string): LabAuthState {
     tlsCert: join(dir, 'apiserver.crt'),
     tlsKey: join(dir, 'apiserver.key'),
     supervisorKubeconfig: join(dir, 'supervisor.kubeconfig'),
+    nodeKubeconfig: join(dir, 'node-tracer.kubeconfig'),
   }
 }
+
+/**
+ * The user of `nodeKubeconfig`: one of the group deploy/10-rbac.yaml binds to `cnidbg-tracer`, so
+ * it may do what a person running trace on a cluster may, no more (read Nodes and Pods, nodes/proxy).
+ */
+export const TRACER_USER = 'cnidbg-lab-tracer'
+export const TRACER_GROUP = 'cnidbg:tracers'
 
 export const kubeletKubeconfig = (auth: LabAuthState, node: string): string =>
   join(auth.dir, `${node}-kubelet.kubeconfig`)
@@ -48,6 +61,7 @@ export interface LabTokens {
   supervisor: TokenEntry
   kubelets: Map<string, TokenEntry>
   daemons: Map<string, TokenEntry>
+  tracer: TokenEntry
 }
 
 /** Fresh tokens for every identity of the lab. */
@@ -58,6 +72,7 @@ export function newLabTokens(state: Pick<LabState, 'nodes'>): LabTokens {
     supervisor: entry({name: SUPERVISOR_USER, uid: SUPERVISOR_USER, groups: []}),
     kubelets: new Map(state.nodes.map((n) => [n.name, entry(nodeUser(n.name))])),
     daemons: new Map(state.nodes.map((n) => [n.name, entry(daemonUser(n.name))])),
+    tracer: entry({name: TRACER_USER, uid: TRACER_USER, groups: [TRACER_GROUP]}),
   }
 }
 
@@ -65,7 +80,13 @@ export function newLabTokens(state: Pick<LabState, 'nodes'>): LabTokens {
 export function writeTokenFile(auth: LabAuthState, tokens: LabTokens): void {
   mkdirSync(auth.dir, {recursive: true, mode: 0o700})
   rmSync(auth.tokenFile, {force: true})
-  const entries = [tokens.admin, tokens.supervisor, ...tokens.kubelets.values(), ...tokens.daemons.values()]
+  const entries = [
+    tokens.admin,
+    tokens.supervisor,
+    ...tokens.kubelets.values(),
+    ...tokens.daemons.values(),
+    tokens.tracer,
+  ]
   const fd = openSync(
     auth.tokenFile,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -80,7 +101,8 @@ export function writeTokenFile(auth: LabAuthState, tokens: LabTokens): void {
 
 /**
  * A self-signed serving certificate for the API server on loopback (P-256, SANs 127.0.0.1, ::1 and
- * localhost, 10 years: the lab lives as long as the machine's /run), made with openssl from argv.
+ * localhost, and the control plane's underlay address the nodes use; 10 years: the lab lives as long
+ * as the machine's /run), made with openssl from argv.
  * Clients trust exactly this certificate (the kubeconfigs' certificate-authority-data).
  */
 export async function writeServingCert(auth: Pick<LabAuthState, 'dir' | 'tlsCert' | 'tlsKey'>): Promise<void> {
@@ -101,7 +123,7 @@ export async function writeServingCert(auth: Pick<LabAuthState, 'dir' | 'tlsCert
       '-subj',
       '/CN=cnidbg-lab-apiserver',
       '-addext',
-      'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
+      `subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,IP:${CONTROL_PLANE_IP}`,
       '-keyout',
       auth.tlsKey,
       '-out',
@@ -122,4 +144,16 @@ export function writeLabKubeconfigs(state: LabState, auth: LabAuthState, tokens:
     kc(kubeletKubeconfig(auth, n.name), tokens.kubelets.get(n.name)!.token)
     kc(daemonKubeconfig(auth, n.name), tokens.daemons.get(n.name)!.token)
   }
+  // For programs inside a node's namespace (trace run on a node): the control plane's underlay address.
+  if (auth.nodeKubeconfig)
+    writeKubeconfig(auth.nodeKubeconfig, {
+      server: nodeApiServerUrl(server),
+      token: tokens.tracer.token,
+      certificateAuthorityData: ca,
+    })
+}
+
+/** The API server's URL as the nodes reach it: the control plane's underlay address, same scheme. */
+export function nodeApiServerUrl(server: string): string {
+  return `${server.startsWith('https:') ? 'https' : 'http'}://${CONTROL_PLANE_IP}:${CONTROL_PLANE_PORT}`
 }

@@ -2,14 +2,25 @@
  * Finding labs, telling a running lab from a crashed one, and tearing labs down. Teardown works from
  * the state file and from the namespace prefix alone, so it succeeds whatever point a lab got to.
  */
-import {existsSync, rmSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {UsageError} from '../core/errors.js'
-import {listNetns} from '../netns/netns.js'
+import {listNetns, netnsPath} from '../netns/netns.js'
 import {DEFAULT_LAB_NAME, LAB_ROOT, labDir, SYSTEM_LAB_ROOT} from './names.js'
-import {deleteLabNamespaces} from './network.js'
+import {deleteLabNamespaces, labNamespaces} from './network.js'
+import {nodePodProcesses} from './node-pods.js'
 import {stopNodePluginServer} from './plugin-server.js'
-import {type LabState, listLabDirs, procAlive, procRef, readLabState, stopProc, writeLabState} from './state.js'
+import {
+  type LabState,
+  listLabDirs,
+  pidFileProc,
+  procAlive,
+  procRef,
+  readLabState,
+  stopProc,
+  writeLabState,
+} from './state.js'
 
 export type LabHealth = 'starting' | 'running' | 'stopping' | 'crashed'
 
@@ -86,10 +97,24 @@ export async function teardownLab(name: string, root = LAB_ROOT): Promise<string
     // The supervisor first: it must not start new pods while their namespaces are being removed.
     if (await stopProc(state.supervisor)) removed.push(`supervisor (pid ${state.supervisor!.pid})`)
     if (await stopProc(state.apiserver)) removed.push(`API server (pid ${state.apiserver!.pid})`)
-    // A supervisor that crashed leaves its nodes' plugin servers running (they lead their own groups).
+    // A supervisor that crashed leaves its nodes' plugin servers, node processes and forwarder
+    // running (they lead their own groups).
     for (const n of state.nodes) {
       const server = await stopNodePluginServer(n)
       if (server) removed.push(`${n.name} plugin server (pid ${server.pid})`)
+      for (const p of nodePodProcesses(n)) if (await stopProc(p)) removed.push(`${n.name} node process (pid ${p.pid})`)
+    }
+    const fwd = pidFileProc(join(state.dir, 'forwarder.pid'))
+    if (fwd && (await stopProc(fwd))) removed.push(`forwarder (pid ${fwd.pid})`)
+  }
+  // Whatever still runs inside the lab's namespaces (a pid file lost with a crash): found by the
+  // namespace itself, never by name, as a deleted namespace would keep its processes alive.
+  for (const pid of processesInNetns(labNamespaces(name).map((n) => netnsPath(n)))) {
+    try {
+      process.kill(pid, 'SIGKILL')
+      removed.push(`process ${pid} in a lab namespace`)
+    } catch {
+      // Gone meanwhile.
     }
   }
   for (const n of await deleteLabNamespaces(name)) removed.push(`netns ${n}`)
@@ -99,6 +124,31 @@ export async function teardownLab(name: string, root = LAB_ROOT): Promise<string
     removed.push(`dir ${dir}`)
   }
   return removed
+}
+
+/** Pids of the processes whose network namespace is one of `paths` (by inode and device). */
+export function processesInNetns(paths: readonly string[]): number[] {
+  const wanted = new Set<string>()
+  for (const p of paths) {
+    try {
+      const st = statSync(p)
+      wanted.add(`${st.dev}:${st.ino}`)
+    } catch {
+      // Not there.
+    }
+  }
+  if (wanted.size === 0) return []
+  const pids: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue
+    try {
+      const st = statSync(`/proc/${d}/ns/net`)
+      if (wanted.has(`${st.dev}:${st.ino}`)) pids.push(Number(d))
+    } catch {
+      // Exited, or a kernel thread.
+    }
+  }
+  return pids
 }
 
 /**

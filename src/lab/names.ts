@@ -86,6 +86,14 @@ export function nodeIP(index: number): string {
   return `198.18.0.${1 + index}`
 }
 
+/**
+ * The control plane's address on the underlay: the underlay bridge's own address, where a forwarder
+ * in the underlay namespace relays the API server's unix socket (forwarder-main.ts), so every node
+ * reaches the API server as a cluster's nodes do, and the root namespace gets no link.
+ */
+export const CONTROL_PLANE_IP = '198.18.0.1'
+export const CONTROL_PLANE_PORT = 6443
+
 /** An underlay address no node has: where "wrong node" faults point when there is no third node. */
 export const GHOST_NODE_IP = '198.18.0.250'
 

@@ -5,7 +5,7 @@
  */
 import {deleteNetns, ip, ipBatch, listNetns, netnsPath, runInNetns} from '../netns/netns.js'
 import {createNetns} from '../netns/netns.js'
-import {NODE_IFACE, UNDERLAY_BRIDGE, UNDERLAY_PREFIX, labNetnsPrefix, underlayNetns} from './names.js'
+import {CONTROL_PLANE_IP, NODE_IFACE, UNDERLAY_BRIDGE, UNDERLAY_PREFIX, labNetnsPrefix, underlayNetns} from './names.js'
 import type {LabNodeState, LabState} from './state.js'
 
 /** Sets sysctls inside a namespace (one process for all of them). */
@@ -31,9 +31,14 @@ export async function getSysctls(netns: string, keys: string[]): Promise<Record<
 
 export async function createUnderlay(state: LabState): Promise<void> {
   await createNetns(state.underlay.netns)
-  // No STP: ports forward at once. The bridge has no address: nodes talk to each other, not to it.
+  // No STP: ports forward at once. The bridge's one address is the control plane's, where the
+  // forwarder serves the API server to the nodes (names.ts, CONTROL_PLANE_IP).
   await ipBatch(
-    [`link add ${UNDERLAY_BRIDGE} type bridge stp_state 0`, `link set ${UNDERLAY_BRIDGE} up`],
+    [
+      `link add ${UNDERLAY_BRIDGE} type bridge stp_state 0`,
+      `addr add ${CONTROL_PLANE_IP}/${UNDERLAY_PREFIX} dev ${UNDERLAY_BRIDGE}`,
+      `link set ${UNDERLAY_BRIDGE} up`,
+    ],
     state.underlay.netns,
   )
 }

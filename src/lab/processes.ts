@@ -12,11 +12,17 @@ import {EnvironmentError, FailureError} from '../core/errors.js'
 import {spawnDetached} from '../process/exec.js'
 import {procAlive, procRef, type LabState, type ProcRef} from './state.js'
 
-/** What the lab runs: the two entry scripts and the directory holding the built plugins. */
+/** What the lab runs: its entry scripts, the directory holding the built plugins, and deploy/'s. */
 export interface Libexec {
   apiserver: string
   supervisor: string
+  /** The forwarder run in the underlay namespace (forwarder-main.ts). */
+  forwarder: string
   pluginDir: string
+  /** The CLI that stands in for the image's `cnidbg` in deploy/'s pods (bin/run.js). */
+  cnidbg: string
+  /** The manifests `lab up` applies (deploy/). */
+  deployDir: string
 }
 
 /**
@@ -27,31 +33,38 @@ export interface Libexec {
  */
 export function resolveLibexec(override?: Partial<Libexec>): Libexec {
   const dir = process.env.CNIDBG_LAB_LIBEXEC
+  const here = dirname(fileURLToPath(import.meta.url))
+  // src/lab and dist/lab are both two levels below the package root, which holds bin/ and deploy/.
+  const root = join(here, '..', '..')
+  const pkg = {cnidbg: join(root, 'bin', 'run.js'), deployDir: join(root, 'deploy')}
   let base: Libexec
   if (dir) {
     base = {
       apiserver: join(dir, 'apiserver-main.mjs'),
       supervisor: join(dir, 'supervisor-main.mjs'),
+      forwarder: join(dir, 'forwarder-main.mjs'),
       pluginDir: join(dir, 'plugins'),
+      ...pkg,
     }
   } else {
-    const here = dirname(fileURLToPath(import.meta.url))
     const fromSource = !existsSync(join(here, 'supervisor-main.js'))
-    const lab = fromSource ? join(here, '..', '..', 'dist', 'lab') : here
+    const lab = fromSource ? join(root, 'dist', 'lab') : here
     base = {
       apiserver: join(lab, 'apiserver', 'main.js'),
       supervisor: join(lab, 'supervisor-main.js'),
+      forwarder: join(lab, 'forwarder-main.js'),
       pluginDir: join(lab, '..', 'plugins'),
+      ...pkg,
     }
   }
   const out = {...base, ...override}
-  const missing = [out.apiserver, out.supervisor].filter((f) => !existsSync(f))
+  const missing = [out.apiserver, out.supervisor, out.forwarder, out.cnidbg].filter((f) => !existsSync(f))
   if (missing.length > 0) {
     throw new EnvironmentError(`The lab's programs are not built: ${missing.join(', ')} missing.`, {
       code: 'LAB_NOT_BUILT',
       suggestions: [
         'Build cnidbg: npm run build',
-        'Or point CNIDBG_LAB_LIBEXEC at a directory with apiserver-main.mjs, supervisor-main.mjs and plugins/',
+        'Or point CNIDBG_LAB_LIBEXEC at a directory with apiserver-main.mjs, supervisor-main.mjs, forwarder-main.mjs and plugins/',
       ],
     })
   }
@@ -100,6 +113,9 @@ export async function startApiServerProcess(
       '0',
       '--state',
       a.stateFile,
+      // The forwarder in the underlay namespace carries this socket to the nodes (forwarder-main.ts).
+      '--socket',
+      join(state.dir, 'apiserver.sock'),
       // The file's path, never a token: argv is world-readable in /proc.
       ...(state.auth
         ? [

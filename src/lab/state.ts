@@ -77,6 +77,8 @@ export interface LabAuthState {
   tlsCert: string
   tlsKey: string
   supervisorKubeconfig: string
+  /** The tracer's kubeconfig for programs inside a node namespace (server: the control plane's underlay address). */
+  nodeKubeconfig?: string
 }
 
 export type LabPhase = 'starting' | 'running' | 'stopping'
@@ -97,6 +99,11 @@ export interface LabState {
   underlay: {netns: string; bridge: string; cidr: string}
   apiserver?: ProcRef & {url?: string; log: string; stateFile: string}
   supervisor?: ProcRef & {log: string; socket: string}
+  /**
+   * What the supervisor runs for deploy/'s pods: the argv of the image's `cnidbg` on this machine
+   * (Node and the CLI) and the forwarder's script. Absent in a lab made before deploy/ was applied.
+   */
+  programs?: {cnidbg: string[]; forwarder: string}
   nodes: LabNodeState[]
   /** How many pods per node `lab up` created (later pods come from `lab pod add`). */
   podsPerNode: number
@@ -110,6 +117,24 @@ export function statePath(dir: string): string {
 export function readLabState(name: string, root = LAB_ROOT): LabState | undefined {
   try {
     return JSON.parse(readFileSync(statePath(labDir(name, root)), 'utf8')) as LabState
+  } catch {
+    return undefined
+  }
+}
+
+/** Writes a file whole or not at all (temp file + rename), 0600. */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`
+  writeFileSync(tmp, text, {mode: 0o600})
+  renameSync(tmp, path)
+}
+
+/** The process a pid file ("<pid> <start time>") names, while it runs. */
+export function pidFileProc(path: string): ProcRef | undefined {
+  try {
+    const [pid, start] = readFileSync(path, 'utf8').trim().split(' ')
+    const ref = {pid: Number(pid), start: start || null}
+    return ref.pid > 0 && procAlive(ref) ? ref : undefined
   } catch {
     return undefined
   }

@@ -26,11 +26,20 @@ export interface LabStatusNode {
   netns: string
   netnsExists: boolean
   daemon: {
-    /** The daemons run inside the supervisor process: this is its pid. */
+    /** The daemon's own process, in the node's namespace (a pod of deploy/'s cnidbg-node DaemonSet). */
     pid?: number
     running: boolean
     healthy: boolean
     /** Base URL of /healthz and /diag. */
+    url?: string
+    problem?: string
+  }
+  /** The node agent, in the node's namespace (a pod of deploy/'s cnidbg-agent DaemonSet). */
+  agent: {
+    pid?: number
+    running: boolean
+    healthy: boolean
+    /** https://<node IP>:10265, reachable inside the lab's namespaces. */
     url?: string
     problem?: string
   }
@@ -65,6 +74,11 @@ export interface LabStatusResult {
   health: LabHealth
   dir: string
   kubeconfig: string
+  /**
+   * For programs inside a node's namespace (trace run on a node): its server is the control plane's
+   * underlay address, its user one of the group bound to deploy/'s cnidbg-tracer ClusterRole.
+   */
+  nodeKubeconfig?: string
   topology: string
   createdAt: string
   apiserver: {pid?: number; url?: string; running: boolean; reachable: boolean; problem?: string}
@@ -121,6 +135,13 @@ export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusR
     const exists = netnsExists(n.netns)
     if (!exists) problems.push(`node ${n.name}: namespace ${n.netns} is missing`)
     if (problem && sup) problems.push(`node ${n.name} daemon: ${problem}`)
+    const a = s?.agent
+    let agentProblem: string | undefined
+    if (!sup) agentProblem = 'unknown (supervisor unreachable)'
+    else if (!a) agentProblem = 'no agent DaemonSet pod on this node'
+    else if (!a.running) agentProblem = 'not running'
+    else if (!a.healthy) agentProblem = 'not answering /healthz'
+    if (agentProblem && sup) problems.push(`node ${n.name} agent: ${agentProblem}`)
     return {
       name: n.name,
       nodeIP: n.nodeIP,
@@ -128,11 +149,18 @@ export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusR
       netns: n.netns,
       netnsExists: exists,
       daemon: {
-        pid: d?.running ? sup?.pid : undefined,
+        pid: d?.pid,
         running: Boolean(d?.running),
         healthy: Boolean(d?.healthy),
         url: d?.url,
         problem,
+      },
+      agent: {
+        pid: a?.pid,
+        running: Boolean(a?.running),
+        healthy: Boolean(a?.healthy),
+        url: a?.url,
+        problem: agentProblem,
       },
       kubelet: {running: Boolean(s), synced: Boolean(s?.kubelet.synced)},
     }
@@ -190,6 +218,7 @@ export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusR
     health,
     dir: state.dir,
     kubeconfig: state.kubeconfig,
+    nodeKubeconfig: state.auth?.nodeKubeconfig,
     topology: existsSync(topologyPath(state.dir)) ? topologyPath(state.dir) : '',
     createdAt: state.createdAt,
     apiserver: {

@@ -1,30 +1,49 @@
 /**
- * The lab's node agents in one background process: for every node, the reference daemon
- * (src/daemon, in-process) and a kubelet stand-in (kubelet.ts). Both run in the root namespace and
- * act on their node's namespace from outside (`ip -n`, plugins run through `ip netns exec`), so they
- * reach the API server on 127.0.0.1 with no link into the root namespace. Each node's plugin server
- * (plugin-server.ts) is a child process inside the node's namespace, as on a real node.
+ * The lab's kubelet stand-ins in one background process. For every node: a kubelet stand-in for the
+ * pods of the cluster (kubelet.ts), which runs in the root namespace and acts on its node's namespace
+ * from outside (plugins run through `ip netns exec`), and the pods of deploy/'s hostNetwork DaemonSets
+ * (the cnidbg daemon, the agent), each a process of its own inside the node's namespace, serving on
+ * the node's IP (node-pods.ts). Each node's plugin server (plugin-server.ts) is a child process inside
+ * the node's namespace too.
  *
- * One process instead of 2N keeps start-up and memory small (each would load the Kubernetes client),
- * while each daemon can still be stopped and started on its own (fault daemon-stopped), through the
- * control socket (control.ts).
+ * The forwarder (forwarder-main.ts), a process in the underlay namespace, carries the API server to
+ * the nodes (the control plane's underlay address) and carries the supervisor's health checks to the
+ * node processes (a unix socket per node process), so the root namespace gets no link.
+ *
+ * Each node's daemon can be stopped and started on its own (fault daemon-stopped) through the control
+ * socket (control.ts).
  */
-import {CoreV1Api, KubeConfig, type V1Node} from '../kube/client.js'
+import {CoreV1Api, KubeConfig, KubernetesObjectApi, type V1DaemonSet, type V1Node} from '../kube/client.js'
+import {readFileSync} from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
 import {basename, dirname, join} from 'node:path'
 
-import {NodeDaemon} from '../daemon/daemon.js'
 import {WatchedCollection} from '../kube/informers.js'
+import {inNetnsArgv} from '../netns/enter.js'
+import {spawnDetached} from '../process/exec.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
 import {PluginServer} from './plugin-server.js'
-import {daemonKubeconfig, kubeletKubeconfig} from './credentials.js'
-import {CLUSTER_CIDR, NODE_IFACE} from './names.js'
-import {type LabNodeState, type LabState, readLabState} from './state.js'
+import {kubeletKubeconfig} from './credentials.js'
+import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT} from './names.js'
+import {NodePodProcess, type NodePodPlan, planNodePod} from './node-pods.js'
+import {
+  type LabNodeState,
+  type LabState,
+  procRef,
+  type ProcRef,
+  readLabState,
+  stopProc,
+  writeFileAtomic,
+} from './state.js'
 import {buildTopology, type LabTopology, writeLabTopology} from './topology.js'
 
 export interface DaemonStatus {
   running: boolean
-  /** /healthz and /diag, e.g. http://127.0.0.1:41234 */
+  /** The daemon's process (a pod of the cnidbg-node DaemonSet). */
+  pid?: number
+  /** /healthz and /diag on the node's IP, e.g. http://198.18.0.2:10266 (reachable inside the lab's namespaces) */
   url?: string
   healthy: boolean
   /** Why the last reconcile stopped early (no podCIDR yet…). */
@@ -34,10 +53,66 @@ export interface DaemonStatus {
   reconciles: number
 }
 
+export interface AgentStatus {
+  running: boolean
+  /** The agent's process (a pod of the cnidbg-agent DaemonSet). */
+  pid?: number
+  /** https://<node IP>:10265 */
+  url?: string
+  healthy: boolean
+  restarts: number
+}
+
 export interface SupervisorNodeStatus {
   name: string
   daemon: DaemonStatus
+  agent?: AgentStatus
   kubelet: KubeletStatus
+}
+
+/** Which of deploy/'s pods a node process is: the daemon (`cnidbg ref daemon`) or the agent (`cnidbg agent`). */
+export function podRole(plan: Pick<NodePodPlan, 'command'>): 'daemon' | 'agent' | undefined {
+  const [cmd, a, b] = plan.command
+  if (cmd !== 'cnidbg') return undefined
+  if (a === 'ref' && b === 'daemon') return 'daemon'
+  if (a === 'agent') return 'agent'
+  return undefined
+}
+
+/** The unix socket in the node's directory that the forwarder relays to a node process's port. */
+export function nodeProcessSocket(node: Pick<LabNodeState, 'dir'>, role: 'daemon' | 'agent'): string {
+  return join(node.dir, `${role}.sock`)
+}
+
+interface Health {
+  ok: boolean
+  body?: {lastReconcile?: {waiting?: string; errors?: string[]}; lastSuccessAt?: string; reconciles?: number}
+}
+
+/** GET /healthz through a unix socket (the forwarder's), bounded by 2 s. */
+function healthz(socketPath: string, tls: boolean): Promise<Health> {
+  return new Promise((resolve) => {
+    const get = tls ? https.get : http.get
+    // The agent's certificate is its own, self-signed: a health check only asks whether it answers.
+    const req = get({socketPath, path: '/healthz', timeout: 2000, rejectUnauthorized: false}, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => {
+        if (body.length < 65_536) body += c
+      })
+      res.on('end', () => {
+        let parsed: Health['body']
+        try {
+          parsed = JSON.parse(body) as Health['body']
+        } catch {
+          // Not JSON: the status says enough.
+        }
+        resolve({ok: res.statusCode === 200, body: parsed})
+      })
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve({ok: false}))
+  })
 }
 
 export interface SupervisorStatus {
@@ -51,7 +126,13 @@ export type Log = (line: string) => void
 export class Supervisor {
   readonly state: LabState
   private readonly kc: KubeConfig
-  private readonly daemons = new Map<string, NodeDaemon>()
+  /** Per node, its DaemonSet pods by role. */
+  private readonly pods = new Map<string, {daemon?: NodePodProcess; agent?: NodePodProcess; other: NodePodProcess[]}>()
+  private readonly health = new Map<string, Health>()
+  private readonly stoppedDaemons = new Set<string>()
+  private forwarder: ProcRef | undefined
+  private healthTimer: NodeJS.Timeout | undefined
+  private closing = false
   private readonly kubelets = new Map<string, Kubelet>()
   private readonly pluginServers = new Map<string, PluginServer>()
   private readonly nodes: WatchedCollection<V1Node>
@@ -96,15 +177,15 @@ export class Supervisor {
   async start(): Promise<void> {
     this.nodes.start()
     // Faults recorded as "daemon stopped" stay so across a supervisor restart.
-    const keepStopped = new Set(this.state.faults.filter((f) => f.stopsDaemon && f.node).map((f) => f.node as string))
+    for (const f of this.state.faults) if (f.stopsDaemon && f.node) this.stoppedDaemons.add(f.node)
     // All nodes' plugin servers at once, before any kubelet, so that pods are added through them
     // (docs/reference-plugin.md).
     for (const n of this.state.nodes) {
       this.pluginServers.set(n.name, new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`)))
     }
     await Promise.all([...this.pluginServers.values()].map((p) => p.start()))
+    await this.startNodePods()
     for (const n of this.state.nodes) {
-      if (!keepStopped.has(n.name)) await this.startDaemon(n.name)
       const k = new Kubelet({
         lab: this.state.name,
         node: n,
@@ -121,39 +202,136 @@ export class Supervisor {
       {log: (m) => this.log(`control: ${m}`)},
     )
     this.scheduleTopology()
+    this.pollHealth()
     this.log(`supervisor up: ${this.state.nodes.length} nodes, mode ${this.state.mode}`)
   }
 
+  /**
+   * The pods of the hostNetwork DaemonSets the API server stores, one per node, and the forwarder
+   * that carries the API server to them and their health checks back.
+   */
+  private async startNodePods(): Promise<void> {
+    const programs = this.state.programs
+    if (!programs) {
+      this.log('no node programs recorded (a lab made before deploy/ was applied): no node processes')
+      return
+    }
+    // As the admin: the kubelet mints its pods' ServiceAccount tokens (TokenRequest) with its own
+    // credential, which the lab's node identities are not granted.
+    const admin = this.kubeConfig(this.state.kubeconfig)
+    const list = await KubernetesObjectApi.makeApiClient(admin).list<V1DaemonSet>('apps/v1', 'DaemonSet')
+    const core = admin.makeApiClient(CoreV1Api)
+    const caCert = this.state.auth ? readFileSync(this.state.auth.tlsCert) : undefined
+    const mint = async (plan: NodePodPlan) => {
+      const r = await core.createNamespacedServiceAccountToken({
+        name: plan.serviceAccount,
+        namespace: plan.namespace,
+        // A year: the lab does not rotate tokens as a kubelet does; each (re)start gets a new one.
+        body: {spec: {audiences: [], expirationSeconds: 365 * 24 * 3600}},
+      })
+      return {token: r.status?.token ?? '', caCert}
+    }
+    const forwards = [`${CONTROL_PLANE_IP}:${CONTROL_PLANE_PORT}=unix:${join(this.dir, 'apiserver.sock')}`]
+    for (const n of this.state.nodes) {
+      const mine: {daemon?: NodePodProcess; agent?: NodePodProcess; other: NodePodProcess[]} = {other: []}
+      for (const ds of list.items) {
+        const plan = planNodePod(ds, n, {cnidbg: programs.cnidbg, basePath: process.env.PATH ?? '/usr/bin:/bin'})
+        if (!plan) continue
+        const proc = new NodePodProcess(plan, n.netns, mint, (m) => this.log(`[${n.name}] ${m}`))
+        const role = podRole(plan)
+        if (role && !mine[role]) {
+          mine[role] = proc
+          if (plan.listen) forwards.push(`unix:${nodeProcessSocket(n, role)}=${plan.listen}`)
+        } else mine.other.push(proc)
+      }
+      this.pods.set(n.name, mine)
+    }
+    this.startForwarder(forwards, programs.forwarder)
+    await Promise.all(
+      this.state.nodes.flatMap((n) => {
+        const p = this.pods.get(n.name)!
+        return [
+          ...(p.daemon && !this.stoppedDaemons.has(n.name) ? [p.daemon] : []),
+          ...(p.agent ? [p.agent] : []),
+          ...p.other,
+        ].map((x) => x.start())
+      }),
+    )
+  }
+
+  /** The forwarder in the underlay namespace; started again if it exits. */
+  private startForwarder(forwards: string[], script: string): void {
+    const argv = inNetnsArgv({name: this.state.underlay.netns}, [
+      process.execPath,
+      script,
+      ...forwards.flatMap((f) => ['--forward', f]),
+    ])
+    const pid = spawnDetached(argv[0]!, argv.slice(1), {
+      env: {PATH: process.env.PATH ?? '/usr/bin:/bin'},
+      extendEnv: false,
+      logFile: join(this.dir, 'logs', 'forwarder.log'),
+      onExit: (code, signal) => {
+        if (this.closing) return
+        this.log(`forwarder exited (${code ?? signal}); starting it again`)
+        setTimeout(() => {
+          if (!this.closing) this.startForwarder(forwards, script)
+        }, 1000)
+      },
+    })
+    this.forwarder = procRef(pid)
+    // Recorded so that `lab down` stops it after a supervisor crash.
+    const f = join(this.dir, 'forwarder.pid')
+    writeFileAtomic(f, `${pid} ${this.forwarder.start ?? ''}\n`)
+  }
+
+  /** Health of every node process, often until all answer once, then every 2 s. */
+  private pollHealth(): void {
+    if (this.closing) return
+    const checks: Array<Promise<void>> = []
+    for (const n of this.state.nodes) {
+      const p = this.pods.get(n.name)
+      for (const role of ['daemon', 'agent'] as const) {
+        const proc = p?.[role]
+        const key = `${n.name}/${role}`
+        if (!proc?.pid) {
+          this.health.delete(key)
+          continue
+        }
+        checks.push(
+          healthz(nodeProcessSocket(n, role), role === 'agent').then((h) => {
+            this.health.set(key, h)
+          }),
+        )
+      }
+    }
+    void Promise.all(checks).then(() => {
+      const allOk = checks.length > 0 && [...this.health.values()].every((h) => h.ok)
+      this.healthTimer = setTimeout(() => this.pollHealth(), allOk ? 2000 : 200)
+    })
+  }
+
   async stop(): Promise<void> {
+    this.closing = true
     if (this.topoTimer) clearTimeout(this.topoTimer)
+    if (this.healthTimer) clearTimeout(this.healthTimer)
     await this.control?.close()
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()))
     await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))
-    // Daemons stop without teardown: `lab down` deletes the namespaces, and pods keep their network
-    // across a daemon restart (as with flannel).
-    await Promise.all([...this.daemons.values()].map((d) => d.stop()))
+    // Node processes stop without teardown: `lab down` deletes the namespaces, and pods keep their
+    // network across a daemon restart (as with flannel).
+    await Promise.all([...this.pods.values()].flatMap((p) => [p.daemon, p.agent, ...p.other]).map((x) => x?.stop()))
+    await stopProc(this.forwarder)
     await this.nodes.stop()
     this.log('supervisor stopped')
   }
 
   async startDaemon(name: string): Promise<DaemonStatus> {
-    const n = this.node(name)
-    if (!this.daemons.has(name)) {
-      const d = new NodeDaemon({
-        nodeName: n.name,
-        mode: this.state.mode,
-        kubeConfig: this.kubeConfig(this.state.auth && daemonKubeconfig(this.state.auth, n.name)),
-        netns: n.netns,
-        iface: NODE_IFACE,
-        clusterCidr: this.state.clusterCIDR ?? CLUSTER_CIDR,
-        subnetFile: n.subnetFile,
-        stateDir: join(this.dir, 'daemon'),
-        listen: '127.0.0.1:0',
-        log: (level, msg) => this.log(`[${n.name} daemon] ${level}: ${msg}`),
-      })
-      this.daemons.set(name, d)
+    this.node(name)
+    this.stoppedDaemons.delete(name)
+    const d = this.pods.get(name)?.daemon
+    if (d && !d.pid) {
       await d.start()
-      this.log(`[${n.name} daemon] started`)
+      this.log(`[${name} daemon] started`)
       this.scheduleTopology()
     }
     return this.daemonStatus(name)
@@ -161,28 +339,49 @@ export class Supervisor {
 
   async stopDaemon(name: string): Promise<DaemonStatus> {
     this.node(name)
-    const d = this.daemons.get(name)
+    this.stoppedDaemons.add(name)
+    const d = this.pods.get(name)?.daemon
     if (d) {
-      this.daemons.delete(name)
       await d.stop()
+      this.health.delete(`${name}/daemon`)
       this.log(`[${name} daemon] stopped`)
       this.scheduleTopology()
     }
     return this.daemonStatus(name)
   }
 
+  private url(name: string, role: 'daemon' | 'agent'): string | undefined {
+    const listen = this.pods.get(name)?.[role]?.plan.listen
+    return listen ? `${role === 'agent' ? 'https' : 'http'}://${listen}` : undefined
+  }
+
   daemonStatus(name: string): DaemonStatus {
-    const d = this.daemons.get(name)
-    if (!d) return {running: false, healthy: false, errors: [], reconciles: 0}
-    const h = d.health()
+    const d = this.pods.get(name)?.daemon
+    const pid = d?.pid
+    if (!pid) return {running: false, healthy: false, errors: [], reconciles: 0}
+    const h = this.health.get(`${name}/daemon`)
     return {
       running: true,
-      url: d.address ? `http://${d.address}` : undefined,
-      healthy: h.ok,
-      waiting: h.lastReconcile?.waiting,
-      errors: h.lastReconcile?.errors ?? [],
-      lastSuccessAt: h.lastSuccessAt,
-      reconciles: h.reconciles,
+      pid,
+      url: this.url(name, 'daemon'),
+      healthy: Boolean(h?.ok),
+      waiting: h ? h.body?.lastReconcile?.waiting : 'no answer yet',
+      errors: h?.body?.lastReconcile?.errors ?? [],
+      lastSuccessAt: h?.body?.lastSuccessAt,
+      reconciles: h?.body?.reconciles ?? 0,
+    }
+  }
+
+  agentStatus(name: string): AgentStatus | undefined {
+    const a = this.pods.get(name)?.agent
+    if (!a) return undefined
+    const pid = a.pid
+    return {
+      running: Boolean(pid),
+      pid,
+      url: this.url(name, 'agent'),
+      healthy: Boolean(pid && this.health.get(`${name}/agent`)?.ok),
+      restarts: a.status().restarts,
     }
   }
 
@@ -193,6 +392,7 @@ export class Supervisor {
       nodes: this.state.nodes.map((n) => ({
         name: n.name,
         daemon: this.daemonStatus(n.name),
+        agent: this.agentStatus(n.name),
         kubelet: this.kubelets.get(n.name)!.status(),
       })),
     }
@@ -208,7 +408,7 @@ export class Supervisor {
         netnsPath: a.netnsPath,
       })),
     )
-    const diagUrls = Object.fromEntries(this.state.nodes.map((n) => [n.name, this.daemonStatus(n.name).url]))
+    const diagUrls = Object.fromEntries(this.state.nodes.map((n) => [n.name, this.url(n.name, 'daemon')]))
     return buildTopology(this.state, {nodes: this.nodes.list(), endpoints, diagUrls})
   }
 

@@ -16,6 +16,7 @@ import {newLabTokens, planLabAuth, writeLabKubeconfigs, writeServingCert, writeT
 import {checkPluginDir, installNodePlugins, SYSTEM_CNI_DIR} from './install.js'
 import {apiErrorText, createPod, labApi, listPods, registerNode} from './k8s.js'
 import {labHealth, reapCrashedLabs, type ReapedLab, teardownLab} from './lifecycle.js'
+import {applyManifests, labOverlay, readManifests} from './manifests.js'
 import {
   CLUSTER_CIDR,
   CONFLIST_FILE,
@@ -87,7 +88,8 @@ export const LAB_UP_STEPS = [
   {id: 'plugins', title: 'Install the CNI plugins'},
   {id: 'apiserver', title: 'Start the API server'},
   {id: 'register', title: 'Register the nodes'},
-  {id: 'agents', title: 'Start the node daemons and kubelets'},
+  {id: 'deploy', title: 'Apply deploy/ (RBAC, DaemonSets)'},
+  {id: 'agents', title: 'Start the node daemons, agents and kubelets'},
   {id: 'pods', title: 'Create the pods and wait for their IPs'},
 ] as const
 
@@ -173,16 +175,26 @@ async function waitForAgents(state: LabState, deadline: number, steps: StepTrack
     }
     if (status) {
       const ready = status.nodes.filter(
-        (n) => n.daemon.healthy && existsSync(state.nodes.find((x) => x.name === n.name)!.subnetFile),
+        (n) =>
+          n.daemon.healthy &&
+          (!n.agent || n.agent.healthy) &&
+          existsSync(state.nodes.find((x) => x.name === n.name)!.subnetFile),
       )
-      const detail = `${ready.length}/${state.nodes.length} daemons ready`
+      const detail = `${ready.length}/${state.nodes.length} nodes ready`
       if (detail !== last) steps.update('agents', (last = detail))
       if (ready.length === state.nodes.length) return
       if (Date.now() > deadline) {
         const why = status.nodes
           .filter((n) => !ready.includes(n))
-          .map((n) => `${n.name}: ${n.daemon.waiting ?? (n.daemon.errors.join('; ') || 'not healthy')}`)
-        throw new FailureError(`Node daemons not ready in time: ${why.join('; ')}`, {
+          .map(
+            (n) =>
+              `${n.name}: ${
+                n.daemon.healthy
+                  ? `agent ${n.agent?.running ? 'not answering' : 'not running'}`
+                  : (n.daemon.waiting ?? (n.daemon.errors.join('; ') || 'not healthy'))
+              }`,
+          )
+        throw new FailureError(`Node processes not ready in time: ${why.join('; ')}`, {
           code: 'AGENTS_TIMEOUT',
           suggestions: [`See ${state.supervisor!.log}`],
         })
@@ -338,11 +350,23 @@ export async function labUp(
       return state.nodes.map((n) => `${n.name} ${n.podCIDR}`).join(', ')
     })
     check()
+    await steps.run('deploy', async () => {
+      // The manifests a cluster gets, with the lab's mode (manifests.ts); the supervisor runs the
+      // DaemonSets' pods on every node from what the API server now stores.
+      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode)
+      const applied = await applyManifests(state.kubeconfig, objects).catch((error: unknown) => {
+        throw new FailureError(`Applying ${libexec.deployDir}: ${apiErrorText(error)}`, {code: 'DEPLOY_FAILED'})
+      })
+      state.programs = {cnidbg: [process.execPath, libexec.cnidbg], forwarder: libexec.forwarder}
+      writeLabState(state)
+      return `${applied.length} objects (${applied.filter((a) => a.startsWith('DaemonSet/')).join(', ')})`
+    })
+    check()
     await steps.run('agents', async () => {
       state.supervisor = {...state.supervisor!, ...startSupervisorProcess(state, libexec)}
       writeLabState(state)
       await waitForAgents(state, Date.now() + timeoutMs, steps)
-      return `${opts.mode} daemons healthy on ${state.nodes.length} node${state.nodes.length > 1 ? 's' : ''}`
+      return `${opts.mode} daemons and agents healthy on ${state.nodes.length} node${state.nodes.length > 1 ? 's' : ''}`
     })
     check()
     const wanted: Array<{name: string; namespace: string}> = []

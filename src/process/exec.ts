@@ -152,6 +152,11 @@ export interface DetachedOptions {
   env?: Record<string, string | undefined>
   extendEnv?: boolean
   cwd?: string
+  /**
+   * Called when it exits, for a caller that supervises it (the lab's node processes): it still
+   * leads its own group and outlives us, but while we live we hear of its end.
+   */
+  onExit?: (code: number | null, signal: string | null) => void
 }
 
 /**
@@ -170,6 +175,7 @@ export function spawnDetached(file: string, args: readonly string[], opts: Detac
     // A spawn failure (ENOENT…) is reported asynchronously; without a listener it would crash us.
     child.on('error', () => {})
     if (child.pid === undefined) throw new Error(`cannot start ${file}`)
+    if (opts.onExit) child.on('exit', opts.onExit)
     child.unref()
     return child.pid
   } finally {

@@ -12,6 +12,10 @@ import t from 'tap'
 import {startAgent, type RunningAgent} from '../../src/agent/agent.js'
 import {AgentClient, type AgentError} from '../../src/agent/client.js'
 import {startApiServer, type ApiServer} from '../../src/lab/apiserver/server.js'
+// The agent loads the Kubernetes client on its first review (gate.ts, apiReviewer). From source, through
+// the test's TypeScript loader, that is hundreds of modules, which took longer than a request's 15 s on
+// a loaded machine; the built agent loads one bundle. Loaded here, before any request's clock runs.
+import '../../src/kube/client.js'
 import {createNetns, deleteNetns} from '../../src/netns/index.js'
 import {run} from '../../src/process/exec.js'
 

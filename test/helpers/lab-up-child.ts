@@ -18,6 +18,7 @@ await labUp({
   libexec: {
     apiserver: join(dir, 'apiserver-main.mjs'),
     supervisor: join(dir, 'supervisor-main.mjs'),
+    forwarder: join(dir, 'forwarder-main.mjs'),
     pluginDir: join(dir, 'plugins'),
   },
 }).then(

@@ -44,7 +44,7 @@ export async function bundleTo(dir: string, entries: Record<string, string>): Pr
 }
 
 /**
- * Bundles apiserver-main.mjs, supervisor-main.mjs and plugins/ into a temp dir (removed at teardown),
+ * Bundles apiserver-main.mjs, supervisor-main.mjs, forwarder-main.mjs and plugins/ into a temp dir (removed at teardown),
  * with `more` entry points (bundleTo's form) beside them: one esbuild run reads the shared sources
  * (the Kubernetes client) once. The plugins are bundled meanwhile.
  */
@@ -58,13 +58,18 @@ export async function bundleLabLibexec(t: Tap, more: Record<string, string> = {}
     bundleTo(dir, {
       'apiserver-main': 'src/lab/apiserver/main.ts',
       'supervisor-main': 'src/lab/supervisor-main.ts',
+      'forwarder-main': 'src/lab/forwarder-main.ts',
       ...more,
     }),
   ])
   return {
     apiserver: join(dir, 'apiserver-main.mjs'),
     supervisor: join(dir, 'supervisor-main.mjs'),
+    forwarder: join(dir, 'forwarder-main.mjs'),
     pluginDir: join(dir, 'plugins'),
+    // deploy/'s pods run the CLI itself (node-pods.ts), so these come from the build (dist/).
+    cnidbg: join(REPO, 'bin', 'run.js'),
+    deployDir: join(REPO, 'deploy'),
   }
 }
 

@@ -8,6 +8,7 @@ import {backgroundEnv, logTail, resolveLibexec} from '../../src/lab/processes.js
 import {procAlive, procRef, stopProc} from '../../src/lab/state.js'
 import {spawnDetached} from '../../src/process/exec.js'
 import {cnidbgError} from '../helpers/errors.js'
+import {REPO} from '../helpers/lab.js'
 import {eventually} from '../helpers/machine.js'
 
 function tmp(t: {teardown(fn: () => void): void}): string {
@@ -72,10 +73,16 @@ t.test('resolveLibexec: CNIDBG_LAB_LIBEXEC layout, and a clear error when nothin
   t.throws(() => resolveLibexec(), cnidbgError('LAB_NOT_BUILT', 3))
   writeFileSync(join(dir, 'apiserver-main.mjs'), '')
   writeFileSync(join(dir, 'supervisor-main.mjs'), '')
+  t.throws(() => resolveLibexec(), cnidbgError('LAB_NOT_BUILT', 3), 'the forwarder is part of the lab')
+  writeFileSync(join(dir, 'forwarder-main.mjs'), '')
   t.same(resolveLibexec(), {
     apiserver: join(dir, 'apiserver-main.mjs'),
     supervisor: join(dir, 'supervisor-main.mjs'),
+    forwarder: join(dir, 'forwarder-main.mjs'),
     pluginDir: join(dir, 'plugins'),
+    // deploy/'s pods run the package's CLI; the manifests are the package's.
+    cnidbg: join(REPO, 'bin', 'run.js'),
+    deployDir: join(REPO, 'deploy'),
   })
   t.equal(resolveLibexec({pluginDir: '/p'}).pluginDir, '/p', 'explicit paths win')
 })

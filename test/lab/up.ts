@@ -20,7 +20,7 @@ import {loadLabTopology} from '../../src/lab/topology.js'
 import {labUp, type LabUpPod, type LabUpResult} from '../../src/lab/up.js'
 import {run, runOk} from '../../src/process/exec.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, pingEventually, pingFails, tcpOk, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, inNetns, pingEventually, pingFails, tcpOk, testLabName} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 import {cnidbgError} from '../helpers/errors.js'
 
@@ -223,7 +223,11 @@ t.test('the API server wants a credential, and each component has its own', asyn
     .trim()
     .split('\n')
     .map((l) => l.split(',')[0]!)
-  t.equal(tokens.length, 2 + 2 * state.nodes.length, 'admin, supervisor, and a kubelet and a daemon per node')
+  t.equal(
+    tokens.length,
+    3 + 2 * state.nodes.length,
+    'admin, supervisor, the node tracer, and a kubelet and a daemon per node',
+  )
   const exposed = [
     readFileSync(`/proc/${state.apiserver!.pid}/cmdline`, 'utf8'),
     readFileSync(`/proc/${state.supervisor!.pid}/cmdline`, 'utf8'),
@@ -255,8 +259,9 @@ t.test('lab status and lab.json describe the running lab', async (t) => {
     // The MAC in lab.json is the one the kernel has.
     const [vtep] = await ipJson<Array<{address: string}>>(['link', 'show', 'dev', 'cnidbg.1'], n.netns!.name!)
     t.equal(n.vtepMAC, vtep!.address)
-    const health = await fetch(`${n.diagUrl}/healthz`)
-    t.equal(health.status, 200, `${n.name} /healthz at ${n.diagUrl}`)
+    // The daemon serves on its node's IP, inside the lab's namespaces only.
+    const health = await inNetns(n.netns!.name!, 'curl', ['-sf', '-o', '/dev/null', `${n.diagUrl}/healthz`])
+    t.equal(health.exitCode, 0, `${n.name} /healthz at ${n.diagUrl}, from the node`)
   }
   t.same(
     topo.endpoints.map((e) => [e.name, e.ip, e.node, e.netnsPath]).sort(),

@@ -3,7 +3,7 @@
  *
  *   node dist/lab/apiserver/main.js --port 0 --kubeconfig K --state S [--history N]
  *        [--token-file F] [--tls-cert-file C --tls-private-key-file K] [--service-account-key-file S]
- *        [--server-version v1.30.0] [--host 127.0.0.1] [--log]
+ *        [--server-version v1.30.0] [--host 127.0.0.1] [--socket PATH] [--log]
  *
  * --token-file is kube-apiserver's --token-auth-file format, `token,user,uid,"group1,group2"` per line
  * (auth.ts says who may do what); it must be owned by the server's user and closed to group and
@@ -36,6 +36,8 @@ export interface MainFlags {
   tls?: {cert: Buffer; key: Buffer}
   serviceAccountKey?: Buffer
   serverVersion?: string
+  /** Also serve on this unix socket (server.ts, socketPath). */
+  socket?: string
   log: boolean
 }
 
@@ -54,6 +56,7 @@ export function parseFlags(argv: readonly string[]): MainFlags {
       'tls-private-key-file': {type: 'string'},
       'service-account-key-file': {type: 'string'},
       'server-version': {type: 'string'},
+      socket: {type: 'string'},
       log: {type: 'boolean', default: false},
     },
   })
@@ -82,6 +85,7 @@ export function parseFlags(argv: readonly string[]): MainFlags {
       ? readSigningKey(values['service-account-key-file'])
       : undefined,
     serverVersion: values['server-version'],
+    socket: values.socket,
     log: values.log as boolean,
   }
 }
@@ -99,6 +103,7 @@ export async function runMain(argv: readonly string[], out: (line: string) => vo
     serviceAccountKey: f.serviceAccountKey,
     snapshotPath: f.state,
     serverVersion: f.serverVersion,
+    socketPath: f.socket,
     log: f.log ? (line) => process.stderr.write(`${line}\n`) : undefined,
   })
   if (f.kubeconfig) server.writeKubeconfig(f.kubeconfig)

@@ -13,8 +13,9 @@
  * a certificate of its own: kubectl sends no credential over plain HTTP (client-go refuses to), and
  * TLS is what a real apiserver speaks. Without `tls` it serves plain HTTP (in-process tests).
  */
+import {chmodSync, rmSync} from 'node:fs'
 import http from 'node:http'
-import type {AddressInfo} from 'node:net'
+import net, {type AddressInfo} from 'node:net'
 
 import {
   createBoundedServer,
@@ -89,6 +90,12 @@ export interface ApiServerOptions {
   maxWatchSeconds?: number
   /** Called once per finished request with a one-line summary. */
   log?: (line: string) => void
+  /**
+   * Also serve on this unix socket (0600), the same server behind it: a socket lives in the
+   * filesystem, not in a network namespace, so the lab's control-plane forwarder in the underlay
+   * namespace reaches the server through it (docs/lab.md) while the root namespace gets no link.
+   */
+  socketPath?: string
   /** Request bounds (src/core/http.ts); tests tighten them. Default body limit 3 MiB. */
   limits?: Partial<HttpLimits>
 }
@@ -553,6 +560,16 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     {limits, respond: (res, _status, e) => sendError(res, e), log: opts.log, tls: opts.tls},
   )
   await listen(server, opts.port ?? 0, host)
+  // Each connection on the socket is handed to the server as one of its own (TLS included).
+  const unixServer = opts.socketPath ? net.createServer((socket) => server.emit('connection', socket)) : undefined
+  if (unixServer && opts.socketPath) {
+    rmSync(opts.socketPath, {force: true})
+    await new Promise<void>((resolve, reject) => {
+      unixServer.once('error', reject)
+      unixServer.listen(opts.socketPath, () => resolve())
+    })
+    chmodSync(opts.socketPath, 0o600)
+  }
   const port = (server.address() as AddressInfo).port
   const urlHost = host.includes(':') ? `[${host}]` : host
   address = `${urlHost}:${port}`
@@ -582,6 +599,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     },
     async close() {
       for (const end of [...watches]) end()
+      unixServer?.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
