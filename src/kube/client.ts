@@ -9,6 +9,7 @@ export {
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
+  DiscoveryV1Api,
   KubeConfig,
   makeInformer,
   PatchStrategy,
@@ -20,8 +21,10 @@ export type {
   KubernetesListObject,
   KubernetesObject,
   ObjectCache,
+  V1EndpointSlice,
   V1Node,
   V1Pod,
+  V1Service,
   V1SubjectAccessReview,
   V1TokenReview,
 } from '@kubernetes/client-node'

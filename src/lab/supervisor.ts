@@ -20,6 +20,7 @@ import {PluginServer} from './plugin-server.js'
 import {daemonKubeconfig, kubeletKubeconfig} from './credentials.js'
 import {CLUSTER_CIDR, NODE_IFACE} from './names.js'
 import {type LabNodeState, type LabState, readLabState} from './state.js'
+import {type ServiceProxies, startServiceProxies} from './service-proxies.js'
 import {buildTopology, type LabTopology, writeLabTopology} from './topology.js'
 
 export interface DaemonStatus {
@@ -56,6 +57,7 @@ export class Supervisor {
   private readonly pluginServers = new Map<string, PluginServer>()
   private readonly nodes: WatchedCollection<V1Node>
   private control: ControlServer | undefined
+  private serviceProxies: ServiceProxies | undefined
   private topoTimer: NodeJS.Timeout | undefined
   private readonly startedAt = new Date().toISOString()
 
@@ -115,6 +117,7 @@ export class Supervisor {
       this.kubelets.set(n.name, k)
       k.start()
     }
+    this.serviceProxies = await startServiceProxies(this.state, this.kc, this.log)
     this.control = await startControlServer(
       this.state.supervisor?.socket ?? join(this.dir, 'supervisor.sock'),
       (method, path) => this.handle(method, path),
@@ -127,6 +130,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.topoTimer) clearTimeout(this.topoTimer)
     await this.control?.close()
+    await this.serviceProxies?.stop()
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()))
     await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))
     // Daemons stop without teardown: `lab down` deletes the namespaces, and pods keep their network
