@@ -41,8 +41,6 @@ const rec = (v: unknown): Rec => (v !== null && typeof v === 'object' && !Array.
 const list = (v: unknown): Rec[] => (Array.isArray(v) ? v.map(rec) : [])
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-// IANA_SVC_NAME, as the API validates a port name.
-const PORT_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535
 
 function ipv4(v: unknown): string | undefined {
@@ -56,7 +54,8 @@ function protocolOf(v: unknown): Protocol | undefined {
   return p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : p === 'SCTP' ? 'sctp' : undefined
 }
 
-const portNameOk = (n: string) => n === '' || (PORT_NAME.test(n) && /[a-z]/.test(n) && !n.includes('--'))
+// A Service port's name is a DNS label, as the API validates it.
+const portNameOk = (n: string) => n === '' || DNS_LABEL.test(n)
 
 /** The model of a set of Services and EndpointSlices (as the API serves them, in JSON form). */
 export function buildModel(services: readonly unknown[], slices: readonly unknown[]): ProxyModel {

@@ -28,6 +28,10 @@ export function isPortName(s: string): boolean {
   return s.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(s) && /[a-z]/.test(s) && !s.includes('--')
 }
 
+// A Service's and an EndpointSlice's port names are DNS labels (ValidateDNS1123Label); only a
+// targetPort (a container port's name) is an IANA_SVC_NAME.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP'])
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535
 
@@ -84,8 +88,8 @@ export function validateService(obj: K8sObject): StatusCause[] {
         return
       }
       const name = p.name ?? ''
-      if (typeof name !== 'string' || (name !== '' && !isPortName(name))) {
-        causes.push(cause(`${f}.name`, `Invalid value: ${JSON.stringify(name)}: must be an IANA_SVC_NAME`))
+      if (typeof name !== 'string' || (name !== '' && !DNS_LABEL.test(name))) {
+        causes.push(cause(`${f}.name`, `Invalid value: ${JSON.stringify(name)}: must be a DNS label`))
       } else if (ports.length > 1 && name === '') {
         causes.push(cause(`${f}.name`, 'Required value', 'FieldValueRequired'))
       } else if (names.has(name)) {
@@ -262,8 +266,8 @@ export function validateEndpointSlice(obj: K8sObject): StatusCause[] {
         causes.push(
           cause(`ports[${i}].protocol`, `Unsupported value: ${JSON.stringify(p.protocol)}`, 'FieldValueNotSupported'),
         )
-      if (p.name !== undefined && p.name !== '' && (typeof p.name !== 'string' || !isPortName(p.name)))
-        causes.push(cause(`ports[${i}].name`, `Invalid value: ${JSON.stringify(p.name)}: must be an IANA_SVC_NAME`))
+      if (p.name !== undefined && p.name !== '' && (typeof p.name !== 'string' || !DNS_LABEL.test(p.name)))
+        causes.push(cause(`ports[${i}].name`, `Invalid value: ${JSON.stringify(p.name)}: must be a DNS label`))
     })
   }
   return causes

@@ -157,6 +157,13 @@ t.test('kubectl manages Services, EndpointSlices, NetworkPolicies and Namespaces
   await ok(['apply', '-f', '-'], svc('again', {clusterIP: '10.96.7.7', ports: [{port: 1}]}))
   t.pass('a deleted Service gave its ClusterIP back')
 
+  // kubectl's own generator: port name "80-8080", selector app=made.
+  await ok(['create', 'service', 'clusterip', 'made', '-n', 'shop', '--tcp=80:8080'])
+  t.match(store.get('services', 'shop', 'made')?.spec, {
+    selector: {app: 'made'},
+    ports: [{name: '80-8080', port: 80, targetPort: 8080}],
+  })
+
   // A Service without endpoints keeps an empty slice.
   await ok(['apply', '-f', '-'], svc('nobody', {selector: {app: 'none'}, ports: [{port: 80}]}))
   await waitFor(
