@@ -94,6 +94,9 @@ t.test('kubectl manages Services, EndpointSlices, NetworkPolicies and Namespaces
     got,
   )
 
+  t.match(await ok(['describe', 'svc', 'web', '-n', 'shop']), new RegExp(`IP:\\s+${ip.replace(/\./g, '\\.')}\\n`))
+  t.match(await ok(['get', 'all', '-n', 'shop']), /service\/web\s+ClusterIP/, 'Services are in the "all" category')
+
   // The endpoints controller: one slice per distinct port mapping (web-2 serves http on 8081).
   await waitFor('the endpoints controller', () => store.list('endpointslices', {namespace: 'shop'}).items.length >= 2)
   const slices = store.list('endpointslices', {
