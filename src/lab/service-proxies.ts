@@ -47,7 +47,13 @@ export async function startServiceProxies(
   const off = source.onChange(() => {
     for (const p of proxies) p.changed()
   })
-  for (const p of proxies) p.start()
+  for (const p of proxies) {
+    try {
+      p.start()
+    } catch (e) {
+      log(`[${p.status().node} service proxy] not started: ${(e as Error).message}`)
+    }
+  }
   source.start()
   return {
     status: () => proxies.map((p) => p.status()),
