@@ -107,6 +107,25 @@ t.test('a pod reaches a ClusterIP and lands on the endpoint pod', async (t) => {
   t.match(ct.stdout, /\[[1-9]\d*:\d+\] -A KUBE-SEP-\w+ -p tcp .*DNAT/, 'the DNAT rule counted the connection')
 })
 
+t.test('hairpin: the endpoint pod reaches itself through the ClusterIP (KUBE-SEP masquerades it)', async (t) => {
+  const vip: string = JSON.parse((await kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout).spec.clusterIP
+  const listener = runInNetns(netnsPath(ns(server)), 'sh', ['-c', 'echo cnidbg-hairpin | nc -l -N -q 1 8080'], {
+    timeoutMs: 120_000,
+  })
+  let got = ''
+  const reached = await eventually(async () => {
+    const r = await run('ip', ['netns', 'exec', ns(server), 'nc', '-N', '-w', '5', vip, '80'], {
+      input: '',
+      timeoutMs: 15_000,
+    })
+    got = r.stdout + r.stderr
+    return r.stdout.includes('cnidbg-hairpin')
+  })
+  if (!reached) await run('ip', ['netns', 'exec', ns(server), 'nc', '-N', '-w', '1', server.ip, '8080'], {input: ''})
+  await listener
+  t.ok(reached, `${server.name} → ${vip}:80 → itself: ${got}`)
+})
+
 t.test('a Service without endpoints is rejected, as kube-proxy does', async (t) => {
   await kubectl(
     ['apply', '-f', '-'],
