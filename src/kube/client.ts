@@ -9,6 +9,7 @@ export {
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
+  DiscoveryV1Api,
   KubeConfig,
   KubernetesObjectApi,
   loadAllYaml,
@@ -23,8 +24,10 @@ export type {
   KubernetesObject,
   ObjectCache,
   V1DaemonSet,
+  V1EndpointSlice,
   V1Node,
   V1Pod,
+  V1Service,
   V1SubjectAccessReview,
   V1TokenReview,
 } from '@kubernetes/client-node'

@@ -37,6 +37,7 @@ import {
   stopProc,
   writeFileAtomic,
 } from './state.js'
+import {type ServiceProxies, startServiceProxies} from './service-proxies.js'
 import {buildTopology, type LabTopology, writeLabTopology} from './topology.js'
 
 export interface DaemonStatus {
@@ -137,6 +138,7 @@ export class Supervisor {
   private readonly pluginServers = new Map<string, PluginServer>()
   private readonly nodes: WatchedCollection<V1Node>
   private control: ControlServer | undefined
+  private serviceProxies: ServiceProxies | undefined
   private topoTimer: NodeJS.Timeout | undefined
   private readonly startedAt = new Date().toISOString()
 
@@ -196,6 +198,7 @@ export class Supervisor {
       this.kubelets.set(n.name, k)
       k.start()
     }
+    this.serviceProxies = await startServiceProxies(this.state, this.kc, this.log)
     this.control = await startControlServer(
       this.state.supervisor?.socket ?? join(this.dir, 'supervisor.sock'),
       (method, path) => this.handle(method, path),
@@ -315,6 +318,7 @@ export class Supervisor {
     if (this.topoTimer) clearTimeout(this.topoTimer)
     if (this.healthTimer) clearTimeout(this.healthTimer)
     await this.control?.close()
+    await this.serviceProxies?.stop()
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()))
     await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))
     // Node processes stop without teardown: `lab down` deletes the namespaces, and pods keep their

@@ -5,7 +5,7 @@
  * …,application/json`); client-go looks at the response's Content-Type and, when it is plain
  * application/json, reads the legacy documents instead, exactly as with an older apiserver.
  */
-import {RBAC_GROUP, RESOURCES} from './resources.js'
+import {DISCOVERY_GROUP, NETWORKING_GROUP, RBAC_GROUP, RESOURCES} from './resources.js'
 import {AUTHENTICATION_GROUP, AUTHORIZATION_GROUP, REVIEWS} from './reviews.js'
 
 /** The Kubernetes version this server claims. kubectl warns past ±1 minor of skew, nothing else. */
@@ -35,7 +35,14 @@ export function apiVersions(serverAddress: string): Record<string, unknown> {
 }
 
 /** The API groups served under /apis, besides core under /api. */
-export const SERVED_GROUPS: readonly string[] = ['apps', RBAC_GROUP, AUTHENTICATION_GROUP, AUTHORIZATION_GROUP]
+export const SERVED_GROUPS: readonly string[] = [
+  'apps',
+  DISCOVERY_GROUP,
+  NETWORKING_GROUP,
+  RBAC_GROUP,
+  AUTHENTICATION_GROUP,
+  AUTHORIZATION_GROUP,
+]
 
 export function apiGroup(name: string): Record<string, unknown> {
   const v = {groupVersion: `${name}/v1`, version: 'v1'}

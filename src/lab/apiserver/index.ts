@@ -1,4 +1,4 @@
-/** The lab apiserver: a Kubernetes API (core/v1 Nodes, Pods, Namespaces) for kubectl and client-node. */
+/** The lab apiserver: a Kubernetes API (Nodes, Pods, Namespaces, Services, EndpointSlices, NetworkPolicies…) for kubectl and client-node. */
 export {startApiServer, isLoopback, type ApiServer, type ApiServerOptions} from './server.js'
 export {
   Store,

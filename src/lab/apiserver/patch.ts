@@ -58,11 +58,30 @@ const MERGE_KEYS: Record<string, string> = {
   finalizers: '',
 }
 
+/** The keyed lists of metadata, which every kind shares. */
+const META_KEYS: Record<string, string> = {ownerReferences: 'uid', finalizers: ''}
+
+/**
+ * Merge keys per kind where they differ from a Pod's or Node's: a Service's ports merge by `port`
+ * (ServiceSpec.Ports, `+patchMergeKey=port`); the lists of EndpointSlices and NetworkPolicies are
+ * atomic (`+listType=atomic`, or no patch strategy), and EndpointSlice `addresses` are strings, so
+ * only their metadata lists merge.
+ */
+export const KIND_MERGE_KEYS: Record<string, Record<string, string>> = {
+  services: {...META_KEYS, ports: 'port', conditions: 'type'},
+  endpointslices: META_KEYS,
+  networkpolicies: META_KEYS,
+}
+
 const ORDER_PREFIX = '$setElementOrder/'
 const DELETE_PRIMITIVE_PREFIX = '$deleteFromPrimitiveList/'
 
 /** Strategic merge patch of one object. Directive keys never reach the result. */
-export function strategicMergePatch(target: unknown, patch: unknown): unknown {
+export function strategicMergePatch(
+  target: unknown,
+  patch: unknown,
+  keys: Record<string, string> = MERGE_KEYS,
+): unknown {
   if (!isObject(patch)) return clone(patch)
   const directive = patch.$patch
   if (directive === 'delete') return undefined
@@ -91,17 +110,17 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
       delete out[k]
       continue
     }
-    if (Array.isArray(v) && Object.hasOwn(MERGE_KEYS, k)) {
-      const merged = mergeList(out[k], v, MERGE_KEYS[k])
+    if (Array.isArray(v) && Object.hasOwn(keys, k)) {
+      const merged = mergeList(out[k], v, keys[k], keys)
       out[k] = merged
       continue
     }
-    const merged = strategicMergePatch(out[k], v)
+    const merged = strategicMergePatch(out[k], v, keys)
     if (merged === undefined) delete out[k]
     else out[k] = merged as Json
   }
   for (const [field, order] of Object.entries(orders)) {
-    if (Array.isArray(out[field])) out[field] = applyOrder(out[field] as Json[], order, MERGE_KEYS[field] ?? '')
+    if (Array.isArray(out[field])) out[field] = applyOrder(out[field] as Json[], order, keys[field] ?? '')
   }
   if (Array.isArray(rest.$retainKeys)) {
     const keep = new Set(rest.$retainKeys.map(String))
@@ -118,7 +137,7 @@ function stripDirectives(v: Json): Json {
   return out
 }
 
-function mergeList(current: Json | undefined, patch: Json[], key: string): Json[] {
+function mergeList(current: Json | undefined, patch: Json[], key: string, keys: Record<string, string>): Json[] {
   const cur = Array.isArray(current) ? clone(current) : []
   // A `{$patch: replace}` item replaces the whole list with the other items of the patch.
   if (patch.some((p) => isObject(p) && p.$patch === 'replace')) {
@@ -138,8 +157,8 @@ function mergeList(current: Json | undefined, patch: Json[], key: string): Json[
       if (at >= 0) cur.splice(at, 1)
       continue
     }
-    if (at >= 0) cur[at] = strategicMergePatch(cur[at], p) as Json
-    else cur.push(strategicMergePatch(undefined, p) as Json)
+    if (at >= 0) cur[at] = strategicMergePatch(cur[at], p, keys) as Json
+    else cur.push(strategicMergePatch(undefined, p, keys) as Json)
   }
   return cur
 }
@@ -300,8 +319,11 @@ export function patchTypeOf(contentType: string | undefined): PatchType | undefi
   return PATCH_TYPES[base]
 }
 
-export function applyPatch(type: PatchType, target: unknown, patch: unknown): unknown {
+export function applyPatch(type: PatchType, target: unknown, patch: unknown, resource?: string): unknown {
   if (type === 'json') return jsonPatch(target, patch)
   if (!isObject(patch)) throw badRequest('a merge patch must be a JSON object')
-  return type === 'merge' ? mergePatch(target, patch) : strategicMergePatch(target, patch)
+  if (type === 'merge') return mergePatch(target, patch)
+  const keys =
+    resource !== undefined && Object.hasOwn(KIND_MERGE_KEYS, resource) ? KIND_MERGE_KEYS[resource] : MERGE_KEYS
+  return strategicMergePatch(target, patch, keys)
 }

@@ -1,8 +1,8 @@
 /**
  * The resources this apiserver stores, with what discovery, field selectors and the store need to
- * know about each: core/v1 Nodes, Pods, Namespaces, ServiceAccounts and ConfigMaps, apps/v1
- * DaemonSets and rbac.authorization.k8s.io/v1 ClusterRoles and ClusterRoleBindings (what `deploy/`
- * holds). The review resources, which are created and answered but never stored (TokenReview,
+ * know about each: core/v1 Nodes, Pods, Namespaces, Services, ServiceAccounts and ConfigMaps, apps/v1
+ * DaemonSets, discovery.k8s.io/v1 EndpointSlices, networking.k8s.io/v1 NetworkPolicies and
+ * rbac.authorization.k8s.io/v1 ClusterRoles and ClusterRoleBindings (what `deploy/` holds). The review resources, which are created and answered but never stored (TokenReview,
  * SubjectAccessReview…), are in reviews.ts.
  */
 
@@ -34,13 +34,18 @@ export type ResourceName =
   | 'namespaces'
   | 'nodes'
   | 'pods'
+  | 'services'
   | 'serviceaccounts'
   | 'configmaps'
   | 'daemonsets'
+  | 'endpointslices'
+  | 'networkpolicies'
   | 'clusterroles'
   | 'clusterrolebindings'
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io'
+export const DISCOVERY_GROUP = 'discovery.k8s.io'
+export const NETWORKING_GROUP = 'networking.k8s.io'
 
 export interface ResourceInfo {
   name: ResourceName
@@ -135,6 +140,24 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
       'status.nominatedNodeName': (o) => str(at(o, ['status', 'nominatedNodeName'])),
     },
   },
+  services: {
+    name: 'services',
+    group: '',
+    hasStatus: true,
+    singularName: 'service',
+    kind: 'Service',
+    listKind: 'ServiceList',
+    namespaced: true,
+    shortNames: ['svc'],
+    categories: ['all'],
+    verbs: ALL_VERBS,
+    // pkg/registry/core/service: ServiceToSelectableFields.
+    fields: {
+      ...metaFields,
+      'spec.clusterIP': (o) => str(at(o, ['spec', 'clusterIP'])),
+      'spec.type': (o) => str(at(o, ['spec', 'type'])),
+    },
+  },
   serviceaccounts: {
     name: 'serviceaccounts',
     group: '',
@@ -169,6 +192,30 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
     namespaced: true,
     shortNames: ['ds'],
     categories: ['all'],
+    verbs: ALL_VERBS,
+    fields: metaFields,
+  },
+  endpointslices: {
+    name: 'endpointslices',
+    group: DISCOVERY_GROUP,
+    hasStatus: false,
+    singularName: 'endpointslice',
+    kind: 'EndpointSlice',
+    listKind: 'EndpointSliceList',
+    namespaced: true,
+    shortNames: [],
+    verbs: ALL_VERBS,
+    fields: {...metaFields, addressType: (o) => str(o.addressType)},
+  },
+  networkpolicies: {
+    name: 'networkpolicies',
+    group: NETWORKING_GROUP,
+    hasStatus: false,
+    singularName: 'networkpolicy',
+    kind: 'NetworkPolicy',
+    listKind: 'NetworkPolicyList',
+    namespaced: true,
+    shortNames: ['netpol'],
     verbs: ALL_VERBS,
     fields: metaFields,
   },

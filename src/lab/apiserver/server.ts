@@ -1,7 +1,8 @@
 /**
  * The lab's Kubernetes apiserver over HTTP: the resources of resources.ts (core/v1 Nodes, Pods,
- * Namespaces, ServiceAccounts, ConfigMaps; apps/v1 DaemonSets; RBAC ClusterRoles and
- * ClusterRoleBindings) with get, list, watch, create, update, patch (merge, strategic, JSON) and
+ * Namespaces, Services, ServiceAccounts, ConfigMaps; apps/v1 DaemonSets; discovery.k8s.io/v1
+ * EndpointSlices, kept by the endpoints controller (endpoints-controller.ts); networking.k8s.io/v1
+ * NetworkPolicies; RBAC ClusterRoles and ClusterRoleBindings) with get, list, watch, create, update, patch (merge, strategic, JSON) and
  * delete, the status subresource, selectors, Table output for kubectl, and enough discovery for
  * kubectl 1.20 onwards and @kubernetes/client-node; TokenReview, SubjectAccessReview,
  * SelfSubjectAccessReview and ServiceAccount TokenRequests (reviews.ts), evaluated against the
@@ -56,6 +57,7 @@ import {ServiceAccountTokens} from './sa-tokens.js'
 import {ApiError, badRequest, methodNotAllowed, notAcceptable, notFound, unsupportedMediaType} from './status.js'
 import {Store, type Selection, type WatchEvent} from './store.js'
 import {toTable} from './table.js'
+import {EndpointsController} from './endpoints-controller.js'
 
 export interface ApiServerOptions {
   /** Loopback address to bind. Default 127.0.0.1; anything that is not loopback is refused. */
@@ -98,6 +100,11 @@ export interface ApiServerOptions {
   socketPath?: string
   /** Request bounds (src/core/http.ts); tests tighten them. Default body limit 3 MiB. */
   limits?: Partial<HttpLimits>
+  /**
+   * Run the endpoints controller on the store (endpoints-controller.ts), as a cluster's
+   * controller-manager would. Default true.
+   */
+  endpointsController?: boolean
 }
 
 export interface ApiServer {
@@ -250,6 +257,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const maxWatchSeconds = opts.maxWatchSeconds ?? 1800
   const tokens = [...(opts.token ? [{token: opts.token, user: SINGLE_TOKEN_ADMIN}] : []), ...(opts.tokens ?? [])]
   const saTokens = new ServiceAccountTokens(store, {key: opts.serviceAccountKey})
+  const controller = opts.endpointsController === false ? undefined : new EndpointsController(store, opts.log)
+  controller?.start()
   const authn = new Authenticator(tokens, saTokens)
   const adminToken = tokens.find((e) => e.user.groups.includes(ADMIN_GROUP))?.token
   const watches = new Set<() => void>()
@@ -598,6 +607,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       return n
     },
     async close() {
+      controller?.stop()
       for (const end of [...watches]) end()
       unixServer?.close()
       await new Promise<void>((resolve) => {

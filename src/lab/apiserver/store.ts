@@ -17,7 +17,20 @@ import path from 'node:path'
 
 import {applyPatch, deepEqual, type PatchType} from './patch.js'
 import {groupVersion, isResourceName, RBAC_GROUP, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import type {Cidr} from '../../core/ip.js'
 import {validateRbac} from './rbac.js'
+import {
+  allocateClusterIP,
+  allocatedIPs,
+  DEFAULT_SERVICE_CIDR,
+  defaultNetworkPolicy,
+  defaultService,
+  keepClusterIP,
+  serviceCidr,
+  validateEndpointSlice,
+  validateNetworkPolicy,
+  validateService,
+} from './services.js'
 import {matchFields, matchLabels, parseFieldSelector, parseLabelSelector} from './selectors.js'
 import {
   alreadyExists,
@@ -57,6 +70,8 @@ export interface StoreOptions {
   snapshotDelayMs?: number
   /** Clock, for creationTimestamp. Default Date.now. */
   now?: () => number
+  /** The range ClusterIPs are allocated from. Default 10.96.0.0/12. */
+  serviceCIDR?: string
 }
 
 export interface Selection {
@@ -162,6 +177,7 @@ export class Store extends EventEmitter {
   private readonly snapshotPath?: string
   private readonly snapshotDelayMs: number
   private readonly now: () => number
+  private readonly serviceCidr: Cidr
   private snapshotTimer?: NodeJS.Timeout
   private dirty = false
 
@@ -172,6 +188,7 @@ export class Store extends EventEmitter {
     this.snapshotPath = opts.snapshotPath
     this.snapshotDelayMs = opts.snapshotDelayMs ?? 200
     this.now = opts.now ?? Date.now
+    this.serviceCidr = serviceCidr(opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR)
     for (const r of Object.keys(RESOURCES) as ResourceName[]) this.objects.set(r, new Map())
     if (this.snapshotPath && fs.existsSync(this.snapshotPath)) this.load(this.snapshotPath)
     for (const ns of SYSTEM_NAMESPACES) {
@@ -360,8 +377,14 @@ export class Store extends EventEmitter {
           meta.generateName.slice(0, 58) + Array.from({length: 5}, () => NAME_ALPHABET[randomInt(27)]).join('')
       }
     }
+    if (resource === 'services') defaultService(obj)
+    if (resource === 'networkpolicies') defaultNetworkPolicy(obj)
     this.validate(resource, obj)
     if (this.map(resource).has(keyOf(obj))) throw alreadyExists(resource, meta.name as string)
+    if (resource === 'services') {
+      const causes = allocateClusterIP(obj, this.serviceCidr, allocatedIPs(this.map('services').values()))
+      if (causes.length > 0) throw invalid('Service', meta.name as string, causes)
+    }
     // Server-owned metadata: whatever the client sent is replaced.
     delete meta.resourceVersion
     delete meta.deletionTimestamp
@@ -404,7 +427,7 @@ export class Store extends EventEmitter {
     opts: WriteOptions = {},
   ): K8sObject {
     const old = this.mustGet(resource, namespace, name)
-    const patched = applyPatch(type, copy(old), patch)
+    const patched = applyPatch(type, copy(old), patch, resource)
     const obj = this.checkBody(resource, patched)
     if (obj.metadata.name !== name) throw invalid(RESOURCES[resource].kind, name, [immutable('metadata.name')])
     if (obj.metadata.namespace !== old.metadata.namespace) {
@@ -453,6 +476,12 @@ export class Store extends EventEmitter {
       else obj.status = copy(old.status)
       if (!deepEqual(obj.spec, old.spec)) meta.generation = (old.metadata.generation ?? 0) + 1
     }
+    if (resource === 'services') {
+      defaultService(obj)
+      const causes = keepClusterIP(old, obj)
+      if (causes.length > 0) throw invalid('Service', name, causes)
+    }
+    if (resource === 'networkpolicies') defaultNetworkPolicy(obj)
     this.validate(resource, obj)
     // A Node's pod CIDR, once assigned, is fixed (the real apiserver's node validation): every daemon
     // routes that range to this node, so whoever may write the Node must not move it.
@@ -636,6 +665,9 @@ export class Store extends EventEmitter {
       }
     }
     if (info.group === RBAC_GROUP) causes.push(...validateRbac(resource, obj))
+    if (resource === 'services') causes.push(...validateService(obj))
+    if (resource === 'endpointslices') causes.push(...validateEndpointSlice(obj))
+    if (resource === 'networkpolicies') causes.push(...validateNetworkPolicy(obj))
     if (causes.length > 0) throw invalid(info.kind, name ?? '', causes)
   }
 
@@ -712,6 +744,8 @@ function defaultOnCreate(resource: ResourceName, obj: K8sObject): void {
     spec.terminationGracePeriodSeconds ??= 30
     // podStrategy.PrepareForCreate: a new pod's status is the server's, not the client's.
     obj.status = {phase: 'Pending'}
+  } else if (resource === 'services') {
+    obj.status = {loadBalancer: {}}
   } else if (resource === 'daemonsets') {
     // The DaemonSet controller's fields, at zero until something schedules its pods.
     obj.status = {currentNumberScheduled: 0, desiredNumberScheduled: 0, numberMisscheduled: 0, numberReady: 0}

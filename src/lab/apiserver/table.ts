@@ -3,7 +3,8 @@
  * own for built-in types: for `kubectl get` it asks for
  * `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` and prints the cells it gets back. Without
  * a Table it falls back to NAME and AGE only, so `-o wide` would show no IPs. The columns and cell
- * rules follow pkg/printers/internalversion/printers.go (printNode, printPod, printNamespace).
+ * rules follow pkg/printers/internalversion/printers.go (printNode, printPod, printNamespace,
+ * printService, printEndpointSlice, printNetworkPolicy).
  */
 import type {K8sObject, ResourceName} from './resources.js'
 
@@ -72,6 +73,23 @@ export const COLUMNS: Record<ResourceName, TableColumn[]> = {
     col('Readiness Gates', 'If specified, all readiness gates will be evaluated for pod readiness.', 1),
   ],
   namespaces: [NAME, col('Status', 'The status of the namespace'), AGE],
+  services: [
+    NAME,
+    col('Type', 'The type of service.'),
+    col('Cluster-IP', 'The cluster IP of the service.'),
+    col('External-IP', 'The external IP of the service.'),
+    col('Port(s)', 'The ports of the service.'),
+    AGE,
+    col('Selector', 'The selector of the service.', 1),
+  ],
+  endpointslices: [
+    NAME,
+    col('AddressType', 'The type of address carried by the endpoint slice.'),
+    col('Ports', 'The ports of the endpoint slice.'),
+    col('Endpoints', 'The addresses of the endpoints.'),
+    AGE,
+  ],
+  networkpolicies: [NAME, col('Pod-Selector', 'The pods the policy selects.'), AGE],
   serviceaccounts: [NAME, col('Secrets', 'Secrets is a list of the secrets in the same namespace.'), AGE],
   configmaps: [NAME, col('Data', 'Data contains the configuration data.'), AGE],
   daemonsets: [
@@ -234,6 +252,54 @@ function bindingCells(o: K8sObject, now: number): unknown[] {
   ]
 }
 
+function serviceCells(o: K8sObject, now: number): unknown[] {
+  const spec = rec(o.spec)
+  const ports = arr(spec.ports)
+    .map((p) => `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${text(p.protocol, 'TCP')}`)
+    .join(',')
+  const selector = Object.entries(rec(spec.selector))
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',')
+  const external = Array.isArray(spec.externalIPs) && spec.externalIPs.length > 0 ? spec.externalIPs.join(',') : ''
+  return [
+    o.metadata.name,
+    text(spec.type, 'ClusterIP'),
+    text(spec.clusterIP, '<none>'),
+    external || '<none>',
+    ports || '<none>',
+    age(o, now),
+    selector || '<none>',
+  ]
+}
+
+// printers.go formatEndpointSlice: at most 3 addresses, then how many more.
+function endpointSliceCells(o: K8sObject, now: number): unknown[] {
+  const ports = arr(o.ports).map((p) => (typeof p.port === 'number' ? String(p.port) : '<unset>'))
+  const addrs = arr(o.endpoints).flatMap((e) => (Array.isArray(e.addresses) ? e.addresses.map(String) : []))
+  let eps = addrs.slice(0, 3).join(',')
+  if (addrs.length > 3) eps += ` + ${addrs.length - 3} more...`
+  return [
+    o.metadata.name,
+    text(o.addressType, ''),
+    ports.length > 0 ? ports.join(',') : '<unset>',
+    addrs.length > 0 ? eps : '<unset>',
+    age(o, now),
+  ]
+}
+
+// metav1.FormatLabelSelector: matchLabels as k=v, matchExpressions as "k in (a,b)"; "<none>" when empty.
+function formatSelector(sel: Rec): string {
+  const parts = Object.entries(rec(sel.matchLabels)).map(([k, v]) => `${k}=${String(v)}`)
+  for (const e of arr(sel.matchExpressions)) {
+    const values = Array.isArray(e.values) ? e.values.map(String).join(',') : ''
+    const op = String(e.operator ?? '')
+    if (op === 'Exists') parts.push(String(e.key))
+    else if (op === 'DoesNotExist') parts.push(`!${String(e.key)}`)
+    else parts.push(`${String(e.key)} ${op === 'NotIn' ? 'notin' : 'in'} (${values})`)
+  }
+  return parts.length > 0 ? parts.join(',') : '<none>'
+}
+
 const CELLS: Record<ResourceName, (o: K8sObject, now: number) => unknown[]> = {
   nodes: nodeCells,
   pods: podCells,
@@ -245,6 +311,9 @@ const CELLS: Record<ResourceName, (o: K8sObject, now: number) => unknown[]> = {
     age(o, now),
   ],
   daemonsets: daemonSetCells,
+  services: serviceCells,
+  endpointslices: endpointSliceCells,
+  networkpolicies: (o, now) => [o.metadata.name, formatSelector(rec(rec(o.spec).podSelector)), age(o, now)],
   clusterroles: (o) => [o.metadata.name, o.metadata.creationTimestamp ?? ''],
   clusterrolebindings: bindingCells,
 }

@@ -245,7 +245,14 @@ t.test('discovery: /version, /api, /api/v1, /apis, /openapi/v2, health', async (
   t.match(groups, {kind: 'APIGroupList', apiVersion: 'v1'})
   t.same(
     groups.groups.map((g: {name: string; preferredVersion: {groupVersion: string}}) => g.preferredVersion.groupVersion),
-    ['apps/v1', 'rbac.authorization.k8s.io/v1', 'authentication.k8s.io/v1', 'authorization.k8s.io/v1'],
+    [
+      'apps/v1',
+      'discovery.k8s.io/v1',
+      'networking.k8s.io/v1',
+      'rbac.authorization.k8s.io/v1',
+      'authentication.k8s.io/v1',
+      'authorization.k8s.io/v1',
+    ],
   )
   const v1 = JSON.parse((await get('/api/v1')).text)
   const byName = Object.fromEntries(v1.resources.map((r: {name: string}) => [r.name, r]))
