@@ -45,6 +45,7 @@ import type {
   SourceKind,
   Target,
 } from '../kernel/node-access.js'
+import type {NodeProxyVerb} from '../kube/node-proxy-gate.js'
 import {ALL_PARTS, isSafeArg, type KernelSnapshot, type RouteQuery, type SnapshotPart} from '../kernel/reader.js'
 
 export const API_VERSION = 1
@@ -72,7 +73,7 @@ export const LIVE_PATHS: ReadonlySet<string> = new Set<string>([
   PATHS.observeStop,
 ])
 
-export type AgentVerb = 'get' | 'create'
+export type AgentVerb = NodeProxyVerb
 
 /** The verb a path needs on the node's `nodes/proxy`, decided before routing (unknown paths: get). */
 export function verbFor(path: string): AgentVerb {

@@ -12,4 +12,4 @@ export {
 export {AgentOps, type AgentOpsOptions} from './ops.js'
 export {PATHS, LIVE_PATHS, API_VERSION, verbFor} from './api.js'
 export type {NodeInfo, PodsAnswer, SnapshotAnswer, SnapshotBody, Target} from './api.js'
-export {Gate, GateRefusal, apiReviewer, type Reviewer, type AgentUser} from './gate.js'
+export {Gate, GateRefusal, apiReviewer, type Reviewer, type Caller} from '../kube/node-proxy-gate.js'

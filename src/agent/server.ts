@@ -31,7 +31,7 @@ import {
   verbFor,
   type NodeInfo,
 } from './api.js'
-import {GateRefusal, type AgentUser, type Gate} from './gate.js'
+import {GateRefusal, type Caller, type Gate} from '../kube/node-proxy-gate.js'
 import type {AgentOps} from './ops.js'
 
 export const DEFAULT_MAX_IN_FLIGHT = 4
@@ -147,7 +147,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
       return
     }
     // --- before routing: who is it, and may they (gate.ts)?
-    let user: AgentUser
+    let user: Caller
     try {
       user = await gate.authenticate(req.headers.authorization)
       who.user = user.username

@@ -5,7 +5,7 @@
 import t from 'tap'
 
 import {AgentClient, type AgentError} from '../../src/agent/client.js'
-import {Gate, type Reviewer} from '../../src/agent/gate.js'
+import {Gate, type Reviewer} from '../../src/kube/node-proxy-gate.js'
 import {AgentOps} from '../../src/agent/ops.js'
 import {startAgentServer, type AgentServer} from '../../src/agent/server.js'
 import {selfSignedCert} from '../../src/agent/tls.js'

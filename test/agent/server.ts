@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import {AgentClient, AgentError, AgentKernelReader} from '../../src/agent/client.js'
-import {Gate, type Reviewer} from '../../src/agent/gate.js'
+import {Gate, type Reviewer} from '../../src/kube/node-proxy-gate.js'
 import {AgentOps} from '../../src/agent/ops.js'
 import {startAgentServer, type AgentServer} from '../../src/agent/server.js'
 import {selfSignedCert, type ServingCert} from '../../src/agent/tls.js'

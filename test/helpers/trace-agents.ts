@@ -9,7 +9,7 @@
  * Kept small on purpose, so that it can be pointed at the lab's own agents (`lab status --json`).
  */
 import {AgentClient, AgentNode} from '../../src/agent/client.js'
-import {Gate, type Reviewer} from '../../src/agent/gate.js'
+import {Gate, type Reviewer} from '../../src/kube/node-proxy-gate.js'
 import {AgentOps} from '../../src/agent/ops.js'
 import {startAgentServer, type AgentServer} from '../../src/agent/server.js'
 import {selfSignedCert} from '../../src/agent/tls.js'

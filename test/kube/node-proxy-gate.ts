@@ -3,7 +3,7 @@
 // audiences, an unreachable API as a 503 whose message never holds the token, and a bounded cache.
 import t from 'tap'
 
-import {bearerToken, Gate, GateRefusal, scrub, type AgentUser, type Reviewer} from '../../src/agent/gate.js'
+import {bearerToken, Gate, GateRefusal, scrub, type Caller, type Reviewer} from '../../src/kube/node-proxy-gate.js'
 
 /** What a promise failed with ('no failure' when it did not). */
 const failure = (p: Promise<unknown>): Promise<unknown> =>
@@ -12,7 +12,7 @@ const failure = (p: Promise<unknown>): Promise<unknown> =>
     (e: unknown) => e,
   )
 
-function counting(opts: {allow?: (u: AgentUser, verb: string) => boolean; audiences?: string[]; fail?: boolean} = {}) {
+function counting(opts: {allow?: (u: Caller, verb: string) => boolean; audiences?: string[]; fail?: boolean} = {}) {
   const calls = {token: [] as string[], access: [] as string[]}
   const reviewer: Reviewer = {
     async reviewToken(token, audiences) {

@@ -1,5 +1,5 @@
 /**
- * Who may use the node agent, decided by the Kubernetes API as the kubelet and kube-rbac-proxy decide
+ * Who may use a node's endpoints (the agent's, and the daemon's /diag), decided by the Kubernetes API as the kubelet and kube-rbac-proxy decide
  * it: the caller's bearer token goes to a TokenReview (whose is it?), then the user it names to a
  * SubjectAccessReview for `nodes/proxy` on this node's Node, verb `get` to read and `create` for live
  * operations. Answers are cached for a short time (a positive one for `ttlMs`, a refusal for
@@ -8,10 +8,12 @@
  */
 import {createHash} from 'node:crypto'
 
-import type {AuthenticationV1Api, AuthorizationV1Api, KubeConfig} from '../kube/client.js'
-import type {AgentVerb} from './api.js'
+import type {AuthenticationV1Api, AuthorizationV1Api, KubeConfig} from './client.js'
 
-export interface AgentUser {
+/** `get` reads a node's state; `create` acts on the node (a probe, a listener). */
+export type NodeProxyVerb = 'get' | 'create'
+
+export interface Caller {
   username: string
   uid?: string
   groups: string[]
@@ -20,7 +22,7 @@ export interface AgentUser {
 
 export interface TokenReviewAnswer {
   authenticated: boolean
-  user?: AgentUser
+  user?: Caller
   audiences?: string[]
   error?: string
 }
@@ -33,7 +35,7 @@ export interface AccessAnswer {
 /** The two questions, asked of the API server (apiReviewer) or of a test double. */
 export interface Reviewer {
   reviewToken(token: string, audiences?: readonly string[]): Promise<TokenReviewAnswer>
-  reviewAccess(user: AgentUser, attrs: {verb: AgentVerb; node: string}): Promise<AccessAnswer>
+  reviewAccess(user: Caller, attrs: {verb: NodeProxyVerb; node: string}): Promise<AccessAnswer>
 }
 
 /**
@@ -167,7 +169,7 @@ export function scrub(message: string, token: string): string {
 }
 
 export class Gate {
-  private readonly users: TtlCache<AgentUser | null>
+  private readonly users: TtlCache<Caller | null>
   private readonly access: TtlCache<AccessAnswer>
   private readonly ttl: number
   private readonly negativeTtl: number
@@ -184,7 +186,7 @@ export class Gate {
   }
 
   /** The user of a request's Authorization header; throws a GateRefusal. */
-  async authenticate(header: string | undefined): Promise<AgentUser> {
+  async authenticate(header: string | undefined): Promise<Caller> {
     const token = bearerToken(header)
     if (!token) throw new GateRefusal(401, 'a bearer token is required')
     const key = digest(token)
@@ -206,7 +208,7 @@ export class Gate {
   }
 
   /** Whether the user may use this verb on the node; throws a GateRefusal when not. */
-  async authorize(user: AgentUser, verb: AgentVerb): Promise<void> {
+  async authorize(user: Caller, verb: NodeProxyVerb): Promise<void> {
     const key = JSON.stringify([user.username, user.uid ?? '', [...user.groups].sort(), user.extra ?? {}, verb])
     let answer = this.access.get(key)
     if (!answer) {
