@@ -30,7 +30,8 @@ import {type ApplyResult, kernelProgrammer, opArgs} from './apply.js'
 import {type Backend, flattenPlans, type PeerPlan, type Programmer} from './backends/backend.js'
 import {HostGwBackend} from './backends/host-gw.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js'
-import {type HttpServer, parseListen, startHttp} from './http.js'
+import {type Authorize, type HttpServer, parseListen, startHttp} from './http.js'
+import {apiReviewer, Gate, GateRefusal, type Reviewer} from '../kube/node-proxy-gate.js'
 import {surviveUnhandledRejections} from '../core/http.js'
 import {type InformerStatus, WatchedCollection} from '../kube/informers.js'
 import {contains, containsCIDR, parseIP, parseNetwork} from '../core/ip.js'
@@ -98,6 +99,11 @@ export interface DaemonOptions {
   backoffInitialMs?: number
   backoffMaxMs?: number
   log?: Logger
+  /**
+   * Who answers the gate on /diag (TokenReview, then SubjectAccessReview for `get nodes/proxy` on
+   * this node): the API server the daemon watches by default, a double in tests.
+   */
+  reviewer?: Reviewer
 }
 
 export interface OpRecord {
@@ -154,8 +160,8 @@ function errorText(err: unknown): string {
 /** Checks options and fills defaults. Throws UsageError/EnvironmentError (the command's exit codes). */
 export function resolveOptions(
   opts: DaemonOptions,
-): Required<Omit<DaemonOptions, 'kubeConfig' | 'kubeconfigPath' | 'netns' | 'log'>> &
-  Pick<DaemonOptions, 'kubeConfig' | 'kubeconfigPath' | 'netns' | 'log'> {
+): Required<Omit<DaemonOptions, 'kubeConfig' | 'kubeconfigPath' | 'netns' | 'log' | 'reviewer'>> &
+  Pick<DaemonOptions, 'kubeConfig' | 'kubeconfigPath' | 'netns' | 'log' | 'reviewer'> {
   if (!isValidNodeName(opts.nodeName)) {
     throw new UsageError(`Invalid node name ${JSON.stringify(opts.nodeName)}.`, {
       code: 'BAD_NODE_NAME',
@@ -302,6 +308,20 @@ export class NodeDaemon {
     return this.last
   }
 
+  /** The gate on every endpoint but /healthz: a bearer token allowed `get nodes/proxy` on this node. */
+  private diagGate(): Authorize {
+    const gate = new Gate(this.opts.reviewer ?? apiReviewer(this.kc), {node: this.opts.nodeName})
+    return async (authorization) => {
+      try {
+        await gate.authorize(await gate.authenticate(authorization), 'get')
+        return undefined
+      } catch (e) {
+        if (e instanceof GateRefusal) return {status: e.status, error: e.message}
+        throw e
+      }
+    }
+  }
+
   /** Starts watching, serving and reconciling. Returns at once; convergence is asynchronous. */
   async start(): Promise<void> {
     if (this.started) return
@@ -322,7 +342,7 @@ export class NodeDaemon {
           },
           '/diag': async () => ({status: 200, body: await this.diag()}),
         },
-        {log: (line) => this.log('error', line)},
+        {log: (line) => this.log('error', line), authorize: this.diagGate()},
       )
       writeListenFile(this.nodeDir, this.http.address)
       this.log('info', `serving /healthz and /diag on ${this.http.address}`)

@@ -1,6 +1,8 @@
 /**
  * The daemon's read-only HTTP endpoints: `/healthz` (for the lab and probes) and `/diag` (for
- * `cnidbg trace`). GET only, JSON only, no request body is taken (413). Served on TCP (`host:port`,
+ * `cnidbg trace` and people). GET only, JSON only, no request body is taken (413). Every path but
+ * `/healthz` passes `authorize` first (the daemon's is the node-proxy gate: a bearer token allowed
+ * `get nodes/proxy` on this node), so what the node's state tells is never open to the network. Served on TCP (`host:port`,
  * port 0 = any free one) or a unix socket (`unix:/path`). The daemon runs as root and, in the lab, in
  * the supervisor's process: a request must never be able to end it (src/core/http.ts).
  */
@@ -41,9 +43,10 @@ export interface HttpServer {
   close(): Promise<void>
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body, null, 2) + '\n'
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
@@ -51,7 +54,14 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
+/** A refusal (401, 403, or 503 when the API could not be asked), or undefined to let the request in. */
+export type Authorize = (
+  authorization: string | undefined,
+) => Promise<{status: 401 | 403 | 503; error: string} | undefined>
+
 export interface HttpOptions {
+  /** Asked before routing for every path but /healthz. Without it every path is open: tests only. */
+  authorize?: Authorize
   /** Tighter bounds for tests; the defaults are src/core/http.ts's. No body is taken either way. */
   limits?: Partial<Omit<HttpLimits, 'maxBody'>>
   /** Where a failure no client sees goes (an accept error, a bug's stack). */
@@ -68,6 +78,19 @@ export async function startHttp(
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const path = requestUrl(req).pathname
     await readBody(req, 0)
+    if (path !== '/healthz' && opts.authorize) {
+      const refused = await opts.authorize(req.headers.authorization)
+      if (refused) {
+        if (refused.status === 503) opts.log?.(`${req.method} ${path}: ${refused.error}`)
+        send(
+          res,
+          refused.status,
+          {error: refused.error},
+          refused.status === 401 ? {'www-authenticate': 'Bearer realm="cnidbg-daemon"'} : {},
+        )
+        return
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, {error: 'read-only: GET only'})
       return

@@ -49,7 +49,7 @@ export function apiReviewer(kc: KubeConfig | (() => KubeConfig | Promise<KubeCon
   let clients: Promise<{authn: AuthenticationV1Api; authz: AuthorizationV1Api}> | undefined
   const api = () =>
     (clients ??= (async () => {
-      const client = await import('../kube/client.js')
+      const client = await import('./client.js')
       const k = typeof kc === 'function' ? await kc() : kc
       return {authn: k.makeApiClient(client.AuthenticationV1Api), authz: k.makeApiClient(client.AuthorizationV1Api)}
     })().catch((error: unknown) => {

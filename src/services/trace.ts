@@ -118,6 +118,7 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
     size: opts.size,
     staticOnly: opts.staticOnly,
     accessFor: (n) => (n.netns ? agents.inProcess(n.netns.path, n.name) : agents.remote(n)),
+    diagToken: kc.getCurrentUser()?.token,
   })
 }
 

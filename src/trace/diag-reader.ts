@@ -193,7 +193,7 @@ export function snapshotFromDiag(doc: DiagDocument, vtepDevice: string): KernelS
   return {links, routes, neigh, fdb, sysctls, routeGets: [], missing: missingParts, readMs: 0}
 }
 
-/** Reads a node through its daemon's read-only GET /diag. */
+/** Reads a node through its daemon's read-only GET /diag, with the caller's bearer token. */
 export class RemoteDiagReader implements KernelReader {
   readonly local = false
   readonly describe: string
@@ -202,6 +202,8 @@ export class RemoteDiagReader implements KernelReader {
     readonly url: string,
     readonly vtepDevice = 'cnidbg.1',
     readonly timeoutMs = 1500,
+    /** The bearer token /diag's gate checks (the kubeconfig user's); never logged. */
+    private readonly token?: string,
   ) {
     this.describe = `diag ${url}`
   }
@@ -211,7 +213,10 @@ export class RemoteDiagReader implements KernelReader {
     const base = this.url.replace(/\/+$/, '')
     const target = base.endsWith('/diag') ? base : `${base}/diag`
     try {
-      const res = await fetch(target, {signal: AbortSignal.timeout(this.timeoutMs)})
+      const res = await fetch(target, {
+        signal: AbortSignal.timeout(this.timeoutMs),
+        headers: this.token ? {authorization: `Bearer ${this.token}`} : {},
+      })
       if (!res.ok) throw new Error(`HTTP ${res.status}`)
       const doc = (await res.json()) as DiagDocument
       const snap = snapshotFromDiag(doc, this.vtepDevice)

@@ -225,4 +225,6 @@ export interface TraceOptions {
    * it; one without is read, and its pods probed, through this.
    */
   accessFor?: (node: TraceNode) => NodeAccess | undefined
+  /** The bearer token sent to a daemon's /diag (the kubeconfig user's). */
+  diagToken?: string
 }

@@ -79,7 +79,7 @@ t.test('host-gw mode, three nodes', async (t) => {
   })
 
   await t.test('/diag in host-gw mode', async (t) => {
-    const d = await httpGet(lab.daemon(1)!.address!, '/diag')
+    const d = await httpGet(lab.daemon(1)!.address!, '/diag', lab.token)
     t.match(d.body, {node: 'node-1', mode: 'host-gw', vtep: null, podMTU: 1500})
     t.same(
       d.body.peers.map((p: any) => [p.node, p.status, p.expected.route[0].via, p.actual.route[0]?.via]),
@@ -117,7 +117,7 @@ t.test('host-gw mode, three nodes', async (t) => {
       [['198.18.0.2', '4']],
       'the static route is untouched',
     )
-    const diag = await httpGet(d0.address!, '/diag')
+    const diag = await httpGet(d0.address!, '/diag', lab.token)
     t.match(diag.body.peers[1], {node: 'node-2', status: 'degraded', checks: [{object: 'route', status: 'conflict'}]})
     t.equal((await httpGet(d0.address!, '/healthz')).status, 503, 'unhealthy while it cannot program a peer')
     await ip(['route', 'del', '10.244.2.0/24', 'proto', 'static'], n0)

@@ -51,14 +51,19 @@ t.test('vxlan mode, three nodes', async (t) => {
     t.ok(await ping(lab.nodes[1]!.podNs!, lab.nodes[2]!.podIP!), 'pod 1 → pod 2')
   })
 
-  await t.test('/healthz and /diag, without credentials', async (t) => {
+  await t.test('/healthz without credentials; /diag only with a token allowed get nodes/proxy', async (t) => {
     const d0 = lab.daemon(0)!
     const h = await eventually('healthy', async () => {
       const r = await httpGet(d0.address!, '/healthz')
       return r.status === 200 ? r : undefined
     })
+    const anonymous = await httpGet(d0.address!, '/diag')
+    t.equal(anonymous.status, 401, 'no token: 401')
+    t.match(anonymous.headers.get('www-authenticate'), /^Bearer /)
+    t.notMatch(anonymous.text, /podCIDR|peers/, 'nothing of the node in the refusal')
+    t.equal((await httpGet(d0.address!, '/', 'not-a-token')).status, 401, 'a token the API server does not know: 401')
     t.match(h.body, {ok: true, node: 'node-0', mode: 'vxlan', informers: {nodes: {synced: true}, pods: {synced: true}}})
-    const diag = await httpGet(d0.address!, '/diag')
+    const diag = await httpGet(d0.address!, '/diag', lab.token)
     t.equal(diag.status, 200)
     const mac = annotations(lab, 0)[ANN_VTEP_MAC]
     t.match(diag.body, {

@@ -18,18 +18,73 @@ t.test('parseListen', async (t) => {
   t.equal(formatListen({kind: 'tcp', host: '::1', port: 80}), '[::1]:80')
 })
 
-function get(opts: {port?: number; socketPath?: string; path: string; method?: string}) {
-  return new Promise<{status: number; body: any}>((resolve, reject) => {
+function get(opts: {
+  port?: number
+  socketPath?: string
+  path: string
+  method?: string
+  headers?: Record<string, string>
+}) {
+  return new Promise<{status: number; body: any; headers?: Record<string, unknown>}>((resolve, reject) => {
     // agent: false: a pooled keep-alive socket to a server closed since would fail with EPIPE.
     const req = request({host: '127.0.0.1', agent: false, ...opts}, (res) => {
       let text = ''
       res.on('data', (c) => (text += c))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined}))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: text ? JSON.parse(text) : undefined,
+          ...(opts.headers ? {headers: res.headers} : {}),
+        }),
+      )
     })
     req.on('error', reject)
     req.end()
   })
 }
+
+t.test('every path but /healthz is refused before routing unless authorize lets the request in', async (t) => {
+  const seen: Array<string | undefined> = []
+  let reached = 0
+  const srv = await startHttp(
+    '127.0.0.1:0',
+    {
+      '/healthz': async () => ({status: 200, body: {ok: true}}),
+      '/diag': async () => {
+        reached++
+        return {status: 200, body: {node: 'a'}}
+      },
+    },
+    {
+      authorize: async (authorization) => {
+        seen.push(authorization)
+        if (!authorization) return {status: 401, error: 'a bearer token is required'}
+        return authorization === 'Bearer reader' ? undefined : {status: 403, error: 'not allowed'}
+      },
+    },
+  )
+  t.teardown(() => srv.close())
+  const port = Number(srv.address.split(':')[1])
+  t.same(await get({port, path: '/healthz'}), {status: 200, body: {ok: true}}, '/healthz is open')
+  t.same(seen, [], '/healthz asks nothing')
+  const anonymous = await get({port, path: '/diag', headers: {}})
+  t.equal(anonymous.status, 401)
+  t.match(anonymous.headers?.['www-authenticate'], /^Bearer realm=/)
+  t.same(anonymous.body, {error: 'a bearer token is required'})
+  t.same(
+    await get({port, path: '/diag', headers: {authorization: 'Bearer other'}}).then((r) => [r.status, r.body]),
+    [403, {error: 'not allowed'}],
+    'a caller without the permission: 403',
+  )
+  t.equal((await get({port, path: '/nope', headers: {}})).status, 401, 'an unknown path is refused before routing too')
+  t.equal((await get({port, path: '/', headers: {}})).status, 401, 'so is the index')
+  t.equal(reached, 0, 'no refused request reached the endpoint')
+  t.same(await get({port, path: '/diag', headers: {authorization: 'Bearer reader'}}).then((r) => [r.status, r.body]), [
+    200,
+    {node: 'a'},
+  ])
+  t.equal(reached, 1)
+})
 
 t.test('serves JSON endpoints read-only on TCP and on a unix socket', async (t) => {
   const eps = {

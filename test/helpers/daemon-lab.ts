@@ -300,10 +300,18 @@ export async function ping(fromNs: string, to: string, count = 2): Promise<boole
 }
 
 /** GET on a daemon's listen address; returns status and parsed JSON. */
-export async function httpGet(address: string, path: string): Promise<{status: number; text: string; body: any}> {
-  const res = await fetch(`http://${address}${path}`, {signal: AbortSignal.timeout(30_000)})
+/** GET on a daemon's endpoint; `token` is sent as a bearer token (/diag's gate asks for one). */
+export async function httpGet(
+  address: string,
+  path: string,
+  token?: string,
+): Promise<{status: number; text: string; body: any; headers: Headers}> {
+  const res = await fetch(`http://${address}${path}`, {
+    signal: AbortSignal.timeout(30_000),
+    headers: token ? {authorization: `Bearer ${token}`} : {},
+  })
   const text = await res.text()
-  return {status: res.status, text, body: JSON.parse(text)}
+  return {status: res.status, text, body: JSON.parse(text), headers: res.headers}
 }
 
 // Convergence checks for vxlan mode, shared by the daemon test files.

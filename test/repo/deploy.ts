@@ -96,6 +96,8 @@ t.test('kubectl applies deploy/ to the lab API server; least privilege; bounded 
     [sa('cnidbg-daemon'), 'delete', 'nodes', '', false],
     [sa('cnidbg-daemon'), 'get', 'secrets', '', false],
     [sa('cnidbg-daemon'), 'get', 'nodes/proxy', '', false],
+    [sa('cnidbg-daemon'), 'create', 'tokenreviews', 'authentication.k8s.io', true],
+    [sa('cnidbg-daemon'), 'create', 'subjectaccessreviews', 'authorization.k8s.io', true],
     [sa('cnidbg-agent'), 'create', 'tokenreviews', 'authentication.k8s.io', true],
     [sa('cnidbg-agent'), 'create', 'subjectaccessreviews', 'authorization.k8s.io', true],
     [sa('cnidbg-agent'), 'list', 'pods', '', false],
