@@ -44,6 +44,8 @@ export interface AgentClientOptions {
   fingerprint?: string
   /** For the whole request. Default 15 s (the agent answers within 10). */
   timeoutMs?: number
+  /** For the TLS connection to be made and checked. Default 5 s. */
+  connectTimeoutMs?: number
   /** Largest answer accepted. Default 32 MiB. */
   maxResponseBytes?: number
 }
@@ -53,6 +55,8 @@ export class AgentError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** No trusted connection was made (refused, timed out, wrong certificate): nothing was sent. */
+    readonly unconnected = false,
   ) {
     super(message)
     this.name = 'AgentError'
@@ -86,16 +90,19 @@ export class AgentClient {
       })
       const fail = (e: Error) => {
         socket.destroy()
-        reject(e instanceof AgentError ? e : new AgentError(0, `${this.opts.url}: ${e.message}`))
+        reject(e instanceof AgentError ? e : new AgentError(0, `${this.opts.url}: ${e.message}`, true))
       }
-      socket.setTimeout(Math.max(1, deadline - Date.now()), () => fail(new Error('TLS connection timed out')))
+      const connectBy = Math.min(deadline, Date.now() + (this.opts.connectTimeoutMs ?? 5000))
+      socket.setTimeout(Math.max(1, connectBy - Date.now()), () => fail(new Error('TLS connection timed out')))
       socket.once('error', fail)
       socket.once('secureConnect', () => {
         const want = this.opts.fingerprint
         if (want) {
           const got = socket.getPeerCertificate().fingerprint256 ?? ''
           if (normalize(got) !== normalize(want)) {
-            fail(new AgentError(0, `${this.opts.url}: certificate fingerprint ${got} is not the expected ${want}`))
+            fail(
+              new AgentError(0, `${this.opts.url}: certificate fingerprint ${got} is not the expected ${want}`, true),
+            )
             return
           }
         }
@@ -272,13 +279,38 @@ export type AgentApi = Pick<AgentClient, 'snapshot' | 'probe' | 'listen' | 'stop
 export class AgentNode implements NodeAccess {
   readonly describe: string
 
+  /** The first failure to connect: a node whose agent can't be reached costs one wait, not one per call. */
+  private down?: AgentError
+  readonly api: AgentApi
+  readonly pods: (ips: readonly string[]) => Promise<PodsAnswer>
+
   constructor(
-    readonly api: AgentApi,
-    readonly pods: (ips: readonly string[]) => Promise<PodsAnswer>,
+    api: AgentApi,
+    pods: (ips: readonly string[]) => Promise<PodsAnswer>,
     /** Where the agent is, for notes. Default: the client's URL. */
     readonly where = api instanceof AgentClient ? api.opts.url : 'this process',
   ) {
     this.describe = `agent ${where}`
+    const guard =
+      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        if (this.down) throw this.down
+        try {
+          return await f(...args)
+        } catch (error) {
+          if (error instanceof AgentError && error.unconnected) this.down = error
+          throw error
+        }
+      }
+    this.api = {
+      snapshot: guard((b) => api.snapshot(b)),
+      probe: guard((b) => api.probe(b)),
+      listen: guard((b) => api.listen(b)),
+      stopListen: guard((id) => api.stopListen(id)),
+      observe: guard((b) => api.observe(b)),
+      stopObserve: guard((id) => api.stopObserve(id)),
+    }
+    this.pods = guard(pods)
   }
 
   /** A node read through the agent at `client`. */
@@ -288,7 +320,7 @@ export class AgentNode implements NodeAccess {
 
   /** A node whose agent can't be used, for `why`: every operation fails with it. */
   static unusable(url: string, why: string): AgentNode {
-    const fail = () => Promise.reject(new AgentError(0, `${url}: ${why}`))
+    const fail = () => Promise.reject(new AgentError(0, `${url}: ${why}`, true))
     return new AgentNode(
       {
         snapshot: fail,

@@ -16,3 +16,11 @@ t.test('mermaid: one box per place, nodes as subgraphs, return dashed, fault mar
   t.match(out, /class [b\d,]+ fail/)
   t.notMatch(out, /"[^"\n]*"[^\]\n]*"/, 'labels carry no raw quotes')
 })
+
+t.test('mermaid: an unknown verdict says which node was not read', async (t) => {
+  const r = faultyResult()
+  r.verdict = 'unknown'
+  delete r.fault
+  r.unreadable = [{node: 'node-1', what: 'node', reason: 'agent: refused'}]
+  t.match(renderMermaid(r), 'unknown: node-1 not read')
+})

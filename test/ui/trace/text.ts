@@ -44,3 +44,17 @@ t.test('text: colors when asked, a reachable verdict, verbose evidence', async (
   t.match(out.split('\n')[1], '✓ reachable (static checks only)')
   t.match(out, '· ip route get …')
 })
+
+t.test('text: an unknown verdict names each node that could not be read, and why', async (t) => {
+  const r = faultyResult()
+  r.verdict = 'unknown'
+  delete r.fault
+  r.unreadable = [{node: 'node-1', what: 'node', reason: 'agent: https://10.0.0.2:10265: connect ECONNREFUSED'}]
+  const lines = renderText(r).split('\n')
+  t.equal(lines[1], '? unknown: a node on the path could not be read')
+  t.equal(lines[2], '  ? node-1 (node): agent: https://10.0.0.2:10265: connect ECONNREFUSED')
+  t.notOk(
+    lines.some((l) => l.includes('unreachable')),
+    'no fault is claimed',
+  )
+})
