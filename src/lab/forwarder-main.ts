@@ -35,8 +35,13 @@ export function parseForward(s: string): {listen: Endpoint; target: Endpoint} {
 
 /** Starts one relay; resolves with its server once it listens. */
 export async function startForward(listen: Endpoint, target: Endpoint): Promise<net.Server> {
-  const server = net.createServer((client) => {
-    const upstream = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host)
+  // Half-open allowed on both legs: a side that finished sending may still receive (each end passes on
+  // to the other through pipe()), so a relay changes nothing for the protocol it carries.
+  const server = net.createServer({allowHalfOpen: true}, (client) => {
+    const upstream =
+      'path' in target
+        ? net.connect({path: target.path, allowHalfOpen: true})
+        : net.connect({port: target.port, host: target.host, allowHalfOpen: true})
     // Either side failing ends both: the peer sees a closed connection, as with no relay at all.
     const end = () => {
       client.destroy()

@@ -1,12 +1,13 @@
 // `lab up` in a process of its own, for test/lab/up-sigint.ts (which bundles this file with esbuild
-// and interrupts it). Usage: node lab-up-child.mjs NAME LIBEXEC_DIR
+// and interrupts it). Usage: node lab-up-child.mjs NAME LIBEXEC_DIR REPO (deploy/ and bin/run.js are
+// the repository's: this file runs bundled elsewhere)
 import {join} from 'node:path'
 
 import {labUp} from '../../src/lab/up.js'
 import {installSignalCleanup} from '../../src/process/cleanup.js'
 
 installSignalCleanup()
-const [name, dir] = process.argv.slice(2) as [string, string]
+const [name, dir, repo] = process.argv.slice(2) as [string, string, string]
 // On SIGINT the cleanup handler tears the lab down and exits 130; the error labUp throws meanwhile
 // must not end the process before that.
 await labUp({
@@ -20,6 +21,8 @@ await labUp({
     supervisor: join(dir, 'supervisor-main.mjs'),
     forwarder: join(dir, 'forwarder-main.mjs'),
     pluginDir: join(dir, 'plugins'),
+    cnidbg: join(repo, 'bin', 'run.js'),
+    deployDir: join(repo, 'deploy'),
   },
 }).then(
   () => process.stdout.write('lab is up\n'),

@@ -6,10 +6,11 @@ import t from 'tap'
 
 import {labDown} from '../../src/lab/down.js'
 import {labDir, labNetnsPrefix} from '../../src/lab/names.js'
+import {nodePodProcesses} from '../../src/lab/node-pods.js'
 import {procAlive, readLabState, type LabState} from '../../src/lab/state.js'
 import {run} from '../../src/process/exec.js'
 import {listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, REPO, testLabName} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 
 t.setTimeout(1_200_000)
@@ -22,7 +23,7 @@ t.test('Ctrl-C during lab up removes everything it made', async (t) => {
   const linksBefore = await rootLinks()
   const libexec = await bundleLabLibexec(t, {'lab-up-child': 'test/helpers/lab-up-child.ts'})
   const dir = dirname(libexec.supervisor)
-  const child = run(process.execPath, [join(dir, 'lab-up-child.mjs'), name, dir], {
+  const child = run(process.execPath, [join(dir, 'lab-up-child.mjs'), name, dir, REPO], {
     env: {PATH: process.env.PATH},
     extendEnv: false,
     timeoutMs: 900_000,
@@ -40,6 +41,8 @@ t.test('Ctrl-C during lab up removes everything it made', async (t) => {
     return Boolean(seen)
   }, 600_000)
   t.ok(midway, 'lab up got to the pods')
+  // deploy/'s pods on the nodes are running by now (they are ready before pods are made).
+  const nodeProcs = seen ? seen.nodes.flatMap((n) => nodePodProcesses(n)) : []
   t.ok(seen && procAlive(seen.owner), 'lab up is still running')
   process.kill(seen!.owner!.pid, 'SIGINT')
   const r = await child
@@ -47,6 +50,11 @@ t.test('Ctrl-C during lab up removes everything it made', async (t) => {
   t.match(r.stderr, /SIGINT received, cleaning up/)
   t.notOk(procAlive(seen!.apiserver), 'API server stopped')
   t.notOk(procAlive(seen!.supervisor), 'supervisor stopped')
+  t.ok(nodeProcs.length > 0, 'node processes ran')
+  t.notOk(
+    nodeProcs.some((p) => procAlive(p)),
+    'node processes stopped',
+  )
   t.same(
     listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
     [],

@@ -93,10 +93,11 @@ export function renderStatus(s: LabStatusResult): string[] {
     `  API server   ${ok(s.apiserver.reachable, 'ok', s.apiserver.running ? 'not answering' : 'dead')}  pid ${s.apiserver.pid ?? '-'}  ${s.apiserver.url ?? ''}`,
     `  supervisor   ${ok(s.supervisor.reachable, 'ok', s.supervisor.running ? 'not answering' : 'dead')}  pid ${s.supervisor.pid ?? '-'}  ${s.supervisor.log ?? ''}`,
     `  kubeconfig   ${s.kubeconfig}`,
+    ...(s.nodeKubeconfig ? [`  on a node    ${s.nodeKubeconfig}`] : []),
     `  topology     ${s.topology || '(not written yet)'}`,
     '',
     ...table([
-      ['NODE', 'NODE IP', 'POD CIDR', 'NAMESPACE', 'DAEMON', 'KUBELET'],
+      ['NODE', 'NODE IP', 'POD CIDR', 'NAMESPACE', 'DAEMON', 'AGENT', 'KUBELET'],
       ...s.nodes.map((n) => [
         n.name,
         n.nodeIP,
@@ -105,6 +106,9 @@ export function renderStatus(s: LabStatusResult): string[] {
         n.daemon.healthy
           ? `${chalk.green('healthy')} pid ${n.daemon.pid} ${n.daemon.url ?? ''}`
           : chalk.red(n.daemon.problem ?? 'unhealthy'),
+        n.agent.healthy
+          ? `${chalk.green('healthy')} pid ${n.agent.pid} ${n.agent.url ?? ''}`
+          : chalk.red(n.agent.problem ?? 'unhealthy'),
         ok(n.kubelet.synced, 'synced', n.kubelet.running ? 'not synced' : 'down'),
       ]),
     ]).map((l) => `  ${l}`),
