@@ -9,9 +9,10 @@ import {
   type PluginRole,
   type Profile,
   splitCniPath,
+  writeReportFiles,
 } from '../services/conformance.js'
 import {renderConformanceProgress} from '../ui/render-conformance-progress.js'
-import {pairReporterOutputs, REPORTERS, writeReports} from '../ui/reporters/index.js'
+import {formatReports, pairReporterOutputs, REPORTERS} from '../ui/reporters/index.js'
 
 export default class Conformance extends BaseCommand<ConformanceReport> {
   static override args = {
@@ -147,12 +148,13 @@ Every finding names the plugin it is about. Under --role chained, a finding that
           warnings: this.warnings,
         }
       : undefined
-    const stdout = writeReports(report, targets, {
+    const {files, stdout} = formatReports(report, targets, {
       envelope,
       json: this.jsonEnabled(),
       listChecks: live !== 'ink',
       strict: flags.strict,
     })
+    writeReportFiles(files)
     if (stdout !== undefined) this.log(stdout.replace(/\n$/, ''))
     // --strict: warnings fail the run as well as the reporters.
     process.exitCode = conformanceStatus(report, flags.strict)

@@ -1,6 +1,8 @@
 import {EventEmitter} from 'node:events'
+import {writeFileSync} from 'node:fs'
 
 import type {ConformanceReport} from '../checks/types.js'
+import {UsageError} from '../core/errors.js'
 import {EXIT} from '../core/exit-codes.js'
 import {RunState} from '../conformance/run-state.js'
 import {type ConformanceOptions, type RunEmitter, runConformance} from '../conformance/runner.js'
@@ -29,6 +31,23 @@ export async function conformance(
   } finally {
     await live.stop()
     detach()
+  }
+}
+
+/**
+ * Writes the reporters' files (--output). A file that cannot be written is the user's path to fix
+ * (exit 2), not a crash; the run's result is still printed to stdout by the command.
+ */
+export function writeReportFiles(files: ReadonlyArray<{path: string; text: string}>): void {
+  for (const f of files) {
+    try {
+      writeFileSync(f.path, f.text)
+    } catch (error) {
+      throw new UsageError(`Cannot write the report to ${f.path}: ${(error as Error).message}`, {
+        code: 'REPORT_NOT_WRITTEN',
+        suggestions: ['Give --output a path in a directory that exists and that you may write'],
+      })
+    }
   }
 }
 

@@ -44,6 +44,20 @@ t.test('with --json the file holds the envelope, the same document as stdout', {
   t.same(fromFile, JSON.parse(c.stdout), 'file and stdout parse the same')
 })
 
+t.test(
+  'an --output file that cannot be written is a usage error naming it (exit 2), not a crash',
+  {skip},
+  async (t) => {
+    const file = join(tmp, 'no-such-dir', 'report.json')
+    const c = await runCommand(Conformance, 'conformance', [...argv(file), '--json'])
+    t.equal(c.exitCode, 2, c.stderr)
+    t.match(JSON.parse(c.stdout), {
+      status: 2,
+      error: {code: 'REPORT_NOT_WRITTEN', message: /no-such-dir\/report\.json/},
+    })
+  },
+)
+
 t.test('--served: documented in --help, and refused with --host (exit 2) before any plugin runs', async (t) => {
   const conf = join(ROOT, 'fixtures/conf/ref.conflist')
   const c = await runCommand(Conformance, 'conformance', [

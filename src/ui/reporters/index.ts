@@ -1,5 +1,3 @@
-import {writeFileSync} from 'node:fs'
-
 /**
  * The reporter registry (modelled on @tapjs/reporter's `addType`): `--reporter pretty|tap|junit|json`.
  * Reporters are pure: report in, string out. Writing files and stdout is the command's job.
@@ -117,26 +115,33 @@ export function pairReporterOutputs(
   return targets
 }
 
+/** What the reporters made: the text for each --output file, and the one meant for stdout. */
+export interface FormattedReports {
+  files: Array<{path: string; text: string}>
+  /** None under --json, where the envelope is stdout. */
+  stdout?: string
+}
+
 /**
- * Writes each reporter to its file, and returns the one meant for stdout (none under --json, where
- * the envelope is stdout). `listChecks` is false when a live view already listed every check.
+ * Formats each reporter for its file or for stdout. `listChecks` is false when a live view already
+ * listed every check. Writing the files is the service's (services/conformance.ts).
  */
-export function writeReports(
+export function formatReports(
   report: ConformanceReport,
   targets: readonly ReporterTarget[],
   opts: {json: boolean; listChecks: boolean; strict?: boolean; envelope?: FormatOptions['envelope']},
-): string | undefined {
-  let stdout: string | undefined
+): FormattedReports {
+  const out: FormattedReports = {files: []}
   for (const t of targets) {
     const text = formatReport(report, t.reporter, {
       envelope: opts.envelope,
       listChecks: opts.listChecks,
       strict: opts.strict,
     })
-    if (t.output) writeFileSync(t.output, text.endsWith('\n') ? text : text + '\n')
-    else if (!opts.json) stdout = text
+    if (t.output) out.files.push({path: t.output, text: text.endsWith('\n') ? text : text + '\n'})
+    else if (!opts.json) out.stdout = text
   }
-  return stdout
+  return out
 }
 
 export {formatJson, toJsonResult} from './json.js'
