@@ -12,6 +12,7 @@
  * | POST /v1/snapshot      | get                 | SnapshotBody → SnapshotAnswer (a KernelSnapshot)         |
  * | POST /v1/netfilter     | get                 | NetfilterBody → NetfilterAnswer (a packet's verdict)     |
  * | POST /v1/conntrack     | get                 | ConntrackBody → ConntrackRead                            |
+ * | POST /v1/sockets       | get                 | SocketsBody → SocketsAnswer (TCP listeners on a port)    |
  * | POST /v1/probe         | create              | ProbeBody → ProbeAnswer (a probe's source side)          |
  * | POST /v1/listen        | create              | ListenBody → ListenAnswer (its destination side starts)  |
  * | POST /v1/listen/stop   | create              | ListenStopBody → ListenResult (and it ends)              |
@@ -42,6 +43,8 @@ import type {
   ObserveStopBody,
   ProbeAnswer,
   ProbeBody,
+  SocketsAnswer,
+  SocketsBody,
   SourceKind,
   Target,
 } from '../kernel/node-access.js'
@@ -57,6 +60,7 @@ export const PATHS = {
   snapshot: '/v1/snapshot',
   netfilter: '/v1/netfilter',
   conntrack: '/v1/conntrack',
+  sockets: '/v1/sockets',
   probe: '/v1/probe',
   listen: '/v1/listen',
   listenStop: '/v1/listen/stop',
@@ -135,6 +139,8 @@ export type {
   ObserveStopBody,
   ProbeAnswer,
   ProbeBody,
+  SocketsAnswer,
+  SocketsBody,
   SourceKind,
   Target,
 }
@@ -265,6 +271,15 @@ export function parseNetfilterBody(v: unknown): NetfilterBody {
     return h as NfHook
   })
   const body: NetfilterBody = {packet: parsePacket(o.packet), hooks}
+  const target = parseTarget(o.target)
+  if (target) body.target = target
+  return body
+}
+
+export function parseSocketsBody(v: unknown): SocketsBody {
+  const o = object(v, 'the body')
+  only(o, ['target', 'port'], 'the body')
+  const body: SocketsBody = {port: int(o.port, 'port', 1, 65535)}
   const target = parseTarget(o.target)
   if (target) body.target = target
   return body

@@ -30,6 +30,8 @@ import {
   type PodsAnswer,
   type SnapshotAnswer,
   type SnapshotBody,
+  type SocketsAnswer,
+  type SocketsBody,
   type Target,
 } from './api.js'
 
@@ -181,6 +183,10 @@ export class AgentClient {
     return this.request('POST', PATHS.conntrack, body)
   }
 
+  sockets(body: SocketsBody): Promise<SocketsAnswer> {
+    return this.request('POST', PATHS.sockets, body)
+  }
+
   probe(body: ProbeBody): Promise<ProbeAnswer> {
     return this.request('POST', PATHS.probe, body)
   }
@@ -270,7 +276,10 @@ export class AgentKernelReader implements KernelReader {
 }
 
 /** What a node agent does, over HTTPS (AgentClient) or in this process (AgentOps). */
-export type AgentApi = Pick<AgentClient, 'snapshot' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve'>
+export type AgentApi = Pick<
+  AgentClient,
+  'snapshot' | 'sockets' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve'
+>
 
 /**
  * A node as trace's engine uses it (NodeAccess), through its agent: every read and live operation is
@@ -304,6 +313,7 @@ export class AgentNode implements NodeAccess {
       }
     this.api = {
       snapshot: guard((b) => api.snapshot(b)),
+      sockets: guard((b) => api.sockets(b)),
       probe: guard((b) => api.probe(b)),
       listen: guard((b) => api.listen(b)),
       stopListen: guard((id) => api.stopListen(id)),
@@ -324,6 +334,7 @@ export class AgentNode implements NodeAccess {
     return new AgentNode(
       {
         snapshot: fail,
+        sockets: fail,
         probe: fail,
         listen: fail,
         stopListen: fail,
@@ -342,6 +353,10 @@ export class AgentNode implements NodeAccess {
   async findPods(ips: readonly string[]): Promise<{pods: PodNetns[]; missing: string[]}> {
     const a = await this.pods(ips)
     return {pods: a.pods, missing: a.missing}
+  }
+
+  sockets(body: SocketsBody): Promise<SocketsAnswer> {
+    return this.api.sockets(body)
   }
 
   probe(body: ProbeBody): Promise<ProbeAnswer> {

@@ -22,6 +22,7 @@ import {
   listenersStarted,
   probeJobs,
   stopListeners,
+  tcpListeners,
   type ProbeKind,
   type ProbePlan,
 } from '../kernel/probes.js'
@@ -42,6 +43,8 @@ import type {
   PodsAnswer,
   SnapshotAnswer,
   SnapshotBody,
+  SocketsAnswer,
+  SocketsBody,
   Target,
 } from './api.js'
 
@@ -167,6 +170,11 @@ export class AgentOps {
   async conntrack(body: ConntrackBody): Promise<ConntrackRead> {
     const {path} = await this.resolve(body.target)
     return readConntrack(path, body.flow)
+  }
+
+  async sockets(body: SocketsBody): Promise<SocketsAnswer> {
+    const {path} = await this.resolve(body.target)
+    return {listening: await tcpListeners(path, body.port)}
   }
 
   /** A probe's source side, from a pod on this node. UDP is sent; the listener reports its arrival. */

@@ -111,6 +111,17 @@ export interface ObserveResult {
   notes: string[]
 }
 
+/** What listens on a TCP port in a namespace of the node (evidence for no-listener). */
+export interface SocketsBody {
+  target?: Target
+  port: number
+}
+
+export interface SocketsAnswer {
+  /** `ss -Hltn` lines. */
+  listening: string[]
+}
+
 export interface NodeAccess {
   /** Where the node is read, for notes: `agent https://…`. */
   readonly describe: string
@@ -118,6 +129,8 @@ export interface NodeAccess {
   reader(pod?: string): KernelReader
   /** The namespaces of these pod IPs on the node; IPs found no way are in `missing`. */
   findPods(ips: readonly string[]): Promise<{pods: PodNetns[]; missing: string[]}>
+  /** The TCP sockets listening on a port, in the node's namespace or a pod's. */
+  sockets(body: SocketsBody): Promise<SocketsAnswer>
   probe(body: ProbeBody): Promise<ProbeAnswer>
   listen(body: ListenBody): Promise<ListenAnswer>
   stopListen(id: string): Promise<ListenResult>

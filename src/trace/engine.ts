@@ -442,8 +442,15 @@ export async function traceBetween(
   } else {
     result.verdict = 'unreachable'
     const refusedOnly = failed.every((p) => p.kind === 'tcp' && p.refused)
-    // Through an agent, what listens is not read: the refusal itself is the evidence.
-    const listeners = refusedOnly && b.netnsPath ? await tcpListeners(b.netnsPath, plan.tcpPort) : undefined
+    // What listens on the port, read here or by the destination's agent.
+    const listeners = !refusedOnly
+      ? undefined
+      : b.netnsPath
+        ? await tcpListeners(b.netnsPath, plan.tcpPort)
+        : await liveB
+            ?.sockets({target: {pod: b.ip}, port: plan.tcpPort})
+            .then((x) => x.listening)
+            .catch(() => undefined)
     result.fault = decideFault(ctx, hops, staticFault, outcomes, observed, A, B, plan, listeners)
   }
   result.durationMs = Math.round(performance.now() - t0)
@@ -920,7 +927,7 @@ function decideFault(
       evidence: [
         ...liveEvidence,
         listeners === undefined
-          ? `${B.label}: the connection to :${plan.tcpPort} was refused (sockets not read through the agent)`
+          ? `${B.label}: the connection to :${plan.tcpPort} was refused (its sockets could not be read)`
           : listening.length
             ? `ss -ltn in ${B.label}: ${listening.join(' | ')} (a socket exists: check its bind address)`
             : `ss -ltn in ${B.label}: nothing listens on tcp :${plan.tcpPort}`,

@@ -177,6 +177,13 @@ t.test('trace over a vxlan cluster, through the node agents only', async (t) => 
           r.probes.some((p) => !p.ok),
           'a live probe failed too',
         )
+        if (c.expect.reason === 'no-listener') {
+          t.ok(
+            r.fault!.evidence.some((e) => /^ss -ltn in default\/pod-1a: nothing listens on tcp :9$/.test(e)),
+            'the agent read the sockets',
+            diag,
+          )
+        }
       } finally {
         await c.heal(r)
       }
