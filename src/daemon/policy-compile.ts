@@ -291,9 +291,7 @@ export function compilePolicies(input: CompileInputs): CompiledPolicies {
       const list = (dir === 'ingress' ? pol.spec?.ingress : pol.spec?.egress) ?? []
       for (const [k, r] of list.entries()) {
         const where = `${pk} ${dir} rule ${k}`
-        const peersRaw =
-          (dir === 'ingress' ? (r as {from?: V1NetworkPolicyPeer[]}).from : (r as {to?: V1NetworkPolicyPeer[]}).to) ??
-          []
+        const peersRaw = (dir === 'ingress' ? ingressPeers(r) : (r as {to?: V1NetworkPolicyPeer[]}).to) ?? []
         const peers = peerSet(peersRaw, namespace, pods, labelsOfNs, where, problems)
         const ports = portAtoms(r.ports ?? [], where, problems)
         if (ports === undefined) continue
@@ -396,6 +394,16 @@ export function compilePolicies(input: CompileInputs): CompiledPolicies {
     pods: podSummaries,
     problems,
   }
+}
+
+/**
+ * An ingress rule's peers. client-node's model calls the field `_from` (`from` is a reserved word to
+ * its generator): objects a list returns were converted to that name, objects a watch event carries
+ * are the API's JSON, with `from`. The cache holds both.
+ */
+function ingressPeers(r: object): V1NetworkPolicyPeer[] | undefined {
+  const x = r as {_from?: V1NetworkPolicyPeer[]; from?: V1NetworkPolicyPeer[]}
+  return x._from ?? x.from
 }
 
 const key = (p: V1NetworkPolicy): string => `${p.metadata!.namespace!}/${p.metadata!.name!}`

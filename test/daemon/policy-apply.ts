@@ -165,7 +165,7 @@ t.test('policies allow and deny real flows; the DROP counts and names the policy
 
       const allow = np('allow-client-http', {
         podSelector: {matchLabels: {app: 'web'}},
-        ingress: [{from: [{podSelector: {matchLabels: {app: 'client'}}}], ports: [{port: 'http'}]}],
+        ingress: [{_from: [{podSelector: {matchLabels: {app: 'client'}}}], ports: [{port: 'http'}]}],
       })
       const first = await applyPolicies(NODE_NS, compile([allow]))
       t.equal(first.jump, 'add')
@@ -219,7 +219,7 @@ t.test('comments: what iptables-restore stores and iptables-save prints decodes 
   // Any text, control bytes, quotes, backslashes and non-ASCII included.
   const texts = fc
     .sample(fc.string({unit: 'binary', maxLength: 120}), {numRuns: 200, seed: 1405})
-    .filter((s) => s.isWellFormed())
+    .filter((s) => (s as unknown as {isWellFormed(): boolean}).isWellFormed())
   texts.push('', '"', '\\', '\n-A FORWARD -j ACCEPT', "'", '%', '#x', 'a'.repeat(400), '\u0000')
   const rules: Rule[] = texts.map((text) => ({match: [], comment: text, target: ['-j', 'RETURN']}))
   const compiled: CompiledPolicies = {

@@ -169,7 +169,7 @@ const compile = (policies: V1NetworkPolicy[], pods = PODS) =>
 const DENY_ALL_INGRESS = np('default', 'deny-all', {podSelector: {}, policyTypes: ['Ingress']})
 const ALLOW_FROM_CLIENT = np('default', 'allow-client', {
   podSelector: {matchLabels: {app: 'web'}},
-  ingress: [{from: [{podSelector: {matchLabels: {app: 'client'}}}]}],
+  ingress: [{_from: [{podSelector: {matchLabels: {app: 'client'}}}]}],
 })
 
 interface Case {
@@ -216,11 +216,24 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: "a rule as a watch event carries it: the API's JSON field `from`",
+    policies: [
+      np('default', 'raw', {
+        podSelector: {matchLabels: {app: 'web'}},
+        ingress: [{from: [{podSelector: {matchLabels: {app: 'client'}}}]} as never],
+      }),
+    ],
+    flows: [
+      [{src: IP.client!, dst: IP.web!, dport: 80}, 'accept'],
+      [{src: IP.db!, dst: IP.web!, dport: 80}, 'drop', 'default/raw'],
+    ],
+  },
+  {
     name: 'namespaceSelector peer: every pod of the labelled namespaces',
     policies: [
       np('default', 'from-team-a', {
         podSelector: {matchLabels: {app: 'web'}},
-        ingress: [{from: [{namespaceSelector: {matchLabels: {team: 'a'}}}]}],
+        ingress: [{_from: [{namespaceSelector: {matchLabels: {team: 'a'}}}]}],
       }),
     ],
     flows: [
@@ -237,7 +250,7 @@ const CASES: Case[] = [
         podSelector: {matchLabels: {app: 'web'}},
         ingress: [
           {
-            from: [
+            _from: [
               {
                 namespaceSelector: {matchExpressions: [{key: 'team', operator: 'In', values: ['a', 'c']}]},
                 podSelector: {matchLabels: {app: 'client'}},
@@ -258,7 +271,7 @@ const CASES: Case[] = [
     policies: [
       np('default', 'by-ns-name', {
         podSelector: {matchLabels: {app: 'web'}},
-        ingress: [{from: [{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'dev'}}}]}],
+        ingress: [{_from: [{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'dev'}}}]}],
       }),
     ],
     flows: [
@@ -271,7 +284,7 @@ const CASES: Case[] = [
     policies: [
       np('default', 'block', {
         podSelector: {matchLabels: {app: 'web'}},
-        ingress: [{from: [{ipBlock: {cidr: '192.168.5.0/24', except: ['192.168.5.128/25', '192.168.5.7/32']}}]}],
+        ingress: [{_from: [{ipBlock: {cidr: '192.168.5.0/24', except: ['192.168.5.128/25', '192.168.5.7/32']}}]}],
       }),
     ],
     flows: [
@@ -470,14 +483,14 @@ t.test('invalid fields become problems and allow nothing extra', async (t) => {
     np('default', 'bad', {
       podSelector: {matchLabels: {app: 'web'}},
       ingress: [
-        {from: [{ipBlock: {cidr: 'not-a-cidr'}}]},
-        {from: [{podSelector: {matchExpressions: [{key: 'x', operator: 'Near'}]}}]},
+        {_from: [{ipBlock: {cidr: 'not-a-cidr'}}]},
+        {_from: [{podSelector: {matchExpressions: [{key: 'x', operator: 'Near'}]}}]},
         {ports: [{port: 70000}]},
         {ports: [{port: 80, endPort: 79}]},
         {ports: [{port: 'http', endPort: 90}]},
         {ports: [{port: 80, protocol: 'ICMP'}]},
-        {from: [{ipBlock: {cidr: '10.0.0.0/8', except: ['bogus']}}]},
-        {from: [{}]},
+        {_from: [{ipBlock: {cidr: '10.0.0.0/8', except: ['bogus']}}]},
+        {_from: [{}]},
       ],
     }),
     np('default', 'bad-selector', {podSelector: {matchExpressions: [{key: 'a', operator: 'In'}]}}),
