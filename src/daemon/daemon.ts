@@ -360,7 +360,7 @@ export class NodeDaemon {
     }
     this.timer = setInterval(() => {
       this.requestReconcile(0)
-      this.policy.request()
+      this.policy.tick()
     }, this.opts.reconcileIntervalMs)
     this.requestReconcile(0)
   }

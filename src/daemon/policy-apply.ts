@@ -10,7 +10,7 @@
  * (a real node, `--host-network`). Never from a string-built shell: the input is iptables-restore
  * lines made by policy-rules.ts.
  */
-import {parseIptablesSave, tokenize} from '../kernel/netfilter.js'
+import {tokenize} from '../kernel/netfilter.js'
 import {netnsPath, runInNetns} from '../netns/netns.js'
 import {run, type RunResult} from '../process/exec.js'
 import type {CompiledPolicies} from './policy-compile.js'
@@ -31,12 +31,42 @@ export interface PolicyRestorePlan {
   jump: 'add' | 'remove' | 'keep' | 'none'
 }
 
+/**
+ * Our chains' rules and whether FORWARD jumps to the top chain, from `iptables-save -t filter`. Only
+ * the `-A` lines of our chains are kept (as text): on a node with many policies the table has
+ * thousands of rules, and this runs on every reconcile.
+ */
+function ourRules(saveText: string): {chains: Map<string, string[]>; hasJump: boolean} {
+  const chains = new Map<string, string[]>()
+  let hasJump = false
+  let inFilter = false
+  for (const line of saveText.split('\n')) {
+    if (line.startsWith('*')) inFilter = line === '*filter'
+    if (!inFilter) continue
+    if (line.startsWith(`:${CHAIN_PREFIX}`)) {
+      const name = line.slice(1, line.indexOf(' '))
+      if (!chains.has(name)) chains.set(name, [])
+    } else if (line.startsWith(`-A ${CHAIN_PREFIX}`)) {
+      const name = line.slice(3, line.indexOf(' ', 3))
+      const list = chains.get(name) ?? []
+      list.push(line)
+      chains.set(name, list)
+    } else if (line.startsWith('-A FORWARD ') && line.endsWith(` -j ${TOP_CHAIN}`)) {
+      hasJump = true
+    }
+  }
+  return {chains, hasJump}
+}
+
+/** Whether a rule line we render and one iptables-save printed are the same rule. */
+function sameRule(want: string, have: string): boolean {
+  // iptables-save prints our lines as we write them, except a comment it needs no quotes for.
+  return want === have || sameWords(tokenize(want), tokenize(have))
+}
+
 /** What to write, given the compiled chains and the table's current `iptables-save -t filter` text. Pure. */
 export function planRestore(compiled: CompiledPolicies, saveText: string): PolicyRestorePlan {
-  const table = parseIptablesSave(saveText).tables.get('filter')
-  const actual = table?.rules ?? new Map<string, Array<{tokens: string[]}>>()
-  const ours = [...actual.keys()].filter((c) => c.startsWith(CHAIN_PREFIX))
-  const hasJump = (actual.get('FORWARD') ?? []).some((r) => r.tokens.at(-1) === TOP_CHAIN && r.tokens.at(-2) === '-j')
+  const {chains: actual, hasJump} = ourRules(saveText)
   const wanted = new Set(compiled.chains.map((c) => c.name))
   const changed: string[] = []
   const lines: string[] = []
@@ -44,10 +74,7 @@ export function planRestore(compiled: CompiledPolicies, saveText: string): Polic
   for (const chain of compiled.chains) {
     const want = chain.rules.map((r) => ruleLine(chain.name, r))
     const have = actual.get(chain.name)
-    const same =
-      have !== undefined &&
-      have.length === want.length &&
-      want.every((line, i) => sameWords(tokenize(line).slice(2), have[i]!.tokens))
+    const same = have !== undefined && have.length === want.length && want.every((line, i) => sameRule(line, have[i]!))
     if (same) {
       inSync++
       continue
@@ -55,7 +82,7 @@ export function planRestore(compiled: CompiledPolicies, saveText: string): Polic
     changed.push(chain.name)
     lines.push(...want)
   }
-  const removed = ours.filter((c) => !wanted.has(c))
+  const removed = [...actual.keys()].filter((c) => !wanted.has(c))
   const jump = wanted.size > 0 ? (hasJump ? 'keep' : 'add') : hasJump ? 'remove' : 'none'
   if (changed.length === 0 && removed.length === 0 && (jump === 'keep' || jump === 'none')) {
     return {text: undefined, changed, removed, inSync, jump}

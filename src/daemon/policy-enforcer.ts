@@ -26,6 +26,12 @@ export const POLICY_MODES = ['auto', 'off'] as const
 export type PolicyMode = (typeof POLICY_MODES)[number]
 
 export const NOT_SERVED_RETRY_MS = 60_000
+/**
+ * The drift check's period: reading back a filter table of thousands of rules costs a few hundred ms
+ * (bench/netpol.mjs), so the daemon's faster timer only triggers a check this often; changes of
+ * policies, namespaces and pods reprogram at once.
+ */
+export const POLICY_DRIFT_MS = 10_000
 
 export interface PolicyApplyReport {
   at: string
@@ -83,6 +89,7 @@ export class PolicyEnforcer {
   private last: PolicyApplyReport | undefined
   private compiled: {policies: PolicySummary[]; pods: PodSummary[]} = {policies: [], pods: []}
   private lastLogged = ''
+  private lastRunAt = 0
 
   constructor(private readonly o: PolicyEnforcerOptions) {
     this.state = o.mode === 'off' ? 'off' : 'probing'
@@ -111,6 +118,11 @@ export class PolicyEnforcer {
         await this.reconcile()
       }
     })().finally(() => (this.running = undefined))
+  }
+
+  /** The drift timer: a reconcile when none ran for POLICY_DRIFT_MS. */
+  tick(): void {
+    if (Date.now() - this.lastRunAt >= POLICY_DRIFT_MS) this.request()
   }
 
   /** Waits for the reconciles requested so far. */
@@ -210,6 +222,7 @@ export class PolicyEnforcer {
   }
 
   private async reconcile(): Promise<void> {
+    this.lastRunAt = Date.now()
     if (!this.policies && !(await this.probe())) return
     if (!this.policies!.synced || !this.o.podsSynced() || (this.namespaces && !this.namespaces.synced)) {
       this.state = 'waiting'

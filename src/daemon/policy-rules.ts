@@ -25,6 +25,7 @@ const SAFE_WORD = /^[A-Za-z0-9._/:,!+-]+$/
 
 /** Bytes a comment keeps as they are; every other byte becomes %XX (so % itself is escaped). */
 const PLAIN = /^[A-Za-z0-9 ._/:,=+-]$/
+const ALL_PLAIN = /^[A-Za-z0-9 ._/:,=+-]*$/
 
 /**
  * A comment as iptables-restore reads it: inside double quotes its parser (add_param_to_argv) takes
@@ -33,6 +34,7 @@ const PLAIN = /^[A-Za-z0-9 ._/:,=+-]$/
  * is the inverse. Longer text is cut to MAX_COMMENT bytes between characters and ends with `...`.
  */
 export function encodeComment(text: string): string {
+  if (text.length <= MAX_COMMENT && ALL_PLAIN.test(text)) return text
   const parts: string[] = []
   for (const ch of text) {
     if (PLAIN.test(ch)) parts.push(ch)

@@ -58,6 +58,8 @@ t.test('vxlan mode, three nodes', async (t) => {
       return r.status === 200 ? r : undefined
     })
     t.match(h.body, {ok: true, node: 'node-0', mode: 'vxlan', informers: {nodes: {synced: true}, pods: {synced: true}}})
+    // The lab API server does not serve NetworkPolicies: enforcement is off, and the node healthy.
+    t.match(h.body.networkPolicy, {mode: 'auto', state: 'not-served'})
     const diag = await httpGet(d0.address!, '/diag')
     t.equal(diag.status, 200)
     const mac = annotations(lab, 0)[ANN_VTEP_MAC]
