@@ -27,7 +27,16 @@
  * The allow mark is a bit, not an ACCEPT, so a packet that policy lets through still meets the rest
  * of FORWARD (a node's own firewall, kube-proxy's rules).
  */
-import type {V1LabelSelector, V1Namespace, V1NetworkPolicy, V1NetworkPolicyPeer, V1Pod} from '../kube/client.js'
+import type {
+  V1ContainerPort,
+  V1LabelSelector,
+  V1NetworkPolicyIngressRule,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1NetworkPolicyPort,
+  V1Pod,
+} from '../kube/client.js'
 import {type Cidr, contains, formatCIDR, formatIP, networkOf, parseCIDR, parseIP} from '../core/ip.js'
 import {ALLOW_MARK, chainName, CLEAR_MARK, type Rule, TOP_CHAIN} from './policy-rules.js'
 
@@ -104,7 +113,8 @@ function stringMap(v: unknown): Record<string, string> {
 }
 
 function podIPv4(p: V1Pod): string | undefined {
-  const candidates = [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)]
+  const podIPs: unknown = p.status?.podIPs
+  const candidates = [p.status?.podIP, ...(Array.isArray(podIPs) ? podIPs : []).map((x) => (x as {ip?: unknown})?.ip)]
   for (const c of candidates) {
     const a = typeof c === 'string' ? parseIP(c) : undefined
     if (a?.family === 4) return formatIP(a)
@@ -124,8 +134,10 @@ function podInfos(pods: readonly V1Pod[], nodeName: string): PodInfo[] {
     const ip = podIPv4(p)
     if (!ip) continue
     const ports: PodPort[] = []
-    for (const c of [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]) {
-      for (const cp of c.ports ?? []) {
+    const list = (x: unknown): unknown[] => (Array.isArray(x) ? x : [])
+    for (const c of [...list(p.spec?.initContainers), ...list(p.spec?.containers)] as Array<{ports?: unknown}>) {
+      for (const cp of list(c?.ports) as V1ContainerPort[]) {
+        if (typeof cp !== 'object' || cp === null) continue
         const proto = PROTOS[cp.protocol ?? 'TCP']
         if (typeof cp.name === 'string' && PORT_NAME.test(cp.name) && isPort(cp.containerPort) && proto) {
           ports.push({name: cp.name, port: cp.containerPort, proto})
@@ -149,13 +161,24 @@ function podInfos(pods: readonly V1Pod[], nodeName: string): PodInfo[] {
  * values where none belong), which the caller turns into a problem.
  */
 export function selectorMatches(sel: V1LabelSelector, labels: Record<string, string>): boolean {
+  if (typeof sel !== 'object' || sel === null) throw new Error('a selector must be an object')
+  if (sel.matchLabels !== undefined && (typeof sel.matchLabels !== 'object' || sel.matchLabels === null)) {
+    throw new Error('matchLabels must be an object')
+  }
+  if (sel.matchExpressions !== undefined && !Array.isArray(sel.matchExpressions)) {
+    throw new Error('matchExpressions must be a list')
+  }
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
     if (typeof v !== 'string') throw new Error(`matchLabels ${k} is not a string`)
     if (labels[k] !== v) return false
   }
   for (const e of sel.matchExpressions ?? []) {
+    if (typeof e !== 'object' || e === null || typeof e.key !== 'string') throw new Error('an expression needs a key')
+    const values: unknown = e.values ?? []
+    if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) {
+      throw new Error(`${e.key}: values must be a list of strings`)
+    }
     const has = Object.hasOwn(labels, e.key)
-    const values = e.values ?? []
     switch (e.operator) {
       case 'In':
         if (values.length === 0) throw new Error(`${e.key} In needs values`)
@@ -182,8 +205,11 @@ export function selectorMatches(sel: V1LabelSelector, labels: Record<string, str
 
 /** The effective policyTypes, defaulted as the API server does. */
 export function policyTypes(p: V1NetworkPolicy): Direction[] {
-  const given = p.spec?.policyTypes
-  if (!given || given.length === 0) return (p.spec?.egress?.length ?? 0) > 0 ? ['ingress', 'egress'] : ['ingress']
+  const given: unknown = p.spec?.policyTypes
+  const egress: unknown = p.spec?.egress
+  if (!Array.isArray(given) || given.length === 0) {
+    return Array.isArray(egress) && egress.length > 0 ? ['ingress', 'egress'] : ['ingress']
+  }
   const out: Direction[] = []
   if (given.includes('Ingress')) out.push('ingress')
   if (given.includes('Egress')) out.push('egress')
@@ -288,13 +314,14 @@ export function compilePolicies(input: CompileInputs): CompiledPolicies {
         selecting.set(p.key, s)
       }
       const rules: Rule[] = []
-      const list = (dir === 'ingress' ? pol.spec?.ingress : pol.spec?.egress) ?? []
-      for (const [k, r] of list.entries()) {
-        const where = `${pk} ${dir} rule ${k}`
-        const peersRaw = (dir === 'ingress' ? ingressPeers(r) : (r as {to?: V1NetworkPolicyPeer[]}).to) ?? []
-        const peers = peerSet(peersRaw, namespace, pods, labelsOfNs, where, problems)
-        const ports = portAtoms(r.ports ?? [], where, problems)
-        if (ports === undefined) continue
+      const addRule = (k: number, r: V1NetworkPolicyIngressRule, where: string): void => {
+        if (typeof r !== 'object' || r === null) throw new Error('a rule must be an object')
+        const peersRaw: unknown = (dir === 'ingress' ? ingressPeers(r) : (r as {to?: unknown}).to) ?? []
+        const portsRaw: unknown = r.ports ?? []
+        if (!Array.isArray(peersRaw) || !Array.isArray(portsRaw)) throw new Error('peers and ports must be lists')
+        const peers = peerSet(peersRaw as V1NetworkPolicyPeer[], namespace, pods, labelsOfNs, where, problems)
+        const ports = portAtoms(portsRaw as V1NetworkPolicyPort[], where, problems)
+        if (ports === undefined) return
         const comment = `cnidbg-policy ${pk} ${dir} rule ${k}`
         const addrFlag = dir === 'ingress' ? '-s' : '-d'
         const mark = ['-j', 'MARK', '--set-xmark', ALLOW_MARK]
@@ -335,6 +362,19 @@ export function compilePolicies(input: CompileInputs): CompiledPolicies {
               }
             }
           }
+        }
+      }
+      const given: unknown = dir === 'ingress' ? pol.spec?.ingress : pol.spec?.egress
+      const list = (Array.isArray(given) ? given : []) as V1NetworkPolicyIngressRule[]
+      for (const [k, r] of list.entries()) {
+        const where = `${pk} ${dir} rule ${k}`
+        const before = rules.length
+        try {
+          addRule(k, r, where)
+        } catch (error) {
+          // A malformed rule allows nothing; the pods stay selected, so they stay default-deny.
+          rules.length = before
+          problems.push(`${where}: ${(error as Error).message}; the rule allows nothing`)
         }
       }
       policyChains.push({name: chain, rules})

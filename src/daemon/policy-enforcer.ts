@@ -230,12 +230,19 @@ export class PolicyEnforcer {
       return
     }
     const started = performance.now()
-    const compiled = compilePolicies({
-      nodeName: this.o.nodeName,
-      policies: this.policies!.list(),
-      pods: this.o.pods(),
-      namespaces: this.namespaces?.list() ?? [],
-    })
+    let compiled: ReturnType<typeof compilePolicies>
+    try {
+      compiled = compilePolicies({
+        nodeName: this.o.nodeName,
+        policies: this.policies!.list(),
+        pods: this.o.pods(),
+        namespaces: this.namespaces?.list() ?? [],
+      })
+    } catch (error) {
+      // The chains in place stay: a compile that fails must not lift every policy of the node.
+      this.fail(error)
+      return
+    }
     this.compiled = {policies: compiled.policies, pods: compiled.pods}
     const report: PolicyApplyReport = {
       at: new Date().toISOString(),

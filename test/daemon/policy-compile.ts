@@ -503,6 +503,42 @@ t.test('invalid fields become problems and allow nothing extra', async (t) => {
   }
 })
 
+t.test('malformed shapes never throw; the rule allows nothing and the pod stays default-deny', async (t) => {
+  const weird = [
+    null,
+    {_from: 'everyone'},
+    {_from: [null]},
+    {ports: [null]},
+    {ports: {port: 80}},
+    {_from: [{podSelector: {matchExpressions: [{key: 'app', operator: 'In', values: 'client'}]}}]},
+    {_from: [{ipBlock: {cidr: '0.0.0.0/0', except: 7}}]},
+  ]
+  const compiled = compile(
+    [
+      np('default', 'weird', {
+        podSelector: {matchLabels: {app: 'web'}},
+        ingress: weird as never,
+        policyTypes: 'Ingress' as never,
+      }),
+    ],
+    [
+      ...PODS,
+      {
+        metadata: {namespace: 'default', name: 'odd'},
+        spec: {nodeName: NODE, containers: 'x' as never},
+        status: {podIPs: 5 as never},
+      },
+    ],
+  )
+  t.equal(compiled.problems.length, weird.length, compiled.problems.join('\n'))
+  t.same(
+    compiled.pods.map((p) => p.pod),
+    ['default/web'],
+  )
+  for (const src of ['10.1.2.3', IP.client!])
+    t.equal(forward(compiled, {src, dst: IP.web!, dport: 80}).verdict, 'drop', src)
+})
+
 t.test('hostile names stay inside their comment', async (t) => {
   const name = 'x" -j ACCEPT\n-A FORWARD -j ACCEPT \\ %41 ü'
   const compiled = compile([np('default', name, {podSelector: {matchLabels: {app: 'web'}}, ingress: [{}]})])
