@@ -73,7 +73,7 @@ t.test('deny-all, allow-from-label and removal, through the daemon', async (t) =
     t.equal(d.length, 1)
     t.equal(d[0]!.comment, 'cnidbg-policy default-deny ingress default/pod-0 by default/deny-all')
     t.ok(d[0]!.packets > 0, `the DROP counted ${d[0]!.packets}`)
-    const diag = await httpGet(lab.daemon(0)!.address!, '/diag')
+    const diag = await httpGet(lab.daemon(0)!.address!, '/diag', lab.token)
     t.match(diag.body.networkPolicy, {
       state: 'enforcing',
       pods: [{pod: 'default/pod-0', ingress: {policies: ['default/deny-all']}}],
