@@ -191,8 +191,8 @@ export class Supervisor {
     for (const n of this.state.nodes) {
       this.pluginServers.set(n.name, new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`)))
     }
-    await Promise.all([...this.pluginServers.values()].map((p) => p.start()))
-    await this.startNodePods()
+    // The node processes need neither: they start meanwhile.
+    await Promise.all([...[...this.pluginServers.values()].map((p) => p.start()), this.startNodePods()])
     for (const n of this.state.nodes) {
       const k = new Kubelet({
         lab: this.state.name,
