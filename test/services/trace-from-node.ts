@@ -171,7 +171,10 @@ t.test('the isolated process is in node1 and sees no namespace and no lab state'
 
 t.test('healthy: reachable from the node, as here', async (t) => {
   const here = await traceHere()
+  const start = performance.now()
   const there = await traceFromNode()
+  const wall = Math.round(performance.now() - start)
+  t.comment(`healthy: here ${here.durationMs} ms; from node1 ${there.durationMs} ms (${wall} ms with the CLI's start)`)
   t.equal(here.verdict, 'reachable', 'here', {trace: summary(here)})
   t.same(verdictOf(there), verdictOf(here), 'from node1', {trace: summary(there)})
   t.same(there.unreadable, undefined, 'every node read')
