@@ -13,6 +13,7 @@ import {rpFilterStrict} from './rp-filter-strict.js'
 import type {FaultDefinition} from './types.js'
 import {underlayMtu} from './underlay-mtu.js'
 import {vxlanPortBlocked} from './vxlan-port-blocked.js'
+import {vpcRouteDeleted, vpcSrcDstCheck} from './vpc.js'
 
 /** Every fault `lab break` knows, in the order `lab break --list` shows them (pod → node → network). */
 export const FAULTS: readonly FaultDefinition[] = [
@@ -29,6 +30,8 @@ export const FAULTS: readonly FaultDefinition[] = [
   rpFilterStrict,
   underlayMtu,
   vxlanPortBlocked,
+  vpcRouteDeleted,
+  vpcSrcDstCheck,
   daemonStopped,
 ]
 
