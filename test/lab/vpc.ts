@@ -120,6 +120,7 @@ t.test('trace names the router faults at vpc-router', async (t) => {
   )
   for (const k of [
     {fault: 'vpc-route-deleted', node: 'node3', reason: 'route-table-missing', evidence: /no entry|unreachable/i},
+    {fault: 'vpc-route-wrong-target', node: 'node3', reason: 'wrong-route', evidence: /198\.18\.0\.250/},
     {fault: 'vpc-src-dst-check', node: 'node1', reason: 'src-dst-check', evidence: /ether saddr/},
   ]) {
     await t.test(k.fault, async (t) => {

@@ -14,6 +14,7 @@ import type {FaultDefinition} from './types.js'
 import {underlayMtu} from './underlay-mtu.js'
 import {vxlanPortBlocked} from './vxlan-port-blocked.js'
 import {vpcRouteDeleted} from './vpc-route-deleted.js'
+import {vpcRouteWrongTarget} from './vpc-route-wrong-target.js'
 import {vpcSrcDstCheck} from './vpc-src-dst-check.js'
 
 /** Every fault `lab break` knows, in the order `lab break --list` shows them (pod → node → network). */
@@ -32,6 +33,7 @@ export const FAULTS: readonly FaultDefinition[] = [
   underlayMtu,
   vxlanPortBlocked,
   vpcRouteDeleted,
+  vpcRouteWrongTarget,
   vpcSrcDstCheck,
   daemonStopped,
 ]

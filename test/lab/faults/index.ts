@@ -24,6 +24,7 @@ t.test('the catalog has every fault the lab promises', async (t) => {
     'underlay-mtu',
     'vxlan-port-blocked',
     'vpc-route-deleted',
+    'vpc-route-wrong-target',
     'vpc-src-dst-check',
     'daemon-stopped',
   ])
@@ -57,6 +58,7 @@ t.test("faults on the daemon's state stop the daemon; the others leave it runnin
     'fdb-stale',
     'neigh-missing',
     'vpc-route-deleted',
+    'vpc-route-wrong-target',
     'daemon-stopped',
   ]
   for (const f of FAULTS) t.equal(f.stopsDaemon, daemonManaged.includes(f.id), f.id)
@@ -67,7 +69,8 @@ t.test('VXLAN-only faults say so', async (t) => {
     t.same(findFault(id)!.modes, ['vxlan'], id)
   for (const id of ['route-missing', 'route-wrong-node', 'underlay-mtu', 'rp-filter-strict', 'pod-link-down'])
     t.same(findFault(id)!.modes, ['vxlan', 'host-gw'], id)
-  for (const id of ['vpc-route-deleted', 'vpc-src-dst-check']) t.same(findFault(id)!.modes, ['vpc'], id)
+  for (const id of ['vpc-route-deleted', 'vpc-route-wrong-target', 'vpc-src-dst-check'])
+    t.same(findFault(id)!.modes, ['vpc'], id)
 })
 
 t.test('the catalog as lab break --list returns it is plain data', async (t) => {
