@@ -1,8 +1,9 @@
 // Lab benchmark (run as root after `npm run build`):  node bench/lab-up.mjs [--runs N]
 //
 //  1. wall time of `cnidbg lab up --nodes 3 --pods-per-node 2 --mode vxlan` (N runs, default 1)
-//  2. per mode (vxlan, host-gw): iperf3 TCP throughput node→node over the underlay, and pod→pod across
-//     two nodes; the ratio is what the pod network keeps of the underlay's throughput.
+//  2. per mode (vxlan, host-gw, vpc): iperf3 TCP throughput node→node over the underlay, and pod→pod
+//     across two nodes; the ratio is what the pod network keeps of the underlay's throughput. In vpc
+//     pod→pod crosses the VPC router (one more forwarding hop), node→node does not.
 //
 // iperf3 runs inside the lab's namespaces (server `-s -1` exits after one test; client `-t 3 -J`).
 // Every lab and process is removed at the end, also on failure or Ctrl-C.
@@ -83,7 +84,7 @@ async function iperf(serverNs, serverIp, clientNs, seconds = 3) {
 const gbit = (bps) => (bps / 1e9).toFixed(2)
 
 async function throughput(mode) {
-  const name = `bench${mode === 'vxlan' ? 'vx' : 'gw'}`
+  const name = `bench${mode === 'vxlan' ? 'vx' : mode === 'vpc' ? 'vpc' : 'gw'}`
   const {result, seconds} = await labUp(name, mode, 2, 1)
   const [n1, n2] = result.nodes
   const [p1, p2] = result.pods
@@ -100,7 +101,7 @@ try {
     upTimes.push(seconds)
     await labDown('benchup')
   }
-  const rows = [await throughput('vxlan'), await throughput('host-gw')]
+  const rows = [await throughput('vxlan'), await throughput('host-gw'), await throughput('vpc')]
   const median = [...upTimes].sort((a, b) => a - b)[Math.floor(upTimes.length / 2)]
   console.log(
     `lab up, 3 nodes × 2 pods, vxlan: ${upTimes.map((s) => s.toFixed(1)).join(', ')} s (median ${median.toFixed(1)} s)`,

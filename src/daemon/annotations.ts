@@ -17,7 +17,7 @@ export const ANN_VTEP_MAC = `${ANNOTATION_PREFIX}vtep-mac`
 /** The annotations the daemon writes; other `cnidbg.dev/*` keys on the Node are left alone. */
 export const MANAGED_ANNOTATIONS: readonly string[] = [ANN_NODE_IP, ANN_BACKEND_TYPE, ANN_VTEP_MAC]
 
-export const BACKEND_TYPES = ['vxlan', 'host-gw'] as const
+export const BACKEND_TYPES = ['vxlan', 'host-gw', 'vpc'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
 
 /** A remote node as its annotations and spec describe it. */

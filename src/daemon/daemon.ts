@@ -28,6 +28,7 @@ import {
 } from './annotations.js'
 import {type ApplyResult, kernelProgrammer, opArgs} from './apply.js'
 import {type Backend, flattenPlans, type PeerPlan, type Programmer} from './backends/backend.js'
+import {VpcBackend, VpcRouteClient} from './backends/vpc.js'
 import {HostGwBackend} from './backends/host-gw.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js'
 import {type Authorize, type HttpServer, parseListen, startHttp} from './http.js'
@@ -97,6 +98,8 @@ export interface DaemonOptions {
   reconcileIntervalMs?: number
   vni?: number
   vxlanPort?: number
+  /** `--mode vpc`: base URL of the route-table API (backends/vpc.ts). */
+  vpcApi?: string
   backoffInitialMs?: number
   backoffMaxMs?: number
   /**
@@ -181,6 +184,18 @@ export function resolveOptions(
       suggestions: [`Use one of: ${BACKEND_TYPES.join(', ')}`],
     })
   }
+  if (opts.mode === 'vpc' && !opts.vpcApi) {
+    throw new UsageError('--mode vpc needs the route-table API: --vpc-api URL.', {
+      code: 'NEEDS_VPC_API',
+      suggestions: ['In a lab, `cnidbg lab status --json` gives router.apiUrl'],
+    })
+  }
+  if (opts.vpcApi !== undefined && !/^https?:\/\/[A-Za-z0-9.:[\]-]+(?::\d+)?\/?$/.test(opts.vpcApi)) {
+    throw new UsageError(`Invalid --vpc-api ${JSON.stringify(opts.vpcApi)}.`, {
+      code: 'BAD_VPC_API',
+      suggestions: ['Give a base URL: http://HOST:PORT'],
+    })
+  }
   if (opts.netns && opts.hostNetwork) {
     throw new UsageError('--netns and --host-network are exclusive.', {
       code: 'NETNS_AND_HOST_NETWORK',
@@ -246,6 +261,7 @@ export function resolveOptions(
     vxlanPort: opts.vxlanPort ?? DEFAULT_VXLAN_PORT,
     backoffInitialMs: opts.backoffInitialMs ?? 1000,
     backoffMaxMs: opts.backoffMaxMs ?? 30_000,
+    vpcApi: opts.vpcApi ?? '',
   }
 }
 
@@ -277,16 +293,13 @@ export class NodeDaemon {
   constructor(options: DaemonOptions) {
     this.opts = resolveOptions(options)
     this.nodeDir = nodeStateDir(this.opts.stateDir, this.opts.nodeName)
-    this.backend =
-      this.opts.mode === 'vxlan'
-        ? new VxlanBackend({vni: this.opts.vni, port: this.opts.vxlanPort, stateDir: this.nodeDir})
-        : new HostGwBackend()
-    this.programmer = this.backend.programmer ?? kernelProgrammer(this.opts.netns, this.backend.ownership)
     this.kc = this.opts.kubeConfig ?? new KubeConfig()
     if (!this.opts.kubeConfig) {
       if (this.opts.kubeconfigPath) this.kc.loadFromFile(this.opts.kubeconfigPath)
       else this.kc.loadFromDefault()
     }
+    this.backend = this.makeBackend()
+    this.programmer = this.backend.programmer ?? kernelProgrammer(this.opts.netns, this.backend.ownership)
     if (!this.kc.getCurrentCluster()) {
       throw new UsageError('The kubeconfig has no current cluster.', {
         code: 'NO_CLUSTER',
@@ -323,6 +336,29 @@ export class NodeDaemon {
         resyncMs: this.opts.resyncSeconds * 1000,
       },
     })
+  }
+
+  private makeBackend(): Backend {
+    switch (this.opts.mode) {
+      case 'vxlan':
+        return new VxlanBackend({vni: this.opts.vni, port: this.opts.vxlanPort, stateDir: this.nodeDir})
+      case 'host-gw':
+        return new HostGwBackend()
+      case 'vpc': {
+        const url = this.opts.vpcApi
+        // The daemon's own Kubernetes identity authenticates it to the cloud API (TokenReview there).
+        const kc = this.kc
+        const authorization = async () => {
+          const init = await kc.applyToFetchOptions({})
+          // A Headers object, though not necessarily this runtime's class: asked through its get().
+          const h = init.headers as {get?: (k: string) => string | null} | Record<string, string> | undefined
+          if (typeof h?.get === 'function') return h.get('authorization') ?? undefined
+          const rec = h as Record<string, string> | undefined
+          return rec?.Authorization ?? rec?.authorization
+        }
+        return new VpcBackend({nodeName: this.opts.nodeName, url, client: new VpcRouteClient({url, authorization})})
+      }
+    }
   }
 
   private log(level: LogLevel, msg: string): void {

@@ -23,13 +23,20 @@ export function readManifests(dir: string): KubernetesObject[] {
 }
 
 /** The lab's overlay: a `--mode=` argument of a DaemonSet container becomes the lab's mode. */
-export function labOverlay(objects: readonly KubernetesObject[], mode: LabMode): KubernetesObject[] {
+export function labOverlay(
+  objects: readonly KubernetesObject[],
+  mode: LabMode,
+  extra: {vpcApi?: string} = {},
+): KubernetesObject[] {
   return objects.map((o) => {
     if (o.kind !== 'DaemonSet') return o
     const ds = JSON.parse(JSON.stringify(o)) as V1DaemonSet
     for (const c of ds.spec?.template?.spec?.containers ?? []) {
-      c.command = c.command?.map((a) => (a.startsWith('--mode=') ? `--mode=${mode}` : a))
-      c.args = c.args?.map((a) => (a.startsWith('--mode=') ? `--mode=${mode}` : a))
+      // vpc: the daemon also needs the route-table API's address (a cloud's endpoint), after --mode.
+      const set = (a: string) =>
+        a.startsWith('--mode=') ? [`--mode=${mode}`, ...(extra.vpcApi ? [`--vpc-api=${extra.vpcApi}`] : [])] : [a]
+      c.command = c.command?.flatMap(set)
+      c.args = c.args?.flatMap(set)
     }
     return ds
   })

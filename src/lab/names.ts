@@ -8,8 +8,8 @@ import {join} from 'node:path'
 import {UsageError} from '../core/errors.js'
 import {NETNS_PREFIX} from '../netns/netns.js'
 
-export type LabMode = 'vxlan' | 'host-gw'
-export const LAB_MODES: readonly LabMode[] = ['vxlan', 'host-gw']
+export type LabMode = 'vxlan' | 'host-gw' | 'vpc'
+export const LAB_MODES: readonly LabMode[] = ['vxlan', 'host-gw', 'vpc']
 
 export const DEFAULT_LAB_NAME = 'lab'
 /** Where `lab up` keeps labs unless CNIDBG_LAB_ROOT says otherwise. */
@@ -93,6 +93,23 @@ export function nodeIP(index: number): string {
  */
 export const CONTROL_PLANE_IP = '198.18.0.1'
 export const CONTROL_PLANE_PORT = 6443
+
+/**
+ * `--mode vpc`: the VPC router, a namespace of its own whose one port (VPC_ROUTER_IFACE) is on the
+ * underlay bridge at VPC_ROUTER_IP. Every node's default route leads to it, and its kernel route
+ * table (routes with VPC_ROUTE_PROTO) is the cloud route table the route-table API edits.
+ */
+export function vpcRouterNetns(lab: string): string {
+  return `${labNetnsPrefix(lab)}vpc`
+}
+export const VPC_ROUTER_IP = '198.18.0.254'
+export const VPC_ROUTER_IFACE = 'vpc0'
+/** The router's port on the underlay bridge, in the underlay namespace. */
+export const VPC_ROUTER_PORT = 'veth-vpc'
+/** The route table API, served where the control plane is (a cloud API is not on the router). */
+export const VPC_API_PORT = 8787
+/** How many entries the route table takes (clouds cap route tables; AWS's default is 50). */
+export const VPC_ROUTE_QUOTA = 50
 
 /** An underlay address no node has: where "wrong node" faults point when there is no third node. */
 export const GHOST_NODE_IP = '198.18.0.250'

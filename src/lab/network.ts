@@ -5,7 +5,15 @@
  */
 import {deleteNetns, ip, ipBatch, listNetns, netnsPath, runInNetns} from '../netns/netns.js'
 import {createNetns} from '../netns/netns.js'
-import {CONTROL_PLANE_IP, NODE_IFACE, UNDERLAY_BRIDGE, UNDERLAY_PREFIX, labNetnsPrefix, underlayNetns} from './names.js'
+import {
+  CONTROL_PLANE_IP,
+  NODE_IFACE,
+  UNDERLAY_BRIDGE,
+  UNDERLAY_PREFIX,
+  VPC_ROUTER_PORT,
+  labNetnsPrefix,
+  underlayNetns,
+} from './names.js'
 import type {LabNodeState, LabState} from './state.js'
 
 /** Sets sysctls inside a namespace (one process for all of them). */
@@ -57,8 +65,34 @@ export async function createNode(state: LabState, node: LabNodeState): Promise<v
     [`addr add ${node.nodeIP}/${UNDERLAY_PREFIX} dev ${NODE_IFACE}`, `link set ${NODE_IFACE} up`],
     node.netns,
   )
+  // In a VPC the node knows only its subnet: everything else goes to the VPC router.
+  if (state.router) await ipBatch([`route add default via ${state.router.ip} dev ${NODE_IFACE}`], node.netns)
   // A node routes its pods' traffic: forwarding on, as kubelet's preflight expects.
   await setSysctls(node.netns, {'net.ipv4.ip_forward': '1'})
+}
+
+/**
+ * The VPC router: a namespace whose one port sits on the underlay bridge, forwarding between the
+ * nodes by its own route table. It sends no ICMP redirects: nodes must keep sending through it (a
+ * cloud router never tells an instance to bypass it), or the route table would stop mattering.
+ */
+export async function createVpcRouter(state: LabState): Promise<void> {
+  const r = state.router
+  if (!r) return
+  await createNetns(r.netns)
+  await ipBatch(
+    [
+      `link add ${VPC_ROUTER_PORT} type veth peer name ${r.iface} netns ${r.netns}`,
+      `link set ${VPC_ROUTER_PORT} master ${UNDERLAY_BRIDGE} up`,
+    ],
+    state.underlay.netns,
+  )
+  await ipBatch([`addr add ${r.ip}/${UNDERLAY_PREFIX} dev ${r.iface}`, `link set ${r.iface} up`], r.netns)
+  await setSysctls(r.netns, {
+    'net.ipv4.ip_forward': '1',
+    'net.ipv4.conf.all.send_redirects': '0',
+    [`net.ipv4.conf.${r.iface}.send_redirects`]: '0',
+  })
 }
 
 /** Namespaces of the lab that exist now: pods first, then nodes, the underlay last (the order to delete them). */

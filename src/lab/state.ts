@@ -97,6 +97,11 @@ export interface LabState {
   auth?: LabAuthState
   clusterCIDR: string
   underlay: {netns: string; bridge: string; cidr: string}
+  /**
+   * `--mode vpc`: the VPC router namespace, its address on the underlay, and the route-table API
+   * (served by the supervisor on `apiSocket`, relayed to `apiUrl` on the underlay).
+   */
+  router?: {netns: string; ip: string; iface: string; apiUrl: string; apiSocket: string}
   apiserver?: ProcRef & {url?: string; log: string; stateFile: string}
   supervisor?: ProcRef & {log: string; socket: string}
   /**

@@ -85,6 +85,8 @@ export interface LabStatusResult {
   createdAt: string
   apiserver: {pid?: number; url?: string; running: boolean; reachable: boolean; problem?: string}
   supervisor: {pid?: number; running: boolean; reachable: boolean; log?: string; problem?: string}
+  /** `--mode vpc`: the VPC router's namespace and its route-table API (from the nodes' side). */
+  router?: {netns: string; apiUrl: string}
   nodes: LabStatusNode[]
   pods: LabStatusPod[]
   faults: LabStatusFault[]
@@ -238,6 +240,7 @@ export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusR
       log: state.supervisor?.log,
       problem: supProblem,
     },
+    ...(state.router ? {router: {netns: state.router.netns, apiUrl: state.router.apiUrl}} : {}),
     nodes,
     pods,
     faults: state.faults.map((f) => ({

@@ -14,7 +14,7 @@
  * socket (control.ts).
  */
 import {CoreV1Api, KubeConfig, KubernetesObjectApi, type V1DaemonSet, type V1Node} from '../kube/client.js'
-import {readFileSync} from 'node:fs'
+import {readFileSync, rmSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type {TLSSocket} from 'node:tls'
@@ -27,7 +27,9 @@ import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
 import {PluginServer} from './plugin-server.js'
 import {kubeletKubeconfig} from './credentials.js'
-import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT} from './names.js'
+import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT, VPC_API_PORT, VPC_ROUTE_QUOTA} from './names.js'
+import {apiReviewer} from '../kube/node-proxy-gate.js'
+import {startVpcApi} from './vpc-api.js'
 import {NodePodProcess, type NodePodPlan, planNodePod} from './node-pods.js'
 import {
   type LabNodeState,
@@ -146,6 +148,7 @@ export class Supervisor {
   private readonly pluginServers = new Map<string, PluginServer>()
   private readonly nodes: WatchedCollection<V1Node>
   private control: ControlServer | undefined
+  private vpcApi: http.Server | undefined
   private serviceProxies: ServiceProxies | undefined
   private topoTimer: NodeJS.Timeout | undefined
   private readonly startedAt = new Date().toISOString()
@@ -193,7 +196,9 @@ export class Supervisor {
     for (const n of this.state.nodes) {
       this.pluginServers.set(n.name, new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`)))
     }
-    // The node processes need neither: they start meanwhile.
+    // The route-table API first: a vpc daemon asks it at start. The node processes need no plugin
+    // server: they start meanwhile.
+    await this.startVpcApi()
     await Promise.all([...[...this.pluginServers.values()].map((p) => p.start()), this.startNodePods()])
     for (const n of this.state.nodes) {
       const k = new Kubelet({
@@ -215,6 +220,25 @@ export class Supervisor {
     this.scheduleTopology()
     this.pollHealth()
     this.log(`supervisor up: ${this.state.nodes.length} nodes, mode ${this.state.mode}`)
+  }
+
+  /** `--mode vpc`: the route-table API of the VPC router (vpc-api.ts), before the daemons that call it. */
+  private async startVpcApi(): Promise<void> {
+    const r = this.state.router
+    if (!r) return
+    rmSync(r.apiSocket, {force: true})
+    const admin = this.kubeConfig(this.state.kubeconfig)
+    this.vpcApi = await startVpcApi(r.apiSocket, {
+      netns: r.netns,
+      iface: r.iface,
+      clusterCIDR: this.state.clusterCIDR,
+      nodes: this.state.nodes.map((n) => ({name: n.name, nodeIP: n.nodeIP})),
+      quota: VPC_ROUTE_QUOTA,
+      // The route controller's identity: deploy/'s node daemons (ServiceAccount cnidbg/cnidbg-daemon).
+      reviewer: apiReviewer(admin),
+      allowedUsers: ['system:serviceaccount:cnidbg:cnidbg-daemon'],
+      log: (m) => this.log(`vpc api: ${m}`),
+    })
   }
 
   /**
@@ -243,6 +267,7 @@ export class Supervisor {
       return {token: r.status?.token ?? '', caCert}
     }
     const forwards = [`${CONTROL_PLANE_IP}:${CONTROL_PLANE_PORT}=unix:${join(this.dir, 'apiserver.sock')}`]
+    if (this.state.router) forwards.push(`${CONTROL_PLANE_IP}:${VPC_API_PORT}=unix:${this.state.router.apiSocket}`)
     for (const n of this.state.nodes) {
       const mine: {daemon?: NodePodProcess; agent?: NodePodProcess; other: NodePodProcess[]} = {other: []}
       for (const ds of list.items) {
@@ -326,6 +351,7 @@ export class Supervisor {
     if (this.topoTimer) clearTimeout(this.topoTimer)
     if (this.healthTimer) clearTimeout(this.healthTimer)
     await this.control?.close()
+    await new Promise<void>((resolve) => (this.vpcApi ? this.vpcApi.close(() => resolve()) : resolve()))
     await this.serviceProxies?.stop()
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()))
     await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))

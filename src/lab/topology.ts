@@ -48,6 +48,15 @@ export function buildTopology(state: LabState, input: TopologyInputs): LabTopolo
       ? {vtepDevice: vtepName(DEFAULT_VNI), vxlanPort: DEFAULT_VXLAN_PORT, vni: DEFAULT_VNI}
       : {}),
     underlayDevice: NODE_IFACE,
+    ...(state.router
+      ? {
+          router: {
+            netns: {name: state.router.netns, path: netnsPath(state.router.netns)},
+            ip: state.router.ip,
+            iface: state.router.iface,
+          },
+        }
+      : {}),
     nodes: state.nodes.map((n) => {
       const mac = byName.get(n.name)?.metadata?.annotations?.[ANN_VTEP_MAC]
       const diagUrl = input.diagUrls?.[n.name]

@@ -34,8 +34,13 @@ import {
   underlayNetns,
   underlayPort,
   validateLabName,
+  CONTROL_PLANE_IP,
+  VPC_API_PORT,
+  VPC_ROUTER_IFACE,
+  VPC_ROUTER_IP,
+  vpcRouterNetns,
 } from './names.js'
-import {createNode, createUnderlay} from './network.js'
+import {createNode, createUnderlay, createVpcRouter} from './network.js'
 import {type Libexec, logTail, resolveLibexec, startApiServerProcess, startSupervisorProcess} from './processes.js'
 import {type LabNodeState, type LabState, procAlive, procRef, readLabState, writeLabState} from './state.js'
 import type {SupervisorStatus} from './supervisor.js'
@@ -142,6 +147,17 @@ export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode
     auth: planLabAuth(dir),
     clusterCIDR: CLUSTER_CIDR,
     underlay: {netns: underlayNetns(opts.name), bridge: UNDERLAY_BRIDGE, cidr: UNDERLAY_CIDR},
+    ...(opts.mode === 'vpc'
+      ? {
+          router: {
+            netns: vpcRouterNetns(opts.name),
+            ip: VPC_ROUTER_IP,
+            iface: VPC_ROUTER_IFACE,
+            apiUrl: `http://${CONTROL_PLANE_IP}:${VPC_API_PORT}`,
+            apiSocket: join(dir, 'vpc-api.sock'),
+          },
+        }
+      : {}),
     apiserver: {
       pid: 0,
       start: null,
@@ -304,6 +320,7 @@ export async function labUp(
   try {
     await steps.run('underlay', async () => {
       await createUnderlay(state)
+      await createVpcRouter(state)
       return `${state.underlay.netns}, bridge ${state.underlay.bridge}, ${state.underlay.cidr}`
     })
     check()
@@ -353,7 +370,7 @@ export async function labUp(
     await steps.run('deploy', async () => {
       // The manifests a cluster gets, with the lab's mode (manifests.ts); the supervisor runs the
       // DaemonSets' pods on every node from what the API server now stores.
-      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode)
+      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode, {vpcApi: state.router?.apiUrl})
       const applied = await applyManifests(state.kubeconfig, objects).catch((error: unknown) => {
         throw new FailureError(`Applying ${libexec.deployDir}: ${apiErrorText(error)}`, {code: 'DEPLOY_FAILED'})
       })

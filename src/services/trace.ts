@@ -99,7 +99,8 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
   ).catch((error: unknown) => {
     throw apiError(error, path)
   })
-  const diag = lab ? new Map(loadLabTopology(lab).nodes.map((n) => [n.name, n.diagUrl])) : undefined
+  const labTopo = lab ? loadLabTopology(lab) : undefined
+  const diag = labTopo ? new Map(labTopo.nodes.map((n) => [n.name, n.diagUrl])) : undefined
   const only = lab ? (name: string) => name.startsWith(labNetnsPrefix(lab)) : undefined
   const agents = agentsOf(opts, kc.getCurrentUser()?.token, only)
   const resolved = await resolveFromCluster(api, refs[0]!, refs[1]!, {
@@ -112,6 +113,8 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
     throw apiError(error, path)
   })
   const protocols: ProbeProtocol[] | undefined = opts.protocol ? [opts.protocol] : ['icmp', 'tcp']
+  // A vpc lab's router is no Node: only the lab knows where it is.
+  if (labTopo?.router) resolved.topology.router = labTopo.router
   return traceBetween(resolved.topology, resolved.a, resolved.b, {
     port: opts.port,
     protocols,

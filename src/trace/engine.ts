@@ -51,6 +51,7 @@ import {
   lookupKey,
   missingVethQueries,
   pathQueries,
+  VPC_ROUTER_NAME,
   type DraftHop,
   type NodeView,
   type NsView,
@@ -261,6 +262,15 @@ export async function traceBetween(
   const remoteLive = !a.netnsPath || !b.netnsPath
   const liveA = remotes.get(A)?.access
   const liveB = remotes.get(B)?.access
+  // vpc: the router is read like a node (one more namespace in the batch), named as hops name it.
+  if (topo.mode === 'vpc' && topo.router && nodeA.name !== nodeB.name) {
+    ctx.router = nodeView({
+      name: VPC_ROUTER_NAME,
+      nodeIP: topo.router.ip,
+      podCIDR: `${topo.router.ip}/32`,
+      netns: topo.router.netns,
+    })
+  }
   const views: NsView[] = [A, B, ...nodeViews.values()]
 
   // ---- one batch: every local namespace read AND both pods' probe scripts, from a single spawn

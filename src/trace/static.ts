@@ -67,6 +67,8 @@ export interface PathContext {
   underlay: string
   vxlanPort: number
   vni: number
+  /** vpc: the router between the nodes, read like a node (its hops are named VPC_ROUTER_NAME). */
+  router?: NodeView
   protocols: ProbeProtocol[]
   tcpPort?: number
   udpPort?: number
@@ -357,6 +359,10 @@ export function pathQueries(ctx: PathContext, a: PodView, b: PodView): Map<NsVie
     add(d.nodeView, {dst: s.ep.ip})
     if (crossNode(s, d)) {
       add(s.nodeView, {dst: d.nodeView.node.nodeIP})
+      if (ctx.router) {
+        add(ctx.router, {dst: d.ep.ip, from: s.ep.ip, iif: ctx.topo.router?.iface ?? 'vpc0'})
+        add(s.nodeView, {dst: ctx.router.node.nodeIP})
+      }
       add(d.nodeView, {dst: d.ep.ip, from: s.ep.ip, iif: ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay})
       if (ctx.mode === 'vxlan') {
         add(d.nodeView, {dst: d.nodeView.node.nodeIP, from: s.nodeView.node.nodeIP, iif: ctx.underlay})
@@ -501,6 +507,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
 
   if (cross) {
     if (ctx.mode === 'vxlan') hops.push(...vxlanHops(ctx, dir, src, dst))
+    else if (ctx.mode === 'vpc' && ctx.router) hops.push(...vpcHops(ctx, ctx.router, dir, src, dst))
     else hops.push(...hostGwHops(ctx, dir, src, dst))
     // routing + FORWARD on the destination node
     const inDev = ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay
@@ -604,6 +611,8 @@ interface Expectation {
 function expectedRoute(ctx: PathContext, src: PodView, dst: PodView): Expectation {
   if (src.nodeView === dst.nodeView) return {dev: dst.hostVeth?.ifname}
   if (ctx.mode === 'vxlan') return {dev: ctx.vtep, gateway: networkAddress(dst.nodeView.node.podCIDR)}
+  // vpc: the node knows no pod CIDR but its own; everything else goes to the router.
+  if (ctx.mode === 'vpc' && ctx.topo.router) return {dev: ctx.underlay, gateway: ctx.topo.router.ip}
   return {dev: ctx.underlay, gateway: dst.nodeView.node.nodeIP}
 }
 
@@ -621,6 +630,8 @@ function routeFixHint(
   if (ctx.mode === 'vxlan') {
     return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${networkAddress(dNode.podCIDR)} dev ${ctx.vtep} onlink`)
   }
+  if (ctx.mode === 'vpc' && ctx.topo.router)
+    return ipCmd(v.netns, `route replace default via ${ctx.topo.router.ip} dev ${ctx.underlay}`)
   return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${dNode.nodeIP} dev ${ctx.underlay}`)
 }
 
@@ -773,6 +784,8 @@ function fixRouteForReverse(ctx: PathContext, v: NodeView, src: PodView): string
   if (ctx.mode === 'vxlan') {
     return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${networkAddress(sNode.podCIDR)} dev ${ctx.vtep} onlink`)
   }
+  if (ctx.mode === 'vpc' && ctx.topo.router)
+    return ipCmd(v.netns, `route replace default via ${ctx.topo.router.ip} dev ${ctx.underlay}`)
   return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${sNode.nodeIP} dev ${ctx.underlay}`)
 }
 
@@ -1139,4 +1152,115 @@ function hostGwHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Po
   const rx = new Hop(dir, dNode.node.name, dNode.label, ctx.underlay, 'underlay-rx')
   underlayRxChecks(ctx, rx, sNode, dNode, dUl, src.eth?.mtu)
   return [nh.done(), rx.done()]
+}
+
+/** How hops and faults name the VPC router. */
+export const VPC_ROUTER_NAME = 'vpc-router'
+/** The route table's entries in the router's kernel (daemon/backends/vpc.ts, VPC_ROUTE_PROTO). */
+const VPC_PROTO = '206'
+/** The router's source/destination check (lab/faults/vpc.ts): nft table and chain. */
+const SRC_DST = {table: 'cnidbg_vpc', chain: 'src_dst_check'}
+
+/** The MAC an nft rule matches with `ether saddr == MAC`, if it has that match. */
+function etherSaddr(expr: unknown[]): string | undefined {
+  for (const e of expr) {
+    const m = (e as {match?: {op?: string; left?: {payload?: {protocol?: string; field?: string}}; right?: unknown}})
+      .match
+    if (m?.op === '==' && m.left?.payload?.protocol === 'ether' && m.left.payload.field === 'saddr')
+      return typeof m.right === 'string' ? m.right.toLowerCase() : undefined
+  }
+  return undefined
+}
+
+/**
+ * vpc: source node → VPC router (source/destination check, then its route table) → destination node.
+ * The router's route table is the cloud's: an entry missing there is `route-table-missing`, fixed
+ * by the owning node's daemon (CreateRoute) or by putting the entry back.
+ */
+function vpcHops(ctx: PathContext, rv: NodeView, dir: TraceDirection, src: PodView, dst: PodView): DraftHop[] {
+  const sNode = src.nodeView
+  const dNode = dst.nodeView
+  const routerIf = ctx.topo.router?.iface ?? 'vpc0'
+  const out: DraftHop[] = []
+
+  // source node → router
+  const nh = new Hop(dir, sNode.node.name, sNode.label, ctx.underlay, 'next-hop')
+  const sUl = findLink(sNode, ctx.underlay)
+  if (checkLink(nh, sNode, sUl, ctx.underlay)) {
+    const ans = lookup(sNode, {dst: rv.node.nodeIP})
+    if (ans && !ans.ok && !ans.unavailable)
+      nh.fail(
+        'no-route',
+        `no route to the VPC router ${rv.node.nodeIP}: ${ans.error}`,
+        ipCmd(sNode.netns, 'route show'),
+        [`ip route get ${rv.node.nodeIP}: ${ans.error}`],
+      )
+    else nh.ok(`to ${VPC_ROUTER_NAME} ${rv.node.nodeIP}${ans?.ok ? `: ${routeLine(ans.route)}` : ''}`)
+  }
+  out.push(nh.done())
+
+  // the router's source/destination check
+  const chk = new Hop(dir, VPC_ROUTER_NAME, rv.label, routerIf, 'filter')
+  const mac = sUl?.address?.toLowerCase()
+  if (missing(rv, 'nft')) chk.unknown('nft not readable on the VPC router')
+  else {
+    const rule = rv.nft?.rules.find(
+      (r) => r.table === SRC_DST.table && r.chain === SRC_DST.chain && mac !== undefined && etherSaddr(r.expr) === mac,
+    )
+    if (rule && src.ep.ip !== sNode.node.nodeIP) {
+      chk.fail(
+        'src-dst-check',
+        `the VPC router's source/destination check is on for ${sNode.node.name}: packets from its MAC ${mac} must have source ${sNode.node.nodeIP}, so ${src.ep.ip} (a pod) is dropped`,
+        `mark ${sNode.node.name} for forwarding (turn its source/destination check off): ${execCmd(rv.netns, `nft delete rule ${rule.family} ${rule.table} ${rule.chain} handle ${rule.handle ?? '?'}`)}`,
+        [
+          `nft ${rule.family} ${rule.table} ${rule.chain} handle ${rule.handle ?? '?'}: ether saddr ${mac} (${sNode.node.name}) and ip saddr != ${sNode.node.nodeIP} → drop`,
+        ],
+      )
+    } else chk.ok(`source/destination check off for ${sNode.node.name}`)
+  }
+  out.push(chk.done())
+
+  // the router's route table
+  const rt = new Hop(dir, VPC_ROUTER_NAME, rv.label, routerIf, 'route')
+  const q = {dst: dst.ep.ip, from: src.ep.ip, iif: routerIf}
+  const ans = lookup(rv, q)
+  const qText = `ip route get ${dst.ep.ip} from ${src.ep.ip} iif ${routerIf}`
+  const table = rv.snap.routes.filter((r) => r.protocol === VPC_PROTO || r.protocol === 'static')
+  const tableText = `route table: ${table.length ? table.map(routeLine).join(', ') : '(empty)'}`
+  const fix = `${ipCmd(rv.netns, `route replace ${dNode.node.podCIDR} via ${dNode.node.nodeIP} dev ${routerIf} proto ${VPC_PROTO}`)}, or start ${dNode.node.name}'s daemon (it keeps its pod CIDR's entry through the route-table API)`
+  const entry = table.find((r) => r.dst === dNode.node.podCIDR)
+  if (!ans || (!ans.ok && ans.unavailable)) {
+    if (missing(rv, 'routes')) rt.unknown('route table not readable')
+    else if (!entry)
+      rt.fail(
+        'route-table-missing',
+        `the VPC route table has no entry for ${dNode.node.podCIDR} (${dNode.node.name})`,
+        fix,
+        [tableText],
+      )
+    else rt.ok(routeLine(entry), [tableText])
+  } else if (!ans.ok || (ans.route.type && ans.route.type !== 'unicast')) {
+    rt.fail(
+      'route-table-missing',
+      `the VPC route table has no entry for ${dNode.node.podCIDR} (${dNode.node.name}): ${ans.ok ? ans.route.type : ans.error}`,
+      fix,
+      [`${qText}: ${ans.ok ? routeLine(ans.route) : ans.error}`, tableText],
+    )
+  } else if (ans.route.gateway !== dNode.node.nodeIP) {
+    const other = nodeByGateway(ctx.topo, ans.route.gateway)
+    rt.fail(
+      entry ? 'wrong-route' : 'route-table-missing',
+      `the VPC router sends ${dst.ep.ip} via ${ans.route.gateway ?? 'no gateway'}${other ? ` (${other.name})` : ''}, but it lives on ${dNode.node.name} (${dNode.node.nodeIP})`,
+      fix,
+      [`${qText}: ${routeLine(ans.route)}`, tableText],
+    )
+  } else rt.ok(routeLine(ans.route), [`${qText}: ${routeLine(ans.route)}`])
+  out.push(rt.done())
+
+  // router → destination node
+  const dUl = findLink(dNode, ctx.underlay)
+  const rx = new Hop(dir, dNode.node.name, dNode.label, ctx.underlay, 'underlay-rx')
+  underlayRxChecks(ctx, rx, sNode, dNode, dUl, src.eth?.mtu)
+  out.push(rx.done())
+  return out
 }

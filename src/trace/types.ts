@@ -9,7 +9,7 @@ import type {NodeAccess} from '../kernel/node-access.js'
 import type {KernelReader} from '../kernel/reader.js'
 import type {ProbeProtocol, ProbeReport} from '../kernel/probes.js'
 
-export type TraceMode = 'vxlan' | 'host-gw'
+export type TraceMode = 'vxlan' | 'host-gw' | 'vpc'
 
 export interface TraceNetns {
   /** A name under /run/netns, when there is one (used in hints as `ip -n <name>`). */
@@ -36,6 +36,8 @@ export interface TraceNode {
 export interface TraceTopology {
   mode: TraceMode
   nodes: TraceNode[]
+  /** vpc: the router between the nodes (named `vpc-router` in hops), its address and node-facing device. */
+  router?: {netns: TraceNetns; ip: string; iface: string}
   /** The VXLAN device on every node. Default `cnidbg.1` (flannel: `flannel.1`). */
   vtepDevice?: string
   /** The node's underlay device. Default `eth0`. */
@@ -79,6 +81,8 @@ export type FaultReason =
   | 'mtu'
   | 'underlay-blocked'
   | 'no-listener'
+  | 'route-table-missing'
+  | 'src-dst-check'
   | 'unknown'
 
 export const FAULT_REASONS: readonly FaultReason[] = [
@@ -95,6 +99,8 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   'mtu',
   'underlay-blocked',
   'no-listener',
+  'route-table-missing',
+  'src-dst-check',
   'unknown',
 ]
 

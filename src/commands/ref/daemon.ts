@@ -72,6 +72,7 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       summary:
         'Enforce NetworkPolicies: auto = when the API server serves them (iptables chains CNIDBG-NP-*); off = never.',
     }),
+    'vpc-api': Flags.string({summary: '--mode vpc: base URL of the route-table API (a lab’s router.apiUrl).'}),
     once: Flags.boolean({summary: 'Reconcile until healthy (at most --once-timeout s), print the diagnostics, stop.'}),
     'once-timeout': Flags.integer({default: 60, min: 1, summary: 'Seconds --once waits for a healthy state.'}),
     verbose: Flags.boolean({char: 'v', summary: 'Also log every reconcile pass.'}),
@@ -96,6 +97,7 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       resyncSeconds: flags.resync,
       reconcileIntervalMs: flags.interval * 1000,
       vni: flags.vni,
+      vpcApi: flags['vpc-api'],
       vxlanPort: flags['vxlan-port'],
       networkPolicy: flags['network-policy'] as PolicyMode,
       once: flags.once ?? false,

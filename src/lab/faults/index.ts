@@ -13,6 +13,9 @@ import {rpFilterStrict} from './rp-filter-strict.js'
 import type {FaultDefinition} from './types.js'
 import {underlayMtu} from './underlay-mtu.js'
 import {vxlanPortBlocked} from './vxlan-port-blocked.js'
+import {vpcRouteDeleted} from './vpc-route-deleted.js'
+import {vpcRouteWrongTarget} from './vpc-route-wrong-target.js'
+import {vpcSrcDstCheck} from './vpc-src-dst-check.js'
 
 /** Every fault `lab break` knows, in the order `lab break --list` shows them (pod → node → network). */
 export const FAULTS: readonly FaultDefinition[] = [
@@ -29,6 +32,9 @@ export const FAULTS: readonly FaultDefinition[] = [
   rpFilterStrict,
   underlayMtu,
   vxlanPortBlocked,
+  vpcRouteDeleted,
+  vpcRouteWrongTarget,
+  vpcSrcDstCheck,
   daemonStopped,
 ]
 

@@ -5,6 +5,7 @@
  */
 import {runOk} from '../../process/exec.js'
 import {ip, ipJson, netnsPath, runInNetns} from '../../netns/netns.js'
+import type {LabState} from '../state.js'
 
 /** A route as `ip -j route show` prints it. */
 export interface RouteJson {
@@ -145,4 +146,17 @@ export async function neighbours(netns: string, dev: string): Promise<NeighJson[
 /** The network address of a CIDR (10.244.2.0/24 → 10.244.2.0): a VXLAN peer's VTEP address. */
 export function networkOf(cidr: string): string {
   return cidr.split('/')[0] as string
+}
+
+/** The lab's VPC router (`lab up --mode vpc`); an error in any other lab. */
+export function vpcRouter(state: LabState): NonNullable<LabState['router']> {
+  if (!state.router) throw new Error(`lab ${state.name} has no VPC router (lab up --mode vpc)`)
+  return state.router
+}
+
+/** nft in a lab namespace (argv, no shell); its stdout. */
+export async function nft(netns: string, args: string[]): Promise<string> {
+  const r = await runInNetns(netnsPath(netns), 'nft', args, {timeoutMs: 30_000})
+  if (r.exitCode !== 0) throw new Error(`nft ${args.join(' ')} in ${netns}: ${r.stderr.trim() || `exit ${r.exitCode}`}`)
+  return r.stdout
 }
