@@ -12,7 +12,9 @@
 import {CoreV1Api, KubeConfig, type V1Node} from '../kube/client.js'
 import {basename, dirname, join} from 'node:path'
 
+import {birdConfig, DEFAULT_BGP_AS} from '../daemon/bird.js'
 import {NodeDaemon} from '../daemon/daemon.js'
+import {BirdSpeaker} from '../daemon/speaker.js'
 import {WatchedCollection} from '../kube/informers.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
@@ -57,6 +59,9 @@ export class Supervisor {
   private readonly nodes: WatchedCollection<V1Node>
   private control: ControlServer | undefined
   private topoTimer: NodeJS.Timeout | undefined
+  /** bgp on a routed underlay: the router's own bird, a BGP peer of every node. */
+  private router: BirdSpeaker | undefined
+  private routerTimer: NodeJS.Timeout | undefined
   private readonly startedAt = new Date().toISOString()
 
   constructor(
@@ -103,6 +108,14 @@ export class Supervisor {
       this.pluginServers.set(n.name, new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`)))
     }
     await Promise.all([...this.pluginServers.values()].map((p) => p.start()))
+    if (this.state.router && this.state.mode === 'bgp') {
+      this.router = new BirdSpeaker(join(this.dir, 'router', 'bird'), this.state.router.netns, (m) =>
+        this.log(`[router] ${m}`),
+      )
+      await this.ensureRouter()
+      // Kept running like the nodes' speakers: restarted within seconds when it dies.
+      this.routerTimer = setInterval(() => void this.ensureRouter(), 3000)
+    }
     for (const n of this.state.nodes) {
       if (!keepStopped.has(n.name)) await this.startDaemon(n.name)
       const k = new Kubelet({
@@ -124,8 +137,25 @@ export class Supervisor {
     this.log(`supervisor up: ${this.state.nodes.length} nodes, mode ${this.state.mode}`)
   }
 
+  /** The router learns every node's pod CIDR (it peers with all of them) and announces nothing. */
+  private async ensureRouter(): Promise<void> {
+    const r = this.state.router!
+    try {
+      const config = birdConfig({
+        routerId: r.addresses[0]!,
+        asn: DEFAULT_BGP_AS,
+        reflector: false,
+        peers: this.state.nodes.map((n) => ({ip: n.nodeIP, role: 'external' as const, node: n.name})),
+      })
+      for (const c of await this.router!.ensure(config)) this.log(`[router] ${c}`)
+    } catch (error) {
+      this.log(`[router] ${(error as Error).message}`)
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.topoTimer) clearTimeout(this.topoTimer)
+    if (this.routerTimer) clearInterval(this.routerTimer)
     await this.control?.close()
     await Promise.all([...this.kubelets.values()].map((k) => k.stop()))
     await Promise.all([...this.pluginServers.values()].map((p) => p.stop()))
@@ -147,8 +177,11 @@ export class Supervisor {
         iface: NODE_IFACE,
         clusterCidr: this.state.clusterCIDR ?? CLUSTER_CIDR,
         subnetFile: n.subnetFile,
+        // nodeBirdDir (names.ts) is <this dir>/daemon/<node>/bird.
         stateDir: join(this.dir, 'daemon'),
         listen: '127.0.0.1:0',
+        // Routed underlay: the router must learn the pod CIDRs, so every node peers with it too.
+        bgpPeers: this.state.mode === 'bgp' && n.gateway ? [n.gateway] : [],
         log: (level, msg) => this.log(`[${n.name} daemon] ${level}: ${msg}`),
       })
       this.daemons.set(name, d)

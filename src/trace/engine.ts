@@ -31,6 +31,7 @@ import {
   type ProbeOutcome,
   type ProbePlan,
 } from '../kernel/probes.js'
+import {refineBgpHops} from './bgp.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
@@ -295,6 +296,8 @@ export async function traceBetween(
   }
   const drafts: DraftHop[] = [...analyzeDirection(ctx, 'forward', A, B), ...analyzeDirection(ctx, 'return', B, A)]
   const hops: TraceHop[] = drafts.map((h, i) => ({index: i + 1, ...h}))
+  // bgp: a missing pod route is explained by the session that should have brought it.
+  if (topo.mode === 'bgp') notes.push(...(await refineBgpHops(hops, topo.nodes, (d) => (d === 'forward' ? nodeB : nodeA))))
   const staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic
 
