@@ -393,9 +393,8 @@ export class NodeDaemon {
         : await this.backend.programmer.read()
       : state
     const plan = diff({routes: [], neighs: [], fdbs: []}, actual, this.backend.ownership)
-    const res = await (this.backend instanceof BgpBackend
-      ? kernelProgrammer(this.opts.netns, this.backend.ownership)
-      : this.programmer
+    const res = await (
+      this.backend instanceof BgpBackend ? kernelProgrammer(this.opts.netns, this.backend.ownership) : this.programmer
     ).apply(plan.ops)
     const removed = [
       ...plan.ops.map((o) => opArgs(o, this.backend.ownership.routeProto).join(' ')),

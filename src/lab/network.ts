@@ -64,7 +64,10 @@ export async function createRouter(state: LabState): Promise<void> {
     state.underlay.netns,
   )
   await ipBatch(
-    ['link set lo up', ...r.addresses.flatMap((a, i) => [`addr add ${a}/${UNDERLAY_PREFIX} dev rt${i}`, `link set rt${i} up`])],
+    [
+      'link set lo up',
+      ...r.addresses.flatMap((a, i) => [`addr add ${a}/${UNDERLAY_PREFIX} dev rt${i}`, `link set rt${i} up`]),
+    ],
     r.netns,
   )
   await setSysctls(r.netns, {'net.ipv4.ip_forward': '1'})

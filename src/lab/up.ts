@@ -159,7 +159,11 @@ export function planLab(
     kubeconfig: join(dir, 'kubeconfig'),
     auth: planLabAuth(dir),
     clusterCIDR: CLUSTER_CIDR,
-    underlay: {netns: underlayNetns(opts.name), bridge: UNDERLAY_BRIDGE, cidr: routed ? ROUTED_UNDERLAY : UNDERLAY_CIDR},
+    underlay: {
+      netns: underlayNetns(opts.name),
+      bridge: UNDERLAY_BRIDGE,
+      cidr: routed ? ROUTED_UNDERLAY : UNDERLAY_CIDR,
+    },
     topology: routed ? 'routed' : 'flat',
     ...(routed ? {router: {netns: routerNetns(opts.name), addresses: [routerIP(0), routerIP(1)]}} : {}),
     apiserver: {

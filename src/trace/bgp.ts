@@ -47,7 +47,8 @@ export const readBgpFromDiag: BgpStateReader = async (node) => {
 type Session = NonNullable<BgpDiagView['sessions']>[number]
 
 function sessionLine(s: Session): string {
-  const routes = s.routesImported === undefined ? '' : `, ${s.routesImported} imported, ${s.routesExported ?? 0} exported`
+  const routes =
+    s.routesImported === undefined ? '' : `, ${s.routesImported} imported, ${s.routesExported ?? 0} exported`
   return `${s.protocol ?? '?'} (${s.peerNode ?? '?'} ${s.peerIP ?? '?'}, ${s.role ?? '?'}): ${s.state ?? '?'}${s.info && !s.info.startsWith(s.state ?? '') ? ` ${s.info}` : ''}${routes}`
 }
 

@@ -297,7 +297,8 @@ export async function traceBetween(
   const drafts: DraftHop[] = [...analyzeDirection(ctx, 'forward', A, B), ...analyzeDirection(ctx, 'return', B, A)]
   const hops: TraceHop[] = drafts.map((h, i) => ({index: i + 1, ...h}))
   // bgp: a missing pod route is explained by the session that should have brought it.
-  if (topo.mode === 'bgp') notes.push(...(await refineBgpHops(hops, topo.nodes, (d) => (d === 'forward' ? nodeB : nodeA))))
+  if (topo.mode === 'bgp')
+    notes.push(...(await refineBgpHops(hops, topo.nodes, (d) => (d === 'forward' ? nodeB : nodeA))))
   const staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic
 

@@ -606,8 +606,7 @@ function expectedRoute(ctx: PathContext, src: PodView, dst: PodView): Expectatio
   if (ctx.mode === 'vxlan') return {dev: ctx.vtep, gateway: networkAddress(dst.nodeView.node.podCIDR)}
   // bgp: a peer behind a router is reached through that router (bird's gateway recursive), so the
   // next hop is the peer only when it shares the underlay subnet.
-  if (ctx.mode === 'bgp' && !onUnderlaySubnet(ctx, src.nodeView, dst.nodeView.node.nodeIP))
-    return {dev: ctx.underlay}
+  if (ctx.mode === 'bgp' && !onUnderlaySubnet(ctx, src.nodeView, dst.nodeView.node.nodeIP)) return {dev: ctx.underlay}
   return {dev: ctx.underlay, gateway: dst.nodeView.node.nodeIP}
 }
 

@@ -50,7 +50,10 @@ t.test('a mesh node: one bgp protocol per peer, the CIDR originated, bird accept
   t.match(c, /graceful restart off;/)
   t.match(c, /export where source = RTS_BGP/, 'only BGP routes go to the kernel')
   // Sorted by address: deterministic, so an unchanged cluster never reconfigures bird.
-  t.ok(c.indexOf('peer_198_18_0_4') < c.indexOf('peer_198_18_0_254') && c.indexOf('peer_198_18_0_254') < c.indexOf('peer_198_18_1_3'))
+  t.ok(
+    c.indexOf('peer_198_18_0_4') < c.indexOf('peer_198_18_0_254') &&
+      c.indexOf('peer_198_18_0_254') < c.indexOf('peer_198_18_1_3'),
+  )
   t.equal(birdConfig({...base, peers: [...base.peers].reverse()}), c)
   t.equal(await birdParses(c), 'ok')
 })
@@ -75,7 +78,10 @@ t.test('a reflector marks its clients; a router config originates nothing', asyn
 
 t.test('hostile values from the API never reach the config', async (t) => {
   const bad: Array<[string, Partial<BirdConfigInput>]> = [
-    ['peer ip with a statement', {peers: [{ip: '198.18.0.3; } protocol kernel { ipv4 { export all; }; }', role: 'mesh', node: 'x'}]}],
+    [
+      'peer ip with a statement',
+      {peers: [{ip: '198.18.0.3; } protocol kernel { ipv4 { export all; }; }', role: 'mesh', node: 'x'}]},
+    ],
     ['peer ip v6', {peers: [{ip: '::1', role: 'mesh', node: 'x'}]}],
     ['CIDR with a newline', {podCIDR: '10.244.1.0/24\nprotocol kernel {}'}],
     ['CIDR with host bits', {podCIDR: '10.244.1.5/24'}],

@@ -202,7 +202,8 @@ export class BgpBackend implements Backend {
       else if (!s) error = `not learned: no BGP session with its owner (route reflector missing?)`
       else if (!s.established)
         error = `not learned: session with ${s.peerNode} (${s.peerIP}) is ${s.state}${s.lastError ? `, last error: ${s.lastError}` : ''}`
-      else error = `not learned: ${s.peerNode} (${s.peerIP}) does not announce it (session Established, ${s.routesImported ?? 0} routes imported)`
+      else
+        error = `not learned: ${s.peerNode} (${s.peerIP}) does not announce it (session Established, ${s.routesImported ?? 0} routes imported)`
       return {op, command: `bird: ${op.kind === 'route' ? routeKey(op.route) : ''}`, error}
     })
     return {applied: 0, errors, execs: 0}

@@ -34,6 +34,7 @@ export const bgpSessionBlocked: FaultDefinition = {
     return {undo: {tag}, summary: `iptables -I INPUT -p tcp --dport/--sport 179 -j DROP in ${node.netns}`}
   },
   async heal(_ctx, {node}, undo) {
-    for (const r of rules(undo.tag as string)) if (await iptablesHas(node.netns, r)) await iptables(node.netns, ['-D', ...r])
+    for (const r of rules(undo.tag as string))
+      if (await iptablesHas(node.netns, r)) await iptables(node.netns, ['-D', ...r])
   },
 }
