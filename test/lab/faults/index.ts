@@ -68,6 +68,8 @@ t.test('VXLAN-only faults say so', async (t) => {
     t.same(findFault(id)!.modes, ['vxlan'], id)
   for (const id of ['route-missing', 'route-wrong-node', 'underlay-mtu', 'rp-filter-strict', 'pod-link-down'])
     t.same(findFault(id)!.modes, ['vxlan', 'host-gw'], id)
+  for (const id of ['bgp-session-blocked', 'bgp-route-withdrawn', 'bgp-speaker-stopped'])
+    t.same(findFault(id)!.modes, ['bgp'], id)
 })
 
 t.test('the catalog as lab break --list returns it is plain data', async (t) => {
