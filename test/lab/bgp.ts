@@ -14,6 +14,7 @@ import {readLabState} from '../../src/lab/state.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
 import {labUp, type LabUpPod} from '../../src/lab/up.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
+import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import {bundleLabLibexec, pingEventually, tcpOk, testLabName} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
@@ -120,6 +121,32 @@ t.test('a killed bird: its peers withdraw its CIDR, its daemon restarts it, the 
   t.ok(await until(() => hasRoute(node('node1').netns, node('node2').podCIDR)), 'the route is back on node1')
   t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip, 5), 'pod-a → pod-c again')
 })
+
+t.test(
+  'a route reflector by label: bird is reconfigured, routes are reflected; unlabelled, the mesh is back',
+  async (t) => {
+    const kubectl = (...args: string[]) =>
+      runOk('kubectl', ['--kubeconfig', up.kubeconfig, ...args], {timeoutMs: 60_000})
+    const peersOf1 = async () =>
+      (await sessions('node1'))
+        .filter((s) => s.state === 'Established')
+        .map((s) => s.peerNode)
+        .sort()
+        .join(',')
+    await kubectl('label', 'node', 'node3', 'cnidbg.dev/route-reflector=true')
+    t.ok(
+      await until(async () => (await peersOf1()) === 'global peer,node3'),
+      'node1 peers with the reflector (and the router) only',
+    )
+    t.ok(
+      await until(() => hasRoute(node('node1').netns, node('node2').podCIDR)),
+      "node2's CIDR reaches node1 through node3",
+    )
+    t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip, 5), 'pod-a → pod-c with a reflector')
+    await kubectl('label', 'node', 'node3', 'cnidbg.dev/route-reflector-')
+    t.ok(await until(async () => (await peersOf1()) === 'global peer,node2,node3'), 'the full mesh is back')
+  },
+)
 
 const faults = [
   {fault: 'bgp-speaker-stopped', reason: 'bgp-peer-down'},
