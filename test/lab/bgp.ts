@@ -158,12 +158,19 @@ for (const f of faults) {
   t.test(`${f.fault} on node2: trace from node1 says ${f.reason}`, async (t) => {
     await labBreak({name, fault: f.fault, node: 'node2'})
     t.ok(await until(async () => !(await hasRoute(node('node1').netns, node('node2').podCIDR))), 'node1 lost the route')
-    const r = await trace({podA: 'pod-a', podB: 'pod-c', namespace: 'default', lab: name, staticOnly: true})
+    // One of them with the live probes too: the static reason must survive them.
+    const staticOnly = f.fault !== 'bgp-route-withdrawn'
+    const r = await trace({podA: 'pod-a', podB: 'pod-c', namespace: 'default', lab: name, staticOnly})
     t.equal(r.verdict, 'unreachable')
     t.equal(r.fault?.reason, f.reason, r.fault?.evidence.join('; ') ?? 'no fault')
     t.equal(r.fault?.node, 'node1', 'where the route is missing')
     t.match(r.hops.find((h) => h.index === r.fault?.hop)?.detail, /node2/, 'the detail names the owner')
     t.ok(r.fault?.hint, 'a fix hint')
+    if (!staticOnly)
+      t.ok(
+        r.probes.some((p) => !p.ok),
+        'the probes failed too',
+      )
     await labHeal({name})
     t.ok(await until(() => hasRoute(node('node1').netns, node('node2').podCIDR)), 'healed: the route is back')
     t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip, 5), 'healed: pod-a → pod-c')
