@@ -386,16 +386,13 @@ export class NodeDaemon {
     const {links, state} = await readNode(this.opts.netns, this.backend.ownership)
     // A speaker goes first: stopped, it withdraws nothing from this node's kernel (persist), so the
     // diff below removes what it had installed.
-    if (this.backend instanceof BgpBackend) await this.backend.speaker.stop()
-    const actual = this.backend.programmer
-      ? this.backend instanceof BgpBackend
-        ? state
-        : await this.backend.programmer.read()
-      : state
+    const speaker = this.backend instanceof BgpBackend
+    if (speaker) await (this.backend as BgpBackend).speaker.stop()
+    // bgp's routes are in this node's kernel: read and removed there, not through bird.
+    const external = this.backend.programmer && !speaker ? this.backend.programmer : undefined
+    const actual = external ? await external.read() : state
     const plan = diff({routes: [], neighs: [], fdbs: []}, actual, this.backend.ownership)
-    const res = await (
-      this.backend instanceof BgpBackend ? kernelProgrammer(this.opts.netns, this.backend.ownership) : this.programmer
-    ).apply(plan.ops)
+    const res = await (external ?? kernelProgrammer(this.opts.netns, this.backend.ownership)).apply(plan.ops)
     const removed = [
       ...plan.ops.map((o) => opArgs(o, this.backend.ownership.routeProto).join(' ')),
       ...(await this.backend.teardownLocal(this.opts.netns, links)),
