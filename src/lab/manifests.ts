@@ -1,14 +1,16 @@
 /**
  * deploy/ in the lab: `lab up` applies the manifests a user applies to a real cluster (the Namespace,
  * ServiceAccounts, RBAC and DaemonSets) to its API server, and the supervisor runs the DaemonSets'
- * pods from what the API server stores (node-pods.ts). The lab changes one thing, as an overlay
- * would: the daemon's --mode is the lab's (`lab up --mode`).
+ * pods from what the API server stores (node-pods.ts). The lab changes what an overlay would: the
+ * daemon's --mode is the lab's (`lab up --mode`), and on a routed underlay in bgp mode the daemon
+ * also peers with its node's router (--bgp-peer-gateway: the next hop of the node's underlay route),
+ * which must learn the pod CIDRs for pod traffic to cross the L3 hop.
  */
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1DaemonSet} from '../kube/client.js'
-import type {LabMode} from './names.js'
+import type {LabMode, LabTopologyKind} from './names.js'
 
 /** The objects of every .yaml file in `dir`, files in name order (as `kubectl apply -f dir/`). */
 export function readManifests(dir: string): KubernetesObject[] {
@@ -22,14 +24,26 @@ export function readManifests(dir: string): KubernetesObject[] {
   )
 }
 
-/** The lab's overlay: a `--mode=` argument of a DaemonSet container becomes the lab's mode. */
-export function labOverlay(objects: readonly KubernetesObject[], mode: LabMode): KubernetesObject[] {
+/**
+ * The lab's overlay: a `--mode=` argument of a DaemonSet container becomes the lab's mode, and in
+ * bgp mode on a routed underlay `--bgp-peer-gateway` follows it.
+ */
+export function labOverlay(
+  objects: readonly KubernetesObject[],
+  mode: LabMode,
+  topology: LabTopologyKind = 'flat',
+): KubernetesObject[] {
+  const peerGateway = mode === 'bgp' && topology === 'routed'
+  const rewrite = (args: string[] | undefined) =>
+    args?.flatMap((a) =>
+      a.startsWith('--mode=') ? [`--mode=${mode}`, ...(peerGateway ? ['--bgp-peer-gateway'] : [])] : [a],
+    )
   return objects.map((o) => {
     if (o.kind !== 'DaemonSet') return o
     const ds = JSON.parse(JSON.stringify(o)) as V1DaemonSet
     for (const c of ds.spec?.template?.spec?.containers ?? []) {
-      c.command = c.command?.map((a) => (a.startsWith('--mode=') ? `--mode=${mode}` : a))
-      c.args = c.args?.map((a) => (a.startsWith('--mode=') ? `--mode=${mode}` : a))
+      c.command = rewrite(c.command)
+      c.args = rewrite(c.args)
     }
     return ds
   })

@@ -23,19 +23,27 @@ import {
   defaultPodName,
   labDir,
   LAB_MODES,
+  LAB_TOPOLOGIES,
   type LabMode,
+  type LabTopologyKind,
   MAX_NODES,
   nodeIP,
   nodeName,
   nodeNetns,
   podCidr,
+  ROUTED_UNDERLAY,
+  routedNodeIP,
+  routedSubnet,
+  routerIP,
+  routerNetns,
+  subnetBridge,
   UNDERLAY_BRIDGE,
   UNDERLAY_CIDR,
   underlayNetns,
   underlayPort,
   validateLabName,
 } from './names.js'
-import {createNode, createUnderlay} from './network.js'
+import {createNode, createRouter, createUnderlay} from './network.js'
 import {type Libexec, logTail, resolveLibexec, startApiServerProcess, startSupervisorProcess} from './processes.js'
 import {type LabNodeState, type LabState, procAlive, procRef, readLabState, writeLabState} from './state.js'
 import type {SupervisorStatus} from './supervisor.js'
@@ -46,6 +54,8 @@ export interface LabUpOptions {
   nodes: number
   podsPerNode: number
   mode: LabMode
+  /** flat (default): one L2 underlay; routed: two subnets joined by a router namespace (names.ts). */
+  topology?: LabTopologyKind
   /** How long to wait for the node agents and for every pod's IP. */
   timeoutSeconds?: number
   /** Where the lab's programs are (default: next to cnidbg; see resolveLibexec). */
@@ -104,11 +114,20 @@ function validate(opts: LabUpOptions): void {
       code: 'BAD_MODE',
       suggestions: [`Use one of: ${LAB_MODES.join(', ')}`],
     })
+  if (opts.topology !== undefined && !LAB_TOPOLOGIES.includes(opts.topology))
+    throw new UsageError(`Unknown topology ${JSON.stringify(opts.topology)}.`, {
+      code: 'BAD_TOPOLOGY',
+      suggestions: [`Use one of: ${LAB_TOPOLOGIES.join(', ')}`],
+    })
 }
 
 /** The whole plan, before anything exists: names, addresses and paths of everything. */
-export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode' | 'mode'>, dir: string): LabState {
+export function planLab(
+  opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode' | 'mode' | 'topology'>,
+  dir: string,
+): LabState {
   const nodes: LabNodeState[] = []
+  const routed = opts.topology === 'routed'
   for (let i = 1; i <= opts.nodes; i++) {
     const name = nodeName(i)
     const nd = join(dir, 'nodes', name)
@@ -116,7 +135,8 @@ export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode
     nodes.push({
       name,
       index: i,
-      nodeIP: nodeIP(i),
+      nodeIP: routed ? routedNodeIP(i) : nodeIP(i),
+      ...(routed ? {bridge: subnetBridge(routedSubnet(i)), gateway: routerIP(routedSubnet(i))} : {}),
       podCIDR: podCidr(i),
       netns: nodeNetns(opts.name, name),
       dir: nd,
@@ -141,7 +161,13 @@ export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode
     kubeconfig: join(dir, 'kubeconfig'),
     auth: planLabAuth(dir),
     clusterCIDR: CLUSTER_CIDR,
-    underlay: {netns: underlayNetns(opts.name), bridge: UNDERLAY_BRIDGE, cidr: UNDERLAY_CIDR},
+    underlay: {
+      netns: underlayNetns(opts.name),
+      bridge: UNDERLAY_BRIDGE,
+      cidr: routed ? ROUTED_UNDERLAY : UNDERLAY_CIDR,
+    },
+    topology: routed ? 'routed' : 'flat',
+    ...(routed ? {router: {netns: routerNetns(opts.name), addresses: [routerIP(0), routerIP(1)]}} : {}),
     apiserver: {
       pid: 0,
       start: null,
@@ -304,6 +330,10 @@ export async function labUp(
   try {
     await steps.run('underlay', async () => {
       await createUnderlay(state)
+      if (state.router) {
+        await createRouter(state)
+        return `${state.underlay.netns}, bridges br0 br1, router ${state.router.netns} (${state.router.addresses.join(' ')})`
+      }
       return `${state.underlay.netns}, bridge ${state.underlay.bridge}, ${state.underlay.cidr}`
     })
     check()
@@ -353,7 +383,7 @@ export async function labUp(
     await steps.run('deploy', async () => {
       // The manifests a cluster gets, with the lab's mode (manifests.ts); the supervisor runs the
       // DaemonSets' pods on every node from what the API server now stores.
-      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode)
+      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode, state.topology)
       const applied = await applyManifests(state.kubeconfig, objects).catch((error: unknown) => {
         throw new FailureError(`Applying ${libexec.deployDir}: ${apiErrorText(error)}`, {code: 'DEPLOY_FAILED'})
       })

@@ -9,7 +9,7 @@ import type {NodeAccess} from '../kernel/node-access.js'
 import type {KernelReader} from '../kernel/reader.js'
 import type {ProbeProtocol, ProbeReport} from '../kernel/probes.js'
 
-export type TraceMode = 'vxlan' | 'host-gw'
+export type TraceMode = 'vxlan' | 'host-gw' | 'bgp'
 
 export interface TraceNetns {
   /** A name under /run/netns, when there is one (used in hints as `ip -n <name>`). */
@@ -79,6 +79,8 @@ export type FaultReason =
   | 'mtu'
   | 'underlay-blocked'
   | 'no-listener'
+  | 'bgp-peer-down'
+  | 'route-not-advertised'
   | 'unknown'
 
 export const FAULT_REASONS: readonly FaultReason[] = [
@@ -95,6 +97,8 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   'mtu',
   'underlay-blocked',
   'no-listener',
+  'bgp-peer-down',
+  'route-not-advertised',
   'unknown',
 ]
 

@@ -23,6 +23,9 @@ t.test('the catalog has every fault the lab promises', async (t) => {
     'rp-filter-strict',
     'underlay-mtu',
     'vxlan-port-blocked',
+    'bgp-session-blocked',
+    'bgp-route-withdrawn',
+    'bgp-speaker-stopped',
     'daemon-stopped',
   ])
     t.ok(ids.includes(id), id)
@@ -39,7 +42,7 @@ t.test('each fault is one module named after its id, fully described', async (t)
       f.title.length > 10 && f.description.length > 60 && f.symptom.length > 20,
       `${f.id}: title, description and symptom`,
     )
-    t.ok(f.modes.length > 0 && f.modes.every((m) => m === 'vxlan' || m === 'host-gw'), `${f.id}: modes`)
+    t.ok(f.modes.length > 0 && f.modes.every((m) => m === 'vxlan' || m === 'host-gw' || m === 'bgp'), `${f.id}: modes`)
     t.ok(['pod', 'node', 'peer', 'underlay'].includes(f.scope), `${f.id}: scope`)
     t.equal(findFault(f.id), f)
   }
@@ -54,6 +57,7 @@ t.test("faults on the daemon's state stop the daemon; the others leave it runnin
     'fdb-missing',
     'fdb-stale',
     'neigh-missing',
+    'bgp-speaker-stopped',
     'daemon-stopped',
   ]
   for (const f of FAULTS) t.equal(f.stopsDaemon, daemonManaged.includes(f.id), f.id)
@@ -64,6 +68,8 @@ t.test('VXLAN-only faults say so', async (t) => {
     t.same(findFault(id)!.modes, ['vxlan'], id)
   for (const id of ['route-missing', 'route-wrong-node', 'underlay-mtu', 'rp-filter-strict', 'pod-link-down'])
     t.same(findFault(id)!.modes, ['vxlan', 'host-gw'], id)
+  for (const id of ['bgp-session-blocked', 'bgp-route-withdrawn', 'bgp-speaker-stopped'])
+    t.same(findFault(id)!.modes, ['bgp'], id)
 })
 
 t.test('the catalog as lab break --list returns it is plain data', async (t) => {
