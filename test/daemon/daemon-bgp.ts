@@ -31,7 +31,7 @@ t.test('bgp mode, two nodes', async (t) => {
     t.ok(livePid(join(birdDir(0), 'bird.pid'), netnsPath(n0.ns)), "node 0's bird runs in node 0's namespace")
     t.ok(livePid(join(birdDir(1), 'bird.pid'), netnsPath(n1.ns)), "node 1's bird runs in node 1's namespace")
     t.notOk(livePid(join(birdDir(0), 'bird.pid'), netnsPath(n1.ns)), "and not in another node's")
-    const diag = (await httpGet(d0.address!, '/diag')).body
+    const diag = (await httpGet(d0.address!, '/diag', lab.token)).body
     t.equal(diag.mode, 'bgp')
     t.equal(diag.routeProto, 12)
     t.match(diag.bgp, {asn: 64512, speaker: {running: true}})
@@ -54,7 +54,7 @@ t.test('bgp mode, two nodes', async (t) => {
       spec: {podCIDR: '10.244.9.0/24'},
     })
     await eventually('evil skipped', async () =>
-      (await httpGet(lab.daemon(0)!.address!, '/diag')).body.skippedPeers.some(
+      (await httpGet(lab.daemon(0)!.address!, '/diag', lab.token)).body.skippedPeers.some(
         (p: {name: string}) => p.name === 'evil',
       ),
     )
