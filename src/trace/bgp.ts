@@ -49,7 +49,11 @@ process.stdin.setEncoding('utf8').on('data', (c) => (t += c)).on('end', async ()
   }
 })`
 
-async function getDiag(node: TraceNode, url: string, token: string | undefined): Promise<{status: number; body: string}> {
+async function getDiag(
+  node: TraceNode,
+  url: string,
+  token: string | undefined,
+): Promise<{status: number; body: string}> {
   if (!node.netns) {
     const res = await fetch(url, {
       signal: AbortSignal.timeout(5000),
