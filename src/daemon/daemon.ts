@@ -33,6 +33,7 @@ import {HostGwBackend} from './backends/host-gw.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js'
 import {type Authorize, type HttpServer, parseListen, startHttp} from './http.js'
 import {apiReviewer, Gate, GateRefusal, type Reviewer} from '../kube/node-proxy-gate.js'
+import {POLICY_MODES, PolicyEnforcer, type PolicyMode, type PolicyStatus} from './policy-enforcer.js'
 import {surviveUnhandledRejections} from '../core/http.js'
 import {type InformerStatus, WatchedCollection} from '../kube/informers.js'
 import {contains, containsCIDR, formatIP, parseIP, parseNetwork} from '../core/ip.js'
@@ -105,6 +106,11 @@ export interface DaemonOptions {
   bgpPeerGateway?: boolean
   backoffInitialMs?: number
   backoffMaxMs?: number
+  /**
+   * NetworkPolicy enforcement (policy-enforcer.ts): `auto` (default) enforces when the API server
+   * serves NetworkPolicies and stays off when it answers 404; `off` never touches the filter table.
+   */
+  networkPolicy?: PolicyMode
   log?: Logger
   /**
    * Who answers the gate on /diag (TokenReview, then SubjectAccessReview for `get nodes/proxy` on
@@ -139,6 +145,7 @@ export interface HealthReport {
   node: string
   mode: string
   informers: {nodes: InformerStatus; pods: InformerStatus}
+  networkPolicy: PolicyStatus
   lastReconcile?: ReconcileReport
   lastSuccessAt?: string
   reconciles: number
@@ -220,6 +227,13 @@ export function resolveOptions(
       suggestions: ['Use HOST:PORT (e.g. 127.0.0.1:0 for any free port) or unix:/absolute/path'],
     })
   }
+  const networkPolicy = opts.networkPolicy ?? 'auto'
+  if (!(POLICY_MODES as readonly string[]).includes(networkPolicy)) {
+    throw new UsageError(`Unknown NetworkPolicy mode ${JSON.stringify(networkPolicy)}.`, {
+      code: 'BAD_NETWORK_POLICY',
+      suggestions: [`Use one of: ${POLICY_MODES.join(', ')}`],
+    })
+  }
   const vni = opts.vni ?? DEFAULT_VNI
   if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) {
     throw new UsageError(`Invalid VNI ${vni}.`, {code: 'BAD_VNI', suggestions: ['1 … 16777215']})
@@ -246,6 +260,7 @@ export function resolveOptions(
     bgpPeers,
     bgpAs,
     bgpPeerGateway: opts.bgpPeerGateway ?? false,
+    networkPolicy,
     hostNetwork: opts.hostNetwork ?? false,
     subnetFile: opts.subnetFile ?? DEFAULT_SUBNET_FILE,
     stateDir: opts.stateDir ?? DEFAULT_STATE_DIR,
@@ -266,6 +281,7 @@ export class NodeDaemon {
   private readonly core: CoreV1Api
   private readonly nodes: WatchedCollection<V1Node>
   private readonly pods: WatchedCollection<V1Pod>
+  readonly policy: PolicyEnforcer
   private http: HttpServer | undefined
   private timer: NodeJS.Timeout | undefined
   private debounce: NodeJS.Timeout | undefined
@@ -323,9 +339,23 @@ export class NodeDaemon {
       this.kc,
       '/api/v1/pods',
       () => this.core.listPodForAllNamespaces(),
-      // Pods only feed /diag: no reconcile on pod events.
-      {...common, onChange: () => {}},
+      // Pods feed /diag and NetworkPolicy: no route reconcile on pod events.
+      {...common, onChange: () => this.policy.request()},
     )
+    this.policy = new PolicyEnforcer({
+      kc: this.kc,
+      nodeName: this.opts.nodeName,
+      netns: this.opts.netns,
+      mode: this.opts.networkPolicy,
+      pods: () => this.pods.list(),
+      podsSynced: () => this.pods.synced,
+      log: (level, m) => this.log(level, m),
+      informer: {
+        backoffInitialMs: this.opts.backoffInitialMs,
+        backoffMaxMs: this.opts.backoffMaxMs,
+        resyncMs: this.opts.resyncSeconds * 1000,
+      },
+    })
   }
 
   private log(level: LogLevel, msg: string): void {
@@ -365,6 +395,7 @@ export class NodeDaemon {
     this.log('info', `node ${this.opts.nodeName}: ${this.opts.mode} on ${this.opts.iface} in ${where}`)
     this.nodes.start()
     this.pods.start()
+    this.policy.start()
     if (this.opts.listen !== false) {
       this.http = await startHttp(
         this.opts.listen,
@@ -380,7 +411,10 @@ export class NodeDaemon {
       writeListenFile(this.nodeDir, this.http.address)
       this.log('info', `serving /healthz and /diag on ${this.http.address}`)
     }
-    this.timer = setInterval(() => this.requestReconcile(0), this.opts.reconcileIntervalMs)
+    this.timer = setInterval(() => {
+      this.requestReconcile(0)
+      this.policy.tick()
+    }, this.opts.reconcileIntervalMs)
     this.requestReconcile(0)
   }
 
@@ -395,7 +429,7 @@ export class NodeDaemon {
     if (this.debounce) clearTimeout(this.debounce)
     this.timer = this.debounce = undefined
     await this.running
-    await Promise.all([this.nodes.stop(), this.pods.stop()])
+    await Promise.all([this.nodes.stop(), this.pods.stop(), this.policy.stop({teardown: opts.teardown})])
     if (this.http) {
       await this.http.close()
       removeListenFile(this.nodeDir)
@@ -609,10 +643,11 @@ export class NodeDaemon {
     const nodes = this.nodes.status()
     const pods = this.pods.status()
     return {
-      ok: nodes.synced && pods.synced && Boolean(this.last?.ok),
+      ok: nodes.synced && pods.synced && Boolean(this.last?.ok) && this.policy.ok,
       node: this.opts.nodeName,
       mode: this.opts.mode,
       informers: {nodes, pods},
+      networkPolicy: this.policy.status(),
       lastReconcile: this.last,
       lastSuccessAt: this.lastSuccessAt,
       reconciles: this.reconciles,
@@ -759,6 +794,8 @@ export interface DiagReport {
   bgp: BgpDiag | null
   pods: Array<{namespace: string; name: string; ip: string | null; hostNetwork: boolean; inPodCIDR: boolean | null}>
   informers: HealthReport['informers']
+  /** Enforcement state and the last compile (policy-enforcer.ts). */
+  networkPolicy: PolicyStatus & ReturnType<PolicyEnforcer['summary']>
   healthy: boolean
   lastReconcile: ReconcileReport | null
   lastSuccessAt: string | null
@@ -937,6 +974,7 @@ async function buildDiag(d: NodeDaemon, input: DiagInputs): Promise<DiagReport> 
     bgp,
     pods,
     informers: input.health.informers,
+    networkPolicy: {...input.health.networkPolicy, ...d.policy.summary()},
     healthy: input.health.ok,
     lastReconcile: last,
     lastSuccessAt: input.health.lastSuccessAt ?? null,

@@ -41,6 +41,8 @@ export interface LabStatusNode {
     healthy: boolean
     /** https://<node IP>:10265, reachable inside the lab's namespaces. */
     url?: string
+    /** Its certificate's SHA-256 fingerprint (`trace --agent-fingerprint NODE=…`). */
+    fingerprint?: string
     problem?: string
   }
   kubelet: {running: boolean; synced: boolean}
@@ -160,6 +162,7 @@ export async function labStatus(opts: LabStatusOptions = {}): Promise<LabStatusR
         running: Boolean(a?.running),
         healthy: Boolean(a?.healthy),
         url: a?.url,
+        fingerprint: a?.fingerprint,
         problem: agentProblem,
       },
       kubelet: {running: Boolean(s), synced: Boolean(s?.kubelet.synced)},

@@ -17,6 +17,7 @@ import {CoreV1Api, KubeConfig, KubernetesObjectApi, type V1DaemonSet, type V1Nod
 import {readFileSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
+import type {TLSSocket} from 'node:tls'
 import {basename, dirname, join} from 'node:path'
 
 import {birdConfig, DEFAULT_BGP_AS} from '../daemon/bird.js'
@@ -62,6 +63,11 @@ export interface AgentStatus {
   pid?: number
   /** https://<node IP>:10265 */
   url?: string
+  /**
+   * The SHA-256 fingerprint of the certificate it serves (self-signed at each start), as seen by the
+   * health check through the forwarder's root-only socket: what `trace --agent-fingerprint` pins.
+   */
+  fingerprint?: string
   healthy: boolean
   restarts: number
 }
@@ -89,6 +95,7 @@ export function nodeProcessSocket(node: Pick<LabNodeState, 'dir'>, role: 'daemon
 
 interface Health {
   ok: boolean
+  fingerprint?: string
   body?: {lastReconcile?: {waiting?: string; errors?: string[]}; lastSuccessAt?: string; reconciles?: number}
 }
 
@@ -98,6 +105,7 @@ function healthz(socketPath: string, tls: boolean): Promise<Health> {
     const get = tls ? https.get : http.get
     // The agent's certificate is its own, self-signed: a health check only asks whether it answers.
     const req = get({socketPath, path: '/healthz', timeout: 2000, rejectUnauthorized: false}, (res) => {
+      const fingerprint = tls ? (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 : undefined
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (c: string) => {
@@ -110,7 +118,7 @@ function healthz(socketPath: string, tls: boolean): Promise<Health> {
         } catch {
           // Not JSON: the status says enough.
         }
-        resolve({ok: res.statusCode === 200, body: parsed})
+        resolve({ok: res.statusCode === 200, fingerprint, body: parsed})
       })
     })
     req.on('timeout', () => req.destroy())
@@ -190,8 +198,8 @@ export class Supervisor {
     for (const n of this.state.nodes) {
       this.pluginServers.set(n.name, new PluginServer(n, (m) => this.log(`[${n.name}] ${m}`)))
     }
-    await Promise.all([...this.pluginServers.values()].map((p) => p.start()))
-    await this.startNodePods()
+    // The node processes need neither: they start meanwhile.
+    await Promise.all([...[...this.pluginServers.values()].map((p) => p.start()), this.startNodePods()])
     if (this.state.router && this.state.mode === 'bgp') {
       this.router = new BirdSpeaker(join(this.dir, 'router', 'bird'), this.state.router.netns, (m) =>
         this.log(`[router] ${m}`),
@@ -414,6 +422,7 @@ export class Supervisor {
       running: Boolean(pid),
       pid,
       url: this.url(name, 'agent'),
+      fingerprint: pid ? this.health.get(`${name}/agent`)?.fingerprint : undefined,
       healthy: Boolean(pid && this.health.get(`${name}/agent`)?.ok),
       restarts: a.status().restarts,
     }

@@ -92,6 +92,10 @@ export class HostViewMounts {
   async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const fd = await this.open()
     if (this.closed) throw this.closedError()
+    // After a signal the cleanups have taken their list: a program started now (a case's plugin
+    // server, a plugin call) would register its own too late and outlive the run. From here to the
+    // spawn in run() nothing awaits, so a signal cannot slip in between.
+    if (cleaningUp()) throw new Error(`not starting ${file}: cnidbg is cleaning up after a signal`)
     // Until the program is done, the descriptor stays open: nsenter opens it by number after we spawn
     // it, and a number closed meanwhile could already name another file of ours.
     this.running++

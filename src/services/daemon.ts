@@ -6,6 +6,7 @@ import {requireEnvironment} from '../netns/preflight.js'
 
 export {BACKEND_TYPES, type BackendType} from '../daemon/annotations.js'
 export {DEFAULT_VXLAN_PORT} from '../daemon/backends/vxlan.js'
+export {POLICY_MODES, type PolicyMode} from '../daemon/policy-enforcer.js'
 export {
   DEFAULT_CLUSTER_CIDR,
   DEFAULT_IFACE,

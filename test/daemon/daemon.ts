@@ -63,6 +63,9 @@ t.test('vxlan mode, three nodes', async (t) => {
     t.notMatch(anonymous.text, /podCIDR|peers/, 'nothing of the node in the refusal')
     t.equal((await httpGet(d0.address!, '/', 'not-a-token')).status, 401, 'a token the API server does not know: 401')
     t.match(h.body, {ok: true, node: 'node-0', mode: 'vxlan', informers: {nodes: {synced: true}, pods: {synced: true}}})
+    // The lab API server serves NetworkPolicies (none exist here): enforcement is on, and the node healthy.
+    t.match(h.body.networkPolicy, {mode: 'auto'})
+    t.not(h.body.networkPolicy.state, 'error')
     const diag = await httpGet(d0.address!, '/diag', lab.token)
     t.equal(diag.status, 200)
     const mac = annotations(lab, 0)[ANN_VTEP_MAC]

@@ -65,6 +65,8 @@ export interface DaemonLab {
 export interface DaemonLabOptions {
   nodes?: number
   pods?: boolean
+  /** The node end of each pod's veth (default vp0); cnidbg-ref names it cnidbg<hex>. */
+  hostVeth?: string
   /** Apiserver watch history; small values force 410 Gone on resume. */
   historySize?: number
 }
@@ -134,8 +136,9 @@ export async function startDaemonLab(opts: DaemonLabOptions = {}): Promise<Daemo
         await mkns(podNs)
         const gw = `10.244.${i}.1`
         const podIP = `10.244.${i}.2`
-        await ip(['link', 'add', 'vp0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs], ns)
-        await ipBatch([`addr add ${gw}/32 dev vp0`, 'link set vp0 up', `route add ${podIP}/32 dev vp0`], ns)
+        const vp = opts.hostVeth ?? 'vp0'
+        await ip(['link', 'add', vp, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs], ns)
+        await ipBatch([`addr add ${gw}/32 dev ${vp}`, `link set ${vp} up`, `route add ${podIP}/32 dev ${vp}`], ns)
         await ipBatch(
           [
             `addr add ${podIP}/32 dev eth0`,

@@ -151,6 +151,14 @@ t.test("an agent refuses no token (401) and a token without nodes/proxy (403), a
   }
   const tracer = /token: "?([^"\s]+)"?/.exec(readFileSync(state.auth!.nodeKubeconfig!, 'utf8'))![1]!
   const daemonToken = readFileSync(join(nodePodDir(n1, 'cnidbg-node'), 'serviceaccount', 'token'), 'utf8')
+  // The fingerprint lab status gives is the certificate the agent serves on the node's IP.
+  const served = await inNetns(n1.netns, 'sh', [
+    '-c',
+    `openssl s_client -connect ${n2.nodeIP}:10265 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+  ])
+  const status = (await labStatus({name})).nodes.find((n) => n.name === n2.name)!.agent
+  t.match(status.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+  t.equal(served.stdout.trim().split('=')[1], status.fingerprint)
   t.equal(await code(), '401')
   t.equal(await code(daemonToken), '403', "the daemon's ServiceAccount has no nodes/proxy")
   t.equal(await code(tracer), '200')

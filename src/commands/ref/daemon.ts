@@ -11,6 +11,8 @@ import {
   DEFAULT_STATE_DIR,
   DEFAULT_SUBNET_FILE,
   DEFAULT_VXLAN_PORT,
+  POLICY_MODES,
+  type PolicyMode,
   runDaemon,
   type RunDaemonResult,
   settleDaemon,
@@ -75,6 +77,12 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       summary:
         'bgp mode: also peer with the next hop of each of the node’s own routes on --iface (its default gateway, or the router between underlay subnets).',
     }),
+    'network-policy': Flags.string({
+      default: 'auto',
+      options: [...POLICY_MODES],
+      summary:
+        'Enforce NetworkPolicies: auto = when the API server serves them (iptables chains CNIDBG-NP-*); off = never.',
+    }),
     once: Flags.boolean({summary: 'Reconcile until healthy (at most --once-timeout s), print the diagnostics, stop.'}),
     'once-timeout': Flags.integer({default: 60, min: 1, summary: 'Seconds --once waits for a healthy state.'}),
     verbose: Flags.boolean({char: 'v', summary: 'Also log every reconcile pass.'}),
@@ -103,6 +111,7 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       bgpAs: flags['bgp-as'],
       bgpPeers: flags['bgp-peer'] ?? [],
       bgpPeerGateway: flags['bgp-peer-gateway'] ?? false,
+      networkPolicy: flags['network-policy'] as PolicyMode,
       once: flags.once ?? false,
       onceTimeoutMs: flags['once-timeout'] * 1000,
       log: daemonLogger({json, verbose: flags.verbose ?? false, node: flags.node}),

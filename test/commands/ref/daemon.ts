@@ -56,6 +56,8 @@ t.test('ref daemon passes its flags to the service', async (t) => {
     '60',
     '--interval',
     '2',
+    '--network-policy',
+    'off',
     '--once',
     '--json',
   ])
@@ -75,9 +77,31 @@ t.test('ref daemon passes its flags to the service', async (t) => {
     reconcileIntervalMs: 2000,
     vni: 1,
     vxlanPort: 8472,
+    networkPolicy: 'off',
     once: true,
   })
   t.match(result, {node: 'n1', healthy: true})
+})
+
+t.test('--network-policy takes auto or off', async (t) => {
+  const {default: RefDaemon} = await import('../../../src/commands/ref/daemon.js')
+  const saved = process.exitCode
+  t.teardown(() => {
+    process.exitCode = saved
+  })
+  const out: string[] = []
+  const write = process.stdout.write.bind(process.stdout)
+  const errWrite = process.stderr.write.bind(process.stderr)
+  process.stdout.write = ((s: string) => out.push(s) > 0) as typeof process.stdout.write
+  process.stderr.write = (() => true) as typeof process.stderr.write
+  try {
+    await RefDaemon.run(['--node', 'n1', '--netns', 'x', '--network-policy', 'on', '--json'])
+  } finally {
+    process.stdout.write = write
+    process.stderr.write = errWrite
+  }
+  t.equal(process.exitCode, 2)
+  t.match(JSON.parse(out.join('')), {status: 2, error: {message: /network-policy/}})
 })
 
 t.test('ref daemon refuses to program its own namespace without --host-network', async (t) => {
