@@ -108,6 +108,17 @@ t.test('routed underlay: two subnets, routes learned over BGP as proto bird, the
     ],
     "/diag shows node1's sessions",
   )
+  // node2 is on the other subnet: its daemon reached the control plane through the router, and
+  // --bgp-peer-gateway found its own router address (198.18.1.254) as its global peer.
+  t.same(
+    (await sessions('node2')).map((x) => [x.peerNode, x.state]).sort(),
+    [
+      ['global peer', 'Established'],
+      ['node1', 'Established'],
+      ['node3', 'Established'],
+    ],
+    "/diag shows node2's sessions",
+  )
 })
 
 t.test('every pod pings every other pod; TCP across the L3 hop', async (t) => {
