@@ -59,7 +59,19 @@ export class CaseServer {
 
   /** Starts the server and resolves once it serves (its pid file, written last, names it), or throws. */
   static async start(sb: Sandbox, plugin: string): Promise<CaseServer> {
-    const done = sb.run(plugin, ['--serve', SERVER_DIR])
+    // A sandbox refuses to start it once a signal started the cleanups: that is an exit, not a crash.
+    const done = sb.run(plugin, ['--serve', SERVER_DIR]).catch((error: unknown): RunResult => ({
+      command: plugin,
+      args: ['--serve', SERVER_DIR],
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: (error as Error).message,
+      timedOut: false,
+      outputLimitExceeded: false,
+      spawnError: (error as Error).message,
+      durationMs: 0,
+    }))
     // Registered after the sandbox's own cleanup, so it runs before the sandbox goes (newest first).
     const unregister = onCleanup(`plugin server of sandbox ${sb.id}`, async () => {
       await killNamespaceProcesses([sb.host.name])

@@ -156,6 +156,14 @@ export function planNodePod(
   }
   if (spec.automountServiceAccountToken !== false)
     mounts.push({source: join(dir, 'serviceaccount'), target: SERVICE_ACCOUNT_DIR, readOnly: true})
+  // What an image would hold: cnidbg's own package, which the lab runs from this machine's disk. A
+  // volume over a parent of it (the emptyDir on /tmp, where a checkout may live) would hide it from
+  // the pod, so it is mounted back, read-only, after the volumes.
+  if (command[0] === 'cnidbg') {
+    const root = dirname(dirname(opts.cnidbg.at(-1)!))
+    if (mounts.some((m) => root === m.target || root.startsWith(`${m.target}/`)))
+      mounts.push({source: root, target: root, readOnly: true})
+  }
   const caps = container.securityContext?.capabilities
   const dropsAll = (caps?.drop ?? []).some((c) => c.toUpperCase() === 'ALL')
   const listenArg = command.find((a) => a.startsWith('--listen='))
@@ -262,6 +270,9 @@ export function podLaunchArgv(plan: NodePodPlan, netns: string): string[] {
       String(overlays.length),
       ...overlays,
       ...caps,
+      // A pod's environment is its manifest's. The supervisor's own preloads (NODE_OPTIONS, which a
+      // test runner also adds to every program started under it) must not reach the pod's Node.
+      ...('NODE_OPTIONS' in plan.env ? [] : ['env', '-u', 'NODE_OPTIONS', '--']),
       ...plan.argv,
     ],
     {sysfs: true},

@@ -124,7 +124,11 @@ t.test(
       '--bounding-set=-all,+sys_admin,+sys_ptrace,+net_admin,+net_raw',
       '--',
     ])
-    t.same(argv.slice(setpriv + 3), p.argv)
+    t.same(
+      argv.slice(setpriv + 3),
+      ['env', '-u', 'NODE_OPTIONS', '--', ...p.argv],
+      "the manifest's command, without this process's NODE_OPTIONS",
+    )
   },
 )
 
@@ -148,6 +152,16 @@ t.test('bgp on a routed underlay: the daemon also peers with its router (--bgp-p
     bird,
     '/run/cnidbg/lab/unit/nodes/node1/host/var/lib/cnidbg/node1/bird',
     "the daemon's --state-dir, a hostPath",
+  )
+})
+
+t.test("a checkout under a volume's mount point (the emptyDir on /tmp) is mounted back for the pod", async (t) => {
+  const ds = daemonSets.find((d) => d.metadata?.name === 'cnidbg-agent')!
+  const hidden = planNodePod(ds, node, {cnidbg: ['/usr/bin/node', '/tmp/ck/bin/run.js'], basePath: '/bin'})!
+  t.same(hidden.mounts.at(-1), {source: '/tmp/ck', target: '/tmp/ck', readOnly: true}, 'last, read-only, at its path')
+  t.notOk(
+    plan('cnidbg-agent').mounts.some((m) => m.target === '/opt/cnidbg'),
+    'a checkout no volume hides is not mounted again',
   )
 })
 
