@@ -1,9 +1,10 @@
-// Lab benchmark (run as root after `npm run build`):  node bench/lab-up.mjs [--runs N]
+// Lab benchmark (run as root after `npm run build`):  node bench/lab-up.mjs [--runs N] [--modes a,b]
 //
-//  1. wall time of `cnidbg lab up --nodes 3 --pods-per-node 2 --mode vxlan` (N runs, default 1)
-//  2. per mode (vxlan, host-gw, vpc): iperf3 TCP throughput node→node over the underlay, and pod→pod
-//     across two nodes; the ratio is what the pod network keeps of the underlay's throughput. In vpc
-//     pod→pod crosses the VPC router (one more forwarding hop), node→node does not.
+//  1. wall time of `cnidbg lab up --nodes 3 --pods-per-node 2` in vxlan and in bgp on the routed
+//     underlay (N runs each, default 1)
+//  2. per mode (vxlan, host-gw, vpc, bgp; vpc pod→pod crosses the VPC router; bgp on the routed underlay, its two nodes on different subnets):
+//     iperf3 TCP throughput node→node over the underlay, and pod→pod across two nodes; the ratio is
+//     what the pod network keeps of the underlay's throughput.
 //
 // iperf3 runs inside the lab's namespaces (server `-s -1` exits after one test; client `-t 3 -J`).
 // Every lab and process is removed at the end, also on failure or Ctrl-C.
@@ -18,6 +19,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // CNIDBG_BIN: another build of the CLI (default: this checkout's bin/run.js).
 const cli = process.env.CNIDBG_BIN ?? join(root, 'bin', 'run.js')
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 1
+const modes = process.argv.includes('--modes')
+  ? process.argv[process.argv.indexOf('--modes') + 1].split(',')
+  : ['vxlan', 'host-gw', 'vpc', 'bgp']
 const labs = new Set()
 const children = new Set()
 
@@ -32,7 +36,7 @@ async function cleanup() {
 }
 process.on('SIGINT', () => cleanup().finally(() => process.exit(130)))
 
-async function labUp(name, mode, nodes, pods) {
+async function labUp(name, mode, nodes, pods, topology = 'flat') {
   labs.add(name)
   const t0 = performance.now()
   const r = await cnidbg([
@@ -46,6 +50,8 @@ async function labUp(name, mode, nodes, pods) {
     String(nodes),
     '--pods-per-node',
     String(pods),
+    '--topology',
+    topology,
   ])
   return {result: r, seconds: (performance.now() - t0) / 1000}
 }
@@ -84,8 +90,8 @@ async function iperf(serverNs, serverIp, clientNs, seconds = 3) {
 const gbit = (bps) => (bps / 1e9).toFixed(2)
 
 async function throughput(mode) {
-  const name = `bench${mode === 'vxlan' ? 'vx' : mode === 'vpc' ? 'vpc' : 'gw'}`
-  const {result, seconds} = await labUp(name, mode, 2, 1)
+  const name = `bench${mode === 'vxlan' ? 'vx' : mode === 'bgp' ? 'bgp' : mode === 'vpc' ? 'vpc' : 'gw'}`
+  const {result, seconds} = await labUp(name, mode, 2, 1, mode === 'bgp' ? 'routed' : 'flat')
   const [n1, n2] = result.nodes
   const [p1, p2] = result.pods
   const underlay = await iperf(n2.netns, n2.nodeIP, n1.netns)
@@ -95,17 +101,26 @@ async function throughput(mode) {
 }
 
 try {
-  const upTimes = []
-  for (let i = 0; i < runs; i++) {
-    const {seconds} = await labUp('benchup', 'vxlan', 3, 2)
-    upTimes.push(seconds)
-    await labDown('benchup')
+  const upLines = []
+  for (const [mode, topology] of [
+    ['vxlan', 'flat'],
+    ['bgp', 'routed'],
+  ]) {
+    if (!modes.includes(mode)) continue
+    const upTimes = []
+    for (let i = 0; i < runs; i++) {
+      const {seconds} = await labUp('benchup', mode, 3, 2, topology)
+      upTimes.push(seconds)
+      await labDown('benchup')
+    }
+    const median = [...upTimes].sort((a, b) => a - b)[Math.floor(upTimes.length / 2)]
+    upLines.push(
+      `lab up, 3 nodes × 2 pods, ${mode} (${topology}): ${upTimes.map((s) => s.toFixed(1)).join(', ')} s (median ${median.toFixed(1)} s)`,
+    )
   }
-  const rows = [await throughput('vxlan'), await throughput('host-gw'), await throughput('vpc')]
-  const median = [...upTimes].sort((a, b) => a - b)[Math.floor(upTimes.length / 2)]
-  console.log(
-    `lab up, 3 nodes × 2 pods, vxlan: ${upTimes.map((s) => s.toFixed(1)).join(', ')} s (median ${median.toFixed(1)} s)`,
-  )
+  const rows = []
+  for (const mode of modes) rows.push(await throughput(mode))
+  for (const l of upLines) console.log(l)
   console.log('')
   console.log('mode     node→node Gbit/s  pod→pod Gbit/s  pod/node')
   for (const r of rows)

@@ -17,7 +17,7 @@ export const ANN_VTEP_MAC = `${ANNOTATION_PREFIX}vtep-mac`
 /** The annotations the daemon writes; other `cnidbg.dev/*` keys on the Node are left alone. */
 export const MANAGED_ANNOTATIONS: readonly string[] = [ANN_NODE_IP, ANN_BACKEND_TYPE, ANN_VTEP_MAC]
 
-export const BACKEND_TYPES = ['vxlan', 'host-gw', 'vpc'] as const
+export const BACKEND_TYPES = ['vxlan', 'host-gw', 'vpc', 'bgp'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
 
 /** A remote node as its annotations and spec describe it. */
@@ -28,6 +28,8 @@ export interface PeerNode {
   backendType: string
   /** Every `cnidbg.dev/*` annotation, for backends that need more than the common three. */
   annotations: Record<string, string>
+  /** The Node's labels (the bgp backend's route-reflector label). */
+  labels?: Record<string, string>
 }
 
 export interface SkippedPeer {
@@ -61,7 +63,7 @@ export function parsePeer(node: V1Node): PeerNode | SkippedPeer {
   if (!isIPv4(nodeIP)) return {name, reason: `${ANN_NODE_IP} is not an IPv4 address: ${JSON.stringify(nodeIP)}`}
   const backendType = annotations[ANN_BACKEND_TYPE]
   if (!backendType) return {name, reason: `no ${ANN_BACKEND_TYPE} annotation`}
-  return {name, podCIDR, nodeIP, backendType, annotations}
+  return {name, podCIDR, nodeIP, backendType, annotations, labels: {...node.metadata?.labels}}
 }
 
 export function isSkipped(p: PeerNode | SkippedPeer): p is SkippedPeer {

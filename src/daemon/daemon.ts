@@ -29,6 +29,7 @@ import {
 import {type ApplyResult, kernelProgrammer, opArgs} from './apply.js'
 import {type Backend, flattenPlans, type PeerPlan, type Programmer} from './backends/backend.js'
 import {VpcBackend, VpcRouteClient} from './backends/vpc.js'
+import {BgpBackend, type BgpDiag} from './backends/bgp.js'
 import {HostGwBackend} from './backends/host-gw.js'
 import {DEFAULT_VNI, DEFAULT_VXLAN_PORT, VxlanBackend} from './backends/vxlan.js'
 import {type Authorize, type HttpServer, parseListen, startHttp} from './http.js'
@@ -36,7 +37,7 @@ import {apiReviewer, Gate, GateRefusal, type Reviewer} from '../kube/node-proxy-
 import {POLICY_MODES, PolicyEnforcer, type PolicyMode, type PolicyStatus} from './policy-enforcer.js'
 import {surviveUnhandledRejections} from '../core/http.js'
 import {type InformerStatus, WatchedCollection} from '../kube/informers.js'
-import {contains, containsCIDR, parseIP, parseNetwork} from '../core/ip.js'
+import {contains, containsCIDR, formatIP, parseIP, parseNetwork} from '../core/ip.js'
 import {type LinkInfo, type NodeSnapshot, readNode, type Underlay, underlayOf} from './kernel-state.js'
 import {
   type ActualFdb,
@@ -100,6 +101,12 @@ export interface DaemonOptions {
   vxlanPort?: number
   /** `--mode vpc`: base URL of the route-table API (backends/vpc.ts). */
   vpcApi?: string
+  /** bgp: the cluster's AS (default 64512). */
+  bgpAs?: number
+  /** bgp: extra iBGP peers of this node (a router that must learn the pod CIDRs), IPv4 addresses. */
+  bgpPeers?: string[]
+  /** bgp: also peer with the next hop of each of this node's own routes on the underlay interface. */
+  bgpPeerGateway?: boolean
   backoffInitialMs?: number
   backoffMaxMs?: number
   /**
@@ -246,12 +253,28 @@ export function resolveOptions(
   if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) {
     throw new UsageError(`Invalid VNI ${vni}.`, {code: 'BAD_VNI', suggestions: ['1 … 16777215']})
   }
+  const bgpPeers = (opts.bgpPeers ?? []).map((text) => {
+    const a = parseIP(text)
+    if (!a || a.family !== 4)
+      throw new UsageError(`Invalid --bgp-peer ${JSON.stringify(text)}.`, {
+        code: 'BAD_BGP_PEER',
+        suggestions: ['Give the IPv4 address of the BGP peer, e.g. 198.18.0.254'],
+      })
+    return formatIP(a)
+  })
+  const bgpAs = opts.bgpAs ?? 64512
+  if (!Number.isInteger(bgpAs) || bgpAs < 1 || bgpAs > 4_294_967_294) {
+    throw new UsageError(`Invalid AS number ${bgpAs}.`, {code: 'BAD_BGP_AS', suggestions: ['1 … 4294967294']})
+  }
   return {
     ...opts,
     iface,
     clusterCidr,
     listen,
     vni,
+    bgpPeers,
+    bgpAs,
+    bgpPeerGateway: opts.bgpPeerGateway ?? false,
     networkPolicy,
     hostNetwork: opts.hostNetwork ?? false,
     subnetFile: opts.subnetFile ?? DEFAULT_SUBNET_FILE,
@@ -344,6 +367,16 @@ export class NodeDaemon {
         return new VxlanBackend({vni: this.opts.vni, port: this.opts.vxlanPort, stateDir: this.nodeDir})
       case 'host-gw':
         return new HostGwBackend()
+      case 'bgp':
+        return new BgpBackend({
+          nodeDir: this.nodeDir,
+          netns: this.opts.netns,
+          iface: this.opts.iface,
+          asn: this.opts.bgpAs,
+          globalPeers: this.opts.bgpPeers,
+          peerGateway: this.opts.bgpPeerGateway,
+          log: (m) => this.log('info', m),
+        })
       case 'vpc': {
         const url = this.opts.vpcApi
         // The daemon's own Kubernetes identity authenticates it to the cloud API (TokenReview there).
@@ -445,9 +478,15 @@ export class NodeDaemon {
   /** Removes every route, neighbour, FDB entry and device the daemon owns on this node. */
   async teardown(): Promise<string[]> {
     const {links, state} = await readNode(this.opts.netns, this.backend.ownership)
-    const actual = this.backend.programmer ? await this.backend.programmer.read() : state
+    // A speaker goes first: stopped, it withdraws nothing from this node's kernel (persist), so the
+    // diff below removes what it had installed.
+    const speaker = this.backend instanceof BgpBackend
+    if (speaker) await (this.backend as BgpBackend).speaker.stop()
+    // bgp's routes are in this node's kernel: read and removed there, not through bird.
+    const external = this.backend.programmer && !speaker ? this.backend.programmer : undefined
+    const actual = external ? await external.read() : state
     const plan = diff({routes: [], neighs: [], fdbs: []}, actual, this.backend.ownership)
-    const res = await this.programmer.apply(plan.ops)
+    const res = await (external ?? kernelProgrammer(this.opts.netns, this.backend.ownership)).apply(plan.ops)
     const removed = [
       ...plan.ops.map((o) => opArgs(o, this.backend.ownership.routeProto).join(' ')),
       ...(await this.backend.teardownLocal(this.opts.netns, links)),
@@ -570,9 +609,15 @@ export class NodeDaemon {
 
     const self = {name, podCIDR, nodeIP: underlay.ip}
     const {peers, skipped} = selectPeers(self, this.nodes.list())
-    const {plans, skipped: unusable} = this.backend.plan({...self, underlay}, peers)
+    const planCtx = {...self, underlay, labels: {...own.metadata?.labels}}
+    const {plans, skipped: unusable} = this.backend.plan(planCtx, peers)
     report.peers = plans.length
     report.skippedPeers = [...skipped, ...unusable]
+    if (this.backend.sync) {
+      const changes = await this.backend.sync({self: planCtx, plans})
+      report.localChanges.push(...changes)
+      for (const c of changes) this.log('info', c)
+    }
 
     const actual = this.backend.programmer ? await this.backend.programmer.read() : snap.state
     const plan = diff(flattenPlans(plans), actual, this.backend.ownership)
@@ -781,6 +826,8 @@ export interface DiagReport {
     error?: string
   }
   sysctls: Record<string, string>
+  /** bgp mode: the speaker and its sessions, read live from its control socket; null otherwise. */
+  bgp: BgpDiag | null
   pods: Array<{namespace: string; name: string; ip: string | null; hostNetwork: boolean; inPodCIDR: boolean | null}>
   informers: HealthReport['informers']
   /** Enforcement state and the last compile (policy-enforcer.ts). */
@@ -928,6 +975,11 @@ async function buildDiag(d: NodeDaemon, input: DiagInputs): Promise<DiagReport> 
     })
   const last = input.health.lastReconcile ?? null
   const subnet = readSubnetFile(o.subnetFile) ?? null
+  let bgp: BgpDiag | null = null
+  if (d.backend instanceof BgpBackend) {
+    await d.backend.refreshSessions()
+    bgp = d.backend.diag()
+  }
   return {
     schemaVersion: 1,
     generatedAt: new Date().toISOString(),
@@ -955,6 +1007,7 @@ async function buildDiag(d: NodeDaemon, input: DiagInputs): Promise<DiagReport> 
       error: kernelError,
     },
     sysctls,
+    bgp,
     pods,
     informers: input.health.informers,
     networkPolicy: {...input.health.networkPolicy, ...d.policy.summary()},

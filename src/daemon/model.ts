@@ -16,6 +16,11 @@ export interface Route {
   dst: string
   /** Next hop; absent for a device route. */
   via?: string
+  /**
+   * Desired routes only: any next hop will do (a BGP speaker resolves a peer behind a router through
+   * that router, gateway recursive).
+   */
+  anyVia?: boolean
   dev: string
   onlink: boolean
   /** Route metric (priority); 0 when unset. */
@@ -90,7 +95,7 @@ export function fdbKey(f: Pick<Fdb, 'dev' | 'mac' | 'dst'>): string {
 }
 
 export function describeRoute(r: Route): string {
-  return `${r.dst}${r.via ? ` via ${r.via}` : ''} dev ${r.dev}${r.onlink ? ' onlink' : ''}${r.metric ? ` metric ${r.metric}` : ''}`
+  return `${r.dst}${r.via ? ` via ${r.via}` : r.anyVia ? ' via (any)' : ''} dev ${r.dev}${r.onlink ? ' onlink' : ''}${r.metric ? ` metric ${r.metric}` : ''}`
 }
 
 export function describeNeigh(n: Neigh): string {

@@ -87,7 +87,8 @@ export function routeDrift(want: Route, have: ActualRoute): string | undefined {
   const why: string[] = []
   if (have.type !== 'unicast') why.push(`type ${have.type}`)
   if (have.multipath) why.push('multipath')
-  if ((have.via ?? '') !== (want.via ?? '')) why.push(`via ${have.via ?? '(none)'} ≠ ${want.via ?? '(none)'}`)
+  if (!want.anyVia && (have.via ?? '') !== (want.via ?? ''))
+    why.push(`via ${have.via ?? '(none)'} ≠ ${want.via ?? '(none)'}`)
   if (have.dev !== want.dev) why.push(`dev ${have.dev} ≠ ${want.dev}`)
   if (have.onlink !== want.onlink) why.push(want.onlink ? 'onlink missing' : 'unexpected onlink')
   return why.length > 0 ? why.join(', ') : undefined

@@ -1,14 +1,17 @@
 /**
  * deploy/ in the lab: `lab up` applies the manifests a user applies to a real cluster (the Namespace,
  * ServiceAccounts, RBAC and DaemonSets) to its API server, and the supervisor runs the DaemonSets'
- * pods from what the API server stores (node-pods.ts). The lab changes one thing, as an overlay
- * would: the daemon's --mode is the lab's (`lab up --mode`).
+ * pods from what the API server stores (node-pods.ts). The lab changes what an overlay would: the
+ * daemon's --mode is the lab's (`lab up --mode`), in vpc mode it gets the route-table API's URL, and
+ * on a routed underlay in bgp mode the daemon
+ * also peers with its node's router (--bgp-peer-gateway: the next hop of the node's underlay route),
+ * which must learn the pod CIDRs for pod traffic to cross the L3 hop.
  */
 import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1DaemonSet} from '../kube/client.js'
-import type {LabMode} from './names.js'
+import type {LabMode, LabTopologyKind} from './names.js'
 
 /** The objects of every .yaml file in `dir`, files in name order (as `kubectl apply -f dir/`). */
 export function readManifests(dir: string): KubernetesObject[] {
@@ -22,21 +25,33 @@ export function readManifests(dir: string): KubernetesObject[] {
   )
 }
 
-/** The lab's overlay: a `--mode=` argument of a DaemonSet container becomes the lab's mode. */
+/**
+ * The lab's overlay: a `--mode=` argument of a DaemonSet container becomes the lab's mode; in vpc
+ * mode `--vpc-api` (the route-table API, a cloud's endpoint) follows it, and in bgp mode on a routed
+ * underlay `--bgp-peer-gateway`.
+ */
 export function labOverlay(
   objects: readonly KubernetesObject[],
   mode: LabMode,
-  extra: {vpcApi?: string} = {},
+  extra: {vpcApi?: string; topology?: LabTopologyKind} = {},
 ): KubernetesObject[] {
+  const peerGateway = mode === 'bgp' && extra.topology === 'routed'
+  const rewrite = (args: string[] | undefined) =>
+    args?.flatMap((a) =>
+      a.startsWith('--mode=')
+        ? [
+            `--mode=${mode}`,
+            ...(extra.vpcApi ? [`--vpc-api=${extra.vpcApi}`] : []),
+            ...(peerGateway ? ['--bgp-peer-gateway'] : []),
+          ]
+        : [a],
+    )
   return objects.map((o) => {
     if (o.kind !== 'DaemonSet') return o
     const ds = JSON.parse(JSON.stringify(o)) as V1DaemonSet
     for (const c of ds.spec?.template?.spec?.containers ?? []) {
-      // vpc: the daemon also needs the route-table API's address (a cloud's endpoint), after --mode.
-      const set = (a: string) =>
-        a.startsWith('--mode=') ? [`--mode=${mode}`, ...(extra.vpcApi ? [`--vpc-api=${extra.vpcApi}`] : [])] : [a]
-      c.command = c.command?.flatMap(set)
-      c.args = c.args?.flatMap(set)
+      c.command = rewrite(c.command)
+      c.args = rewrite(c.args)
     }
     return ds
   })

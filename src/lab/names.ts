@@ -8,8 +8,20 @@ import {join} from 'node:path'
 import {UsageError} from '../core/errors.js'
 import {NETNS_PREFIX} from '../netns/netns.js'
 
-export type LabMode = 'vxlan' | 'host-gw' | 'vpc'
-export const LAB_MODES: readonly LabMode[] = ['vxlan', 'host-gw', 'vpc']
+export type LabMode = 'vxlan' | 'host-gw' | 'vpc' | 'bgp'
+export const LAB_MODES: readonly LabMode[] = ['vxlan', 'host-gw', 'vpc', 'bgp']
+
+/**
+ * The underlay's shape. flat: every node on one L2 segment (198.18.0.0/24, one bridge). routed: two
+ * subnets, 198.18.0.0/24 (odd nodes) and 198.18.1.0/24 (even nodes), each its own bridge, joined by a
+ * router namespace (198.18.0.254, 198.18.1.254); every node routes 198.18.0.0/16 through it. Pod
+ * traffic between the subnets crosses an L3 hop, which host-gw cannot do and bgp can (the router is
+ * a BGP peer of every node, as a top-of-rack switch is).
+ */
+export type LabTopologyKind = 'flat' | 'routed'
+export const LAB_TOPOLOGIES: readonly LabTopologyKind[] = ['flat', 'routed']
+/** The routed underlay: both subnets together, the route each node has to the other subnet. */
+export const ROUTED_UNDERLAY = '198.18.0.0/16'
 
 export const DEFAULT_LAB_NAME = 'lab'
 /** Where `lab up` keeps labs unless CNIDBG_LAB_ROOT says otherwise. */
@@ -57,6 +69,31 @@ export function labNetnsPrefix(name: string): string {
 
 export function underlayNetns(lab: string): string {
   return `${labNetnsPrefix(lab)}ul`
+}
+
+/** The router between the two subnets of a routed underlay. */
+export function routerNetns(lab: string): string {
+  return `${labNetnsPrefix(lab)}rt`
+}
+
+/** Which subnet of a routed underlay node N is on: 0 for odd nodes, 1 for even ones. */
+export function routedSubnet(index: number): number {
+  return (index - 1) % 2
+}
+
+/** Node N's address on a routed underlay: 198.18.<subnet>.(1+N). */
+export function routedNodeIP(index: number): string {
+  return `198.18.${routedSubnet(index)}.${1 + index}`
+}
+
+/** The router's address on a subnet of the routed underlay (each node's gateway). */
+export function routerIP(subnet: number): string {
+  return `198.18.${subnet}.254`
+}
+
+/** The underlay bridge of a subnet (br0, br1). */
+export function subnetBridge(subnet: number): string {
+  return `br${subnet}`
 }
 
 /** node1, node2, … (1-based, so node N has pod CIDR 10.244.N.0/24). */

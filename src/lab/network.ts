@@ -3,11 +3,13 @@
  * eth0 is a veth into that bridge. Every link is created inside lab namespaces (`ip -n`, with the peer
  * sent straight to its namespace), so nothing ever appears in the root namespace, not even briefly.
  */
-import {deleteNetns, ip, ipBatch, listNetns, netnsPath, runInNetns} from '../netns/netns.js'
+import {deleteNetns, ip, ipBatch, killNetnsProcesses, listNetns, netnsPath, runInNetns} from '../netns/netns.js'
 import {createNetns} from '../netns/netns.js'
 import {
   CONTROL_PLANE_IP,
   NODE_IFACE,
+  ROUTED_UNDERLAY,
+  subnetBridge,
   UNDERLAY_BRIDGE,
   UNDERLAY_PREFIX,
   VPC_ROUTER_PORT,
@@ -39,16 +41,47 @@ export async function getSysctls(netns: string, keys: string[]): Promise<Record<
 
 export async function createUnderlay(state: LabState): Promise<void> {
   await createNetns(state.underlay.netns)
-  // No STP: ports forward at once. The bridge's one address is the control plane's, where the
-  // forwarder serves the API server to the nodes (names.ts, CONTROL_PLANE_IP).
+  // No STP: ports forward at once. A routed underlay has a bridge per subnet. The first bridge's one
+  // address is the control plane's, where the forwarder serves the API server to the nodes (names.ts,
+  // CONTROL_PLANE_IP).
+  const bridges = state.underlayRouter ? [subnetBridge(0), subnetBridge(1)] : [UNDERLAY_BRIDGE]
   await ipBatch(
     [
-      `link add ${UNDERLAY_BRIDGE} type bridge stp_state 0`,
-      `addr add ${CONTROL_PLANE_IP}/${UNDERLAY_PREFIX} dev ${UNDERLAY_BRIDGE}`,
-      `link set ${UNDERLAY_BRIDGE} up`,
+      ...bridges.flatMap((b) => [`link add ${b} type bridge stp_state 0`, `link set ${b} up`]),
+      `addr add ${CONTROL_PLANE_IP}/${UNDERLAY_PREFIX} dev ${bridges[0]}`,
+      // The control plane sits on the first subnet: nodes on the other one reach it through the
+      // router, and its answers go back the same way.
+      ...(state.underlayRouter
+        ? [`route add ${ROUTED_UNDERLAY} via ${state.underlayRouter.addresses[0]} dev ${bridges[0]}`]
+        : []),
     ],
     state.underlay.netns,
   )
+}
+
+/**
+ * The router of a routed underlay: a namespace with one port on each subnet's bridge (rt0, rt1 here;
+ * veth-rt0, veth-rt1 on the bridges) and forwarding on. Its routes to the pod CIDRs come from BGP
+ * (the supervisor runs a bird there that peers with every node).
+ */
+export async function createRouter(state: LabState): Promise<void> {
+  const r = state.underlayRouter!
+  await createNetns(r.netns)
+  await ipBatch(
+    r.addresses.flatMap((_, i) => [
+      `link add veth-rt${i} type veth peer name rt${i} netns ${r.netns}`,
+      `link set veth-rt${i} master ${subnetBridge(i)} up`,
+    ]),
+    state.underlay.netns,
+  )
+  await ipBatch(
+    [
+      'link set lo up',
+      ...r.addresses.flatMap((a, i) => [`addr add ${a}/${UNDERLAY_PREFIX} dev rt${i}`, `link set rt${i} up`]),
+    ],
+    r.netns,
+  )
+  await setSysctls(r.netns, {'net.ipv4.ip_forward': '1'})
 }
 
 /** Creates a node's namespace, its eth0 on the underlay, its address, and turns on forwarding. */
@@ -57,12 +90,18 @@ export async function createNode(state: LabState, node: LabNodeState): Promise<v
   await ipBatch(
     [
       `link add ${node.underlayPort} type veth peer name ${NODE_IFACE} netns ${node.netns}`,
-      `link set ${node.underlayPort} master ${UNDERLAY_BRIDGE} up`,
+      `link set ${node.underlayPort} master ${node.bridge ?? UNDERLAY_BRIDGE} up`,
     ],
     state.underlay.netns,
   )
   await ipBatch(
-    [`addr add ${node.nodeIP}/${UNDERLAY_PREFIX} dev ${NODE_IFACE}`, `link set ${NODE_IFACE} up`],
+    [
+      `addr add ${node.nodeIP}/${UNDERLAY_PREFIX} dev ${NODE_IFACE}`,
+      `link set ${NODE_IFACE} up`,
+      // Routed underlay: the other subnet is behind the router. Not a default route: a pod CIDR
+      // with no route must stay unroutable, not fall through to the router.
+      ...(node.gateway ? [`route add ${ROUTED_UNDERLAY} via ${node.gateway} dev ${NODE_IFACE}`] : []),
+    ],
     node.netns,
   )
   // In a VPC the node knows only its subnet: everything else goes to the VPC router.
@@ -115,6 +154,12 @@ export async function deleteLabNamespaces(lab: string): Promise<string[]> {
     const left = labNamespaces(lab)
     if (left.length === 0) break
     for (const n of left) {
+      // What runs inside (bird speakers) would keep the namespace alive after its name is gone.
+      try {
+        killNetnsProcesses(n)
+      } catch {
+        // Not ours to reap: deleting the name is still right.
+      }
       await deleteNetns(n).catch(() => {})
       removed.push(n)
     }

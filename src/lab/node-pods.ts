@@ -95,6 +95,17 @@ export function nodeHostPath(node: LabNodeState, path: string): string {
   return table[p] ?? join(node.dir, 'host', p)
 }
 
+/** The daemon's --state-dir in deploy/20-node.yaml (a hostPath volume of the same path). */
+export const DAEMON_STATE_DIR = '/var/lib/cnidbg'
+
+/**
+ * Where a lab node's daemon keeps bird's files (`<state-dir>/<node>/bird`: config, control socket,
+ * pid file), as this machine sees them: the state dir is a hostPath, so the node's own directory.
+ */
+export function nodeBirdDir(node: LabNodeState): string {
+  return join(nodeHostPath(node, DAEMON_STATE_DIR), node.name, 'bird')
+}
+
 /** The pod of `ds` on `node`, or undefined when the lab does not run it (not hostNetwork, no container). */
 export function planNodePod(
   ds: V1DaemonSet,

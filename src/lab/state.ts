@@ -18,7 +18,7 @@ import {
 } from 'node:fs'
 import {join} from 'node:path'
 
-import {LAB_NAME_RE, LAB_ROOT, labDir, type LabMode} from './names.js'
+import {LAB_NAME_RE, LAB_ROOT, labDir, type LabMode, type LabTopologyKind} from './names.js'
 
 /** A process we started: its pid and start time, so a recycled pid is never mistaken for it. */
 export interface ProcRef {
@@ -47,6 +47,9 @@ export interface LabNodeState {
   cniPath: string[]
   /** eth0's other end, a port of the underlay bridge. */
   underlayPort: string
+  /** Routed underlay: the bridge of the node's subnet and its route to the other one. */
+  bridge?: string
+  gateway?: string
 }
 
 export interface FaultRecord {
@@ -102,6 +105,10 @@ export interface LabState {
    * (served by the supervisor on `apiSocket`, relayed to `apiUrl` on the underlay).
    */
   router?: {netns: string; ip: string; iface: string; apiUrl: string; apiSocket: string}
+  /** flat when absent (labs made before routed underlays existed). */
+  topology?: LabTopologyKind
+  /** Routed underlay (bgp): the router namespace and its address on each subnet. */
+  underlayRouter?: {netns: string; addresses: string[]}
   apiserver?: ProcRef & {url?: string; log: string; stateFile: string}
   supervisor?: ProcRef & {log: string; socket: string}
   /**

@@ -20,6 +20,8 @@ import https from 'node:https'
 import type {TLSSocket} from 'node:tls'
 import {basename, dirname, join} from 'node:path'
 
+import {birdConfig, DEFAULT_BGP_AS} from '../daemon/bird.js'
+import {BirdSpeaker} from '../daemon/speaker.js'
 import {WatchedCollection} from '../kube/informers.js'
 import {inNetnsArgv} from '../netns/enter.js'
 import {spawnDetached} from '../process/exec.js'
@@ -151,6 +153,9 @@ export class Supervisor {
   private vpcApi: http.Server | undefined
   private serviceProxies: ServiceProxies | undefined
   private topoTimer: NodeJS.Timeout | undefined
+  /** bgp on a routed underlay: the router's own bird, a BGP peer of every node. */
+  private router: BirdSpeaker | undefined
+  private routerTimer: NodeJS.Timeout | undefined
   private readonly startedAt = new Date().toISOString()
 
   constructor(
@@ -200,6 +205,14 @@ export class Supervisor {
     // server: they start meanwhile.
     await this.startVpcApi()
     await Promise.all([...[...this.pluginServers.values()].map((p) => p.start()), this.startNodePods()])
+    if (this.state.underlayRouter && this.state.mode === 'bgp') {
+      this.router = new BirdSpeaker(join(this.dir, 'router', 'bird'), this.state.underlayRouter.netns, (m) =>
+        this.log(`[router] ${m}`),
+      )
+      await this.ensureRouter()
+      // Kept running like the nodes' speakers: restarted within seconds when it dies.
+      this.routerTimer = setInterval(() => void this.ensureRouter(), 3000)
+    }
     for (const n of this.state.nodes) {
       const k = new Kubelet({
         lab: this.state.name,
@@ -346,10 +359,27 @@ export class Supervisor {
     })
   }
 
+  /** The router learns every node's pod CIDR (it peers with all of them) and announces nothing. */
+  private async ensureRouter(): Promise<void> {
+    const r = this.state.underlayRouter!
+    try {
+      const config = birdConfig({
+        routerId: r.addresses[0]!,
+        asn: DEFAULT_BGP_AS,
+        reflector: false,
+        peers: this.state.nodes.map((n) => ({ip: n.nodeIP, role: 'external' as const, node: n.name})),
+      })
+      for (const c of await this.router!.ensure(config)) this.log(`[router] ${c}`)
+    } catch (error) {
+      this.log(`[router] ${(error as Error).message}`)
+    }
+  }
+
   async stop(): Promise<void> {
     this.closing = true
     if (this.topoTimer) clearTimeout(this.topoTimer)
     if (this.healthTimer) clearTimeout(this.healthTimer)
+    if (this.routerTimer) clearInterval(this.routerTimer)
     await this.control?.close()
     await new Promise<void>((resolve) => (this.vpcApi ? this.vpcApi.close(() => resolve()) : resolve()))
     await this.serviceProxies?.stop()

@@ -23,12 +23,20 @@ import {
   defaultPodName,
   labDir,
   LAB_MODES,
+  LAB_TOPOLOGIES,
   type LabMode,
+  type LabTopologyKind,
   MAX_NODES,
   nodeIP,
   nodeName,
   nodeNetns,
   podCidr,
+  ROUTED_UNDERLAY,
+  routedNodeIP,
+  routedSubnet,
+  routerIP,
+  routerNetns,
+  subnetBridge,
   UNDERLAY_BRIDGE,
   UNDERLAY_CIDR,
   underlayNetns,
@@ -40,7 +48,7 @@ import {
   VPC_ROUTER_IP,
   vpcRouterNetns,
 } from './names.js'
-import {createNode, createUnderlay, createVpcRouter} from './network.js'
+import {createNode, createRouter, createUnderlay, createVpcRouter} from './network.js'
 import {type Libexec, logTail, resolveLibexec, startApiServerProcess, startSupervisorProcess} from './processes.js'
 import {type LabNodeState, type LabState, procAlive, procRef, readLabState, writeLabState} from './state.js'
 import type {SupervisorStatus} from './supervisor.js'
@@ -51,6 +59,8 @@ export interface LabUpOptions {
   nodes: number
   podsPerNode: number
   mode: LabMode
+  /** flat (default): one L2 underlay; routed: two subnets joined by a router namespace (names.ts). */
+  topology?: LabTopologyKind
   /** How long to wait for the node agents and for every pod's IP. */
   timeoutSeconds?: number
   /** Where the lab's programs are (default: next to cnidbg; see resolveLibexec). */
@@ -109,11 +119,20 @@ function validate(opts: LabUpOptions): void {
       code: 'BAD_MODE',
       suggestions: [`Use one of: ${LAB_MODES.join(', ')}`],
     })
+  if (opts.topology !== undefined && !LAB_TOPOLOGIES.includes(opts.topology))
+    throw new UsageError(`Unknown topology ${JSON.stringify(opts.topology)}.`, {
+      code: 'BAD_TOPOLOGY',
+      suggestions: [`Use one of: ${LAB_TOPOLOGIES.join(', ')}`],
+    })
 }
 
 /** The whole plan, before anything exists: names, addresses and paths of everything. */
-export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode' | 'mode'>, dir: string): LabState {
+export function planLab(
+  opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode' | 'mode' | 'topology'>,
+  dir: string,
+): LabState {
   const nodes: LabNodeState[] = []
+  const routed = opts.topology === 'routed'
   for (let i = 1; i <= opts.nodes; i++) {
     const name = nodeName(i)
     const nd = join(dir, 'nodes', name)
@@ -121,7 +140,8 @@ export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode
     nodes.push({
       name,
       index: i,
-      nodeIP: nodeIP(i),
+      nodeIP: routed ? routedNodeIP(i) : nodeIP(i),
+      ...(routed ? {bridge: subnetBridge(routedSubnet(i)), gateway: routerIP(routedSubnet(i))} : {}),
       podCIDR: podCidr(i),
       netns: nodeNetns(opts.name, name),
       dir: nd,
@@ -146,7 +166,13 @@ export function planLab(opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode
     kubeconfig: join(dir, 'kubeconfig'),
     auth: planLabAuth(dir),
     clusterCIDR: CLUSTER_CIDR,
-    underlay: {netns: underlayNetns(opts.name), bridge: UNDERLAY_BRIDGE, cidr: UNDERLAY_CIDR},
+    underlay: {
+      netns: underlayNetns(opts.name),
+      bridge: UNDERLAY_BRIDGE,
+      cidr: routed ? ROUTED_UNDERLAY : UNDERLAY_CIDR,
+    },
+    topology: routed ? 'routed' : 'flat',
+    ...(routed ? {underlayRouter: {netns: routerNetns(opts.name), addresses: [routerIP(0), routerIP(1)]}} : {}),
     ...(opts.mode === 'vpc'
       ? {
           router: {
@@ -321,6 +347,10 @@ export async function labUp(
     await steps.run('underlay', async () => {
       await createUnderlay(state)
       await createVpcRouter(state)
+      if (state.underlayRouter) {
+        await createRouter(state)
+        return `${state.underlay.netns}, bridges br0 br1, router ${state.underlayRouter.netns} (${state.underlayRouter.addresses.join(' ')})`
+      }
       return `${state.underlay.netns}, bridge ${state.underlay.bridge}, ${state.underlay.cidr}`
     })
     check()
@@ -370,7 +400,10 @@ export async function labUp(
     await steps.run('deploy', async () => {
       // The manifests a cluster gets, with the lab's mode (manifests.ts); the supervisor runs the
       // DaemonSets' pods on every node from what the API server now stores.
-      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode, {vpcApi: state.router?.apiUrl})
+      const objects = labOverlay(readManifests(libexec.deployDir), opts.mode, {
+        vpcApi: state.router?.apiUrl,
+        topology: state.topology,
+      })
       const applied = await applyManifests(state.kubeconfig, objects).catch((error: unknown) => {
         throw new FailureError(`Applying ${libexec.deployDir}: ${apiErrorText(error)}`, {code: 'DEPLOY_FAILED'})
       })

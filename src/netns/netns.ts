@@ -1,4 +1,4 @@
-import {readdirSync} from 'node:fs'
+import {readdirSync, readlinkSync, statSync} from 'node:fs'
 
 import {CommandFailed, run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
 import {inNetnsArgv, type NetnsRef} from './enter.js'
@@ -59,6 +59,35 @@ export async function deleteNetnsAll(names: readonly string[]): Promise<void> {
   for (const n of names.filter((n) => !batched.includes(n)))
     await deleteNetns(n).catch((error: Error) => failures.push(error.message))
   if (failures.length > 0) throw new Error(failures.join('; '))
+}
+
+/**
+ * Kills (SIGKILL) every process whose network namespace is the named one: a process started inside a
+ * namespace keeps it alive after `ip netns del`, so it is found by the namespace's inode, never by its
+ * name. Refuses the namespace this process runs in. Returns the pids signalled.
+ */
+export function killNetnsProcesses(name: string): number[] {
+  if (!name.startsWith(NETNS_PREFIX)) throw new Error(`refusing to reap netns ${name}: not prefixed ${NETNS_PREFIX}`)
+  let ino: number
+  try {
+    ino = statSync(netnsPath(name)).ino
+  } catch {
+    return []
+  }
+  const link = `net:[${ino}]`
+  if (readlinkSync('/proc/self/ns/net') === link) throw new Error(`refusing to reap netns ${name}: it is our own`)
+  const killed: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/net`) !== link) continue
+      process.kill(Number(entry), 'SIGKILL')
+      killed.push(Number(entry))
+    } catch {
+      // Gone meanwhile, or a kernel thread.
+    }
+  }
+  return killed
 }
 
 export function listNetns(): string[] {

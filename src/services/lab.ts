@@ -16,5 +16,5 @@ export {
 } from '../lab/break.js'
 export {FAULTS} from '../lab/faults/index.js'
 export {labExec, type LabExecResult} from '../lab/exec.js'
-export {DEFAULT_LAB_NAME, LAB_MODES, type LabMode} from '../lab/names.js'
+export {DEFAULT_LAB_NAME, LAB_MODES, type LabMode, type LabTopologyKind} from '../lab/names.js'
 export {pickLab} from '../lab/lifecycle.js'

@@ -35,6 +35,7 @@ import {
   type ProbeOutcome,
   type ProbePlan,
 } from '../kernel/probes.js'
+import {bgpDiagReader, refineBgpHops} from './bgp.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
@@ -370,6 +371,16 @@ export async function traceBetween(
     const why = unreadLabels.get(h.netns)
     if (why && h.status === 'unknown') h.detail = `${h.detail} (not read: ${why.join('; ')})`
   }
+  // bgp: a missing pod route is explained by the session that should have brought it.
+  if (topo.mode === 'bgp')
+    notes.push(
+      ...(await refineBgpHops(
+        hops,
+        topo.nodes,
+        (d) => (d === 'forward' ? nodeB : nodeA),
+        bgpDiagReader(opts.diagToken),
+      )),
+    )
   const staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic
 

@@ -76,7 +76,7 @@ export function topologyFromNodes(
     out.push(node)
   }
   const mode = ([...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'vxlan') as string
-  return {mode: mode === 'host-gw' || mode === 'vpc' ? mode : ('vxlan' as TraceMode), nodes: out}
+  return {mode: mode === 'host-gw' || mode === 'vpc' || mode === 'bgp' ? mode : ('vxlan' as TraceMode), nodes: out}
 }
 
 export interface ResolveOptions extends NetnsScanOptions {

@@ -613,7 +613,18 @@ function expectedRoute(ctx: PathContext, src: PodView, dst: PodView): Expectatio
   if (ctx.mode === 'vxlan') return {dev: ctx.vtep, gateway: networkAddress(dst.nodeView.node.podCIDR)}
   // vpc: the node knows no pod CIDR but its own; everything else goes to the router.
   if (ctx.mode === 'vpc' && ctx.topo.router) return {dev: ctx.underlay, gateway: ctx.topo.router.ip}
+  // bgp: a peer behind a router is reached through that router (bird's gateway recursive), so the
+  // next hop is the peer only when it shares the underlay subnet.
+  if (ctx.mode === 'bgp' && !onUnderlaySubnet(ctx, src.nodeView, dst.nodeView.node.nodeIP)) return {dev: ctx.underlay}
   return {dev: ctx.underlay, gateway: dst.nodeView.node.nodeIP}
+}
+
+/** Whether `ip` is on the subnet of a node's underlay address (unknown counts as yes, as host-gw assumes). */
+function onUnderlaySubnet(ctx: PathContext, v: NodeView, ip: string): boolean {
+  const ul = findLink(v, ctx.underlay)
+  const a = (ul?.addr_info ?? []).find((x) => x.family === 'inet' && x.local === v.node.nodeIP)
+  if (!a?.prefixlen) return true
+  return prefixContains(`${a.local}/${a.prefixlen}`, ip)
 }
 
 function routeFixHint(

@@ -9,7 +9,7 @@ import type {NodeAccess} from '../kernel/node-access.js'
 import type {KernelReader} from '../kernel/reader.js'
 import type {ProbeProtocol, ProbeReport} from '../kernel/probes.js'
 
-export type TraceMode = 'vxlan' | 'host-gw' | 'vpc'
+export type TraceMode = 'vxlan' | 'host-gw' | 'vpc' | 'bgp'
 
 export interface TraceNetns {
   /** A name under /run/netns, when there is one (used in hints as `ip -n <name>`). */
@@ -83,6 +83,8 @@ export type FaultReason =
   | 'no-listener'
   | 'route-table-missing'
   | 'src-dst-check'
+  | 'bgp-peer-down'
+  | 'route-not-advertised'
   | 'unknown'
 
 export const FAULT_REASONS: readonly FaultReason[] = [
@@ -101,6 +103,8 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   'no-listener',
   'route-table-missing',
   'src-dst-check',
+  'bgp-peer-down',
+  'route-not-advertised',
   'unknown',
 ]
 

@@ -324,3 +324,16 @@ t.test('compare*: per-object status for /diag', async (t) => {
   a.fdbs = []
   t.equal(compareFdb(d.fdbs[0]!, a).status, 'missing')
 })
+
+t.test('a route wanted with any next hop (bgp behind a router) is in sync whatever its via', async (t) => {
+  const bird: Ownership = {routeProto: 12, neighDevs: [], fdbDevs: []}
+  const want = {dst: '10.244.2.0/24', anyVia: true, dev: 'eth0', onlink: false, metric: 32}
+  const have = route({dst: '10.244.2.0/24', via: '198.18.0.254', dev: 'eth0', metric: 32, proto: '12'})
+  const p = diff({routes: [want], neighs: [], fdbs: []}, {routes: [have], neighs: [], fdbs: []}, bird)
+  t.same(p.ops, [])
+  t.equal(p.inSync, 1)
+  t.equal(compareRoute(want, {routes: [have], neighs: [], fdbs: []}, bird).status, 'ok')
+  // A fixed next hop still has to match.
+  const fixed = {...want, anyVia: undefined, via: '198.18.1.3'}
+  t.equal(compareRoute(fixed, {routes: [have], neighs: [], fdbs: []}, bird).status, 'stale')
+})

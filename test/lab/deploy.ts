@@ -99,9 +99,10 @@ t.test(
           input: JSON.stringify({apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: {token}}),
         })
         t.equal(JSON.parse(review.stdout).status.user.username, `system:serviceaccount:cnidbg:${sa}`)
-        // Only the capabilities the securityContext adds.
+        // Only the capabilities the securityContext adds: the agent's SYS_ADMIN, SYS_PTRACE, NET_ADMIN
+        // and NET_RAW; the daemon's NET_ADMIN (12) and NET_BIND_SERVICE (10).
         const caps = /CapBnd:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!
-        t.equal(BigInt(`0x${caps}`), role === 'agent' ? 0x283000n : 0x1000n, `${role}: bounding set from the manifest`)
+        t.equal(BigInt(`0x${caps}`), role === 'agent' ? 0x283000n : 0x1400n, `${role}: bounding set from the manifest`)
       }
       const listening = await inNetns(n.netns, 'ss', ['-Htln'])
       for (const port of [10265, 10266])

@@ -12,6 +12,7 @@ import {
   nodeHostPath,
   overlaysFor,
   planNodePod,
+  nodeBirdDir,
   podLaunchArgv,
   SERVICE_ACCOUNT_DIR,
 } from '../../src/lab/node-pods.js'
@@ -84,7 +85,7 @@ t.test("the daemon's pod: the manifest's command on node2, with the lab's mode",
     KUBERNETES_SERVICE_HOST: '198.18.0.1',
     KUBERNETES_SERVICE_PORT: '6443',
   })
-  t.same(p.capabilities, ['net_admin'])
+  t.same(p.capabilities, ['net_admin', 'net_bind_service'])
   const mounts = Object.fromEntries(p.mounts.map((m) => [m.target, m]))
   // The subnet file the daemon writes at /run/cnidbg/subnet.env is the one the node's IPAM reads.
   t.equal(mounts['/run/cnidbg']!.source, node.dir)
@@ -130,6 +131,29 @@ t.test(
     )
   },
 )
+
+t.test('bgp on a routed underlay: the daemon also peers with its router (--bgp-peer-gateway)', async (t) => {
+  const args = (mode: 'bgp' | 'vxlan', topology: 'flat' | 'routed') => {
+    const ds = labOverlay(readManifests(join(REPO, 'deploy')), mode, {topology}).find(
+      (o) => o.kind === 'DaemonSet' && o.metadata?.name === 'cnidbg-node',
+    ) as V1DaemonSet
+    const c = ds.spec!.template.spec!.containers[0]!
+    return [...(c.command ?? []), ...(c.args ?? [])]
+  }
+  const routed = args('bgp', 'routed')
+  t.ok(routed.includes('--mode=bgp'))
+  t.equal(routed[routed.indexOf('--mode=bgp') + 1], '--bgp-peer-gateway', 'right after --mode')
+  t.notOk(args('bgp', 'flat').includes('--bgp-peer-gateway'), 'flat: the nodes peer with each other only')
+  t.notOk(args('vxlan', 'routed').includes('--bgp-peer-gateway'), 'vxlan: no BGP')
+  const bird = nodeBirdDir(
+    planLab({name: 'unit', nodes: 2, podsPerNode: 0, mode: 'bgp'}, '/run/cnidbg/lab/unit').nodes[0]!,
+  )
+  t.equal(
+    bird,
+    '/run/cnidbg/lab/unit/nodes/node1/host/var/lib/cnidbg/node1/bird',
+    "the daemon's --state-dir, a hostPath",
+  )
+})
 
 t.test("a checkout under a volume's mount point (the emptyDir on /tmp) is mounted back for the pod", async (t) => {
   const ds = daemonSets.find((d) => d.metadata?.name === 'cnidbg-agent')!

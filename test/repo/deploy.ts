@@ -148,7 +148,7 @@ function checkManifests(t: Test, items: Obj[]): void {
   const node = ds('cnidbg-node')
   t.match(node, {hostNetwork: true, serviceAccountName: 'cnidbg-daemon'})
   t.notOk(node.hostPID, 'the daemon needs no host PIDs')
-  t.same(node.containers[0].securityContext.capabilities, {drop: ['ALL'], add: ['NET_ADMIN']})
+  t.same(node.containers[0].securityContext.capabilities, {drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE']})
   t.same(node.initContainers[0].securityContext.capabilities, {drop: ['ALL']})
 
   const flagsOf = (argv: string[]) => argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]!)

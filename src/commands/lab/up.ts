@@ -3,7 +3,14 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, describe} from '../../cli/base-command.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {renderUp} from '../../ui/text/lab.js'
-import {LAB_MODES, LAB_UP_STEPS, type LabMode, labUp, type LabUpResult} from '../../services/lab.js'
+import {
+  LAB_MODES,
+  LAB_UP_STEPS,
+  type LabMode,
+  type LabTopologyKind,
+  labUp,
+  type LabUpResult,
+} from '../../services/lab.js'
 import {renderSteps} from '../../ui/render-steps.js'
 import {StepTracker} from '../../core/step-tracker.js'
 
@@ -30,7 +37,14 @@ Nothing is added to the root network namespace: the API server and node agents r
     mode: Flags.string({
       default: 'vxlan',
       options: [...LAB_MODES],
-      summary: "How nodes reach each other's pods: VXLAN overlay, or direct routes via node IPs.",
+      summary:
+        "How nodes reach each other's pods: VXLAN overlay, direct routes via node IPs, or routes learned over BGP (bird2 on every node).",
+    }),
+    topology: Flags.string({
+      default: 'flat',
+      options: ['flat', 'routed'],
+      summary:
+        'flat: every node on one L2 underlay. routed: two subnets joined by a router namespace (a BGP peer of every node in bgp mode), so pod routes cross an L3 hop.',
     }),
     name: labNameFlag,
     nodes: Flags.integer({default: 3, max: 20, min: 1, summary: 'Number of nodes.'}),
@@ -59,6 +73,7 @@ Nothing is added to the root network namespace: the API server and node agents r
           nodes: flags.nodes,
           podsPerNode: flags['pods-per-node'],
           mode: flags.mode as LabMode,
+          topology: flags.topology as LabTopologyKind,
           timeoutSeconds: flags.timeout,
         },
         steps,

@@ -24,7 +24,8 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
     [
       'The reference node daemon (what flanneld is to flannel): one per node. It watches Nodes and Pods, takes the node’s pod CIDR from spec.podCIDR, writes the subnet file the IPAM plugin reads (CNIDBG_NETWORK, CNIDBG_SUBNET, CNIDBG_MTU), publishes cnidbg.dev/node-ip, cnidbg.dev/backend-type and (vxlan) cnidbg.dev/vtep-mac on its Node, and keeps the channels to every other node programmed.',
       'vxlan: a VTEP cnidbg.<VNI> (UDP 8472, MTU = underlay − 50, MAC kept across restarts) and per peer a permanent neighbour, an FDB entry and an onlink route. host-gw: per peer a route to its pod CIDR via its node IP (all nodes on one L2 segment).',
-      'It reconciles on every watch event and every --interval seconds, so deleted or stale routes, neighbours and FDB entries come back within seconds. It only touches what it owns: routes with proto 205, and the neighbour/FDB tables of its VTEP. /healthz and /diag (read-only JSON, no credentials) are served on --listen; the bound address is also written to <state-dir>/<node>/listen.',
+      'It reconciles on every watch event and every --interval seconds, so deleted or stale routes, neighbours and FDB entries come back within seconds. It only touches what it owns: routes with proto 205, and the neighbour/FDB tables of its VTEP. /healthz (open) and /diag (read-only JSON, for a bearer token the API server allows get nodes/proxy on this node) are served on --listen; the bound address is also written to <state-dir>/<node>/listen.',
+      "In bgp mode the daemon runs bird2 (Debian package bird2) in the node's namespace, with its config, control socket and pid file under <state-dir>/<node>/bird/, restarts it when it dies, and rewrites its config (then `birdc configure`) when the nodes change: an iBGP full mesh (AS --bgp-as), or route reflectors for nodes labelled cnidbg.dev/route-reflector=true, plus any --bgp-peer and, with --bgp-peer-gateway, the next hop of each of the node’s own routes on --iface (found anew on every reconcile). Learned routes are `proto bird`; /diag shows every session's state.",
       'A lab node is a network namespace: pass --netns and the daemon programs it with `ip -n`, staying in its own namespace. On a real node (the daemon runs in the host network namespace, e.g. a hostNetwork DaemonSet) pass --host-network; without one of the two it refuses to start.',
     ].join('\n\n'),
   )
@@ -33,6 +34,7 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
     '<%= config.bin %> ref daemon --node lab-1 --kubeconfig /run/cnidbg/lab/kubeconfig --mode vxlan --netns cnidbg-lab-n1 --subnet-file /run/cnidbg/lab/n1/subnet.env',
     '<%= config.bin %> ref daemon --node worker-3 --host-network --mode host-gw --iface ens5 --listen unix:/run/cnidbg/daemon.sock',
     '<%= config.bin %> ref daemon --node lab-1 --netns cnidbg-lab-n1 --kubeconfig kc.yaml --once --json | jq .result.diag.peers',
+    '<%= config.bin %> ref daemon --node rack1-3 --host-network --mode bgp --bgp-peer 10.0.1.1 --kubeconfig kc.yaml',
   ]
 
   static override flags = {
@@ -66,6 +68,15 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
     interval: Flags.integer({default: 3, min: 1, summary: 'Seconds between drift checks of the kernel state.'}),
     vni: Flags.integer({default: 1, min: 1, max: 16_777_215, summary: 'VXLAN network identifier (VTEP cnidbg.<vni>).'}),
     'vxlan-port': Flags.integer({default: DEFAULT_VXLAN_PORT, min: 1, max: 65_535, summary: 'VXLAN UDP port.'}),
+    'bgp-as': Flags.integer({default: 64512, min: 1, summary: 'bgp mode: the cluster’s AS number (iBGP).'}),
+    'bgp-peer': Flags.string({
+      multiple: true,
+      summary: 'bgp mode: an extra iBGP peer (a router that must learn the pod CIDRs); repeatable.',
+    }),
+    'bgp-peer-gateway': Flags.boolean({
+      summary:
+        'bgp mode: also peer with the next hop of each of the node’s own routes on --iface (its default gateway, or the router between underlay subnets).',
+    }),
     'network-policy': Flags.string({
       default: 'auto',
       options: [...POLICY_MODES],
@@ -99,6 +110,9 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       vni: flags.vni,
       vpcApi: flags['vpc-api'],
       vxlanPort: flags['vxlan-port'],
+      bgpAs: flags['bgp-as'],
+      bgpPeers: flags['bgp-peer'] ?? [],
+      bgpPeerGateway: flags['bgp-peer-gateway'] ?? false,
       networkPolicy: flags['network-policy'] as PolicyMode,
       once: flags.once ?? false,
       onceTimeoutMs: flags['once-timeout'] * 1000,

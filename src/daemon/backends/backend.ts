@@ -56,6 +56,14 @@ export interface LocalResult {
 
 export interface PlanContext extends SelfInfo {
   underlay: Underlay
+  /** This node's labels (the bgp backend reads its route-reflector label). */
+  labels?: Record<string, string>
+}
+
+/** What `sync` gets: this node and the plans just made. */
+export interface SyncContext {
+  self: PlanContext
+  plans: readonly PeerPlan[]
 }
 
 /** The objects one peer needs, in the fixed order neighbour → FDB → route. */
@@ -101,6 +109,11 @@ export interface Backend {
   teardownLocal(netns: string | undefined, links: readonly LinkInfo[]): Promise<string[]>
   /** An external target; absent = the node's kernel. */
   readonly programmer?: Programmer
+  /**
+   * Called after `plan` on every reconcile, before the actual state is read: a backend driving a
+   * routing daemon (bgp) writes its configuration and keeps it running here. Returns what changed.
+   */
+  sync?(ctx: SyncContext): Promise<string[]>
 }
 
 /** Flattens per-peer plans into the desired state the diff takes. */

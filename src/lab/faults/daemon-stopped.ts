@@ -8,7 +8,7 @@ export const daemonStopped: FaultDefinition = {
     "Stops the node's cnidbg daemon (its /healthz and /diag go away too). Routes, FDB and neighbour entries already programmed stay, so traffic keeps flowing, but drift is no longer repaired and new or changed nodes are not picked up. Other faults on daemon-managed state stop the daemon the same way.",
   symptom: "no immediate breakage; hand-deleted routes stay deleted, and the node's diagnostics URL is unreachable",
   scope: 'node',
-  modes: ['vxlan', 'host-gw', 'vpc'],
+  modes: ['vxlan', 'host-gw', 'vpc', 'bgp'],
   stopsDaemon: true,
   async apply(_ctx, {node}) {
     return {undo: {}, summary: `${node.name}: daemon stopped`}

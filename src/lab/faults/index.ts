@@ -1,3 +1,6 @@
+import {bgpRouteWithdrawn} from './bgp-route-withdrawn.js'
+import {bgpSessionBlocked} from './bgp-session-blocked.js'
+import {bgpSpeakerStopped} from './bgp-speaker-stopped.js'
 import {daemonStopped} from './daemon-stopped.js'
 import {fdbMissing} from './fdb-missing.js'
 import {fdbStale} from './fdb-stale.js'
@@ -35,6 +38,9 @@ export const FAULTS: readonly FaultDefinition[] = [
   vpcRouteDeleted,
   vpcRouteWrongTarget,
   vpcSrcDstCheck,
+  bgpSessionBlocked,
+  bgpRouteWithdrawn,
+  bgpSpeakerStopped,
   daemonStopped,
 ]
 

@@ -41,8 +41,10 @@ t.test('lab up passes its flags to labUp and returns its result', async (t) => {
     '30',
     '--json',
   ])
-  t.same(got, {name: 'x', nodes: 2, podsPerNode: 1, mode: 'host-gw', timeoutSeconds: 30})
+  t.same(got, {name: 'x', nodes: 2, podsPerNode: 1, mode: 'host-gw', topology: 'flat', timeoutSeconds: 30})
   t.same(result, fakeResult)
+  await LabUp.run(['--mode', 'bgp', '--topology', 'routed', '--json'])
+  t.match(got, {mode: 'bgp', topology: 'routed'}, '--mode bgp --topology routed')
 })
 
 t.test('lab up refuses an unknown mode before doing anything', async (t) => {

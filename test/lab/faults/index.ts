@@ -26,6 +26,9 @@ t.test('the catalog has every fault the lab promises', async (t) => {
     'vpc-route-deleted',
     'vpc-route-wrong-target',
     'vpc-src-dst-check',
+    'bgp-session-blocked',
+    'bgp-route-withdrawn',
+    'bgp-speaker-stopped',
     'daemon-stopped',
   ])
     t.ok(ids.includes(id), id)
@@ -42,7 +45,7 @@ t.test('each fault is one module named after its id, fully described', async (t)
       f.title.length > 10 && f.description.length > 60 && f.symptom.length > 20,
       `${f.id}: title, description and symptom`,
     )
-    t.ok(f.modes.length > 0 && f.modes.every((m) => m === 'vxlan' || m === 'host-gw' || m === 'vpc'), `${f.id}: modes`)
+    t.ok(f.modes.length > 0 && f.modes.every((m) => ['vxlan', 'host-gw', 'vpc', 'bgp'].includes(m)), `${f.id}: modes`)
     t.ok(['pod', 'node', 'peer', 'underlay'].includes(f.scope), `${f.id}: scope`)
     t.equal(findFault(f.id), f)
   }
@@ -59,6 +62,7 @@ t.test("faults on the daemon's state stop the daemon; the others leave it runnin
     'neigh-missing',
     'vpc-route-deleted',
     'vpc-route-wrong-target',
+    'bgp-speaker-stopped',
     'daemon-stopped',
   ]
   for (const f of FAULTS) t.equal(f.stopsDaemon, daemonManaged.includes(f.id), f.id)
@@ -71,6 +75,8 @@ t.test('VXLAN-only faults say so', async (t) => {
     t.same(findFault(id)!.modes, ['vxlan', 'host-gw'], id)
   for (const id of ['vpc-route-deleted', 'vpc-route-wrong-target', 'vpc-src-dst-check'])
     t.same(findFault(id)!.modes, ['vpc'], id)
+  for (const id of ['bgp-session-blocked', 'bgp-route-withdrawn', 'bgp-speaker-stopped'])
+    t.same(findFault(id)!.modes, ['bgp'], id)
 })
 
 t.test('the catalog as lab break --list returns it is plain data', async (t) => {

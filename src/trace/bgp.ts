@@ -1,0 +1,208 @@
+/**
+ * bgp mode: why a pod route is missing. A route to another node's pod CIDR that bird should have
+ * installed is missing either because the BGP session that brings it is not Established
+ * (`bgp-peer-down`), or because the session is up and the peer does not announce the CIDR
+ * (`route-not-advertised`). The session state comes from the node daemon's /diag (`bgp.sessions`,
+ * read live from bird's control socket, as Calico's node status reads `show protocols`).
+ */
+import {runInNetns} from '../netns/netns.js'
+import {execCmd} from './ns-commands.js'
+import type {TraceHop, TraceNode} from './types.js'
+
+/** What /diag's `bgp` holds (src/daemon/backends/bgp.ts BgpDiag), every field optional here. */
+export interface BgpDiagView {
+  asn?: number
+  reflector?: boolean
+  speaker?: {running?: boolean; pid?: number | null; socket?: string; lastError?: string | null}
+  sessions?: Array<{
+    protocol?: string
+    peerIP?: string
+    peerNode?: string
+    role?: string
+    state?: string
+    established?: boolean
+    info?: string
+    lastError?: string
+    routesImported?: number
+    routesExported?: number
+  }>
+  protocolsError?: string | null
+}
+
+export type BgpStateReader = (node: TraceNode) => Promise<BgpDiagView | {error: string}>
+
+/**
+ * Node's own fetch, run inside a node's network namespace: the daemon serves /diag on the node's IP,
+ * which only the node's namespace (and its underlay) reaches. The token comes on stdin, never in argv.
+ */
+const FETCH_IN_NETNS = `let t = ''
+process.stdin.setEncoding('utf8').on('data', (c) => (t += c)).on('end', async () => {
+  try {
+    const res = await fetch(process.argv[1], {
+      headers: t ? {authorization: 'Bearer ' + t} : {},
+      signal: AbortSignal.timeout(5000),
+    })
+    process.stdout.write(res.status + '\\n' + (await res.text()))
+  } catch (e) {
+    process.stderr.write(String(e.message))
+    process.exitCode = 1
+  }
+})`
+
+async function getDiag(
+  node: TraceNode,
+  url: string,
+  token: string | undefined,
+): Promise<{status: number; body: string}> {
+  if (!node.netns) {
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(5000),
+      headers: token ? {authorization: `Bearer ${token}`} : {},
+    })
+    return {status: res.status, body: await res.text()}
+  }
+  const r = await runInNetns(node.netns.path, process.execPath, ['-e', FETCH_IN_NETNS, url], {
+    input: token ?? '',
+    // Only what node needs: no NODE_OPTIONS of the caller (a test runner's loaders) in a helper.
+    env: {PATH: process.env.PATH ?? '/usr/bin:/bin'},
+    extendEnv: false,
+    timeoutMs: 15_000,
+  })
+  if (r.exitCode !== 0) throw new Error(r.stderr.trim() || r.spawnError || `exit ${r.exitCode}`)
+  const nl = r.stdout.indexOf('\n')
+  return {status: Number(r.stdout.slice(0, nl)), body: r.stdout.slice(nl + 1)}
+}
+
+/**
+ * Reads `bgp` from a node daemon's GET /diag, with the bearer token its gate checks (the kubeconfig
+ * user's, as RemoteDiagReader sends it). A node this machine enters is read from inside its namespace.
+ */
+export function bgpDiagReader(token?: string): BgpStateReader {
+  return async (node) => {
+    if (!node.diagUrl) return {error: `no diagnostics URL for ${node.name} (its daemon is not running?)`}
+    const base = node.diagUrl.replace(/\/+$/, '')
+    try {
+      const res = await getDiag(node, base.endsWith('/diag') ? base : `${base}/diag`, token)
+      if (res.status !== 200) return {error: `${node.name} /diag: HTTP ${res.status}`}
+      const doc = JSON.parse(res.body) as {bgp?: BgpDiagView | null}
+      return doc.bgp ?? {error: `${node.name}'s daemon does not run in bgp mode`}
+    } catch (error) {
+      return {error: `${node.name} /diag unreachable (${(error as Error).message}): its daemon is stopped?`}
+    }
+  }
+}
+
+type Session = NonNullable<BgpDiagView['sessions']>[number]
+
+function sessionLine(s: Session): string {
+  const routes =
+    s.routesImported === undefined ? '' : `, ${s.routesImported} imported, ${s.routesExported ?? 0} exported`
+  return `${s.protocol ?? '?'} (${s.peerNode ?? '?'} ${s.peerIP ?? '?'}, ${s.role ?? '?'}): ${s.state ?? '?'}${s.info && !s.info.startsWith(s.state ?? '') ? ` ${s.info}` : ''}${routes}`
+}
+
+function birdc(node: TraceNode, view: BgpDiagView | {error: string} | undefined, args: string): string {
+  const speaker = view && !('error' in view) ? view.speaker : undefined
+  const cmd = `birdc${speaker?.socket ? ` -s ${speaker.socket}` : ''} ${args}`
+  // The socket path is the daemon's view of its files: on a node this machine enters (a lab node,
+  // whose daemon runs in a mount namespace of its own), birdc joins bird's mount namespace; on a
+  // remote node it runs there.
+  if (!node.netns) return execCmd({path: `node:${node.name}`}, cmd)
+  return speaker?.pid ? `nsenter -t ${speaker.pid} -m ${cmd}` : cmd
+}
+
+/**
+ * Rewrites a failing route hop on `node` (the route to `owner`'s pod CIDR is missing) with the BGP
+ * reason, when the session state explains it. Returns whether it did.
+ */
+export function explainMissingRoute(
+  hop: TraceHop,
+  node: TraceNode,
+  owner: TraceNode,
+  here: BgpDiagView | {error: string},
+  there: BgpDiagView | {error: string} | undefined,
+): boolean {
+  if ('error' in here) {
+    hop.evidence = [...(hop.evidence ?? []), `BGP state of ${node.name} unknown: ${here.error}`]
+    return false
+  }
+  const ownerSide =
+    there === undefined
+      ? []
+      : 'error' in there
+        ? [`${owner.name}: ${there.error}`]
+        : there.speaker && !there.speaker.running
+          ? [`${owner.name}: bird is not running${there.speaker.lastError ? ` (${there.speaker.lastError})` : ''}`]
+          : (there.sessions ?? [])
+              .filter((s) => s.peerIP === node.nodeIP)
+              .map((s) => `${owner.name} sees ${sessionLine(s)}${s.lastError ? `; last error: ${s.lastError}` : ''}`)
+  if (here.protocolsError) {
+    hop.reason = 'bgp-peer-down'
+    hop.detail = `no route for ${owner.podCIDR} on ${node.name}: its BGP speaker does not answer (${here.protocolsError})`
+    hop.evidence = [...(hop.evidence ?? []), `${node.name}: ${here.protocolsError}`, ...ownerSide]
+    hop.hint = `restart the node daemon on ${node.name} (it starts bird), then: ${birdc(node, here, 'show protocols all')}`
+    return true
+  }
+  const sessions = here.sessions ?? []
+  const direct = sessions.find((s) => s.peerIP === owner.nodeIP && s.role !== 'external')
+  // With route reflectors the route comes through a reflector session.
+  const via = direct ? [direct] : sessions.filter((s) => s.role === 'reflector')
+  if (via.length === 0) {
+    hop.reason = 'bgp-peer-down'
+    hop.detail = `no route for ${owner.podCIDR} on ${node.name}: it has no BGP session with ${owner.name} (${owner.nodeIP}) nor with a route reflector`
+    hop.evidence = [...(hop.evidence ?? []), ...sessions.map(sessionLine)]
+    hop.hint = `check that ${owner.name} runs in bgp mode and its node-ip annotation is ${owner.nodeIP}: ${birdc(node, here, 'show protocols')}`
+    return true
+  }
+  const up = via.filter((s) => s.established)
+  if (up.length === 0) {
+    const s = via[0]!
+    hop.reason = 'bgp-peer-down'
+    hop.detail = `no route for ${owner.podCIDR} on ${node.name}: the BGP session with ${s.peerNode ?? owner.name} (${s.peerIP}) is ${s.state ?? 'down'}, not Established`
+    hop.evidence = [
+      ...(hop.evidence ?? []),
+      `${node.name}: ${sessionLine(s)}`,
+      `last error: ${s.lastError ?? '(none)'}`,
+      ...ownerSide,
+    ]
+    hop.hint = `on ${s.peerNode ?? owner.name}: make sure bird runs and TCP 179 from ${node.nodeIP} is accepted (${birdc(owner, there, 'show protocols all')}; iptables -S INPUT | grep 179)`
+    return true
+  }
+  const s = up[0]!
+  hop.reason = 'route-not-advertised'
+  hop.detail = `no route for ${owner.podCIDR} on ${node.name}: the BGP session with ${s.peerNode ?? owner.name} (${s.peerIP}) is Established, but ${owner.name} does not announce ${owner.podCIDR}`
+  hop.evidence = [...(hop.evidence ?? []), `${node.name}: ${sessionLine(s)}`, ...ownerSide]
+  hop.hint = `on ${owner.name}: announce ${owner.podCIDR} again, e.g. ${birdc(owner, there, 'enable pod_cidr')} (the static protocol that originates it), and check with ${birdc(owner, there, `show route export ${protocolFor(node)}`)}`
+  return true
+}
+
+function protocolFor(node: TraceNode): string {
+  return `peer_${node.nodeIP.replaceAll('.', '_')}`
+}
+
+/**
+ * For every failing route hop whose missing route is another node's pod CIDR, reads the BGP state
+ * of both nodes and names the BGP reason. `nodeOf` maps a hop's direction to the destination node.
+ */
+export async function refineBgpHops(
+  hops: TraceHop[],
+  nodes: readonly TraceNode[],
+  destinationOf: (dir: TraceHop['direction']) => TraceNode,
+  read: BgpStateReader = bgpDiagReader(),
+): Promise<string[]> {
+  const notes: string[] = []
+  const cache = new Map<string, Promise<BgpDiagView | {error: string}>>()
+  const get = (n: TraceNode) => {
+    let p = cache.get(n.name)
+    if (!p) cache.set(n.name, (p = read(n)))
+    return p
+  }
+  for (const hop of hops) {
+    if (hop.status !== 'fail' || hop.stage !== 'route' || hop.reason !== 'no-route') continue
+    const owner = destinationOf(hop.direction)
+    const node = nodes.find((n) => n.name === hop.node)
+    if (!node || node.name === owner.name) continue
+    const [here, there] = await Promise.all([get(node), get(owner)])
+    if (!explainMissingRoute(hop, node, owner, here, there) && 'error' in here) notes.push(here.error)
+  }
+  return notes
+}
