@@ -69,6 +69,12 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
     }),
     'agent-port': Flags.integer({min: 1, max: 65535, default: 10265, summary: "The agents' port on the node IPs."}),
     'agent-ca': Flags.string({summary: "PEM file of the CA that signed the agents' certificates."}),
+    'agent-timeout': Flags.integer({
+      min: 1,
+      max: 60,
+      default: 5,
+      summary: 'Seconds an agent may take to accept the connection before its node is reported unreadable.',
+    }),
     'agent-url': Flags.string({
       multiple: true,
       summary: "NODE=URL: where a node's agent listens, instead of https://<node IP>:<agent port> (repeatable).",
@@ -96,6 +102,7 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
       agentsOnly: flags['agents-only'],
       agentPort: flags['agent-port'],
       agentCa: flags['agent-ca'],
+      agentConnectTimeoutMs: flags['agent-timeout'] * 1000,
       agentFingerprints: perNode('--agent-fingerprint', 'SHA256', flags['agent-fingerprint'] ?? []),
       agentUrls: perNode('--agent-url', 'URL', flags['agent-url'] ?? []),
     })

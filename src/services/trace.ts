@@ -37,6 +37,8 @@ export interface TraceCommandOptions {
   agentFingerprints?: Record<string, string>
   /** Per node, where its agent listens, instead of https://<node IP>:<agentPort>. */
   agentUrls?: Record<string, string>
+  /** How long an agent may take to accept the connection (TLS handshake), in ms. Default 5000. */
+  agentConnectTimeoutMs?: number
 }
 
 /** `ns/name`, or `name` in the given namespace. */
@@ -144,7 +146,9 @@ function agentsOf(opts: TraceCommandOptions, token: string | undefined, only?: (
         const fingerprint = opts.agentFingerprints?.[n.name]
         a =
           ca || fingerprint
-            ? AgentNode.remote(new AgentClient({url, token, ca, fingerprint}))
+            ? AgentNode.remote(
+                new AgentClient({url, token, ca, fingerprint, connectTimeoutMs: opts.agentConnectTimeoutMs}),
+              )
             : AgentNode.unusable(
                 url,
                 `no way to trust its certificate: give --agent-ca or --agent-fingerprint ${n.name}=SHA256`,

@@ -116,6 +116,10 @@ async function traceFromNode(more: string[] = []): Promise<TraceResult> {
     '--kubeconfig',
     KUBECONFIG,
     ...agentFingerprints(),
+    // The lab's agents share this machine with the rest of the suite: a handshake may take longer
+    // than a real node's. The bound only decides how long a failure takes to show.
+    '--agent-timeout',
+    '30',
     ...more,
     '--json',
   ])
