@@ -306,7 +306,10 @@ export class Sandbox {
     await Promise.all(this.making)
     // First: the mount namespace holds the host netns's /sys, and so the namespace itself.
     this.mounts?.close()
-    await releaseMarker(this.marker, opts)
+    // After a signal, a program started while the cleanups ran registered its own stop too late
+    // (a case's plugin server once outlived a Ctrl-C this way): the namespaces are searched for what
+    // still runs in them before they go. A run ending normally has none left, and skips the scan.
+    await releaseMarker(this.marker, {...opts, stopProcesses: opts.stopProcesses || cleaningUp()})
     rmSync(this.root, {recursive: true, force: true})
   }
 }
