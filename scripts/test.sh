@@ -6,6 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
 
+# What a killed earlier run left (a CI job cut off, a suite stopped with kill -9) is reaped first, as
+# any cnidbg run reaps it; otherwise the suite's own reaping of it would read below as a change it made.
+# Live runs and labs are not touched (`cnidbg sandbox gc --help`).
+node bin/run.js sandbox gc || echo "warning: could not reap an earlier run's leftovers" >&2
+
 before_ns=$(ip netns list | sort)
 before_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)
 

@@ -33,12 +33,13 @@ ADD | DEL) ;;
 *) exec "$node" "$0" "$@" ;;
 esac
 # A plugin server on this node (cnidbg-ref --serve; serve.ts has the protocol) does the work while this
-# shell waits. It must be the live process its pid file names; "-" or end-of-file means do it here.
+# shell waits. It must be the live process its pid file names (state Z or X is a server that died but
+# was not yet waited for); "-" or end-of-file means do it here.
 srv=\${CNIDBG_REF_SERVER:-${DEFAULT_SERVER_DIR}}
 if [ -p "$srv/req" ] && read -r spid sstart 2>/dev/null <"$srv/pid" &&
   read -r st 2>/dev/null <"/proc/$spid/stat"; then
   set -- \${st##*) }
-  if [ "\${20}" = "$sstart" ] && ${shellQuote(tools.mkfifo)} -m 600 "$srv/c.$$" 2>/dev/null; then
+  if [ "$1" != Z ] && [ "$1" != X ] && [ "\${20}" = "$sstart" ] && ${shellQuote(tools.mkfifo)} -m 600 "$srv/c.$$" 2>/dev/null; then
     while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done >"$srv/c.$$.in"
     echo "$$" 1<>"$srv/req"
     {

@@ -31,7 +31,8 @@ import {runPlugin} from './skel.js'
  *
  * The protocol, all in a root-only directory (default /run/cni/cnidbg-ref, private in a cnidbg sandbox):
  * - `pid` holds "<pid> <start time>" of the server, written last when it is ready and removed first
- *   when it stops: the front checks it against /proc, so a dead server is never waited for.
+ *   when it stops: the front checks it against /proc, so a server found dead (or a zombie) is never
+ *   waited for.
  * - `req` is a FIFO. A client copies its stdin (the config) to `c.<its pid>.in` with shell builtins,
  *   creates the FIFO `c.<its pid>`, and writes "<its pid>\n" to `req`.
  * - The server opens `c.<pid>` for writing (which wakes the client, blocked opening it to read) and
@@ -42,7 +43,10 @@ import {runPlugin} from './skel.js'
  *   asks for a test hook. It is said before the config is read, so the client takes it back as stdin.
  * - If the server dies mid-request the client reads end-of-file: with its config still there it does
  *   the request itself, else it fails with "try again" (11). A restarted server wakes clients left
- *   waiting on a dead one the same way.
+ *   waiting on a dead one the same way. One window stays: a server that dies after a client checked
+ *   it and before it took the request leaves that client waiting until a server starts again on
+ *   that directory or the runtime's own timeout ends the call: a sh front has no timed open without
+ *   forking a watcher on every request.
  *
  * Everything in the directory is input, as is every request line: the server never dies on it and
  * never blocks on it. A request line is at most MAX_LINE bytes and a decimal pid, else it is dropped

@@ -5,7 +5,9 @@
  * process, and the sandbox temp dirs under a TMPDIR private to this test file. The root namespace's
  * links are compared exactly: nothing may ever add one there.
  */
+import {spawn} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {createInterface} from 'node:readline'
 
 import type {Test} from 'tap'
 
@@ -126,4 +128,39 @@ export async function eventually(pred: () => boolean | Promise<boolean>, ms = 60
     if (Date.now() > end) return false
     await new Promise((r) => setTimeout(r, 50))
   }
+}
+
+/** State and start time of `pid`, read straight from /proc/<pid>/stat ({} once it is gone). */
+export function procStat(pid: number): {state?: string; start?: string} {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    return {state: f[0], start: f[19]}
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * A zombie: a child that exited and whose parent never waits, killed with that parent at teardown.
+ * Perl (in every Debian, as perl-base), not sh: a shell may reap a finished background job before its
+ * exec, which made this a race on a loaded machine.
+ */
+export async function zombie(t: Test): Promise<{pid: number; start: string}> {
+  const parent = spawn('perl', ['-e', '$| = 1; my $p = fork(); exit 0 unless $p; print "$p\\n"; sleep 60'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  t.teardown(() => {
+    parent.kill('SIGKILL')
+  })
+  const [line] = await createInterface({input: parent.stdout!})
+    [Symbol.asyncIterator]()
+    .next()
+    .then((r) => [r.value as string])
+  const pid = Number(line)
+  if (!(pid > 0)) throw new Error(`no zombie: perl printed ${line}`)
+  await eventually(() => procStat(pid).state === 'Z')
+  const {state, start} = procStat(pid)
+  if (state !== 'Z' || !start) throw new Error(`${pid} did not become a zombie (state ${state})`)
+  return {pid, start}
 }

@@ -24,6 +24,7 @@ import t from 'tap'
 import {runOk} from '../../src/process/exec.js'
 import {startTime} from '../../src/reference-plugin/ipam/lock.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
+import {zombie} from '../helpers/machine.js'
 import {bundle, Node, podJson, refConf} from '../helpers/ref-plugins.js'
 
 const dir = await bundle(t)
@@ -176,6 +177,14 @@ t.test('a dead server is never waited for, and a new one wakes clients left wait
   const add = await served(o)
   t.equal(add.exitCode, 0, `the stale pid file is not trusted: ${add.stdout}${add.stderr}`)
   t.equal(add.stderr, '', 'quietly')
+  t.equal((await served(o, 'DEL')).exitCode, 0)
+
+  // A server that died but was not yet waited for (a zombie, its start time still matching) is dead too:
+  // were it trusted, the client would wait on its FIFO and this ADD would never return.
+  const dead = await zombie(t)
+  writeFileSync(join(srvDir, 'pid'), `${dead.pid} ${dead.start}\n`)
+  const addZ = await served(o)
+  t.equal(addZ.exitCode, 0, `a zombie server is not trusted: ${addZ.stdout}${addZ.stderr}`)
   t.equal((await served(o, 'DEL')).exitCode, 0)
 
   // A pid file naming a live process that is no server (ours): the client sends its request and waits.
