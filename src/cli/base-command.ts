@@ -1,7 +1,7 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 import chalk from 'chalk'
 
-import type {Envelope} from '../core/envelope.js'
+import {envelope, type Envelope} from '../core/envelope.js'
 import {CnidbgError, UsageError} from '../core/errors.js'
 import {EXIT, EXIT_CODE_HELP} from '../core/exit-codes.js'
 import {installSignalCleanup} from '../process/cleanup.js'
@@ -176,26 +176,26 @@ export abstract class BaseCommand<T> extends Command {
       suggestions?: string[]
       oclif?: {exit?: number}
     }
-    return {
-      schemaVersion: 1,
-      command: (this.id ?? '').replaceAll(':', ' '),
-      status: Number(process.exitCode ?? e.oclif?.exit ?? EXIT.INTERNAL),
-      warnings: this.warnings,
-      error: {
-        code: e.cnidbgCode ?? e.code ?? 'INTERNAL',
-        message: e.message ?? String(err),
-        suggestions: e.suggestions ?? [],
+    return envelope<T>(
+      {
+        command: (this.id ?? '').replaceAll(':', ' '),
+        status: Number(process.exitCode ?? e.oclif?.exit ?? EXIT.INTERNAL),
+        warnings: this.warnings,
       },
-    }
+      {
+        error: {
+          code: e.cnidbgCode ?? e.code ?? 'INTERNAL',
+          message: e.message ?? String(err),
+          suggestions: e.suggestions ?? [],
+        },
+      },
+    )
   }
 
   protected override toSuccessJson(result: unknown): Envelope<T> {
-    return {
-      schemaVersion: 1,
-      command: (this.id ?? '').replaceAll(':', ' '),
-      status: Number(process.exitCode ?? 0),
-      result: result as T,
-      warnings: this.warnings,
-    }
+    return envelope<T>(
+      {command: (this.id ?? '').replaceAll(':', ' '), status: Number(process.exitCode ?? 0), warnings: this.warnings},
+      {result: result as T},
+    )
   }
 }
