@@ -101,6 +101,31 @@ function agentFingerprints(): string[] {
   })
 }
 
+/**
+ * What each node's agent was doing, for a trace from the node that failed or could not read a node:
+ * its process state and kernel wait channel (a hung agent shows here) and the tail of its log.
+ */
+function agentsReport(): string {
+  return state.nodes
+    .map((n) => {
+      const dir = nodePodDir(n, 'cnidbg-agent')
+      const read = (p: string) => {
+        try {
+          return readFileSync(p, 'utf8')
+        } catch (error) {
+          return `(${(error as Error).message})`
+        }
+      }
+      const pid = read(join(dir, 'pid')).trim().split(' ')[0]
+      const proc = /^\d+$/.test(pid ?? '')
+        ? `${read(`/proc/${pid}/status`).match(/^State:.*$/m)?.[0] ?? 'gone'}, wchan ${read(`/proc/${pid}/wchan`)}`
+        : `no pid (${pid})`
+      const log = read(join(dir, 'log')).trimEnd().split('\n').slice(-15).join('\n')
+      return `${n.name} agent pid ${pid}: ${proc}\n${log}`
+    })
+    .join('\n')
+}
+
 /** `cnidbg trace a b` from inside node1, isolated, with the node kubeconfig and the agents' fingerprints. */
 async function traceFromNode(more: string[] = []): Promise<TraceResult> {
   const r = await isolated(node1.netns, nodeKubeconfig, [
@@ -127,9 +152,13 @@ async function traceFromNode(more: string[] = []): Promise<TraceResult> {
   try {
     env = JSON.parse(r.stdout) as Envelope<TraceResult>
   } catch {
-    throw new Error(`trace from node1 printed no envelope (exit ${r.exitCode}): ${r.stdout}\n${r.stderr}`)
+    throw new Error(
+      `trace from node1 printed no envelope (exit ${r.exitCode}): ${r.stdout}\n${r.stderr}\n${agentsReport()}`,
+    )
   }
-  if (!env.result) throw new Error(`trace from node1 failed: ${JSON.stringify(env.error)}\n${r.stderr}`)
+  if (!env.result)
+    throw new Error(`trace from node1 failed: ${JSON.stringify(env.error)}\n${r.stderr}\n${agentsReport()}`)
+  if (env.result.unreadable) console.error(`# a node was unreadable from node1:\n${agentsReport()}`)
   return env.result
 }
 
