@@ -74,7 +74,8 @@ interface Pods {
 }
 
 // A few faults from the lab catalog, chosen so each shows a different layer: overlay state, the
-// firewall, a sysctl and the underlay. trace diagnoses them from kernel state and live packets only.
+// firewall, a sysctl, the underlay and a NetworkPolicy (named back from the node daemon's rules).
+// trace diagnoses them from kernel state and live packets only.
 const SCENARIOS: Scenario[] = [
   {
     expected: 'stale-fdb',
@@ -100,6 +101,13 @@ const SCENARIOS: Scenario[] = [
     fault: 'underlay-mtu',
     node: (p) => p.a.node,
     title: 'the underlay MTU shrunk below what the overlay needs',
+  },
+  {
+    expected: 'policy-denied',
+    fault: 'policy-deny-ingress',
+    node: (p) => p.b.node,
+    pod: (p) => p.b.name,
+    title: 'a NetworkPolicy denies all ingress to pod B',
   },
 ]
 

@@ -141,6 +141,7 @@ const verdictOf = (r: TraceResult) => ({
   reason: r.fault?.reason,
   node: r.fault?.node,
   direction: r.fault?.direction,
+  policy: r.fault?.policy,
 })
 
 /**
@@ -224,6 +225,8 @@ const CATALOG: Record<string, Case['target']> = {
   'rp-filter-strict': {node: 'node1', peer: 'node2'},
   'underlay-mtu': {},
   'vxlan-port-blocked': {node: 'node2'},
+  'policy-deny-ingress': {pod: b.name},
+  'policy-deny-egress': {pod: a.name},
   'daemon-stopped': {node: 'node1'},
 }
 const CASES: Case[] = [
