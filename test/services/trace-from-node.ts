@@ -209,8 +209,9 @@ interface Case {
   target: Omit<LabBreakOptions, 'name' | 'fault'>
 }
 
-// Every catalog fault, on the path pod(node1) → pod(node2), then the demo's four as the demo breaks
-// them (src/services/demo.ts SCENARIOS: node A is node1, node B node2).
+// Every catalog fault, on the path pod(node1) → pod(node2), then the demo's as the demo breaks them
+// (src/services/demo.ts SCENARIOS: node A is node1, node B node2; its policy-deny-ingress on pod B is
+// the catalog case).
 const CATALOG: Record<string, Case['target']> = {
   'pod-link-down': {pod: b.name},
   'host-veth-down': {pod: b.name},
