@@ -177,7 +177,9 @@ t.test('an allow-from-label policy lets the labelled client through, and names a
     r.fault!.hint,
     /none of the NetworkPolicies selecting default\/\S+ \(default\/allow-client, default\/deny-all\)/,
   )
-  t.match(r.fault!.evidence.join('\n'), /NetworkPolicy default\/deny-all: .*\n?.*/)
+  const evidence = r.fault!.evidence.join('\n')
+  t.match(evidence, /NetworkPolicy default\/allow-client: chain CNIDBG-NP-I-\w+ has 1 allow rule .*-s [\d.]+\/32/)
+  t.match(evidence, /NetworkPolicy default\/deny-all: chain CNIDBG-NP-I-\w+ allows no ingress at all/)
 })
 
 t.test('an egress deny names the source-side policy', async (t) => {
