@@ -46,6 +46,8 @@ export interface DemoTrace {
   reason?: FaultReason
   node?: string
   direction?: string
+  /** policy-denied: the NetworkPolicy trace named. */
+  policy?: string
   ok: boolean
   durationMs: number
 }
@@ -192,6 +194,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
         node: r.fault?.node,
         ok: got === expected,
         reason: r.fault?.reason,
+        ...(r.fault?.policy ? {policy: r.fault.policy} : {}),
         title,
         verdict: r.verdict,
       }
