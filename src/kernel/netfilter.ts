@@ -3,8 +3,9 @@
  * `iptables-save -c` (with counters) and `nft -j list ruleset`, and walks the chains a packet takes
  * at one hook point. It understands the matches CNI plugins and kube-proxy use for pod traffic
  * (addresses, interfaces with `+`/`*` wildcards, protocol, ports, multiport, conntrack state,
- * icmp type, mark with mark 0); anything else makes a rule "uncertain": it is skipped, but a DROP
- * behind an uncertain match is reported so live counters can confirm it.
+ * icmp type, mark, and the MARK target that sets it: a packet starts with mark 0); anything else
+ * makes a rule "uncertain": it is skipped, but a DROP behind an uncertain match is reported so live
+ * counters can confirm it.
  */
 import {isIPv4, prefixContains} from '../core/ip.js'
 
@@ -25,6 +26,8 @@ export interface NfPacket {
   icmpType?: number
   /** TCP flags of the packet (SYN for a NEW connection, SYN,ACK for its reply). */
   tcpFlags?: string[]
+  /** The packet's mark (skb->mark); 0 when absent. MARK rules the walk passes change it. */
+  mark?: number
 }
 
 export interface NfRuleRef {
@@ -303,11 +306,11 @@ function iptMatch(tokens: string[], pkt: NfPacket): {result: MatchResult; target
         continue
       }
       case '--mark': {
-        // Probe packets carry mark 0 (nothing we evaluate sets one): value/mask matches iff value&mask == 0.
+        // Probe packets start with mark 0; a MARK rule the walk passed may have set bits since.
         const [v, m] = (val ?? '0').split('/')
         const value = Number(v)
         const mask = m === undefined ? 0xffffffff : Number(m)
-        apply((0 & mask) >>> 0 === (value & mask) >>> 0)
+        apply(((pkt.mark ?? 0) & mask) >>> 0 === (value & mask) >>> 0)
         i += 2
         continue
       }
@@ -388,14 +391,54 @@ function iptWalk(
       if (r.kind === 'accept' || r.kind === 'drop') return r
       if (isGoto) return {kind: 'return'}
     }
+    if (target === 'MARK') setMark(pkt, m.targetArgs)
     // Other targets (LOG, MARK, CT, MASQUERADE…) don't end traversal.
   }
   return {kind: 'end'}
 }
 
+/**
+ * The MARK target's effect on the packet (xt_MARK): `--set-xmark value/mask` is mark = (mark & ~mask)
+ * ^ value, `--set-mark value/mask` is (mark & ~mask) | value; `--and-mark`, `--or-mark` and
+ * `--xor-mark` as their names say. A policy chain marks what it allows and a later rule matches the
+ * mark (the daemon's NetworkPolicy chains, kube-proxy's KUBE-MARK-MASQ), so the walk must carry it.
+ */
+function setMark(pkt: NfPacket, args: readonly string[]): void {
+  const [flag, spec] = args
+  if (spec === undefined) return
+  const [v, m] = spec.split('/')
+  const value = Number(v)
+  const mask = m === undefined ? 0xffffffff : Number(m)
+  if (!Number.isFinite(value) || !Number.isFinite(mask)) return
+  const cur = pkt.mark ?? 0
+  let next: number
+  switch (flag) {
+    case '--set-xmark':
+      next = (cur & ~mask) ^ value
+      break
+    case '--set-mark':
+      next = (cur & ~mask) | value
+      break
+    case '--and-mark':
+      next = cur & value
+      break
+    case '--or-mark':
+      next = cur | value
+      break
+    case '--xor-mark':
+      next = cur ^ value
+      break
+    default:
+      return
+  }
+  pkt.mark = next >>> 0
+}
+
 /** The iptables verdict at one hook for one packet. */
-export function evaluateIptables(rs: IptablesRuleset, hook: NfHook, pkt: NfPacket): NfVerdict {
+export function evaluateIptables(rs: IptablesRuleset, hook: NfHook, given: NfPacket): NfVerdict {
   const uncertain: NfRuleRef[] = []
+  // MARK rules change the packet as it walks: a copy, so the caller's stays as given.
+  const pkt = {...given}
   for (const [table, chain] of IPT_HOOK_CHAINS[hook]) {
     const t = rs.tables.get(table)
     if (!t || !t.policies.has(chain)) continue

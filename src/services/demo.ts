@@ -46,6 +46,8 @@ export interface DemoTrace {
   reason?: FaultReason
   node?: string
   direction?: string
+  /** policy-denied: the NetworkPolicy trace named. */
+  policy?: string
   ok: boolean
   durationMs: number
 }
@@ -74,7 +76,8 @@ interface Pods {
 }
 
 // A few faults from the lab catalog, chosen so each shows a different layer: overlay state, the
-// firewall, a sysctl and the underlay. trace diagnoses them from kernel state and live packets only.
+// firewall, a sysctl, the underlay and a NetworkPolicy (named back from the node daemon's rules).
+// trace diagnoses them from kernel state and live packets only.
 const SCENARIOS: Scenario[] = [
   {
     expected: 'stale-fdb',
@@ -100,6 +103,13 @@ const SCENARIOS: Scenario[] = [
     fault: 'underlay-mtu',
     node: (p) => p.a.node,
     title: 'the underlay MTU shrunk below what the overlay needs',
+  },
+  {
+    expected: 'policy-denied',
+    fault: 'policy-deny-ingress',
+    node: (p) => p.b.node,
+    pod: (p) => p.b.name,
+    title: 'a NetworkPolicy denies all ingress to pod B',
   },
 ]
 
@@ -184,6 +194,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
         node: r.fault?.node,
         ok: got === expected,
         reason: r.fault?.reason,
+        ...(r.fault?.policy ? {policy: r.fault.policy} : {}),
         title,
         verdict: r.verdict,
       }

@@ -36,6 +36,7 @@ import {
   type ProbePlan,
 } from '../kernel/probes.js'
 import {bgpDiagReader, refineBgpHops} from './bgp.js'
+import {policyFaultFromDeltas} from './policy.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
@@ -500,6 +501,7 @@ function firstFault(hops: TraceHop[]): TraceFault | undefined {
     reason: h.reason ?? 'unknown',
     evidence: h.evidence ?? [h.detail],
     hint: h.hint ?? '',
+    ...(h.policy ? {policy: h.policy} : {}),
   }
 }
 
@@ -958,6 +960,26 @@ function decideFault(
   }
 
   if (staticFault) return {...staticFault, evidence: [...staticFault.evidence, ...liveEvidence]}
+
+  if (obs) {
+    const probe = obs.probe
+    const reversed = probe.direction === 'return'
+    const byLabel = new Map([A, B, A.nodeView, B.nodeView].map((v) => [v.label, v.ipt]))
+    const policy = policyFaultFromDeltas(
+      obs.evidence,
+      hops,
+      (label) => byLabel.get(label),
+      {
+        src: reversed ? plan.b.ip : plan.a.ip,
+        dst: reversed ? plan.a.ip : plan.b.ip,
+        proto: probe.protocol,
+        ...(probe.protocol === 'tcp' ? {dport: plan.tcpPort} : probe.protocol === 'udp' ? {dport: plan.udpPort} : {}),
+      },
+      reversed ? 'return' : 'forward',
+      liveEvidence,
+    )
+    if (policy) return policy
+  }
 
   const icmpOk = outcomes.find((p) => p.kind === 'icmp-forward')?.ok === true
   const onlyDf = failed.every((p) => p.kind === 'icmp-df')

@@ -17,6 +17,7 @@ import {
   type NftRuleset,
 } from '../kernel/netfilter.js'
 import {bridgeCmd, execCmd, ipCmd, sysctlName} from './ns-commands.js'
+import {policyHint, policyOfDrop} from './netfilter-objects.js'
 import type {KernelReader, KernelSnapshot, LinkInfo, RouteEntry, RouteGetAnswer, RouteQuery} from '../kernel/reader.js'
 import type {
   FaultReason,
@@ -167,6 +168,7 @@ class Hop {
   evidence: string[] = []
   reason?: FaultReason
   hint?: string
+  policy?: string
 
   constructor(
     readonly direction: TraceDirection,
@@ -222,6 +224,7 @@ class Hop {
     if (this.evidence.length) hop.evidence = [...new Set(this.evidence)]
     if (this.reason) hop.reason = this.reason
     if (this.hint) hop.hint = this.hint
+    if (this.policy) hop.policy = this.policy
     return hop
   }
 }
@@ -278,6 +281,18 @@ function filterCheck(h: Hop, v: NsView, hooks: NfHook[], packets: NfPacket[], re
     const verdict = evaluateNetfilter(v.ipt, v.nft, hooks, pkt)
     const desc = describePacket(pkt)
     if (verdict.verdict === 'drop' && verdict.by) {
+      // A drop in a NetworkPolicy chain is the policy's: name it, and what to change in it.
+      const policy = policyOfDrop(v.ipt, verdict.by)
+      if (policy && h.status !== 'fail') {
+        h.fail(
+          'policy-denied',
+          `${what} ${desc} is dropped by NetworkPolicy ${policy.policies.join(', ')} (${policy.direction} of ${policy.pod})`,
+          policyHint(policy, pkt),
+          policy.evidence,
+        )
+        h.policy = policy.policies[0]
+        return
+      }
       h.fail(
         reason,
         `${what} ${desc} is dropped by ${verdict.by.source === 'iptables' ? `iptables ${verdict.by.table}/${verdict.by.chain}` : `nft ${verdict.by.family} ${verdict.by.table} ${verdict.by.chain}`}`,

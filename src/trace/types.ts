@@ -85,6 +85,7 @@ export type FaultReason =
   | 'src-dst-check'
   | 'bgp-peer-down'
   | 'route-not-advertised'
+  | 'policy-denied'
   | 'unknown'
 
 export const FAULT_REASONS: readonly FaultReason[] = [
@@ -105,6 +106,7 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   'src-dst-check',
   'bgp-peer-down',
   'route-not-advertised',
+  'policy-denied',
   'unknown',
 ]
 
@@ -148,6 +150,8 @@ export interface TraceHop {
   reason?: FaultReason
   /** Set on a failing hop: how to fix it. */
   hint?: string
+  /** policy-denied: the NetworkPolicy (NAMESPACE/NAME) that drops the packet, the first when several do. */
+  policy?: string
   /** Live observation: whether the probe packet was seen here (captures/counters), when observed. */
   seen?: boolean
 }
@@ -161,6 +165,8 @@ export interface TraceFault {
   reason: FaultReason
   evidence: string[]
   hint: string
+  /** policy-denied: the NetworkPolicy (NAMESPACE/NAME) that drops the packet, the first when several do. */
+  policy?: string
 }
 
 export type {ProbeProtocol}

@@ -259,3 +259,32 @@ t.test('an nft base chain with policy drop drops what it does not accept', async
   t.equal(v.by?.kind, 'policy')
   t.equal(removalCommand(v.by!), "nft 'chain inet x fw { policy accept; }'")
 })
+
+t.test('MARK rules the walk passes set the mark later rules match (xt_MARK semantics)', async (t) => {
+  const table = (mark: string, match: string) =>
+    parseIptablesSave(
+      [
+        '*filter',
+        ':FORWARD ACCEPT [0:0]',
+        ':MARKS - [0:0]',
+        '[0:0] -A FORWARD -j MARKS',
+        `[0:0] -A FORWARD -m mark --mark ${match} -j ACCEPT`,
+        '[0:0] -A FORWARD -j DROP',
+        `[0:0] -A MARKS -s 10.244.1.0/24 -j MARK ${mark}`,
+        'COMMIT',
+        '',
+      ].join('\n'),
+    )
+  const from = (src: string): NfPacket => ({...ICMP, src})
+  const verdict = (mark: string, match: string, src = '10.244.1.5') =>
+    evaluateIptables(table(mark, match), 'forward', from(src)).verdict
+  t.equal(verdict('--set-xmark 0x20000/0x20000', '0x20000/0x20000'), 'accept', 'set in a sub-chain, seen after it')
+  t.equal(verdict('--set-xmark 0x20000/0x20000', '0x20000/0x20000', '10.244.2.5'), 'drop', 'not marked: dropped')
+  t.equal(verdict('--set-mark 0x4000/0x4000', '0x4000/0x4000'), 'accept')
+  t.equal(verdict('--or-mark 0x8000', '0x8000/0x8000'), 'accept')
+  t.equal(verdict('--set-xmark 0x1/0xffffffff', '0x1'), 'accept', 'a full mark')
+  t.equal(verdict('--set-xmark 0x1/0xffffffff', '0x2'), 'drop', 'another mark')
+  const given = from('10.244.1.5')
+  evaluateIptables(table('--set-xmark 0x20000/0x20000', '0x20000/0x20000'), 'forward', given)
+  t.equal(given.mark, undefined, "the caller's packet is left as given")
+})

@@ -170,6 +170,7 @@ const verdictOf = (r: TraceResult) => ({
   reason: r.fault?.reason,
   node: r.fault?.node,
   direction: r.fault?.direction,
+  policy: r.fault?.policy,
 })
 
 /**
@@ -237,8 +238,9 @@ interface Case {
   target: Omit<LabBreakOptions, 'name' | 'fault'>
 }
 
-// Every catalog fault, on the path pod(node1) → pod(node2), then the demo's four as the demo breaks
-// them (src/services/demo.ts SCENARIOS: node A is node1, node B node2).
+// Every catalog fault, on the path pod(node1) → pod(node2), then the demo's as the demo breaks them
+// (src/services/demo.ts SCENARIOS: node A is node1, node B node2; its policy-deny-ingress on pod B is
+// the catalog case).
 const CATALOG: Record<string, Case['target']> = {
   'pod-link-down': {pod: b.name},
   'host-veth-down': {pod: b.name},
@@ -253,6 +255,8 @@ const CATALOG: Record<string, Case['target']> = {
   'rp-filter-strict': {node: 'node1', peer: 'node2'},
   'underlay-mtu': {},
   'vxlan-port-blocked': {node: 'node2'},
+  'policy-deny-ingress': {pod: b.name},
+  'policy-deny-egress': {pod: a.name},
   'daemon-stopped': {node: 'node1'},
 }
 const CASES: Case[] = [

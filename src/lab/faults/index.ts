@@ -10,6 +10,8 @@ import {iptablesDropForward} from './iptables-drop-forward.js'
 import {neighMissing} from './neigh-missing.js'
 import {podAddressRemoved} from './pod-address-removed.js'
 import {podLinkDown} from './pod-link-down.js'
+import {policyDenyEgress} from './policy-deny-egress.js'
+import {policyDenyIngress} from './policy-deny-ingress.js'
 import {routeMissing} from './route-missing.js'
 import {routeWrongNode} from './route-wrong-node.js'
 import {rpFilterStrict} from './rp-filter-strict.js'
@@ -41,6 +43,8 @@ export const FAULTS: readonly FaultDefinition[] = [
   bgpSessionBlocked,
   bgpRouteWithdrawn,
   bgpSpeakerStopped,
+  policyDenyIngress,
+  policyDenyEgress,
   daemonStopped,
 ]
 

@@ -21,7 +21,7 @@ export function renderDot(r: TraceResult): string {
     out.push(`  subgraph cluster_${i} {`, `    label=${q(node)}; style=dashed; color="#888888";`)
     for (const b of g.boxes.filter((x) => x.node === node)) {
       const label = b.fault
-        ? `✗ ${r.fault!.reason}\\n${b.label}\\n${b.stages.join(', ')}`
+        ? `✗ ${r.fault!.reason}${r.fault!.policy ? ` ${r.fault!.policy}` : ''}\\n${b.label}\\n${b.stages.join(', ')}`
         : `${b.label}\\n${b.stages.join(', ')}`
       const attrs = [`label="${label.replace(/"/g, '\\"')}"`, `fillcolor="${FILL[b.fault ? 'fail' : b.status]}"`]
       if (b.fault) attrs.push('color="#cc0000"', 'penwidth=3')

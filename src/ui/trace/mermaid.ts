@@ -16,7 +16,7 @@ export function renderMermaid(r: TraceResult): string {
   for (const node of g.nodes) {
     out.push(`  subgraph ${sid(`k8s_${node}`)}["${esc(node)}"]`)
     for (const b of g.boxes.filter((x) => x.node === node)) {
-      const mark = b.fault ? `✗ ${r.fault!.reason}<br/>` : ''
+      const mark = b.fault ? `✗ ${r.fault!.reason}${r.fault!.policy ? ` ${esc(r.fault!.policy)}` : ''}<br/>` : ''
       out.push(`    ${b.id}["${mark}${esc(b.label)}<br/><small>${esc(b.stages.join(', '))}</small>"]`)
     }
     out.push('  end')

@@ -39,7 +39,7 @@ export function renderText(r: TraceResult, opts: TextOptions = {}): string {
     const f = r.fault
     out.push(
       f
-        ? `${c.red.bold('✗ unreachable')}: ${c.bold(f.reason)} at hop ${f.hop} (${f.direction}, ${f.node}, ${f.netns} ${f.device})`
+        ? `${c.red.bold('✗ unreachable')}: ${c.bold(f.reason)}${f.policy ? ` (NetworkPolicy ${c.bold(f.policy)})` : ''} at hop ${f.hop} (${f.direction}, ${f.node}, ${f.netns} ${f.device})`
         : c.red.bold('✗ unreachable'),
     )
   }

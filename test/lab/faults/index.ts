@@ -29,6 +29,8 @@ t.test('the catalog has every fault the lab promises', async (t) => {
     'bgp-session-blocked',
     'bgp-route-withdrawn',
     'bgp-speaker-stopped',
+    'policy-deny-ingress',
+    'policy-deny-egress',
     'daemon-stopped',
   ])
     t.ok(ids.includes(id), id)

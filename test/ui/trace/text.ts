@@ -1,5 +1,7 @@
 import t from 'tap'
 
+import {renderDot} from '../../../src/ui/trace/dot.js'
+import {renderMermaid} from '../../../src/ui/trace/mermaid.js'
 import {renderText} from '../../../src/ui/trace/text.js'
 import {faultyResult} from '../../helpers/trace-fixture.js'
 
@@ -57,4 +59,16 @@ t.test('text: an unknown verdict names each node that could not be read, and why
     lines.some((l) => l.includes('unreachable')),
     'no fault is claimed',
   )
+})
+
+t.test('text, mermaid and dot: a policy-denied fault names its NetworkPolicy', async (t) => {
+  const r = faultyResult()
+  const p = {...r, fault: {...r.fault!, reason: 'policy-denied' as const, policy: 'shop/deny-all'}}
+  t.match(
+    renderText(p).split('\n')[1],
+    '✗ unreachable: policy-denied (NetworkPolicy shop/deny-all) at hop 5 (forward, node-1,',
+  )
+  t.notMatch(renderText(r).split('\n')[1], 'NetworkPolicy', 'no policy, no name')
+  t.match(renderMermaid(p), '✗ policy-denied shop/deny-all<br/>')
+  t.match(renderDot(p), '✗ policy-denied shop/deny-all\\n')
 })

@@ -1,0 +1,149 @@
+/**
+ * Netfilter rules mapped back to the Kubernetes objects that made them. A drop trace finds is a rule
+ * in some chain; when that chain is one a controller owns, the object it was written for is what a
+ * user changes, not the rule (the controller would put it back).
+ *
+ * NetworkPolicy (this part): the node daemon's chains (src/daemon/policy-compile.ts, the layout in
+ * docs/architecture.md). Trace may not import the daemon, so the few words of that layout it reads
+ * are repeated here; test/trace/netfilter-objects.ts holds them to what the daemon's compiler writes.
+ * - Every chain is CNIDBG-NP-…; a pod's chain (PI ingress, PE egress) jumps to the chain of each
+ *   policy selecting it, commented "cnidbg-policy NAMESPACE/NAME DIRECTION", and ends in a DROP
+ *   commented "cnidbg-policy default-deny DIRECTION POD by P1,P2[ +N more]".
+ * - A policy's chain (I, E) holds one MARK rule per allowed (peer, port), commented
+ *   "cnidbg-policy NAMESPACE/NAME DIRECTION rule K".
+ * So a packet dropped there was allowed by none of the policies the pod chain names.
+ */
+import {describeRule, tokenize, type IptablesRuleset, type NfPacket, type NfRuleRef} from '../kernel/netfilter.js'
+
+/** The daemon's chain prefix (policy-rules.ts CHAIN_PREFIX). */
+export const POLICY_CHAIN_PREFIX = 'CNIDBG-NP-'
+
+export type PolicyDirection = 'ingress' | 'egress'
+
+/** A drop in a NetworkPolicy chain, mapped back to the policies. */
+export interface PolicyDrop {
+  direction: PolicyDirection
+  /** NAMESPACE/NAME of the pod the chain guards (the destination for ingress, the source for egress). */
+  pod: string
+  /** NAMESPACE/NAME of every policy selecting that pod in that direction, in the chain's order. */
+  policies: string[]
+  /** The DROP rule with its counters, then one line per policy: its chain and what it allows. */
+  evidence: string[]
+}
+
+/** The comment of a rule as iptables-save printed it, decoded as the daemon encodes it. */
+function commentOf(ruleText: string): string | undefined {
+  const words = tokenize(ruleText)
+  const i = words.indexOf('--comment')
+  const raw = i >= 0 ? words[i + 1] : undefined
+  if (raw === undefined) return undefined
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
+}
+
+function targetOf(ruleText: string): string | undefined {
+  const words = tokenize(ruleText)
+  const i = words.lastIndexOf('-j')
+  return i >= 0 ? words[i + 1] : undefined
+}
+
+/** Whether a rule found by the evaluator (or a counter line) sits in a NetworkPolicy chain. */
+export function isPolicyChain(chain: string): boolean {
+  return chain.startsWith(POLICY_CHAIN_PREFIX)
+}
+
+/**
+ * The NetworkPolicies behind a drop in one of the daemon's chains, or undefined for any other rule.
+ * `ipt` is the node's filter table (iptables-save -c) the rule was read from: the pod chain's jumps
+ * give every selecting policy (the DROP's comment may have had to cut the list), the policy chains
+ * what each allows.
+ */
+export function policyOfDrop(ipt: IptablesRuleset | undefined, by: NfRuleRef): PolicyDrop | undefined {
+  if (by.source !== 'iptables' || by.table !== 'filter' || !isPolicyChain(by.chain)) return undefined
+  const filter = ipt?.tables.get('filter')
+  const comment = commentOf(by.rule) ?? ''
+  const m = /^cnidbg-policy default-deny (ingress|egress) (\S+) by (.*)$/.exec(comment)
+  const chainRules = filter?.rules.get(by.chain) ?? []
+  const jumps: Array<{policy: string; chain: string}> = []
+  let direction = m?.[1] as PolicyDirection | undefined
+  for (const r of chainRules) {
+    const c = commentOf(r.text)
+    const target = targetOf(r.text)
+    const j = c && /^cnidbg-policy (\S+\/\S+) (ingress|egress)$/.exec(c)
+    if (!j || !target || !isPolicyChain(target)) continue
+    jumps.push({policy: j[1]!, chain: target})
+    direction ??= j[2] as PolicyDirection
+  }
+  const named = m
+    ? m[3]!
+        .replace(/ \+\d+ more$/, '')
+        .split(',')
+        .filter(Boolean)
+    : []
+  const policies = jumps.length ? jumps.map((j) => j.policy) : named
+  if (!direction || policies.length === 0) return undefined
+  const evidence = [describeRule(by)]
+  for (const j of jumps) {
+    const allows = (filter?.rules.get(j.chain) ?? []).filter((r) => targetOf(r.text) === 'MARK')
+    const counted = allows.reduce((n, r) => n + (r.packets ?? 0), 0)
+    evidence.push(
+      allows.length === 0
+        ? `NetworkPolicy ${j.policy}: chain ${j.chain} allows no ${direction} at all`
+        : `NetworkPolicy ${j.policy}: chain ${j.chain} has ${allows.length} allow rule${allows.length === 1 ? '' : 's'} (${counted} packets matched so far), none for this packet: ${allows
+            .slice(0, 3)
+            .map((r) => r.text.replace(/ -m comment --comment ("[^"]*"|\S+)/, '').replace(/ -j MARK .*$/, ''))
+            .join(' | ')}${allows.length > 3 ? ' | …' : ''}`,
+    )
+  }
+  return {direction, pod: m?.[2] ?? podOfChain(chainRules) ?? '?', policies, evidence}
+}
+
+/** The pod a pod chain guards, from its first rule's comment ("cnidbg-policy pod NS/NAME DIR start"). */
+function podOfChain(rules: ReadonlyArray<{text: string}>): string | undefined {
+  for (const r of rules) {
+    const c = commentOf(r.text)
+    const m = c && /^cnidbg-policy pod (\S+) (ingress|egress) start$/.exec(c)
+    if (m) return m[1]
+  }
+  return undefined
+}
+
+/**
+ * The rule behind a counter delta line (`<label> filter -A CHAIN …: +N packets`, observe.ts) when it
+ * is a DROP of a NetworkPolicy chain, as the evaluator would have named it.
+ */
+export function policyRuleOfDelta(line: string): NfRuleRef | undefined {
+  const m = / filter (-A (CNIDBG-NP-\S+) .*-j DROP): \+(\d+) packets$/.exec(line)
+  if (!m) return undefined
+  return {source: 'iptables', family: 'ip', table: 'filter', chain: m[2]!, rule: m[1]!, kind: 'rule', target: 'DROP'}
+}
+
+/** `kubectl -n NS VERB networkpolicy NAME` for a NAMESPACE/NAME. */
+function kubectlPolicy(verb: string, policy: string): string {
+  const slash = policy.indexOf('/')
+  return `kubectl -n ${policy.slice(0, slash)} ${verb} networkpolicy ${policy.slice(slash + 1)}`
+}
+
+/**
+ * What to change: a rule in one of the policies that admits the peer, or the policy removed; the
+ * policies themselves, to read what they allow.
+ */
+export function policyHint(drop: PolicyDrop, pkt: Pick<NfPacket, 'src' | 'dst' | 'proto' | 'dport'>): string {
+  const first = drop.policies[0]!
+  const peer = drop.direction === 'ingress' ? `from ${pkt.src}` : `to ${pkt.dst}`
+  const what = `${pkt.proto}${pkt.dport !== undefined ? ` port ${pkt.dport}` : ''}`
+  const rule =
+    drop.direction === 'ingress' ? 'an ingress rule (from: a podSelector' : 'an egress rule (to: a podSelector'
+  const named =
+    drop.policies.length === 1
+      ? `NetworkPolicy ${first} selects ${drop.pod} and allows no ${drop.direction} ${peer} (${what})`
+      : `none of the NetworkPolicies selecting ${drop.pod} (${drop.policies.join(', ')}) allows ${drop.direction} ${peer} (${what})`
+  return (
+    `${named}: add ${rule}, namespaceSelector or ipBlock that matches it, and the port) with ` +
+    `${kubectlPolicy('edit', first)}, or remove the policy with ${kubectlPolicy('delete', first)}; ` +
+    `what ${drop.policies.length === 1 ? 'it allows' : 'they allow'}: ${drop.policies.map((p) => kubectlPolicy('describe', p)).join('; ')}`
+  )
+}
