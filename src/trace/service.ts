@@ -18,10 +18,11 @@
  *    `conntrack-invalid`, with the rule and its counters.
  */
 import {UsageError} from '../core/errors.js'
-import type {ConntrackEntry, ConntrackRead} from '../kernel/conntrack.js'
+import {readConntrack, type ConntrackEntry, type ConntrackFlow, type ConntrackRead} from '../kernel/conntrack.js'
 import {matchIptablesRule, parseIptablesSave, type IptablesRuleset, type NfPacket} from '../kernel/netfilter.js'
 import type {NodeAccess} from '../kernel/node-access.js'
 import {LocalKernelReader, type KernelReader} from '../kernel/reader.js'
+import {runInNetns} from '../netns/index.js'
 import type {CoreV1Api, DiscoveryV1Api, V1EndpointSlice, V1Service, V1ServicePort} from '../kube/client.js'
 import {traceBetween} from './engine.js'
 import {serviceOfRule, serviceName} from './netfilter-objects.js'
@@ -369,15 +370,65 @@ async function readIptables(n: TraceNode | undefined, opts: TraceOptions): Promi
   }
 }
 
-async function conntrackOf(
+interface ClusterIpProbe {
+  conntrack(flow: ConntrackFlow): Promise<ConntrackRead | undefined>
+  connect(): Promise<{ok: boolean; detail: string}>
+}
+
+/**
+ * One TCP connection from the source pod to the ClusterIP, and its node's conntrack: here when this
+ * machine enters both the pod and its node (no pod scan, as through the agent's probe), else through
+ * the node's access (its agent).
+ */
+function clusterIpProbe(
+  src: TraceEndpoint,
+  node: TraceNode | undefined,
   access: NodeAccess | undefined,
-  flow: {a: string; b: string; port: number; proto: 'tcp' | 'udp'},
-): Promise<ConntrackRead | undefined> {
-  if (!access?.conntrack) return undefined
-  try {
-    return await access.conntrack({flow})
-  } catch {
-    return undefined
+  svc: Pick<TraceService, 'clusterIP' | 'port'>,
+  probeTimeoutMs = 1000,
+): ClusterIpProbe | undefined {
+  const timeoutMs = Math.min(2000, Math.max(1000, probeTimeoutMs))
+  const to = `${svc.clusterIP}:${svc.port}`
+  if (src.netnsPath && node?.netns) {
+    const nodeNs = node.netns.path
+    return {
+      conntrack: (flow) => readConntrack(nodeNs, flow).catch(() => undefined),
+      async connect() {
+        const r = await runInNetns(
+          src.netnsPath,
+          'nc',
+          ['-z', '-v', '-n', '-w', String(Math.round(timeoutMs / 1000)), svc.clusterIP, String(svc.port)],
+          {timeoutMs: timeoutMs + 5000},
+        )
+        if (r.exitCode === 0) return {ok: true, detail: `connected to ${to}`}
+        const why = /refused/i.test(r.stderr) ? 'refused' : `no answer within ${timeoutMs / 1000} s`
+        return {ok: false, detail: `connection to ${to} ${why}`}
+      },
+    }
+  }
+  if (!access) return undefined
+  return {
+    conntrack: (flow) =>
+      access.conntrack ? access.conntrack({flow}).catch(() => undefined) : Promise.resolve(undefined),
+    async connect() {
+      try {
+        const answer = await access.probe({
+          from: src.ip,
+          to: svc.clusterIP,
+          kinds: ['tcp'],
+          tcpPort: svc.port,
+          userPort: true,
+          timeoutMs,
+        })
+        const o = answer.outcomes[0]
+        return {
+          ok: o?.ok === true,
+          detail: (o?.detail ?? 'no answer').replace(/^connection to \S+/, `connection to ${to}`),
+        }
+      } catch (error) {
+        return {ok: false, detail: `the probe could not run: ${(error as Error).message}`}
+      }
+    },
   }
 }
 
@@ -463,9 +514,31 @@ export async function traceToService(
   const label = srcNode?.netns ? netnsLabel(srcNode.netns) : src.node
   const cmd = (c: string) => (srcNode?.netns ? execCmd(srcNode.netns, c) : `${c} (on ${src.node})`)
   const notes: string[] = []
-  const ipt = await readIptables(srcNode, traceOpts)
-  if (ipt.why) notes.push(ipt.why)
   const protocol = rsv.info.protocol
+  const live =
+    !traceOpts.staticOnly && protocol === 'TCP' && rsv.ready.length > 0
+      ? clusterIpProbe(src, srcNode, srcNode && traceOpts.accessFor?.(srcNode), rsv.info, traceOpts.probeTimeoutMs)
+      : undefined
+  const flow = {a: src.ip, b: rsv.info.clusterIP, port: rsv.info.port, proto: 'tcp' as const}
+  // At once: the source node's rules, the INVALID drop counters of the other nodes the flow may
+  // cross (before the probe), and the flow's conntrack entries before it (an older entry of the same
+  // flow is not the probe's).
+  const others = traceOpts.staticOnly
+    ? []
+    : [...new Set(rsv.ready.flatMap((e) => (e.node && e.node !== src.node ? [e.node] : [])))]
+  const [ipt, otherIpt, ctBefore] = await Promise.all([
+    readIptables(srcNode, traceOpts),
+    Promise.all(
+      others.map((name) =>
+        readIptables(
+          pair.topology.nodes.find((x) => x.name === name),
+          traceOpts,
+        ),
+      ),
+    ),
+    live?.conntrack(flow),
+  ])
+  if (ipt.why) notes.push(ipt.why)
 
   if (!rsv.ready.length) {
     const reject = ipt.text
@@ -541,54 +614,25 @@ export async function traceToService(
     )
 
   // ---- the probe to the ClusterIP and the endpoint conntrack says it chose --------------------
-  const access = srcNode ? traceOpts.accessFor?.(srcNode) : undefined
-  // The INVALID drop counters of every node the flow may cross, before the probe.
-  const pathNodes = [...new Set([src.node, ...rsv.ready.flatMap((e) => (e.node ? [e.node] : []))])]
   const invalidBefore = new Map<string, Map<string, number>>()
-  if (!traceOpts.staticOnly)
-    await Promise.all(
-      pathNodes.map(async (name) => {
-        const text =
-          name === src.node
-            ? ipt.text
-            : (
-                await readIptables(
-                  pair.topology.nodes.find((x) => x.name === name),
-                  traceOpts,
-                )
-              ).text
-        if (text) invalidBefore.set(name, invalidDropRules(parseIptablesSave(text)))
-      }),
-    )
+  if (!traceOpts.staticOnly) {
+    if (ipt.text) invalidBefore.set(src.node, invalidDropRules(parseIptablesSave(ipt.text)))
+    others.forEach((name, i) => {
+      const text = otherIpt[i]?.text
+      if (text) invalidBefore.set(name, invalidDropRules(parseIptablesSave(text)))
+    })
+  }
   let chosen: TraceService['chosen']
-  if (!traceOpts.staticOnly && protocol === 'TCP' && access) {
-    const flow = {a: src.ip, b: rsv.info.clusterIP, port: rsv.info.port, proto: 'tcp' as const}
-    const before = await conntrackOf(access, flow)
+  if (live) {
     const t = performance.now()
-    let ok = false
-    let detail: string
-    try {
-      const answer = await access.probe({
-        from: src.ip,
-        to: rsv.info.clusterIP,
-        kinds: ['tcp'],
-        tcpPort: rsv.info.port,
-        userPort: true,
-        timeoutMs: Math.min(2000, traceOpts.probeTimeoutMs ?? 1000),
-      })
-      const o = answer.outcomes[0]
-      ok = o?.ok === true
-      detail = o?.detail ?? 'no answer'
-    } catch (error) {
-      detail = `the probe could not run: ${(error as Error).message}`
-    }
-    const after = await conntrackOf(access, flow)
-    const seen = new Set((before?.entries ?? []).map(entryKey))
+    const {ok, detail} = await live.connect()
+    const after = await live.conntrack(flow)
+    const seen = new Set((ctBefore?.entries ?? []).map(entryKey))
     const fresh = (after?.entries ?? []).filter((e) => e.orig.src === src.ip && !seen.has(entryKey(e)))
     const entry = fresh[fresh.length - 1]
     svc.probe = {
       ok,
-      detail: detail.replace(/^connection to \S+/, `connection to ${rsv.info.clusterIP}:${rsv.info.port}`),
+      detail,
       durationMs: Math.round(performance.now() - t),
       ...(entry ? {conntrack: ctLine(entry)} : {}),
     }
@@ -596,6 +640,8 @@ export async function traceToService(
     const ep = entry && rsv.info.endpoints.find((e) => e.ip === entry.reply.src)
     if (ep) chosen = {...ep, how: 'conntrack'}
   }
+  if (!traceOpts.staticOnly && protocol !== 'TCP')
+    notes.push(`${id}:${rsv.info.port} is ${protocol}: the ClusterIP is probed over TCP only, so it was not probed`)
   if (!chosen) {
     const first = rsv.ready[0]!
     chosen = {...first, how: rsv.ready.length === 1 ? 'only-endpoint' : 'first-endpoint'}
