@@ -118,7 +118,8 @@ try {
     '',
     `Target: a full cross-node trace in under 2 s: p50 ${(cross.p50 / 1000).toFixed(2)} s, p95 ${(cross.p95 / 1000).toFixed(2)} s → ${cross.p95 < TARGET_MS ? 'met' : 'missed'}`,
     `Target: a trace to a Service in under 2 s: p50 ${(toSvc.p50 / 1000).toFixed(2)} s, p95 ${(toSvc.p95 / 1000).toFixed(2)} s → ${toSvc.p95 < TARGET_MS ? 'met' : 'missed'} (${(toSvc.p50 / cross.p50).toFixed(2)}× the pod-to-pod trace)`,
-    '("engine" is result.durationMs, the trace itself; the rest is CLI start-up and resolving the pods.)',
+    '("engine" is result.durationMs, the trace itself; the rest is CLI start-up and resolving the pods.',
+    ' To a Service, "engine" also holds resolving the Service, its slices and the pods.)',
   )
   process.stdout.write(lines.join('\n') + '\n')
 } finally {

@@ -179,6 +179,14 @@ t.test('a selector matching nothing: no-endpoints, with the selector and the sli
   t.match(verdictOf(await traceSvcAgents('nobody')), verdictOf(r), 'the same through the agents')
 })
 
+t.test('kubectl create service (the README example): selects app=NAME, no pod has it', async (t) => {
+  await kubectl(['create', 'service', 'clusterip', 'readme', '--tcp=80:8080'])
+  const r = await traceSvc('svc/default/readme', {port: 80})
+  t.match(r.service, {selector: 'app=readme', targetPort: 8080, endpoints: []})
+  t.match(r.fault, {reason: 'no-endpoints', service: 'default/readme'})
+  await kubectl(['delete', 'svc', 'readme'])
+})
+
 t.test('through the agents only: reachable, the same endpoint', async (t) => {
   const r = await traceSvcAgents('web')
   t.equal(r.verdict, 'reachable', 'verdict', {trace: summary(r)})
