@@ -83,6 +83,9 @@ const EXIT: Record<string, number> = {
   'cnidbg trace pod-a pod-c': 1,
   'cnidbg trace 10.244.1.2 10.244.2.2 --static-only --json': 1,
   'cnidbg trace pod-a pod-c --format mermaid': 1,
+  // No lab pod has the label app=web that `kubectl create service clusterip web` selects.
+  'cnidbg trace pod-a svc/web': 1,
+  'cnidbg trace pod-a svc/default/web --port 80 --json': 1,
 }
 
 /**
@@ -129,6 +132,13 @@ const CHECK: Record<string, (t: Test, out: {stdout: string; stderr: string}) => 
   'cnidbg trace 10.244.1.2 10.244.2.2 --static-only --json': (t, {stdout}) =>
     t.match(JSON.parse(stdout), {command: 'trace', status: 1}, 'one JSON envelope'),
   'cnidbg trace pod-a pod-c --format mermaid': (t, {stdout}) => t.match(stdout, /flowchart|graph/, 'a Mermaid chart'),
+  'cnidbg trace pod-a svc/web': (t, {stdout}) => t.match(stdout, /no-endpoints/, 'a Service with no endpoints'),
+  'cnidbg trace pod-a svc/default/web --port 80 --json': (t, {stdout}) =>
+    t.match(
+      JSON.parse(stdout),
+      {command: 'trace', status: 1, result: {fault: {reason: 'no-endpoints', service: 'default/web'}}},
+      'its fault names the Service',
+    ),
 }
 
 const examples = readmeExamples(readFileSync(join(ROOT, 'README.md'), 'utf8'))

@@ -278,7 +278,7 @@ export class AgentKernelReader implements KernelReader {
 /** What a node agent does, over HTTPS (AgentClient) or in this process (AgentOps). */
 export type AgentApi = Pick<
   AgentClient,
-  'snapshot' | 'sockets' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve'
+  'snapshot' | 'sockets' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve' | 'conntrack'
 >
 
 /**
@@ -319,6 +319,7 @@ export class AgentNode implements NodeAccess {
       stopListen: guard((id) => api.stopListen(id)),
       observe: guard((b) => api.observe(b)),
       stopObserve: guard((id) => api.stopObserve(id)),
+      conntrack: guard((b) => api.conntrack(b)),
     }
     this.pods = guard(pods)
   }
@@ -340,6 +341,7 @@ export class AgentNode implements NodeAccess {
         stopListen: fail,
         observe: fail,
         stopObserve: fail,
+        conntrack: fail,
       },
       fail,
       url,
@@ -377,5 +379,9 @@ export class AgentNode implements NodeAccess {
 
   stopObserve(id: string): Promise<ObserveResult> {
     return this.api.stopObserve(id)
+  }
+
+  conntrack(body: ConntrackBody): Promise<ConntrackRead> {
+    return this.api.conntrack(body)
   }
 }

@@ -9,13 +9,18 @@ import {renderDot, renderMermaid, renderText} from '../ui/trace/index.js'
 export default class Trace extends BaseCommand<TraceResult> {
   static override args = {
     podA: Args.string({description: 'Source pod: NAME, NAMESPACE/NAME or a pod IP.', required: true}),
-    podB: Args.string({description: 'Destination pod: NAME, NAMESPACE/NAME or a pod IP.', required: true}),
+    podB: Args.string({
+      description: 'Destination: a pod (NAME, NAMESPACE/NAME or a pod IP) or a Service (svc/NAME, svc/NAMESPACE/NAME).',
+      required: true,
+    }),
   }
 
   static override description = describe(
     `Explains and tests pod-to-pod reachability hop by hop, in both directions, and names the hop and the reason where a packet dies.
 
-It resolves both pods through the Kubernetes API (node, pod IP, phase), then reads each node where this machine can enter its namespaces (finding a pod by its IP, by the host veth its node routes that IP through, or by the CNI result cache, so a pod that lost its address is still found) and through the node's agent otherwise (cnidbg agent, deploy/30-agent.yaml: https://<node IP>:10265, trusted by --agent-ca or --agent-fingerprint; --agents-only for every node). A node whose agent can't be read is named, with why, and the verdict is then unknown rather than a guessed fault. It builds the path from the kernel's own state: pod eth0 → host veth → the node's routing decision (ip route get … iif, so the kernel decides) → neighbour → FDB → VXLAN encap → underlay → decap (or the next hop in host-gw mode, or in vpc mode the VPC router, named vpc-router: its source/destination check and its route table) → the remote node's routing → veth → pod, checking link state and MTU, addresses, ip_forward and effective rp_filter, the netfilter verdict, and neighbour/FDB entries against the nodes' annotations. Then it injects ICMP and TCP (and UDP) probes plus DF-set size probes from pod-a, watches each hop, and reads the kernel's drop reason from the skb:kfree_skb tracepoint. Verdict reasons: link-down, address-missing, no-route, wrong-route, no-neighbor, no-fdb, stale-fdb, filtered, forwarding-disabled, rp-filter, mtu, underlay-blocked, no-listener, route-table-missing, src-dst-check, bgp-peer-down, route-not-advertised, policy-denied (a drop in the node daemon's NetworkPolicy chains, fault.policy naming the NetworkPolicy), unknown. In bgp mode a missing pod route is explained by the BGP session that should have brought it (the node daemons' /diag): bgp-peer-down when it is not Established, route-not-advertised when it is and the owner does not announce its CIDR.`,
+It resolves both pods through the Kubernetes API (node, pod IP, phase), then reads each node where this machine can enter its namespaces (finding a pod by its IP, by the host veth its node routes that IP through, or by the CNI result cache, so a pod that lost its address is still found) and through the node's agent otherwise (cnidbg agent, deploy/30-agent.yaml: https://<node IP>:10265, trusted by --agent-ca or --agent-fingerprint; --agents-only for every node). A node whose agent can't be read is named, with why, and the verdict is then unknown rather than a guessed fault. It builds the path from the kernel's own state: pod eth0 → host veth → the node's routing decision (ip route get … iif, so the kernel decides) → neighbour → FDB → VXLAN encap → underlay → decap (or the next hop in host-gw mode, or in vpc mode the VPC router, named vpc-router: its source/destination check and its route table) → the remote node's routing → veth → pod, checking link state and MTU, addresses, ip_forward and effective rp_filter, the netfilter verdict, and neighbour/FDB entries against the nodes' annotations. Then it injects ICMP and TCP (and UDP) probes plus DF-set size probes from pod-a, watches each hop, and reads the kernel's drop reason from the skb:kfree_skb tracepoint. Verdict reasons: link-down, address-missing, no-route, wrong-route, no-neighbor, no-fdb, stale-fdb, filtered, forwarding-disabled, rp-filter, mtu, underlay-blocked, no-listener, route-table-missing, src-dst-check, bgp-peer-down, route-not-advertised, policy-denied (a drop in the node daemon's NetworkPolicy chains, fault.policy naming the NetworkPolicy), no-endpoints, service-not-programmed, conntrack-invalid, unknown. In bgp mode a missing pod route is explained by the BGP session that should have brought it (the node daemons' /diag): bgp-peer-down when it is not Established, route-not-advertised when it is and the owner does not announce its CIDR.
+
+A destination svc/NAME is a ClusterIP Service (--port: its service port, default its only one): trace walks the source node's nat rules as kube-proxy programs them (KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-… DNAT), connects to the ClusterIP and reads the endpoint chosen from conntrack, then traces on to that endpoint pod on its target port. no-endpoints: the Service has no ready endpoint; service-not-programmed: the node's nat rules don't DNAT its VIP:port; conntrack-invalid: a rule dropping conntrack state INVALID counted the flow's packets.`,
     {
       '0': 'reachable',
       '1': 'unreachable (the fault is reported)',
@@ -34,6 +39,10 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
     {
       command: '<%= config.bin %> trace 10.244.1.2 10.244.2.3 --static-only --json',
       description: 'By pod IP, kernel state only, JSON',
+    },
+    {
+      command: '<%= config.bin %> trace pod-a svc/web',
+      description: 'To a Service: the DNAT hop, the endpoint chosen, then the path to it',
     },
     {
       command: '<%= config.bin %> trace pod-a pod-b --format mermaid > path.md',
@@ -59,7 +68,7 @@ It resolves both pods through the Kubernetes API (node, pod IP, phase), then rea
     port: Flags.integer({
       min: 1,
       max: 65535,
-      summary: 'TCP/UDP port. Default: a temporary listener trace starts in pod-b.',
+      summary: 'TCP/UDP port (to a Service: its service port). Default: a temporary listener trace starts in pod-b.',
     }),
     protocol: Flags.string({options: ['icmp', 'tcp', 'udp'], summary: 'Probe one protocol. Default: ICMP and TCP.'}),
     size: Flags.integer({min: 0, max: 65000, summary: 'ICMP payload size, for MTU probes.'}),

@@ -345,6 +345,18 @@ function iptMatch(tokens: string[], pkt: NfPacket): {result: MatchResult; target
   return {result, target, targetArgs}
 }
 
+/**
+ * One iptables-save rule's words against a packet: whether it matches ('uncertain' for a match not
+ * modelled, such as `statistic`) and its target with the words after it. For walks this module does
+ * not do itself (trace's walk of kube-proxy's nat chains, src/trace/service.ts).
+ */
+export function matchIptablesRule(
+  tokens: string[],
+  pkt: NfPacket,
+): {result: 'match' | 'nomatch' | 'uncertain'; target?: string; targetArgs: string[]} {
+  return iptMatch(tokens, pkt)
+}
+
 const IPT_TERMINAL = new Set(['ACCEPT', 'DROP', 'REJECT', 'RETURN'])
 
 function iptRef(r: IptRule, target: string): NfRuleRef {

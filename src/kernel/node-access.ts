@@ -7,6 +7,7 @@
  * drop reasons) as a session. The node agent implements it over HTTPS (src/agent/client.ts) and in
  * process (src/agent/ops.ts); the request and answer shapes here are its API's bodies (docs/deploy.md).
  */
+import type {ConntrackFlow, ConntrackRead} from './conntrack.js'
 import type {DropSummary} from './dropwatch.js'
 import type {PodNetns} from './pods.js'
 import type {ProbeKind, ProbeOutcome} from './probes.js'
@@ -136,4 +137,6 @@ export interface NodeAccess {
   stopListen(id: string): Promise<ListenResult>
   observe(body: ObserveBody): Promise<ObserveAnswer>
   stopObserve(id: string): Promise<ObserveResult>
+  /** The conntrack entries of a flow, in the node's namespace or a pod's (a Service's chosen endpoint). */
+  conntrack?(body: {target?: Target; flow: ConntrackFlow}): Promise<ConntrackRead>
 }

@@ -36,6 +36,7 @@ export type {
   V1Node,
   V1Pod,
   V1Service,
+  V1ServicePort,
   V1SubjectAccessReview,
   V1TokenReview,
 } from '@kubernetes/client-node'

@@ -8,6 +8,8 @@ import {RunState} from '../conformance/run-state.js'
 import {type RunEmitter, runConformance} from '../conformance/runner.js'
 import {labBreak, labHeal} from '../lab/break.js'
 import {labDown} from '../lab/down.js'
+import {CoreV1Api, DiscoveryV1Api, KubeConfig} from '../kube/client.js'
+import {readLabState} from '../lab/state.js'
 import type {LabMode} from '../lab/names.js'
 import {labUp, LAB_UP_STEPS, type LabUpPod, type LabUpResult} from '../lab/up.js'
 import {onCleanup} from '../process/cleanup.js'
@@ -68,6 +70,8 @@ interface Scenario {
   node: (pods: Pods) => string
   peer?: (pods: Pods) => string
   pod?: (pods: Pods) => string
+  /** Traced to this Service (svc/NAME) instead of pod B: made before the fault, deleted after. */
+  service?: {name: string; selector: (pods: Pods) => Record<string, string>}
 }
 
 interface Pods {
@@ -111,7 +115,47 @@ const SCENARIOS: Scenario[] = [
     pod: (p) => p.b.name,
     title: 'a NetworkPolicy denies all ingress to pod B',
   },
+  {
+    expected: 'no-endpoints',
+    fault: 'pod-labels-removed',
+    node: (p) => p.b.node,
+    pod: (p) => p.b.name,
+    service: {name: 'demo-web', selector: (p) => ({app: p.b.name})},
+    title: 'the only pod behind Service demo-web lost its labels: a Service with no endpoints',
+  },
 ]
+
+/**
+ * A ClusterIP Service in the lab for a demo step: `settled` waits (at most 30 s) until the endpoints
+ * controller has left it no ready endpoint, which the fault of its step causes.
+ */
+async function demoService(lab: string, namespace: string, name: string, selector: Record<string, string>) {
+  const state = readLabState(lab)
+  if (!state) throw new Error(`lab ${lab} has no state`)
+  const kc = new KubeConfig()
+  kc.loadFromFile(state.kubeconfig)
+  const core = kc.makeApiClient(CoreV1Api)
+  await core.createNamespacedService({
+    namespace,
+    body: {apiVersion: 'v1', kind: 'Service', metadata: {name, namespace}, spec: {selector, ports: [{port: 80}]}},
+  })
+  return {
+    name,
+    async settled() {
+      const discovery = kc.makeApiClient(DiscoveryV1Api)
+      const until = Date.now() + 30_000
+      while (Date.now() < until) {
+        const slices = await discovery.listNamespacedEndpointSlice({
+          namespace,
+          labelSelector: `kubernetes.io/service-name=${name}`,
+        })
+        if (!slices.items.some((x) => (x.endpoints ?? []).some((e) => e.conditions?.ready !== false))) return
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    },
+    remove: () => core.deleteNamespacedService({name, namespace}).then(() => undefined),
+  }
+}
 
 /** What the lab (lab/up.ts), the conformance runner and trace each require, together. */
 const DEMO_BINARIES = ['ip', 'nsenter', 'unshare', 'mount', 'sysctl', 'bridge', 'iptables-save', 'nft', 'tc'] as const
@@ -182,9 +226,9 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
     const a = lab.pods.find((p) => p.node === lab.nodes[0]!.name)!
     const b = lab.pods.find((p) => p.node === lab.nodes[1]!.name)!
     const pods: Pods = {a, b}
-    const run = async (title: string, expected: DemoTrace['expected'], fault?: string) => {
+    const run = async (title: string, expected: DemoTrace['expected'], fault?: string, to = b.name) => {
       const start = performance.now()
-      const r = await trace({lab: opts.name, namespace: a.namespace, podA: a.name, podB: b.name, staticOnly: false})
+      const r = await trace({lab: opts.name, namespace: a.namespace, podA: a.name, podB: to, staticOnly: false})
       const got = r.verdict === 'reachable' ? 'reachable' : r.fault?.reason
       const check: DemoTrace = {
         direction: r.fault?.direction,
@@ -207,6 +251,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
 
     for (const [i, s] of SCENARIOS.entries()) {
       view.section(`${4 + i}. Break it: ${s.title}`)
+      const svc = s.service && (await demoService(opts.name, a.namespace, s.service.name, s.service.selector(pods)))
       const applied = await labBreak({
         fault: s.fault,
         name: opts.name,
@@ -216,9 +261,11 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
       })
       view.faultApplied(s.fault, applied.summary)
       try {
-        await run(s.title, s.expected, s.fault)
+        await svc?.settled()
+        await run(s.title, s.expected, s.fault, svc ? `svc/${svc.name}` : undefined)
       } finally {
         await labHeal({name: opts.name})
+        await svc?.remove()
       }
     }
     view.section(`${4 + SCENARIOS.length}. Heal, check once more, and take the lab down`)

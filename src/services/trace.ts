@@ -3,7 +3,7 @@ import {isIP} from 'node:net'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
-import {CoreV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
+import {CoreV1Api, DiscoveryV1Api, KubeConfig, type V1Pod} from '../kube/client.js'
 
 import {AgentClient, AgentNode, AgentOps, DEFAULT_AGENT_PORT} from '../agent/index.js'
 import {EnvironmentError, UsageError} from '../core/errors.js'
@@ -14,10 +14,12 @@ import {loadLabTopology} from '../lab/topology.js'
 import {requireEnvironment} from '../netns/index.js'
 import {traceBetween} from '../trace/engine.js'
 import {resolveFromCluster} from '../trace/resolve.js'
+import {parseServiceRef, traceToService} from '../trace/service.js'
 import type {ProbeProtocol, TraceNode, TraceResult} from '../trace/types.js'
 
 export interface TraceCommandOptions {
   podA: string
+  /** A pod, or a Service: svc/NAME or svc/NAMESPACE/NAME (then `port` is the service port). */
   podB: string
   namespace: string
   kubeconfig?: string
@@ -94,8 +96,10 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
     throw new UsageError(`Can't load kubeconfig ${path}: ${(error as Error).message}`, {code: 'TRACE_BAD_KUBECONFIG'})
   }
   const api = kc.makeApiClient(CoreV1Api)
+  // svc/NAME: the destination is a Service (src/trace/service.ts); --port is then its service port.
+  const service = parseServiceRef(opts.podB, opts.namespace)
   const refs = await Promise.all(
-    [opts.podA, opts.podB].map((ref) =>
+    (service ? [opts.podA] : [opts.podA, opts.podB]).map((ref) =>
       isIP(ref) ? podByIp(api, ref) : Promise.resolve(parsePodRef(ref, opts.namespace)),
     ),
   ).catch((error: unknown) => {
@@ -105,26 +109,36 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
   const diag = labTopo ? new Map(labTopo.nodes.map((n) => [n.name, n.diagUrl])) : undefined
   const only = lab ? (name: string) => name.startsWith(labNetnsPrefix(lab)) : undefined
   const agents = agentsOf(opts, kc.getCurrentUser()?.token, only)
-  const resolved = await resolveFromCluster(api, refs[0]!, refs[1]!, {
-    diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
-    // A lab's pods and nodes are in its own namespaces; another lab's hold the same addresses.
-    only,
-    agentsOnly: opts.agentsOnly,
-    agentFor: (n) => agents.remote(n),
-  }).catch((error: unknown) => {
-    throw apiError(error, path)
-  })
+  const resolvePair = async (a: {namespace: string; name: string}, b: {namespace: string; name: string}) => {
+    const resolved = await resolveFromCluster(api, a, b, {
+      diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
+      // A lab's pods and nodes are in its own namespaces; another lab's hold the same addresses.
+      only,
+      agentsOnly: opts.agentsOnly,
+      agentFor: (n) => agents.remote(n),
+    }).catch((error: unknown) => {
+      throw apiError(error, path)
+    })
+    // A vpc lab's router is no Node: only the lab knows where it is.
+    if (labTopo?.router) resolved.topology.router = labTopo.router
+    return resolved
+  }
   const protocols: ProbeProtocol[] | undefined = opts.protocol ? [opts.protocol] : ['icmp', 'tcp']
-  // A vpc lab's router is no Node: only the lab knows where it is.
-  if (labTopo?.router) resolved.topology.router = labTopo.router
-  return traceBetween(resolved.topology, resolved.a, resolved.b, {
-    port: opts.port,
+  const traceOpts = {
     protocols,
     size: opts.size,
     staticOnly: opts.staticOnly,
-    accessFor: (n) => (n.netns ? agents.inProcess(n.netns.path, n.name) : agents.remote(n)),
+    accessFor: (n: TraceNode) => (n.netns ? agents.inProcess(n.netns.path, n.name) : agents.remote(n)),
     diagToken: kc.getCurrentUser()?.token,
-  })
+  }
+  if (service) {
+    const deps = {core: api, discovery: kc.makeApiClient(DiscoveryV1Api), resolvePair}
+    return traceToService(deps, refs[0]!, service, {...traceOpts, servicePort: opts.port}).catch((error: unknown) => {
+      throw apiError(error, path)
+    })
+  }
+  const resolved = await resolvePair(refs[0]!, refs[1]!)
+  return traceBetween(resolved.topology, resolved.a, resolved.b, {...traceOpts, port: opts.port})
 }
 
 /**

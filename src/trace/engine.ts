@@ -36,6 +36,7 @@ import {
   type ProbePlan,
 } from '../kernel/probes.js'
 import {bgpDiagReader, refineBgpHops} from './bgp.js'
+import {withNetfilterObject} from './netfilter-objects.js'
 import {policyFaultFromDeltas} from './policy.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
@@ -473,7 +474,7 @@ export async function traceBetween(
             ?.sockets({target: {pod: b.ip}, port: plan.tcpPort})
             .then((x) => x.listening)
             .catch(() => undefined)
-    result.fault = decideFault(ctx, hops, staticFault, outcomes, observed, A, B, plan, listeners)
+    result.fault = withNetfilterObject(decideFault(ctx, hops, staticFault, outcomes, observed, A, B, plan, listeners))
   }
   result.durationMs = Math.round(performance.now() - t0)
   return result
@@ -492,7 +493,7 @@ function toTraceProbe(p: Outcome): TraceProbe {
 function firstFault(hops: TraceHop[]): TraceFault | undefined {
   const h = hops.find((x) => x.status === 'fail' && x.direction === 'forward') ?? hops.find((x) => x.status === 'fail')
   if (!h) return undefined
-  return {
+  return withNetfilterObject({
     hop: h.index,
     direction: h.direction,
     node: h.node,
@@ -502,7 +503,7 @@ function firstFault(hops: TraceHop[]): TraceFault | undefined {
     evidence: h.evidence ?? [h.detail],
     hint: h.hint ?? '',
     ...(h.policy ? {policy: h.policy} : {}),
-  }
+  })
 }
 
 function lastHopIndex(hops: TraceHop[], dir: 'forward' | 'return'): number | undefined {

@@ -86,6 +86,9 @@ export type FaultReason =
   | 'bgp-peer-down'
   | 'route-not-advertised'
   | 'policy-denied'
+  | 'no-endpoints'
+  | 'service-not-programmed'
+  | 'conntrack-invalid'
   | 'unknown'
 
 export const FAULT_REASONS: readonly FaultReason[] = [
@@ -107,6 +110,9 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   'bgp-peer-down',
   'route-not-advertised',
   'policy-denied',
+  'no-endpoints',
+  'service-not-programmed',
+  'conntrack-invalid',
   'unknown',
 ]
 
@@ -129,6 +135,7 @@ export type HopStage =
   | 'decap'
   | 'host-veth-egress'
   | 'pod-ingress'
+  | 'service-dnat'
 
 export type HopStatus = 'ok' | 'fail' | 'warn' | 'unknown'
 
@@ -167,6 +174,8 @@ export interface TraceFault {
   hint: string
   /** policy-denied: the NetworkPolicy (NAMESPACE/NAME) that drops the packet, the first when several do. */
   policy?: string
+  /** The Service the fault is about, "NAMESPACE/NAME" (a Service reason, or a drop in a KUBE-* chain). */
+  service?: string
 }
 
 export type {ProbeProtocol}
@@ -208,6 +217,8 @@ export interface TraceResult {
   unreadable?: TraceUnreadable[]
   /** What could not be done (e.g. tracefs unavailable, a node read remotely without route lookups). */
   notes: string[]
+  /** Set when the destination was a Service: its VIP, the DNAT hop and the endpoint the trace continued to. */
+  service?: TraceService
   /** Wall time per phase, for the bench script. */
   timings: {staticMs: number; probesMs: number; observeMs: number}
   durationMs: number
@@ -243,4 +254,55 @@ export interface TraceOptions {
   accessFor?: (node: TraceNode) => NodeAccess | undefined
   /** The bearer token sent to a daemon's /diag (the kubeconfig user's). */
   diagToken?: string
+}
+
+/** One endpoint of a Service, as its EndpointSlices list it. */
+export interface TraceServiceEndpoint {
+  ip: string
+  port: number
+  ready: boolean
+  /** The pod behind it (targetRef), "NAMESPACE/NAME". */
+  pod?: string
+  node?: string
+}
+
+/**
+ * A trace to a Service (`svc/NAME`): the ClusterIP and port, what the source pod's node does with
+ * them in kube-proxy's nat chains (KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-… DNAT), and the endpoint the
+ * trace continued to. `hops` of the result are then the pod-to-pod path to that endpoint.
+ */
+export interface TraceService {
+  namespace: string
+  name: string
+  clusterIP: string
+  port: number
+  protocol: 'TCP' | 'UDP' | 'SCTP'
+  /** The port's name ('' when unnamed). */
+  portName: string
+  targetPort: number | string
+  /** The Service's selector, as `k=v,…` ('' when it has none). */
+  selector: string
+  /** Every endpoint of the port in its EndpointSlices, ready or not. */
+  endpoints: TraceServiceEndpoint[]
+  /** The DNAT hop on the source pod's node. */
+  dnat: TraceServiceDnat
+  /** The endpoint the probe's connection was DNATed to (from conntrack), when probed. */
+  chosen?: TraceServiceEndpoint & {how: 'conntrack' | 'only-endpoint' | 'first-endpoint'}
+  /** What the probe to the ClusterIP said, when probed. */
+  probe?: {ok: boolean; detail: string; durationMs: number; conntrack?: string}
+}
+
+export interface TraceServiceDnat {
+  node: string
+  netns: string
+  status: HopStatus
+  /** The chains the packet takes: e.g. PREROUTING → KUBE-SERVICES → KUBE-SVC-… */
+  chains: string[]
+  /** The KUBE-SVC chain of the port, when a KUBE-SERVICES rule names it. */
+  serviceChain?: string
+  /** The DNAT targets its KUBE-SEP chains rewrite to, `ip:port`, with the SEP chain. */
+  targets: Array<{chain: string; destination: string; probability?: string}>
+  /** The rules read, as iptables-save prints them (with counters when read). */
+  evidence: string[]
+  detail: string
 }

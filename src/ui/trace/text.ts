@@ -5,7 +5,7 @@
  */
 import {Chalk} from 'chalk'
 
-import type {HopStatus, TraceDirection, TraceHop, TraceResult} from '../../trace/types.js'
+import type {HopStatus, TraceDirection, TraceHop, TraceResult, TraceService} from '../../trace/types.js'
 
 export interface TextOptions {
   /** ANSI colors. Default false. */
@@ -29,7 +29,10 @@ export function renderText(r: TraceResult, opts: TextOptions = {}): string {
   const out: string[] = []
   const src = `${r.source.namespace}/${r.source.name} (${r.source.ip} on ${r.source.node})`
   const dst = `${r.destination.namespace}/${r.destination.name} (${r.destination.ip} on ${r.destination.node})`
-  out.push(`${c.bold('trace')} ${src} → ${dst}  ${c.dim(`[${r.mode}]`)}`)
+  const via = r.service
+    ? `svc ${r.service.namespace}/${r.service.name} (${r.service.clusterIP}:${r.service.port}) → `
+    : ''
+  out.push(`${c.bold('trace')} ${src} → ${via}${dst}  ${c.dim(`[${r.mode}]`)}`)
   if (r.verdict === 'reachable') {
     out.push(`${c.green.bold('✓ reachable')}${r.probes.length ? '' : c.dim(' (static checks only)')}`)
   } else if (r.verdict === 'unknown') {
@@ -39,10 +42,11 @@ export function renderText(r: TraceResult, opts: TextOptions = {}): string {
     const f = r.fault
     out.push(
       f
-        ? `${c.red.bold('✗ unreachable')}: ${c.bold(f.reason)}${f.policy ? ` (NetworkPolicy ${c.bold(f.policy)})` : ''} at hop ${f.hop} (${f.direction}, ${f.node}, ${f.netns} ${f.device})`
+        ? `${c.red.bold('✗ unreachable')}: ${c.bold(f.reason)}${f.policy ? ` (NetworkPolicy ${c.bold(f.policy)})` : ''} at hop ${f.hop} (${f.direction}, ${f.node}, ${f.netns} ${f.device})${f.service ? ` Service ${f.service}` : ''}`
         : c.red.bold('✗ unreachable'),
     )
   }
+  if (r.service) out.push(...serviceLines(r.service, c))
 
   const cut = (s: string) => (opts.width && s.length > opts.width ? `${s.slice(0, opts.width - 1)}…` : s)
   const idxWidth = String(r.hops.length).length
@@ -105,4 +109,29 @@ export function renderText(r: TraceResult, opts: TextOptions = {}): string {
   }
   out.push('', c.dim(`${r.durationMs} ms`))
   return out.join('\n') + '\n'
+}
+
+/** The Service part of a trace to `svc/NAME`: the port, its endpoints, the DNAT hop and the endpoint chosen. */
+function serviceLines(s: TraceService, c: InstanceType<typeof Chalk>): string[] {
+  const out = [
+    '',
+    c.bold(
+      `service ${s.namespace}/${s.name} ${s.clusterIP}:${s.port}/${s.protocol}${s.portName ? ` (${s.portName})` : ''} → targetPort ${s.targetPort}`,
+    ),
+    `  selector  ${s.selector || '(none)'}`,
+  ]
+  if (!s.endpoints.length) out.push(`  endpoints ${c.red('none')}`)
+  for (const e of s.endpoints) {
+    const mark = e.ready ? c.green('✓') : c.yellow('!')
+    const chosen =
+      s.chosen && s.chosen.ip === e.ip && s.chosen.port === e.port ? c.bold(` ← chosen (${s.chosen.how})`) : ''
+    out.push(
+      `  endpoint  ${mark} ${e.ip}:${e.port}${e.pod ? ` ${e.pod}` : ''}${e.node ? ` on ${e.node}` : ''}${e.ready ? '' : ' (not ready)'}${chosen}`,
+    )
+  }
+  out.push(`  dnat      ${SYMBOL[s.dnat.status]} ${s.dnat.node}: ${s.dnat.detail}`)
+  if (s.probe)
+    out.push(`  probe     ${s.probe.ok ? c.green('✓') : c.red('✗')} tcp ${s.clusterIP}:${s.port}: ${s.probe.detail}`)
+  if (s.probe?.conntrack) out.push(`            ${c.dim(s.probe.conntrack)}`)
+  return out
 }

@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import {faultCatalog} from '../../../src/lab/break.js'
-import {FAULTS, findFault} from '../../../src/lab/faults/index.js'
+import {FAULTS, SERVICE_FAULTS, findFault} from '../../../src/lab/faults/index.js'
 
 const DIR = join(import.meta.dirname, '..', '..', '..', 'src', 'lab', 'faults')
 
@@ -31,6 +31,9 @@ t.test('the catalog has every fault the lab promises', async (t) => {
     'bgp-speaker-stopped',
     'policy-deny-ingress',
     'policy-deny-egress',
+    'pod-labels-removed',
+    'service-nat-bypassed',
+    'conntrack-invalid-drop',
     'daemon-stopped',
   ])
     t.ok(ids.includes(id), id)
@@ -79,6 +82,8 @@ t.test('VXLAN-only faults say so', async (t) => {
     t.same(findFault(id)!.modes, ['vpc'], id)
   for (const id of ['bgp-session-blocked', 'bgp-route-withdrawn', 'bgp-speaker-stopped'])
     t.same(findFault(id)!.modes, ['bgp'], id)
+  // The service proxy and the endpoints controller run in every mode.
+  for (const id of SERVICE_FAULTS) t.same(findFault(id)!.modes, ['vxlan', 'host-gw', 'vpc', 'bgp'], id)
 })
 
 t.test('the catalog as lab break --list returns it is plain data', async (t) => {

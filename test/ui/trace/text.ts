@@ -72,3 +72,44 @@ t.test('text, mermaid and dot: a policy-denied fault names its NetworkPolicy', a
   t.match(renderMermaid(p), '✗ policy-denied shop/deny-all<br/>')
   t.match(renderDot(p), '✗ policy-denied shop/deny-all\\n')
 })
+
+t.test('text: a trace to a Service shows its port, endpoints, DNAT hop and the endpoint chosen', async (t) => {
+  const r = faultyResult()
+  const out = renderText({
+    ...r,
+    fault: r.fault && {...r.fault, service: 'shop/web'},
+    service: {
+      namespace: 'shop',
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      port: 80,
+      protocol: 'TCP',
+      portName: 'http',
+      targetPort: 8080,
+      selector: 'app=web',
+      endpoints: [
+        {ip: '10.244.1.10', port: 8080, ready: true, pod: 'shop/web', node: 'node-1'},
+        {ip: '10.244.2.10', port: 8080, ready: false},
+      ],
+      dnat: {
+        node: 'node-0',
+        netns: 'n0',
+        status: 'ok',
+        chains: ['PREROUTING', 'KUBE-SERVICES', 'KUBE-SVC-X'],
+        targets: [{chain: 'KUBE-SEP-Y', destination: '10.244.1.10:8080'}],
+        evidence: [],
+        detail: '10.96.0.10:80 DNAT via PREROUTING → KUBE-SERVICES → KUBE-SVC-X to 10.244.1.10:8080',
+      },
+      chosen: {ip: '10.244.1.10', port: 8080, ready: true, how: 'conntrack'},
+      probe: {ok: true, detail: 'connected', durationMs: 3, conntrack: 'conntrack: tcp … reply src=10.244.1.10'},
+    },
+  })
+  const lines = out.split('\n')
+  t.match(lines[0], 'shop/client (10.244.0.10 on node-0) → svc shop/web (10.96.0.10:80) → shop/web (10.244.1.10')
+  t.match(lines[1], /filtered at hop 5 .* Service shop\/web$/)
+  t.match(out, 'service shop/web 10.96.0.10:80/TCP (http) → targetPort 8080')
+  t.match(out, /endpoint\s+✓ 10\.244\.1\.10:8080 shop\/web on node-1 ← chosen \(conntrack\)/)
+  t.match(out, /endpoint\s+! 10\.244\.2\.10:8080 \(not ready\)/)
+  t.match(out, /dnat\s+✓ node-0: 10\.96\.0\.10:80 DNAT via PREROUTING → KUBE-SERVICES → KUBE-SVC-X/)
+  t.match(out, /probe\s+✓ tcp 10\.96\.0\.10:80: connected/)
+})
