@@ -3,31 +3,16 @@
  * installed is missing either because the BGP session that brings it is not Established
  * (`bgp-peer-down`), or because the session is up and the peer does not announce the CIDR
  * (`route-not-advertised`). The session state comes from the node daemon's /diag (`bgp.sessions`,
- * read live from bird's control socket, as Calico's node status reads `show protocols`).
+ * read live from bird's control socket, as Calico's node status reads `show protocols`), or, for a
+ * node this machine can't enter, from the node's agent, which asks that daemon (GET /v1/bgp).
  */
+import type {BgpView, NodeAccess} from '../kernel/node-access.js'
 import {runInNetns} from '../netns/netns.js'
 import {execCmd} from './ns-commands.js'
 import type {TraceHop, TraceNode} from './types.js'
 
 /** What /diag's `bgp` holds (src/daemon/backends/bgp.ts BgpDiag), every field optional here. */
-export interface BgpDiagView {
-  asn?: number
-  reflector?: boolean
-  speaker?: {running?: boolean; pid?: number | null; socket?: string; lastError?: string | null}
-  sessions?: Array<{
-    protocol?: string
-    peerIP?: string
-    peerNode?: string
-    role?: string
-    state?: string
-    established?: boolean
-    info?: string
-    lastError?: string
-    routesImported?: number
-    routesExported?: number
-  }>
-  protocolsError?: string | null
-}
+export type BgpDiagView = BgpView
 
 export type BgpStateReader = (node: TraceNode) => Promise<BgpDiagView | {error: string}>
 
@@ -89,6 +74,21 @@ export function bgpDiagReader(token?: string): BgpStateReader {
     } catch (error) {
       return {error: `${node.name} /diag unreachable (${(error as Error).message}): its daemon is stopped?`}
     }
+  }
+}
+
+/**
+ * The BGP state of each node where trace reads it: a node this machine can't enter (no `netns`), read
+ * through its agent (GET /v1/bgp, which asks the node's daemon), when the agent offers it; any other
+ * node from its daemon's /diag.
+ */
+export function nodeBgpReader(
+  accessFor: ((node: TraceNode) => NodeAccess | undefined) | undefined,
+  diag: BgpStateReader,
+): BgpStateReader {
+  return async (node) => {
+    const access = node.netns ? undefined : accessFor?.(node)
+    return access?.bgp ? access.bgp() : diag(node)
   }
 }
 

@@ -35,7 +35,7 @@ import {
   type ProbeOutcome,
   type ProbePlan,
 } from '../kernel/probes.js'
-import {bgpDiagReader, refineBgpHops} from './bgp.js'
+import {bgpDiagReader, nodeBgpReader, refineBgpHops} from './bgp.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
@@ -378,7 +378,7 @@ export async function traceBetween(
         hops,
         topo.nodes,
         (d) => (d === 'forward' ? nodeB : nodeA),
-        bgpDiagReader(opts.diagToken),
+        nodeBgpReader(opts.accessFor, bgpDiagReader(opts.diagToken)),
       )),
     )
   const staticFault = firstFault(hops)
