@@ -59,21 +59,33 @@ async function getDiag(
 }
 
 /**
- * Reads `bgp` from a node daemon's GET /diag, with the bearer token its gate checks (the kubeconfig
- * user's, as RemoteDiagReader sends it). A node this machine enters is read from inside its namespace.
+ * Reads a node daemon's GET /diag, with the bearer token its gate checks (the kubeconfig user's, as
+ * RemoteDiagReader sends it): the document, or why there is none. A node this machine enters is read
+ * from inside its namespace.
  */
+export async function readDaemonDiag(
+  node: TraceNode,
+  token?: string,
+): Promise<{doc: Record<string, unknown>} | {error: string}> {
+  if (!node.diagUrl) return {error: `no diagnostics URL for ${node.name} (its daemon is not running?)`}
+  const base = node.diagUrl.replace(/\/+$/, '')
+  try {
+    const res = await getDiag(node, base.endsWith('/diag') ? base : `${base}/diag`, token)
+    if (res.status !== 200) return {error: `${node.name} /diag: HTTP ${res.status}`}
+    const doc = JSON.parse(res.body) as unknown
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return {error: `${node.name} /diag: not an object`}
+    return {doc: doc as Record<string, unknown>}
+  } catch (error) {
+    return {error: `${node.name} /diag unreachable (${(error as Error).message}): its daemon is stopped?`}
+  }
+}
+
+/** Reads `bgp` from a node daemon's GET /diag (readDaemonDiag). */
 export function bgpDiagReader(token?: string): BgpStateReader {
   return async (node) => {
-    if (!node.diagUrl) return {error: `no diagnostics URL for ${node.name} (its daemon is not running?)`}
-    const base = node.diagUrl.replace(/\/+$/, '')
-    try {
-      const res = await getDiag(node, base.endsWith('/diag') ? base : `${base}/diag`, token)
-      if (res.status !== 200) return {error: `${node.name} /diag: HTTP ${res.status}`}
-      const doc = JSON.parse(res.body) as {bgp?: BgpDiagView | null}
-      return doc.bgp ?? {error: `${node.name}'s daemon does not run in bgp mode`}
-    } catch (error) {
-      return {error: `${node.name} /diag unreachable (${(error as Error).message}): its daemon is stopped?`}
-    }
+    const read = await readDaemonDiag(node, token)
+    if ('error' in read) return read
+    return (read.doc.bgp as BgpDiagView | null | undefined) ?? {error: `${node.name}'s daemon does not run in bgp mode`}
   }
 }
 

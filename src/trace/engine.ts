@@ -36,6 +36,7 @@ import {
   type ProbePlan,
 } from '../kernel/probes.js'
 import {bgpDiagReader, nodeBgpReader, refineBgpHops} from './bgp.js'
+import {daemonErrorsReader, refineVpcHops} from './vpc.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
@@ -380,6 +381,11 @@ export async function traceBetween(
         (d) => (d === 'forward' ? nodeB : nodeA),
         nodeBgpReader(opts.accessFor, bgpDiagReader(opts.diagToken)),
       )),
+    )
+  // vpc: an entry missing from the router's table may be one the table's quota refused.
+  if (topo.mode === 'vpc')
+    notes.push(
+      ...(await refineVpcHops(hops, (d) => (d === 'forward' ? nodeB : nodeA), daemonErrorsReader(opts.diagToken))),
     )
   const staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic
