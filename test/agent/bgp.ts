@@ -10,20 +10,12 @@ import {AgentClient, AgentError, AgentNode} from '../../src/agent/client.js'
 import {AgentOps} from '../../src/agent/ops.js'
 import {startAgentServer, type AgentServer} from '../../src/agent/server.js'
 import {selfSignedCert, type ServingCert} from '../../src/agent/tls.js'
-import {Gate, type Reviewer} from '../../src/kube/node-proxy-gate.js'
+import {Gate} from '../../src/kube/node-proxy-gate.js'
+import {allowOnly} from '../helpers/agent-reviewer.js'
 
 const TOKEN = 'agent-bgp-test-token-0123456789'
 
-const allowTester: Reviewer = {
-  async reviewToken(token) {
-    return token === TOKEN
-      ? {authenticated: true, user: {username: 'tester', groups: ['system:authenticated']}}
-      : {authenticated: false}
-  },
-  async reviewAccess(user) {
-    return {allowed: user.username === 'tester'}
-  },
-}
+const allowTester = allowOnly(TOKEN)
 
 const SESSIONS = {
   asn: 64512,

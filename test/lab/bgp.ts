@@ -18,7 +18,6 @@ import {readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
 import {labUp, type LabUpPod} from '../../src/lab/up.js'
-import type {Envelope} from '../../src/core/envelope.js'
 import {ipJson, listNetns, netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
@@ -26,6 +25,7 @@ import {bgpDiagReader} from '../../src/trace/bgp.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {bundleLabLibexec, pingEventually, REPO, tcpOk, testLabName} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
+import {traceResultOf} from '../helpers/trace-assert.js'
 
 t.setTimeout(2_400_000)
 
@@ -195,14 +195,7 @@ async function traceThroughAgents(a: string, b: string): Promise<TraceResult> {
     extendEnv: false,
     timeoutMs: 120_000,
   })
-  let env: Envelope<TraceResult>
-  try {
-    env = JSON.parse(r.stdout) as Envelope<TraceResult>
-  } catch {
-    throw new Error(`trace from node1 printed no envelope (exit ${r.exitCode}): ${r.stdout}\n${r.stderr}`)
-  }
-  if (!env.result) throw new Error(`trace from node1 failed: ${JSON.stringify(env.error)}\n${r.stderr}`)
-  return env.result
+  return traceResultOf(r, 'node1')
 }
 
 const faults = [

@@ -13,7 +13,6 @@ import {join} from 'node:path'
 
 import t from 'tap'
 
-import type {Envelope} from '../../src/core/envelope.js'
 import {labBreak, labHeal, type LabBreakOptions} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
 import {FAULTS} from '../../src/lab/faults/index.js'
@@ -27,7 +26,7 @@ import {run, type RunResult} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {bundleLabLibexec, REPO, testLabName} from '../helpers/lab.js'
-import {summary} from '../helpers/trace-assert.js'
+import {summary, traceResultOf} from '../helpers/trace-assert.js'
 
 t.setTimeout(1_800_000)
 
@@ -123,14 +122,7 @@ async function traceFromNode(more: string[] = []): Promise<TraceResult> {
     ...more,
     '--json',
   ])
-  let env: Envelope<TraceResult>
-  try {
-    env = JSON.parse(r.stdout) as Envelope<TraceResult>
-  } catch {
-    throw new Error(`trace from node1 printed no envelope (exit ${r.exitCode}): ${r.stdout}\n${r.stderr}`)
-  }
-  if (!env.result) throw new Error(`trace from node1 failed: ${JSON.stringify(env.error)}\n${r.stderr}`)
-  return env.result
+  return traceResultOf(r, 'node1')
 }
 
 const traceHere = () => trace({lab: name, namespace: a.namespace, podA: a.name, podB: b.name, staticOnly: false})

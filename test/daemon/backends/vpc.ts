@@ -45,6 +45,18 @@ function client(url: string, sleeps: number[], attempts = 4): VpcRouteClient {
   })
 }
 
+/** The backend's local step as node1 (198.18.0.2, pod CIDR 10.244.1.0/24), which plan and read use. */
+const asNode1 = (b: VpcBackend) =>
+  b.ensureLocal({
+    nodeName: 'node1',
+    netns: undefined,
+    podCIDR: '10.244.1.0/24',
+    underlay: {iface: 'eth0', ip: '198.18.0.2', prefix: 24, mtu: 1500} as never,
+    links: [],
+    ownAnnotations: {},
+    log: () => {},
+  })
+
 t.test('5xx and 429 are retried with doubling, capped delays; the token goes with every call', async (t) => {
   const d = await double(t, [503, 500, 429])
   const sleeps: number[] = []
@@ -90,15 +102,7 @@ t.test('the backend plans its own CIDR only, and reads only entries about itself
   ]
   const d = await double(t, [], routes)
   const b = new VpcBackend({nodeName: 'node1', url: d.url, client: client(d.url, [])})
-  await b.ensureLocal({
-    nodeName: 'node1',
-    netns: undefined,
-    podCIDR: '10.244.1.0/24',
-    underlay: {iface: 'eth0', ip: '198.18.0.2', prefix: 24, mtu: 1500} as never,
-    links: [],
-    ownAnnotations: {},
-    log: () => {},
-  })
+  await asNode1(b)
   const self = {name: 'node1', podCIDR: '10.244.1.0/24', nodeIP: '198.18.0.2', underlay: {} as never}
   const peer = {name: 'node2', podCIDR: '10.244.2.0/24', nodeIP: '198.18.0.3', backendType: 'vpc', annotations: {}}
   const {plans, skipped} = b.plan(self, [peer])
@@ -125,15 +129,7 @@ t.test('a CreateRoute refused for the quota waits before the next try, twice as 
     client: client(d.url, []),
     quotaBackoff: {initialMs: 1000, maxMs: 3000, now: () => now},
   })
-  await b.ensureLocal({
-    nodeName: 'node1',
-    netns: undefined,
-    podCIDR: '10.244.1.0/24',
-    underlay: {iface: 'eth0', ip: '198.18.0.2', prefix: 24, mtu: 1500} as never,
-    links: [],
-    ownAnnotations: {},
-    log: () => {},
-  })
+  await asNode1(b)
   const op = {
     kind: 'route',
     action: 'replace',
