@@ -35,6 +35,8 @@ export interface RunAgentOptions {
   tlsCertFile?: string
   tlsKeyFile?: string
   cniCacheDir?: string
+  /** The node daemon's base URL, asked for its BGP state (GET /v1/bgp). */
+  daemonUrl?: string
   /** Audiences a caller's token must be good for (default: the API server's). */
   audiences?: string[]
   maxInFlight?: number
@@ -71,6 +73,15 @@ export function parseListen(listen: string): {host: string; port: number} {
   return {host: m[1] ?? (m[2] || '0.0.0.0'), port}
 }
 
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text)
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !u.search
+  } catch {
+    return false
+  }
+}
+
 /** The addresses of this namespace, for the self-signed certificate's names. */
 function localAddresses(): string[] {
   return Object.values(networkInterfaces())
@@ -89,6 +100,8 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   if (Boolean(opts.tlsCertFile) !== Boolean(opts.tlsKeyFile))
     throw new UsageError('--tls-cert-file and --tls-private-key-file go together', {code: 'AGENT_TLS'})
   const {host, port} = parseListen(opts.listen)
+  if (opts.daemonUrl !== undefined && !isHttpUrl(opts.daemonUrl))
+    throw new UsageError(`--daemon-url must be an http(s) URL, not ${opts.daemonUrl}`, {code: 'AGENT_DAEMON_URL'})
   const nodeNetns = opts.netns
     ? opts.netns.includes('/')
       ? opts.netns
@@ -119,7 +132,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     ttlMs: ttl,
     negativeTtlMs: Math.min(ttl, 5000),
   })
-  const ops = new AgentOps({node: opts.node, nodeNetns, cniCacheDir: opts.cniCacheDir})
+  const ops = new AgentOps({node: opts.node, nodeNetns, cniCacheDir: opts.cniCacheDir, daemonUrl: opts.daemonUrl})
   const server = await startAgentServer({
     node: opts.node,
     ops,

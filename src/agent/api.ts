@@ -13,6 +13,7 @@
  * | POST /v1/netfilter     | get                 | NetfilterBody → NetfilterAnswer (a packet's verdict)     |
  * | POST /v1/conntrack     | get                 | ConntrackBody → ConntrackRead                            |
  * | POST /v1/sockets       | get                 | SocketsBody → SocketsAnswer (TCP listeners on a port)    |
+ * | GET /v1/bgp            | get                 | → BgpAnswer (the node daemon's BGP sessions)             |
  * | POST /v1/probe         | create              | ProbeBody → ProbeAnswer (a probe's source side)          |
  * | POST /v1/listen        | create              | ListenBody → ListenAnswer (its destination side starts)  |
  * | POST /v1/listen/stop   | create              | ListenStopBody → ListenResult (and it ends)              |
@@ -23,6 +24,11 @@
  * never the method, so that a caller who may read can read. Paths that act on the node (live probes)
  * need `create`. Errors are `{"error": message}` with a 4xx or 5xx status.
  *
+ * /v1/bgp is the one answer the agent does not read from the kernel: it asks the node daemon
+ * (`--daemon-url`, its GET /diag, which reads bird's control socket) with the caller's own bearer
+ * token, so the daemon's gate decides again what it decided here (`get nodes/proxy` on this node),
+ * and the agent needs no right of its own on the daemon.
+ *
  * Validation here turns any malformed body into a 400 before anything runs: addresses must be
  * IPv4, interface names and parts come from short fixed alphabets, lists are bounded.
  */
@@ -32,6 +38,8 @@ import type {ConntrackFlow, ConntrackRead} from '../kernel/conntrack.js'
 import type {NfHook, NfPacket, NfVerdict} from '../kernel/netfilter.js'
 import type {PodNetns} from '../kernel/pods.js'
 import type {
+  BgpAnswer,
+  BgpView,
   DestinationKind,
   ListenAnswer,
   ListenBody,
@@ -61,6 +69,7 @@ export const PATHS = {
   netfilter: '/v1/netfilter',
   conntrack: '/v1/conntrack',
   sockets: '/v1/sockets',
+  bgp: '/v1/bgp',
   probe: '/v1/probe',
   listen: '/v1/listen',
   listenStop: '/v1/listen/stop',
@@ -128,6 +137,8 @@ export interface ConntrackBody {
 }
 
 export type {
+  BgpAnswer,
+  BgpView,
   DestinationKind,
   ListenAnswer,
   ListenBody,

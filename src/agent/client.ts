@@ -14,6 +14,8 @@ import type {PodNetns} from '../kernel/pods.js'
 import type {KernelReader, KernelSnapshot, SnapshotRequest} from '../kernel/reader.js'
 import {
   PATHS,
+  type BgpAnswer,
+  type BgpView,
   type ConntrackBody,
   type ConntrackRead,
   type ListenAnswer,
@@ -187,6 +189,10 @@ export class AgentClient {
     return this.request('POST', PATHS.sockets, body)
   }
 
+  bgp(): Promise<BgpAnswer> {
+    return this.request('GET', PATHS.bgp)
+  }
+
   probe(body: ProbeBody): Promise<ProbeAnswer> {
     return this.request('POST', PATHS.probe, body)
   }
@@ -278,7 +284,7 @@ export class AgentKernelReader implements KernelReader {
 /** What a node agent does, over HTTPS (AgentClient) or in this process (AgentOps). */
 export type AgentApi = Pick<
   AgentClient,
-  'snapshot' | 'sockets' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve' | 'conntrack'
+  'snapshot' | 'sockets' | 'probe' | 'listen' | 'stopListen' | 'observe' | 'stopObserve' | 'conntrack' | 'bgp'
 >
 
 /**
@@ -320,6 +326,7 @@ export class AgentNode implements NodeAccess {
       observe: guard((b) => api.observe(b)),
       stopObserve: guard((id) => api.stopObserve(id)),
       conntrack: guard((b) => api.conntrack(b)),
+      bgp: guard(() => api.bgp()),
     }
     this.pods = guard(pods)
   }
@@ -342,6 +349,7 @@ export class AgentNode implements NodeAccess {
         observe: fail,
         stopObserve: fail,
         conntrack: fail,
+        bgp: fail,
       },
       fail,
       url,
@@ -383,5 +391,14 @@ export class AgentNode implements NodeAccess {
 
   conntrack(body: ConntrackBody): Promise<ConntrackRead> {
     return this.api.conntrack(body)
+  }
+
+  async bgp(): Promise<BgpView | {error: string}> {
+    try {
+      const a = await this.api.bgp()
+      return a.bgp ?? {error: `${a.node}'s daemon (${a.daemon}) does not run in bgp mode`}
+    } catch (error) {
+      return {error: `${this.describe}: ${(error as Error).message}`}
+    }
   }
 }

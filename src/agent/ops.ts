@@ -28,6 +28,8 @@ import {
 } from '../kernel/probes.js'
 import {LocalKernelReader} from '../kernel/reader.js'
 import type {
+  BgpAnswer,
+  BgpView,
   ConntrackBody,
   ConntrackRead,
   ListenAnswer,
@@ -60,7 +62,15 @@ export interface AgentOpsOptions {
   podCacheMs?: number
   /** Listening sessions at once. Default 4. */
   maxSessions?: number
+  /**
+   * The node daemon's base URL (`http://<node IP>:10266`), which /v1/bgp asks for its GET /diag.
+   * Reached from where the agent runs (a hostNetwork pod: the node's own address).
+   */
+  daemonUrl?: string
 }
+
+/** How long the node daemon may take to answer /diag. */
+const DAEMON_TIMEOUT_MS = 5000
 
 /** The longest a listening session lives: one operation's limit. */
 export const SESSION_MS = 10_000
@@ -175,6 +185,52 @@ export class AgentOps {
   async sockets(body: SocketsBody): Promise<SocketsAnswer> {
     const {path} = await this.resolve(body.target)
     return {listening: await tcpListeners(path, body.port)}
+  }
+
+  /**
+   * The node daemon's BGP state (its /diag `bgp`), asked with the caller's own Authorization: the
+   * daemon's gate checks the same `get nodes/proxy` the agent's did, and the agent holds no right of
+   * its own there. Failures are 502s that say what the daemon did.
+   */
+  async bgp(authorization?: string): Promise<BgpAnswer> {
+    const base = this.opts.daemonUrl?.replace(/\/+$/, '')
+    if (!base) throw new HttpError(404, `the agent of ${this.opts.node} was started without --daemon-url`)
+    const url = `${base}/diag`
+    let res: Response
+    try {
+      res = await fetch(url, {
+        headers: {accept: 'application/json', ...(authorization ? {authorization} : {})},
+        signal: AbortSignal.timeout(DAEMON_TIMEOUT_MS),
+        redirect: 'error',
+      })
+    } catch (error) {
+      const e = error as Error & {cause?: {code?: string}}
+      const why =
+        e.name === 'TimeoutError' ? `no answer within ${DAEMON_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.message)
+      throw new HttpError(502, `node daemon ${url} unreachable (${why}): is it running?`)
+    }
+    const text = await res.text()
+    if (res.status !== 200) {
+      const said = (() => {
+        try {
+          return (JSON.parse(text) as {error?: unknown}).error
+        } catch {
+          return undefined
+        }
+      })()
+      throw new HttpError(
+        502,
+        `node daemon ${url}: HTTP ${res.status}${typeof said === 'string' ? ` (${said.slice(0, 200)})` : ''}`,
+      )
+    }
+    let doc: {bgp?: BgpView | null}
+    try {
+      doc = JSON.parse(text) as {bgp?: BgpView | null}
+    } catch {
+      throw new HttpError(502, `node daemon ${url}: not JSON`)
+    }
+    const bgp = doc.bgp
+    return {node: this.opts.node, daemon: base, bgp: bgp && typeof bgp === 'object' && !Array.isArray(bgp) ? bgp : null}
   }
 
   /** A probe's source side, from a pod on this node. UDP is sent; the listener reports its arrival. */

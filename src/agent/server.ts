@@ -109,6 +109,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     [PATHS.netfilter]: {method: 'POST', run: (_req, _url, body) => ops.netfilter(parseNetfilterBody(body))},
     [PATHS.conntrack]: {method: 'POST', run: (_req, _url, body) => ops.conntrack(parseConntrackBody(body))},
     [PATHS.sockets]: {method: 'POST', run: (_req, _url, body) => ops.sockets(parseSocketsBody(body))},
+    [PATHS.bgp]: {method: 'GET', run: (req) => ops.bgp(req.headers.authorization)},
     [PATHS.probe]: {method: 'POST', run: (_req, _url, body) => ops.probe(parseProbeBody(body))},
     [PATHS.listen]: {method: 'POST', run: (_req, _url, body) => ops.listen(parseListenBody(body))},
     [PATHS.listenStop]: {method: 'POST', run: (_req, _url, body) => ops.stopListen(parseListenStopBody(body).id)},

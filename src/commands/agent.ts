@@ -7,7 +7,7 @@ import {agentLogger, formatAgentStarted} from '../ui/text/agent.js'
 export default class Agent extends BaseCommand<RunAgentResult> {
   static override description = describe(
     [
-      'The node agent: one per node, a process apart from the routing daemon, so it answers while the daemon is stopped or broken. It serves over HTTPS what `cnidbg trace` reads of a node: links and addresses, routes and `ip route get` answers (with iif and from), neighbours and FDB, ip_forward and rp_filter, netfilter verdicts with counters and conntrack entries for a flow, and the pod namespaces on the node, found by pod IP, by the host veth the node routes the pod IP through, or by the CNI result cache (so a pod that lost its IP is still found). Live operations, each within 10 s: ICMP, TCP and UDP probes from a pod, temporary listeners in a pod, and watching a probe cross the node (tcpdump per device, counter deltas, skb:kfree_skb drop reasons).',
+      'The node agent: one per node, a process apart from the routing daemon, so it answers while the daemon is stopped or broken. It serves over HTTPS what `cnidbg trace` reads of a node: links and addresses, routes and `ip route get` answers (with iif and from), neighbours and FDB, ip_forward and rp_filter, netfilter verdicts with counters and conntrack entries for a flow, and the pod namespaces on the node, found by pod IP, by the host veth the node routes the pod IP through, or by the CNI result cache (so a pod that lost its IP is still found). Live operations, each within 10 s: ICMP, TCP and UDP probes from a pod, temporary listeners in a pod, and watching a probe cross the node (tcpdump per device, counter deltas, skb:kfree_skb drop reasons). With --daemon-url, also the node daemon’s BGP sessions (GET /v1/bgp: the daemon’s /diag, asked with the caller’s own token, so the daemon’s gate decides too).',
       'Every request but GET /healthz is authenticated and authorized through the Kubernetes API before it is routed, as the kubelet and kube-rbac-proxy do it: the bearer token goes to a TokenReview, then its user to a SubjectAccessReview for nodes/proxy on this node (get to read, create to act). No token: 401; no permission: 403. Answers are cached for --auth-cache seconds, keyed by the token’s digest; tokens are never logged or answered. The agent’s own credentials (--kubeconfig, else in-cluster) need create on tokenreviews and subjectaccessreviews (deploy/ has the roles).',
       'At most --max-in-flight operations at once (429 beyond), each answered within 10 s, request bodies up to 1 MiB; a malformed request gets a 400. Without --tls-cert-file the certificate is self-signed at start; callers pin the SHA-256 fingerprint it prints. With --json the result (URL, fingerprint) is printed once the agent listens, and the log goes to stderr as JSON lines. It serves until SIGINT or SIGTERM.',
     ].join('\n\n'),
@@ -37,6 +37,10 @@ export default class Agent extends BaseCommand<RunAgentResult> {
     'tls-cert-file': Flags.string({dependsOn: ['tls-private-key-file'], summary: 'Serving certificate (PEM).'}),
     'tls-private-key-file': Flags.string({dependsOn: ['tls-cert-file'], summary: 'Its private key (PEM).'}),
     'cni-cache-dir': Flags.string({default: DEFAULT_CACHE_DIR, summary: 'libcni’s cache directory (holds results/).'}),
+    'daemon-url': Flags.string({
+      summary:
+        'The node daemon’s base URL (http://NODE_IP:10266): GET /v1/bgp asks its /diag, with the caller’s token, for the BGP sessions.',
+    }),
     audience: Flags.string({
       multiple: true,
       summary: 'Accept only tokens minted for this audience (repeatable). Default: the API server’s own.',
@@ -59,6 +63,7 @@ export default class Agent extends BaseCommand<RunAgentResult> {
       tlsCertFile: flags['tls-cert-file'],
       tlsKeyFile: flags['tls-private-key-file'],
       cniCacheDir: flags['cni-cache-dir'],
+      daemonUrl: flags['daemon-url'],
       audiences: flags.audience,
       maxInFlight: flags['max-in-flight'],
       authCacheSeconds: flags['auth-cache'],

@@ -632,7 +632,11 @@ export class NodeDaemon {
       const failed = new Map(res.errors.map((e) => [e.op, e]))
       for (const op of plan.ops) {
         const err = failed.get(op)
-        const command = opArgs(op, this.backend.ownership.routeProto).join(' ')
+        // An external router's programmer names its own call (CreateRoute …), not an `ip` command.
+        const command =
+          this.backend.programmer && err?.command
+            ? err.command
+            : opArgs(op, this.backend.ownership.routeProto).join(' ')
         report.ops.push({command, reason: op.reason, error: err?.error})
         if (err) {
           errors.set(opObjectKey(op), err.error)

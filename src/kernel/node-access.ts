@@ -123,6 +123,38 @@ export interface SocketsAnswer {
   listening: string[]
 }
 
+/**
+ * A node's BGP speaker and its sessions, as the node's routing daemon reports them (its /diag `bgp`,
+ * read from bird's control socket with `show protocols all`). Every field is optional: it comes from
+ * another program, maybe another version of it.
+ */
+export interface BgpView {
+  asn?: number
+  reflector?: boolean
+  speaker?: {running?: boolean; pid?: number | null; socket?: string; lastError?: string | null}
+  sessions?: Array<{
+    protocol?: string
+    peerIP?: string
+    peerNode?: string
+    role?: string
+    state?: string
+    established?: boolean
+    info?: string
+    lastError?: string
+    routesImported?: number
+    routesExported?: number
+  }>
+  protocolsError?: string | null
+}
+
+/** The agent's GET /v1/bgp: its node daemon's BGP state (null: the daemon does not run in bgp mode). */
+export interface BgpAnswer {
+  node: string
+  /** Where the agent read it: the daemon's URL. */
+  daemon: string
+  bgp: BgpView | null
+}
+
 export interface NodeAccess {
   /** Where the node is read, for notes: `agent https://…`. */
   readonly describe: string
@@ -139,4 +171,6 @@ export interface NodeAccess {
   stopObserve(id: string): Promise<ObserveResult>
   /** The conntrack entries of a flow, in the node's namespace or a pod's (a Service's chosen endpoint). */
   conntrack?(body: {target?: Target; flow: ConntrackFlow}): Promise<ConntrackRead>
+  /** The node's BGP state as its daemon reports it, or why it can't be had. Absent: not offered. */
+  bgp?(): Promise<BgpView | {error: string}>
 }

@@ -57,6 +57,25 @@ export async function createUnderlay(state: LabState): Promise<void> {
     ],
     state.underlay.netns,
   )
+  await switchOnly(state.underlay.netns)
+}
+
+/**
+ * The underlay's bridges are a switch: frames crossing them must not also go through the IP firewall.
+ * With br_netfilter loaded (a container runtime or kube-proxy on this machine loads it), every frame a
+ * bridge forwards passes the namespace's iptables hooks (`net.bridge.bridge-nf-call-*`, 1 by default
+ * in each new namespace): a per-frame cost (br_nf_pre_routing, br_nf_forward_ip, br_nf_post_routing in
+ * a profile of pod-to-pod iperf3), paid twice by vpc's pod traffic, which crosses the bridge to the
+ * VPC router and back. Nothing of the lab filters there. Without br_netfilter the keys don't exist
+ * and there is nothing to turn off (`sysctl -e`).
+ */
+async function switchOnly(netns: string): Promise<void> {
+  const keys = ['iptables', 'ip6tables', 'arptables'].map((k) => `net.bridge.bridge-nf-call-${k}=0`)
+  const r = await runInNetns(netnsPath(netns), 'sysctl', ['-e', '-q', '-w', ...keys], {timeoutMs: 30_000})
+  if (r.exitCode !== 0)
+    throw new Error(
+      `sysctl -w ${keys.join(' ')} in ${netns}: ${r.stderr.trim() || r.spawnError || `exit ${r.exitCode}`}`,
+    )
 }
 
 /**

@@ -43,7 +43,8 @@ export interface VpcApiOptions {
   clusterCIDR: string
   /** The nodes the VPC has, by name (the cloud knows its instances). */
   nodes: ReadonlyArray<{name: string; nodeIP: string}>
-  quota: number
+  /** Routes the table holds at most; a function is asked on every request (the quota can be raised). */
+  quota: number | (() => number)
   reviewer: Reviewer
   /** Users allowed besides members of system:masters. */
   allowedUsers: readonly string[]
@@ -94,6 +95,7 @@ function checkCidr(text: unknown, clusterCIDR: string): string {
 }
 
 export function createVpcApiServer(opts: VpcApiOptions): http.Server {
+  const quota = (): number => (typeof opts.quota === 'function' ? opts.quota() : opts.quota)
   const authCache = new Map<string, {ok: boolean; until: number}>()
   const authorize = async (req: http.IncomingMessage): Promise<void> => {
     const m = /^Bearer (\S{1,4096})$/.exec(req.headers.authorization ?? '')
@@ -132,7 +134,7 @@ export function createVpcApiServer(opts: VpcApiOptions): http.Server {
       if (url.pathname !== '/v1/routes') throw new HttpError(404, `no such path: ${url.pathname}`)
       await authorize(req)
       if (req.method === 'GET') {
-        send(res, 200, {routes: await listVpcRoutes(opts.netns, opts.nodes), quota: opts.quota})
+        send(res, 200, {routes: await listVpcRoutes(opts.netns, opts.nodes), quota: quota()})
         return
       }
       if (req.method === 'POST') {
@@ -143,8 +145,9 @@ export function createVpcApiServer(opts: VpcApiOptions): http.Server {
         if (parseIP(node.nodeIP)?.family !== 4) throw new HttpError(500, `node ${node.name} has no IPv4 address`)
         const route = await serial(async () => {
           const have = await listVpcRoutes(opts.netns, opts.nodes)
-          if (!have.some((r) => r.destinationCIDR === cidr) && have.length >= opts.quota)
-            throw new HttpError(409, `RouteLimitExceeded: the route table holds its quota of ${opts.quota} routes`)
+          const limit = quota()
+          if (!have.some((r) => r.destinationCIDR === cidr) && have.length >= limit)
+            throw new HttpError(409, `RouteLimitExceeded: the route table holds its quota of ${limit} routes`)
           await ip(
             ['route', 'replace', cidr, 'via', node.nodeIP, 'dev', opts.iface, 'proto', String(VPC_ROUTE_PROTO)],
             opts.netns,

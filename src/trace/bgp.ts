@@ -3,31 +3,16 @@
  * installed is missing either because the BGP session that brings it is not Established
  * (`bgp-peer-down`), or because the session is up and the peer does not announce the CIDR
  * (`route-not-advertised`). The session state comes from the node daemon's /diag (`bgp.sessions`,
- * read live from bird's control socket, as Calico's node status reads `show protocols`).
+ * read live from bird's control socket, as Calico's node status reads `show protocols`), or, for a
+ * node this machine can't enter, from the node's agent, which asks that daemon (GET /v1/bgp).
  */
+import type {BgpView, NodeAccess} from '../kernel/node-access.js'
 import {runInNetns} from '../netns/netns.js'
 import {execCmd} from './ns-commands.js'
 import type {TraceHop, TraceNode} from './types.js'
 
 /** What /diag's `bgp` holds (src/daemon/backends/bgp.ts BgpDiag), every field optional here. */
-export interface BgpDiagView {
-  asn?: number
-  reflector?: boolean
-  speaker?: {running?: boolean; pid?: number | null; socket?: string; lastError?: string | null}
-  sessions?: Array<{
-    protocol?: string
-    peerIP?: string
-    peerNode?: string
-    role?: string
-    state?: string
-    established?: boolean
-    info?: string
-    lastError?: string
-    routesImported?: number
-    routesExported?: number
-  }>
-  protocolsError?: string | null
-}
+export type BgpDiagView = BgpView
 
 export type BgpStateReader = (node: TraceNode) => Promise<BgpDiagView | {error: string}>
 
@@ -74,21 +59,48 @@ async function getDiag(
 }
 
 /**
- * Reads `bgp` from a node daemon's GET /diag, with the bearer token its gate checks (the kubeconfig
- * user's, as RemoteDiagReader sends it). A node this machine enters is read from inside its namespace.
+ * Reads a node daemon's GET /diag, with the bearer token its gate checks (the kubeconfig user's, as
+ * RemoteDiagReader sends it): the document, or why there is none. A node this machine enters is read
+ * from inside its namespace.
  */
+export async function readDaemonDiag(
+  node: TraceNode,
+  token?: string,
+): Promise<{doc: Record<string, unknown>} | {error: string}> {
+  if (!node.diagUrl) return {error: `no diagnostics URL for ${node.name} (its daemon is not running?)`}
+  const base = node.diagUrl.replace(/\/+$/, '')
+  try {
+    const res = await getDiag(node, base.endsWith('/diag') ? base : `${base}/diag`, token)
+    if (res.status !== 200) return {error: `${node.name} /diag: HTTP ${res.status}`}
+    const doc = JSON.parse(res.body) as unknown
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return {error: `${node.name} /diag: not an object`}
+    return {doc: doc as Record<string, unknown>}
+  } catch (error) {
+    return {error: `${node.name} /diag unreachable (${(error as Error).message}): its daemon is stopped?`}
+  }
+}
+
+/** Reads `bgp` from a node daemon's GET /diag (readDaemonDiag). */
 export function bgpDiagReader(token?: string): BgpStateReader {
   return async (node) => {
-    if (!node.diagUrl) return {error: `no diagnostics URL for ${node.name} (its daemon is not running?)`}
-    const base = node.diagUrl.replace(/\/+$/, '')
-    try {
-      const res = await getDiag(node, base.endsWith('/diag') ? base : `${base}/diag`, token)
-      if (res.status !== 200) return {error: `${node.name} /diag: HTTP ${res.status}`}
-      const doc = JSON.parse(res.body) as {bgp?: BgpDiagView | null}
-      return doc.bgp ?? {error: `${node.name}'s daemon does not run in bgp mode`}
-    } catch (error) {
-      return {error: `${node.name} /diag unreachable (${(error as Error).message}): its daemon is stopped?`}
-    }
+    const read = await readDaemonDiag(node, token)
+    if ('error' in read) return read
+    return (read.doc.bgp as BgpDiagView | null | undefined) ?? {error: `${node.name}'s daemon does not run in bgp mode`}
+  }
+}
+
+/**
+ * The BGP state of each node where trace reads it: a node this machine can't enter (no `netns`), read
+ * through its agent (GET /v1/bgp, which asks the node's daemon), when the agent offers it; any other
+ * node from its daemon's /diag.
+ */
+export function nodeBgpReader(
+  accessFor: ((node: TraceNode) => NodeAccess | undefined) | undefined,
+  diag: BgpStateReader,
+): BgpStateReader {
+  return async (node) => {
+    const access = node.netns ? undefined : accessFor?.(node)
+    return access?.bgp ? access.bgp() : diag(node)
   }
 }
 

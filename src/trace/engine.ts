@@ -35,9 +35,10 @@ import {
   type ProbeOutcome,
   type ProbePlan,
 } from '../kernel/probes.js'
-import {bgpDiagReader, refineBgpHops} from './bgp.js'
+import {bgpDiagReader, nodeBgpReader, refineBgpHops} from './bgp.js'
 import {withNetfilterObject} from './netfilter-objects.js'
 import {policyFaultFromDeltas} from './policy.js'
+import {daemonErrorsReader, refineVpcHops} from './vpc.js'
 import {RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
@@ -380,8 +381,13 @@ export async function traceBetween(
         hops,
         topo.nodes,
         (d) => (d === 'forward' ? nodeB : nodeA),
-        bgpDiagReader(opts.diagToken),
+        nodeBgpReader(opts.accessFor, bgpDiagReader(opts.diagToken)),
       )),
+    )
+  // vpc: an entry missing from the router's table may be one the table's quota refused.
+  if (topo.mode === 'vpc')
+    notes.push(
+      ...(await refineVpcHops(hops, (d) => (d === 'forward' ? nodeB : nodeA), daemonErrorsReader(opts.diagToken))),
     )
   const staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic

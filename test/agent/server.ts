@@ -10,26 +10,18 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import {AgentClient, AgentError, AgentKernelReader} from '../../src/agent/client.js'
-import {Gate, type Reviewer} from '../../src/kube/node-proxy-gate.js'
+import {Gate} from '../../src/kube/node-proxy-gate.js'
 import {AgentOps} from '../../src/agent/ops.js'
 import {startAgentServer, type AgentServer} from '../../src/agent/server.js'
 import {selfSignedCert, type ServingCert} from '../../src/agent/tls.js'
 import {LocalKernelReader} from '../../src/kernel/reader.js'
 import {encodeConfig, writeCacheEntry} from '../../src/runtime/cache.js'
+import {allowOnly} from '../helpers/agent-reviewer.js'
 import {buildTraceLab, type TraceLab} from '../helpers/trace-topology.js'
 
 const TOKEN = 'agent-test-token-0123456789'
 
-export const allowTester: Reviewer = {
-  async reviewToken(token) {
-    return token === TOKEN
-      ? {authenticated: true, user: {username: 'tester', groups: ['system:authenticated']}}
-      : {authenticated: false}
-  },
-  async reviewAccess(user) {
-    return {allowed: user.username === 'tester'}
-  },
-}
+export const allowTester = allowOnly(TOKEN)
 
 /** What a promise failed with ('no failure' when it did not). */
 const failure = (p: Promise<unknown>): Promise<unknown> =>

@@ -1,9 +1,26 @@
 /** Shared checks and fault-case plumbing for the trace engine tests. */
 import type {Test} from 'tap'
 
+import type {Envelope} from '../../src/core/envelope.js'
 import {run} from '../../src/netns/index.js'
+import type {RunResult} from '../../src/process/exec.js'
 import type {FaultReason, TraceDirection, TraceResult} from '../../src/trace/types.js'
 import type {TraceLab} from './trace-topology.js'
+
+/** The result of a `cnidbg trace … --json` run `where` (a node), or an error saying what it printed. */
+export function traceResultOf(r: RunResult, where: string, context: () => string = () => ''): TraceResult {
+  let env: Envelope<TraceResult>
+  try {
+    env = JSON.parse(r.stdout) as Envelope<TraceResult>
+  } catch {
+    throw new Error(
+      `trace from ${where} printed no envelope (exit ${r.exitCode}): ${r.stdout}\n${r.stderr}\n${context()}`,
+    )
+  }
+  if (!env.result)
+    throw new Error(`trace from ${where} failed: ${JSON.stringify(env.error)}\n${r.stderr}\n${context()}`)
+  return env.result
+}
 
 export interface FaultCase {
   name: string

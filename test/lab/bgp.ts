@@ -1,9 +1,11 @@
 // Integration: a 3-node × 2-pod bgp lab on a routed underlay (node1 and node3 on 198.18.0.0/24,
 // node2 on 198.18.1.0/24, a router namespace between them that peers with every node). One lab for
 // the file: reachability across the L3 hop, `proto bird` routes, the sessions in /diag, a killed bird
-// withdrawn by its peers and restarted by its daemon, each bgp fault diagnosed by trace, and lab down
-// leaving no bird and no namespace behind.
+// withdrawn by its peers and restarted by its daemon, each bgp fault diagnosed by trace (here, and
+// from node1 through the nodes' agents only, which ask their daemons for the sessions: the same
+// reason and node), and lab down leaving no bird and no namespace behind.
 import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import t from 'tap'
 
@@ -11,16 +13,19 @@ import {KubeConfig} from '../../src/kube/client.js'
 import {labBreak, labHeal} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
-import {nodeBirdDir} from '../../src/lab/node-pods.js'
+import {nodeBirdDir, nodePodDir} from '../../src/lab/node-pods.js'
 import {readLabState} from '../../src/lab/state.js'
+import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
 import {labUp, type LabUpPod} from '../../src/lab/up.js'
-import {ipJson, listNetns} from '../../src/netns/netns.js'
+import {ipJson, listNetns, netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import {bgpDiagReader} from '../../src/trace/bgp.js'
-import {bundleLabLibexec, pingEventually, tcpOk, testLabName} from '../helpers/lab.js'
+import type {TraceResult} from '../../src/trace/types.js'
+import {bundleLabLibexec, pingEventually, REPO, tcpOk, testLabName} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
+import {traceResultOf} from '../helpers/trace-assert.js'
 
 t.setTimeout(2_400_000)
 
@@ -168,10 +173,35 @@ t.test(
   },
 )
 
+/**
+ * `cnidbg trace --agents-only` run inside node1's namespace, as on a node of a real cluster: the
+ * node kubeconfig (the API at the control plane's underlay address), every node read through its
+ * agent, pinned by the fingerprint its log printed. The BGP sessions come from the agents too.
+ */
+async function traceThroughAgents(a: string, b: string): Promise<TraceResult> {
+  const nodeKubeconfig = (await labStatus({name})).nodeKubeconfig!
+  const pins = state.nodes.flatMap((n) => {
+    const log = readFileSync(join(nodePodDir(n, 'cnidbg-agent'), 'log'), 'utf8')
+    const fp = [...log.matchAll(/"fingerprint"\s*:\s*"([0-9A-F:]+)"/g)].at(-1)?.[1]
+    return fp ? ['--agent-fingerprint', `${n.name}=${fp}`] : []
+  })
+  const argv = [join(REPO, 'bin', 'run.js'), 'trace', a, b, '--kubeconfig', nodeKubeconfig, '--agents-only']
+  // The agents share this machine with the rest of the suite: the bound only decides how long a
+  // failure takes to show. Static only: the reason is decided before the probes.
+  argv.push(...pins, '--agent-timeout', '30', '--static-only', '--json')
+  const r = await runInNetns(netnsPath(node('node1').netns), process.execPath, argv, {
+    // tap adds its preload to every program started under it; the node's CLI is a user's, without it.
+    env: {PATH: process.env.PATH ?? '/usr/bin:/bin'},
+    extendEnv: false,
+    timeoutMs: 120_000,
+  })
+  return traceResultOf(r, 'node1')
+}
+
 const faults = [
-  {fault: 'bgp-speaker-stopped', reason: 'bgp-peer-down'},
-  {fault: 'bgp-session-blocked', reason: 'bgp-peer-down'},
-  {fault: 'bgp-route-withdrawn', reason: 'route-not-advertised'},
+  {fault: 'bgp-speaker-stopped', reason: 'bgp-peer-down', agents: true},
+  {fault: 'bgp-session-blocked', reason: 'bgp-peer-down', agents: false},
+  {fault: 'bgp-route-withdrawn', reason: 'route-not-advertised', agents: true},
 ] as const
 
 for (const f of faults) {
@@ -191,6 +221,19 @@ for (const f of faults) {
         r.probes.some((p) => !p.ok),
         'the probes failed too',
       )
+    if (f.agents) {
+      const ra = await traceThroughAgents('default/pod-a', 'default/pod-c')
+      t.same(
+        {verdict: ra.verdict, reason: ra.fault?.reason, node: ra.fault?.node, direction: ra.fault?.direction},
+        {verdict: r.verdict, reason: r.fault?.reason, node: r.fault?.node, direction: r.fault?.direction},
+        `through the agents only: the same verdict, reason and node (${ra.fault?.evidence.join('; ') ?? ra.notes.join('; ')})`,
+      )
+      t.match(ra.hops.find((h) => h.index === ra.fault?.hop)?.detail, /node2/, 'the detail names the owner')
+      t.ok(
+        ra.fault?.evidence.some((e) => /^node1: peer_/.test(e)),
+        "the evidence is node1's session, read through its agent",
+      )
+    }
     await labHeal({name})
     t.ok(await until(() => hasRoute(node('node1').netns, node('node2').podCIDR)), 'healed: the route is back')
     t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip, 5), 'healed: pod-a → pod-c')

@@ -7,6 +7,7 @@ import t from 'tap'
 
 import {labBreak, labHeal} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
+import {getSysctls} from '../../src/lab/network.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
@@ -72,6 +73,9 @@ t.test('lab status gives the router; nodes route through it; its table has one e
       `router: ${n.podCIDR} via ${n.nodeIP}`,
     )
   t.equal(rows.length, state.nodes.length)
+  // The underlay is a switch: with br_netfilter loaded its frames would also cross iptables.
+  const nf = await getSysctls(state.underlay.netns, ['net.bridge.bridge-nf-call-iptables'])
+  t.not(nf['net.bridge.bridge-nf-call-iptables'], '1', 'the underlay bridge does not call iptables')
 })
 
 t.test('every pod pings every other pod, full-size packets across nodes', async (t) => {

@@ -13,7 +13,6 @@ import {join} from 'node:path'
 
 import t from 'tap'
 
-import type {Envelope} from '../../src/core/envelope.js'
 import {labBreak, labHeal, type LabBreakOptions} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
 import {FAULTS, SERVICE_FAULTS} from '../../src/lab/faults/index.js'
@@ -27,7 +26,7 @@ import {run, type RunResult} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {bundleLabLibexec, REPO, testLabName} from '../helpers/lab.js'
-import {summary} from '../helpers/trace-assert.js'
+import {summary, traceResultOf} from '../helpers/trace-assert.js'
 
 t.setTimeout(1_800_000)
 
@@ -148,18 +147,9 @@ async function traceFromNode(more: string[] = []): Promise<TraceResult> {
     ...more,
     '--json',
   ])
-  let env: Envelope<TraceResult>
-  try {
-    env = JSON.parse(r.stdout) as Envelope<TraceResult>
-  } catch {
-    throw new Error(
-      `trace from node1 printed no envelope (exit ${r.exitCode}): ${r.stdout}\n${r.stderr}\n${agentsReport()}`,
-    )
-  }
-  if (!env.result)
-    throw new Error(`trace from node1 failed: ${JSON.stringify(env.error)}\n${r.stderr}\n${agentsReport()}`)
-  if (env.result.unreadable) console.error(`# a node was unreadable from node1:\n${agentsReport()}`)
-  return env.result
+  const result = traceResultOf(r, 'node1', agentsReport)
+  if (result.unreadable) console.error(`# a node was unreadable from node1:\n${agentsReport()}`)
+  return result
 }
 
 const traceHere = () => trace({lab: name, namespace: a.namespace, podA: a.name, podB: b.name, staticOnly: false})

@@ -18,7 +18,6 @@
  *   should have brought it, which is what /diag and trace show.
  */
 import type {PeerNode, SkippedPeer} from '../annotations.js'
-import {ANN_BACKEND_TYPE, ANN_NODE_IP} from '../annotations.js'
 import {
   BIRD_KERNEL_METRIC,
   BIRD_ROUTE_PROTO,
@@ -29,7 +28,7 @@ import {
   LABEL_ROUTE_REFLECTOR,
   sessionsOf,
 } from '../bird.js'
-import {contains, parseIP, parseNetwork} from '../../core/ip.js'
+import {parseIP} from '../../core/ip.js'
 import {parseRoutes, readNode, type LinkInfo} from '../kernel-state.js'
 import {type Ownership, routeKey} from '../model.js'
 import type {Op} from '../reconcile.js'
@@ -45,9 +44,8 @@ import type {
   Programmer,
   SyncContext,
 } from './backend.js'
-import {ip, ipBatch} from '../../netns/netns.js'
-
-const LEFTOVER_VTEP = /^cnidbg\.\d+$/
+import {ip} from '../../netns/netns.js'
+import {deleteLeftoverVteps, nodeRoutesLocal, planNodeRoutes} from './node-routes.js'
 
 export interface BgpOptions {
   /** This node's state dir: bird's files go to `<dir>/bird`. */
@@ -102,44 +100,20 @@ export class BgpBackend implements Backend {
     }
   }
 
-  async ensureLocal(ctx: LocalContext): Promise<LocalResult> {
-    const changes = await this.teardownLocal(ctx.netns, ctx.links)
-    return {
-      mtu: ctx.underlay.mtu,
-      annotations: {[ANN_NODE_IP]: ctx.underlay.ip, [ANN_BACKEND_TYPE]: this.type},
-      changes,
-    }
+  ensureLocal(ctx: LocalContext): Promise<LocalResult> {
+    return nodeRoutesLocal(this.type, ctx)
   }
 
   plan(self: PlanContext, peers: readonly PeerNode[]): {plans: PeerPlan[]; skipped: SkippedPeer[]} {
-    const plans: PeerPlan[] = []
-    const skipped: SkippedPeer[] = []
-    const segment = parseNetwork(`${self.underlay.ip}/${self.underlay.prefix}`, {loose: true, family: 4})
-    for (const peer of peers) {
-      if (peer.backendType !== this.type) {
-        skipped.push({name: peer.name, reason: `backend-type ${peer.backendType}, this node runs ${this.type}`})
-        continue
-      }
-      const ip = parseIP(peer.nodeIP)
-      const onLink = segment !== undefined && ip !== undefined && contains(segment, ip)
-      plans.push({
-        peer,
-        neighs: [],
-        fdbs: [],
-        routes: [
-          {
-            dst: peer.podCIDR,
-            // On this node's subnet the peer itself is the next hop; behind a router, bird resolves
-            // it through the underlay route (gateway recursive), so any next hop on eth0 will do.
-            ...(onLink ? {via: peer.nodeIP} : {anyVia: true}),
-            dev: self.underlay.iface,
-            onlink: false,
-            metric: BIRD_KERNEL_METRIC,
-          },
-        ],
-      })
-    }
-    return {plans, skipped}
+    return planNodeRoutes(this.type, self, peers, (peer, onSegment) => ({
+      dst: peer.podCIDR,
+      // On this node's subnet the peer itself is the next hop; behind a router, bird resolves it
+      // through the underlay route (gateway recursive), so any next hop on eth0 will do.
+      ...(onSegment ? {via: peer.nodeIP} : {anyVia: true}),
+      dev: self.underlay.iface,
+      onlink: false,
+      metric: BIRD_KERNEL_METRIC,
+    }))
   }
 
   /** The BGP peers of this node, by the route-reflector rule in the header. */
@@ -261,13 +235,7 @@ export class BgpBackend implements Backend {
     }
   }
 
-  async teardownLocal(netns: string | undefined, links: readonly LinkInfo[]): Promise<string[]> {
-    const leftovers = links.filter((l) => LEFTOVER_VTEP.test(l.name) && l.kind === 'vxlan')
-    if (leftovers.length === 0) return []
-    await ipBatch(
-      leftovers.map((l) => `link del dev ${l.name}`),
-      netns,
-    )
-    return leftovers.map((l) => `deleted leftover VTEP ${l.name} (this node now runs bgp)`)
+  teardownLocal(netns: string | undefined, links: readonly LinkInfo[]): Promise<string[]> {
+    return deleteLeftoverVteps(netns, links, this.type)
   }
 }

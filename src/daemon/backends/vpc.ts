@@ -12,7 +12,11 @@
  * deletes another node's route.
  *
  * Every call is retried with exponential backoff on network errors, 429 and 5xx; what still fails
- * fails the reconcile, and the daemon's next pass (every --interval seconds) tries again.
+ * fails the reconcile, and the daemon's next pass (every --interval seconds) tries again. A CreateRoute
+ * the table refuses because it is full (409, RouteLimitExceeded) will not pass on the next call
+ * either: it is tried again after a delay that doubles from 2 s up to 12 s, so a full table is not
+ * asked every pass, and a raised quota or a freed entry is used within 12 s plus one pass. Meanwhile
+ * the pass reports the refusal as its error (in the log once per attempt, in /healthz and /diag).
  */
 import {ANN_BACKEND_TYPE, ANN_NODE_IP, type PeerNode, type SkippedPeer} from '../annotations.js'
 import type {LinkInfo} from '../kernel-state.js'
@@ -66,6 +70,19 @@ export class VpcApiError extends Error {
 }
 
 const retryable = (e: VpcApiError): boolean => e.status === undefined || e.status === 429 || e.status >= 500
+
+/** The table refused a new entry because it holds its quota (the cloud's RouteLimitExceeded). */
+export const isQuotaRefusal = (e: unknown): e is VpcApiError =>
+  e instanceof VpcApiError && (e.status === 409 || /RouteLimitExceeded/.test(e.message))
+
+/** When a CreateRoute refused for the quota is tried again: doubling from the first delay to the cap. */
+export interface QuotaBackoff {
+  initialMs: number
+  maxMs: number
+  now: () => number
+}
+
+const QUOTA_BACKOFF: QuotaBackoff = {initialMs: 2000, maxMs: 12_000, now: () => Date.now()}
 
 /** The route-table API, with retries. */
 export class VpcRouteClient {
@@ -135,11 +152,14 @@ export class VpcRouteClient {
 /** The route table as the daemon's diff sees it: only the entries about this node. */
 class VpcProgrammer implements Programmer {
   readonly target: string
+  /** CreateRoutes the table refused for its quota, by CIDR: how often, and when to try again. */
+  private readonly refused = new Map<string, {attempts: number; nextAt: number; message: string}>()
 
   constructor(
     private readonly client: VpcRouteClient,
     private readonly self: () => {name: string; podCIDR?: string; nodeIP?: string},
     url: string,
+    private readonly backoff: QuotaBackoff,
   ) {
     this.target = `router:vpc ${url}`
   }
@@ -174,15 +194,28 @@ class VpcProgrammer implements Programmer {
         op.action === 'replace'
           ? `CreateRoute ${op.route.dst} → ${me.name}`
           : `DeleteRoute ${op.route.dst}${op.route.via ? ` (via ${op.route.via})` : ''}`
+      const refused = op.action === 'replace' ? this.refused.get(op.route.dst) : undefined
+      if (refused && this.backoff.now() < refused.nextAt) {
+        // The table was full a moment ago: the same answer until the delay is over.
+        errors.push({op, command, error: refused.message})
+        continue
+      }
       execs++
       try {
         if (op.action === 'replace') await this.client.createRoute(me.name, op.route.dst)
         else await this.client.deleteRoute(op.route.dst, op.route.dst === me.podCIDR ? undefined : me.name)
         applied++
+        if (op.action === 'replace') this.refused.delete(op.route.dst)
       } catch (error) {
         // Gone already: what DeleteRoute wanted is true.
         if (op.action === 'del' && error instanceof VpcApiError && error.status === 404) applied++
-        else errors.push({op, command, error: (error as Error).message})
+        else if (op.action === 'replace' && isQuotaRefusal(error)) {
+          const attempts = (refused?.attempts ?? 0) + 1
+          const delay = Math.min(this.backoff.initialMs * 2 ** (attempts - 1), this.backoff.maxMs)
+          const message = `refused, the route table is full (${error.message}); trying again in ${delay / 1000} s (attempt ${attempts}): raise the table's route quota or delete an entry no node uses`
+          this.refused.set(op.route.dst, {attempts, nextAt: this.backoff.now() + delay, message})
+          errors.push({op, command, error: message})
+        } else errors.push({op, command, error: (error as Error).message})
       }
     }
     return {applied, errors, execs}
@@ -195,9 +228,9 @@ export class VpcBackend implements Backend {
   readonly programmer: Programmer
   private me: {name: string; podCIDR?: string; nodeIP?: string}
 
-  constructor(opts: {nodeName: string; client: VpcRouteClient; url: string}) {
+  constructor(opts: {nodeName: string; client: VpcRouteClient; url: string; quotaBackoff?: Partial<QuotaBackoff>}) {
     this.me = {name: opts.nodeName}
-    this.programmer = new VpcProgrammer(opts.client, () => this.me, opts.url)
+    this.programmer = new VpcProgrammer(opts.client, () => this.me, opts.url, {...QUOTA_BACKOFF, ...opts.quotaBackoff})
   }
 
   async ensureLocal(ctx: LocalContext): Promise<LocalResult> {

@@ -45,6 +45,18 @@ function client(url: string, sleeps: number[], attempts = 4): VpcRouteClient {
   })
 }
 
+/** The backend's local step as node1 (198.18.0.2, pod CIDR 10.244.1.0/24), which plan and read use. */
+const asNode1 = (b: VpcBackend) =>
+  b.ensureLocal({
+    nodeName: 'node1',
+    netns: undefined,
+    podCIDR: '10.244.1.0/24',
+    underlay: {iface: 'eth0', ip: '198.18.0.2', prefix: 24, mtu: 1500} as never,
+    links: [],
+    ownAnnotations: {},
+    log: () => {},
+  })
+
 t.test('5xx and 429 are retried with doubling, capped delays; the token goes with every call', async (t) => {
   const d = await double(t, [503, 500, 429])
   const sleeps: number[] = []
@@ -90,15 +102,7 @@ t.test('the backend plans its own CIDR only, and reads only entries about itself
   ]
   const d = await double(t, [], routes)
   const b = new VpcBackend({nodeName: 'node1', url: d.url, client: client(d.url, [])})
-  await b.ensureLocal({
-    nodeName: 'node1',
-    netns: undefined,
-    podCIDR: '10.244.1.0/24',
-    underlay: {iface: 'eth0', ip: '198.18.0.2', prefix: 24, mtu: 1500} as never,
-    links: [],
-    ownAnnotations: {},
-    log: () => {},
-  })
+  await asNode1(b)
   const self = {name: 'node1', podCIDR: '10.244.1.0/24', nodeIP: '198.18.0.2', underlay: {} as never}
   const peer = {name: 'node2', podCIDR: '10.244.2.0/24', nodeIP: '198.18.0.3', backendType: 'vpc', annotations: {}}
   const {plans, skipped} = b.plan(self, [peer])
@@ -113,4 +117,38 @@ t.test('the backend plans its own CIDR only, and reads only entries about itself
     ['10.244.1.0/24', '10.244.9.0/24'],
     'node2’s entry is not node1’s to change',
   )
+})
+
+t.test('a CreateRoute refused for the quota waits before the next try, twice as long each time', async (t) => {
+  // 409 three times, then the table has room.
+  const d = await double(t, [409, 409, 409])
+  let now = 0
+  const b = new VpcBackend({
+    nodeName: 'node1',
+    url: d.url,
+    client: client(d.url, []),
+    quotaBackoff: {initialMs: 1000, maxMs: 3000, now: () => now},
+  })
+  await asNode1(b)
+  const op = {
+    kind: 'route',
+    action: 'replace',
+    reason: 'missing',
+    route: {dst: '10.244.1.0/24', via: '198.18.0.2', dev: '', onlink: false, metric: 0},
+  } as never
+  const posts = () => d.seen.filter((s) => s.method === 'POST').length
+  /** One pass at time `at`: its error, and how many POSTs the API has seen by then. */
+  const pass = async (at: number) => {
+    now = at
+    const r = await b.programmer.apply([op])
+    return {error: r.errors[0]?.error, posts: posts(), applied: r.applied}
+  }
+  t.match(await pass(0), {posts: 1, applied: 0, error: /route table is full .*409.*trying again in 1 s \(attempt 1\)/})
+  t.match(await pass(500), {posts: 1, error: /attempt 1/}, 'within the delay: not asked, the same error')
+  t.match(await pass(1000), {posts: 2, error: /trying again in 2 s \(attempt 2\)/})
+  t.match(await pass(2500), {posts: 2}, 'the delay doubled')
+  t.match(await pass(3000), {posts: 3, error: /trying again in 3 s \(attempt 3\)/}, 'capped')
+  t.match(await pass(5999), {posts: 3})
+  t.match(await pass(6000), {posts: 4, applied: 1, error: undefined}, 'room again: created')
+  t.match(await pass(6001), {posts: 5, applied: 1}, 'and no delay left behind')
 })
