@@ -126,13 +126,34 @@ const noPeerProbe = {
     })
   },
 }
+/**
+ * oclif core sorts a plugin's commands by id with localeCompare on every start. The first localeCompare
+ * of a process sets up ICU's collator: about a tenth of `cnidbg trace --help`. Our command ids are
+ * lower-case ASCII words joined by ':' and '-', which sort the same by UTF-16 code units;
+ * test/scripts/command-order.ts holds the two orders equal for every id in oclif.manifest.json.
+ */
+const COLLATOR_SORT = '.sort((a, b) => a.id.localeCompare(b.id))'
+const noCollatorSort = {
+  name: 'cnidbg-no-collator-sort',
+  setup(b) {
+    b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/]config[\\/]plugin\.js$/}, (args) => {
+      const text = readFileSync(args.path, 'utf8')
+      if (!text.includes(COLLATOR_SORT))
+        throw new Error(`bundle-cli: oclif core no longer sorts commands with localeCompare as expected: ${args.path}`)
+      return {
+        contents: text.replace(COLLATOR_SORT, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))'),
+        loader: 'js',
+      }
+    })
+  },
+}
 const run = await build({
   ...common,
   stdin: {contents: runEntry, resolveDir: root, loader: 'js'},
   outfile: runFile,
   format: 'cjs',
   minify: true,
-  plugins: [noPeerProbe, hostImport, fastPaths],
+  plugins: [noPeerProbe, noCollatorSort, hostImport, fastPaths],
   banner: {
     js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
   },

@@ -39,6 +39,9 @@ export class DhcpNet {
       `--dhcp-leasefile=${join(sb.root, 'dnsmasq.leases')}`,
       `--pid-file=${join(sb.root, 'dnsmasq.pid')}`,
       '--user=root',
+      // Before offering an address dnsmasq pings it and waits 3 s for an answer, so a lease took over
+      // 3 s: the bridge is the sandbox's own, and dnsmasq hands out every address on it.
+      '--no-ping',
     ])
     const socket = join(sb.hostPath('/run/cni'), 'dhcp.sock')
     // The plugin finds the daemon at /run/cni/dhcp.sock, which in the sandbox is this file.

@@ -1,0 +1,50 @@
+// The module hooks scripts/test-loader.mjs registers (they run in Node's loader thread).
+import {readFile} from 'node:fs/promises'
+import {fileURLToPath} from 'node:url'
+
+import {transform} from 'esbuild'
+
+// No .cts: the package is ESM, and nothing in it is CommonJS TypeScript.
+const TS = /\.m?tsx?$/
+
+/**
+ * A relative or file: import of `x.js` (or .mjs, .jsx) that does not exist may mean `x.ts` (or .tsx,
+ * .mts), whoever imports it: t.mockImport imports a test's module by its URL, with a query.
+ */
+const TS_TWINS = {'.js': ['.ts', '.tsx'], '.mjs': ['.mts'], '.jsx': ['.tsx']}
+
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context)
+  } catch (error) {
+    const m = /^((?:\.|\/|file:).*?)(\.m?js|\.jsx)([?#].*)?$/s.exec(specifier)
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !m) throw error
+    const [, stem, ext, suffix = ''] = m
+    for (const twin of TS_TWINS[ext]) {
+      try {
+        return await next(stem + twin + suffix, context)
+      } catch {
+        // Try the next twin; the original error is the one to report.
+      }
+    }
+    throw error
+  }
+}
+
+export async function load(url, context, next) {
+  if (!url.startsWith('file:') || !TS.test(new URL(url).pathname)) return next(url, context)
+  const file = fileURLToPath(url)
+  const {code} = await transform(await readFile(file, 'utf8'), {
+    format: 'esm',
+    loader: file.endsWith('x') ? 'tsx' : 'ts',
+    jsx: 'automatic',
+    sourcefile: file,
+    // Inline, so stack traces (--enable-source-maps, which tap sets) and tap's failure reports point
+    // at the TypeScript lines.
+    sourcemap: 'inline',
+    target: 'node20',
+    // The compiler options that change emit (tsconfig.json): ES2022 class fields, react-jsx.
+    tsconfigRaw: {compilerOptions: {jsx: 'react-jsx', target: 'ES2022', useDefineForClassFields: true}},
+  })
+  return {format: 'module', source: code, shortCircuit: true}
+}

@@ -1,0 +1,34 @@
+// Runs the TypeScript test files and the sources they import, without ts-node: module hooks
+// (node:module register) that transpile .ts and .tsx with esbuild, and resolve an import of `x.js`
+// to `x.ts` or `x.tsx` beside it, as tsc's Node16 resolution does. tap loads this into every test
+// process (node-arg in package.json's tap config); test-env TAP_TYPE_STRIP_ONLY=1 keeps
+// @tapjs/typescript from loading ts-node as well. ts-node cost each test process about a second of
+// CPU (it loads the typescript compiler to read tsconfig.json, and starts esbuild's service through a
+// second thread), more than most test files take to run. Type-checking was never part of a test run
+// (`npm test` runs tsc on its own), so transpiling alone loses nothing.
+import {createRequire, register} from 'node:module'
+
+register('./test-loader-hooks.mjs', import.meta.url)
+
+// tap's process tracker (@tapjs/processinfo, which records what a test runs for coverage) puts itself
+// into NODE_OPTIONS of every process a test starts, through a hook on every spawn: each Node program
+// the tests run (the CLI, the bundled plugins, the lab's programs) then loaded it and a loader thread,
+// about 120 ms of CPU per start, several times what `cnidbg --version` costs. Coverage is off
+// (package.json), so the tests' children start as a user's would: without it.
+const TRACKER = '@tapjs/processinfo/dist/esm/import.mjs'
+/** NODE_OPTIONS without the tracker's --import (as tap writes it: one word, maybe in double quotes). */
+const untracked = (options) =>
+  options
+    .split(/\s+/)
+    .filter((word) => !word.replace(/^"|"$/g, '').endsWith(TRACKER))
+    .join(' ')
+if (process.env.NODE_OPTIONS?.includes(TRACKER)) {
+  process.env.NODE_OPTIONS = untracked(process.env.NODE_OPTIONS)
+  // The tracker's own spawn hook (process-on-spawn, as the tracker resolves it) adds it back to every
+  // child's environment; this hook runs after it and takes it out again.
+  const onSpawn = createRequire(import.meta.resolve('@tapjs/processinfo'))('process-on-spawn')
+  onSpawn.addListener((child) => {
+    const options = child.env.NODE_OPTIONS
+    if (options?.includes(TRACKER)) child.env = {...child.env, NODE_OPTIONS: untracked(options)}
+  })
+}
