@@ -10,6 +10,7 @@ import {readLabState} from '../../src/lab/state.js'
 import {labUp, type LabUpPod} from '../../src/lab/up.js'
 import {run, runOk} from '../../src/process/exec.js'
 import {runInNetns, netnsPath} from '../../src/netns/netns.js'
+import {eventually} from '../helpers/machine.js'
 import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
 
 t.setTimeout(2_400_000)
@@ -29,16 +30,6 @@ const kubectl = (args: string[], input?: string) =>
   runOk('kubectl', ['--kubeconfig', up.kubeconfig, ...args], {input, timeoutMs: 120_000})
 const nodeSave = async (node: string) =>
   (await runInNetns(netnsPath(state.nodes.find((n) => n.name === node)!.netns), 'iptables-save', [])).stdout
-
-/** Polls until `cond` holds or a deadline only a failure reaches; returns whether it held. */
-async function eventually(cond: () => Promise<boolean>, ms = 60_000): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await cond()) return true
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  return false
-}
 
 const [client, server] = [pod('pod-a'), pod('pod-b')]
 t.not(client.node, server.node, 'client and endpoint on different nodes')

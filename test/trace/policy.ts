@@ -19,6 +19,7 @@ import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {summary} from '../helpers/trace-assert.js'
+import {eventually} from '../helpers/machine.js'
 import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
 
 t.setTimeout(2_400_000)
@@ -57,16 +58,6 @@ async function drops(node: string): Promise<string[]> {
   const ns = state.nodes.find((n) => n.name === node)!.netns
   const r = await runInNetns(netnsPath(ns), 'iptables-save', ['-t', 'filter'])
   return r.stdout.split('\n').filter((l) => l.includes('cnidbg-policy default-deny') && l.endsWith('-j DROP'))
-}
-
-/** Polls until `cond` holds or a deadline only a failure reaches; returns whether it held. */
-async function eventually(cond: () => Promise<boolean>, ms = 60_000): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await cond()) return true
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  return false
 }
 
 // One agent per lab node, as `cnidbg agent` would run there; the gate lets the lab admin's token in.

@@ -22,6 +22,7 @@ import type {TraceNode, TraceResult} from '../../src/trace/types.js'
 import {renderText} from '../../src/ui/trace/index.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
+import {eventually} from '../helpers/machine.js'
 import {summary} from '../helpers/trace-assert.js'
 
 t.setTimeout(2_400_000)
@@ -42,16 +43,6 @@ const nodeNs = (node: string) => netnsPath(state.nodes.find((n) => n.name === no
 const kubectl = (args: string[], input?: string) =>
   runOk('kubectl', ['--kubeconfig', up.kubeconfig, ...args], {input, timeoutMs: 120_000})
 const natOf = async (node: string) => (await runInNetns(nodeNs(node), 'iptables-save', ['-t', 'nat'])).stdout
-
-/** Polls until `cond` holds or a deadline only a failure reaches; returns whether it held. */
-async function eventually(cond: () => Promise<boolean>, ms = 60_000): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await cond()) return true
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  return false
-}
 
 const service = (svcName: string, selector: Record<string, string>, ports: object[]) =>
   kubectl(
