@@ -13,6 +13,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import {CoreV1Api, KubeConfig} from '../../src/kube/client.js'
+import type {NodeAccess} from '../../src/kernel/node-access.js'
 import {startApiServer, type ApiServer} from '../../src/lab/apiserver/index.js'
 import {trace, type TraceCommandOptions} from '../../src/services/trace.js'
 import {traceBetween} from '../../src/trace/engine.js'
@@ -143,4 +144,56 @@ t.test('an agent that is unreachable, or not trusted, is named with why', async 
   const wrongPin = await traceVia({agentFingerprints: {...opts.agentFingerprints, 'node-1': 'AB:CD'}})
   t.equal(wrongPin.verdict, 'unknown')
   t.match(wrongPin.unreadable, [{node: 'node-1', reason: /certificate fingerprint .* is not the expected AB:CD/}])
+})
+
+t.test('an agent that accepts the connection and never answers is an unreadable node', async (t) => {
+  const {createServer} = await import('node:net')
+  const held: import('node:net').Socket[] = []
+  const silent = createServer((s) => held.push(s))
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of held) s.destroy()
+        silent.close(() => resolve())
+      }),
+  )
+  const port = (silent.address() as import('node:net').AddressInfo).port
+  const opts = agentOpts()
+  const r = await traceVia({
+    agentUrls: {...opts.agentUrls, 'node-1': `https://127.0.0.1:${port}`},
+    agentConnectTimeoutMs: 300,
+  })
+  t.equal(r.verdict, 'unknown', 'verdict', {trace: summary(r)})
+  t.equal(r.fault, undefined)
+  t.match(r.unreadable, [{node: 'node-1', reason: /TLS connection timed out/}])
+})
+
+t.test('an agent that stops answering before the observation leaves the live probes unread', async (t) => {
+  const real = agents.access
+  // node-0's agent answers the first probe, which fails (as on a broken path), then times out.
+  let probes = 0
+  const flaky = (n: string): NodeAccess => {
+    const a = real.get(n)!
+    if (n !== 'node-0') return a
+    return Object.assign(Object.create(a) as NodeAccess, {
+      async probe(body: Parameters<NodeAccess['probe']>[0]) {
+        if (++probes > 1) throw new Error('https://127.0.0.1:1: TLS connection timed out')
+        const answer = await a.probe(body)
+        return {...answer, outcomes: answer.outcomes.map((o) => ({...o, ok: false}))}
+      },
+    })
+  }
+  const ep = (key: string) => {
+    const {ns: _ns, hostVeth: _hv, nodeNs: _nn, ...p} = lab.pods[key]!
+    return {...p, netnsPath: '', ifname: 'eth0'}
+  }
+  const r = await traceBetween(agents.topology, ep('0a'), ep('1a'), {accessFor: (n) => flaky(n.name)})
+  t.ok(probes >= 2, 'the probe was re-sent for the observation')
+  t.equal(r.verdict, 'unknown', 'verdict', {trace: summary(r)})
+  t.equal(r.fault, undefined)
+  t.match(r.unreadable, [
+    {node: 'node-0', what: 'live probes', reason: /agent: .*TLS connection timed out/},
+    {node: 'node-1', what: 'live probes', reason: /agent: .*TLS connection timed out/},
+  ])
 })
