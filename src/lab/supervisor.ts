@@ -28,7 +28,7 @@ import {spawnDetached} from '../process/exec.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
 import {PluginServer} from './plugin-server.js'
-import {kubeletKubeconfig} from './credentials.js'
+import {kubeletKubeconfig, trustedCa} from './credentials.js'
 import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT, VPC_API_PORT, VPC_ROUTE_QUOTA} from './names.js'
 import {apiReviewer} from '../kube/node-proxy-gate.js'
 import {startVpcApi} from './vpc-api.js'
@@ -269,13 +269,21 @@ export class Supervisor {
     const admin = this.kubeConfig(this.state.kubeconfig)
     const list = await KubernetesObjectApi.makeApiClient(admin).list<V1DaemonSet>('apps/v1', 'DaemonSet')
     const core = admin.makeApiClient(CoreV1Api)
-    const caCert = this.state.auth ? readFileSync(this.state.auth.tlsCert) : undefined
+    const caCert = this.state.auth ? readFileSync(trustedCa(this.state.auth)) : undefined
     const mint = async (plan: NodePodPlan) => {
       const r = await core.createNamespacedServiceAccountToken({
         name: plan.serviceAccount,
         namespace: plan.namespace,
         // A year: the lab does not rotate tokens as a kubelet does; each (re)start gets a new one.
-        body: {spec: {audiences: [], expirationSeconds: 365 * 24 * 3600}},
+        // Bound to the pod's Node, as a kubelet's pod tokens name their node: the API server then
+        // knows which node an agent asks a serving certificate for (apiserver/csr.ts).
+        body: {
+          spec: {
+            audiences: [],
+            expirationSeconds: 365 * 24 * 3600,
+            boundObjectRef: {apiVersion: 'v1', kind: 'Node', name: plan.node},
+          },
+        },
       })
       return {token: r.status?.token ?? '', caCert}
     }

@@ -151,7 +151,7 @@ function apiRequest(
       url,
       {
         method,
-        ca: readFileSync(state.auth!.tlsCert),
+        ca: readFileSync(state.auth!.caCert ?? state.auth!.tlsCert),
         headers: {
           'content-type': 'application/json',
           ...(token ? {authorization: `Bearer ${token}`} : {}),
