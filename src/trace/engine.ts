@@ -97,7 +97,7 @@ function nodeReader(topo: TraceTopology, n: TraceNode, opts: TraceOptions): Kern
   if (n.netns) return new LocalKernelReader(n.netns.path)
   const access = opts.accessFor?.(n)
   if (access) return access.reader()
-  if (n.diagUrl) return new RemoteDiagReader(n.diagUrl, topo.vtepDevice ?? 'cnidbg.1', undefined, opts.diagToken)
+  if (n.diagUrl) return new RemoteDiagReader(n.diagUrl, {vtepDevice: topo.vtepDevice, token: opts.diagToken})
   throw new UsageError(`node ${n.name} has neither a network namespace path, an agent nor a diag URL`, {
     code: 'TRACE_NODE_UNREADABLE',
     suggestions: ['Give the node a netns path (local lab), its agent, or the daemon diag URL.'],
