@@ -66,8 +66,9 @@ export interface AgentStatus {
   /** https://<node IP>:10265 */
   url?: string
   /**
-   * The SHA-256 fingerprint of the certificate it serves (self-signed at each start), as seen by the
-   * health check through the forwarder's root-only socket: what `trace --agent-fingerprint` pins.
+   * The SHA-256 fingerprint of the certificate it serves (the one the lab's CA issued for its CSR,
+   * else self-signed), as seen by the health check through the forwarder's root-only socket: what
+   * `trace --agent-fingerprint` pins, if it is given.
    */
   fingerprint?: string
   healthy: boolean
@@ -105,7 +106,7 @@ interface Health {
 function healthz(socketPath: string, tls: boolean): Promise<Health> {
   return new Promise((resolve) => {
     const get = tls ? https.get : http.get
-    // The agent's certificate is its own, self-signed: a health check only asks whether it answers.
+    // A health check only asks whether it answers, whichever certificate it serves.
     const req = get({socketPath, path: '/healthz', timeout: 2000, rejectUnauthorized: false}, (res) => {
       const fingerprint = tls ? (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 : undefined
       let body = ''

@@ -19,6 +19,7 @@ import {writeServingCert} from '../../../src/lab/credentials.js'
 import {applyManifests, readManifests} from '../../../src/lab/manifests.js'
 import {ROOT} from '../../helpers/capture.js'
 import {nodeObject} from './helpers/fixtures.js'
+import {apiCaller} from '../../helpers/apiserver.js'
 
 const ADMIN = 'admin-0123456789abcdef'
 let api: ApiServer
@@ -148,22 +149,5 @@ t.test('a node-bound token dies with its Node', async (t) => {
   t.equal((await fetchJson(token, 'GET', '/apis/certificates.k8s.io/v1/certificatesigningrequests/test-1')).status, 401)
 })
 
-async function fetchJson(token: string, method: string, p: string, body?: unknown): Promise<{status: number}> {
-  const https = await import('node:https')
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      new URL(p, api.url),
-      {
-        method,
-        ca: ca.toString(),
-        headers: {authorization: `Bearer ${token}`, 'content-type': 'application/json'},
-      },
-      (res) => {
-        res.resume()
-        res.on('end', () => resolve({status: res.statusCode ?? 0}))
-      },
-    )
-    req.on('error', reject)
-    req.end(body === undefined ? undefined : JSON.stringify(body))
-  })
-}
+const fetchJson = (token: string, method: string, p: string, body?: unknown) =>
+  apiCaller(api.url, token, {ca: ca.toString()})(method, p, body)
