@@ -17,7 +17,15 @@ import {UsageError} from '../core/errors.js'
 import {surviveUnhandledRejections} from '../core/http.js'
 import {onCleanup} from '../process/cleanup.js'
 import {netnsPath} from '../netns/netns.js'
-import {agentCommonName, createAgentCsr, readAgentCsr, type CsrState} from '../kube/agent-csr.js'
+import {
+  agentCommonName,
+  createAgentCsr,
+  inClusterEndpoint,
+  kubeconfigEndpoint,
+  readAgentCsr,
+  type ApiEndpoint,
+  type CsrState,
+} from '../kube/agent-csr.js'
 import type {KubeConfig} from '../kube/client.js'
 import {apiReviewer, Gate, type Reviewer} from '../kube/node-proxy-gate.js'
 import {AgentOps} from './ops.js'
@@ -94,6 +102,17 @@ function localAddresses(): string[] {
     .map((a) => a!.address)
 }
 
+/** How long the agent waits at start for the API server to take its CSR. */
+const CSR_TIMEOUT_MS = 15_000
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the API server in ${ms / 1000} s`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
 const isLoopbackOrAny = (ip: string): boolean =>
   ip === '0.0.0.0' || ip === '::' || ip === '::1' || ip.startsWith('127.')
 
@@ -138,17 +157,18 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const log = (line: string) => opts.log?.(line)
   let cert: ServingCert | undefined
   let source: RunAgentResult['certificate'] = 'self-signed'
-  let pending: {kc: KubeConfig; name: string; key: Buffer} | undefined
+  let pending: {api: ApiEndpoint; name: string; key: Buffer} | undefined
   let csrName: string | undefined
   if (opts.tlsCertFile && opts.tlsKeyFile) {
     cert = readServingCert(opts.tlsCertFile, opts.tlsKeyFile)
     source = 'files'
   } else if (opts.csr !== false && (path || !opts.reviewer) && isIP(host) && !isLoopbackOrAny(host)) {
     try {
-      const kc = await loadKubeConfig()
+      const api = (!path && inClusterEndpoint()) || (await kubeconfigEndpoint(await loadKubeConfig()))
       const {key, csr} = await newKeyAndCsr(agentCommonName(opts.node), [host])
       csrName = `cnidbg-agent-${opts.node}-${randomBytes(4).toString('hex')}`.slice(0, 253)
-      const state = await createAgentCsr(kc, {name: csrName, request: csr})
+      // Bounded: an API server that accepts and never answers must not keep the node without its agent.
+      const state = await withTimeout(createAgentCsr(api, {name: csrName, request: csr}), CSR_TIMEOUT_MS)
       const issued = state.certificate ? issuedCert(state, key) : undefined
       if (issued) {
         cert = issued
@@ -156,7 +176,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         log(`serving the certificate the cluster issued for CSR ${csrName}`)
       } else if (state.refused) log(`CSR ${csrName} ${state.refused}: serving a self-signed certificate`)
       else {
-        pending = {kc, name: csrName, key}
+        pending = {api, name: csrName, key}
         log(
           `CSR ${csrName} waits for approval (kubectl certificate approve ${csrName}): serving a self-signed certificate until then`,
         )
@@ -201,7 +221,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   if (pending) {
     const p = pending
     const look = () => {
-      readAgentCsr(p.kc, p.name).then(
+      withTimeout(readAgentCsr(p.api, p.name), CSR_TIMEOUT_MS).then(
         (state) => {
           const issued = state.certificate ? issuedCert(state, p.key) : undefined
           if (issued) {

@@ -12,7 +12,13 @@ import path from 'node:path'
 import t from 'tap'
 
 import {newKeyAndCsr} from '../../../src/agent/tls.js'
-import {AGENT_SIGNER, agentCommonName, createAgentCsr, readAgentCsr} from '../../../src/kube/agent-csr.js'
+import {
+  AGENT_SIGNER,
+  agentCommonName,
+  createAgentCsr,
+  kubeconfigEndpoint,
+  readAgentCsr,
+} from '../../../src/kube/agent-csr.js'
 import {CoreV1Api, KubeConfig} from '../../../src/kube/client.js'
 import {startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'
 import {writeServingCert} from '../../../src/lab/credentials.js'
@@ -78,7 +84,7 @@ let serial = 0
 async function ask(token: string, cn: string, ips: string[]) {
   const {key, csr} = await newKeyAndCsr(cn, ips)
   const name = `test-${++serial}`
-  return {key, name, state: await createAgentCsr(kubeconfig(token), {name, request: csr})}
+  return {key, name, state: await createAgentCsr(await kubeconfigEndpoint(kubeconfig(token)), {name, request: csr})}
 }
 
 t.test("an agent's CSR for its own node IP is approved and signed by the cluster CA at once", async (t) => {
@@ -93,7 +99,7 @@ t.test("an agent's CSR for its own node IP is approved and signed by the cluster
   t.equal(cert.ca, false)
   t.same(cert.keyUsage, ['1.3.6.1.5.5.7.3.1'], 'server auth only')
   t.equal(cert.checkIP('198.18.0.10'), '198.18.0.10')
-  t.same(await readAgentCsr(kubeconfig(token), name), state, 'the agent may read it back')
+  t.same(await readAgentCsr(await kubeconfigEndpoint(kubeconfig(token)), name), state, 'the agent may read it back')
   const stored = api.store.get('certificatesigningrequests', undefined, name)!
   t.match(stored.spec, {
     signerName: AGENT_SIGNER,
@@ -125,11 +131,13 @@ t.test('anything else stays pending until approved, then is signed', async (t) =
   t.equal((await approve(token, pending[0]!.name)).status, 403, "the agent can't approve")
   const ok = await approve(ADMIN, pending[0]!.name)
   t.equal(ok.status, 200)
-  const signed = await readAgentCsr(kubeconfig(token), pending[0]!.name)
+  const signed = await readAgentCsr(await kubeconfigEndpoint(kubeconfig(token)), pending[0]!.name)
   t.equal(new X509Certificate(signed.certificate!).subjectAltName, 'IP Address:198.18.0.11', 'signed once approved')
   // Approved, but not an agent's certificate: the signer refuses it.
   await approve(ADMIN, pending[2]!.name)
-  t.match(await readAgentCsr(kubeconfig(token), pending[2]!.name), {refused: /^Failed: not an agent's serving/})
+  t.match(await readAgentCsr(await kubeconfigEndpoint(kubeconfig(token)), pending[2]!.name), {
+    refused: /^Failed: not an agent's serving/,
+  })
 })
 
 t.test('the agent may create and read CSRs, nothing more', async (t) => {
