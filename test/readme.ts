@@ -71,8 +71,8 @@ const SKIPPED: Record<string, string> = {
     "a real node: programs the root namespace's routes; in namespaces: test/lab/up.ts",
   'cnidbg trace default/web-0 default/web-1 --kubeconfig ~/.kube/config --protocol tcp --port 8080':
     'needs a real cluster with pods web-0 and web-1',
-  'cnidbg trace web-0 web-1 --agents-only --agent-ca agents-ca.pem':
-    "needs a real cluster's agents and their CA; through agents in namespaces: test/services/trace-agents.ts",
+  'cnidbg trace web-0 web-1 --agents-only':
+    "needs a real cluster's agents; through agents in namespaces: test/services/trace-agents.ts and trace-from-node.ts",
   'cnidbg agent --node worker-1 --host-network --listen 10.0.0.11:10265':
     'a real node: serves the root namespace until a signal; in namespaces, built and signalled: test/commands/agent.ts',
 }

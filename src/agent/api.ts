@@ -158,12 +158,20 @@ export type {
 export type {ConntrackRead, KernelSnapshot, PodNetns}
 
 // ---------------------------------------------------------------------------------------------
-// Validation
+// Validation: one checker for every body. A body's shape names each field and how it is checked
+// (`fields`): a field it does not name is refused, a required one must be there, and each check
+// either returns the value or throws a 400 naming the field. What crosses fields comes after.
 
 const MAX_ROUTE_GETS = 64
 const MAX_PODS = 64
 const IFNAME = /^[A-Za-z0-9._:@-]{1,15}$/
 const HOOKS: readonly NfHook[] = ['prerouting', 'input', 'forward', 'output', 'postrouting']
+const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const
+const SOURCE_KINDS: readonly SourceKind[] = ['icmp-forward', 'icmp-df', 'tcp', 'udp']
+const DESTINATION_KINDS: readonly DestinationKind[] = ['icmp-return', 'tcp', 'udp']
+const TOKEN = /^[A-Za-z0-9._:-]{1,64}$/
+const LABEL = /^[A-Za-z0-9._:/@-]{1,96}$/
+const SESSION_ID = /^[a-f0-9]{16}$/
 
 type Rec = Record<string, unknown>
 
@@ -171,71 +179,127 @@ function bad(message: string): HttpError {
   return new HttpError(400, message)
 }
 
-function object(v: unknown, what: string): Rec {
+/** Checks one value; `what` names it in the error. */
+type Check<T> = (v: unknown, what: string) => T
+/** A field that may be absent (undefined). */
+interface Optional<T> {
+  optional: Check<T>
+}
+type Shape = Record<string, Check<unknown> | Optional<unknown>>
+type Parsed<S extends Shape> = {
+  [K in keyof S as S[K] extends Optional<unknown> ? never : K]: S[K] extends Check<infer T> ? T : never
+} & {
+  [K in keyof S as S[K] extends Optional<unknown> ? K : never]?: S[K] extends Optional<infer T> ? T : never
+}
+
+const optional = <T>(check: Check<T>): Optional<T> => ({optional: check})
+
+/** A JSON object with exactly the fields of `shape`, each checked; absent optional ones stay absent. */
+function fields<S extends Shape>(v: unknown, what: string, shape: S): Parsed<S> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad(`${what} must be a JSON object`)
-  return v as Rec
-}
-
-function only(o: Rec, keys: readonly string[], what: string): void {
-  const extra = Object.keys(o).filter((k) => !keys.includes(k))
+  const o = v as Rec
+  const extra = Object.keys(o).filter((k) => !Object.hasOwn(shape, k))
   if (extra.length) throw bad(`${what}: unknown field ${JSON.stringify(extra[0])}`)
+  const out: Rec = {}
+  for (const [k, f] of Object.entries(shape)) {
+    const name = what === 'the body' ? k : `${what}.${k}`
+    if (typeof f === 'function') out[k] = f(o[k], name)
+    else if (o[k] !== undefined) out[k] = f.optional(o[k], name)
+  }
+  return out as Parsed<S>
 }
 
-function ipv4(v: unknown, what: string): string {
+const ipv4: Check<string> = (v, what) => {
   if (typeof v !== 'string' || !isIPv4(v)) throw bad(`${what} must be an IPv4 address`)
   return v
 }
 
-function ifname(v: unknown, what: string): string {
+const ifname: Check<string> = (v, what) => {
   if (typeof v !== 'string' || !IFNAME.test(v) || !isSafeArg(v)) throw bad(`${what} must be an interface name`)
   return v
 }
 
-function port(v: unknown, what: string): number {
+const int =
+  (min: number, max: number): Check<number> =>
+  (v, what) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`${what} must be ${min}–${max}`)
+    return v
+  }
+
+const port: Check<number> = (v, what) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw bad(`${what} must be a port`)
   return v
 }
 
-function list(v: unknown, what: string, max: number): unknown[] {
-  if (!Array.isArray(v)) throw bad(`${what} must be a list`)
-  if (v.length > max) throw bad(`${what}: at most ${max} entries`)
+const bool: Check<boolean> = (v, what) => {
+  if (typeof v !== 'boolean') throw bad(`${what} must be true or false`)
   return v
 }
 
-export function parseTarget(v: unknown): Target | undefined {
-  if (v === undefined) return undefined
-  const o = object(v, 'target')
-  only(o, ['pod'], 'target')
-  return o.pod === undefined ? {} : {pod: ipv4(o.pod, 'target.pod')}
-}
+/** A flag that is on only when `true`: anything else is off. */
+const flag: Check<boolean> = (v) => v === true
 
-function parseRouteQuery(v: unknown, i: number): RouteQuery {
-  const what = `routeGets[${i}]`
-  const o = object(v, what)
-  only(o, ['dst', 'from', 'iif', 'iifFor'], what)
-  const q: RouteQuery = {dst: ipv4(o.dst, `${what}.dst`)}
-  if (o.from !== undefined) q.from = ipv4(o.from, `${what}.from`)
-  if (o.iif !== undefined) q.iif = ifname(o.iif, `${what}.iif`)
-  if (o.iifFor !== undefined) q.iifFor = ipv4(o.iifFor, `${what}.iifFor`)
+const matching =
+  (re: RegExp, expected: string): Check<string> =>
+  (v, what) => {
+    if (typeof v !== 'string' || !re.test(v)) throw bad(`${what}: ${expected}`)
+    return v
+  }
+
+/** One of a few words: `must be a, b or c`. */
+const oneOf =
+  <W extends string>(words: readonly W[]): Check<W> =>
+  (v, what) => {
+    if (typeof v !== 'string' || !words.includes(v as W))
+      throw bad(`${what} must be ${words.slice(0, -1).join(', ')} or ${words.at(-1)}`)
+    return v as W
+  }
+
+/** An entry of a list: `list: "x" is none of a, b`. */
+const entryOf =
+  <W extends string>(words: readonly W[], none = `is none of ${words.join(', ')}`): Check<W> =>
+  (v, what) => {
+    if (typeof v !== 'string' || !words.includes(v as W))
+      throw bad(`${what.replace(/\[\d+\]$/, '')}: ${JSON.stringify(v)} ${none}`)
+    return v as W
+  }
+
+/** A list of at most `max` entries, each checked (named `what[i]`). */
+const listOf =
+  <T>(check: Check<T>, max: number): Check<T[]> =>
+  (v, what) => {
+    if (!Array.isArray(v)) throw bad(`${what} must be a list`)
+    if (v.length > max) throw bad(`${what}: at most ${max} entries`)
+    return v.map((x, i) => check(x, `${what}[${i}]`))
+  }
+
+/** The kinds of a probe: at least one of `allowed`, each once. */
+const kindsOf =
+  <K extends string>(allowed: readonly K[]): Check<K[]> =>
+  (v, what) => {
+    const out = listOf(entryOf(allowed), allowed.length)(v, what)
+    if (!out.length) throw bad(`${what}: at least one`)
+    return [...new Set(out)]
+  }
+
+const target: Check<Target> = (v, what) => fields(v, what, {pod: optional(ipv4)})
+
+const routeQuery: Check<RouteQuery> = (v, what) => {
+  const q = fields(v, what, {dst: ipv4, from: optional(ipv4), iif: optional(ifname), iifFor: optional(ipv4)})
   if (q.iif && q.iifFor) throw bad(`${what}: iif and iifFor exclude each other`)
   return q
 }
 
+export function parseTarget(v: unknown): Target | undefined {
+  return v === undefined ? undefined : target(v, 'target')
+}
+
 export function parseSnapshotBody(v: unknown): SnapshotBody {
-  const o = object(v, 'the body')
-  only(o, ['target', 'parts', 'routeGets'], 'the body')
-  const body: SnapshotBody = {}
-  const target = parseTarget(o.target)
-  if (target) body.target = target
-  if (o.parts !== undefined) {
-    body.parts = list(o.parts, 'parts', ALL_PARTS.length).map((p) => {
-      if (typeof p !== 'string' || !ALL_PARTS.includes(p as SnapshotPart))
-        throw bad(`parts: ${JSON.stringify(p)} is none of ${ALL_PARTS.join(', ')}`)
-      return p as SnapshotPart
-    })
-  }
-  if (o.routeGets !== undefined) body.routeGets = list(o.routeGets, 'routeGets', MAX_ROUTE_GETS).map(parseRouteQuery)
-  return body
+  return fields(v, 'the body', {
+    target: optional(target),
+    parts: optional(listOf(entryOf(ALL_PARTS as readonly SnapshotPart[]), ALL_PARTS.length)),
+    routeGets: optional(listOf(routeQuery, MAX_ROUTE_GETS)),
+  })
 }
 
 export function parsePodsQuery(q: URLSearchParams): string[] {
@@ -245,184 +309,97 @@ export function parsePodsQuery(q: URLSearchParams): string[] {
   return ips.map((ip) => ipv4(ip, 'ip'))
 }
 
-function parsePacket(v: unknown): NfPacket {
-  const o = object(v, 'packet')
-  only(o, ['src', 'dst', 'proto', 'sport', 'dport', 'iif', 'oif', 'ctstate', 'icmpType', 'tcpFlags'], 'packet')
-  if (o.proto !== 'icmp' && o.proto !== 'tcp' && o.proto !== 'udp') throw bad('packet.proto must be icmp, tcp or udp')
-  if (o.ctstate !== 'NEW' && o.ctstate !== 'ESTABLISHED') throw bad('packet.ctstate must be NEW or ESTABLISHED')
-  const p: NfPacket = {
-    src: ipv4(o.src, 'packet.src'),
-    dst: ipv4(o.dst, 'packet.dst'),
-    proto: o.proto,
-    ctstate: o.ctstate,
-  }
-  if (o.sport !== undefined) p.sport = port(o.sport, 'packet.sport')
-  if (o.dport !== undefined) p.dport = port(o.dport, 'packet.dport')
-  if (o.iif !== undefined) p.iif = ifname(o.iif, 'packet.iif')
-  if (o.oif !== undefined) p.oif = ifname(o.oif, 'packet.oif')
-  if (o.icmpType !== undefined) {
-    if (typeof o.icmpType !== 'number' || !Number.isInteger(o.icmpType) || o.icmpType < 0 || o.icmpType > 255)
-      throw bad('packet.icmpType must be 0–255')
-    p.icmpType = o.icmpType
-  }
-  if (o.tcpFlags !== undefined) {
-    p.tcpFlags = list(o.tcpFlags, 'packet.tcpFlags', 8).map((f) => {
-      if (typeof f !== 'string' || !/^[A-Z]{2,4}$/.test(f)) throw bad('packet.tcpFlags: flag names such as SYN, ACK')
-      return f
-    })
-  }
-  return p
-}
+const packet: Check<NfPacket> = (v, what) =>
+  fields(v, what, {
+    src: ipv4,
+    dst: ipv4,
+    proto: oneOf(PROTOCOLS),
+    ctstate: oneOf(['NEW', 'ESTABLISHED'] as const),
+    sport: optional(port),
+    dport: optional(port),
+    iif: optional(ifname),
+    oif: optional(ifname),
+    icmpType: optional(int(0, 255)),
+    tcpFlags: optional(listOf(matching(/^[A-Z]{2,4}$/, 'flag names such as SYN, ACK'), 8)),
+  })
 
 export function parseNetfilterBody(v: unknown): NetfilterBody {
-  const o = object(v, 'the body')
-  only(o, ['target', 'packet', 'hooks'], 'the body')
-  const hooks = list(o.hooks, 'hooks', HOOKS.length).map((h) => {
-    if (typeof h !== 'string' || !HOOKS.includes(h as NfHook)) throw bad(`hooks: ${JSON.stringify(h)} is no hook`)
-    return h as NfHook
+  return fields(v, 'the body', {
+    target: optional(target),
+    packet,
+    hooks: listOf(entryOf(HOOKS, 'is no hook'), HOOKS.length),
   })
-  const body: NetfilterBody = {packet: parsePacket(o.packet), hooks}
-  const target = parseTarget(o.target)
-  if (target) body.target = target
-  return body
 }
 
 export function parseSocketsBody(v: unknown): SocketsBody {
-  const o = object(v, 'the body')
-  only(o, ['target', 'port'], 'the body')
-  const body: SocketsBody = {port: int(o.port, 'port', 1, 65535)}
-  const target = parseTarget(o.target)
-  if (target) body.target = target
-  return body
+  return fields(v, 'the body', {target: optional(target), port: int(1, 65535)})
 }
 
 export function parseConntrackBody(v: unknown): ConntrackBody {
-  const o = object(v, 'the body')
-  only(o, ['target', 'flow'], 'the body')
-  const f = object(o.flow, 'flow')
-  only(f, ['a', 'b', 'proto', 'port'], 'flow')
-  const flow: ConntrackFlow = {a: ipv4(f.a, 'flow.a'), b: ipv4(f.b, 'flow.b')}
-  if (f.proto !== undefined) {
-    if (f.proto !== 'icmp' && f.proto !== 'tcp' && f.proto !== 'udp') throw bad('flow.proto must be icmp, tcp or udp')
-    flow.proto = f.proto
-  }
-  if (f.port !== undefined) flow.port = port(f.port, 'flow.port')
-  const body: ConntrackBody = {flow}
-  const target = parseTarget(o.target)
-  if (target) body.target = target
+  const flow: Check<ConntrackFlow> = (f, what) =>
+    fields(f, what, {a: ipv4, b: ipv4, proto: optional(oneOf(PROTOCOLS)), port: optional(port)})
+  return fields(v, 'the body', {target: optional(target), flow})
+}
+
+/** The fields both sides of a probe share: sizes, the timeout, ports, the token. */
+const SHARED = {
+  size: optional(int(0, 9000)),
+  timeoutMs: optional(int(100, 2000)),
+  tcpPort: optional(int(1, 65535)),
+  udpPort: optional(int(1, 65535)),
+  udpToken: optional(matching(TOKEN, '1–64 of [A-Za-z0-9._:-]')),
+}
+
+/** The kinds that use a port need it. */
+function portsFor<B extends {kinds: readonly string[]; tcpPort?: number; udpPort?: number}>(body: B): B {
+  if (body.kinds.includes('tcp') && body.tcpPort === undefined) throw bad('tcp needs tcpPort')
+  if (body.kinds.includes('udp') && body.udpPort === undefined) throw bad('udp needs udpPort')
   return body
-}
-
-const SOURCE_KINDS: readonly SourceKind[] = ['icmp-forward', 'icmp-df', 'tcp', 'udp']
-const DESTINATION_KINDS: readonly DestinationKind[] = ['icmp-return', 'tcp', 'udp']
-const TOKEN = /^[A-Za-z0-9._:-]{1,64}$/
-
-function int(v: unknown, what: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`${what} must be ${min}–${max}`)
-  return v
-}
-
-function kinds<K extends string>(v: unknown, allowed: readonly K[]): K[] {
-  const out = list(v, 'kinds', allowed.length).map((k) => {
-    if (typeof k !== 'string' || !allowed.includes(k as K))
-      throw bad(`kinds: ${JSON.stringify(k)} is none of ${allowed.join(', ')}`)
-    return k as K
-  })
-  if (!out.length) throw bad('kinds: at least one')
-  return [...new Set(out)]
-}
-
-/** The fields both sides share: sizes, the timeout, ports (required by the kinds that use them), the token. */
-type SharedFields = Pick<ProbeBody, 'size' | 'timeoutMs' | 'tcpPort' | 'udpPort' | 'udpToken'>
-
-function probeFields(o: Rec, ks: readonly string[]): SharedFields {
-  const f: SharedFields = {}
-  if (o.size !== undefined) f.size = int(o.size, 'size', 0, 9000)
-  if (o.timeoutMs !== undefined) f.timeoutMs = int(o.timeoutMs, 'timeoutMs', 100, 2000)
-  if (o.tcpPort !== undefined) f.tcpPort = int(o.tcpPort, 'tcpPort', 1, 65535)
-  if (o.udpPort !== undefined) f.udpPort = int(o.udpPort, 'udpPort', 1, 65535)
-  if (ks.includes('tcp') && f.tcpPort === undefined) throw bad('tcp needs tcpPort')
-  if (ks.includes('udp') && f.udpPort === undefined) throw bad('udp needs udpPort')
-  if (o.udpToken !== undefined) {
-    if (typeof o.udpToken !== 'string' || !TOKEN.test(o.udpToken)) throw bad('udpToken: 1–64 of [A-Za-z0-9._:-]')
-    f.udpToken = o.udpToken
-  }
-  return f
 }
 
 export function parseProbeBody(v: unknown): ProbeBody {
-  const o = object(v, 'the body')
-  only(
-    o,
-    ['from', 'to', 'kinds', 'size', 'dfSize', 'timeoutMs', 'tcpPort', 'userPort', 'udpPort', 'udpToken', 'udpSendMs'],
-    'the body',
+  return portsFor(
+    fields(v, 'the body', {
+      from: ipv4,
+      to: ipv4,
+      kinds: kindsOf(SOURCE_KINDS),
+      ...SHARED,
+      dfSize: optional(int(0, 9000)),
+      userPort: optional(bool),
+      udpSendMs: optional(int(50, 2000)),
+    }),
   )
-  const ks = kinds(o.kinds, SOURCE_KINDS)
-  const body: ProbeBody = {from: ipv4(o.from, 'from'), to: ipv4(o.to, 'to'), kinds: ks, ...probeFields(o, ks)}
-  if (o.dfSize !== undefined) body.dfSize = int(o.dfSize, 'dfSize', 0, 9000)
-  if (o.udpSendMs !== undefined) body.udpSendMs = int(o.udpSendMs, 'udpSendMs', 50, 2000)
-  if (o.userPort !== undefined) {
-    if (typeof o.userPort !== 'boolean') throw bad('userPort must be true or false')
-    body.userPort = o.userPort
-  }
-  return body
 }
 
 export function parseListenBody(v: unknown): ListenBody {
-  const o = object(v, 'the body')
-  only(o, ['pod', 'peer', 'kinds', 'size', 'timeoutMs', 'tcpPort', 'udpPort', 'udpToken'], 'the body')
-  const ks = kinds(o.kinds, DESTINATION_KINDS)
-  return {pod: ipv4(o.pod, 'pod'), peer: ipv4(o.peer, 'peer'), kinds: ks, ...probeFields(o, ks)}
+  return portsFor(fields(v, 'the body', {pod: ipv4, peer: ipv4, kinds: kindsOf(DESTINATION_KINDS), ...SHARED}))
 }
 
 export function parseListenStopBody(v: unknown): ListenStopBody {
-  const o = object(v, 'the body')
-  only(o, ['id'], 'the body')
-  if (typeof o.id !== 'string' || !/^[a-f0-9]{16}$/.test(o.id))
-    throw bad('id: a session id, as /v1/listen or /v1/observe gave it')
-  return {id: o.id}
+  return fields(v, 'the body', {id: matching(SESSION_ID, 'a session id, as /v1/listen or /v1/observe gave it')})
 }
 
-const LABEL = /^[A-Za-z0-9._:/@-]{1,96}$/
-
-function label(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !LABEL.test(v)) throw bad(`${what}: 1–96 of [A-Za-z0-9._:/@-]`)
-  return v
-}
+const label = matching(LABEL, '1–96 of [A-Za-z0-9._:/@-]')
 
 export function parseObserveBody(v: unknown): ObserveBody {
-  const o = object(v, 'the body')
-  only(o, ['points', 'spec', 'counters', 'dropReasons'], 'the body')
-  const points = list(o.points, 'points', 16).map((p, i) => {
-    const x = object(p, `points[${i}]`)
-    only(x, ['target', 'device', 'encapsulated', 'label'], `points[${i}]`)
-    const point: ObserveBody['points'][number] = {
-      device: ifname(x.device, `points[${i}].device`),
-      label: label(x.label, `points[${i}].label`),
-    }
-    const target = parseTarget(x.target)
-    if (target) point.target = target
-    if (x.encapsulated !== undefined) point.encapsulated = x.encapsulated === true
-    return point
-  })
-  const sp = object(o.spec, 'spec')
-  only(sp, ['a', 'b', 'protocol', 'port', 'vxlanPort'], 'spec')
-  if (sp.protocol !== 'icmp' && sp.protocol !== 'tcp' && sp.protocol !== 'udp')
-    throw bad('spec.protocol must be icmp, tcp or udp')
-  const spec: ObserveBody['spec'] = {a: ipv4(sp.a, 'spec.a'), b: ipv4(sp.b, 'spec.b'), protocol: sp.protocol}
-  if (sp.port !== undefined) spec.port = int(sp.port, 'spec.port', 1, 65535)
-  if (sp.vxlanPort !== undefined) spec.vxlanPort = int(sp.vxlanPort, 'spec.vxlanPort', 1, 65535)
-  const body: ObserveBody = {points, spec}
-  if (o.counters !== undefined) {
-    body.counters = list(o.counters, 'counters', 8).map((c, i) => {
-      const x = object(c, `counters[${i}]`)
-      only(x, ['target', 'label'], `counters[${i}]`)
-      const target = parseTarget(x.target)
-      return {...(target ? {target} : {}), label: label(x.label, `counters[${i}].label`)}
+  const point: Check<ObserveBody['points'][number]> = (p, what) =>
+    fields(p, what, {target: optional(target), device: ifname, encapsulated: optional(flag), label})
+  const counter: Check<NonNullable<ObserveBody['counters']>[number]> = (c, what) =>
+    fields(c, what, {target: optional(target), label})
+  const spec: Check<ObserveBody['spec']> = (sp, what) =>
+    fields(sp, what, {
+      a: ipv4,
+      b: ipv4,
+      protocol: oneOf(PROTOCOLS),
+      port: optional(int(1, 65535)),
+      vxlanPort: optional(int(1, 65535)),
     })
-  }
-  if (o.dropReasons !== undefined) body.dropReasons = o.dropReasons === true
-  return body
+  return fields(v, 'the body', {
+    points: listOf(point, 16),
+    spec,
+    counters: optional(listOf(counter, 8)),
+    dropReasons: optional(flag),
+  })
 }
 
 export function parseObserveStopBody(v: unknown): ObserveStopBody {

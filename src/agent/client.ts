@@ -1,9 +1,10 @@
 /**
  * The node agent's client, and the KernelReader trace's engine sees for a node (or a pod) it reads
  * through the agent. The server's certificate is checked before the token leaves: against a CA (which
- * also checks the name), or against a pinned SHA-256 fingerprint (a self-signed agent's, as it
- * printed it); the TLS connection is made and checked first, and only then is the request, with its
- * bearer token, written to it. There is no way to skip the check.
+ * also checks the name: the node IP; with `commonName`, the subject too, as for the cluster CA, which
+ * signs other certificates for that IP), or against a pinned SHA-256 fingerprint (a self-signed
+ * agent's, as it printed it); the TLS connection is made and checked first, and only then is the
+ * request, with its bearer token, written to it. There is no way to skip the check.
  */
 import http from 'node:http'
 import {isIP} from 'node:net'
@@ -46,6 +47,10 @@ export interface AgentClientOptions {
   ca?: string | Buffer
   /** Or: its certificate's SHA-256 fingerprint, `AB:CD:…` (case and colons ignored). */
   fingerprint?: string
+  /** With `ca`: the subject common name the certificate must have (src/kube/agent-csr.ts). */
+  commonName?: string
+  /** What `ca` is, for the reason a certificate is refused ("the cluster CA of the kubeconfig"). */
+  trust?: string
   /** For the whole request. Default 15 s (the agent answers within 10). */
   timeoutMs?: number
   /** For the TLS connection to be made and checked. Default 5 s. */
@@ -69,6 +74,10 @@ export class AgentError extends Error {
 
 const normalize = (fp: string): string => fp.replace(/:/g, '').toUpperCase()
 
+/** An error of the certificate's check (chain, name, dates), not of the connection. */
+const isCertificateError = (e: Error): boolean =>
+  /CERT|SIGNATURE|SELF_SIGNED|ISSUER|ALTNAME/.test(String((e as {code?: unknown}).code ?? ''))
+
 export class AgentClient {
   private readonly target: URL
 
@@ -90,11 +99,16 @@ export class AgentClient {
         ca: this.opts.ca,
         // With only a fingerprint, the chain can't be checked (self-signed): the pin below decides.
         rejectUnauthorized: Boolean(this.opts.ca),
+        ...(this.opts.commonName ? {checkServerIdentity: (name, cert) => this.checkIdentity(name, cert)} : {}),
         ALPNProtocols: ['http/1.1'],
       })
       const fail = (e: Error) => {
         socket.destroy()
-        reject(e instanceof AgentError ? e : new AgentError(0, `${this.opts.url}: ${e.message}`, true))
+        const why =
+          this.opts.trust && isCertificateError(e)
+            ? `certificate not trusted by ${this.opts.trust}: ${e.message}`
+            : e.message
+        reject(e instanceof AgentError ? e : new AgentError(0, `${this.opts.url}: ${why}`, true))
       }
       const connectBy = Math.min(deadline, Date.now() + (this.opts.connectTimeoutMs ?? 5000))
       socket.setTimeout(Math.max(1, connectBy - Date.now()), () => fail(new Error('TLS connection timed out')))
@@ -115,6 +129,19 @@ export class AgentClient {
         resolve(socket)
       })
     })
+  }
+
+  /** The default name check (the node IP among the SANs), and the subject's common name. */
+  private checkIdentity(name: string, cert: tls.PeerCertificate): Error | undefined {
+    const wrong = tls.checkServerIdentity(name, cert)
+    if (wrong) return wrong
+    const cn = cert.subject?.CN
+    if (cn !== this.opts.commonName) {
+      return Object.assign(new Error(`its subject is CN=${String(cn)}, not CN=${this.opts.commonName}`), {
+        code: 'ERR_TLS_CERT_SUBJECT',
+      })
+    }
+    return undefined
   }
 
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -13,6 +13,7 @@
  * logged or answered (gate.ts scrubs them from review errors).
  */
 import type http from 'node:http'
+import type https from 'node:https'
 import type {AddressInfo} from 'node:net'
 
 import {createBoundedServer, HttpError, listen, parseJson, readBody, requestUrl, type HttpLimits} from '../core/http.js'
@@ -65,6 +66,8 @@ export interface AgentServer {
   host: string
   port: number
   stats(): AgentStats
+  /** Serves this certificate to new connections from now on (one the cluster issued later). */
+  setCertificate(tls: {cert: string | Buffer; key: string | Buffer}): void
   close(): Promise<void>
 }
 
@@ -210,6 +213,8 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     host: opts.host,
     port,
     stats: () => ({byStatus: {...byStatus}, inFlight}),
+    setCertificate: (tls) =>
+      (server as https.Server).setSecureContext({cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2'}),
     close: () =>
       new Promise<void>((resolve) => {
         void ops.close?.()

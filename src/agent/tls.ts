@@ -1,8 +1,11 @@
 /**
  * The agent's serving certificate: files it is given (a cert-manager Secret, a kubeadm-signed pair),
- * or a self-signed one made at start (P-256, for the addresses it serves, valid a year) with openssl
- * in a private temp dir that is removed at once, so the key exists only in the process. Callers
- * check the certificate by its SHA-256 fingerprint (printed at start and in `--json`) or by a CA.
+ * one the cluster issues for a CertificateSigningRequest (`newKeyAndCsr`, then src/kube/agent-csr.ts;
+ * trace checks it with its kubeconfig's CA), or a self-signed one made at start (P-256, for the
+ * addresses it serves, valid a year), served until the cluster's arrives or when none can be had.
+ * Keys are made with openssl in a private temp dir that is removed at once, so they exist only in
+ * the process. Callers check a self-signed certificate by its SHA-256 fingerprint (printed at start
+ * and in `--json`).
  */
 import {X509Certificate} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -59,6 +62,41 @@ export async function selfSignedCert(node: string, sans: readonly string[]): Pro
       {timeoutMs: 60_000},
     )
     return readServingCert(certFile, keyFile)
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/**
+ * A fresh P-256 key and a certificate request for it: subject `CN=<agentCommonName>`, SANs the node
+ * IPs (the names trace checks the certificate against).
+ */
+export async function newKeyAndCsr(commonName: string, ips: readonly string[]): Promise<{key: Buffer; csr: string}> {
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-agent-csr-'))
+  try {
+    const [csrFile, keyFile] = [join(dir, 'tls.csr'), join(dir, 'tls.key')]
+    await runOk(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        `/CN=${commonName.replace(/[^A-Za-z0-9.:-]/g, '-')}`,
+        '-addext',
+        `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}`,
+        '-keyout',
+        keyFile,
+        '-out',
+        csrFile,
+      ],
+      {timeoutMs: 60_000},
+    )
+    return {key: readFileSync(keyFile), csr: readFileSync(csrFile, 'utf8')}
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

@@ -9,7 +9,7 @@ export default class Agent extends BaseCommand<RunAgentResult> {
     [
       'The node agent: one per node, a process apart from the routing daemon, so it answers while the daemon is stopped or broken. It serves over HTTPS what `cnidbg trace` reads of a node: links and addresses, routes and `ip route get` answers (with iif and from), neighbours and FDB, ip_forward and rp_filter, netfilter verdicts with counters and conntrack entries for a flow, and the pod namespaces on the node, found by pod IP, by the host veth the node routes the pod IP through, or by the CNI result cache (so a pod that lost its IP is still found). Live operations, each within 10 s: ICMP, TCP and UDP probes from a pod, temporary listeners in a pod, and watching a probe cross the node (tcpdump per device, counter deltas, skb:kfree_skb drop reasons). With --daemon-url, also the node daemon’s BGP sessions (GET /v1/bgp: the daemon’s /diag, asked with the caller’s own token, so the daemon’s gate decides too).',
       'Every request but GET /healthz is authenticated and authorized through the Kubernetes API before it is routed, as the kubelet and kube-rbac-proxy do it: the bearer token goes to a TokenReview, then its user to a SubjectAccessReview for nodes/proxy on this node (get to read, create to act). No token: 401; no permission: 403. Answers are cached for --auth-cache seconds, keyed by the token’s digest; tokens are never logged or answered. The agent’s own credentials (--kubeconfig, else in-cluster) need create on tokenreviews and subjectaccessreviews (deploy/ has the roles).',
-      'At most --max-in-flight operations at once (429 beyond), each answered within 10 s, request bodies up to 1 MiB; a malformed request gets a 400. Without --tls-cert-file the certificate is self-signed at start; callers pin the SHA-256 fingerprint it prints. With --json the result (URL, fingerprint) is printed once the agent listens, and the log goes to stderr as JSON lines. It serves until SIGINT or SIGTERM.',
+      'At most --max-in-flight operations at once (429 beyond), each answered within 10 s, request bodies up to 1 MiB; a malformed request gets a 400. Without --tls-cert-file, an agent listening on a node IP asks the cluster for its serving certificate: a CertificateSigningRequest (signer cnidbg.dev/agent-serving, subject CN=cnidbg-agent:<node>, SAN the --listen IP), which needs create and get on certificatesigningrequests; trace checks such a certificate with the CA of its kubeconfig, with no flag (docs/deploy.md says how a cluster approves and signs it). Until it is signed, or with --no-csr, the certificate is self-signed at start, and callers pin the SHA-256 fingerprint it prints. With --json the result (URL, fingerprint, where the certificate comes from) is printed once the agent listens, and the log goes to stderr as JSON lines. It serves until SIGINT or SIGTERM.',
     ].join('\n\n'),
   )
 
@@ -36,6 +36,11 @@ export default class Agent extends BaseCommand<RunAgentResult> {
     'host-network': Flags.boolean({summary: 'Read the namespace the agent runs in (a real node).'}),
     'tls-cert-file': Flags.string({dependsOn: ['tls-private-key-file'], summary: 'Serving certificate (PEM).'}),
     'tls-private-key-file': Flags.string({dependsOn: ['tls-cert-file'], summary: 'Its private key (PEM).'}),
+    csr: Flags.boolean({
+      default: true,
+      allowNo: true,
+      summary: 'Ask the cluster for the serving certificate (a CertificateSigningRequest) when no files are given.',
+    }),
     'cni-cache-dir': Flags.string({default: DEFAULT_CACHE_DIR, summary: 'libcni’s cache directory (holds results/).'}),
     'daemon-url': Flags.string({
       summary:
@@ -62,6 +67,7 @@ export default class Agent extends BaseCommand<RunAgentResult> {
       hostNetwork: flags['host-network'] ?? false,
       tlsCertFile: flags['tls-cert-file'],
       tlsKeyFile: flags['tls-private-key-file'],
+      csr: flags.csr,
       cniCacheDir: flags['cni-cache-dir'],
       daemonUrl: flags['daemon-url'],
       audiences: flags.audience,

@@ -34,6 +34,8 @@ export function planLabAuth(labDir: string): LabAuthState {
     tokenFile: join(dir, 'tokens.csv'),
     tlsCert: join(dir, 'apiserver.crt'),
     tlsKey: join(dir, 'apiserver.key'),
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
     supervisorKubeconfig: join(dir, 'supervisor.kubeconfig'),
     nodeKubeconfig: join(dir, 'node-tracer.kubeconfig'),
   }
@@ -99,44 +101,80 @@ export function writeTokenFile(auth: LabAuthState, tokens: LabTokens): void {
   }
 }
 
+const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+const APISERVER_SANS = `subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,IP:${CONTROL_PLANE_IP}`
+
 /**
- * A self-signed serving certificate for the API server on loopback (P-256, SANs 127.0.0.1, ::1 and
- * localhost, and the control plane's underlay address the nodes use; 10 years: the lab lives as long
- * as the machine's /run), made with openssl from argv.
- * Clients trust exactly this certificate (the kubeconfigs' certificate-authority-data).
+ * The API server's serving certificate (P-256, SANs 127.0.0.1, ::1 and localhost, and the control
+ * plane's underlay address the nodes use; 10 years: the lab lives as long as the machine's /run),
+ * made with openssl from argv. With `caCert` and `caKey`, as on a kubeadm cluster: a cluster CA
+ * (`CN=cnidbg-lab-ca`), which the kubeconfigs trust and which signs this certificate and the node
+ * agents' (apiserver/csr.ts); without them, one self-signed certificate the kubeconfigs trust.
  */
-export async function writeServingCert(auth: Pick<LabAuthState, 'dir' | 'tlsCert' | 'tlsKey'>): Promise<void> {
+export async function writeServingCert(
+  auth: Pick<LabAuthState, 'dir' | 'tlsCert' | 'tlsKey' | 'caCert' | 'caKey'>,
+): Promise<void> {
   mkdirSync(auth.dir, {recursive: true, mode: 0o700})
-  for (const f of [auth.tlsCert, auth.tlsKey]) rmSync(f, {force: true})
+  const files = [auth.tlsCert, auth.tlsKey, auth.caCert, auth.caKey].filter((f): f is string => Boolean(f))
+  for (const f of files) rmSync(f, {force: true})
+  const opts = {timeoutMs: 60_000}
+  if (auth.caCert && auth.caKey) {
+    await runOk(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        ...P256,
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=cnidbg-lab-ca',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-keyout',
+        auth.caKey,
+        '-out',
+        auth.caCert,
+      ],
+      opts,
+    )
+    chmodSync(auth.caKey, 0o600)
+  }
+  const signed = auth.caCert && auth.caKey ? ['-CA', auth.caCert, '-CAkey', auth.caKey] : []
   await runOk(
     'openssl',
     [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...signed,
+      ...P256,
       '-days',
       '3650',
       '-subj',
       '/CN=cnidbg-lab-apiserver',
       '-addext',
-      `subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,IP:${CONTROL_PLANE_IP}`,
+      APISERVER_SANS,
+      ...(signed.length
+        ? ['-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'extendedKeyUsage=serverAuth']
+        : []),
       '-keyout',
       auth.tlsKey,
       '-out',
       auth.tlsCert,
     ],
-    {timeoutMs: 60_000},
+    opts,
   )
   chmodSync(auth.tlsKey, 0o600)
 }
 
+/** What the lab's clients trust: the cluster CA, or the API server's own certificate in a lab made without one. */
+export const trustedCa = (auth: Pick<LabAuthState, 'tlsCert' | 'caCert'>): string => auth.caCert ?? auth.tlsCert
+
 /** Writes every component's kubeconfig (0600) once the API server's URL is known. */
 export function writeLabKubeconfigs(state: LabState, auth: LabAuthState, tokens: LabTokens, server: string): void {
-  const ca = server.startsWith('https:') ? readFileSync(auth.tlsCert).toString('base64') : undefined
+  const ca = server.startsWith('https:') ? readFileSync(trustedCa(auth)).toString('base64') : undefined
   const kc = (file: string, token: string) => writeKubeconfig(file, {server, token, certificateAuthorityData: ca})
   kc(state.kubeconfig, tokens.admin.token)
   kc(auth.supervisorKubeconfig, tokens.supervisor.token)

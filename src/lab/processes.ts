@@ -125,6 +125,9 @@ export async function startApiServerProcess(
             state.auth.tlsCert,
             '--tls-private-key-file',
             state.auth.tlsKey,
+            ...(state.auth.caCert && state.auth.caKey
+              ? ['--cluster-signing-cert-file', state.auth.caCert, '--cluster-signing-key-file', state.auth.caKey]
+              : []),
           ]
         : ['--kubeconfig', state.kubeconfig]),
     ],

@@ -76,9 +76,15 @@ export interface LabAuthState {
   dir: string
   /** The API server's --token-file. */
   tokenFile: string
-  /** The API server's self-signed serving certificate (PEM; kubeconfigs trust it) and its key. */
+  /** The API server's serving certificate (PEM) and its key. */
   tlsCert: string
   tlsKey: string
+  /**
+   * The cluster CA (PEM) the kubeconfigs trust, which signed tlsCert and signs the node agents'
+   * certificates, and its key (0600). Absent in a lab made before it: tlsCert was then self-signed.
+   */
+  caCert?: string
+  caKey?: string
   supervisorKubeconfig: string
   /** The tracer's kubeconfig for programs inside a node namespace (server: the control plane's underlay address). */
   nodeKubeconfig?: string

@@ -28,7 +28,7 @@ import {spawnDetached} from '../process/exec.js'
 import {type ControlServer, startControlServer} from './control.js'
 import {Kubelet, type KubeletStatus} from './kubelet.js'
 import {PluginServer} from './plugin-server.js'
-import {kubeletKubeconfig} from './credentials.js'
+import {kubeletKubeconfig, trustedCa} from './credentials.js'
 import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT, VPC_API_PORT, VPC_ROUTE_QUOTA} from './names.js'
 import {apiReviewer} from '../kube/node-proxy-gate.js'
 import {startVpcApi} from './vpc-api.js'
@@ -66,8 +66,9 @@ export interface AgentStatus {
   /** https://<node IP>:10265 */
   url?: string
   /**
-   * The SHA-256 fingerprint of the certificate it serves (self-signed at each start), as seen by the
-   * health check through the forwarder's root-only socket: what `trace --agent-fingerprint` pins.
+   * The SHA-256 fingerprint of the certificate it serves (the one the lab's CA issued for its CSR,
+   * else self-signed), as seen by the health check through the forwarder's root-only socket: what
+   * `trace --agent-fingerprint` pins, if it is given.
    */
   fingerprint?: string
   healthy: boolean
@@ -105,7 +106,7 @@ interface Health {
 function healthz(socketPath: string, tls: boolean): Promise<Health> {
   return new Promise((resolve) => {
     const get = tls ? https.get : http.get
-    // The agent's certificate is its own, self-signed: a health check only asks whether it answers.
+    // A health check only asks whether it answers, whichever certificate it serves.
     const req = get({socketPath, path: '/healthz', timeout: 2000, rejectUnauthorized: false}, (res) => {
       const fingerprint = tls ? (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 : undefined
       let body = ''
@@ -269,13 +270,21 @@ export class Supervisor {
     const admin = this.kubeConfig(this.state.kubeconfig)
     const list = await KubernetesObjectApi.makeApiClient(admin).list<V1DaemonSet>('apps/v1', 'DaemonSet')
     const core = admin.makeApiClient(CoreV1Api)
-    const caCert = this.state.auth ? readFileSync(this.state.auth.tlsCert) : undefined
+    const caCert = this.state.auth ? readFileSync(trustedCa(this.state.auth)) : undefined
     const mint = async (plan: NodePodPlan) => {
       const r = await core.createNamespacedServiceAccountToken({
         name: plan.serviceAccount,
         namespace: plan.namespace,
         // A year: the lab does not rotate tokens as a kubelet does; each (re)start gets a new one.
-        body: {spec: {audiences: [], expirationSeconds: 365 * 24 * 3600}},
+        // Bound to the pod's Node, as a kubelet's pod tokens name their node: the API server then
+        // knows which node an agent asks a serving certificate for (apiserver/csr.ts).
+        body: {
+          spec: {
+            audiences: [],
+            expirationSeconds: 365 * 24 * 3600,
+            boundObjectRef: {apiVersion: 'v1', kind: 'Node', name: plan.node},
+          },
+        },
       })
       return {token: r.status?.token ?? '', caCert}
     }

@@ -7,6 +7,7 @@ import {CoreV1Api, DiscoveryV1Api, KubeConfig, type V1Pod} from '../kube/client.
 
 import {AgentClient, AgentNode, AgentOps, DEFAULT_AGENT_PORT} from '../agent/index.js'
 import {EnvironmentError, UsageError} from '../core/errors.js'
+import {agentCommonName} from '../kube/agent-csr.js'
 import type {NodeAccess} from '../kernel/node-access.js'
 import {pickLab} from '../lab/lifecycle.js'
 import {labDir, labNetnsPrefix} from '../lab/names.js'
@@ -108,7 +109,7 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
   const labTopo = lab ? loadLabTopology(lab) : undefined
   const diag = labTopo ? new Map(labTopo.nodes.map((n) => [n.name, n.diagUrl])) : undefined
   const only = lab ? (name: string) => name.startsWith(labNetnsPrefix(lab)) : undefined
-  const agents = agentsOf(opts, kc.getCurrentUser()?.token, only)
+  const agents = agentsOf(opts, kc.getCurrentUser()?.token, clusterCaOf(kc), only)
   const resolvePair = async (a: {namespace: string; name: string}, b: {namespace: string; name: string}) => {
     const resolved = await resolveFromCluster(api, a, b, {
       diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
@@ -143,12 +144,17 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
 
 /**
  * The nodes' agents, one client each: at the URL given for the node, else at its node IP and the
- * agent port, trusted through the CA or the node's pinned fingerprint, with the kubeconfig user's
- * token. A node this machine enters gets the same operations run in this process, for the live
- * probes of a pair whose other pod is remote. An agent that can't be trusted (no CA, no fingerprint)
- * is an unreachable one, with that reason.
+ * agent port, trusted through the node's pinned fingerprint, --agent-ca, or else the cluster CA of
+ * the kubeconfig, with the kubeconfig user's token. A node this machine enters gets the same operations run in this process, for the live
+ * probes of a pair whose other pod is remote. An agent that can't be trusted (no CA, no fingerprint,
+ * or a certificate they refuse) is an unreachable one, with that reason.
  */
-function agentsOf(opts: TraceCommandOptions, token: string | undefined, only?: (name: string) => boolean) {
+function agentsOf(
+  opts: TraceCommandOptions,
+  token: string | undefined,
+  clusterCa: Buffer | undefined,
+  only?: (name: string) => boolean,
+) {
   const remote = new Map<string, NodeAccess>()
   const local = new Map<string, NodeAccess>()
   const ca = opts.agentCa ? readAgentCa(opts.agentCa) : undefined
@@ -158,15 +164,20 @@ function agentsOf(opts: TraceCommandOptions, token: string | undefined, only?: (
       if (!a) {
         const url = opts.agentUrls?.[n.name] ?? `https://${n.nodeIP}:${opts.agentPort ?? DEFAULT_AGENT_PORT}`
         const fingerprint = opts.agentFingerprints?.[n.name]
-        a =
+        // A pin or --agent-ca overrides; else the cluster CA, which issued the agents' certificates
+        // (src/kube/agent-csr.ts), with the node IP as the name and the node's agent as the subject.
+        const trust =
           ca || fingerprint
-            ? AgentNode.remote(
-                new AgentClient({url, token, ca, fingerprint, connectTimeoutMs: opts.agentConnectTimeoutMs}),
-              )
-            : AgentNode.unusable(
-                url,
-                `no way to trust its certificate: give --agent-ca or --agent-fingerprint ${n.name}=SHA256`,
-              )
+            ? {ca, fingerprint, trust: ca && !fingerprint ? '--agent-ca' : undefined}
+            : clusterCa
+              ? {ca: clusterCa, commonName: agentCommonName(n.name), trust: 'the cluster CA of the kubeconfig'}
+              : undefined
+        a = trust
+          ? AgentNode.remote(new AgentClient({url, token, ...trust, connectTimeoutMs: opts.agentConnectTimeoutMs}))
+          : AgentNode.unusable(
+              url,
+              `no way to trust its certificate: the kubeconfig names no CA; give --agent-ca or --agent-fingerprint ${n.name}=SHA256`,
+            )
         remote.set(n.name, a)
       }
       return a
@@ -180,6 +191,18 @@ function agentsOf(opts: TraceCommandOptions, token: string | undefined, only?: (
       }
       return a
     },
+  }
+}
+
+/** The CA the kubeconfig trusts for its API server: the cluster's. */
+function clusterCaOf(kc: KubeConfig): Buffer | undefined {
+  const c = kc.getCurrentCluster()
+  if (c?.caData) return Buffer.from(c.caData, 'base64')
+  if (!c?.caFile) return undefined
+  try {
+    return readFileSync(c.caFile)
+  } catch {
+    return undefined
   }
 }
 

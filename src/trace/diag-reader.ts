@@ -194,18 +194,32 @@ export function snapshotFromDiag(doc: DiagDocument, vtepDevice: string): KernelS
 }
 
 /** Reads a node through its daemon's read-only GET /diag, with the caller's bearer token. */
+export interface RemoteDiagReaderOptions {
+  /** The node's VXLAN device, when /diag names none. Default cnidbg.1. */
+  vtepDevice?: string
+  /** For the whole request. Default 1500 ms. */
+  timeoutMs?: number
+  /** The bearer token /diag's gate checks (the kubeconfig user's); never logged. */
+  token?: string
+}
+
 export class RemoteDiagReader implements KernelReader {
   readonly local = false
   readonly describe: string
 
+  readonly vtepDevice: string
+  readonly timeoutMs: number
+  /** The bearer token /diag's gate checks (the kubeconfig user's); never logged. */
+  private readonly token?: string
+
   constructor(
     readonly url: string,
-    readonly vtepDevice = 'cnidbg.1',
-    readonly timeoutMs = 1500,
-    /** The bearer token /diag's gate checks (the kubeconfig user's); never logged. */
-    private readonly token?: string,
+    opts: RemoteDiagReaderOptions = {},
   ) {
     this.describe = `diag ${url}`
+    this.vtepDevice = opts.vtepDevice ?? 'cnidbg.1'
+    this.timeoutMs = opts.timeoutMs ?? 1500
+    this.token = opts.token
   }
 
   async snapshot(req: SnapshotRequest = {}): Promise<KernelSnapshot> {

@@ -100,7 +100,7 @@ function nodeReader(topo: TraceTopology, n: TraceNode, opts: TraceOptions): Kern
   if (n.netns) return new LocalKernelReader(n.netns.path)
   const access = opts.accessFor?.(n)
   if (access) return access.reader()
-  if (n.diagUrl) return new RemoteDiagReader(n.diagUrl, topo.vtepDevice ?? 'cnidbg.1', undefined, opts.diagToken)
+  if (n.diagUrl) return new RemoteDiagReader(n.diagUrl, {vtepDevice: topo.vtepDevice, token: opts.diagToken})
   throw new UsageError(`node ${n.name} has neither a network namespace path, an agent nor a diag URL`, {
     code: 'TRACE_NODE_UNREADABLE',
     suggestions: ['Give the node a netns path (local lab), its agent, or the daemon diag URL.'],
@@ -435,25 +435,46 @@ export async function traceBetween(
   // ---- observation (only when something failed, unless asked) --------------------------------
   const observeMode = opts.observe ?? 'auto'
   let observed: Observation | undefined
+  let observeFailed = false
   if (observeMode === 'always' || (observeMode === 'auto' && failed.length)) {
     const tObs = performance.now()
     const target = pickProbe(failed) ?? outcomes.find((p) => p.kind === 'icmp-forward')
     if (target) {
       const all = [A, B, ...nodeViews.values()]
       const dropReasons = opts.dropReasons !== false
-      observed = remoteLive
-        ? await observeRemote(ctx, plan, target.kind, hops, all, remotes, dropReasons, liveA!, liveB!)
-        : await observe(ctx, plan, target.kind, hops, all, dropReasons)
-      notes.push(...observed.notes)
-      target.lastSeenHop = observed.lastSeenHop
-      if (observed.probe.ok !== target.ok) {
-        notes.push(`the re-sent ${target.kind} probe ${observed.probe.ok ? 'succeeded' : 'failed'} (flaky path?)`)
+      try {
+        observed = remoteLive
+          ? await observeRemote(ctx, plan, target.kind, hops, all, remotes, dropReasons, liveA!, liveB!)
+          : await observe(ctx, plan, target.kind, hops, all, dropReasons)
+      } catch (error) {
+        // An agent that stops answering (refused, timed out) after the first probes leaves the
+        // observation unread: its nodes are unreadable, never a fault made up from what is missing.
+        if (!(error instanceof LiveUnreadable)) throw error
+        const why = error.message
+        notes.push(`no observation of the re-sent ${target.kind} probe: ${why}`)
+        for (const p of [a, b]) unreadable.push({node: p.node, what: 'live probes', reason: why})
+        result.unreadable = unreadable
+        observeFailed = true
       }
-      if (observed.drops.length) result.drops = observed.drops
+      if (observed) {
+        notes.push(...observed.notes)
+        target.lastSeenHop = observed.lastSeenHop
+        if (observed.probe.ok !== target.ok) {
+          notes.push(`the re-sent ${target.kind} probe ${observed.probe.ok ? 'succeeded' : 'failed'} (flaky path?)`)
+        }
+        if (observed.drops.length) result.drops = observed.drops
+      }
     }
     result.timings.observeMs = Math.round(performance.now() - tObs)
   }
   result.probes = outcomes.map(toTraceProbe)
+  if (observeFailed && !staticFault) {
+    // The probes failed, but where is what the lost observation would have said.
+    result.verdict = 'unknown'
+    result.fault = undefined
+    result.durationMs = Math.round(performance.now() - t0)
+    return result
+  }
 
   // ---- verdict -------------------------------------------------------------------------------
   if (!failed.length) {
@@ -644,6 +665,9 @@ async function observe(
  * devices of the node and of its pods, their counters, the node kernel's drop reasons), the probe
  * re-sent through the pods' agents, then every observation stopped.
  */
+/** The re-sent probe could not be made through the agents: what was not read, not a fault. */
+class LiveUnreadable extends Error {}
+
 async function observeRemote(
   ctx: PathContext,
   plan: ProbePlan,
@@ -723,7 +747,9 @@ async function observeRemote(
   let probe: ProbeOutcome | undefined
   const stopped: Array<{e: (typeof started)[number] & object; r: ObserveResult}> = []
   try {
-    ;[probe] = await remoteProbes(plan, [kind], liveA, liveB)
+    ;[probe] = await remoteProbes(plan, [kind], liveA, liveB).catch((error: unknown) => {
+      throw new LiveUnreadable(`agent: ${(error as Error).message}`)
+    })
   } finally {
     for (const s of started) {
       if (!s) continue

@@ -4,7 +4,6 @@
 // cnidbg-tracer a 200. Audience-bound tokens, an API server that went away, and no token anywhere in
 // what the agent logs or answers.
 import {randomBytes} from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 
 import t from 'tap'
@@ -17,7 +16,7 @@ import {startApiServer, type ApiServer} from '../../src/lab/apiserver/server.js'
 // a loaded machine; the built agent loads one bundle. Loaded here, before any request's clock runs.
 import '../../src/kube/client.js'
 import {createNetns, deleteNetns} from '../../src/netns/index.js'
-import {run} from '../../src/process/exec.js'
+import {selfSignedApiCert} from '../helpers/apiserver.js'
 
 const ADMIN = 'auth-test-admin-0123456789'
 const RBAC = [
@@ -58,26 +57,6 @@ const RBAC = [
   },
 ]
 
-async function selfSigned(dir: string): Promise<{cert: Buffer; key: Buffer}> {
-  const [cert, key] = [path.join(dir, 'api.crt'), path.join(dir, 'api.key')]
-  const r = await run(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
-      '-subj',
-      '/CN=test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    {timeoutMs: 60_000},
-  )
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr}`)
-  return {cert: fs.readFileSync(cert), key: fs.readFileSync(key)}
-}
-
 interface Setup {
   api: ApiServer
   tokens: {tracer: string; nobody: string; agent: string; boundTracer: string}
@@ -89,7 +68,7 @@ async function setup(t: {teardown: (fn: () => unknown) => void; testdir: () => s
   const dir = t.testdir()
   const api = await startApiServer({
     tokens: [{token: ADMIN, user: {name: 'admin', uid: '1', groups: ['system:masters']}}],
-    tls: await selfSigned(dir),
+    tls: await selfSignedApiCert(dir),
   })
   t.teardown(() => api.close())
   for (const o of RBAC as Array<{kind: string; metadata: {namespace?: string}}>) {

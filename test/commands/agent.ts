@@ -11,7 +11,7 @@ import t from 'tap'
 import {AgentClient, type AgentError} from '../../src/agent/client.js'
 import {startApiServer} from '../../src/lab/apiserver/server.js'
 import {createNetns, deleteNetns} from '../../src/netns/index.js'
-import {run} from '../../src/process/exec.js'
+import {selfSignedApiCert} from '../helpers/apiserver.js'
 import {ROOT, runCommand} from '../helpers/capture.js'
 
 const RESULT = {
@@ -19,6 +19,7 @@ const RESULT = {
   url: 'https://127.0.0.1:10265',
   fingerprint: 'AB:CD',
   selfSigned: true,
+  certificate: 'self-signed',
   reads: 'netns /run/netns/x',
   audiences: [],
   pid: 42,
@@ -78,7 +79,7 @@ t.test('the built CLI serves until SIGTERM', async (t) => {
   const dir = t.testdir()
   const api = await startApiServer({
     tokens: [{token: 'cmd-test-admin-0123456789', user: {name: 'admin', uid: '1', groups: ['system:masters']}}],
-    tls: await selfSigned(dir),
+    tls: await selfSignedApiCert(dir),
   })
   t.teardown(() => api.close())
   const {store} = api
@@ -162,23 +163,3 @@ t.test('the built CLI serves until SIGTERM', async (t) => {
   t.match(stderr, /"msg":"GET \/v1\/node 200 system:serviceaccount:cnidbg:tracer/, 'JSON log lines on stderr')
   t.notMatch(stderr + stdout, /eyJ/, 'no token printed')
 })
-
-async function selfSigned(dir: string): Promise<{cert: Buffer; key: Buffer}> {
-  const [cert, key] = [path.join(dir, 'api.crt'), path.join(dir, 'api.key')]
-  const r = await run(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
-      '-subj',
-      '/CN=test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    {timeoutMs: 60_000},
-  )
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr}`)
-  return {cert: readFileSync(cert), key: readFileSync(key)}
-}

@@ -23,7 +23,8 @@ import type {LabPod, TraceLab} from './trace-topology.js'
 export const TRACE_AGENTS_TOKEN = 'trace-agents-test-token-0123456789'
 const TOKEN = TRACE_AGENTS_TOKEN
 
-const reviewer: Reviewer = {
+/** The reviewer of the agents here: lets TRACE_AGENTS_TOKEN read and probe, no one else. */
+export const reviewer: Reviewer = {
   async reviewToken(token) {
     return token === TOKEN ? {authenticated: true, user: {username: 'tracer', groups: []}} : {authenticated: false}
   },

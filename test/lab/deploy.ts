@@ -138,8 +138,11 @@ t.test("an agent refuses no token (401) and a token without nodes/proxy (403), a
   const [n1, n2] = state.nodes as [(typeof state.nodes)[0], (typeof state.nodes)[0]]
   const url = `https://${n2.nodeIP}:10265/v1/node`
   const code = async (token?: string) => {
+    // Checked as trace checks it: the lab's cluster CA issued it, for the node's IP.
     const r = await inNetns(n1.netns, 'curl', [
-      '-sk',
+      '-s',
+      '--cacert',
+      state.auth!.caCert!,
       '-o',
       '/dev/null',
       '-w',
@@ -154,11 +157,14 @@ t.test("an agent refuses no token (401) and a token without nodes/proxy (403), a
   // The fingerprint lab status gives is the certificate the agent serves on the node's IP.
   const served = await inNetns(n1.netns, 'sh', [
     '-c',
-    `openssl s_client -connect ${n2.nodeIP}:10265 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+    `openssl s_client -connect ${n2.nodeIP}:10265 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 -subject -issuer`,
   ])
   const status = (await labStatus({name})).nodes.find((n) => n.name === n2.name)!.agent
   t.match(status.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
-  t.equal(served.stdout.trim().split('=')[1], status.fingerprint)
+  const [fingerprint, subject, issuer] = served.stdout.trim().split('\n')
+  t.equal(fingerprint!.split('=')[1], status.fingerprint)
+  t.equal(subject, `subject=CN = cnidbg-agent:${n2.name}`, "the agent's certificate, for its CSR")
+  t.equal(issuer, 'issuer=CN = cnidbg-lab-ca', "issued by the lab's cluster CA")
   t.equal(await code(), '401')
   t.equal(await code(daemonToken), '403', "the daemon's ServiceAccount has no nodes/proxy")
   t.equal(await code(tracer), '200')

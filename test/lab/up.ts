@@ -5,7 +5,6 @@
 // The fault cases, which mostly wait for pings that must fail, are shared with a second lab of the
 // same shape, built while the first one's other tests run: the two labs take turns side by side.
 import {readFileSync, statSync} from 'node:fs'
-import https from 'node:https'
 import t, {type Test} from 'tap'
 
 import {labBreak, labHeal} from '../../src/lab/break.js'
@@ -23,6 +22,7 @@ import {ipJson, listNetns} from '../../src/netns/netns.js'
 import {bundleLabLibexec, inNetns, pingEventually, pingFails, tcpOk, testLabName} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 import {cnidbgError} from '../helpers/errors.js'
+import {apiCaller} from '../helpers/apiserver.js'
 
 t.setTimeout(3_600_000)
 
@@ -138,43 +138,13 @@ t.test("kubectl lists the lab's nodes and pods with their IPs", async (t) => {
     )
 })
 
-/** One request to the lab's API server as anyone on this machine could send it, trusting its certificate. */
-function apiRequest(
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-): Promise<{status: number; body: any}> {
-  const url = new URL(path, state.apiserver!.url)
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      url,
-      {
-        method,
-        ca: readFileSync(state.auth!.tlsCert),
-        headers: {
-          'content-type': 'application/json',
-          ...(token ? {authorization: `Bearer ${token}`} : {}),
-        },
-      },
-      (res) => {
-        let text = ''
-        res.on('data', (c: Buffer) => (text += c.toString()))
-        res.on('end', () => {
-          let parsed: unknown = text
-          try {
-            parsed = JSON.parse(text)
-          } catch {
-            // Plain text (health endpoints).
-          }
-          resolve({status: res.statusCode ?? 0, body: parsed})
-        })
-      },
-    )
-    req.on('error', reject)
-    req.end(body === undefined ? undefined : JSON.stringify(body))
-  })
-}
+/** One request to the lab's API server as anyone on this machine could send it, trusting its CA. */
+const apiRequest = (method: string, path: string, body?: unknown, token?: string) =>
+  apiCaller(state.apiserver!.url!, token, {ca: readFileSync(state.auth!.caCert ?? state.auth!.tlsCert)})(
+    method,
+    path,
+    body,
+  )
 
 t.test('the API server wants a credential, and each component has its own', async (t) => {
   t.match(state.apiserver!.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'HTTPS: kubectl sends no token over plain HTTP')

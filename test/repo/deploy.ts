@@ -3,7 +3,6 @@
 // grant is the least each component needs (asked as SubjectAccessReviews); the DaemonSets are
 // hostNetwork, the agent's also hostPID, with only the capabilities named and read-only host mounts;
 // and every flag their commands pass is one the cnidbg command has.
-import fs from 'node:fs'
 import path from 'node:path'
 
 import t, {type Test} from 'tap'
@@ -13,47 +12,25 @@ import RefDaemon from '../../src/commands/ref/daemon.js'
 import RefInstall from '../../src/commands/ref/install.js'
 import {decide} from '../../src/lab/apiserver/auth.js'
 import {startApiServer} from '../../src/lab/apiserver/server.js'
-import {run} from '../../src/process/exec.js'
 import {ROOT} from '../helpers/capture.js'
+import {kubectl as runKubectl, selfSignedApiCert} from '../helpers/apiserver.js'
 
 type Obj = Record<string, any>
 
 const ADMIN = 'deploy-test-admin-0123456789'
 const DEPLOY = path.join(ROOT, 'deploy')
 
-async function selfSigned(dir: string): Promise<{cert: Buffer; key: Buffer}> {
-  const [cert, key] = [path.join(dir, 'api.crt'), path.join(dir, 'api.key')]
-  const r = await run(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
-      '-subj',
-      '/CN=test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    {timeoutMs: 60_000},
-  )
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr}`)
-  return {cert: fs.readFileSync(cert), key: fs.readFileSync(key)}
-}
-
 t.test('kubectl applies deploy/ to the lab API server; least privilege; bounded host access', async (t) => {
   const dir = t.testdir()
   const api = await startApiServer({
     tokens: [{token: ADMIN, user: {name: 'admin', uid: '1', groups: ['system:masters']}}],
-    tls: await selfSigned(dir),
+    tls: await selfSignedApiCert(dir),
   })
   t.teardown(() => api.close())
   const kubeconfig = path.join(dir, 'kubeconfig')
   api.writeKubeconfig(kubeconfig)
   const kubectl = async (args: string[]) => {
-    const r = await run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache'), ...args], {
-      timeoutMs: 120_000,
-    })
+    const r = await runKubectl(kubeconfig, path.join(dir, 'cache'), args)
     t.equal(r.exitCode, 0, `kubectl ${args.join(' ')}${r.exitCode ? `: ${r.stderr}` : ''}`)
     return r.stdout
   }
@@ -103,6 +80,12 @@ t.test('kubectl applies deploy/ to the lab API server; least privilege; bounded 
     [sa('cnidbg-daemon'), 'create', 'subjectaccessreviews', 'authorization.k8s.io', true],
     [sa('cnidbg-agent'), 'create', 'tokenreviews', 'authentication.k8s.io', true],
     [sa('cnidbg-agent'), 'create', 'subjectaccessreviews', 'authorization.k8s.io', true],
+    [sa('cnidbg-agent'), 'create', 'certificatesigningrequests', 'certificates.k8s.io', true],
+    [sa('cnidbg-agent'), 'get', 'certificatesigningrequests', 'certificates.k8s.io', true],
+    [sa('cnidbg-agent'), 'list', 'certificatesigningrequests', 'certificates.k8s.io', false],
+    [sa('cnidbg-agent'), 'update', 'certificatesigningrequests/approval', 'certificates.k8s.io', false],
+    [sa('cnidbg-agent'), 'update', 'certificatesigningrequests/status', 'certificates.k8s.io', false],
+    [sa('cnidbg-agent'), 'approve', 'signers', 'certificates.k8s.io', false],
     [sa('cnidbg-agent'), 'list', 'pods', '', false],
     [sa('cnidbg-agent'), 'get', 'nodes/proxy', '', false],
     [['alice', ['cnidbg:tracers']], 'get', 'nodes/proxy', '', true],

@@ -6,18 +6,26 @@
  * find it); the same reason and node either way. A node whose agent can't be reached, or can't be
  * trusted, is named with why, and the verdict is unknown.
  */
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
 
+import {AgentOps} from '../../src/agent/ops.js'
+import {startAgentServer} from '../../src/agent/server.js'
+import {newKeyAndCsr} from '../../src/agent/tls.js'
+import {Gate} from '../../src/kube/node-proxy-gate.js'
+import {CsrSigner} from '../../src/lab/apiserver/csr.js'
+import {writeServingCert} from '../../src/lab/credentials.js'
+
 import {CoreV1Api, KubeConfig} from '../../src/kube/client.js'
+import type {NodeAccess} from '../../src/kernel/node-access.js'
 import {startApiServer, type ApiServer} from '../../src/lab/apiserver/index.js'
 import {trace, type TraceCommandOptions} from '../../src/services/trace.js'
 import {traceBetween} from '../../src/trace/engine.js'
 import {resolveFromCluster} from '../../src/trace/resolve.js'
-import {startTraceAgents, TRACE_AGENTS_TOKEN, type TraceAgents} from '../helpers/trace-agents.js'
+import {reviewer, startTraceAgents, TRACE_AGENTS_TOKEN, type TraceAgents} from '../helpers/trace-agents.js'
 import {summary} from '../helpers/trace-assert.js'
 import {buildTraceLab, type TraceLab} from '../helpers/trace-topology.js'
 
@@ -138,9 +146,136 @@ t.test('an agent that is unreachable, or not trusted, is named with why', async 
   const untrusted = await traceVia({agentFingerprints: {'node-0': opts.agentFingerprints!['node-0']!}})
   t.equal(untrusted.verdict, 'unknown', 'verdict', {trace: summary(untrusted)})
   t.match(untrusted.unreadable, [
-    {node: 'node-1', reason: /no way to trust its certificate: give --agent-ca or --agent-fingerprint node-1=/},
+    {
+      node: 'node-1',
+      reason:
+        /no way to trust its certificate: the kubeconfig names no CA; give --agent-ca or --agent-fingerprint node-1=/,
+    },
   ])
   const wrongPin = await traceVia({agentFingerprints: {...opts.agentFingerprints, 'node-1': 'AB:CD'}})
   t.equal(wrongPin.verdict, 'unknown')
   t.match(wrongPin.unreadable, [{node: 'node-1', reason: /certificate fingerprint .* is not the expected AB:CD/}])
+})
+
+t.test('an agent that accepts the connection and never answers is an unreadable node', async (t) => {
+  const {createServer} = await import('node:net')
+  const held: import('node:net').Socket[] = []
+  const silent = createServer((s) => held.push(s))
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of held) s.destroy()
+        silent.close(() => resolve())
+      }),
+  )
+  const port = (silent.address() as import('node:net').AddressInfo).port
+  const opts = agentOpts()
+  const r = await traceVia({
+    agentUrls: {...opts.agentUrls, 'node-1': `https://127.0.0.1:${port}`},
+    agentConnectTimeoutMs: 300,
+  })
+  t.equal(r.verdict, 'unknown', 'verdict', {trace: summary(r)})
+  t.equal(r.fault, undefined)
+  t.match(r.unreadable, [{node: 'node-1', reason: /TLS connection timed out/}])
+})
+
+t.test('an agent that stops answering before the observation leaves the live probes unread', async (t) => {
+  const real = agents.access
+  // node-0's agent answers the first probe, which fails (as on a broken path), then times out.
+  let probes = 0
+  const flaky = (n: string): NodeAccess => {
+    const a = real.get(n)!
+    if (n !== 'node-0') return a
+    return Object.assign(Object.create(a) as NodeAccess, {
+      async probe(body: Parameters<NodeAccess['probe']>[0]) {
+        if (++probes > 1) throw new Error('https://127.0.0.1:1: TLS connection timed out')
+        const answer = await a.probe(body)
+        return {...answer, outcomes: answer.outcomes.map((o) => ({...o, ok: false}))}
+      },
+    })
+  }
+  const ep = (key: string) => {
+    const {ns: _ns, hostVeth: _hv, nodeNs: _nn, ...p} = lab.pods[key]!
+    return {...p, netnsPath: '', ifname: 'eth0'}
+  }
+  const r = await traceBetween(agents.topology, ep('0a'), ep('1a'), {accessFor: (n) => flaky(n.name)})
+  t.ok(probes >= 2, 'the probe was re-sent for the observation')
+  t.equal(r.verdict, 'unknown', 'verdict', {trace: summary(r)})
+  t.equal(r.fault, undefined)
+  t.match(r.unreadable, [
+    {node: 'node-0', what: 'live probes', reason: /agent: .*TLS connection timed out/},
+    {node: 'node-1', what: 'live probes', reason: /agent: .*TLS connection timed out/},
+  ])
+})
+
+t.test('with no pin nor --agent-ca, an agent is trusted through the cluster CA of the kubeconfig only', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-trace-agents-ca-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  // A cluster CA, and the API server's certificate it signs (for 127.0.0.1, as the agents listen).
+  const pki = {
+    dir,
+    tlsCert: join(dir, 'apiserver.crt'),
+    tlsKey: join(dir, 'apiserver.key'),
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+  }
+  await writeServingCert(pki)
+  const withCa = join(dir, 'kubeconfig')
+  server.writeKubeconfig(withCa, {certificateAuthorityData: readFileSync(pki.caCert).toString('base64')})
+  // node-1's agent served again, with a certificate the cluster CA issued for an agent's CSR.
+  const signer = new CsrSigner({certFile: pki.caCert, keyFile: pki.caKey})
+  const issue = async (cn: string) => {
+    const {key, csr} = await newKeyAndCsr(cn, ['127.0.0.1'])
+    return {cert: await signer.sign(csr, await signer.inspect(csr), ['digital signature', 'server auth']), key}
+  }
+  const node1 = lab.nodes.find((n) => n.name === 'node-1')!
+  const serve = async (tls: {cert: string | Buffer; key: string | Buffer}) => {
+    const s = await startAgentServer({
+      node: 'node-1',
+      ops: new AgentOps({
+        node: 'node-1',
+        nodeNetns: `/run/netns/${node1.ns}`,
+        scan: {procs: false, only: (name) => name.startsWith(`cnidbg-trc-${lab.id}-`)},
+      }),
+      gate: new Gate(reviewer, {node: 'node-1'}),
+      host: '127.0.0.1',
+      port: 0,
+      tls,
+    })
+    t.teardown(() => s.close())
+    return s
+  }
+  const opts = agentOpts()
+  const via = (url: string) =>
+    traceVia({
+      kubeconfig: withCa,
+      agentUrls: {...opts.agentUrls, 'node-1': url},
+      agentFingerprints: {'node-0': opts.agentFingerprints!['node-0']!},
+    })
+
+  const selfSigned = await via(opts.agentUrls!['node-1']!)
+  t.equal(selfSigned.verdict, 'unknown', 'a self-signed agent: unknown', {trace: summary(selfSigned)})
+  t.equal(selfSigned.fault, undefined)
+  t.match(selfSigned.unreadable, [
+    {node: 'node-1', reason: /certificate not trusted by the cluster CA of the kubeconfig: self-signed certificate/},
+  ])
+
+  const issued = await serve(await issue('cnidbg-agent:node-1'))
+  const trusted = await via(issued.url)
+  t.equal(trusted.verdict, 'reachable', 'an agent whose certificate the cluster CA issued: read', {
+    trace: summary(trusted),
+  })
+  t.equal(trusted.unreadable, undefined)
+
+  // The CA signs other certificates for that address (here the API server's): not an agent's.
+  const other = await serve({cert: readFileSync(pki.tlsCert), key: readFileSync(pki.tlsKey)})
+  const notAgent = await via(other.url)
+  t.equal(notAgent.verdict, 'unknown', 'another certificate of the same CA: unknown', {trace: summary(notAgent)})
+  t.match(notAgent.unreadable, [
+    {
+      node: 'node-1',
+      reason: /certificate not trusted by the cluster CA .*CN=cnidbg-lab-apiserver, not CN=cnidbg-agent:node-1/,
+    },
+  ])
 })

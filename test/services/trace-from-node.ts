@@ -3,8 +3,8 @@
  * node. It runs inside node1's network namespace, in pid and mount namespaces of its own whose
  * /proc shows only its own processes and whose /run/netns, /run/cnidbg, /var/lib/cni and /tmp are
  * empty, so it can enter no other namespace and read no lab state; all it has is the lab's
- * `nodeKubeconfig` (a user bound to cnidbg-tracer) and the agents' certificate fingerprints, as a
- * user reads them from the agents' logs. It must find the agents through the API by itself and
+ * `nodeKubeconfig` (a user bound to cnidbg-tracer), whose CA issued the agents' certificates
+ * (CertificateSigningRequests). It must find and trust the agents through the API by itself and
  * diagnose every fault of `lab break --list`, and the demo's, with the same verdict, reason and node
  * as a trace run here, on one 3-node lab, fault by fault with a heal between.
  */
@@ -88,15 +88,13 @@ const a = podOn('node1')
 const b = podOn('node2')
 
 /**
- * Each agent's certificate fingerprint, as its log shows it (`--json` prints it once it listens):
- * what a user pins with --agent-fingerprint after `kubectl -n cnidbg logs`. The last one: a
- * restarted agent makes a new certificate.
+ * Where each agent's certificate comes from, as its log shows it (`--json` prints it once it
+ * listens; the last one: a restarted agent asks again): the cluster, for its CSR.
  */
-function agentFingerprints(): string[] {
-  return state.nodes.flatMap((n) => {
+function agentCertificates(): string[] {
+  return state.nodes.map((n) => {
     const log = readFileSync(join(nodePodDir(n, 'cnidbg-agent'), 'log'), 'utf8')
-    const fp = [...log.matchAll(/"fingerprint"\s*:\s*"([0-9A-F:]+)"/g)].at(-1)?.[1]
-    return fp ? ['--agent-fingerprint', `${n.name}=${fp}`] : []
+    return `${n.name}: ${[...log.matchAll(/"certificate"\s*:\s*"([a-z-]+)"/g)].at(-1)?.[1]}`
   })
 }
 
@@ -125,7 +123,10 @@ function agentsReport(): string {
     .join('\n')
 }
 
-/** `cnidbg trace a b` from inside node1, isolated, with the node kubeconfig and the agents' fingerprints. */
+/**
+ * `cnidbg trace a b` from inside node1, isolated, with only the node kubeconfig: the agents are
+ * trusted through its CA, which issued their certificates; no fingerprint and no CA is given.
+ */
 async function traceFromNode(more: string[] = []): Promise<TraceResult> {
   const r = await isolated(node1.netns, nodeKubeconfig, [
     // tap adds its preload to every program started under it; the node's CLI is a user's, without it.
@@ -139,7 +140,6 @@ async function traceFromNode(more: string[] = []): Promise<TraceResult> {
     `${b.namespace}/${b.name}`,
     '--kubeconfig',
     KUBECONFIG,
-    ...agentFingerprints(),
     // The lab's agents share this machine with the rest of the suite: a handshake may take longer
     // than a real node's. The bound only decides how long a failure takes to show.
     '--agent-timeout',
@@ -207,6 +207,11 @@ t.test('the isolated process is in node1 and sees no namespace and no lab state'
 })
 
 t.test('healthy: reachable from the node, as here', async (t) => {
+  t.same(
+    agentCertificates(),
+    state.nodes.map((n) => `${n.name}: cluster`),
+    'every agent serves the certificate the cluster issued for its CSR',
+  )
   const here = await traceHere()
   const start = performance.now()
   const there = await traceFromNode()

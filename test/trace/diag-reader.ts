@@ -104,7 +104,7 @@ t.test('RemoteDiagReader reads GET /diag and tolerates a dead endpoint', async (
   const s = await new RemoteDiagReader(`http://127.0.0.1:${port}`).snapshot({routeGets: [{dst: '10.244.1.5'}]})
   t.equal(s.fdb.length, 1)
   t.same(s.routeGets, [{ok: false, error: 'not available over /diag', unavailable: true}])
-  const dead = await new RemoteDiagReader(`http://127.0.0.1:${port}/nope`, 'cnidbg.1', 500).snapshot()
+  const dead = await new RemoteDiagReader(`http://127.0.0.1:${port}/nope`, {timeoutMs: 500}).snapshot()
   t.ok(dead.missing.includes('all'))
   t.match(dead.missing.join(' '), /HTTP 404/)
 })

@@ -57,6 +57,8 @@ export interface UserInfo {
   name: string
   uid: string
   groups: string[]
+  /** As in kube-apiserver: a node-bound ServiceAccount token says its node here (sa-tokens.ts). */
+  extra?: Record<string, string[]>
 }
 
 export interface TokenEntry {

@@ -5,7 +5,7 @@
  * …,application/json`); client-go looks at the response's Content-Type and, when it is plain
  * application/json, reads the legacy documents instead, exactly as with an older apiserver.
  */
-import {DISCOVERY_GROUP, NETWORKING_GROUP, RBAC_GROUP, RESOURCES} from './resources.js'
+import {CERTIFICATES_GROUP, DISCOVERY_GROUP, NETWORKING_GROUP, RBAC_GROUP, RESOURCES} from './resources.js'
 import {AUTHENTICATION_GROUP, AUTHORIZATION_GROUP, REVIEWS} from './reviews.js'
 
 /** The Kubernetes version this server claims. kubectl warns past ±1 minor of skew, nothing else. */
@@ -40,6 +40,7 @@ export const SERVED_GROUPS: readonly string[] = [
   DISCOVERY_GROUP,
   NETWORKING_GROUP,
   RBAC_GROUP,
+  CERTIFICATES_GROUP,
   AUTHENTICATION_GROUP,
   AUTHORIZATION_GROUP,
 ]
@@ -78,6 +79,15 @@ function resourcesOf(group: string): Record<string, unknown>[] {
         name: `${r.name}/status`,
         singularName: '',
         namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: ['get', 'patch', 'update'],
+      })
+    }
+    if (r.name === 'certificatesigningrequests') {
+      resources.push({
+        name: 'certificatesigningrequests/approval',
+        singularName: '',
+        namespaced: false,
         kind: r.kind,
         verbs: ['get', 'patch', 'update'],
       })

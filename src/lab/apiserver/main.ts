@@ -3,6 +3,7 @@
  *
  *   node dist/lab/apiserver/main.js --port 0 --kubeconfig K --state S [--history N]
  *        [--token-file F] [--tls-cert-file C --tls-private-key-file K] [--service-account-key-file S]
+ *        [--cluster-signing-cert-file CA --cluster-signing-key-file CAKEY]
  *        [--server-version v1.30.0] [--host 127.0.0.1] [--socket PATH] [--log]
  *
  * --token-file is kube-apiserver's --token-auth-file format, `token,user,uid,"group1,group2"` per line
@@ -10,6 +11,8 @@
  * others. --kubeconfig gets the token of the file's first system:masters user. --service-account-key-file
  * holds the key that signs ServiceAccount tokens (at least 32 bytes, closed to group and others), so
  * that tokens minted before a restart stay valid; without it each process signs with a key of its own.
+ * --cluster-signing-* name the cluster CA the node agents' CSRs are signed with (csr.ts), as
+ * kube-controller-manager's flags of those names do.
  *
  * Prints its URL on stdout, one line, once it is listening (the lab waits for that line). On
  * SIGTERM or SIGINT it ends every watch, writes the state file and exits 0. With --state, a
@@ -35,6 +38,7 @@ export interface MainFlags {
   tokens?: TokenEntry[]
   tls?: {cert: Buffer; key: Buffer}
   serviceAccountKey?: Buffer
+  clusterSigning?: {certFile: string; keyFile: string}
   serverVersion?: string
   /** Also serve on this unix socket (server.ts, socketPath). */
   socket?: string
@@ -55,6 +59,8 @@ export function parseFlags(argv: readonly string[]): MainFlags {
       'tls-cert-file': {type: 'string'},
       'tls-private-key-file': {type: 'string'},
       'service-account-key-file': {type: 'string'},
+      'cluster-signing-cert-file': {type: 'string'},
+      'cluster-signing-key-file': {type: 'string'},
       'server-version': {type: 'string'},
       socket: {type: 'string'},
       log: {type: 'boolean', default: false},
@@ -72,6 +78,12 @@ export function parseFlags(argv: readonly string[]): MainFlags {
   const keyFile = values['tls-private-key-file']
   if (Boolean(certFile) !== Boolean(keyFile)) throw new Error('--tls-cert-file and --tls-private-key-file go together')
   const tls = certFile && keyFile ? {cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile)} : undefined
+  const caCert = values['cluster-signing-cert-file']
+  const caKey = values['cluster-signing-key-file']
+  if (Boolean(caCert) !== Boolean(caKey))
+    throw new Error('--cluster-signing-cert-file and --cluster-signing-key-file go together')
+  // Readable now, so a wrong path fails at start rather than at the first CSR.
+  for (const f of [caCert, caKey]) if (f) fs.accessSync(f, fs.constants.R_OK)
   return {
     host: values.host as string,
     port: int('port', values.port as string, 65535),
@@ -84,6 +96,7 @@ export function parseFlags(argv: readonly string[]): MainFlags {
     serviceAccountKey: values['service-account-key-file']
       ? readSigningKey(values['service-account-key-file'])
       : undefined,
+    clusterSigning: caCert && caKey ? {certFile: caCert, keyFile: caKey} : undefined,
     serverVersion: values['server-version'],
     socket: values.socket,
     log: values.log as boolean,
@@ -101,6 +114,7 @@ export async function runMain(argv: readonly string[], out: (line: string) => vo
     tokens: f.tokens,
     tls: f.tls,
     serviceAccountKey: f.serviceAccountKey,
+    clusterSigning: f.clusterSigning,
     snapshotPath: f.state,
     serverVersion: f.serverVersion,
     socketPath: f.socket,

@@ -2,7 +2,8 @@
  * The resources this apiserver stores, with what discovery, field selectors and the store need to
  * know about each: core/v1 Nodes, Pods, Namespaces, Services, ServiceAccounts and ConfigMaps, apps/v1
  * DaemonSets, discovery.k8s.io/v1 EndpointSlices, networking.k8s.io/v1 NetworkPolicies and
- * rbac.authorization.k8s.io/v1 ClusterRoles and ClusterRoleBindings (what `deploy/` holds). The review resources, which are created and answered but never stored (TokenReview,
+ * rbac.authorization.k8s.io/v1 ClusterRoles and ClusterRoleBindings (what `deploy/` holds), and
+ * certificates.k8s.io/v1 CertificateSigningRequests (the node agents' serving certificates, csr.ts). The review resources, which are created and answered but never stored (TokenReview,
  * SubjectAccessReview…), are in reviews.ts.
  */
 
@@ -42,10 +43,12 @@ export type ResourceName =
   | 'networkpolicies'
   | 'clusterroles'
   | 'clusterrolebindings'
+  | 'certificatesigningrequests'
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io'
 export const DISCOVERY_GROUP = 'discovery.k8s.io'
 export const NETWORKING_GROUP = 'networking.k8s.io'
+export const CERTIFICATES_GROUP = 'certificates.k8s.io'
 
 export interface ResourceInfo {
   name: ResourceName
@@ -242,6 +245,18 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
     shortNames: [],
     verbs: ALL_VERBS,
     fields: metaFields,
+  },
+  certificatesigningrequests: {
+    name: 'certificatesigningrequests',
+    group: CERTIFICATES_GROUP,
+    hasStatus: true,
+    singularName: 'certificatesigningrequest',
+    kind: 'CertificateSigningRequest',
+    listKind: 'CertificateSigningRequestList',
+    namespaced: false,
+    shortNames: ['csr'],
+    verbs: ALL_VERBS,
+    fields: {...metaFields, 'spec.signerName': (o) => str(at(o, ['spec', 'signerName']))},
   },
 }
 

@@ -79,7 +79,12 @@ export function tokenReview(body: unknown, authn: Authenticator): K8sObject {
   if (!found) return answer(info, echo, {authenticated: false, user: {}, error: 'invalid bearer token'})
   return answer(info, echo, {
     authenticated: true,
-    user: {username: found.user.name, uid: found.user.uid, groups: withAuthenticated(found.user.groups)},
+    user: {
+      username: found.user.name,
+      uid: found.user.uid,
+      groups: withAuthenticated(found.user.groups),
+      ...(found.user.extra ? {extra: found.user.extra} : {}),
+    },
     audiences: found.audiences,
   })
 }
@@ -169,7 +174,13 @@ export function selfSubjectAccessReview(body: unknown, user: UserInfo, rbac: Rba
 }
 
 /** POST …/serviceaccounts/NAME/token: a token for that ServiceAccount (`sa` must exist). */
-export function tokenRequest(body: unknown, sa: K8sObject, tokens: ServiceAccountTokens, now = Date.now()): K8sObject {
+export function tokenRequest(
+  body: unknown,
+  sa: K8sObject,
+  tokens: ServiceAccountTokens,
+  nodes: NodeSource,
+  now = Date.now(),
+): K8sObject {
   const info = {kind: 'TokenRequest', group: AUTHENTICATION_GROUP}
   const rec = checkKind(body ?? {}, info)
   const spec = isRec(rec.spec) ? rec.spec : {}
@@ -191,7 +202,8 @@ export function tokenRequest(body: unknown, sa: K8sObject, tokens: ServiceAccoun
       },
     ])
   }
-  const minted = tokens.mint(sa, {audiences, expirationSeconds: seconds})
+  const bound = boundNode(spec.boundObjectRef, sa, nodes)
+  const minted = tokens.mint(sa, {audiences, expirationSeconds: seconds, node: bound})
   return {
     kind: info.kind,
     apiVersion: `${info.group}/v1`,
@@ -200,7 +212,34 @@ export function tokenRequest(body: unknown, sa: K8sObject, tokens: ServiceAccoun
       namespace: sa.metadata.namespace,
       creationTimestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     },
-    spec: {audiences: minted.audiences, expirationSeconds: seconds, boundObjectRef: null},
+    spec: {
+      audiences: minted.audiences,
+      expirationSeconds: seconds,
+      boundObjectRef: bound ? {kind: 'Node', apiVersion: 'v1', name: bound.name, uid: bound.uid} : null,
+    },
     status: {token: minted.token, expirationTimestamp: minted.expirationTimestamp},
   }
+}
+
+/** Where a TokenRequest's bound Node is looked up (the Store). */
+export interface NodeSource {
+  get(resource: 'nodes', namespace: undefined, name: string): K8sObject | undefined
+}
+
+/**
+ * A TokenRequest's boundObjectRef: only a Node is supported (kube-apiserver's
+ * ServiceAccountTokenNodeBinding), which must exist; the token then names that node and dies with it.
+ */
+function boundNode(ref: unknown, sa: K8sObject, nodes: NodeSource): {name: string; uid: string} | undefined {
+  if (ref === undefined || ref === null) return undefined
+  const fail = (message: string, field: string) =>
+    invalid('TokenRequest', sa.metadata.name ?? '', [{reason: 'FieldValueInvalid', message, field}])
+  if (!isRec(ref) || ref.kind !== 'Node' || (ref.apiVersion !== undefined && ref.apiVersion !== 'v1'))
+    throw fail('Unsupported value: only a v1 Node may be bound by the cnidbg lab apiserver', 'spec.boundObjectRef.kind')
+  const name = str(ref.name) ?? ''
+  const node = name ? nodes.get('nodes', undefined, name) : undefined
+  if (!node) throw fail(`Not found: node ${JSON.stringify(name)}`, 'spec.boundObjectRef.name')
+  const uid = node.metadata.uid ?? ''
+  if (ref.uid !== undefined && ref.uid !== uid) throw fail("the Node's uid differs", 'spec.boundObjectRef.uid')
+  return {name, uid}
 }

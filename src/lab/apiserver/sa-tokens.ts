@@ -24,6 +24,7 @@ export interface ServiceAccountUser {
   name: string
   uid: string
   groups: string[]
+  extra?: Record<string, string[]>
 }
 
 export interface MintedToken {
@@ -41,8 +42,17 @@ interface Claims {
   iat: number
   nbf: number
   jti: string
-  'kubernetes.io': {namespace: string; serviceaccount: {name: string; uid: string}}
+  'kubernetes.io': {
+    namespace: string
+    serviceaccount: {name: string; uid: string}
+    /** A token bound to a Node (TokenRequest boundObjectRef), as kube-apiserver writes it. */
+    node?: {name: string; uid: string}
+  }
 }
+
+/** The user extra keys kube-apiserver gives a node-bound ServiceAccount token. */
+export const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name'
+export const NODE_UID_EXTRA = 'authentication.kubernetes.io/node-uid'
 
 const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64url')
 const HEADER = b64(JSON.stringify({alg: 'HS256', typ: 'JWT'}))
@@ -50,6 +60,7 @@ const HEADER = b64(JSON.stringify({alg: 'HS256', typ: 'JWT'}))
 /** Where the signer looks ServiceAccounts up (the Store). */
 export interface ServiceAccountSource {
   get(resource: 'serviceaccounts', namespace: string, name: string): K8sObject | undefined
+  get(resource: 'nodes', namespace: undefined, name: string): K8sObject | undefined
 }
 
 /**
@@ -109,7 +120,10 @@ export class ServiceAccountTokens {
    * A token for the ServiceAccount, which must exist. `audiences` default to the API server's;
    * `expirationSeconds` to an hour.
    */
-  mint(sa: K8sObject, opts: {audiences?: readonly string[]; expirationSeconds?: number} = {}): MintedToken {
+  mint(
+    sa: K8sObject,
+    opts: {audiences?: readonly string[]; expirationSeconds?: number; node?: {name: string; uid: string}} = {},
+  ): MintedToken {
     const namespace = sa.metadata.namespace ?? 'default'
     const name = sa.metadata.name ?? ''
     const nowS = Math.floor(this.now() / 1000)
@@ -123,7 +137,11 @@ export class ServiceAccountTokens {
       iat: nowS,
       nbf: nowS,
       jti: randomUUID(),
-      'kubernetes.io': {namespace, serviceaccount: {name, uid: sa.metadata.uid ?? ''}},
+      'kubernetes.io': {
+        namespace,
+        serviceaccount: {name, uid: sa.metadata.uid ?? ''},
+        ...(opts.node ? {node: {...opts.node}} : {}),
+      },
     }
     const body = `${HEADER}.${b64(JSON.stringify(claims))}`
     return {
@@ -158,11 +176,15 @@ export class ServiceAccountTokens {
     if (!k || typeof k.namespace !== 'string' || typeof k.serviceaccount?.name !== 'string') return undefined
     const sa = this.accounts.get('serviceaccounts', k.namespace, k.serviceaccount.name)
     if (!sa || sa.metadata.uid !== k.serviceaccount.uid) return undefined
+    // A node-bound token dies with its Node, as kube-apiserver checks the bound object.
+    const node = k.node
+    if (node && this.accounts.get('nodes', undefined, node.name)?.metadata.uid !== node.uid) return undefined
     return {
       user: {
         name: serviceAccountUser(k.namespace, k.serviceaccount.name),
         uid: k.serviceaccount.uid,
         groups: [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${k.namespace}`, AUTHENTICATED_GROUP],
+        ...(node ? {extra: {[NODE_NAME_EXTRA]: [node.name], [NODE_UID_EXTRA]: [node.uid]}} : {}),
       },
       audiences: accepted,
     }

@@ -14,7 +14,7 @@
  * a certificate of its own: kubectl sends no credential over plain HTTP (client-go refuses to), and
  * TLS is what a real apiserver speaks. Without `tls` it serves plain HTTP (in-process tests).
  */
-import {chmodSync, rmSync} from 'node:fs'
+import {chmodSync, readFileSync, rmSync} from 'node:fs'
 import http from 'node:http'
 import net, {type AddressInfo} from 'node:net'
 
@@ -51,7 +51,15 @@ import {
 } from './auth.js'
 import {kubeconfigYaml, writeKubeconfig, type KubeconfigOptions} from './kubeconfig.js'
 import {patchTypeOf} from './patch.js'
-import {groupVersion, isResourceName, RESOURCES, type K8sObject, type ResourceName} from './resources.js'
+import {
+  CERTIFICATES_GROUP,
+  groupVersion,
+  isResourceName,
+  RESOURCES,
+  type K8sObject,
+  type ResourceName,
+} from './resources.js'
+import {CsrSigner, nodeAddressesOf, prepareCsr} from './csr.js'
 import {reviewOf, selfSubjectAccessReview, subjectAccessReview, tokenRequest, tokenReview} from './reviews.js'
 import {ServiceAccountTokens} from './sa-tokens.js'
 import {ApiError, badRequest, methodNotAllowed, notAcceptable, notFound, unsupportedMediaType} from './status.js'
@@ -105,6 +113,12 @@ export interface ApiServerOptions {
    * controller-manager would. Default true.
    */
   endpointsController?: boolean
+  /**
+   * The cluster CA (PEM files), to approve and sign the node agents' CSRs (csr.ts), as
+   * kube-controller-manager's --cluster-signing-cert-file and --cluster-signing-key-file. Without it
+   * CSRs are stored and stay pending.
+   */
+  clusterSigning?: {certFile: string; keyFile: string}
 }
 
 export interface ApiServer {
@@ -257,6 +271,21 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const maxWatchSeconds = opts.maxWatchSeconds ?? 1800
   const tokens = [...(opts.token ? [{token: opts.token, user: SINGLE_TOKEN_ADMIN}] : []), ...(opts.tokens ?? [])]
   const saTokens = new ServiceAccountTokens(store, {key: opts.serviceAccountKey})
+  const signer = opts.clusterSigning ? new CsrSigner(opts.clusterSigning) : undefined
+  /** A CSR after the approver and the signer have seen it (csr.ts). */
+  const signCsr = async (csr: K8sObject): Promise<K8sObject> => {
+    const status = await signer?.process(csr, (node) => nodeAddressesOf(store.get('nodes', undefined, node)))
+    if (!status) return csr
+    const cur = store.get('certificatesigningrequests', undefined, csr.metadata.name ?? '')
+    if (!cur) return csr
+    return store.update(
+      'certificatesigningrequests',
+      undefined,
+      cur.metadata.name!,
+      {...cur, status: {...cur.status, ...status}},
+      {subresource: 'status'},
+    )
+  }
   const controller = opts.endpointsController === false ? undefined : new EndpointsController(store, opts.log)
   controller?.start()
   const authn = new Authenticator(tokens, saTokens)
@@ -395,7 +424,45 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       const text = await readBody(req)
       const sa = store.get('serviceaccounts', r.namespace, r.name)
       if (!sa) throw notFound('serviceaccounts', r.name)
-      return sendJson(res, 201, tokenRequest(text.trim() ? parseJson(text) : {}, sa, saTokens))
+      return sendJson(res, 201, tokenRequest(text.trim() ? parseJson(text) : {}, sa, saTokens, store))
+    }
+    if (r.resource === 'certificatesigningrequests' && !r.legacyWatch) {
+      if (r.subresource === 'approval' && r.name !== undefined) {
+        if (method !== 'PUT') throw methodNotAllowed()
+        authorize(user, {verb: 'update', ...r}, store)
+        checkJsonType(req)
+        const body = parseJson(await readBody(req)) as K8sObject
+        const cur = store.get('certificatesigningrequests', undefined, r.name)
+        if (!cur) throw notFound(r.resource, r.name)
+        // As kube-apiserver: approving needs `approve` on the CSR's signer too.
+        authorize(
+          user,
+          {verb: 'approve', group: CERTIFICATES_GROUP, resource: 'signers', name: String(cur.spec?.signerName ?? '')},
+          store,
+        )
+        const conditions = (body.status as {conditions?: unknown} | undefined)?.conditions
+        if (!Array.isArray(conditions)) throw badRequest('status.conditions must be a list')
+        const updated = store.update(
+          'certificatesigningrequests',
+          undefined,
+          r.name,
+          {
+            ...cur,
+            metadata: {...cur.metadata, resourceVersion: body.metadata?.resourceVersion},
+            status: {...cur.status, conditions},
+          },
+          {subresource: 'status'},
+        )
+        return sendJson(res, 200, await signCsr(updated))
+      }
+      if (r.name === undefined && method === 'POST' && !boolParam(q, 'watch')) {
+        const admit = authorize(user, {verb: 'create', ...r}, store)
+        if (q.has('dryRun')) throw badRequest('dryRun is not supported by the cnidbg lab apiserver')
+        checkJsonType(req)
+        const body = prepareCsr(parseJson(await readBody(req)), user as UserInfo)
+        const created = store.create('certificatesigningrequests', undefined, body, {admit})
+        return sendJson(res, 201, await signCsr(created))
+      }
     }
     if (r.subresource !== undefined && (r.subresource !== 'status' || !info.hasStatus)) throw notFoundPath()
     // --- access (auth.ts): refused here with a 403, or checked on the object just before it is stored.
@@ -583,7 +650,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const urlHost = host.includes(':') ? `[${host}]` : host
   address = `${urlHost}:${port}`
   const url = `${opts.tls ? 'https' : 'http'}://${address}`
-  const ca = opts.tls ? Buffer.from(opts.tls.cert).toString('base64') : undefined
+  // Its kubeconfigs trust the cluster CA, which signed the serving certificate, else that certificate.
+  const ca = opts.tls
+    ? (opts.clusterSigning ? readFileSync(opts.clusterSigning.certFile) : Buffer.from(opts.tls.cert)).toString('base64')
+    : undefined
 
   return {
     url,

@@ -90,6 +90,13 @@ export const COLUMNS: Record<ResourceName, TableColumn[]> = {
     AGE,
   ],
   networkpolicies: [NAME, col('Pod-Selector', 'The pods the policy selects.'), AGE],
+  certificatesigningrequests: [
+    NAME,
+    AGE,
+    col('SignerName', 'The signer the request is for.'),
+    col('Requestor', 'Who made the request.'),
+    col('Condition', 'Approved, Denied or Failed, and Issued once signed.'),
+  ],
   serviceaccounts: [NAME, col('Secrets', 'Secrets is a list of the secrets in the same namespace.'), AGE],
   configmaps: [NAME, col('Data', 'Data contains the configuration data.'), AGE],
   daemonsets: [
@@ -316,6 +323,18 @@ const CELLS: Record<ResourceName, (o: K8sObject, now: number) => unknown[]> = {
   networkpolicies: (o, now) => [o.metadata.name, formatSelector(rec(rec(o.spec).podSelector)), age(o, now)],
   clusterroles: (o) => [o.metadata.name, o.metadata.creationTimestamp ?? ''],
   clusterrolebindings: bindingCells,
+  certificatesigningrequests: (o, now) => {
+    const conditions = Array.isArray(rec(o.status).conditions) ? (rec(o.status).conditions as unknown[]) : []
+    const types = conditions.map((c) => String(rec(c).type ?? ''))
+    if (rec(o.status).certificate) types.push('Issued')
+    return [
+      o.metadata.name,
+      age(o, now),
+      rec(o.spec).signerName ?? '',
+      rec(o.spec).username ?? '',
+      types.length ? types.join(',') : 'Pending',
+    ]
+  },
 }
 
 /** Renders objects as a Table (a list, a single object, or one watch event's object). */

@@ -6,7 +6,13 @@ import type {RunAgentResult} from '../../services/agent.js'
 export function formatAgentStarted(r: RunAgentResult): string {
   return [
     `node agent for ${chalk.bold(r.node)} on ${r.url} (pid ${r.pid})`,
-    `  certificate SHA-256 ${r.fingerprint}${r.selfSigned ? ' (self-signed at start)' : ''}`,
+    `  certificate SHA-256 ${r.fingerprint}${
+      r.certificate === 'cluster'
+        ? ` (issued by the cluster for CSR ${r.csr})`
+        : r.selfSigned
+          ? ` (self-signed at start${r.csr ? `; CSR ${r.csr} pending` : ''})`
+          : ''
+    }`,
     `  reads ${r.reads}`,
     `  callers need get (read) or create (probes) on nodes/proxy of node ${r.node}` +
       (r.audiences.length ? `, with a token for ${r.audiences.join(' or ')}` : ''),

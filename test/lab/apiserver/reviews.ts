@@ -17,8 +17,8 @@ import {
 } from '../../../src/kube/client.js'
 import {startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'
 import {readSigningKey, writeSigningKey} from '../../../src/lab/apiserver/sa-tokens.js'
-import {run} from '../../../src/process/exec.js'
 import {nodeObject} from './helpers/fixtures.js'
+import {kubectl as runKubectl, selfSignedApiCert} from '../../helpers/apiserver.js'
 
 const TOKENS = {admin: 'admin-0123456789abcdef', reader: 'reader-0123456789abcdef'}
 const ENTRIES = [
@@ -73,26 +73,6 @@ subjects:
 - {kind: Group, name: net-debuggers, apiGroup: rbac.authorization.k8s.io}
 `
 
-async function selfSigned(dir: string): Promise<{cert: Buffer; key: Buffer}> {
-  const [cert, key] = [path.join(dir, 'tls.crt'), path.join(dir, 'tls.key')]
-  const r = await run(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
-      '-subj',
-      '/CN=test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    {timeoutMs: 60_000},
-  )
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr}`)
-  return {cert: fs.readFileSync(cert), key: fs.readFileSync(key)}
-}
-
 function kubeConfig(s: ApiServer, dir: string, name: string, token: string): {file: string; kc: KubeConfig} {
   const file = path.join(dir, `${name}.kubeconfig`)
   s.writeKubeconfig(file, {token})
@@ -104,17 +84,12 @@ function kubeConfig(s: ApiServer, dir: string, name: string, token: string): {fi
 t.test('RBAC applied with kubectl; a node agent reviews tokens and access through client-node', async (t) => {
   const dir = t.testdir()
   const lines: string[] = []
-  const s = await startApiServer({tokens: ENTRIES, tls: await selfSigned(dir), log: (l) => lines.push(l)})
+  const s = await startApiServer({tokens: ENTRIES, tls: await selfSignedApiCert(dir), log: (l) => lines.push(l)})
   t.teardown(() => s.close())
   s.store.create('nodes', undefined, nodeObject('node1', '198.18.0.2'))
   const admin = kubeConfig(s, dir, 'admin', TOKENS.admin)
-  const kubectl = async (file: string, args: string[], input?: string) => {
-    const r = await run('kubectl', ['--kubeconfig', file, '--cache-dir', path.join(dir, 'cache'), ...args], {
-      input,
-      timeoutMs: 120_000,
-    })
-    return r
-  }
+  const kubectl = (file: string, args: string[], input?: string) =>
+    runKubectl(file, path.join(dir, 'cache'), args, input)
   const ok = async (file: string, args: string[], input?: string) => {
     const r = await kubectl(file, args, input)
     t.equal(r.exitCode, 0, `kubectl ${args.join(' ')}${r.exitCode ? `: ${r.stderr}` : ''}`)

@@ -11,6 +11,7 @@ import t from 'tap'
 import {startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'
 import {run} from '../../../src/process/exec.js'
 import {nodeObject, podObject, runningStatus} from './helpers/fixtures.js'
+import {apiCaller, selfSignedApiCert, type ApiReply} from '../../helpers/apiserver.js'
 
 const TOKENS = {
   admin: 'admin-0123456789abcdef',
@@ -27,27 +28,7 @@ const ENTRIES = [
   {token: TOKENS.reader, user: {name: 'system:cnidbg:supervisor', uid: '5', groups: []}},
 ]
 
-interface Reply {
-  status: number
-  body: any
-}
-
-function caller(s: ApiServer, token?: string) {
-  return async (method: string, p: string, body?: unknown, contentType = 'application/json'): Promise<Reply> => {
-    const headers: Record<string, string> = {}
-    if (token !== undefined) headers.authorization = `Bearer ${token}`
-    if (body !== undefined) headers['content-type'] = contentType
-    const r = await fetch(s.url + p, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)})
-    const text = await r.text()
-    let parsed: unknown = text
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      // Plain text (health endpoints).
-    }
-    return {status: r.status, body: parsed}
-  }
-}
+const caller = (s: ApiServer, token?: string) => apiCaller(s.url, token)
 
 async function labServer(
   t: {teardown: (fn: () => unknown) => void},
@@ -127,7 +108,7 @@ t.test('a wrong, malformed or partial token is a 401 too', async (t) => {
 t.test("node1's credential writes only node1 and the pods bound to it", async (t) => {
   const s = await labServer(t)
   const n1 = caller(s, TOKENS.node1)
-  const forbidden = (r: Reply, what: string) => {
+  const forbidden = (r: ApiReply, what: string) => {
     t.equal(r.status, 403, what)
     t.match(r.body, {kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403}, what)
     t.match(r.body.message, /User "system:node:node1" cannot/, what)
@@ -246,30 +227,11 @@ t.test('a credential in no write group only reads; the admin does anything', asy
 })
 
 /** A self-signed loopback certificate, as `lab up` makes one. */
-async function selfSigned(dir: string): Promise<{cert: Buffer; key: Buffer}> {
-  const [cert, key] = [path.join(dir, 'tls.crt'), path.join(dir, 'tls.key')]
-  const r = await run(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
-      '-subj',
-      '/CN=test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    {timeoutMs: 60_000},
-  )
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr}`)
-  return {cert: fs.readFileSync(cert), key: fs.readFileSync(key)}
-}
 
 // kubectl sends no credential to a plain-HTTP server (client-go refuses to), hence TLS.
 t.test('client-node and kubectl work over TLS with kubeconfigs that carry the tokens', async (t) => {
   const dir = t.testdir()
-  const s = await labServer(t, {tls: await selfSigned(dir)})
+  const s = await labServer(t, {tls: await selfSignedApiCert(dir)})
   t.match(s.url, /^https:\/\/127\.0\.0\.1:\d+$/)
   const kcAdmin = path.join(dir, 'admin')
   const kcNode1 = path.join(dir, 'node1')

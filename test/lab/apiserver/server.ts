@@ -250,6 +250,7 @@ t.test('discovery: /version, /api, /api/v1, /apis, /openapi/v2, health', async (
       'discovery.k8s.io/v1',
       'networking.k8s.io/v1',
       'rbac.authorization.k8s.io/v1',
+      'certificates.k8s.io/v1',
       'authentication.k8s.io/v1',
       'authorization.k8s.io/v1',
     ],
