@@ -157,7 +157,7 @@ t.test('the README has shell examples, and every table entry names one of them',
 // the upstream plugins as ./bin, and CNI_PATH with the reference plugins. The lab gets its own name
 // (CNIDBG_LAB, which every lab command and trace read) so it never meets another lab on this
 // machine; only the kubeconfig path in the README spells the default name, and it is the one
-// substitution below.
+// substitution below (in each example that names it).
 const lab = testLabName()
 const work = mkdtempSync('/tmp/cnidbgtest-readme-')
 const shim = join(work, '.bin')
@@ -182,12 +182,12 @@ symlinkSync(join(ROOT, 'fixtures'), join(work, 'fixtures'))
 const checkout = join(work, 'checkout')
 mkdirSync(checkout)
 for (const entry of readdirSync(ROOT)) if (entry !== '.tap') symlinkSync(join(ROOT, entry), join(checkout, entry))
-const SUBSTITUTE: Record<string, [string, string]> = {
-  'kubectl --kubeconfig /run/cnidbg/lab/lab/kubeconfig get nodes,pods -o wide': [
-    '/run/cnidbg/lab/lab/',
-    `/run/cnidbg/lab/${lab}/`,
-  ],
-}
+const SUBSTITUTE: Record<string, [string, string]> = Object.fromEntries(
+  [
+    'kubectl --kubeconfig /run/cnidbg/lab/lab/kubeconfig get nodes,pods -o wide',
+    'kubectl --kubeconfig /run/cnidbg/lab/lab/kubeconfig create service clusterip web --tcp=80:8080',
+  ].map((command) => [command, ['/run/cnidbg/lab/lab/', `/run/cnidbg/lab/${lab}/`]]),
+)
 const env = {
   CNIDBG_LAB: lab,
   CNI_PATH: `/usr/lib/cni:${join(ROOT, 'dist', 'plugins')}`,

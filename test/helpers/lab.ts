@@ -100,35 +100,37 @@ export async function pingEventually(netns: string, ip: string, tries = 5, extra
   return false
 }
 
-/** TCP: a one-shot nc listener in `server` answering one line, a client in `client` reading it. */
+/** TCP: a one-shot nc listener in `server`, a client in `client` sending it one line. */
 export async function tcpOk(
   client: string,
   server: string,
   serverIp: string,
   port = 7000 + Math.floor(Math.random() * 1000),
 ): Promise<boolean> {
-  // -q 1, not 0: a listener that quits the moment its line is sent was seen to lose the line to a client
-  // on a loaded machine; a second more per check is the price of never failing a working path.
+  // The client sends and the listener prints what it read until the client's FIN: the line comes before
+  // the FIN in one stream, so a working path always delivers it. (The other way round, a listener that
+  // answers could see the client's FIN first and quit before writing, which failed working paths.)
   let listening = true
-  const listener = runInNetns(netnsPath(server), 'sh', ['-c', `echo cnidbg-hello | nc -l -N -q 1 ${port}`], {
-    timeoutMs: 60_000,
-  }).finally(() => (listening = false))
+  const listener = runInNetns(netnsPath(server), 'nc', ['-l', String(port)], {input: '', timeoutMs: 60_000}).finally(
+    () => (listening = false),
+  )
   // The listener binds at some point after it is started (later on a loaded machine): retry the
-  // connect until it answers, it gives up, or a deadline that only a failure ever reaches.
+  // connect until one is taken, or a deadline that only a failure ever reaches.
   const deadline = Date.now() + 45_000
-  let got = ''
-  while (listening && Date.now() < deadline && !got.includes('cnidbg-hello')) {
+  while (listening && Date.now() < deadline) {
     const r = await run('ip', ['netns', 'exec', client, 'nc', '-N', '-w', '5', serverIp, String(port)], {
-      input: '',
+      input: 'cnidbg-hello\n',
       timeoutMs: 15_000,
     })
-    got = r.stdout
-    if (!got.includes('cnidbg-hello')) await new Promise((res) => setTimeout(res, 200))
+    if (r.exitCode === 0) break
+    await new Promise((res) => setTimeout(res, 200))
   }
+  // A listener that never got a connection ends at its own timeout.
   const served = await listener
-  if (!got.includes('cnidbg-hello'))
+  const ok = served.stdout.includes('cnidbg-hello')
+  if (!ok)
     console.error(
-      `tcpOk ${client} → ${serverIp}:${port}: listener exit ${served.exitCode ?? served.signal}: ${served.stderr.trim()}`,
+      `tcpOk ${client} → ${serverIp}:${port}: listener exit ${served.exitCode ?? served.signal}, read ${JSON.stringify(served.stdout)}: ${served.stderr.trim()}`,
     )
-  return got.includes('cnidbg-hello')
+  return ok
 }

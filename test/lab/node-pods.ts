@@ -104,7 +104,15 @@ t.test(
   async (t) => {
     const p = plan('cnidbg-agent')
     t.equal(podRole(p), 'agent')
-    t.same(p.command, ['cnidbg', 'agent', '--node=node2', '--host-network', '--listen=198.18.0.3:10265', '--json'])
+    t.same(p.command, [
+      'cnidbg',
+      'agent',
+      '--node=node2',
+      '--host-network',
+      '--listen=198.18.0.3:10265',
+      '--daemon-url=http://198.18.0.3:10266',
+      '--json',
+    ])
     t.same(p.capabilities, ['sys_admin', 'sys_ptrace', 'net_admin', 'net_raw'])
     t.same(
       p.mounts.map((m) => [m.target, m.source, m.readOnly]),
