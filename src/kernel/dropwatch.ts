@@ -81,9 +81,13 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
       } catch {
         // being written or removed
       }
+      // A dead owner's lock is taken over. Every way round the loop waits and meets the deadline: on a
+      // view of /run where the removal does not show (a lab pod's /run is an overlay on the host's,
+      // which changes underneath it) the same lock is back at once, and retrying without a pause spun
+      // the agent's event loop for good.
       if (owner > 0 && !alive(owner)) rmSync(LOCK_DIR, {recursive: true, force: true})
-      else if (Date.now() > deadline) throw new Error('tracefs lock busy')
-      else await new Promise((r) => setTimeout(r, 10))
+      if (Date.now() > deadline) throw new Error('tracefs lock busy')
+      await new Promise((r) => setTimeout(r, 10))
     }
   }
   try {
