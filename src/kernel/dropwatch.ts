@@ -6,7 +6,7 @@
  * and unmounted again by the last cnidbg user. The tracepoint is machine-wide and has no addresses,
  * so drops are correlated by time window, protocol (IPv4) and the task that was running.
  */
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {onCleanup, run} from '../netns/index.js'
@@ -47,10 +47,24 @@ function findTracefs(): TracefsMount | undefined {
   return undefined
 }
 
+/**
+ * One lock per mount namespace: a tracefs mount is seen only in the namespace that made it, so only
+ * processes sharing one can unmount under each other. Keyed by the namespace, a process with its own
+ * (a lab node pod, whose /run is an overlay on the host's) never meets the host's lock through a
+ * lower layer that changes underneath it.
+ */
 const LOCK_DIR = join(
   process.env.CNIDBG_RUN_DIR ? join(process.env.CNIDBG_RUN_DIR, '..') : '/run/cnidbg',
-  'tracefs.lock',
+  `tracefs.lock.${mountNamespace()}`,
 )
+
+function mountNamespace(): string {
+  try {
+    return String(statSync('/proc/self/ns/mnt').ino)
+  } catch {
+    return 'unknown'
+  }
+}
 
 function alive(pid: number): boolean {
   try {
