@@ -21,6 +21,7 @@
  * So a packet dropped there was allowed by none of the policies the pod chain names.
  */
 import {describeRule, tokenize, type IptablesRuleset, type NfPacket, type NfRuleRef} from '../kernel/netfilter.js'
+import {shellWord} from '../core/quote.js'
 import type {TraceFault} from './types.js'
 
 // --- Services
@@ -206,7 +207,8 @@ export function policyRuleOfDelta(line: string): NfRuleRef | undefined {
 /** `kubectl -n NS VERB networkpolicy NAME` for a NAMESPACE/NAME. */
 function kubectlPolicy(verb: string, policy: string): string {
   const slash = policy.indexOf('/')
-  return `kubectl -n ${policy.slice(0, slash)} ${verb} networkpolicy ${policy.slice(slash + 1)}`
+  // The names come from a rule comment on the node: printed for a person to paste, so quoted when odd.
+  return `kubectl -n ${shellWord(policy.slice(0, slash))} ${verb} networkpolicy ${shellWord(policy.slice(slash + 1))}`
 }
 
 /**

@@ -84,6 +84,9 @@ t.test('deny-all ingress: the DROP is mapped to the policy, with its counters', 
   t.match(hint, 'NetworkPolicy default/deny-all selects default/web and allows no ingress from 10.244.1.10 (icmp)')
   t.match(hint, 'kubectl -n default edit networkpolicy deny-all')
   t.match(hint, 'kubectl -n default delete networkpolicy deny-all')
+  // A comment is node state, not a Kubernetes name: an odd one is pasted back as one word.
+  const odd = policyHint({...drop!, policies: ['default/x;touch /tmp/p']}, icmp(CLIENT, WEB))
+  t.match(odd, "kubectl -n default delete networkpolicy 'x;touch /tmp/p'")
 })
 
 t.test('the allow mark lets the labelled client through; every other client is denied by both', async (t) => {
