@@ -87,6 +87,19 @@ export function vxlanFaultCases(lab: TraceLab, runHint: (hint: string) => Promis
       expect: {reason: 'no-neighbor', node: n0.name, direction: 'forward', device: 'cnidbg.1'},
     },
     {
+      // ARP for the pod goes unanswered: the entry the probe makes stays INCOMPLETE, then FAILED.
+      name: 'destination pod does not answer ARP',
+      inject: () =>
+        lab
+          .sh(b.ns, 'sysctl -qw net.ipv4.conf.eth0.arp_ignore=8')
+          .then(() => lab.sh(n1.ns, `ip neigh flush dev ${b.hostVeth}`)),
+      heal: async () => {
+        await lab.sh(b.ns, 'sysctl -qw net.ipv4.conf.eth0.arp_ignore=0')
+        await flushNeigh()
+      },
+      expect: {reason: 'no-neighbor', node: n1.name, direction: 'forward', device: b.hostVeth},
+    },
+    {
       name: 'iptables DROP in FORWARD',
       inject: () => lab.sh(n1.ns, `iptables -I FORWARD -d ${b.ip} -j DROP`),
       heal: (r) => runHint(r!.fault!.hint),
