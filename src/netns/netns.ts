@@ -102,6 +102,23 @@ export function netnsExists(name: string): boolean {
   return listNetns().includes(name)
 }
 
+/**
+ * Whether this process's network namespace is one of the named ones (`ip netns` names): the same
+ * namespace file, compared by device and inode as the kernel identifies it.
+ */
+export function inOneOfNetns(names: readonly string[]): boolean {
+  const id = (path: string) => {
+    try {
+      const st = statSync(path)
+      return `${st.dev}:${st.ino}`
+    } catch {
+      return undefined
+    }
+  }
+  const self = id('/proc/self/ns/net')
+  return self !== undefined && names.some((n) => id(netnsPath(n)) === self)
+}
+
 /** Runs `ip` in a namespace (`ip -n`), throwing on failure. `netns` undefined means the caller's own. */
 export async function ip(args: readonly string[], netns?: string, opts: RunOptions = {}): Promise<RunResult> {
   return runOk('ip', netns ? ['-n', netns, ...args] : [...args], opts)

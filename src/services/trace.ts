@@ -10,9 +10,10 @@ import {EnvironmentError, UsageError} from '../core/errors.js'
 import {agentCommonName} from '../kube/agent-csr.js'
 import type {NodeAccess} from '../kernel/node-access.js'
 import {pickLab} from '../lab/lifecycle.js'
-import {labDir, labNetnsPrefix} from '../lab/names.js'
+import {labDir, labNetnsPrefix, nodeNetns} from '../lab/names.js'
+import {readLabState} from '../lab/state.js'
 import {loadLabTopology} from '../lab/topology.js'
-import {requireEnvironment} from '../netns/index.js'
+import {inOneOfNetns, listNetns, requireEnvironment} from '../netns/index.js'
 import {traceBetween} from '../trace/engine.js'
 import {resolveFromCluster} from '../trace/resolve.js'
 import {parseServiceRef, traceToService} from '../trace/service.js'
@@ -109,7 +110,22 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
   const labTopo = lab ? loadLabTopology(lab) : undefined
   const diag = labTopo ? new Map(labTopo.nodes.map((n) => [n.name, n.diagUrl])) : undefined
   const only = lab ? (name: string) => name.startsWith(labNetnsPrefix(lab)) : undefined
-  const agents = agentsOf(opts, kc.getCurrentUser()?.token, clusterCaOf(kc), only)
+  // A lab's node IPs exist only inside its namespaces: asked from anywhere else (the machine's own
+  // namespace, where --lab is usually given), a connection to an agent would follow the default route
+  // out of the machine. So a lab's agents are asked only from inside one of its namespaces.
+  const outsideLab = lab !== undefined && !inOneOfNetns(listNetns().filter(only!))
+  if (outsideLab && opts.agentsOnly && !opts.agentUrls)
+    throw new UsageError(
+      `--agents-only with the lab ${lab}: its agents are reachable only from inside its namespaces, and this process is in none of them.`,
+      {
+        code: 'TRACE_LAB_AGENTS_UNREACHABLE',
+        suggestions: [
+          `Trace from a node of the lab, with its node kubeconfig: ip netns exec ${nodeNetns(lab, 'node1')} cnidbg trace --kubeconfig ${readLabState(lab)?.auth?.nodeKubeconfig ?? 'NODE_KUBECONFIG'} --agents-only …`,
+          'Or leave out --agents-only: this machine reads the lab nodes directly.',
+        ],
+      },
+    )
+  const agents = agentsOf(opts, kc.getCurrentUser()?.token, clusterCaOf(kc), only, outsideLab ? lab : undefined)
   const resolvePair = async (a: {namespace: string; name: string}, b: {namespace: string; name: string}) => {
     const resolved = await resolveFromCluster(api, a, b, {
       diagUrlOf: (n) => diag?.get(n.metadata?.name ?? ''),
@@ -154,6 +170,7 @@ function agentsOf(
   token: string | undefined,
   clusterCa: Buffer | undefined,
   only?: (name: string) => boolean,
+  outsideLab?: string,
 ) {
   const remote = new Map<string, NodeAccess>()
   const local = new Map<string, NodeAccess>()
@@ -172,12 +189,18 @@ function agentsOf(
             : clusterCa
               ? {ca: clusterCa, commonName: agentCommonName(n.name), trust: 'the cluster CA of the kubeconfig'}
               : undefined
-        a = trust
-          ? AgentNode.remote(new AgentClient({url, token, ...trust, connectTimeoutMs: opts.agentConnectTimeoutMs}))
-          : AgentNode.unusable(
-              url,
-              `no way to trust its certificate: the kubeconfig names no CA; give --agent-ca or --agent-fingerprint ${n.name}=SHA256`,
-            )
+        a =
+          outsideLab && !opts.agentUrls?.[n.name]
+            ? AgentNode.unusable(
+                url,
+                `not asked: the lab ${outsideLab}'s agents are reachable only from inside its namespaces, and this process is in none of them`,
+              )
+            : trust
+              ? AgentNode.remote(new AgentClient({url, token, ...trust, connectTimeoutMs: opts.agentConnectTimeoutMs}))
+              : AgentNode.unusable(
+                  url,
+                  `no way to trust its certificate: the kubeconfig names no CA; give --agent-ca or --agent-fingerprint ${n.name}=SHA256`,
+                )
         remote.set(n.name, a)
       }
       return a

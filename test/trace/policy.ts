@@ -131,6 +131,13 @@ t.test('without policies: reachable, no policy involved', async (t) => {
   t.same(await drops(n2), [], 'no policy chains')
 })
 
+t.test('--agents-only on a lab, from outside its namespaces, is refused before anything is asked', async (t) => {
+  // Its agents' addresses, the lab's node IPs, exist only inside the lab: asked from here, the
+  // connections would follow this machine's default route out. Given URLs (as above) are the user's.
+  const r = trace({lab: name, namespace: 'default', podA: a.name, podB: b.name, staticOnly: false, agentsOnly: true})
+  await t.rejects(r, {code: 'TRACE_LAB_AGENTS_UNREACHABLE', message: /reachable only from inside its namespaces/})
+})
+
 t.test('a deny-all ingress policy gives policy-denied, naming the policy and the node', async (t) => {
   await apply({podSelector: {matchLabels: {app: b.name}}, policyTypes: ['Ingress']}, 'deny-all')
   t.ok(await eventually(async () => (await drops(n2)).length === 1), 'the daemon on node 2 enforces it')
