@@ -95,3 +95,15 @@ export function summary(r: TraceResult): Record<string, unknown> {
     notes: r.notes,
   }
 }
+
+/**
+ * What two traces of one path must agree on: the verdict, and the fault's reason, node, direction
+ * (which way) and NetworkPolicy.
+ */
+export const verdictOf = (r: TraceResult) => ({
+  verdict: r.verdict,
+  reason: r.fault?.reason,
+  node: r.fault?.node,
+  direction: r.fault?.direction,
+  policy: r.fault?.policy,
+})

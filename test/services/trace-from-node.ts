@@ -26,7 +26,7 @@ import {run, type RunResult} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {bundleLabLibexec, REPO, testLabName} from '../helpers/lab.js'
-import {summary, traceResultOf} from '../helpers/trace-assert.js'
+import {summary, traceResultOf, verdictOf} from '../helpers/trace-assert.js'
 
 t.setTimeout(1_800_000)
 
@@ -153,15 +153,6 @@ async function traceFromNode(more: string[] = []): Promise<TraceResult> {
 }
 
 const traceHere = () => trace({lab: name, namespace: a.namespace, podA: a.name, podB: b.name, staticOnly: false})
-
-/** What must match: the verdict and the fault's reason and node (and direction, which says which way). */
-const verdictOf = (r: TraceResult) => ({
-  verdict: r.verdict,
-  reason: r.fault?.reason,
-  node: r.fault?.node,
-  direction: r.fault?.direction,
-  policy: r.fault?.policy,
-})
 
 /**
  * The hops that are not ok, by place, up to the fault's hop: where the path is flagged (a detour is a

@@ -17,8 +17,7 @@ import {labUp, type LabUpPod} from '../../src/lab/up.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
-import type {TraceResult} from '../../src/trace/types.js'
-import {summary} from '../helpers/trace-assert.js'
+import {summary, verdictOf} from '../helpers/trace-assert.js'
 import {eventually} from '../helpers/machine.js'
 import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
 
@@ -104,13 +103,6 @@ const traceAgents = (from: LabUpPod, to: LabUpPod) =>
     agentFingerprints,
     agentConnectTimeoutMs: 30_000,
   })
-const verdictOf = (r: TraceResult) => ({
-  verdict: r.verdict,
-  reason: r.fault?.reason,
-  node: r.fault?.node,
-  direction: r.fault?.direction,
-  policy: r.fault?.policy,
-})
 
 /** Traces here and through the agents; both must say `want`. Returns the local result. */
 async function both(t: Test, from: LabUpPod, to: LabUpPod, want: Partial<ReturnType<typeof verdictOf>>) {
