@@ -66,6 +66,7 @@ import type {
   FaultReason,
   HopStage,
   ProbeProtocol,
+  TraceDirection,
   TraceEndpoint,
   TraceFault,
   TraceHop,
@@ -389,7 +390,7 @@ export async function traceBetween(
     notes.push(
       ...(await refineVpcHops(hops, (d) => (d === 'forward' ? nodeB : nodeA), daemonErrorsReader(opts.diagToken))),
     )
-  const staticFault = firstFault(hops)
+  let staticFault = firstFault(hops)
   const staticMs = performance.now() - tStatic
 
   const result: TraceResult = {
@@ -426,6 +427,24 @@ export async function traceBetween(
 
   result.timings.probesMs = Math.max(0, ...outcomes.map((p) => p.durationMs))
   const failed = outcomes.filter((p) => !p.ok)
+  // A pod's neighbour entry read FAILED on its node (left so by an earlier failure: the entry stays
+  // until traffic or garbage collection) says nothing once a probe that way reached the pod: the
+  // kernel resolved it again for that probe. A round trip (ICMP, TCP) proves both ways, UDP its own.
+  const reachedPod = (d: TraceDirection) => outcomes.some((p) => p.ok && (p.protocol !== 'udp' || p.direction === d))
+  const stale = hops.filter(
+    (h) =>
+      h.status === 'fail' && h.reason === 'no-neighbor' && h.stage === 'host-veth-egress' && reachedPod(h.direction),
+  )
+  for (const h of stale) {
+    h.status = 'warn'
+    h.detail = `${h.detail} (stale: a live probe reached the pod since)`
+    delete h.reason
+  }
+  if (stale.length) {
+    staticFault = firstFault(hops)
+    result.fault = staticFault
+    result.verdict = staticFault ? 'unreachable' : 'reachable'
+  }
   const lastForward = lastHopIndex(hops, 'forward')
   const lastReturn = lastHopIndex(hops, 'return')
   for (const p of outcomes) {

@@ -102,13 +102,15 @@ t.test('trace over a vxlan cluster', async (t) => {
     )
   })
 
-  await t.test('a destination neighbour caught being resolved is no fault', async (t) => {
-    // What a read a moment after node-1 forwarded the pod a packet can see: the pod's entry INCOMPLETE
-    // while ARP is under way. The kernel's state cannot be held there (an entry added INCOMPLETE is
-    // never resolved), so node-1's first read, the static one, is shown so; the probes then run on the
-    // real, working path. (A pod that never answers ARP is a case of vxlanFaultCases.)
+  /**
+   * node-1 read as it was a moment before: its first read, the static one, shows the destination
+   * pod's neighbour entry in `state`; the probes then run on the real, working path. The kernel can't
+   * be held in those states (an entry added INCOMPLETE is never resolved, one FAILED is resolved again
+   * by the next packet), so the read is what is changed.
+   */
+  const traceWithNeighbour = async (state: string) => {
     let reads = 0
-    const resolving = (path: string): KernelReader => {
+    const earlier = (path: string): KernelReader => {
       const local = new LocalKernelReader(path)
       return {
         describe: local.describe,
@@ -117,21 +119,53 @@ t.test('trace over a vxlan cluster', async (t) => {
         snapshot: async (req) => {
           const snap = await local.snapshot(req)
           if (reads++ > 0) return snap
-          const caught = {dst: b.ip, dev: b.hostVeth, state: ['INCOMPLETE']}
+          const caught = {dst: b.ip, dev: b.hostVeth, state: [state]}
           return {...snap, neigh: [...snap.neigh.filter((e) => !(e.dst === b.ip && e.dev === b.hostVeth)), caught]}
         },
       }
     }
     const r = await trace(a, b, {
       readerFor: (n: {name: string; netns?: {path: string}}) =>
-        n.name === n1.name ? resolving(n.netns!.path) : new LocalKernelReader(n.netns!.path),
+        n.name === n1.name ? earlier(n.netns!.path) : new LocalKernelReader(n.netns!.path),
     })
+    return {r, reads}
+  }
+
+  await t.test('a destination neighbour caught being resolved is no fault', async (t) => {
+    // What a read a moment after node-1 forwarded the pod a packet can see: INCOMPLETE while ARP is
+    // under way. (A pod that never answers ARP is a case of vxlanFaultCases.)
+    const {r, reads} = await traceWithNeighbour('INCOMPLETE')
     t.ok(reads > 0, 'node-1 was read through the wrapper')
     t.equal(r.verdict, 'reachable', 'verdict', {trace: summary(r)})
     t.equal(r.fault, undefined)
     const egress = r.hops.find((h) => h.direction === 'forward' && h.stage === 'host-veth-egress')!
     t.equal(egress.status, 'ok', egress.detail)
     t.match(egress.detail, /INCOMPLETE/, 'the state read is shown')
+  })
+
+  await t.test(
+    'a destination neighbour left FAILED by an earlier failure is stale once a probe reaches the pod',
+    async (t) => {
+      // As after a pod got its address back: the entry stays FAILED until traffic resolves it again.
+      const {r} = await traceWithNeighbour('FAILED')
+      t.equal(r.verdict, 'reachable', 'verdict', {trace: summary(r)})
+      t.equal(r.fault, undefined)
+      const egress = r.hops.find((h) => h.direction === 'forward' && h.stage === 'host-veth-egress')!
+      t.equal(egress.status, 'warn', 'flagged, as what was read')
+      t.match(egress.detail, /FAILED.*stale: a live probe reached the pod since/)
+    },
+  )
+
+  await t.test('a stale destination neighbour does not hide the fault the probes met', async (t) => {
+    // The return route missing on node-1: the forward probes still reach the pod (UDP), so the FAILED
+    // entry read on the way in is stale, and the fault is the missing route back.
+    const n0 = lab.nodes[0]!
+    const n1ns = lab.nodes[1]!.ns
+    await lab.sh(n1ns, `ip route del ${n0.podCIDR}`)
+    t.teardown(() => lab.sh(n1ns, `ip route replace ${n0.podCIDR} via 10.244.0.0 dev cnidbg.1 onlink`))
+    const {r} = await traceWithNeighbour('FAILED')
+    t.equal(r.verdict, 'unreachable', 'verdict', {trace: summary(r)})
+    t.match(r.fault, {reason: 'no-route', node: n1.name, direction: 'return'}, 'the route back', {trace: summary(r)})
   })
 
   await t.test('static-only reads state and injects nothing', async (t) => {
