@@ -31,7 +31,20 @@ export async function resolve(specifier, context, next) {
   }
 }
 
+/** Formats whose source this hook can hand over as read from disk (what Node's own load does). */
+const PLAIN = new Set(['module', 'json'])
+
 export async function load(url, context, next) {
+  if (url.startsWith('file:') && url.includes('/node_modules/') && !/[?#]/.test(url)) {
+    // A dependency, untouched by any hook: loaded here, so the hooks registered before this one (tap's
+    // mock and process tracker, which records and measures every file it sees, for coverage that is
+    // off) are not run for each of the many files a dependency such as client-node is made of. Importing
+    // client-node in a test process took half the CPU it did (2.5 s before), and a lab test file's
+    // process about a quarter less in all.
+    if (PLAIN.has(context.format))
+      return {format: context.format, source: await readFile(new URL(url)), shortCircuit: true}
+    if (context.format === 'commonjs') return {format: 'commonjs', source: null, shortCircuit: true}
+  }
   if (!url.startsWith('file:') || !TS.test(new URL(url).pathname)) return next(url, context)
   const file = fileURLToPath(url)
   const {code} = await transform(await readFile(file, 'utf8'), {
