@@ -77,6 +77,7 @@ import type {
   TraceTopology,
   TraceUnreadable,
 } from './types.js'
+import {faultAt} from './types.js'
 
 /** A probe's outcome and, once observed, the last hop that saw it. */
 type Outcome = ProbeOutcome & {lastSeenHop?: number}
@@ -539,17 +540,14 @@ function toTraceProbe(p: Outcome): TraceProbe {
 function firstFault(hops: TraceHop[]): TraceFault | undefined {
   const h = hops.find((x) => x.status === 'fail' && x.direction === 'forward') ?? hops.find((x) => x.status === 'fail')
   if (!h) return undefined
-  return withNetfilterObject({
-    hop: h.index,
-    direction: h.direction,
-    node: h.node,
-    netns: h.netns,
-    device: h.device,
-    reason: h.reason ?? 'unknown',
-    evidence: h.evidence ?? [h.detail],
-    hint: h.hint ?? '',
-    ...(h.policy ? {policy: h.policy} : {}),
-  })
+  return withNetfilterObject(
+    faultAt(h, {
+      reason: h.reason ?? 'unknown',
+      evidence: h.evidence ?? [h.detail],
+      hint: h.hint ?? '',
+      ...(h.policy ? {policy: h.policy} : {}),
+    }),
+  )
 }
 
 function lastHopIndex(hops: TraceHop[], dir: 'forward' | 'return'): number | undefined {
@@ -992,12 +990,7 @@ function decideFault(
   if (failed.length && failed.every((p) => p.kind === 'tcp' && p.refused)) {
     const listening = listeners ?? []
     const hop = hops.find((h) => h.direction === 'forward' && h.stage === 'pod-ingress')!
-    return {
-      hop: hop.index,
-      direction: 'forward',
-      node: hop.node,
-      netns: hop.netns,
-      device: hop.device,
+    return faultAt(hop, {
       reason: 'no-listener',
       evidence: [
         ...liveEvidence,
@@ -1008,7 +1001,7 @@ function decideFault(
             : `ss -ltn in ${B.label}: nothing listens on tcp :${plan.tcpPort}`,
       ],
       hint: `start the server on port ${plan.tcpPort} in ${B.ep.namespace}/${B.ep.name}, or trace the port it listens on (${execCmd(B.netns, 'ss -ltn')})`,
-    }
+    })
   }
 
   if (staticFault) return {...staticFault, evidence: [...staticFault.evidence, ...liveEvidence]}
@@ -1084,16 +1077,7 @@ function decideFault(
     default:
       hint = `inspect ${hop.netns}/${hop.device}: ${execCmd(nsOf(hop, A, B), `tcpdump -ni ${hop.device}`)}`
   }
-  return {
-    hop: hop.index,
-    direction: hop.direction,
-    node: hop.node,
-    netns: hop.netns,
-    device: hop.device,
-    reason,
-    evidence: liveEvidence,
-    hint,
-  }
+  return faultAt(hop, {reason, evidence: liveEvidence, hint})
 }
 
 function nsOf(hop: TraceHop, A: PodView, B: PodView) {

@@ -5,7 +5,7 @@
  */
 import type {IptablesRuleset, NfPacket} from '../kernel/netfilter.js'
 import {policyHint, policyOfDrop, policyRuleOfDelta} from './netfilter-objects.js'
-import type {TraceFault, TraceHop} from './types.js'
+import {faultAt, type TraceFault, type TraceHop} from './types.js'
 
 /**
  * The fault for the first delta line (`<namespace label> filter -A CNIDBG-NP-… -j DROP: +N packets`)
@@ -30,17 +30,12 @@ export function policyFaultFromDeltas(
     if (!hop) continue
     const drop = policyOfDrop(iptOf(label), ref)
     if (!drop) continue
-    return {
-      hop: hop.index,
-      direction: hop.direction,
-      node: hop.node,
-      netns: hop.netns,
-      device: hop.device,
+    return faultAt(hop, {
       reason: 'policy-denied',
       evidence: [...drop.evidence, ...evidence],
       hint: policyHint(drop, pkt),
       policy: drop.policies[0],
-    }
+    })
   }
   return undefined
 }

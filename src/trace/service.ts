@@ -39,6 +39,7 @@ import type {
   TraceServiceEndpoint,
   TraceTopology,
 } from './types.js'
+import {faultAt} from './types.js'
 
 export interface ServiceTarget {
   namespace: string
@@ -719,17 +720,12 @@ export async function traceToService(
     r.verdict = 'unreachable'
     hop.status = 'fail'
     hop.reason = 'unknown'
-    r.fault = {
-      hop: hop.index,
-      direction: 'forward',
-      node: hop.node,
-      netns: hop.netns,
-      device: hop.device,
+    r.fault = faultAt(hop, {
       reason: 'unknown',
       service: id,
       evidence: [`probe tcp ${rsv.info.clusterIP}:${rsv.info.port}: ${svc.probe.detail}`, ...dnat.evidence],
       hint: `the endpoint answers directly but not through ${rsv.info.clusterIP}:${rsv.info.port}: compare ${cmd('iptables-save -c -t nat')} with the endpoints`,
-    }
+    })
   }
   r.durationMs = Math.round(performance.now() - t0)
   return r

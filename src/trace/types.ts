@@ -178,6 +178,14 @@ export interface TraceFault {
   service?: string
 }
 
+/** A fault at `hop`: where is the hop's (its index, direction, node, namespace and device), what is given. */
+export function faultAt(
+  hop: Pick<TraceHop, 'index' | 'direction' | 'node' | 'netns' | 'device'>,
+  what: Omit<TraceFault, 'hop' | 'direction' | 'node' | 'netns' | 'device'>,
+): TraceFault {
+  return {hop: hop.index, direction: hop.direction, node: hop.node, netns: hop.netns, device: hop.device, ...what}
+}
+
 export type {ProbeProtocol}
 
 export interface TraceProbe extends ProbeReport {
