@@ -1,8 +1,13 @@
 // The module hooks scripts/test-loader.mjs registers (they run in Node's loader thread).
-import {readFile} from 'node:fs/promises'
+import {createHash, randomBytes} from 'node:crypto'
+import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {transform} from 'esbuild'
+import {transform, version} from 'esbuild'
+
+/** Where transpiled sources are kept (see load). */
+const CACHE = fileURLToPath(new URL('../node_modules/.cache/cnidbg-test-loader/', import.meta.url))
 
 // No .cts: the package is ESM, and nothing in it is CommonJS TypeScript.
 const TS = /\.m?tsx?$/
@@ -47,7 +52,8 @@ export async function load(url, context, next) {
   }
   if (!url.startsWith('file:') || !TS.test(new URL(url).pathname)) return next(url, context)
   const file = fileURLToPath(url)
-  const {code} = await transform(await readFile(file, 'utf8'), {
+  const source = await readFile(file, 'utf8')
+  const options = {
     format: 'esm',
     loader: file.endsWith('x') ? 'tsx' : 'ts',
     jsx: 'automatic',
@@ -58,6 +64,29 @@ export async function load(url, context, next) {
     target: 'node20',
     // The compiler options that change emit (tsconfig.json): ES2022 class fields, react-jsx.
     tsconfigRaw: {compilerOptions: {jsx: 'react-jsx', target: 'ES2022', useDefineForClassFields: true}},
-  })
+  }
+  // Every test process imports much the same sources: each is transpiled once per content, path,
+  // options and esbuild version, and kept in node_modules/.cache (gone with node_modules, as with
+  // `npm ci`). Written to a temporary name and renamed, so a process reading it never sees half a file.
+  const key = createHash('sha256')
+    .update(JSON.stringify([version, options]))
+    .update('\0')
+    .update(source)
+    .digest('hex')
+  const cached = join(CACHE, `${key}.mjs`)
+  try {
+    return {format: 'module', source: await readFile(cached, 'utf8'), shortCircuit: true}
+  } catch {
+    // Not transpiled yet.
+  }
+  const {code} = await transform(source, options)
+  try {
+    await mkdir(CACHE, {recursive: true})
+    const tmp = `${cached}.${process.pid}.${randomBytes(4).toString('hex')}`
+    await writeFile(tmp, code)
+    await rename(tmp, cached)
+  } catch {
+    // A cache that can't be written only costs the next process a transpile.
+  }
   return {format: 'module', source: code, shortCircuit: true}
 }
