@@ -3,7 +3,8 @@
 //
 //  1. wall time of `cnidbg lab up --nodes 3 --pods-per-node 2` in vxlan, vpc and in bgp on the
 //     routed underlay (N runs each, default 1; --no-up skips it)
-//  2. per mode (vxlan, host-gw, vpc, bgp; vpc pod→pod crosses the VPC router; bgp on the routed underlay, its two nodes on different subnets):
+//  2. per mode (vxlan, host-gw, vpc, bgp; in vpc both node→node and pod→pod cross the VPC router, each
+//     node a /32 behind it; bgp on the routed underlay, its two nodes on different subnets):
 //     iperf3 TCP throughput node→node over the underlay, and pod→pod across two nodes; the ratio is
 //     what the pod network keeps of the underlay's throughput. M pairs per mode (default 1), node→node
 //     and pod→pod alternating on one lab so both see the same load; the medians are compared.

@@ -133,8 +133,9 @@ export const CONTROL_PLANE_PORT = 6443
 
 /**
  * `--mode vpc`: the VPC router, a namespace of its own whose one port (VPC_ROUTER_IFACE) is on the
- * underlay bridge at VPC_ROUTER_IP. Every node's default route leads to it, and its kernel route
- * table (routes with VPC_ROUTE_PROTO) is the cloud route table the route-table API edits.
+ * underlay bridge at VPC_ROUTER_IP. Every node's address is a /32 and its default route leads to
+ * the router, so the router is in every path between nodes (network.ts, vpcHost), and its kernel
+ * route table (routes with VPC_ROUTE_PROTO) is the cloud route table the route-table API edits.
  */
 export function vpcRouterNetns(lab: string): string {
   return `${labNetnsPrefix(lab)}vpc`

@@ -11,6 +11,7 @@ import {
   ROUTED_UNDERLAY,
   subnetBridge,
   UNDERLAY_BRIDGE,
+  UNDERLAY_CIDR,
   UNDERLAY_PREFIX,
   VPC_ROUTER_PORT,
   labNetnsPrefix,
@@ -48,7 +49,10 @@ export async function createUnderlay(state: LabState): Promise<void> {
   await ipBatch(
     [
       ...bridges.flatMap((b) => [`link add ${b} type bridge stp_state 0`, `link set ${b} up`]),
-      `addr add ${CONTROL_PLANE_IP}/${UNDERLAY_PREFIX} dev ${bridges[0]}`,
+      // In a VPC the control plane is one more host behind the router, like the nodes (vpcHost).
+      ...(state.router
+        ? vpcHost(CONTROL_PLANE_IP, bridges[0]!, state.router.ip, UNDERLAY_CIDR)
+        : [`addr add ${CONTROL_PLANE_IP}/${UNDERLAY_PREFIX} dev ${bridges[0]}`]),
       // The control plane sits on the first subnet: nodes on the other one reach it through the
       // router, and its answers go back the same way.
       ...(state.underlayRouter
@@ -115,24 +119,42 @@ export async function createNode(state: LabState, node: LabNodeState): Promise<v
   )
   await ipBatch(
     [
-      `addr add ${node.nodeIP}/${UNDERLAY_PREFIX} dev ${NODE_IFACE}`,
       `link set ${NODE_IFACE} up`,
+      // In a VPC the node knows only the router: everything, other nodes too, goes through it.
+      ...(state.router
+        ? vpcHost(node.nodeIP, NODE_IFACE, state.router.ip, 'default')
+        : [`addr add ${node.nodeIP}/${UNDERLAY_PREFIX} dev ${NODE_IFACE}`]),
       // Routed underlay: the other subnet is behind the router. Not a default route: a pod CIDR
       // with no route must stay unroutable, not fall through to the router.
       ...(node.gateway ? [`route add ${ROUTED_UNDERLAY} via ${node.gateway} dev ${NODE_IFACE}`] : []),
     ],
     node.netns,
   )
-  // In a VPC the node knows only its subnet: everything else goes to the VPC router.
-  if (state.router) await ipBatch([`route add default via ${state.router.ip} dev ${NODE_IFACE}`], node.netns)
   // A node routes its pods' traffic: forwarding on, as kubelet's preflight expects.
   await setSysctls(node.netns, {'net.ipv4.ip_forward': '1'})
 }
 
 /**
+ * A host of the VPC (a node, the control plane), addressed as on GCP: its address is a /32, so no
+ * other host of the subnet is on-link; the router is reached by a host route, and `to` (the default
+ * route, or the subnet) goes through it. The hosts share the underlay bridge with the router, but
+ * never ARP for each other: node-to-node traffic crosses the router as pod traffic does, so the
+ * router is in every path, as a cloud's fabric is (and a bench's node-to-node baseline measures the
+ * same path the pods take, less the nodes' own forwarding).
+ */
+export function vpcHost(address: string, dev: string, router: string, to: string): string[] {
+  return [
+    `addr add ${address}/32 dev ${dev}`,
+    `route add ${router} dev ${dev} scope link`,
+    `route add ${to} via ${router} dev ${dev}`,
+  ]
+}
+
+/**
  * The VPC router: a namespace whose one port sits on the underlay bridge, forwarding between the
- * nodes by its own route table. It sends no ICMP redirects: nodes must keep sending through it (a
- * cloud router never tells an instance to bypass it), or the route table would stop mattering.
+ * nodes by its own route table. It holds the subnet on-link (the only one that does) and sends every
+ * packet back out of the port it came in by, but no ICMP redirect: nodes must keep sending through it
+ * (a cloud router never tells an instance to bypass it), or the route table would stop mattering.
  */
 export async function createVpcRouter(state: LabState): Promise<void> {
   const r = state.router

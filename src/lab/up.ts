@@ -351,7 +351,8 @@ export async function labUp(
         await createRouter(state)
         return `${state.underlay.netns}, bridges br0 br1, router ${state.underlayRouter.netns} (${state.underlayRouter.addresses.join(' ')})`
       }
-      return `${state.underlay.netns}, bridge ${state.underlay.bridge}, ${state.underlay.cidr}`
+      const ul = `${state.underlay.netns}, bridge ${state.underlay.bridge}, ${state.underlay.cidr}`
+      return state.router ? `${ul}, VPC router ${state.router.netns} ${state.router.ip} (nodes /32 behind it)` : ul
     })
     check()
     await steps.run('nodes', async () => {

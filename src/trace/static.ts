@@ -649,6 +649,29 @@ function onUnderlaySubnet(ctx: PathContext, v: NodeView, ip: string): boolean {
   return prefixContains(`${a.local}/${a.prefixlen}`, ip)
 }
 
+/**
+ * vpc: a node's two routes (src/lab/network.ts, vpcHost): its address is a /32, so the router is
+ * reached by a host route and the default route goes through it. Without the host route the kernel
+ * refuses the default one (the gateway is on no link), so the fix puts back both.
+ */
+function vpcRoutesFix(ctx: PathContext, v: NodeView, router: string): string {
+  return [
+    `route replace ${router} dev ${ctx.underlay} scope link`,
+    `route replace default via ${router} dev ${ctx.underlay}`,
+  ]
+    .map((c) => ipCmd(v.netns, c))
+    .join(' && ')
+}
+
+/**
+ * The fix for a node whose underlay address is gone. In vpc the kernel flushed the link's routes with
+ * its last address (the router's host route and the default), so they come back with it.
+ */
+function nodeAddressFix(ctx: PathContext, v: NodeView, peer: NodeView): string {
+  const add = ipCmd(v.netns, `addr add ${v.node.nodeIP}/${underlayPrefix(ctx, peer)} dev ${ctx.underlay}`)
+  return ctx.mode === 'vpc' && ctx.topo.router ? `${add} && ${vpcRoutesFix(ctx, v, ctx.topo.router.ip)}` : add
+}
+
 function routeFixHint(
   ctx: PathContext,
   v: NodeView,
@@ -663,8 +686,7 @@ function routeFixHint(
   if (ctx.mode === 'vxlan') {
     return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${networkAddress(dNode.podCIDR)} dev ${ctx.vtep} onlink`)
   }
-  if (ctx.mode === 'vpc' && ctx.topo.router)
-    return ipCmd(v.netns, `route replace default via ${ctx.topo.router.ip} dev ${ctx.underlay}`)
+  if (ctx.mode === 'vpc' && ctx.topo.router) return vpcRoutesFix(ctx, v, ctx.topo.router.ip)
   return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${dNode.nodeIP} dev ${ctx.underlay}`)
 }
 
@@ -817,8 +839,7 @@ function fixRouteForReverse(ctx: PathContext, v: NodeView, src: PodView): string
   if (ctx.mode === 'vxlan') {
     return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${networkAddress(sNode.podCIDR)} dev ${ctx.vtep} onlink`)
   }
-  if (ctx.mode === 'vpc' && ctx.topo.router)
-    return ipCmd(v.netns, `route replace default via ${ctx.topo.router.ip} dev ${ctx.underlay}`)
+  if (ctx.mode === 'vpc' && ctx.topo.router) return vpcRoutesFix(ctx, v, ctx.topo.router.ip)
   return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${sNode.nodeIP} dev ${ctx.underlay}`)
 }
 
@@ -1107,7 +1128,7 @@ function underlayTxChecks(
     h.fail(
       'address-missing',
       `${ctx.underlay} does not hold the node IP ${sNode.node.nodeIP}`,
-      ipCmd(sNode.netns, `addr add ${sNode.node.nodeIP}/${underlayPrefix(ctx, dNode)} dev ${ctx.underlay}`),
+      nodeAddressFix(ctx, sNode, dNode),
       [linkLine(ul)],
     )
   }
@@ -1159,7 +1180,7 @@ function underlayRxChecks(
     h.fail(
       'address-missing',
       `${ctx.underlay} does not hold the node IP ${dNode.node.nodeIP}`,
-      ipCmd(dNode.netns, `addr add ${dNode.node.nodeIP}/${underlayPrefix(ctx, sNode)} dev ${ctx.underlay}`),
+      nodeAddressFix(ctx, dNode, sNode),
       [linkLine(ul)],
     )
   }
@@ -1225,7 +1246,7 @@ function vpcHops(ctx: PathContext, rv: NodeView, dir: TraceDirection, src: PodVi
       nh.fail(
         'no-route',
         `no route to the VPC router ${rv.node.nodeIP}: ${ans.error}`,
-        ipCmd(sNode.netns, 'route show'),
+        vpcRoutesFix(ctx, sNode, rv.node.nodeIP),
         [`ip route get ${rv.node.nodeIP}: ${ans.error}`],
       )
     else nh.ok(`to ${VPC_ROUTER_NAME} ${rv.node.nodeIP}${ans?.ok ? `: ${routeLine(ans.route)}` : ''}`)

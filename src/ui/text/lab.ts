@@ -95,6 +95,7 @@ export function renderStatus(s: LabStatusResult): string[] {
     `  kubeconfig   ${s.kubeconfig}`,
     ...(s.nodeKubeconfig ? [`  on a node    ${s.nodeKubeconfig}`] : []),
     `  topology     ${s.topology || '(not written yet)'}`,
+    ...(s.router ? [`  VPC router   ${s.router.netns}, between the nodes; route-table API ${s.router.apiUrl}`] : []),
     '',
     ...table([
       ['NODE', 'NODE IP', 'POD CIDR', 'NAMESPACE', 'DAEMON', 'AGENT', 'KUBELET'],
