@@ -8,6 +8,7 @@
 export {
   AuthenticationV1Api,
   AuthorizationV1Api,
+  CertificatesV1Api,
   CoreV1Api,
   DiscoveryV1Api,
   KubeConfig,
@@ -21,6 +22,7 @@ export {
 } from '@kubernetes/client-node'
 export type {
   Informer,
+  V1CertificateSigningRequest,
   KubernetesListObject,
   KubernetesObject,
   ObjectCache,

@@ -8,10 +8,12 @@ import path from 'node:path'
 import t, {type Test} from 'tap'
 
 import AgentCommand from '../../src/commands/agent.js'
+import AgentSignerCommand from '../../src/commands/agent-signer.js'
 import RefDaemon from '../../src/commands/ref/daemon.js'
 import RefInstall from '../../src/commands/ref/install.js'
 import {decide} from '../../src/lab/apiserver/auth.js'
 import {startApiServer} from '../../src/lab/apiserver/server.js'
+import {readManifests} from '../../src/lab/manifests.js'
 import {ROOT} from '../helpers/capture.js'
 import {kubectl as runKubectl, selfSignedApiCert} from '../helpers/apiserver.js'
 
@@ -145,3 +147,25 @@ function checkManifests(t: Test, items: Obj[]): void {
   t.same(node.initContainers[0].command.slice(0, 3), ['cnidbg', 'ref', 'install'])
   has(RefInstall, node.initContainers[0].command, 'install')
 }
+
+t.test("deploy/optional's agent signer: non-root, read-only, no capabilities; its command's flags exist", async (t) => {
+  // Read as YAML: the lab API server serves no Deployments, so kubectl can't map this one there.
+  const items = readManifests(path.join(DEPLOY, 'optional')) as Obj[]
+  t.same(
+    items.map((o) => o.kind),
+    ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment'],
+  )
+  const pod = items.find((o) => o.kind === 'Deployment')!.spec.template.spec
+  t.equal(pod.serviceAccountName, 'cnidbg-agent-signer')
+  t.notOk(pod.hostNetwork || pod.hostPID, 'nothing of the host')
+  const c = pod.containers[0]
+  t.match(c.securityContext, {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: {drop: ['ALL']},
+  })
+  t.same(c.command.slice(0, 2), ['cnidbg', 'agent-signer'])
+  for (const f of c.command.filter((a: string) => a.startsWith('--')).map((a: string) => a.slice(2).split('=')[0]))
+    t.ok(f === 'json' || f in AgentSignerCommand.flags, `agent-signer: --${f} is a flag of the command`)
+})

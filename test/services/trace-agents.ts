@@ -16,7 +16,7 @@ import {AgentOps} from '../../src/agent/ops.js'
 import {startAgentServer} from '../../src/agent/server.js'
 import {newKeyAndCsr} from '../../src/agent/tls.js'
 import {Gate} from '../../src/kube/node-proxy-gate.js'
-import {CsrSigner} from '../../src/lab/apiserver/csr.js'
+import {CsrSigner} from '../../src/kube/agent-signing.js'
 import {writeServingCert} from '../../src/lab/credentials.js'
 
 import {CoreV1Api, KubeConfig} from '../../src/kube/client.js'

@@ -12,6 +12,7 @@ import fs from 'node:fs'
 
 import {AUTHENTICATED_GROUP, SERVICE_ACCOUNTS_GROUP, serviceAccountUser} from './rbac.js'
 import type {K8sObject} from './resources.js'
+import {NODE_NAME_EXTRA} from '../../kube/agent-signing.js'
 
 /** The audience of the API server itself (kubeadm's default issuer, which is also its --api-audiences). */
 export const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local'
@@ -50,8 +51,8 @@ interface Claims {
   }
 }
 
-/** The user extra keys kube-apiserver gives a node-bound ServiceAccount token. */
-export const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name'
+/** The user extra keys kube-apiserver gives a node-bound ServiceAccount token (NODE_NAME_EXTRA too). */
+export {NODE_NAME_EXTRA}
 export const NODE_UID_EXTRA = 'authentication.kubernetes.io/node-uid'
 
 const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64url')

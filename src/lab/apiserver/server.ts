@@ -59,7 +59,8 @@ import {
   type K8sObject,
   type ResourceName,
 } from './resources.js'
-import {CsrSigner, nodeAddressesOf, prepareCsr} from './csr.js'
+import {CsrSigner, nodeAddressesOf} from '../../kube/agent-signing.js'
+import {prepareCsr} from './csr.js'
 import {reviewOf, selfSubjectAccessReview, subjectAccessReview, tokenRequest, tokenReview} from './reviews.js'
 import {ServiceAccountTokens} from './sa-tokens.js'
 import {ApiError, badRequest, methodNotAllowed, notAcceptable, notFound, unsupportedMediaType} from './status.js'

@@ -19,49 +19,22 @@ import {
   kubeconfigEndpoint,
   readAgentCsr,
 } from '../../../src/kube/agent-csr.js'
-import {CoreV1Api, KubeConfig} from '../../../src/kube/client.js'
-import {startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'
-import {writeServingCert} from '../../../src/lab/credentials.js'
-import {applyManifests, readManifests} from '../../../src/lab/manifests.js'
-import {ROOT} from '../../helpers/capture.js'
+import type {KubeConfig} from '../../../src/kube/client.js'
+import type {ApiServer} from '../../../src/lab/apiserver/server.js'
 import {nodeObject} from './helpers/fixtures.js'
-import {apiCaller} from '../../helpers/apiserver.js'
+import {apiCaller, startPkiApiServer, type PkiApiServer} from '../../helpers/apiserver.js'
 
-const ADMIN = 'admin-0123456789abcdef'
+let server: PkiApiServer
 let api: ApiServer
+let ADMIN: string
 let dir: string
 let ca: X509Certificate
-const kubeconfig = (token: string): KubeConfig => {
-  const kc = new KubeConfig()
-  kc.loadFromString(api.kubeconfigYaml({token}))
-  return kc
-}
+const kubeconfig = (token: string): KubeConfig => server.kubeconfig(token)
 
 t.before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnidbg-csr-test-'))
-  const pki = {
-    dir,
-    tlsCert: path.join(dir, 'apiserver.crt'),
-    tlsKey: path.join(dir, 'apiserver.key'),
-    caCert: path.join(dir, 'ca.crt'),
-    caKey: path.join(dir, 'ca.key'),
-  }
-  await writeServingCert(pki)
-  ca = new X509Certificate(fs.readFileSync(pki.caCert))
-  api = await startApiServer({
-    port: 0,
-    tokens: [{token: ADMIN, user: {name: 'lab-admin', uid: '1', groups: ['system:masters']}}],
-    tls: {cert: fs.readFileSync(pki.tlsCert), key: fs.readFileSync(pki.tlsKey)},
-    clusterSigning: {certFile: pki.caCert, keyFile: pki.caKey},
-  })
-  const admin = path.join(dir, 'admin.kubeconfig')
-  api.writeKubeconfig(admin, {token: ADMIN, certificateAuthorityData: fs.readFileSync(pki.caCert).toString('base64')})
-  await applyManifests(admin, readManifests(path.join(ROOT, 'deploy')))
-  for (const [n, ip] of [
-    ['node1', '198.18.0.10'],
-    ['node2', '198.18.0.11'],
-  ])
-    api.store.create('nodes', undefined, nodeObject(n, ip) as never)
+  server = await startPkiApiServer(dir, {signing: true, nodes: {node1: '198.18.0.10', node2: '198.18.0.11'}})
+  ;({api, ca, adminToken: ADMIN} = server)
 })
 
 t.teardown(async () => {
@@ -70,15 +43,7 @@ t.teardown(async () => {
 })
 
 /** The agent's token, as the lab's kubelet mints it: bound to `node`, or to none. */
-async function agentToken(node?: string): Promise<string> {
-  const core = kubeconfig(ADMIN).makeApiClient(CoreV1Api)
-  const r = await core.createNamespacedServiceAccountToken({
-    name: 'cnidbg-agent',
-    namespace: 'cnidbg',
-    body: {spec: {audiences: [], ...(node ? {boundObjectRef: {apiVersion: 'v1', kind: 'Node', name: node}} : {})}},
-  })
-  return r.status!.token
-}
+const agentToken = (node?: string): Promise<string> => server.saToken('cnidbg-agent', node)
 
 let serial = 0
 async function ask(token: string, cn: string, ips: string[]) {

@@ -1,0 +1,56 @@
+// `cnidbg agent-signer`: bad input is a usage error, and --once makes one pass against an API server
+// (the lab's, its own signer off) with the --json envelope naming what it did. The controller itself
+// is tested in test/kube/agent-signer.ts.
+import t from 'tap'
+
+import {newKeyAndCsr} from '../../src/agent/tls.js'
+import {agentCommonName, createAgentCsr, kubeconfigEndpoint} from '../../src/kube/agent-csr.js'
+import AgentSigner from '../../src/commands/agent-signer.js'
+import {startPkiApiServer} from '../helpers/apiserver.js'
+import {runCommand} from '../helpers/capture.js'
+
+t.test('a missing or unreadable CA file is a usage error', async (t) => {
+  const missing = await runCommand(AgentSigner, 'agent-signer', ['--once', '--ca-key', '/nonexistent', '--json'])
+  t.equal(missing.exitCode, 2, '--ca-cert is required')
+  t.match(JSON.parse(missing.stdout), {status: 2, error: {code: 'USAGE'}})
+  const unreadable = await runCommand(AgentSigner, 'agent-signer', [
+    '--once',
+    '--ca-cert',
+    '/nonexistent/ca.crt',
+    '--ca-key',
+    '/nonexistent/ca.key',
+    '--json',
+  ])
+  t.equal(unreadable.exitCode, 2)
+  t.match(JSON.parse(unreadable.stdout), {
+    status: 2,
+    error: {code: 'SIGNER_FILE', message: /--ca-cert \/nonexistent\/ca.crt/},
+  })
+})
+
+t.test('--once signs the pending agent CSR and says so', async (t) => {
+  const server = await startPkiApiServer(t.testdir(), {signing: false, nodes: {node1: '198.18.0.10'}})
+  t.teardown(() => server.api.close())
+  const agent = server.kubeconfig(await server.saToken('cnidbg-agent', 'node1'))
+  const {csr} = await newKeyAndCsr(agentCommonName('node1'), ['198.18.0.10'])
+  await createAgentCsr(await kubeconfigEndpoint(agent), {name: 'agent-node1', request: csr})
+
+  const args = [
+    '--once',
+    '--ca-cert',
+    server.caFiles.certFile,
+    '--ca-key',
+    server.caFiles.keyFile,
+    '--kubeconfig',
+    server.admin,
+  ]
+  const json = await runCommand(AgentSigner, 'agent-signer', [...args, '--json'])
+  t.equal(json.exitCode, 0, json.stderr)
+  t.match(JSON.parse(json.stdout), {
+    command: 'agent-signer',
+    status: 0,
+    result: {watching: false, events: [{csr: 'agent-node1', outcome: 'signed', approved: true}]},
+  })
+  const again = await runCommand(AgentSigner, 'agent-signer', args)
+  t.match(again.stdout, /No unsigned CertificateSigningRequest of cnidbg\.dev\/agent-serving/)
+})
