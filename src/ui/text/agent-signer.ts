@@ -2,8 +2,16 @@ import chalk from 'chalk'
 
 import type {AgentSignerResult, SignerEvent} from '../../services/agent-signer.js'
 
+/**
+ * A request's own words (its subject, in `why`) and its name come from whoever made it: control
+ * characters are shown as `?`, so no request writes escapes or lines of its own into the log.
+ */
+// eslint-disable-next-line no-control-regex
+const printable = (s: string | undefined) => (s ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+
 /** One line per CSR a pass acted on or left pending. */
-export function formatSignerEvent(e: SignerEvent): string {
+export function formatSignerEvent(raw: SignerEvent): string {
+  const e = {...raw, csr: printable(raw.csr), why: printable(raw.why)}
   const what = e.csr ? `CSR ${e.csr}` : 'agent-signer'
   switch (e.outcome) {
     case 'signed':

@@ -15,6 +15,11 @@ t.test('a line per CSR: signed, pending with why and how to approve it, failed',
   )
   t.equal(stripAnsi(formatSignerEvent({csr: 'd', outcome: 'failed', why: 'usages x'})), 'failed CSR d: usages x')
   t.equal(stripAnsi(formatSignerEvent({csr: '', outcome: 'error', why: 'HTTP 500'})), 'error agent-signer: HTTP 500')
+  t.equal(
+    stripAnsi(formatSignerEvent({csr: 'e', outcome: 'failed', why: 'subject CN=x\n\u001b[2Jsigned CSR evil'})),
+    'failed CSR e: subject CN=x??[2Jsigned CSR evil',
+    "a request's control characters stay on its line, inert",
+  )
 })
 
 t.test('the result: the pass, nothing to do, or watching', async (t) => {
