@@ -64,6 +64,9 @@ export class AgentSigner {
     const csrs = (items ?? (await this.certs.listCertificateSigningRequest()).items)
       .map((c) => c as unknown as ApiObject)
       .filter((c) => c.spec?.signerName === AGENT_SIGNER && !c.status?.certificate && !refused(c))
+    // Forget the CSRs that are gone or done (the garbage collector removes old ones).
+    const open = new Set(csrs.map((c) => c.metadata.name ?? ''))
+    for (const name of this.pendingSeen.keys()) if (!open.has(name)) this.pendingSeen.delete(name)
     if (!csrs.length) return []
     const nodes = new Map(
       (await this.core.listNode()).items.map((n) => [n.metadata?.name ?? '', nodeAddressesOf(n as ApiObject)]),
