@@ -100,20 +100,25 @@ export async function pingEventually(netns: string, ip: string, tries = 5, extra
   return false
 }
 
-/** TCP: a one-shot nc listener in `server`, a client in `client` sending it one line. */
+/**
+ * TCP: a one-shot nc listener in `server` on `listenPort`, a client in `client` sending it one line to
+ * `serverIp:port` (a Service's ClusterIP and port, DNATed to the listener's, or the pod's own).
+ */
 export async function tcpOk(
   client: string,
   server: string,
   serverIp: string,
   port = 7000 + Math.floor(Math.random() * 1000),
+  listenPort = port,
 ): Promise<boolean> {
   // The client sends and the listener prints what it read until the client's FIN: the line comes before
   // the FIN in one stream, so a working path always delivers it. (The other way round, a listener that
   // answers could see the client's FIN first and quit before writing, which failed working paths.)
   let listening = true
-  const listener = runInNetns(netnsPath(server), 'nc', ['-l', String(port)], {input: '', timeoutMs: 60_000}).finally(
-    () => (listening = false),
-  )
+  const listener = runInNetns(netnsPath(server), 'nc', ['-l', String(listenPort)], {
+    input: '',
+    timeoutMs: 60_000,
+  }).finally(() => (listening = false))
   // The listener binds at some point after it is started (later on a loaded machine): retry the
   // connect until one is taken, or a deadline that only a failure ever reaches.
   const deadline = Date.now() + 45_000
