@@ -107,6 +107,15 @@ export async function trace(opts: TraceCommandOptions): Promise<TraceResult> {
   ).catch((error: unknown) => {
     throw apiError(error, path)
   })
+  const [from, to] = refs
+  if (!service && from && to && from.namespace === to.namespace && from.name === to.name)
+    throw new UsageError(
+      `${opts.podA} and ${opts.podB} are the same pod (${from.namespace}/${from.name}): it reaches its own address over its loopback, with no network path to trace.`,
+      {
+        code: 'TRACE_SAME_POD',
+        suggestions: ['Trace it to another pod, or to a Service it serves: cnidbg trace POD svc/NAME'],
+      },
+    )
   const labTopo = lab ? loadLabTopology(lab) : undefined
   const diag = labTopo ? new Map(labTopo.nodes.map((n) => [n.name, n.diagUrl])) : undefined
   const only = lab ? (name: string) => name.startsWith(labNetnsPrefix(lab)) : undefined

@@ -44,7 +44,15 @@ t.test('clear errors before any probe: unknown pod, pod without an IP, unreachab
     metadata: {name: 'pending', namespace: 'default'},
     spec: {containers: [], nodeName: 'node1'},
   })
-  t.equal(await codeOf(trace({...base, kubeconfig, podA: 'pending', podB: 'pending'})), 'TRACE_POD_NOT_READY')
+  server.store.create('pods', 'default', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {name: 'pending2', namespace: 'default'},
+    spec: {containers: [], nodeName: 'node1'},
+  })
+  t.equal(await codeOf(trace({...base, kubeconfig, podA: 'pending', podB: 'pending2'})), 'TRACE_POD_NOT_READY')
+  // One pod twice, by name and by namespace/name: nothing to trace, said before anything is read.
+  t.equal(await codeOf(trace({...base, kubeconfig, podA: 'pending', podB: 'default/pending'})), 'TRACE_SAME_POD')
   const dead = join(dir, 'dead')
   writeFileSync(dead, server.kubeconfigYaml().replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'))
   t.equal(await codeOf(trace({...base, kubeconfig: dead, podA: 'a', podB: 'b'})), 'TRACE_API_UNREACHABLE')
