@@ -31,11 +31,20 @@ export function readServingCert(certFile: string, keyFile: string): ServingCert 
   return {cert, key: readFileSync(keyFile), fingerprint: fingerprintOf(cert)}
 }
 
+/** openssl req's arguments for a fresh P-256 key, unencrypted. */
+const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'] as const
+
+/** A DNS name as a certificate may hold it: nothing openssl's `subjectAltName=` list would read as syntax. */
+const DNS_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/
+
 /** A self-signed certificate for these names and addresses (`CN=cnidbg-agent <node>`). */
 export async function selfSignedCert(node: string, sans: readonly string[]): Promise<ServingCert> {
+  const names = [...new Set(['127.0.0.1', 'localhost', ...sans])]
+  // A name comes from --listen: a comma or colon in it would add SANs of its own to the list below.
+  const odd = names.find((n) => !isIP(n) && !DNS_NAME.test(n))
+  if (odd !== undefined) throw new Error(`not an IP address or DNS name for the certificate: ${JSON.stringify(odd)}`)
   const dir = mkdtempSync(join(tmpdir(), 'cnidbg-agent-tls-'))
   try {
-    const names = [...new Set(['127.0.0.1', 'localhost', ...sans])]
     const san = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')
     const [certFile, keyFile] = [join(dir, 'tls.crt'), join(dir, 'tls.key')]
     await runOk(
@@ -43,11 +52,7 @@ export async function selfSignedCert(node: string, sans: readonly string[]): Pro
       [
         'req',
         '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
+        ...NEW_P256_KEY,
         '-days',
         '365',
         '-subj',
@@ -72,6 +77,8 @@ export async function selfSignedCert(node: string, sans: readonly string[]): Pro
  * IPs (the names trace checks the certificate against).
  */
 export async function newKeyAndCsr(commonName: string, ips: readonly string[]): Promise<{key: Buffer; csr: string}> {
+  const odd = ips.find((ip) => !isIP(ip))
+  if (odd !== undefined) throw new Error(`not an IP address for the certificate request: ${JSON.stringify(odd)}`)
   const dir = mkdtempSync(join(tmpdir(), 'cnidbg-agent-csr-'))
   try {
     const [csrFile, keyFile] = [join(dir, 'tls.csr'), join(dir, 'tls.key')]
@@ -80,11 +87,7 @@ export async function newKeyAndCsr(commonName: string, ips: readonly string[]): 
       [
         'req',
         '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
+        ...NEW_P256_KEY,
         '-subj',
         `/CN=${commonName.replace(/[^A-Za-z0-9.:-]/g, '-')}`,
         '-addext',
