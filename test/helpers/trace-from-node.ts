@@ -273,8 +273,7 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
 
   const forgetFailedNeighbours = async () => {
     for (const n of state.nodes)
-      for (const nud of ['failed', 'incomplete'])
-        await run('ip', ['-n', n.netns, 'neigh', 'flush', 'nud', nud], {timeoutMs: 30_000})
+      await run('ip', ['-n', n.netns, 'neigh', 'flush', 'nud', 'failed', 'nud', 'incomplete'], {timeoutMs: 30_000})
   }
 
   for (const c of CASES.filter((_, i) => i % of === shard)) {
