@@ -436,11 +436,7 @@ export async function traceBetween(
     (h) =>
       h.status === 'fail' && h.reason === 'no-neighbor' && h.stage === 'host-veth-egress' && reachedPod(h.direction),
   )
-  for (const h of stale) {
-    h.status = 'warn'
-    h.detail = `${h.detail} (stale: a live probe reached the pod since)`
-    delete h.reason
-  }
+  for (const h of stale) overruled(h, 'stale: a live probe reached the pod since')
   if (stale.length) {
     staticFault = firstFault(hops)
     result.fault = staticFault
@@ -501,12 +497,7 @@ export async function traceBetween(
     result.verdict = 'reachable'
     result.fault = undefined
     if (staticFault) {
-      for (const h of hops) {
-        if (h.status !== 'fail') continue
-        h.status = 'warn'
-        h.detail = `${h.detail} (but the live probes passed)`
-        delete h.reason
-      }
+      for (const h of hops) if (h.status === 'fail') overruled(h, 'but the live probes passed')
       notes.push('the static checks flagged a problem the live probes did not hit')
     }
   } else {
@@ -535,6 +526,13 @@ function toTraceProbe(p: Outcome): TraceProbe {
   if (p.port !== undefined) out.port = p.port
   if (p.lastSeenHop !== undefined) out.lastSeenHop = p.lastSeenHop
   return out
+}
+
+/** A static finding the live probes overruled: kept as a warning that says why, no longer a fault. */
+function overruled(h: TraceHop, why: string): void {
+  h.status = 'warn'
+  h.detail = `${h.detail} (${why})`
+  delete h.reason
 }
 
 function firstFault(hops: TraceHop[]): TraceFault | undefined {
