@@ -45,6 +45,11 @@ export function requireEnvironment(binaries: readonly string[] = ['ip', 'nsenter
       ],
     })
   }
+  requirePrograms(binaries)
+}
+
+/** The programs on PATH, for work that needs no root (`cnidbg agent-signer` runs as nobody). */
+export function requirePrograms(binaries: readonly string[]): void {
   const missing = binaries.filter((b) => !findInPath(b))
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((b) => PACKAGE_OF[b] ?? b))]

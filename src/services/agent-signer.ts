@@ -4,10 +4,11 @@
  */
 import {accessSync, constants} from 'node:fs'
 
-import {UsageError} from '../core/errors.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
 import {surviveUnhandledRejections} from '../core/http.js'
 import type {SignerEvent} from '../kube/agent-signer.js'
-import {requireEnvironment} from '../netns/preflight.js'
+import {redact} from '../kube/redact.js'
+import {requirePrograms} from '../netns/preflight.js'
 import {onCleanup} from '../process/cleanup.js'
 
 export type {SignerEvent} from '../kube/agent-signer.js'
@@ -29,7 +30,8 @@ export interface AgentSignerResult {
 }
 
 export async function runAgentSigner(opts: AgentSignerServiceOptions): Promise<AgentSignerResult> {
-  requireEnvironment(['openssl'])
+  // No root: it only talks to the API and runs openssl (deploy/optional runs it as nobody).
+  requirePrograms(['openssl'])
   for (const [flag, file] of [
     ['--ca-cert', opts.caCert],
     ['--ca-key', opts.caKey],
@@ -50,7 +52,17 @@ export async function runAgentSigner(opts: AgentSignerServiceOptions): Promise<A
   if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath)
   else kc.loadFromDefault()
   const signer = new AgentSigner({kc, ca: {certFile: opts.caCert, keyFile: opts.caKey}, log: opts.log})
-  if (opts.once) return {events: await signer.pass(), watching: false}
+  if (opts.once) {
+    try {
+      return {events: await signer.pass(), watching: false}
+    } catch (error) {
+      // Listing the CSRs or the Nodes failed: the cluster, not cnidbg (the per-CSR failures are events).
+      throw new EnvironmentError(`The API server did not answer the signer: ${redact((error as Error).message)}`, {
+        code: 'SIGNER_API',
+        suggestions: ['Check the kubeconfig (--kubeconfig, $KUBECONFIG) and that its user may list CSRs and Nodes.'],
+      })
+    }
+  }
   signer.start()
   onCleanup('agent signer', () => signer.stop())
   // Runs for the cluster's lifetime: a stray rejection is logged, not the end of the signer.

@@ -1,6 +1,8 @@
 // `cnidbg agent-signer`: bad input is a usage error, and --once makes one pass against an API server
 // (the lab's, its own signer off) with the --json envelope naming what it did. The controller itself
 // is tested in test/kube/agent-signer.ts.
+import {readFileSync, writeFileSync} from 'node:fs'
+
 import t from 'tap'
 
 import {newKeyAndCsr} from '../../src/agent/tls.js'
@@ -44,7 +46,12 @@ t.test('--once signs the pending agent CSR and says so', async (t) => {
     '--kubeconfig',
     server.admin,
   ]
-  const json = await runCommand(AgentSigner, 'agent-signer', [...args, '--json'])
+  // As deploy/optional runs it: not root (it needs none, and must not ask for it).
+  const getuid = process.getuid
+  process.getuid = () => 65534
+  const json = await runCommand(AgentSigner, 'agent-signer', [...args, '--json']).finally(() => {
+    process.getuid = getuid
+  })
   t.equal(json.exitCode, 0, json.stderr)
   t.match(JSON.parse(json.stdout), {
     command: 'agent-signer',
@@ -53,4 +60,23 @@ t.test('--once signs the pending agent CSR and says so', async (t) => {
   })
   const again = await runCommand(AgentSigner, 'agent-signer', args)
   t.match(again.stdout, /No unsigned CertificateSigningRequest of cnidbg\.dev\/agent-serving/)
+})
+
+t.test('--once with no API server answering: an environment error, exit 3', async (t) => {
+  const server = await startPkiApiServer(t.testdir(), {signing: false, nodes: {}})
+  const dead = `${server.admin}.dead`
+  writeFileSync(dead, readFileSync(server.admin, 'utf8').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'))
+  await server.api.close()
+  const r = await runCommand(AgentSigner, 'agent-signer', [
+    '--once',
+    '--ca-cert',
+    server.caFiles.certFile,
+    '--ca-key',
+    server.caFiles.keyFile,
+    '--kubeconfig',
+    dead,
+    '--json',
+  ])
+  t.equal(r.exitCode, 3, r.stdout)
+  t.match(JSON.parse(r.stdout), {status: 3, error: {code: 'SIGNER_API', message: /did not answer the signer/}})
 })
