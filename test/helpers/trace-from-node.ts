@@ -39,7 +39,8 @@ const KUBECONFIG = '/tmp/node.kubeconfig'
 // checkout this test runs from (the program, as a node's image would hold it), staged aside on a
 // private /dev/shm; then a tmpfs over each of the next $2 paths; the checkout is put back if one of
 // them covered it (a clone under /tmp); then stdin into the next path (the kubeconfig, in the fresh
-// /tmp), then the program. Every value is a positional parameter; none is part of the script.
+// /tmp), then the program, with the node's /tmp for temp files (not the TMPDIR the tests may have,
+// which the private /dev/shm hides). Every value is a positional parameter; none is part of the script.
 const ISOLATE_SCRIPT = `set -e
 keep=$1; n=$2; shift 2
 mount -t tmpfs -o mode=0700 cnidbg-proof-stage /dev/shm
@@ -48,6 +49,7 @@ mount --rbind "$keep" /dev/shm/keep
 while [ "$n" -gt 0 ]; do mount -t tmpfs -o mode=0755 cnidbg-proof "$1"; shift; n=$((n - 1)); done
 if [ ! -e "$keep/package.json" ]; then mkdir -p "$keep"; mount --rbind /dev/shm/keep "$keep"; fi
 cat > "$1"; shift
+unset TMPDIR
 exec "$@"`
 
 /** `argv` inside `netns`, isolated as above, with `kubeconfig` (its text) at KUBECONFIG. */

@@ -1,4 +1,5 @@
 import {existsSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -96,7 +97,7 @@ t.test('reapStale removes stale runs, never live ones, kept ones only on request
   const live = ownMarker(newRunId(), 'live-test')
   const kept = ownMarker(newRunId(), 'kept-test', true)
   for (const m of [stale, live, kept]) {
-    const dir = mkdtempSync(`/tmp/cnidbg-${m.id}-`)
+    const dir = mkdtempSync(join(tmpdir(), `cnidbg-${m.id}-`))
     m.dirs.push(dir)
     m.netns.push(`${NETNS_PREFIX}${m.id}-host`)
     writeMarker(m)
