@@ -13,7 +13,6 @@ import {
   allConverged,
   annotations,
   eventually,
-  fdbs,
   httpGet,
   ping,
   routes,
@@ -125,11 +124,9 @@ t.test('vxlan mode, three nodes', async (t) => {
   await t.test('drift: stale FDB dst and stale neighbour MAC are replaced', async (t) => {
     const n0 = lab.nodes[0]!.ns
     const mac2 = annotations(lab, 2)[ANN_VTEP_MAC]!
+    // runOk proves the stale entry went in; reading it back would race node 0's daemon, which reconciles
+    // every 250 ms and may already have rewritten it (a loaded machine once saw exactly that).
     await runOk('bridge', ['-n', n0, 'fdb', 'replace', mac2, 'dev', VTEP, 'dst', '198.18.0.99', 'self', 'permanent'])
-    t.ok(
-      (await fdbs(n0, VTEP)).some((f) => f.mac === mac2 && f.dst === '198.18.0.99'),
-      'stale entry in place',
-    )
     await eventually('fdb dst fixed', () => vxlanConverged(lab, 0, [1, 2]))
     t.pass('FDB dst rewritten')
     await ip(['neigh', 'replace', '10.244.2.0', 'lladdr', '02:de:ad:00:be:ef', 'dev', VTEP, 'nud', 'permanent'], n0)
