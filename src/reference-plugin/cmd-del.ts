@@ -6,7 +6,12 @@ import {hostIp, ipError, nodeHasLink} from './node-exec.js'
 import type {Ctx} from './skel.js'
 import {hostVethName} from './veth.js'
 
-const GONE = /Cannot find device|does not exist/
+/**
+ * What `ip` says when the link to delete is not there. "No such device" is the kernel's answer when the
+ * link was there as `ip` looked up its name and gone when the deletion reached it: a pod's namespace
+ * being deleted takes both veth ends away in the background, so a DEL that races it meets exactly that.
+ */
+export const GONE = /Cannot find device|does not exist|No such device/
 
 /**
  * DEL: delete the node side by its deterministic name (the pod side goes with it) and release the

@@ -1,6 +1,7 @@
 import {parseRefConf} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE, joinErrors} from './errors.js'
+import {GONE} from './cmd-del.js'
 import {hostIp, ipError, parseJsonLines} from './node-exec.js'
 import type {Ctx} from './skel.js'
 import {batchLine} from './batch.js'
@@ -47,7 +48,7 @@ export async function cmdGc(ctx: Ctx): Promise<void> {
       const stale = await staleVeths(ctx.name, valid)
       if (stale.length > 0) {
         const r = await hostIp(stale.map((n) => batchLine('link', 'del', 'dev', n)))
-        if (r.exitCode !== 0 && !/Cannot find device/.test(r.stderr)) errors.push(ipError('deleting stale veths', r))
+        if (r.exitCode !== 0 && !GONE.test(r.stderr)) errors.push(ipError('deleting stale veths', r))
       }
     } catch (error) {
       errors.push(error instanceof CniError ? error : new CniError(CODE.KERNEL_OPERATION_FAILED, String(error)))

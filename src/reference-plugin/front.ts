@@ -76,7 +76,7 @@ if [ "$CNI_COMMAND" = DEL ]; then
 $host
 CNIDBG_BATCH
 ) || case "$err" in
-  *"Cannot find device"* | *"does not exist"*) ;;
+  *"Cannot find device"* | *"does not exist"* | *"No such device"*) ;;
   *)
     printf '%s' "$conf" | "$node" "$0" --del-failed "$err"
     exit $?

@@ -4,7 +4,7 @@ import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import t from 'tap'
+import t, {type Test} from 'tap'
 
 import {which} from '../../src/process/lite-exec.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
@@ -50,6 +50,52 @@ for (const [entry, how, x] of [
     t.notOk(await hasLink(hostVethName(o.containerID, 'eth0')), 'the node side is gone')
     t.equal((await node.invoke(entry, 'DEL', conf, o)).exitCode, 0, 'the valid config then releases the address')
     t.same(reservations(`deltype${x}`), [])
+  })
+}
+
+/**
+ * A dir with an `ip` that, given a batch deleting a link, deletes it and then fails as the kernel answers
+ * when the link vanished between ip's lookup of its name and the deletion: what a DEL racing the
+ * deletion of the pod's namespace meets (conformance's del.netns-gone once saw it).
+ */
+function vanishingIp(t: Test): string {
+  const bin = mkdtempSync(join(tmpdir(), 'cnidbg-iprace-'))
+  t.teardown(() => rmSync(bin, {recursive: true, force: true}))
+  const real = which('ip')
+  const script = `#!/bin/sh
+if [ "$1" = -batch ]; then
+  input=$(cat)
+  case "$input" in
+  *"link del"*)
+    printf '%s\\n' "$input" | '${real}' -batch - >/dev/null 2>&1
+    echo 'RTNETLINK answers: No such device' >&2
+    echo 'Command failed -:1' >&2
+    exit 1
+    ;;
+  esac
+  printf '%s\\n' "$input" | '${real}' -batch -
+  exit $?
+fi
+exec '${real}' "$@"
+`
+  writeFileSync(join(bin, 'ip'), script, {mode: 0o755})
+  return bin
+}
+
+for (const [entry, how, x] of [
+  ['cnidbg-ref', 'shell front', 'f'],
+  ['cnidbg-ref-1p', 'one process', 'p'],
+] as const) {
+  t.test(`${how}: a DEL whose node side vanishes under it ("No such device") succeeds`, async (t) => {
+    const pod = await node.pod(`delrace${x}`)
+    const conf = refConf('1.1.0', {}, {name: `delrace${x}`})
+    const o = {containerID: `delrace-${x}`, netns: pod.path, ifname: 'eth0'}
+    t.equal((await node.invoke(entry, 'ADD', conf, o)).exitCode, 0)
+    const bin = vanishingIp(t)
+    const del = await node.invoke(entry, 'DEL', conf, {...o, env: {PATH: `${bin}:${process.env.PATH}`}})
+    t.equal(del.exitCode, 0, del.stdout)
+    t.notOk(await hasLink(hostVethName(o.containerID, 'eth0')), 'the node side is gone')
+    t.same(reservations(`delrace${x}`), [], 'the address is released')
   })
 }
 
