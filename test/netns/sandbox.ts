@@ -1,4 +1,13 @@
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, statSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -93,7 +102,17 @@ t.test('every program of a sandbox enters one mount namespace, made once, kept b
   t.not(a, readlinkSync('/proc/self/ns/mnt'), 'not ours')
   t.equal(await mnt(), a, 'a later call enters it again')
   t.equal(ownMountFds().length, fdsBefore.length + 1, 'we hold it by one descriptor')
-  t.same(processesInNamespaces([sb.host.name]), [], 'no process holds it: nothing is left to reap after a SIGKILL')
+  const held = processesInNamespaces([sb.host.name])
+  // Should it ever fail (it did once, with 72 processes, under a loaded run): which processes they were.
+  const described = held.map((pid) => {
+    try {
+      const ns = ['net', 'mnt'].map((k) => readlinkSync(`/proc/${pid}/ns/${k}`)).join(' ')
+      return `${pid} [${ns}] ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 200)}`
+    } catch {
+      return `${pid} (gone)`
+    }
+  })
+  t.same(described, [], 'no process holds it: nothing is left to reap after a SIGKILL')
   t.equal((await sb.run('ls', ['/sys/class/net'])).stdout, 'lo\n', "the host netns's own /sys")
 
   // Mounts under /run/netns propagate into it: a namespace made later is there, one deleted is gone.
