@@ -1,5 +1,17 @@
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {basename, join, resolve} from 'node:path'
 
@@ -147,18 +159,39 @@ function procGroup(pid: number): number | undefined {
  * any more and are not listed.
  */
 export function processesInNamespaces(netnsNames: readonly string[]): number[] {
-  const nets = new Set(netnsNames.map((n) => nsIdentity(netnsPath(n))).filter((x): x is string => x !== undefined))
-  if (nets.size === 0) return []
-  const pids = procPids()
-  const inNet = pids.filter((pid) => nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? ''))
-  const hostMnt = new Set([nsIdentity('/proc/self/ns/mnt'), nsIdentity('/proc/1/ns/mnt')])
-  const mnts = new Set(
-    inNet
-      .map((pid) => nsIdentity(`/proc/${pid}/ns/mnt`))
-      .filter((x): x is string => x !== undefined && !hostMnt.has(x)),
-  )
-  const inMnt = mnts.size === 0 ? [] : pids.filter((pid) => mnts.has(nsIdentity(`/proc/${pid}/ns/mnt`) ?? ''))
-  return [...new Set([...inNet, ...inMnt])].sort((a, b) => a - b)
+  // Every namespace is held open while the others are matched against it. A namespace's inode goes to
+  // the next namespace made anywhere once the last holder lets go of it: a plugin server that exits
+  // mid-scan frees its sandbox's mount namespace, and an identity read from it before would then name
+  // another sandbox's (a conformance run once stopped a concurrent run's plugin server that way).
+  const held: number[] = []
+  const hold = (path: string): string | undefined => {
+    try {
+      const fd = openSync(path, 'r')
+      held.push(fd)
+      const s = fstatSync(fd)
+      return `${s.dev}:${s.ino}`
+    } catch {
+      return undefined
+    }
+  }
+  try {
+    const nets = new Set(netnsNames.map((n) => hold(netnsPath(n))).filter((x): x is string => x !== undefined))
+    if (nets.size === 0) return []
+    const pids = procPids()
+    const inNet = pids.filter((pid) => nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? ''))
+    const hostMnt = new Set([nsIdentity('/proc/self/ns/mnt'), nsIdentity('/proc/1/ns/mnt')])
+    const mnts = new Set<string>()
+    for (const pid of inNet) {
+      const mnt = hold(`/proc/${pid}/ns/mnt`)
+      // Still in one of the networks once its mount namespace is held: the pid was not passed on to a
+      // process of another network meanwhile, so the namespace held is this process's.
+      if (mnt && !hostMnt.has(mnt) && nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? '')) mnts.add(mnt)
+    }
+    const inMnt = mnts.size === 0 ? [] : pids.filter((pid) => mnts.has(nsIdentity(`/proc/${pid}/ns/mnt`) ?? ''))
+    return [...new Set([...inNet, ...inMnt])].sort((a, b) => a - b)
+  } finally {
+    for (const fd of held) closeSync(fd)
+  }
 }
 
 const signal = (target: number, sig: NodeJS.Signals): void => {

@@ -1,15 +1,18 @@
-import {existsSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import t from 'tap'
 
 import {
+  killNamespaceProcesses,
   MARKER_DIR,
   markerState,
   newRunId,
   orphanNetns,
   ownMarker,
+  processesInNamespaces,
   readMarker,
   readMarkers,
   reapStale,
@@ -20,6 +23,9 @@ import {
 } from '../../src/netns/markers.js'
 import {createNetns, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
 import {assertNothingLeft, machineState} from '../helpers/machine.js'
+
+/** Prints its own pid (in the netns) and that of a child gone back to netns $1, then waits. */
+const SCAN_SCRIPT = 'echo $$; nsenter --net="$1" -- sleep 60 & echo $!; wait'
 
 const before = await machineState()
 const made: Marker[] = []
@@ -122,5 +128,60 @@ t.test('reapStale removes stale runs, never live ones, kept ones only on request
     t.notOk(existsSync(m.dirs[0]!))
   }
 })
+
+t.test(
+  'processesInNamespaces: inside the netns, or sharing its private mount namespace; nothing left open',
+  async (t) => {
+    const m = ownMarker(newRunId(), 'scan-test')
+    const net = `${NETNS_PREFIX}${m.id}-host`
+    m.netns.push(net)
+    writeMarker(m)
+    made.push(m)
+    await createNetns(net)
+    // In the netns and a private mount namespace: a shell, and a child of it that went back to the root
+    // netns but keeps the mount namespace (as a plugin's child may).
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        net,
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        SCAN_SCRIPT,
+        'cnidbg-scan',
+        `/proc/${process.pid}/ns/net`,
+      ],
+      {stdio: ['ignore', 'pipe', 'ignore']},
+    )
+    t.teardown(() => child.kill('SIGKILL'))
+    const [inside, outside] = await new Promise<number[]>((resolve) => {
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        const pids = out.split('\n').filter(Boolean).map(Number)
+        if (pids.length === 2) resolve(pids)
+      })
+    })
+    const fds = () => readdirSync('/proc/self/fd').length
+    const before = fds()
+    const found = processesInNamespaces([net])
+    t.equal(fds(), before, 'every namespace it held open is closed again')
+    t.ok(found.includes(inside!), `the process in the netns (${inside}) is found: ${found.join(' ')}`)
+    t.ok(found.includes(outside!), `the one sharing only its mount namespace (${outside}) is found too`)
+    t.notOk(found.includes(process.pid), 'never this process')
+    const killed = await killNamespaceProcesses([net], 500)
+    t.ok(
+      [inside, outside].every((p) => killed.includes(p!)),
+      'and both are stopped',
+    )
+    await releaseMarker(m)
+  },
+)
 
 t.test('the machine is as before', async (t) => assertNothingLeft(t, before))
