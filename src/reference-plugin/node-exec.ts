@@ -21,9 +21,9 @@ export function nodeHasLink(name: string): boolean | undefined {
   }
 }
 
-/** `ip -batch -` in the plugin's own netns (the node). */
-export function hostIp(lines: readonly string[], json = false): Promise<LiteResult> {
-  return liteRun('ip', [...(json ? ['-j'] : []), '-batch', '-'], {
+/** `ip -batch -` in the plugin's own netns (the node); with `force`, every line runs even after one fails. */
+export function hostIp(lines: readonly string[], json = false, force = false): Promise<LiteResult> {
+  return liteRun('ip', [...(json ? ['-j'] : []), ...(force ? ['-force'] : []), '-batch', '-'], {
     input: lines.join('\n') + '\n',
     timeoutMs: TIMEOUT_MS,
   })

@@ -1,10 +1,13 @@
 // GC attributes node-side veths by their alias: an interface name that quotes could cut out of the
 // alias must still come back intact, so a GC that lists the attachment as valid keeps its veth.
-import {existsSync, readdirSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 import t from 'tap'
 
 import {ip} from '../../src/netns/netns.js'
+import {which} from '../../src/process/lite-exec.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
 import {bundle, Node, refConf} from '../helpers/ref-plugins.js'
 
@@ -55,4 +58,46 @@ t.test("GC deletes only veths whose name is the one their alias's attachment der
   t.equal(gc.exitCode, 0, gc.stdout)
   const links = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
   t.ok(links.includes('cnidbgforeign0'), 'a veth whose name is not hostVethName(cid, ifname) stays')
+})
+
+t.test('GC deletes every stale veth, even when one of them is gone by the time it is deleted', async (t) => {
+  const conf = refConf('1.1.0', {}, {name: 'gcgone'})
+  const atts = []
+  for (const c of ['a', 'b']) {
+    const pod = await node.pod(`gcg${c}`)
+    const o = {containerID: `gcg-${c}`, netns: pod.path, ifname: 'eth0'}
+    t.equal((await node.invoke('cnidbg-ref', 'ADD', conf, o)).exitCode, 0)
+    atts.push(o)
+  }
+  // An `ip` first on PATH that, given a batch deleting several links, deletes the first one itself
+  // before the batch runs: as when that pod's namespace was deleted meanwhile.
+  const bin = mkdtempSync(join(tmpdir(), 'cnidbg-ipgone-'))
+  t.teardown(() => rmSync(bin, {recursive: true, force: true}))
+  const real = which('ip')
+  const script = `#!/bin/sh
+for a in "$@"; do
+  if [ "$a" = -batch ]; then
+    input=$(cat)
+    if [ "$(printf '%s\\n' "$input" | grep -c '^link del dev ')" -ge 2 ]; then
+      first=$(printf '%s\\n' "$input" | sed -n 's/^link del dev "*\\([A-Za-z0-9]*\\)"*$/\\1/p' | head -n 1)
+      '${real}' link del dev "$first"
+    fi
+    printf '%s\\n' "$input" | '${real}' "$@"
+    exit $?
+  fi
+done
+exec '${real}' "$@"
+`
+  writeFileSync(join(bin, 'ip'), script, {mode: 0o755})
+  const gc = await node.invoke(
+    'cnidbg-ref',
+    'GC',
+    {...conf, 'cni.dev/valid-attachments': []},
+    {env: {PATH: `${bin}:${process.env.PATH}`}},
+  )
+  t.equal(gc.exitCode, 0, gc.stdout)
+  const links = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
+  for (const o of atts)
+    t.notOk(links.includes(hostVethName(o.containerID, o.ifname)), `${o.containerID}'s veth is gone`)
+  t.same(reservations('gcgone'), [], 'and both addresses are released')
 })
