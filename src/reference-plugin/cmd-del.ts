@@ -2,16 +2,9 @@ import {batchLine} from './batch.js'
 import {ipamTypeForDel} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, joinErrors} from './errors.js'
-import {hostIp, ipError, nodeHasLink} from './node-exec.js'
+import {hostIp, ipError, LINK_GONE, nodeHasLink} from './node-exec.js'
 import type {Ctx} from './skel.js'
 import {hostVethName} from './veth.js'
-
-/**
- * What `ip` says when the link to delete is not there. "No such device" is the kernel's answer when the
- * link was there as `ip` looked up its name and gone when the deletion reached it: a pod's namespace
- * being deleted takes both veth ends away in the background, so a DEL that races it meets exactly that.
- */
-export const GONE = /Cannot find device|does not exist|No such device/
 
 /**
  * DEL: delete the node side by its deterministic name (the pod side goes with it) and release the
@@ -30,7 +23,7 @@ export async function cmdDel(ctx: Ctx): Promise<void> {
     ipamType && delegateIpam(ctx, ipamType, 'DEL'),
   ])
   const errors: CniError[] = []
-  if (link.status === 'fulfilled' && link.value && link.value.exitCode !== 0 && !GONE.test(link.value.stderr)) {
+  if (link.status === 'fulfilled' && link.value && link.value.exitCode !== 0 && !LINK_GONE.test(link.value.stderr)) {
     errors.push(ipError(`deleting ${hostIf}`, link.value))
   }
   if (link.status === 'rejected') errors.push(new CniError(100, `deleting ${hostIf} failed`, String(link.reason)))

@@ -1,8 +1,7 @@
 import {parseRefConf} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE, joinErrors} from './errors.js'
-import {GONE} from './cmd-del.js'
-import {hostIp, ipError, parseJsonLines} from './node-exec.js'
+import {hostIp, ipError, LINK_GONE, parseJsonLines} from './node-exec.js'
 import type {Ctx} from './skel.js'
 import {batchLine} from './batch.js'
 import {hostVethName, parseAlias} from './veth.js'
@@ -56,7 +55,7 @@ export async function cmdGc(ctx: Ctx): Promise<void> {
           true,
         )
         const why = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^Command failed /.test(l))
-        if (r.exitCode !== 0 && (why.length === 0 || why.some((l) => !GONE.test(l))))
+        if (r.exitCode !== 0 && (why.length === 0 || why.some((l) => !LINK_GONE.test(l))))
           errors.push(ipError('deleting stale veths', r))
       }
     } catch (error) {

@@ -5,6 +5,7 @@ import {which} from '../process/lite-exec.js'
 import {planAdd, undoAdd} from './cmd-add.js'
 import {delFailed, planDel} from './cmd-del.js'
 import {refPlugin} from './plugin-ref.js'
+import {LINK_GONE_MESSAGES} from './node-exec.js'
 import {DEFAULT_SERVER_DIR, serveMain} from './serve.js'
 import {CURRENT_VERSION} from './versions.js'
 import {finish, pluginMain, readStdin, runPlugin, type PluginFuncs} from './skel.js'
@@ -76,7 +77,7 @@ if [ "$CNI_COMMAND" = DEL ]; then
 $host
 CNIDBG_BATCH
 ) || case "$err" in
-  *"Cannot find device"* | *"does not exist"* | *"No such device"*) ;;
+  ${LINK_GONE_MESSAGES.map((m) => `*${shellQuote(m)}*`).join(' | ')}) ;;
   *)
     printf '%s' "$conf" | "$node" "$0" --del-failed "$err"
     exit $?

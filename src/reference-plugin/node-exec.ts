@@ -21,6 +21,15 @@ export function nodeHasLink(name: string): boolean | undefined {
   }
 }
 
+/**
+ * What `ip` says when a link to delete is not there. "No such device" is the kernel's answer when the
+ * link was there as `ip` looked up its name and gone when the deletion reached it: a pod's namespace
+ * being deleted takes both veth ends away in the background, so a DEL or GC racing it meets exactly
+ * that. The shell front matches the same messages (front.ts).
+ */
+export const LINK_GONE_MESSAGES = ['Cannot find device', 'does not exist', 'No such device'] as const
+export const LINK_GONE = new RegExp(LINK_GONE_MESSAGES.join('|'))
+
 /** `ip -batch -` in the plugin's own netns (the node); with `force`, every line runs even after one fails. */
 export function hostIp(lines: readonly string[], json = false, force = false): Promise<LiteResult> {
   return liteRun('ip', [...(json ? ['-j'] : []), ...(force ? ['-force'] : []), '-batch', '-'], {
