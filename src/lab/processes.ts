@@ -25,6 +25,25 @@ export interface Libexec {
   deployDir: string
 }
 
+// src/lab and dist/lab are both two levels below the package root, which holds bin/ and deploy/.
+const HERE = dirname(fileURLToPath(import.meta.url))
+const ROOT = join(HERE, '..', '..')
+const packageFiles = (): Pick<Libexec, 'cnidbg' | 'deployDir'> => ({
+  cnidbg: join(ROOT, 'bin', 'run.js'),
+  deployDir: join(ROOT, 'deploy'),
+})
+
+/** The lab's programs bundled into one directory (CNIDBG_LAB_LIBEXEC's layout), with the package's CLI and deploy/. */
+export function libexecIn(dir: string): Libexec {
+  return {
+    apiserver: join(dir, 'apiserver-main.mjs'),
+    supervisor: join(dir, 'supervisor-main.mjs'),
+    forwarder: join(dir, 'forwarder-main.mjs'),
+    pluginDir: join(dir, 'plugins'),
+    ...packageFiles(),
+  }
+}
+
 /**
  * Finds the lab's programs. Normally next to this file in dist/ (dist/lab/…, dist/plugins/…). When
  * cnidbg runs from its TypeScript sources, the built copy in dist/ is used. CNIDBG_LAB_LIBEXEC names
@@ -33,28 +52,18 @@ export interface Libexec {
  */
 export function resolveLibexec(override?: Partial<Libexec>): Libexec {
   const dir = process.env.CNIDBG_LAB_LIBEXEC
-  const here = dirname(fileURLToPath(import.meta.url))
-  // src/lab and dist/lab are both two levels below the package root, which holds bin/ and deploy/.
-  const root = join(here, '..', '..')
-  const pkg = {cnidbg: join(root, 'bin', 'run.js'), deployDir: join(root, 'deploy')}
   let base: Libexec
   if (dir) {
-    base = {
-      apiserver: join(dir, 'apiserver-main.mjs'),
-      supervisor: join(dir, 'supervisor-main.mjs'),
-      forwarder: join(dir, 'forwarder-main.mjs'),
-      pluginDir: join(dir, 'plugins'),
-      ...pkg,
-    }
+    base = libexecIn(dir)
   } else {
-    const fromSource = !existsSync(join(here, 'supervisor-main.js'))
-    const lab = fromSource ? join(root, 'dist', 'lab') : here
+    const fromSource = !existsSync(join(HERE, 'supervisor-main.js'))
+    const lab = fromSource ? join(ROOT, 'dist', 'lab') : HERE
     base = {
       apiserver: join(lab, 'apiserver', 'main.js'),
       supervisor: join(lab, 'supervisor-main.js'),
       forwarder: join(lab, 'forwarder-main.js'),
       pluginDir: join(lab, '..', 'plugins'),
-      ...pkg,
+      ...packageFiles(),
     }
   }
   const out = {...base, ...override}

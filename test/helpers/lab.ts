@@ -20,7 +20,7 @@ import {build, version as esbuildVersion} from 'esbuild'
 
 import {run, runOk, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
-import type {Libexec} from '../../src/lab/processes.js'
+import {libexecIn, type Libexec} from '../../src/lab/processes.js'
 
 export const REPO = join(import.meta.dirname, '..', '..')
 
@@ -126,17 +126,9 @@ async function cachedLabLibexec(more: Record<string, string>): Promise<string> {
  * The lab's programs, bundled from the sources (cachedLabLibexec), with `more` entry points (bundleTo's
  * form) beside them.
  */
-export async function bundleLabLibexec(_t: Tap, more: Record<string, string> = {}): Promise<Libexec> {
-  const dir = await cachedLabLibexec(more)
-  return {
-    apiserver: join(dir, 'apiserver-main.mjs'),
-    supervisor: join(dir, 'supervisor-main.mjs'),
-    forwarder: join(dir, 'forwarder-main.mjs'),
-    pluginDir: join(dir, 'plugins'),
-    // deploy/'s pods run the CLI itself (node-pods.ts), so these come from the build (dist/).
-    cnidbg: join(REPO, 'bin', 'run.js'),
-    deployDir: join(REPO, 'deploy'),
-  }
+export async function bundleLabLibexec(more: Record<string, string> = {}): Promise<Libexec> {
+  // deploy/'s pods run the CLI itself (node-pods.ts), so that comes from the build (dist/).
+  return libexecIn(await cachedLabLibexec(more))
 }
 
 /** Runs a program in a named namespace (nsenter), bounded in time. */

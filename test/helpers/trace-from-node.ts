@@ -85,7 +85,7 @@ interface Case {
 /** The cases `shard` of `of` (every `of`-th), on a 3-node vxlan lab of its own. */
 export async function traceFromNodeShard(t: Test, shard: number, of: number): Promise<void> {
   const name = testLabName()
-  const libexec = await bundleLabLibexec(t)
+  const libexec = await bundleLabLibexec()
   t.teardown(async () => {
     await labDown({name}).catch(() => undefined)
   })

@@ -24,7 +24,7 @@ t.setTimeout(1_800_000)
 
 const name = testLabName()
 const linksBefore = await rootLinks()
-const libexec = await bundleLabLibexec(t)
+const libexec = await bundleLabLibexec()
 t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })

@@ -19,7 +19,7 @@ t.setTimeout(2_400_000)
 
 const name = testLabName()
 const linksBefore = await rootLinks()
-const libexec = await bundleLabLibexec(t)
+const libexec = await bundleLabLibexec()
 t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })

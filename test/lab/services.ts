@@ -17,7 +17,7 @@ t.setTimeout(2_400_000)
 
 const rootRulesBefore = (await run('iptables-save', [])).stdout
 const name = testLabName()
-const libexec = await bundleLabLibexec(t)
+const libexec = await bundleLabLibexec()
 t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })

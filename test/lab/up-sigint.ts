@@ -21,7 +21,7 @@ t.test('Ctrl-C during lab up removes everything it made', async (t) => {
     await labDown({name}).catch(() => undefined)
   })
   const linksBefore = await rootLinks()
-  const libexec = await bundleLabLibexec(t, {'lab-up-child': 'test/helpers/lab-up-child.ts'})
+  const libexec = await bundleLabLibexec({'lab-up-child': 'test/helpers/lab-up-child.ts'})
   const dir = dirname(libexec.supervisor)
   const child = run(process.execPath, [join(dir, 'lab-up-child.mjs'), name, dir, REPO], {
     env: {PATH: process.env.PATH},

@@ -28,7 +28,7 @@ t.setTimeout(3_600_000)
 
 const name = testLabName()
 const linksBefore = await rootLinks()
-const libexec = await bundleLabLibexec(t)
+const libexec = await bundleLabLibexec()
 t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })

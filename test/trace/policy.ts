@@ -24,7 +24,7 @@ import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
 t.setTimeout(2_400_000)
 
 const name = testLabName()
-const libexec = await bundleLabLibexec(t)
+const libexec = await bundleLabLibexec()
 const servers: AgentServer[] = []
 t.teardown(async () => {
   for (const s of servers) await s.close().catch(() => undefined)

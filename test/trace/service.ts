@@ -28,7 +28,7 @@ import {summary} from '../helpers/trace-assert.js'
 t.setTimeout(2_400_000)
 
 const name = testLabName()
-const libexec = await bundleLabLibexec(t)
+const libexec = await bundleLabLibexec()
 const listeners: ChildProcess[] = []
 t.teardown(async () => {
   for (const l of listeners) l.kill('SIGKILL')
