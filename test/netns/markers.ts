@@ -21,6 +21,7 @@ import {
   writeMarker,
   type Marker,
 } from '../../src/netns/markers.js'
+import {inNetnsArgv} from '../../src/netns/enter.js'
 import {createNetns, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
 import {assertNothingLeft, machineState} from '../helpers/machine.js'
 
@@ -140,25 +141,19 @@ t.test(
     await createNetns(net)
     // In the netns and a private mount namespace: a shell, and a child of it that went back to the root
     // netns but keeps the mount namespace (as a plugin's child may).
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        net,
-        'unshare',
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        SCAN_SCRIPT,
-        'cnidbg-scan',
-        `/proc/${process.pid}/ns/net`,
-      ],
-      {stdio: ['ignore', 'pipe', 'ignore']},
-    )
+    const [cmd, ...args] = inNetnsArgv({name: net}, [
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      SCAN_SCRIPT,
+      'cnidbg-scan',
+      `/proc/${process.pid}/ns/net`,
+    ])
+    const child = spawn(cmd!, args, {stdio: ['ignore', 'pipe', 'ignore']})
     t.teardown(() => child.kill('SIGKILL'))
     const [inside, outside] = await new Promise<number[]>((resolve) => {
       let out = ''
