@@ -8,8 +8,19 @@ import t from 'tap'
 import {newKeyAndCsr} from '../../src/agent/tls.js'
 import {agentCommonName, createAgentCsr, kubeconfigEndpoint} from '../../src/kube/agent-csr.js'
 import AgentSigner from '../../src/commands/agent-signer.js'
-import {startPkiApiServer} from '../helpers/apiserver.js'
+import {startPkiApiServer, type PkiApiServer} from '../helpers/apiserver.js'
 import {runCommand} from '../helpers/capture.js'
+
+/** One pass over the pending CSRs, with the server's CA, through `kubeconfig`. */
+const onceArgs = (server: PkiApiServer, kubeconfig: string): string[] => [
+  '--once',
+  '--ca-cert',
+  server.caFiles.certFile,
+  '--ca-key',
+  server.caFiles.keyFile,
+  '--kubeconfig',
+  kubeconfig,
+]
 
 t.test('a missing or unreadable CA file is a usage error', async (t) => {
   const missing = await runCommand(AgentSigner, 'agent-signer', ['--once', '--ca-key', '/nonexistent', '--json'])
@@ -37,15 +48,7 @@ t.test('--once signs the pending agent CSR and says so', async (t) => {
   const {csr} = await newKeyAndCsr(agentCommonName('node1'), ['198.18.0.10'])
   await createAgentCsr(await kubeconfigEndpoint(agent), {name: 'agent-node1', request: csr})
 
-  const args = [
-    '--once',
-    '--ca-cert',
-    server.caFiles.certFile,
-    '--ca-key',
-    server.caFiles.keyFile,
-    '--kubeconfig',
-    server.admin,
-  ]
+  const args = onceArgs(server, server.admin)
   // As deploy/optional runs it: not root (it needs none, and must not ask for it).
   const getuid = process.getuid
   process.getuid = () => 65534
@@ -67,16 +70,7 @@ t.test('--once with no API server answering: an environment error, exit 3', asyn
   const dead = `${server.admin}.dead`
   writeFileSync(dead, readFileSync(server.admin, 'utf8').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'))
   await server.api.close()
-  const r = await runCommand(AgentSigner, 'agent-signer', [
-    '--once',
-    '--ca-cert',
-    server.caFiles.certFile,
-    '--ca-key',
-    server.caFiles.keyFile,
-    '--kubeconfig',
-    dead,
-    '--json',
-  ])
+  const r = await runCommand(AgentSigner, 'agent-signer', [...onceArgs(server, dead), '--json'])
   t.equal(r.exitCode, 3, r.stdout)
   t.match(JSON.parse(r.stdout), {status: 3, error: {code: 'SIGNER_API', message: /did not answer the signer/}})
 })
