@@ -1,11 +1,12 @@
 // Test helpers for the reference plugins: bundle them once per test file (into a private temp dir, so a
 // concurrent `npm run build` wiping dist/ can't pull them away), and run them from a Sandbox's host
 // netns exactly as a runtime would: CNI_* env only, the config on stdin.
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {runOk} from '../../src/process/exec.js'
+import {which} from '../../src/process/lite-exec.js'
 import {ipJson} from '../../src/netns/netns.js'
 import {Sandbox} from '../../src/netns/sandbox.js'
 
@@ -21,6 +22,18 @@ export async function bundle(t: Tap): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'cnidbg-plugins-'))
   t.teardown(() => rmSync(dir, {recursive: true, force: true}))
   await runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', dir], {timeoutMs: 120_000})
+  return dir
+}
+
+/**
+ * A temp dir (removed at teardown) holding an `ip` to put first on a plugin's PATH, to watch or bend
+ * what the plugin's `ip` does: `script` makes its text from the path of the real one (and the dir, for
+ * files of its own).
+ */
+export function ipOnPath(t: Tap, script: (real: string, dir: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-ipshim-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  writeFileSync(join(dir, 'ip'), script(which('ip'), dir), {mode: 0o755})
   return dir
 }
 

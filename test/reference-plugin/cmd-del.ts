@@ -1,14 +1,12 @@
 // DEL is best effort (SPEC §2 DEL): a config field DEL does not use being invalid must not make it fail,
 // through the shell front and through one Node process.
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t, {type Test} from 'tap'
 
-import {which} from '../../src/process/lite-exec.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
-import {bundle, Node, refConf} from '../helpers/ref-plugins.js'
+import {bundle, ipOnPath, Node, refConf} from '../helpers/ref-plugins.js'
 
 const dir = await bundle(t)
 const node = await Node.create(t, dir)
@@ -59,10 +57,9 @@ for (const [entry, how, x] of [
  * deletion of the pod's namespace meets (conformance's del.netns-gone once saw it).
  */
 function vanishingIp(t: Test): string {
-  const bin = mkdtempSync(join(tmpdir(), 'cnidbg-iprace-'))
-  t.teardown(() => rmSync(bin, {recursive: true, force: true}))
-  const real = which('ip')
-  const script = `#!/bin/sh
+  return ipOnPath(
+    t,
+    (real) => `#!/bin/sh
 if [ "$1" = -batch ]; then
   input=$(cat)
   case "$input" in
@@ -77,9 +74,8 @@ if [ "$1" = -batch ]; then
   exit $?
 fi
 exec '${real}' "$@"
-`
-  writeFileSync(join(bin, 'ip'), script, {mode: 0o755})
-  return bin
+`,
+  )
 }
 
 for (const [entry, how, x] of [
@@ -103,10 +99,8 @@ t.test('one process: a DEL that finds the node side gone runs no ip', async (t) 
   const pod = await node.pod('delgone')
   const conf = refConf('1.1.0', {}, {name: 'delgone'})
   // An `ip` first on PATH that logs each run and then runs the real one.
-  const bin = mkdtempSync(join(tmpdir(), 'cnidbg-ipspy-'))
-  t.teardown(() => rmSync(bin, {recursive: true, force: true}))
+  const bin = ipOnPath(t, (real, dir) => `#!/bin/sh\necho "$*" >>'${join(dir, 'log')}'\nexec '${real}' "$@"\n`)
   const log = join(bin, 'log')
-  writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho "$*" >>'${log}'\nexec '${which('ip')}' "$@"\n`, {mode: 0o755})
   const o = {containerID: 'delgone-p', netns: pod.path, ifname: 'eth0', env: {PATH: `${bin}:${process.env.PATH}`}}
   // The plugin's runs (`ip -batch -`), not the sandbox's own `ip netns exec` that starts it.
   const runs = (): string[] =>

@@ -1,15 +1,12 @@
 // GC attributes node-side veths by their alias: an interface name that quotes could cut out of the
 // alias must still come back intact, so a GC that lists the attachment as valid keeps its veth.
-import {existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {existsSync, readdirSync} from 'node:fs'
 
 import t from 'tap'
 
 import {ip} from '../../src/netns/netns.js'
-import {which} from '../../src/process/lite-exec.js'
 import {hostVethName} from '../../src/reference-plugin/veth.js'
-import {bundle, Node, refConf} from '../helpers/ref-plugins.js'
+import {bundle, ipOnPath, Node, refConf} from '../helpers/ref-plugins.js'
 
 const dir = await bundle(t)
 const node = await Node.create(t, dir)
@@ -71,10 +68,9 @@ t.test('GC deletes every stale veth, even when one of them is gone by the time i
   }
   // An `ip` first on PATH that, given a batch deleting several links, deletes the first one itself
   // before the batch runs: as when that pod's namespace was deleted meanwhile.
-  const bin = mkdtempSync(join(tmpdir(), 'cnidbg-ipgone-'))
-  t.teardown(() => rmSync(bin, {recursive: true, force: true}))
-  const real = which('ip')
-  const script = `#!/bin/sh
+  const bin = ipOnPath(
+    t,
+    (real) => `#!/bin/sh
 for a in "$@"; do
   if [ "$a" = -batch ]; then
     input=$(cat)
@@ -87,8 +83,8 @@ for a in "$@"; do
   fi
 done
 exec '${real}' "$@"
-`
-  writeFileSync(join(bin, 'ip'), script, {mode: 0o755})
+`,
+  )
   const gc = await node.invoke(
     'cnidbg-ref',
     'GC',
