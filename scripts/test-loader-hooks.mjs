@@ -1,10 +1,12 @@
 // The module hooks scripts/test-loader.mjs registers (they run in Node's loader thread).
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {transform, version} from 'esbuild'
+import {build, transform, version} from 'esbuild'
+
+import {KUBE_BUNDLE_OPTIONS} from './bundle-kube.mjs'
 
 /** Where transpiled sources are kept (see load). */
 const CACHE = fileURLToPath(new URL('../node_modules/.cache/cnidbg-test-loader/', import.meta.url))
@@ -36,6 +38,10 @@ export async function resolve(specifier, context, next) {
   }
 }
 
+/** client-node's one door (see kubeDoor below). */
+const KUBE_DOOR = fileURLToPath(new URL('../src/kube/client.ts', import.meta.url))
+const LOCKFILE = new URL('../package-lock.json', import.meta.url)
+
 /** Formats whose source this hook can hand over as read from disk (what Node's own load does). */
 const PLAIN = new Set(['module', 'json'])
 
@@ -53,6 +59,7 @@ export async function load(url, context, next) {
   if (!url.startsWith('file:') || !TS.test(new URL(url).pathname)) return next(url, context)
   const file = fileURLToPath(url)
   const source = await readFile(file, 'utf8')
+  if (file === KUBE_DOOR) return {format: 'module', source: await kubeDoor(source), shortCircuit: true}
   const options = {
     format: 'esm',
     loader: file.endsWith('x') ? 'tsx' : 'ts',
@@ -66,27 +73,63 @@ export async function load(url, context, next) {
     tsconfigRaw: {compilerOptions: {jsx: 'react-jsx', target: 'ES2022', useDefineForClassFields: true}},
   }
   // Every test process imports much the same sources: each is transpiled once per content, path,
-  // options and esbuild version, and kept in node_modules/.cache (gone with node_modules, as with
-  // `npm ci`). Written to a temporary name and renamed, so a process reading it never sees half a file.
+  // options and esbuild version.
   const key = createHash('sha256')
     .update(JSON.stringify([version, options]))
     .update('\0')
     .update(source)
     .digest('hex')
+  return {
+    format: 'module',
+    source: await cachedOr(key, async () => (await transform(source, options)).code),
+    shortCircuit: true,
+  }
+}
+
+/**
+ * src/kube/client.ts, as the built CLI has it: one bundle of the client-node names it exports
+ * (scripts/bundle-kube.mjs). client-node's own index is about 800 modules, each a trip through these
+ * hooks: over a second of CPU in every test process that imports it, about 60 of them, where the
+ * bundle takes a fifth of that. Kept per door source, lockfile (client-node's version) and esbuild.
+ */
+async function kubeDoor(source) {
+  const key = createHash('sha256')
+    .update(JSON.stringify([version, 'kube-door']))
+    .update('\0')
+    .update(source)
+    .update('\0')
+    .update(await readFile(LOCKFILE))
+    .digest('hex')
+  return cachedOr(key, async () => {
+    const {outputFiles} = await build({
+      ...KUBE_BUNDLE_OPTIONS,
+      stdin: {contents: source, loader: 'ts', resolveDir: dirname(KUBE_DOOR), sourcefile: KUBE_DOOR},
+      write: false,
+    })
+    return outputFiles[0].text
+  })
+}
+
+/**
+ * The code kept under `key` in node_modules/.cache (gone with node_modules, as with `npm ci`), or
+ * `make()`'s, then kept. Written to a temporary name and renamed, so a process reading it never sees
+ * half a file.
+ */
+async function cachedOr(key, make) {
   const cached = join(CACHE, `${key}.mjs`)
   try {
-    return {format: 'module', source: await readFile(cached, 'utf8'), shortCircuit: true}
+    return await readFile(cached, 'utf8')
   } catch {
-    // Not transpiled yet.
+    // Not made yet.
   }
-  const {code} = await transform(source, options)
+  const code = await make()
   try {
     await mkdir(CACHE, {recursive: true})
     const tmp = `${cached}.${process.pid}.${randomBytes(4).toString('hex')}`
     await writeFile(tmp, code)
     await rename(tmp, cached)
   } catch {
-    // A cache that can't be written only costs the next process a transpile.
+    // A cache that can't be written only costs the next process the work.
   }
-  return {format: 'module', source: code, shortCircuit: true}
+  return code
 }

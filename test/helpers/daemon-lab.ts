@@ -6,7 +6,7 @@
  * Everything is named cnidbg-dmn-<id>-…, claimed by a live run marker (so a concurrent reaper leaves
  * it alone), and removed by dispose(), on test teardown and on SIGINT/SIGTERM.
  */
-import {KubeConfig} from '@kubernetes/client-node'
+import {KubeConfig} from '../../src/kube/client.js'
 import {randomBytes} from 'node:crypto'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'

@@ -3,7 +3,7 @@
  * (the stale cache keeps being served, then a fresh list after the restart), and periodic relists.
  * No namespaces: only HTTP on loopback.
  */
-import {CoreV1Api, KubeConfig, type V1Node} from '@kubernetes/client-node'
+import {CoreV1Api, KubeConfig, type V1Node} from '../../src/kube/client.js'
 import t from 'tap'
 
 import {WatchedCollection} from '../../src/kube/informers.js'

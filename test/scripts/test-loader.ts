@@ -1,7 +1,8 @@
 // scripts/test-loader.mjs: the programs a test starts begin as a user's would, without tap's process
 // tracker (in NODE_OPTIONS or on their command line) and without NODE_EXTRA_CA_CERTS, and the
-// tracker's spawn hook is off in the test process itself.
+// tracker's spawn hook is off in the test process itself. client-node's door is the CLI's bundle.
 import {spawnSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 
 import t from 'tap'
 
@@ -31,4 +32,23 @@ t.test("the tracker's spawn hook is off", async (t) => {
     Symbol.for('process-on-spawn@*:singletonId')
   ]
   t.same(hooks?.listeners ?? [], [], 'no listener left to run on a spawn')
+})
+
+t.test("client-node's door loads as the one bundle the CLI ships, with every name it exports", async (t) => {
+  const door = new URL('../../src/kube/client.ts', import.meta.url)
+  const source = readFileSync(door, 'utf8')
+  // The value names of its `export {…} from '@kubernetes/client-node'` (not the `export type` list).
+  const values = /^export \{([^}]*)\} from '@kubernetes\/client-node'/m.exec(source)?.[1]
+  t.ok(values, 'the door re-exports values from client-node')
+  const names = (values ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean)
+    .sort()
+  const loaded = (await import(door.href)) as Record<string, unknown>
+  t.same(Object.keys(loaded).sort(), names, 'the loaded door has exactly those names')
+  // The bundle, not client-node's index: the bundle is minified, client-node's own files are not.
+  const kubeConfig = String(loaded.KubeConfig)
+  t.match(kubeConfig, /^class/, "KubeConfig is client-node's class")
+  t.notMatch(kubeConfig, /\n/, 'from the minified bundle')
 })

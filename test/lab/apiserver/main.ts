@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from '../../../src/kube/client.js'
 import t from 'tap'
 
 import {parseFlags, runMain} from '../../../src/lab/apiserver/main.js'

@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from '../../../src/kube/client.js'
 import t from 'tap'
 
 import {startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'

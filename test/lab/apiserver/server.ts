@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from '../../../src/kube/client.js'
 import t from 'tap'
 
 import {negotiate, startApiServer, type ApiServer} from '../../../src/lab/apiserver/server.js'
@@ -150,7 +150,7 @@ t.test('informers on pods and nodes see add, update and delete', async (t) => {
   const podInf = k8s.makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces())
   const nodeInf = k8s.makeInformer(kc, '/api/v1/nodes', () => core.listNode())
   const track = (kind: string, inf: k8s.Informer<k8s.KubernetesObject>) => {
-    for (const verb of [k8s.ADD, k8s.UPDATE, k8s.DELETE] as const) {
+    for (const verb of ['add', 'update', 'delete'] as const) {
       inf.on(verb, (o) => seen.push(`${verb} ${kind} ${o.metadata?.name}`))
     }
   }
@@ -188,11 +188,11 @@ t.test('an informer survives server restarts: resumes from the snapshot, relists
     lists++
     return core.listPodForAllNamespaces()
   })
-  for (const verb of [k8s.ADD, k8s.UPDATE, k8s.DELETE] as const) {
+  for (const verb of ['add', 'update', 'delete'] as const) {
     inf.on(verb, (o) => seen.push(`${verb} ${o.metadata?.name}`))
   }
   // client-node's documented pattern: an informer stops on a connection error; start it again.
-  inf.on(k8s.ERROR, () => {
+  inf.on('error', () => {
     if (!stopped) setTimeout(() => !stopped && inf.start(), 50)
   })
   t.teardown(() => {
