@@ -2,25 +2,14 @@
 // reference plugins from the sources as they are (a concurrent `npm run build` wiping dist/ can't pull
 // them away, a test never runs a stale build, and no TypeScript loader is needed in the background
 // processes), plus small helpers to run things inside lab namespaces.
-import {createHash} from 'node:crypto'
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  utimesSync,
-} from 'node:fs'
-import {join, relative} from 'node:path'
+import {join} from 'node:path'
 
-import {build, version as esbuildVersion} from 'esbuild'
+import {build} from 'esbuild'
 
-import {run, runOk, type RunResult} from '../../src/process/exec.js'
+import {run, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {libexecIn, type Libexec} from '../../src/lab/processes.js'
+import {cachedBundle, copyPlugins} from './bundle-cache.js'
 
 export const REPO = join(import.meta.dirname, '..', '..')
 
@@ -54,37 +43,11 @@ export async function bundleTo(dir: string, entries: Record<string, string>): Pr
   })
 }
 
-/** Where bundled lab programs are kept between test files and runs (gone with node_modules, as with `npm ci`). */
-const LIBEXEC_CACHE = join(REPO, 'node_modules', '.cache', 'cnidbg-test-libexec')
-
-/** What a bundle is made of: every file under these (path and content), and these files. */
-const BUNDLE_INPUTS = {dirs: ['src', 'test/helpers'], files: ['scripts/bundle-plugins.mjs', 'package-lock.json']}
-
-/** A key for the bundle of `entries` from the sources as they are now, and esbuild's version. */
-function bundleKey(entries: Record<string, string>): string {
-  const hash = createHash('sha256').update(JSON.stringify([esbuildVersion, entries]))
-  const add = (file: string) => hash.update(`\0${relative(REPO, file)}\0`).update(readFileSync(file))
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, {withFileTypes: true}).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (e.isDirectory()) walk(join(dir, e.name))
-      else if (e.isFile()) add(join(dir, e.name))
-    }
-  }
-  for (const d of BUNDLE_INPUTS.dirs) walk(join(REPO, d))
-  for (const f of BUNDLE_INPUTS.files) if (existsSync(join(REPO, f))) add(join(REPO, f))
-  return hash.digest('hex').slice(0, 32)
-}
-
-/** Bundles a day unused are removed when a new one is made (a run of the suite uses one). */
-const STALE_MS = 24 * 3600_000
-
 /**
  * The directory holding apiserver-main.mjs, supervisor-main.mjs, forwarder-main.mjs, plugins/ and
- * `more` (bundleTo's form), bundled from the sources as they are now. Bundling them (the Kubernetes
- * client is most of it) cost each lab test file about 2 s of CPU, so every test file (and run) with
- * the same sources shares one bundle, like the test loader's transpiled files. It is built in a temp
- * dir beside its place and renamed there, so no reader sees half of one; a file that loses the race
- * to another uses the winner's. Nothing writes into it: the lab copies the plugins out of it.
+ * `more` (bundleTo's form), bundled from the sources as they are now and shared by every test file
+ * (and run) with the same sources (bundle-cache.ts). Nothing writes into it: the lab copies the plugins
+ * out of it.
  */
 async function cachedLabLibexec(more: Record<string, string>): Promise<string> {
   const entries = {
@@ -93,33 +56,9 @@ async function cachedLabLibexec(more: Record<string, string>): Promise<string> {
     'forwarder-main': 'src/lab/forwarder-main.ts',
     ...more,
   }
-  const key = bundleKey(entries)
-  const dir = join(LIBEXEC_CACHE, key)
-  if (existsSync(dir)) {
-    const now = new Date()
-    utimesSync(dir, now, now)
-    return dir
-  }
-  mkdirSync(LIBEXEC_CACHE, {recursive: true})
-  const tmp = mkdtempSync(join(LIBEXEC_CACHE, `.${key}-`))
-  try {
-    await Promise.all([
-      runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', join(tmp, 'plugins')], {
-        timeoutMs: 300_000,
-      }),
-      bundleTo(tmp, entries),
-    ])
-    renameSync(tmp, dir)
-  } catch (error) {
-    rmSync(tmp, {recursive: true, force: true})
-    // Another test file made the same bundle meanwhile (the rename found it in place): use that one.
-    if (!existsSync(dir)) throw error
-  }
-  for (const e of readdirSync(LIBEXEC_CACHE)) {
-    const path = join(LIBEXEC_CACHE, e)
-    if (e !== key && Date.now() - statSync(path).mtimeMs > STALE_MS) rmSync(path, {recursive: true, force: true})
-  }
-  return dir
+  return cachedBundle({lab: entries}, (dir) =>
+    Promise.all([copyPlugins(join(dir, 'plugins')), bundleTo(dir, entries)]).then(() => undefined),
+  )
 }
 
 /**

@@ -5,10 +5,10 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {runOk} from '../../src/process/exec.js'
 import {which} from '../../src/process/lite-exec.js'
 import {ipJson} from '../../src/netns/netns.js'
 import {Sandbox} from '../../src/netns/sandbox.js'
+import {copyPlugins} from './bundle-cache.js'
 
 export const REPO = join(import.meta.dirname, '..', '..')
 export const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const
@@ -17,11 +17,14 @@ export interface Tap {
   teardown(fn: () => unknown): void
 }
 
-/** Bundles cnidbg-ref and cnidbg-ipam into a temp dir removed at teardown; returns the dir. */
+/**
+ * cnidbg-ref and cnidbg-ipam (and the spy) as scripts/bundle-plugins.mjs builds them, copied into a temp
+ * dir removed at teardown; returns the dir. The build is shared between test files (bundle-cache.ts).
+ */
 export async function bundle(t: Tap): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'cnidbg-plugins-'))
   t.teardown(() => rmSync(dir, {recursive: true, force: true}))
-  await runOk(process.execPath, [join(REPO, 'scripts/bundle-plugins.mjs'), '--out-dir', dir], {timeoutMs: 120_000})
+  await copyPlugins(dir)
   return dir
 }
 
