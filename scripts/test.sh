@@ -28,12 +28,27 @@ before_ns=$(ip netns list | sort)
 before_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)
 
 status=0
-echo "== lint"
-npx eslint . || status=1
-npx prettier --check --log-level warn . || status=1
-npx depcruise src --config .dependency-cruiser.cjs --output-type err || status=1
-echo "== typecheck"
-npx tsc -p tsconfig.test.json || status=1
+# The four checkers run side by side (each is mostly one thread, and the machine has two cores or more);
+# each one's output is printed whole, in this order, once all are done.
+checks=$(mktemp -d)
+trap 'rm -rf "$checks"' EXIT
+check() {
+  local name=$1
+  shift
+  ("$@" >"$checks/$name.out" 2>&1; echo $? >"$checks/$name.rc") &
+}
+check eslint npx eslint .
+check prettier npx prettier --check --log-level warn .
+check depcruise npx depcruise src --config .dependency-cruiser.cjs --output-type err
+check tsc npx tsc -p tsconfig.test.json
+wait
+for name in eslint prettier depcruise tsc; do
+  [ "$name" = eslint ] && echo "== lint"
+  [ "$name" = tsc ] && echo "== typecheck"
+  cat "$checks/$name.out"
+  [ "$(cat "$checks/$name.rc" 2>/dev/null)" = 0 ] || { echo "FAIL: $name" >&2; status=1; }
+done
+rm -rf "$checks"
 
 echo "== tests"
 # The CA bundle NODE_EXTRA_CA_CERTS names is parsed by every Node process at start (about 40 ms of CPU
