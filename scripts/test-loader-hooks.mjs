@@ -1,12 +1,13 @@
 // The module hooks scripts/test-loader.mjs registers (they run in Node's loader thread).
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {build, transform, version} from 'esbuild'
-
-import {KUBE_BUNDLE_OPTIONS} from './bundle-kube.mjs'
+// esbuild itself is imported only to transpile or bundle what the cache does not hold yet: importing it
+// costs a test process about 40 ms of CPU, and nearly every file it loads is in the cache.
+const {version} = createRequire(import.meta.url)('esbuild/package.json')
 
 /** Where transpiled sources are kept (see load). */
 const CACHE = fileURLToPath(new URL('../node_modules/.cache/cnidbg-test-loader/', import.meta.url))
@@ -79,9 +80,10 @@ export async function load(url, context, next) {
     .update('\0')
     .update(source)
     .digest('hex')
+  const transpile = async () => (await (await import('esbuild')).transform(source, options)).code
   return {
     format: 'module',
-    source: await cachedOr(key, async () => (await transform(source, options)).code),
+    source: await cachedOr(key, transpile),
     shortCircuit: true,
   }
 }
@@ -101,6 +103,7 @@ async function kubeDoor(source) {
     .update(await readFile(LOCKFILE))
     .digest('hex')
   return cachedOr(key, async () => {
+    const [{build}, {KUBE_BUNDLE_OPTIONS}] = await Promise.all([import('esbuild'), import('./bundle-kube.mjs')])
     const {outputFiles} = await build({
       ...KUBE_BUNDLE_OPTIONS,
       stdin: {contents: source, loader: 'ts', resolveDir: dirname(KUBE_DOOR), sourcefile: KUBE_DOOR},
