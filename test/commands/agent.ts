@@ -13,6 +13,9 @@ import {startApiServer} from '../../src/lab/apiserver/server.js'
 import {createNetns, deleteNetns} from '../../src/netns/index.js'
 import {selfSignedApiCert} from '../helpers/apiserver.js'
 import {ROOT, runCommand} from '../helpers/capture.js'
+import {requireMocking} from '../helpers/mocking.js'
+
+await requireMocking(t)
 
 const RESULT = {
   node: 'n1',

@@ -2,6 +2,9 @@ import t from 'tap'
 
 import LabBreak from '../../../src/commands/lab/break.js'
 import {FAULTS} from '../../../src/lab/faults/index.js'
+import {requireMocking} from '../../helpers/mocking.js'
+
+await requireMocking(t)
 
 t.test('lab break --list --json returns the whole catalog', async (t) => {
   const result = (await LabBreak.run(['--list', '--json'])) as {faults: Array<{id: string}>}

@@ -1,5 +1,9 @@
 import t from 'tap'
 
+import {requireMocking} from '../../helpers/mocking.js'
+
+await requireMocking(t)
+
 t.test('lab exec takes the command after -- and exits with its code', async (t) => {
   let got: any
   const {default: LabExec} = await t.mockImport<typeof import('../../../src/commands/lab/exec.js')>(

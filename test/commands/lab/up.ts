@@ -1,5 +1,9 @@
 import t from 'tap'
 
+import {requireMocking} from '../../helpers/mocking.js'
+
+await requireMocking(t)
+
 const fakeResult = {
   name: 'x',
   mode: 'host-gw',

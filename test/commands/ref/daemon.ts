@@ -1,5 +1,9 @@
 import t from 'tap'
 
+import {requireMocking} from '../../helpers/mocking.js'
+
+await requireMocking(t)
+
 t.test('ref daemon passes its flags to the service', async (t) => {
   let got: any
   const {default: RefDaemon} = await t.mockImport<typeof import('../../../src/commands/ref/daemon.js')>(

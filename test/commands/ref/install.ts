@@ -5,6 +5,9 @@ import t from 'tap'
 
 import {run} from '../../../src/process/exec.js'
 import {ROOT, stripAnsi} from '../../helpers/capture.js'
+import {requireMocking} from '../../helpers/mocking.js'
+
+await requireMocking(t)
 
 t.test('ref install passes its flags to the service and returns its result', async (t) => {
   let got: any

@@ -1,0 +1,4 @@
+// A module whose one import mocking.ts replaces, to see that t.mockImport mocks.
+import {source} from './mock-canary-dep.js'
+
+export const canary = (): string => source
