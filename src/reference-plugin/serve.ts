@@ -20,6 +20,7 @@ import {startTime} from './ipam/lock.js'
 import {refPlugin} from './plugin-ref.js'
 import {openOwnDir, readBounded, writeNew} from './safe-fs.js'
 import {runPlugin} from './skel.js'
+import {holdPoint} from './test-hold.js'
 
 /**
  * The plugin server: cnidbg-ref's "thick" mode, as Multus's thick plugin and Cilium's agent do it. A
@@ -430,6 +431,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   writeNew(pidTmp, `${process.pid} ${startTime(process.pid) ?? ''}\n`)
   renameSync(pidTmp, `${dir}/pid`)
   log(`serving in ${dir} (pid ${process.pid})`)
+  await holdPoint('serve-ready')
   let stopping: Promise<void> | undefined
   let resolveStopped!: () => void
   const stopped = new Promise<void>((r) => (resolveStopped = r))
@@ -468,14 +470,24 @@ export async function serveMain(args: readonly string[]): Promise<void> {
   // A long-running root service never dies on a request: whatever escaped is logged, and it serves on.
   process.on('uncaughtException', (error) => log(`unexpected: ${logField(error?.stack ?? error)}`))
   process.on('unhandledRejection', (error) => log(`unexpected: ${logField((error as Error)?.stack ?? error)}`))
-  let server: Server
+  // The signals are taken before the server names itself in its pid file: whoever started it may stop
+  // it the moment that file appears, and a SIGTERM that came before a handler would kill it outright,
+  // leaving its FIFO and the clients waiting on it. One that comes during start-up stops it once started.
+  let server: Server | undefined
+  let stopAsked = false
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      stopAsked = true
+      void server?.stop()
+    })
+  }
   try {
     server = await startServer({dir, log, quiet: args.includes('--quiet')})
   } catch (error) {
     process.stderr.write(`cnidbg-ref --serve: ${(error as Error).message}\n`)
     process.exit(1)
   }
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void server.stop())
+  if (stopAsked) void server.stop()
   await server.stopped
   process.exit(0)
 }

@@ -237,6 +237,32 @@ t.test('parallel served ADDs get unique addresses, and DELs release them all', a
   t.equal(log.match(/DEL sp-\d+\/eth0: exit 0 /g)?.length, n, 'every DEL served')
 })
 
+t.test('a SIGTERM the moment the pid file names the server stops it cleanly', async (t) => {
+  // Held just after its pid file is written (test-hold.ts): whoever started it may stop it from this
+  // moment on. A signal that came before its handler would kill it outright, FIFO and pid file left.
+  const holdDir = mkdtempSync(join(tmpdir(), 'cnidbg-hold-'))
+  t.teardown(() => rmSync(holdDir, {recursive: true, force: true}))
+  const holdFile = join(holdDir, 'pid')
+  const heldDir = join(node.sb.hostPath('/run/cni'), 'cnidbg-ref-held')
+  const done = node.sb.run(process.execPath, [join(dir, 'cnidbg-ref'), '--serve', '/run/cni/cnidbg-ref-held'], {
+    env: {CNIDBG_TEST_HOLD: 'serve-ready', CNIDBG_TEST_HOLD_FILE: holdFile},
+    timeoutMs: 120_000,
+  })
+  let exited = false
+  void done.then(() => (exited = true))
+  // Up to 60 s: a bound for reporting a failure, never reached on a pass.
+  for (let i = 0; i < 2400 && !existsSync(holdFile) && !exited; i++) await sleep(25)
+  const pid = Number(readFileSync(holdFile, 'utf8'))
+  t.match(readFileSync(join(heldDir, 'pid'), 'utf8'), `${pid} `, 'its pid file names it')
+  process.kill(pid, 'SIGTERM')
+  rmSync(holdFile)
+  const r = await done
+  t.equal(r.signal, null, 'not killed by the signal')
+  t.equal(r.exitCode, 0, 'it exits 0')
+  t.match(r.stderr, /cnidbg-ref server: stopped/, 'after stopping as on any SIGTERM')
+  t.notOk(existsSync(heldDir), 'its pid file and FIFO are gone with its directory')
+})
+
 t.test('a second server on the same directory refuses to start', async (t) => {
   const server = await startServer()
   const r = await node.sb.run(process.execPath, [join(dir, 'cnidbg-ref'), '--serve'], {timeoutMs: 60_000})
