@@ -43,8 +43,10 @@ export async function cmdCheck(ctx: Ctx): Promise<void> {
   if (!existsSync(netns)) throw new CniError(CODE.CHECK_FAILED, `CNI_NETNS ${netns} does not exist`)
   const hostIf = hostVethName(containerID, ifname)
   const [podR, hostR] = await Promise.all([
-    podIp(netns, [batchLine('addr', 'show', 'dev', arg(ifname, 'CNI_IFNAME')), 'route show table all'], true),
-    hostIp([batchLine('addr', 'show', 'dev', hostIf), batchLine('route', 'show', 'table', 'all', 'dev', hostIf)], true),
+    podIp(netns, [batchLine('addr', 'show', 'dev', arg(ifname, 'CNI_IFNAME')), 'route show table all'], {json: true}),
+    hostIp([batchLine('addr', 'show', 'dev', hostIf), batchLine('route', 'show', 'table', 'all', 'dev', hostIf)], {
+      json: true,
+    }),
   ])
   const podState = podR.exitCode === 0 ? readState(podR.stdout) : {routes: []}
   // ip takes a missing name of the form if<N> for ifindex N: the link it shows must be ours.

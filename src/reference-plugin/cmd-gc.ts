@@ -19,7 +19,7 @@ function validSet(conf: Record<string, unknown>): Set<string> | undefined {
  * name it computed itself.
  */
 async function staleVeths(network: string, valid: Set<string>): Promise<string[]> {
-  const r = await hostIp(['link show type veth'], true)
+  const r = await hostIp(['link show type veth'], {json: true})
   if (r.exitCode !== 0) throw ipError('listing veths', r)
   const links = (parseJsonLines(r.stdout)[0] ?? []) as Array<{ifname: string; ifalias?: string}>
   const stale: string[] = []
@@ -51,8 +51,7 @@ export async function cmdGc(ctx: Ctx): Promise<void> {
         // whose link is gone is no error.
         const r = await hostIp(
           stale.map((n) => batchLine('link', 'del', 'dev', n)),
-          false,
-          true,
+          {force: true},
         )
         const why = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^Command failed /.test(l))
         if (r.exitCode !== 0 && (why.length === 0 || why.some((l) => !LINK_GONE.test(l))))

@@ -30,17 +30,30 @@ export function nodeHasLink(name: string): boolean | undefined {
 export const LINK_GONE_MESSAGES = ['Cannot find device', 'does not exist', 'No such device'] as const
 export const LINK_GONE = new RegExp(LINK_GONE_MESSAGES.join('|'))
 
-/** `ip -batch -` in the plugin's own netns (the node); with `force`, every line runs even after one fails. */
-export function hostIp(lines: readonly string[], json = false, force = false): Promise<LiteResult> {
-  return liteRun('ip', [...(json ? ['-j'] : []), ...(force ? ['-force'] : []), '-batch', '-'], {
+/** How `ip -batch` runs: `json` prints JSON (-j); `force` runs every line even after one failed (-force). */
+export interface BatchOptions {
+  json?: boolean
+  force?: boolean
+}
+
+const batchArgs = ({json = false, force = false}: BatchOptions): string[] => [
+  ...(json ? ['-j'] : []),
+  ...(force ? ['-force'] : []),
+  '-batch',
+  '-',
+]
+
+/** `ip -batch -` in the plugin's own netns (the node). */
+export function hostIp(lines: readonly string[], opts: BatchOptions = {}): Promise<LiteResult> {
+  return liteRun('ip', batchArgs(opts), {
     input: lines.join('\n') + '\n',
     timeoutMs: TIMEOUT_MS,
   })
 }
 
 /** `ip -batch -` inside the pod's netns, given by path (/run/netns/x or /proc/<pid>/ns/net). */
-export function podIp(nsPath: string, lines: readonly string[], json = false): Promise<LiteResult> {
-  const [file, ...args] = inNetnsArgv({path: nsPath}, [which('ip'), ...(json ? ['-j'] : []), '-batch', '-'])
+export function podIp(nsPath: string, lines: readonly string[], opts: BatchOptions = {}): Promise<LiteResult> {
+  const [file, ...args] = inNetnsArgv({path: nsPath}, [which('ip'), ...batchArgs(opts)])
   return liteRun(file!, args, {input: lines.join('\n') + '\n', timeoutMs: TIMEOUT_MS})
 }
 
