@@ -91,7 +91,7 @@ export async function load(url, context, next) {
 /**
  * src/kube/client.ts, as the built CLI has it: one bundle of the client-node names it exports
  * (scripts/bundle-kube.mjs). client-node's own index is about 800 modules, each a trip through these
- * hooks: over a second of CPU in every test process that imports it, about 60 of them, where the
+ * hooks: over a second of CPU in every test process that imports it, about 50 of them, where the
  * bundle takes a fifth of that. Kept per door source, lockfile (client-node's version) and esbuild.
  */
 async function kubeDoor(source) {

@@ -1,6 +1,6 @@
-// Test helpers for the reference plugins: bundle them once per test file (into a private temp dir, so a
-// concurrent `npm run build` wiping dist/ can't pull them away), and run them from a Sandbox's host
-// netns exactly as a runtime would: CNI_* env only, the config on stdin.
+// Test helpers for the reference plugins: bundle them from the sources (each test file gets a copy in a
+// private temp dir, so a concurrent `npm run build` wiping dist/ can't pull them away), and run them from
+// a Sandbox's host netns exactly as a runtime would: CNI_* env only, the config on stdin.
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'

@@ -23,7 +23,7 @@ import {
 } from '../../src/netns/markers.js'
 import {inNetnsArgv} from '../../src/netns/enter.js'
 import {createNetns, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
-import {assertNothingLeft, machineState} from '../helpers/machine.js'
+import {alive, assertNothingLeft, machineState} from '../helpers/machine.js'
 
 /** Prints its own pid (in the netns) and that of a child gone back to netns $1, then waits. */
 const SCAN_SCRIPT = 'echo $$; nsenter --net="$1" -- sleep 60 & echo $!; wait'
@@ -173,6 +173,13 @@ t.test(
     const killed = await killNamespaceProcesses([net], 500)
     t.ok(
       [inside, outside].every((p) => killed.includes(p!)),
+      'killNamespaceProcesses finds both',
+    )
+    // Gone, or a zombie its parent has not waited for yet (the one gone back to the root netns is
+    // reparented to pid 1 when the shell dies).
+    t.same(
+      [inside, outside].filter((p) => alive(p!)),
+      [],
       'and both are stopped',
     )
     await releaseMarker(m)
