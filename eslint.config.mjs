@@ -54,7 +54,13 @@ export default tseslint.config(
     files: ['bin/**/*.js', '**/*.cjs'],
     languageOptions: {
       sourceType: 'commonjs',
-      globals: {require: 'readonly', module: 'writable', __dirname: 'readonly'},
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        exports: 'writable',
+        __dirname: 'readonly',
+        __filename: 'readonly',
+      },
     },
     rules: {'@typescript-eslint/no-require-imports': 'off'},
   },

@@ -37,7 +37,7 @@ t.test('manifest, configs and bin/ agree with the mutant table', async (t) => {
   t.ok(MANIFEST.length >= 25, `${MANIFEST.length} fixtures`)
   for (const n of names) {
     const link = join(FIXTURE_BIN, n)
-    t.ok(lstatSync(link).isSymbolicLink() && readlinkSync(link) === '../mutant.mjs', `bin/${n} links to the mutant`)
+    t.ok(lstatSync(link).isSymbolicLink() && readlinkSync(link) === '../mutant.cjs', `bin/${n} links to the mutant`)
     t.ok(existsSync(join(FIXTURE_CONF, `${n}.conflist`)), `conf/${n}.conflist exists`)
   }
   t.same(

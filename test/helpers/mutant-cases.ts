@@ -46,7 +46,7 @@ export interface ManifestEntry {
 export const MANIFEST = JSON.parse(
   readFileSync(join(REPO, 'fixtures/plugins/manifest.json'), 'utf8'),
 ) as ManifestEntry[]
-export const MUTANT = join(REPO, 'fixtures/plugins/mutant.mjs')
+export const MUTANT = join(REPO, 'fixtures/plugins/mutant.cjs')
 
 /** Which test file (test/fixtures-selftest/mutants-<group>.ts) runs which manifest areas. */
 export const AREA_GROUPS = {
