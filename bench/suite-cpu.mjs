@@ -2,8 +2,8 @@
 // Where the test suite's CPU goes, file by file. Runs tap as scripts/test.sh does (same config, same
 // environment) with every test process in a cgroup of its own (bench/lib/suite-cgroup.mjs), so a
 // file's figure is all the CPU it caused: its own process and every process it started (plugins, the
-// lab's programs, `ip`, the CLI). On a machine whose cores are busy for the whole run, as the suite
-// keeps two, the run's wall time is its CPU time over the cores, so CPU per file is what to cut.
+// lab's programs, `ip`, the CLI). On two cores the suite keeps both busy nearly all the time, so its
+// wall time follows its CPU time, and CPU per file is what to cut.
 // Prints the files by CPU (user + system seconds, their share of the machine's CPU during the run) with
 // their wall time under the suite's load, the files that left a process running, and totals; asserts
 // nothing. `--json FILE` writes the figures; `--baseline FILE` (an earlier --json) adds each file's
