@@ -1,6 +1,6 @@
 // Reaping without running anything: crashed labs and orphan namespaces are fabricated (a state file
 // with dead pids, namespaces with the lab prefix) and must be removed; live ones must not.
-import {existsSync} from 'node:fs'
+import {existsSync, rmSync} from 'node:fs'
 import t from 'tap'
 
 import {labDown} from '../../src/lab/down.js'
@@ -23,13 +23,19 @@ function fabricate(name: string, overrides: object) {
 t.test('a crashed lab (dead supervisor and API server) is reaped with its namespaces', async (t) => {
   const name = testLabName()
   t.teardown(() => teardownLab(name))
+  // Every `lab up` in the suite's other files reaps crashed labs too, and one that came first made this
+  // test fail ("reaped": nothing left for this reaper). So the lab is made as one this live process is
+  // starting, which every reaper leaves alone, and turns crashed only here: reapCrashedLabs reads it and
+  // teardownLab marks it its own ('stopping') before their first await, so no other process sees it
+  // crashed for longer than that.
+  fabricate(name, {phase: 'starting', owner: procRef(process.pid)})
+  await createNetns(underlayNetns(name))
+  await createNetns(nodeNetns(name, 'node1'))
   const s = fabricate(name, {
     phase: 'running',
     owner: null,
     supervisor: {...planLab({name, nodes: 1, podsPerNode: 0, mode: 'vxlan'}, '/x').supervisor, ...DEAD},
   })
-  await createNetns(underlayNetns(name))
-  await createNetns(nodeNetns(name, 'node1'))
   const reaped = await reapCrashedLabs()
   const mine = reaped.find((r) => r.name === name)
   t.ok(mine, 'reaped')
@@ -44,7 +50,11 @@ t.test('a crashed lab (dead supervisor and API server) is reaped with its namesp
 t.test('namespaces of a lab with no directory are orphans and get reaped', async (t) => {
   const name = testLabName()
   t.teardown(() => teardownLab(name))
+  // Made under a lab this live process is starting, as above: an orphan from its first moment, another
+  // file's reaper could take it (and stop the `ip` still setting it up inside) before this one looks.
+  fabricate(name, {phase: 'starting', owner: procRef(process.pid)})
   await createNetns(nodeNetns(name, 'node1'))
+  rmSync(labDir(name), {recursive: true, force: true})
   t.ok(orphanLabNames().includes(name))
   await reapCrashedLabs()
   t.notOk(listNetns().includes(nodeNetns(name, 'node1')))
