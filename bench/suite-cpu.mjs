@@ -97,11 +97,13 @@ if (!env.TMPDIR && existsSync('/dev/shm')) {
   mkdirSync(testTmp, {recursive: true, mode: 0o700})
   env.TMPDIR = testTmp
 }
-// Passing --node-arg replaces package.json's list, so the suite's own loader is named again first.
+// Passing --node-arg replaces package.json's list, so that list (the suite's own loader) is passed again
+// first, as it stands there.
+const {tap: tapConfig} = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const tapArgs = [
   'tap',
   '--reporter=tap',
-  '--node-arg=--import=./scripts/test-loader.mjs',
+  ...(tapConfig['node-arg'] ?? []).map((a) => `--node-arg=${a}`),
   '--node-arg=--import=./bench/lib/suite-cgroup.mjs',
   ...argv,
 ]
