@@ -252,6 +252,11 @@ t.test('a SIGTERM the moment the pid file names the server stops it cleanly', as
   void done.then(() => (exited = true))
   // Up to 60 s: a bound for reporting a failure, never reached on a pass.
   for (let i = 0; i < 2400 && !existsSync(holdFile) && !exited; i++) await sleep(25)
+  if (!existsSync(holdFile)) {
+    const r = await done
+    t.fail('the server never reached the hold point', {exitCode: r.exitCode, signal: r.signal, stderr: r.stderr})
+    return
+  }
   const pid = Number(readFileSync(holdFile, 'utf8'))
   t.match(readFileSync(join(heldDir, 'pid'), 'utf8'), `${pid} `, 'its pid file names it')
   process.kill(pid, 'SIGTERM')
