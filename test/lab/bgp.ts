@@ -52,7 +52,20 @@ const node = (n: string) => state.nodes.find((x) => x.name === n)!
 
 type Route = {dst: string; gateway?: string; dev?: string; protocol?: string}
 const routes = (netns: string) => ipJson<Route[]>(['route', 'show'], netns)
-const birdPid = (n: string): number => Number(readFileSync(`${nodeBirdDir(node(n))}/bird.pid`, 'utf8').trim())
+/** The pid in a node's bird.pid; undefined while there is none (the daemon is starting a new bird). */
+const birdPid = (n: string): number | undefined => {
+  try {
+    return Number(readFileSync(`${nodeBirdDir(node(n))}/bird.pid`, 'utf8').trim())
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+/** Whether a node runs a bird other than `before`. */
+const newBird = (n: string, before: number | undefined): boolean => {
+  const pid = birdPid(n)
+  return pid !== undefined && pid !== before
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
@@ -134,15 +147,14 @@ t.test('every pod pings every other pod; TCP across the L3 hop', async (t) => {
 
 t.test('a killed bird: its peers withdraw its CIDR, its daemon restarts it, the route comes back', async (t) => {
   const before = birdPid('node2')
+  if (before === undefined) return t.fail("node2's bird wrote no pid file")
   process.kill(before, 'SIGKILL')
   // Either the withdrawal is seen, or the restart already brought the route back with a new bird.
   t.ok(
-    await until(
-      async () => !(await hasRoute(node('node1').netns, node('node2').podCIDR)) || birdPid('node2') !== before,
-    ),
+    await until(async () => !(await hasRoute(node('node1').netns, node('node2').podCIDR)) || newBird('node2', before)),
     "node1 withdraws node2's CIDR (or node2's bird is already back)",
   )
-  t.ok(await until(async () => birdPid('node2') !== before), 'the daemon started a new bird')
+  t.ok(await until(async () => newBird('node2', before)), 'the daemon started a new bird')
   t.ok(await until(() => hasRoute(node('node1').netns, node('node2').podCIDR)), 'the route is back on node1')
   t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip, 5), 'pod-a → pod-c again')
 })
@@ -241,7 +253,7 @@ for (const f of faults) {
 }
 
 t.test('lab down removes every namespace and every bird; the root namespace is unchanged', async (t) => {
-  const pids = state.nodes.map((n) => birdPid(n.name))
+  const pids = state.nodes.map((n) => birdPid(n.name)).filter((p): p is number => p !== undefined)
   await labDown({name})
   t.same(
     listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
