@@ -13,9 +13,9 @@ import {startApiServer} from '../../src/lab/apiserver/server.js'
 import {createNetns, deleteNetns} from '../../src/netns/index.js'
 import {selfSignedApiCert} from '../helpers/apiserver.js'
 import {ROOT, runCommand} from '../helpers/capture.js'
-import {requireMocking} from '../helpers/mocking.js'
+import {mocker} from '../helpers/mocking.js'
 
-await requireMocking(t)
+const mockImport = await mocker(t, import.meta.url)
 
 const RESULT = {
   node: 'n1',
@@ -30,7 +30,8 @@ const RESULT = {
 
 t.test('flags reach the service; text and --json output', async (t) => {
   let got: any
-  const {default: Agent} = await t.mockImport<typeof import('../../src/commands/agent.js')>(
+  const {default: Agent} = await mockImport<typeof import('../../src/commands/agent.js')>(
+    t,
     '../../src/commands/agent.js',
     {
       '../../src/services/agent.js': {

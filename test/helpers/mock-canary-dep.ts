@@ -1,2 +1,2 @@
-// What mock-canary.ts reads; mocking.ts replaces it to see that t.mockImport mocks.
+// What mock-canary.ts reads; mocking.ts replaces it to see that a mock takes.
 export const source = 'real'

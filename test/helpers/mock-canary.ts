@@ -1,4 +1,4 @@
-// A module whose one import mocking.ts replaces, to see that t.mockImport mocks.
+// A module whose one import mocking.ts replaces, to see that a mock takes.
 import {source} from './mock-canary-dep.js'
 
 export const canary = (): string => source

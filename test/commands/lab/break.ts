@@ -2,9 +2,9 @@ import t from 'tap'
 
 import LabBreak from '../../../src/commands/lab/break.js'
 import {FAULTS} from '../../../src/lab/faults/index.js'
-import {requireMocking} from '../../helpers/mocking.js'
+import {mocker} from '../../helpers/mocking.js'
 
-await requireMocking(t)
+const mockImport = await mocker(t, import.meta.url)
 
 t.test('lab break --list --json returns the whole catalog', async (t) => {
   const result = (await LabBreak.run(['--list', '--json'])) as {faults: Array<{id: string}>}
@@ -16,7 +16,8 @@ t.test('lab break --list --json returns the whole catalog', async (t) => {
 
 t.test('lab break passes the target to labBreak', async (t) => {
   let got: any
-  const {default: Cmd} = await t.mockImport<typeof import('../../../src/commands/lab/break.js')>(
+  const {default: Cmd} = await mockImport<typeof import('../../../src/commands/lab/break.js')>(
+    t,
     '../../../src/commands/lab/break.js',
     {
       '../../../src/services/lab.js': {

@@ -1,12 +1,13 @@
 import t from 'tap'
 
-import {requireMocking} from '../../helpers/mocking.js'
+import {mocker} from '../../helpers/mocking.js'
 
-await requireMocking(t)
+const mockImport = await mocker(t, import.meta.url)
 
 t.test('lab exec takes the command after -- and exits with its code', async (t) => {
   let got: any
-  const {default: LabExec} = await t.mockImport<typeof import('../../../src/commands/lab/exec.js')>(
+  const {default: LabExec} = await mockImport<typeof import('../../../src/commands/lab/exec.js')>(
+    t,
     '../../../src/commands/lab/exec.js',
     {
       '../../../src/services/lab.js': {

@@ -1,8 +1,8 @@
 import t from 'tap'
 
-import {requireMocking} from '../../helpers/mocking.js'
+import {mocker} from '../../helpers/mocking.js'
 
-await requireMocking(t)
+const mockImport = await mocker(t, import.meta.url)
 
 const fakeResult = {
   name: 'x',
@@ -19,7 +19,8 @@ const fakeResult = {
 
 t.test('lab up passes its flags to labUp and returns its result', async (t) => {
   let got: any
-  const {default: LabUp} = await t.mockImport<typeof import('../../../src/commands/lab/up.js')>(
+  const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
+    t,
     '../../../src/commands/lab/up.js',
     {
       '../../../src/services/lab.js': {
@@ -52,7 +53,8 @@ t.test('lab up passes its flags to labUp and returns its result', async (t) => {
 })
 
 t.test('lab up refuses an unknown mode before doing anything', async (t) => {
-  const {default: LabUp} = await t.mockImport<typeof import('../../../src/commands/lab/up.js')>(
+  const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
+    t,
     '../../../src/commands/lab/up.js',
     {
       '../../../src/services/lab.js': {

@@ -1,12 +1,13 @@
 import t from 'tap'
 
-import {requireMocking} from '../../helpers/mocking.js'
+import {mocker} from '../../helpers/mocking.js'
 
-await requireMocking(t)
+const mockImport = await mocker(t, import.meta.url)
 
 t.test('ref daemon passes its flags to the service', async (t) => {
   let got: any
-  const {default: RefDaemon} = await t.mockImport<typeof import('../../../src/commands/ref/daemon.js')>(
+  const {default: RefDaemon} = await mockImport<typeof import('../../../src/commands/ref/daemon.js')>(
+    t,
     '../../../src/commands/ref/daemon.js',
     {
       '../../../src/services/daemon.js': {

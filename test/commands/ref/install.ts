@@ -5,13 +5,14 @@ import t from 'tap'
 
 import {run} from '../../../src/process/exec.js'
 import {ROOT, stripAnsi} from '../../helpers/capture.js'
-import {requireMocking} from '../../helpers/mocking.js'
+import {mocker} from '../../helpers/mocking.js'
 
-await requireMocking(t)
+const mockImport = await mocker(t, import.meta.url)
 
 t.test('ref install passes its flags to the service and returns its result', async (t) => {
   let got: any
-  const {default: RefInstall} = await t.mockImport<typeof import('../../../src/commands/ref/install.js')>(
+  const {default: RefInstall} = await mockImport<typeof import('../../../src/commands/ref/install.js')>(
+    t,
     '../../../src/commands/ref/install.js',
     {
       '../../../src/services/ref.js': {
