@@ -70,13 +70,13 @@ function nftLines(text: string): string[] {
     .map((l) => `nft ${l.replace(/counter packets \d+ bytes \d+/g, 'counter')}`)
 }
 
-// One shell per namespace instead of nine processes: snapshots run several times per conformance case.
+// One shell per namespace, and one `ip` for all it reads through netlink: snapshots run several
+// times per conformance case. `addr show -d` holds the links' details as well as their addresses, and
+// a route `root` of 0.0.0.0/0 or ::/0 selects one family, as -4 and -6 do (which a batch line can't
+// carry). iproute2 prints one JSON line per batch command; -force keeps it going after one that fails.
+const IP_BATCH = ['addr show', 'route show table all root 0.0.0.0/0', 'route show table all root ::/0', 'rule show']
 const SECTIONS = [
-  'ip -j -d link show',
-  'ip -j addr show',
-  'ip -j -4 route show table all',
-  'ip -j -6 route show table all',
-  'ip rule show',
+  `printf '${IP_BATCH.join('\\n')}\\n' | ip -j -d -force -batch -`,
   'iptables-save 2>/dev/null',
   'ip6tables-save 2>/dev/null',
   'nft list ruleset 2>/dev/null',
@@ -84,22 +84,34 @@ const SECTIONS = [
 ]
 const SEPARATOR = '@@cnidbg-section@@'
 
+/** Each policy routing rule (`ip -j rule show`) as one line: its priority, then every field it has. */
+function ruleLines(json: string): string[] {
+  const rules = JSON.parse(json || '[]') as Array<Record<string, unknown>>
+  return rules.map(({priority, ...rest}) => {
+    const fields = Object.entries(rest).map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    return `rule ${String(priority)}: ${fields.join(' ')}`
+  })
+}
+
 /** Takes a snapshot through `exec`, which must run `sh -c` inside the namespace to inspect. */
 export async function snapshotNetns(exec: Exec): Promise<NetnsSnapshot> {
   const script = SECTIONS.join(`; echo ${SEPARATOR}; `)
   const {stdout} = await exec('sh', ['-c', script])
-  const [links = '', addrs = '', r4 = '', r6 = '', rules = '', ipt4 = '', ipt6 = '', nft = '', tc = ''] = stdout.split(
-    `${SEPARATOR}\n`,
-  )
+  const [ip = '', ipt4 = '', ipt6 = '', nft = '', tc = ''] = stdout.split(`${SEPARATOR}\n`)
+  // None when ip could not read the namespace (it is gone): the snapshot is empty, as it was when
+  // each part had a process of its own. Some but not all: a command that failed printed no line, and
+  // the rest would be read as the wrong ones.
+  const json = ip.split('\n').filter((l) => l.startsWith('['))
+  if (json.length !== 0 && json.length !== IP_BATCH.length) {
+    throw new Error(`snapshot: ip printed ${json.length} of ${IP_BATCH.length} JSON lines: ${ip.slice(0, 300)}`)
+  }
+  const [links = '', r4 = '', r6 = '', rules = ''] = json
   const lines = [
-    ...linkLines(links.trim()),
-    ...addrLines(addrs.trim()),
-    ...routeLines(r4.trim(), '4'),
-    ...routeLines(r6.trim(), '6'),
-    ...rules
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => `rule ${l.trim()}`),
+    ...linkLines(links),
+    ...addrLines(links),
+    ...routeLines(r4, '4'),
+    ...routeLines(r6, '6'),
+    ...ruleLines(rules),
     ...iptablesLines(ipt4, '4'),
     ...iptablesLines(ipt6, '6'),
     ...nftLines(nft),

@@ -1,0 +1,70 @@
+// snapshotNetnsPath: what a namespace holds, as the lines conformance diffs before ADD and after DEL.
+import t from 'tap'
+
+import {createNetns, deleteNetnsAll, ip} from '../../src/netns/netns.js'
+import {snapshotNetns, snapshotNetnsPath} from '../../src/netns/snapshot.js'
+
+const name = `cnidbg-snap-${process.pid}`
+const ns = await createNetns(name)
+t.teardown(() => deleteNetnsAll([name]).catch(() => {}))
+
+const setup = async (args: string[]) => {
+  const r = await ip(args, name)
+  if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`)
+}
+
+t.test('each change in the namespace is a line of its own, and only that', async (t) => {
+  const before = (await snapshotNetnsPath(ns.path)).lines
+  t.ok(
+    before.some((l) => l.startsWith('link lo ')),
+    'the loopback is there',
+  )
+  await setup(['link', 'add', 'sn0', 'type', 'veth', 'peer', 'name', 'sn1'])
+  await setup(['link', 'set', 'sn0', 'up'])
+  await setup(['addr', 'add', '10.9.0.1/24', 'dev', 'sn0'])
+  await setup(['addr', 'add', 'fd99::1/64', 'dev', 'sn0', 'nodad'])
+  await setup(['route', 'add', '10.50.0.0/16', 'via', '10.9.0.2', 'table', '5'])
+  await setup(['-6', 'route', 'add', 'fd50::/64', 'via', 'fd99::2', 'table', '5'])
+  await setup(['rule', 'add', 'from', '10.9.0.0/24', 'table', '5', 'priority', '100'])
+  const after = (await snapshotNetnsPath(ns.path)).lines
+  const added = after.filter((l) => !before.includes(l))
+  t.same(
+    before.filter((l) => !after.includes(l)),
+    [],
+    'nothing went',
+  )
+  for (const want of [
+    /^link sn0 veth mtu 1500 up /,
+    /^link sn1 veth mtu 1500 down /,
+    /^addr 10\.9\.0\.1\/24 dev sn0$/,
+    /^addr fd99::1\/64 dev sn0$/,
+    /^route4 unicast 10\.50\.0\.0\/16 via 10\.9\.0\.2 dev sn0 table 5$/,
+    /^route6 unicast fd50::\/64 via fd99::2 dev sn0 table 5$/,
+    /^rule 100: src 10\.9\.0\.0 srclen 24 table 5/,
+  ]) {
+    t.ok(
+      added.some((l) => want.test(l)),
+      `a line matching ${want}`,
+      {added},
+    )
+  }
+  t.notOk(
+    added.some((l) => l.startsWith('route4') && l.includes('fd')),
+    'IPv6 routes are not read as IPv4 ones',
+    {added},
+  )
+})
+
+t.test('an ip that printed some but not all of its lines fails the snapshot', async (t) => {
+  await t.rejects(
+    snapshotNetns(async () => ({stdout: '[]\n@@cnidbg-section@@\n', exitCode: 0})),
+    /ip printed 1 of 4 JSON lines/,
+  )
+})
+
+t.test('a namespace that is gone is an empty snapshot', async (t) => {
+  const gone = `cnidbg-snapgone-${process.pid}`
+  const g = await createNetns(gone)
+  await deleteNetnsAll([gone])
+  t.same((await snapshotNetnsPath(g.path)).lines, [])
+})
