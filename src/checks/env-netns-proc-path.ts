@@ -9,10 +9,15 @@ export const envNetnsProcPath: Check = {
   roles: ['interface', 'chained', 'loopback'],
   async run(env) {
     const ctr = await env.netns()
-    // A process living in the namespace gives the /proc/<pid>/ns/net form runtimes also pass.
-    const holder = runInNetns({name: ctr.name}, 'sleep', ['30'], {timeoutMs: 30_000, sysfs: true})
+    // A process living in the namespace gives the /proc/<pid>/ns/net form runtimes also pass. It lives
+    // until this check kills it: on a loaded node the plugin's ADD and DEL can outlast any short sleep,
+    // and the path must name the namespace until DEL is done. The timeout only bounds a holder that
+    // nothing killed.
+    const holder = runInNetns({name: ctr.name}, 'sleep', ['600'], {timeoutMs: 600_000, sysfs: true})
+    let held = true
+    void holder.finally(() => (held = false))
     let pid: number | undefined
-    for (let i = 0; i < 50 && !pid; i++) {
+    for (let i = 0; i < 250 && !pid && held; i++) {
       await new Promise((r) => setTimeout(r, 20))
       const ps = await run('ip', ['netns', 'pids', ctr.name])
       pid = Number(ps.stdout.trim().split('\n')[0]) || undefined
@@ -23,6 +28,7 @@ export const envNetnsProcPath: Check = {
       const add = await env.add(rt)
       const missing = await missingAttachment(env, env.ifnameOf(rt), ctr)
       await env.del(rt)
+      if (!held) return skip(`the process holding the namespace (pid ${pid}) exited before DEL was done`)
       if (!add.ok)
         return violation(`ADD with CNI_NETNS=/proc/${pid}/ns/net failed: ${add.failure}`, env.evidence(), {
           severity: 'should',
@@ -33,7 +39,14 @@ export const envNetnsProcPath: Check = {
         })
       return pass()
     } finally {
-      process.kill(pid, 'SIGKILL')
+      // Only while it runs: once it has exited, its pid may be another process's.
+      if (held) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // It exited just now.
+        }
+      }
       await holder
     }
   },
