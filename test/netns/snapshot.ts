@@ -1,17 +1,12 @@
 // snapshotNetnsPath: what a namespace holds, as the lines conformance diffs before ADD and after DEL.
 import t from 'tap'
 
-import {createNetns, deleteNetnsAll, ip} from '../../src/netns/netns.js'
+import {createNetns, deleteNetnsAll, ipBatch} from '../../src/netns/netns.js'
 import {snapshotNetns, snapshotNetnsPath} from '../../src/netns/snapshot.js'
 
 const name = `cnidbg-snap-${process.pid}`
 const ns = await createNetns(name)
 t.teardown(() => deleteNetnsAll([name]).catch(() => {}))
-
-const setup = async (args: string[]) => {
-  const r = await ip(args, name)
-  if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`)
-}
 
 t.test('each change in the namespace is a line of its own, and only that', async (t) => {
   const before = (await snapshotNetnsPath(ns.path)).lines
@@ -19,13 +14,18 @@ t.test('each change in the namespace is a line of its own, and only that', async
     before.some((l) => l.startsWith('link lo ')),
     'the loopback is there',
   )
-  await setup(['link', 'add', 'sn0', 'type', 'veth', 'peer', 'name', 'sn1'])
-  await setup(['link', 'set', 'sn0', 'up'])
-  await setup(['addr', 'add', '10.9.0.1/24', 'dev', 'sn0'])
-  await setup(['addr', 'add', 'fd99::1/64', 'dev', 'sn0', 'nodad'])
-  await setup(['route', 'add', '10.50.0.0/16', 'via', '10.9.0.2', 'table', '5'])
-  await setup(['-6', 'route', 'add', 'fd50::/64', 'via', 'fd99::2', 'table', '5'])
-  await setup(['rule', 'add', 'from', '10.9.0.0/24', 'table', '5', 'priority', '100'])
+  await ipBatch(
+    [
+      'link add sn0 type veth peer name sn1',
+      'link set sn0 up',
+      'addr add 10.9.0.1/24 dev sn0',
+      'addr add fd99::1/64 dev sn0 nodad',
+      'route add 10.50.0.0/16 via 10.9.0.2 table 5',
+      'route add fd50::/64 via fd99::2 table 5',
+      'rule add from 10.9.0.0/24 table 5 priority 100',
+    ],
+    name,
+  )
   const after = (await snapshotNetnsPath(ns.path)).lines
   const added = after.filter((l) => !before.includes(l))
   t.same(
