@@ -74,7 +74,8 @@ else
   npx tap --jobs=2 --reporter=tap "${first[@]}" >.tap/run-first.tap 2>&1 &
   first_pid=$!
   trap 'kill "$first_pid" 2>/dev/null; rm -rf "$checks"' EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   npx tap --jobs=3 --reporter=tap "${rest[@]}" | tee .tap/rest.tap
   tap_status=${PIPESTATUS[0]}
   wait "$first_pid" || tap_status=1
