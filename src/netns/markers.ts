@@ -151,12 +151,41 @@ function procGroup(pid: number): number | undefined {
   }
 }
 
+/** Field 4 of /proc/<pid>/stat: the parent. */
+function procParent(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    return Number.isInteger(ppid) ? ppid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether `pid`, inside the networks, only visits them: an ancestor in its mount namespace `mnt`
+ * (held by the caller) runs outside them, so the mount namespace is that ancestor's home and came
+ * with it (a node agent that looks for pods in every namespace of the machine runs `nsenter --net`
+ * from its pod's own mount namespace). A process that made its mount namespace inside the networks
+ * (a sandbox's plugin) has no such ancestor: the chain leaves the mount namespace first.
+ */
+function visitor(pid: number, mnt: string, inside: ReadonlySet<number>): boolean {
+  let p = procParent(pid)
+  for (let hops = 0; p !== undefined && p > 1 && hops < 64; hops++) {
+    if (nsIdentity(`/proc/${p}/ns/mnt`) !== mnt) return false
+    if (!inside.has(p)) return true
+    p = procParent(p)
+  }
+  return false
+}
+
 /**
  * Every process inside these network namespaces, found by namespace inode (never by name), plus
  * every process sharing a private mount namespace with one of them (a sandbox's plugin runs in its
  * own mount namespace, which a child may keep after leaving the netns). The mount namespaces of
- * this process and of pid 1 are the host's and never widen the set. Zombies have no namespaces
- * any more and are not listed.
+ * this process and of pid 1 are the host's and never widen the set, and neither does the mount
+ * namespace of a process that only visits (`visitor`): the process it came from, outside, is not
+ * ours to stop. Zombies have no namespaces any more and are not listed.
  */
 export function processesInNamespaces(netnsNames: readonly string[]): number[] {
   // Every namespace is held open while the others are matched against it. A namespace's inode goes to
@@ -179,13 +208,15 @@ export function processesInNamespaces(netnsNames: readonly string[]): number[] {
     if (nets.size === 0) return []
     const pids = procPids()
     const inNet = pids.filter((pid) => nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? ''))
+    const inside = new Set(inNet)
     const hostMnt = new Set([nsIdentity('/proc/self/ns/mnt'), nsIdentity('/proc/1/ns/mnt')])
     const mnts = new Set<string>()
     for (const pid of inNet) {
       const mnt = hold(`/proc/${pid}/ns/mnt`)
       // Still in one of the networks once its mount namespace is held: the pid was not passed on to a
       // process of another network meanwhile, so the namespace held is this process's.
-      if (mnt && !hostMnt.has(mnt) && nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? '')) mnts.add(mnt)
+      if (!mnt || hostMnt.has(mnt) || !nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? '')) continue
+      if (!visitor(pid, mnt, inside)) mnts.add(mnt)
     }
     const inMnt = mnts.size === 0 ? [] : pids.filter((pid) => mnts.has(nsIdentity(`/proc/${pid}/ns/mnt`) ?? ''))
     return [...new Set([...inNet, ...inMnt])].sort((a, b) => a - b)

@@ -22,11 +22,21 @@ import {
   type Marker,
 } from '../../src/netns/markers.js'
 import {inNetnsArgv} from '../../src/netns/enter.js'
-import {createNetns, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
+import {createNetns, listNetns, NETNS_PREFIX, netnsPath} from '../../src/netns/netns.js'
 import {alive, assertNothingLeft, machineState} from '../helpers/machine.js'
 
 /** Prints its own pid (in the netns) and that of a child gone back to netns $1, then waits. */
+// The shell stays in its own (root) netns; its child visits the netns given.
+const VISIT_SCRIPT = 'nsenter --net="$1" -- sleep 60 & echo $$; echo $!; wait; exec sleep 60'
 const SCAN_SCRIPT = 'echo $$; nsenter --net="$1" -- sleep 60 & echo $!; wait'
+
+const netInode = (pid: number): number | undefined => {
+  try {
+    return statSync(`/proc/${pid}/ns/net`).ino
+  } catch {
+    return undefined
+  }
+}
 
 const before = await machineState()
 const made: Marker[] = []
@@ -182,6 +192,44 @@ t.test(
       [],
       'and both are stopped',
     )
+    await releaseMarker(m)
+  },
+)
+
+t.test(
+  'killNamespaceProcesses: a process that only visits the netns is stopped, never the one outside it came from',
+  async (t) => {
+    const m = ownMarker(newRunId(), 'visit-test')
+    const net = `${NETNS_PREFIX}${m.id}-host`
+    m.netns.push(net)
+    writeMarker(m)
+    made.push(m)
+    await createNetns(net)
+    // As a node agent's pod scan does: a process in the root netns, in a private mount namespace of its
+    // own, runs a child that enters the sandbox's netns (nsenter --net) and keeps the mount namespace.
+    const child = spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', '--', 'sh', '-c', VISIT_SCRIPT, 'cnidbg-visit', netnsPath(net)],
+      {stdio: ['ignore', 'pipe', 'ignore']},
+    )
+    t.teardown(() => child.kill('SIGKILL'))
+    const [home, visitor] = await new Promise<number[]>((resolve) => {
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        const pids = out.split('\n').filter(Boolean).map(Number)
+        if (pids.length === 2) resolve(pids)
+      })
+    })
+    // Its pid is printed at the fork: wait until it has entered the netns.
+    const target = statSync(netnsPath(net)).ino
+    for (let i = 0; i < 250 && netInode(visitor!) !== target; i++) await new Promise((r) => setTimeout(r, 20))
+    const found = processesInNamespaces([net])
+    t.ok(found.includes(visitor!), `the visitor (${visitor}) is found: ${found.join(' ')}`)
+    t.notOk(found.includes(home!), `the process it came from (${home}), outside the netns, is not`)
+    const killed = await killNamespaceProcesses([net], 500)
+    t.same(killed, [visitor], 'only the visitor is signalled')
+    t.ok(alive(home!), 'the process outside still runs')
     await releaseMarker(m)
   },
 )
