@@ -112,11 +112,30 @@ export function markerState(m: Marker): MarkerState {
 /** Run namespaces are `cnidbg-<6 hex run id>-<role>`; labs and test topologies use other shapes and reap their own. */
 const RUN_NETNS_RE = /^cnidbg-[0-9a-f]{6}-/
 
-/** Run namespaces that no marker claims: left by a crash (or a marker removed by hand). */
-export function orphanNetns(markers: Marker[] = readMarkers()): string[] {
+/** The run namespaces of `names` that none of `markers` claims (by its list or by its id). */
+function unclaimedRunNetns(names: readonly string[], markers: readonly Marker[]): string[] {
   const claimed = new Set(markers.flatMap((m) => m.netns))
   const ids = markers.map((m) => `${NETNS_PREFIX}${m.id}-`)
-  return listNetns().filter((n) => RUN_NETNS_RE.test(n) && !claimed.has(n) && !ids.some((p) => n.startsWith(p)))
+  return names.filter((n) => RUN_NETNS_RE.test(n) && !claimed.has(n) && !ids.some((p) => n.startsWith(p)))
+}
+
+/**
+ * Run namespaces that no marker claims: left by a crash (or a marker removed by hand). A live run
+ * writes its marker before it makes a namespace and removes it after the namespace is gone, but
+ * the markers and the namespaces cannot be read at one instant: a namespace made just after the
+ * markers were read would have no marker in what was read, and one removed just before the
+ * namespaces were listed would be listed with a marker already gone. So the namespaces are listed
+ * before and after the markers are read, and only one in both listings counts: it existed the
+ * whole time, and so did its marker if it has one.
+ */
+export function orphanNetns(read: () => Marker[] = readMarkers): string[] {
+  const first = listNetns()
+  const markers = read()
+  const still = new Set(listNetns())
+  return unclaimedRunNetns(
+    first.filter((n) => still.has(n)),
+    markers,
+  )
 }
 
 /** A namespace's identity: nsfs device and inode (the same through /run/netns/x and /proc/<pid>/ns/net). */
@@ -324,7 +343,7 @@ export async function reapStale(opts: {includeKept?: boolean} = {}): Promise<Rea
     }
     report.removed.push(...(await releaseMarker(m, {stopProcesses: true})))
   }
-  const orphans = orphanNetns(readMarkers())
+  const orphans = orphanNetns()
   for (const pid of await killNamespaceProcesses(orphans)) report.removed.push(`process ${pid}`)
   await deleteNetnsAll(orphans).catch(() => {})
   for (const n of orphans) report.removed.push(`netns ${n}`)

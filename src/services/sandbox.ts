@@ -29,7 +29,7 @@ export function listSandboxes(): SandboxListResult {
   const markers = readMarkers()
   const present = new Set(listNetns())
   return {
-    orphans: orphanNetns(markers),
+    orphans: orphanNetns(),
     sandboxes: markers.map((m) => ({
       command: m.command,
       createdAt: m.createdAt,

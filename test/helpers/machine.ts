@@ -44,11 +44,16 @@ export function ownMarkers(): Marker[] {
 /**
  * Run namespaces that are ours or nobody's: claimed by one of our markers, or by no marker at all (a
  * marker is always written before its namespace is created and removed after it, so an unclaimed
- * run namespace is a leak).
+ * run namespace is a leak). Listed before and after the markers are read, and only one in both
+ * listings counts, as orphanNetns does: another file's namespace made or removed while the markers
+ * were read is not a leak of ours.
  */
 export function ownOrOrphanNetns(): string[] {
+  const first = listNetns()
   const markers = readMarkers()
-  return listNetns().filter((n) => {
+  const still = new Set(listNetns())
+  return first.filter((n) => {
+    if (!still.has(n)) return false
     const m = RUN_NETNS_RE.exec(n)
     if (!m) return false
     const owner = markers.find((mk) => mk.id === m[1] || mk.netns.includes(n))

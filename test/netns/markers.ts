@@ -1,4 +1,4 @@
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -94,12 +94,12 @@ t.test('orphanNetns: run namespaces no marker claims; other cnidbg- shapes are n
   made.push(m)
   for (const n of [listed, prefixed, other]) await createNetns(n)
   t.same(
-    orphanNetns([m]).filter((n) => n.includes(m.id)),
+    orphanNetns(() => [m]).filter((n) => n.includes(m.id)),
     [],
     'claimed by list or by id prefix',
   )
   t.same(
-    orphanNetns([]).filter((n) => n.includes(m.id)),
+    orphanNetns(() => []).filter((n) => n.includes(m.id)),
     [listed, prefixed],
     'without the marker both run namespaces are orphans; the lab-shaped one is not',
   )
@@ -138,6 +138,40 @@ t.test('reapStale removes stale runs, never live ones, kept ones only on request
     t.notOk(listNetns().includes(`${NETNS_PREFIX}${m.id}-host`))
     t.notOk(existsSync(m.dirs[0]!))
   }
+})
+
+t.test('orphanNetns: a namespace made or removed while the markers are read is no orphan', async (t) => {
+  // Another run, seen at the worst moments: its marker is not among those read, yet its namespace is
+  // made during the read (the marker was written just after the directory was listed), and a third
+  // run's namespace, listed before, is removed during the read together with its marker.
+  const born = ownMarker(newRunId(), 'born')
+  const dying = ownMarker(newRunId(), 'dying')
+  const bornNet = `${NETNS_PREFIX}${born.id}-host`
+  const dyingNet = `${NETNS_PREFIX}${dying.id}-host`
+  born.netns.push(bornNet)
+  dying.netns.push(dyingNet)
+  for (const m of [born, dying]) {
+    writeMarker(m)
+    made.push(m)
+  }
+  await createNetns(dyingNet)
+  const orphans = orphanNetns(() => {
+    const others = readMarkers().filter((m) => m.id !== born.id && m.id !== dying.id)
+    execFileSync('ip', ['netns', 'add', bornNet])
+    execFileSync('ip', ['netns', 'del', dyingNet])
+    return others
+  })
+  t.same(
+    orphans.filter((n) => n === bornNet || n === dyingNet),
+    [],
+    'neither is an orphan',
+  )
+  t.same(
+    orphanNetns(() => []).filter((n) => n === bornNet),
+    [bornNet],
+    'one there before and after a read that has no marker for it is',
+  )
+  for (const m of [born, dying]) await releaseMarker(m)
 })
 
 t.test(
