@@ -111,19 +111,20 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
 
   /**
    * What each node's agent was doing, for a trace from the node that failed or could not read a node:
-   * its process state and kernel wait channel (a hung agent shows here) and the tail of its log.
+   * its process state and kernel wait channel (a hung agent shows here), the tail of its log, and
+   * the supervisor's lines on agents that ended.
    */
   function agentsReport(): string {
+    const read = (p: string) => {
+      try {
+        return readFileSync(p, 'utf8')
+      } catch (error) {
+        return `(${(error as Error).message})`
+      }
+    }
     return state.nodes
       .map((n) => {
         const dir = nodePodDir(n, 'cnidbg-agent')
-        const read = (p: string) => {
-          try {
-            return readFileSync(p, 'utf8')
-          } catch (error) {
-            return `(${(error as Error).message})`
-          }
-        }
         const pid = read(join(dir, 'pid')).trim().split(' ')[0]
         const proc = /^\d+$/.test(pid ?? '')
           ? `${read(`/proc/${pid}/status`).match(/^State:.*$/m)?.[0] ?? 'gone'}, wchan ${read(`/proc/${pid}/wchan`)}`
@@ -131,6 +132,14 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
         const log = read(join(dir, 'log')).trimEnd().split('\n').slice(-15).join('\n')
         return `${n.name} agent pid ${pid}: ${proc}\n${log}`
       })
+      .concat(
+        // How the supervisor saw them end (an exit, a signal) and start again.
+        read(state.supervisor!.log)
+          .split('\n')
+          .filter((l) => /cnidbg-agent-/.test(l) && !/: started \(pid/.test(l))
+          .slice(-10)
+          .join('\n') || 'the supervisor saw no agent end',
+      )
       .join('\n')
   }
 
@@ -159,7 +168,8 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
       '--json',
     ])
     const result = traceResultOf(r, 'node1', agentsReport)
-    if (result.unreadable) console.error(`# a node was unreadable from node1:\n${agentsReport()}`)
+    // In the TAP stream (a CI log keeps it), not only on stderr.
+    if (result.unreadable) t.comment(`a node was unreadable from node1:\n${agentsReport()}`)
     return result
   }
 
