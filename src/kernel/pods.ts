@@ -12,7 +12,9 @@
  * named ones only). A named namespace the node does not name is another node's (the lab's nodes share
  * one /run/netns) and is skipped. The other end of a veth is the namespace the node's nsid names,
  * else the one whose link pairs with it by ifindex (unnamed namespaces, e.g. /proc/<pid>/ns/net).
- * Everything is read in one spawned process.
+ * The node is read first, then only the namespaces that may be its own, each in one spawned process:
+ * the others are never entered (on the lab's machine, /run/netns holds every lab's and every test's
+ * namespaces, and a process that visits one being torn down is stopped with it).
  */
 import {statSync} from 'node:fs'
 
@@ -92,15 +94,8 @@ export async function findPodNetns(ips: readonly string[], opts: PodFinderOption
   const out = new Map<string, PodNetns>()
   if (!wanted.length) return out
   const nodeInode = inodeOf(opts.nodeNetns)
-  const candidates = listNetnsCandidates(opts.scan).filter((c) => c.inode !== nodeInode)
-  const results = await runJobsInNetns(
-    [
-      {nsPath: opts.nodeNetns, script: NODE_SCRIPT},
-      ...candidates.map((c) => ({nsPath: c.path, script: CANDIDATE_SCRIPT})),
-    ],
-    {timeoutMs: 8000},
-  )
-  const [routesText, linksText, idsText] = (results[0]?.stdout ?? '').split(`${SEP}\n`)
+  const [node] = await runJobsInNetns([{nsPath: opts.nodeNetns, script: NODE_SCRIPT}], {timeoutMs: 8000})
+  const [routesText, linksText, idsText] = (node?.stdout ?? '').split(`${SEP}\n`)
   const routes = json<RouteEntry>(routesText)
   const nodeLinks = json<LinkInfo>(linksText)
   const ids = json<{nsid: number; name?: string}>(idsText)
@@ -108,10 +103,18 @@ export async function findPodNetns(ips: readonly string[], opts: PodFinderOption
   const namedByNode = new Set(nsidName.values())
   // A named namespace the node does not name as a veth peer belongs to another node (or to none).
   const mine = (name: string | undefined) => !name || namedByNode.size === 0 || namedByNode.has(name)
+  // Only this node's are entered: another's (another lab's, another test's) is never visited.
+  const candidates = listNetnsCandidates(opts.scan)
+    .filter((c) => c.inode !== nodeInode)
+    .map((c) => ({...c, name: c.name ?? netnsName(c.path)}))
+    .filter((c) => mine(c.name))
+  const results = await runJobsInNetns(
+    candidates.map((c) => ({nsPath: c.path, script: CANDIDATE_SCRIPT})),
+    {timeoutMs: 8000},
+  )
   const views = candidates.map((c, i) => {
-    const [addrs, links] = (results[i + 1]?.stdout ?? '').split(`${SEP}\n`)
-    const name = c.name ?? netnsName(c.path)
-    return {path: c.path, name, addrs: parseAddrLines(addrs ?? ''), links: json<LinkInfo>(links)}
+    const [addrs, links] = (results[i]?.stdout ?? '').split(`${SEP}\n`)
+    return {path: c.path, name: c.name, addrs: parseAddrLines(addrs ?? ''), links: json<LinkInfo>(links)}
   })
 
   for (const ip of wanted) {

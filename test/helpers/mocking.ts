@@ -1,5 +1,6 @@
 /**
- * Module mocking for the few test files that replace a command's service (test/commands/). tap's
+ * Module mocking for the few test files that replace a module (a command's service in test/commands/,
+ * the namespace runner that test/kernel/pods.ts watches). tap's
  * mock plugin would load its loader hooks into every test process, about 0.1 s of CPU each, for
  * six files of two hundred, so it is left out of package.json's tap plugins and these files load
  * @tapjs/mock's hooks themselves, through `mocker`.
