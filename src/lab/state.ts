@@ -193,11 +193,15 @@ export function procRef(pid: number): ProcRef {
   return {pid, start: procStart(pid)}
 }
 
-/** True while the process still runs (not a zombie, and the same process as when recorded). */
+/**
+ * True while the process still runs (not a zombie, and the same process as when recorded). A ref
+ * without a start time was recorded after its process had ended (procRef of a zombie): whatever has
+ * its pid now is another process, and never one to signal.
+ */
 export function procAlive(ref: ProcRef | null | undefined): boolean {
-  if (!ref) return false
+  if (!ref || ref.start === null) return false
   const start = procStart(ref.pid)
-  return start !== null && (ref.start === null || ref.start === start)
+  return start !== null && ref.start === start
 }
 
 /** Stops a process (and its process group) with SIGTERM, then SIGKILL after `graceMs`. */

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import t from 'tap'
 
 import {nodePluginServer, stopNodePluginServer} from '../../src/lab/plugin-server.js'
-import {procAlive, procStart, type LabNodeState} from '../../src/lab/state.js'
+import {procAlive, procRef, procStart, type LabNodeState} from '../../src/lab/state.js'
 import {runOk} from '../../src/process/exec.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'cnidbg-lab-ps-'))
@@ -23,7 +23,7 @@ t.test('no pid file, or one naming a dead or different process: no server', asyn
   writeFileSync(pidFile, `${process.pid} 1\n`)
   t.equal(nodePluginServer(node), undefined, 'a live pid with another start time (pid reused)')
   t.equal(await stopNodePluginServer(node), undefined, 'nothing to stop')
-  t.ok(procAlive({pid: process.pid, start: null}), 'and nothing was signalled')
+  t.ok(procAlive(procRef(process.pid)), 'and nothing was signalled')
 })
 
 t.test('a live server is found and stopped', async (t) => {

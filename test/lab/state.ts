@@ -69,6 +69,7 @@ t.test('process references survive pid reuse checks', async (t) => {
   t.ok(procAlive(me))
   t.notOk(procAlive({pid: process.pid, start: '1'}), 'same pid, other start time: not the same process')
   t.notOk(procAlive({pid: 0x3fffff, start: null}), 'no such pid')
+  t.notOk(procAlive({pid: process.pid, start: null}), 'a live pid recorded without a start time: not known to be it')
   t.notOk(procAlive(undefined))
 })
 
