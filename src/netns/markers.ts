@@ -159,27 +159,20 @@ function procPids(): number[] {
   }
 }
 
-/** Field 5 of /proc/<pid>/stat (after the command name, which may contain spaces). */
-function procGroup(pid: number): number | undefined {
+/** Field `n` (1-based, as proc(5) counts) of /proc/<pid>/stat, a number: 4 is the parent, 5 the group. */
+function statField(pid: number, n: 4 | 5): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
-    return Number.isInteger(pgrp) ? pgrp : undefined
+    // The command name (field 2) may contain spaces and parentheses: fields restart after the last ')'.
+    const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3])
+    return Number.isInteger(value) ? value : undefined
   } catch {
     return undefined
   }
 }
 
-/** Field 4 of /proc/<pid>/stat: the parent. */
-function procParent(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-    return Number.isInteger(ppid) ? ppid : undefined
-  } catch {
-    return undefined
-  }
-}
+const procParent = (pid: number) => statField(pid, 4)
+const procGroup = (pid: number) => statField(pid, 5)
 
 /**
  * Whether `pid`, inside the networks, only visits them: an ancestor in its mount namespace `mnt`

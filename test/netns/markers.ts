@@ -3,7 +3,7 @@ import {existsSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import t from 'tap'
+import t, {type Test} from 'tap'
 
 import {
   killNamespaceProcesses,
@@ -36,6 +36,45 @@ const netInode = (pid: number): number | undefined => {
   } catch {
     return undefined
   }
+}
+
+/** A run namespace of our own, its marker written first. */
+async function markedNetns(label: string): Promise<{m: Marker; net: string}> {
+  const m = ownMarker(newRunId(), label)
+  const net = `${NETNS_PREFIX}${m.id}-host`
+  m.netns.push(net)
+  writeMarker(m)
+  made.push(m)
+  await createNetns(net)
+  return {m, net}
+}
+
+/** `sh -c script` with `arg` as $1, in a private mount namespace of its own. */
+const ownMountNs = (script: string, arg: string): string[] => [
+  'unshare',
+  '--mount',
+  '--propagation',
+  'private',
+  '--',
+  'sh',
+  '-c',
+  script,
+  'cnidbg-test',
+  arg,
+]
+
+/** Starts a script that prints two pids, one per line; resolves with them. Killed at teardown. */
+function twoPids(t: Test, argv: readonly string[]): Promise<[number, number]> {
+  const child = spawn(argv[0]!, argv.slice(1), {stdio: ['ignore', 'pipe', 'ignore']})
+  t.teardown(() => child.kill('SIGKILL'))
+  return new Promise((resolve) => {
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const pids = out.split('\n').filter(Boolean).map(Number)
+      if (pids.length === 2) resolve([pids[0]!, pids[1]!])
+    })
+  })
 }
 
 const before = await machineState()
@@ -177,52 +216,29 @@ t.test('orphanNetns: a namespace made or removed while the markers are read is n
 t.test(
   'processesInNamespaces: inside the netns, or sharing its private mount namespace; nothing left open',
   async (t) => {
-    const m = ownMarker(newRunId(), 'scan-test')
-    const net = `${NETNS_PREFIX}${m.id}-host`
-    m.netns.push(net)
-    writeMarker(m)
-    made.push(m)
-    await createNetns(net)
+    const {m, net} = await markedNetns('scan-test')
     // In the netns and a private mount namespace: a shell, and a child of it that went back to the root
     // netns but keeps the mount namespace (as a plugin's child may).
-    const [cmd, ...args] = inNetnsArgv({name: net}, [
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      SCAN_SCRIPT,
-      'cnidbg-scan',
-      `/proc/${process.pid}/ns/net`,
-    ])
-    const child = spawn(cmd!, args, {stdio: ['ignore', 'pipe', 'ignore']})
-    t.teardown(() => child.kill('SIGKILL'))
-    const [inside, outside] = await new Promise<number[]>((resolve) => {
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString()
-        const pids = out.split('\n').filter(Boolean).map(Number)
-        if (pids.length === 2) resolve(pids)
-      })
-    })
+    const [inside, outside] = await twoPids(
+      t,
+      inNetnsArgv({name: net}, ownMountNs(SCAN_SCRIPT, `/proc/${process.pid}/ns/net`)),
+    )
     const fds = () => readdirSync('/proc/self/fd').length
     const before = fds()
     const found = processesInNamespaces([net])
     t.equal(fds(), before, 'every namespace it held open is closed again')
-    t.ok(found.includes(inside!), `the process in the netns (${inside}) is found: ${found.join(' ')}`)
-    t.ok(found.includes(outside!), `the one sharing only its mount namespace (${outside}) is found too`)
+    t.ok(found.includes(inside), `the process in the netns (${inside}) is found: ${found.join(' ')}`)
+    t.ok(found.includes(outside), `the one sharing only its mount namespace (${outside}) is found too`)
     t.notOk(found.includes(process.pid), 'never this process')
     const killed = await killNamespaceProcesses([net], 500)
     t.ok(
-      [inside, outside].every((p) => killed.includes(p!)),
+      [inside, outside].every((p) => killed.includes(p)),
       'killNamespaceProcesses finds both',
     )
     // Gone, or a zombie its parent has not waited for yet (the one gone back to the root netns is
     // reparented to pid 1 when the shell dies).
     t.same(
-      [inside, outside].filter((p) => alive(p!)),
+      [inside, outside].filter((p) => alive(p)),
       [],
       'and both are stopped',
     )
@@ -233,37 +249,19 @@ t.test(
 t.test(
   'killNamespaceProcesses: a process that only visits the netns is stopped, never the one outside it came from',
   async (t) => {
-    const m = ownMarker(newRunId(), 'visit-test')
-    const net = `${NETNS_PREFIX}${m.id}-host`
-    m.netns.push(net)
-    writeMarker(m)
-    made.push(m)
-    await createNetns(net)
+    const {m, net} = await markedNetns('visit-test')
     // As a node agent's pod scan does: a process in the root netns, in a private mount namespace of its
     // own, runs a child that enters the sandbox's netns (nsenter --net) and keeps the mount namespace.
-    const child = spawn(
-      'unshare',
-      ['--mount', '--propagation', 'private', '--', 'sh', '-c', VISIT_SCRIPT, 'cnidbg-visit', netnsPath(net)],
-      {stdio: ['ignore', 'pipe', 'ignore']},
-    )
-    t.teardown(() => child.kill('SIGKILL'))
-    const [home, visitor] = await new Promise<number[]>((resolve) => {
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString()
-        const pids = out.split('\n').filter(Boolean).map(Number)
-        if (pids.length === 2) resolve(pids)
-      })
-    })
+    const [home, visitor] = await twoPids(t, ownMountNs(VISIT_SCRIPT, netnsPath(net)))
     // Its pid is printed at the fork: wait until it has entered the netns.
     const target = statSync(netnsPath(net)).ino
-    for (let i = 0; i < 250 && netInode(visitor!) !== target; i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 250 && netInode(visitor) !== target; i++) await new Promise((r) => setTimeout(r, 20))
     const found = processesInNamespaces([net])
-    t.ok(found.includes(visitor!), `the visitor (${visitor}) is found: ${found.join(' ')}`)
-    t.notOk(found.includes(home!), `the process it came from (${home}), outside the netns, is not`)
+    t.ok(found.includes(visitor), `the visitor (${visitor}) is found: ${found.join(' ')}`)
+    t.notOk(found.includes(home), `the process it came from (${home}), outside the netns, is not`)
     const killed = await killNamespaceProcesses([net], 500)
     t.same(killed, [visitor], 'only the visitor is signalled')
-    t.ok(alive(home!), 'the process outside still runs')
+    t.ok(alive(home), 'the process outside still runs')
     await releaseMarker(m)
   },
 )
