@@ -1,9 +1,9 @@
 /**
  * Module mocking for the few test files that replace a module (a command's service in test/commands/,
- * the namespace runner that test/kernel/pods.ts watches). tap's
- * mock plugin would load its loader hooks into every test process, about 0.1 s of CPU each, for
- * six files of two hundred, so it is left out of package.json's tap plugins and these files load
- * @tapjs/mock's hooks themselves, through `mocker`.
+ * the namespace runner that test/kernel/pods.ts watches). tap's mock plugin would load its loader
+ * hooks into every test process, about 0.1 s of CPU each, for seven files of two hundred, so it is
+ * left out of package.json's tap plugins and these files load @tapjs/mock's hooks themselves,
+ * through `mocker`.
  *
  * `mocker` also proves that mocking works before a test relies on it. A mock that does not take
  * imports the real module without a word, and a command test meant to call a stand-in then runs
