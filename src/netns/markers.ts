@@ -159,7 +159,7 @@ function procPids(): number[] {
   }
 }
 
-/** Field `n` (1-based, as proc(5) counts) of /proc/<pid>/stat, a number: 4 is the parent, 5 the group. */
+/** Field `n` of /proc/<pid>/stat, counted from 1 (the pid), as a number: 4 is the parent, 5 the group. */
 function statField(pid: number, n: 4 | 5): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
