@@ -11,7 +11,7 @@ import {createInterface} from 'node:readline'
 
 import type {Test} from 'tap'
 
-import {ipJson, listNetns, readMarkers, type Marker} from '../../src/netns/index.js'
+import {ipJson, listNetns, orphanNetns, readMarkers, type Marker} from '../../src/netns/index.js'
 
 /** What ownMarker() records as `command` for markers this test process writes. */
 export const OWN_COMMAND = process.argv.slice(2).join(' ') || process.argv[1] || 'cnidbg'
@@ -44,21 +44,16 @@ export function ownMarkers(): Marker[] {
 /**
  * Run namespaces that are ours or nobody's: claimed by one of our markers, or by no marker at all (a
  * marker is always written before its namespace is created and removed after it, so an unclaimed
- * run namespace is a leak). Listed before and after the markers are read, and only one in both
- * listings counts, as orphanNetns does: another file's namespace made or removed while the markers
- * were read is not a leak of ours.
+ * run namespace is a leak). Nobody's are orphanNetns's, which does not mistake another file's
+ * namespace made or removed meanwhile for one.
  */
 export function ownOrOrphanNetns(): string[] {
-  const first = listNetns()
-  const markers = readMarkers()
-  const still = new Set(listNetns())
-  return first.filter((n) => {
-    if (!still.has(n)) return false
+  const own = ownMarkers()
+  const ours = listNetns().filter((n) => {
     const m = RUN_NETNS_RE.exec(n)
-    if (!m) return false
-    const owner = markers.find((mk) => mk.id === m[1] || mk.netns.includes(n))
-    return !owner || isOwnMarker(owner)
+    return m && own.some((mk) => mk.id === m[1] || mk.netns.includes(n))
   })
+  return [...new Set([...orphanNetns(), ...ours])].sort()
 }
 
 /**
