@@ -3,6 +3,7 @@
 // tracker's spawn hook is off in the test process itself. client-node's door is the CLI's bundle.
 import {spawnSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
 
 import t from 'tap'
 
@@ -51,4 +52,26 @@ t.test("client-node's door loads as the one bundle the CLI ships, with every nam
   const kubeConfig = String(loaded.KubeConfig)
   t.match(kubeConfig, /^class/, "KubeConfig is client-node's class")
   t.notMatch(kubeConfig, /\n/, 'from the minified bundle')
+})
+
+t.test("tap loads as one bundle, and a failure still points at the test's own line", async (t) => {
+  t.match(import.meta.resolve('tap'), /\/node_modules\/\.cache\/cnidbg-test-loader\/[0-9a-f]+\.mjs$/, 'the bundle')
+  // A failing assertion in a program of its own, as a test file's would fail: its location is the
+  // failing line, not a frame inside the bundle.
+  const loader = fileURLToPath(new URL('../../scripts/test-loader.mjs', import.meta.url))
+  const child = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      loader,
+      '--input-type=module',
+      '-e',
+      "import t from 'tap'\nt.test('sub', async (t) => {\n  t.equal(1, 2, 'probe')\n})",
+    ],
+    {encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url))},
+  )
+  t.match(child.stdout, /^ {4}not ok 1 - probe$/m, 'the probe failed')
+  t.match(child.stdout, /^ {6}at:\n {8}fileName: "\[eval1\]"\n {8}lineNumber: 3\n/m, 'at the line that failed')
+  t.match(child.stdout, /^ {6}stack: \|\n {8}Test\.<anonymous> \(\[eval1\]:3:5\)\n/m, 'its stack starts there')
+  t.notMatch(child.stdout, /node_modules/, 'no frame of tap in the report')
 })
