@@ -37,10 +37,18 @@ check() {
   shift
   ("$@" >"$checks/$name.out" 2>&1; echo $? >"$checks/$name.rc") &
 }
-check eslint npx eslint .
-check prettier npx prettier --check --log-level warn .
-check depcruise npx depcruise src --config .dependency-cruiser.cjs --output-type err
-check tsc npx tsc -p tsconfig.test.json
+# Each keeps what it found per file content in node_modules/.cache (gone with node_modules, as with
+# `npm ci`): a file, config or tool version that changed is checked again, the rest is not, which takes
+# this step from about 23 s to 5 s on a second run. None of the lint rules reads another file's types,
+# so a file's lint result depends on its own content alone; tsc's incremental mode tracks what each file
+# depends on and reports an unchanged file's errors again.
+lint_cache=node_modules/.cache/cnidbg-lint
+check eslint npx eslint --cache --cache-strategy content --cache-location "$lint_cache/eslint/" .
+check prettier npx prettier --check --cache --cache-strategy content --cache-location "$lint_cache/prettier.json" \
+  --log-level warn .
+check depcruise npx depcruise src --config .dependency-cruiser.cjs --output-type err \
+  --cache "$lint_cache/depcruise" --cache-strategy content
+check tsc npx tsc -p tsconfig.test.json --incremental --tsBuildInfoFile "$lint_cache/tsc-test.tsbuildinfo"
 wait
 for name in eslint prettier depcruise tsc; do
   [ "$name" = eslint ] && echo "== lint"
