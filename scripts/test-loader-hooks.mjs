@@ -46,7 +46,7 @@ export async function resolve(specifier, context, next) {
 /**
  * What a test's `import t from 'tap'` loads: tap and its plugins as one esbuild bundle, kept in the
  * cache like the transpiled sources. tap is about 135 modules, and every one was two trips through
- * these hooks in each of the 200-odd test processes: about 0.1 s of CPU a file that the bundle saves.
+ * these hooks in each of the 200-odd test processes: 0.1–0.15 s of CPU a file that the bundle saves.
  * Left out of it:
  * - @tapjs/processinfo, which tap's runner also preloads (--import): one copy, so the tracker the
  *   loader turns off (test-loader.mjs) is the one tap's spawn code uses;

@@ -1,6 +1,7 @@
 // scripts/test-loader.mjs: the programs a test starts begin as a user's would, without tap's process
 // tracker (in NODE_OPTIONS or on their command line) and without NODE_EXTRA_CA_CERTS, and the
-// tracker's spawn hook is off in the test process itself. client-node's door is the CLI's bundle.
+// tracker's spawn hook is off in the test process itself. client-node's door is the CLI's bundle, and
+// tap is one bundle too.
 import {spawnSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
