@@ -1070,8 +1070,19 @@ export async function runFixtureCases(t: Test, areas: readonly string[]): Promis
         c.scenario(hc, control, ctx),
         ISOLATION_SKIP.has(entry.name) ? undefined : isolation(hi, entry),
       ])
-      await t.test('the fixture misbehaves', async (t) => c.broken(t, om))
-      await t.test(`the correct plugin (${control.path.split('/').pop()}) does not`, async (t) => c.correct(t, oc))
+      // What each plugin printed goes with a failure: a code or message that differs says little alone.
+      const checked = (outcome: unknown, check: (t: Test) => unknown) => async (t: Test) => {
+        await check(t)
+        if (!t.passing()) t.comment(`what it did: ${JSON.stringify(outcome)?.slice(0, 4000)}`)
+      }
+      await t.test(
+        'the fixture misbehaves',
+        checked(om, (t) => c.broken(t, om)),
+      )
+      await t.test(
+        `the correct plugin (${control.path.split('/').pop()}) does not`,
+        checked(oc, (t) => c.correct(t, oc)),
+      )
       if (iso) {
         await t.test('otherwise it works: ADD, CHECK, [STATUS, GC,] DEL with its own config', async (t) => {
           t.equal(iso.line, iso.expected)
