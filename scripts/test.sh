@@ -43,12 +43,15 @@ check() {
 # so a file's lint result depends on its own content alone; tsc's incremental mode tracks what each file
 # depends on and reports an unchanged file's errors again.
 lint_cache=node_modules/.cache/cnidbg-lint
-check eslint npx eslint --cache --cache-strategy content --cache-location "$lint_cache/eslint/" .
-check prettier npx prettier --check --cache --cache-strategy content --cache-location "$lint_cache/prettier.json" \
+# The tools are run from node_modules/.bin, not through npx: npx starts npm's own CLI first, about
+# 0.4 s of CPU for each run below.
+bin=node_modules/.bin
+check eslint "$bin/eslint" --cache --cache-strategy content --cache-location "$lint_cache/eslint/" .
+check prettier "$bin/prettier" --check --cache --cache-strategy content --cache-location "$lint_cache/prettier.json" \
   --log-level warn .
-check depcruise npx depcruise src --config .dependency-cruiser.cjs --output-type err \
+check depcruise "$bin/depcruise" src --config .dependency-cruiser.cjs --output-type err \
   --cache "$lint_cache/depcruise" --cache-strategy content
-check tsc npx tsc -p tsconfig.test.json --incremental --tsBuildInfoFile "$lint_cache/tsc-test.tsbuildinfo"
+check tsc "$bin/tsc" -p tsconfig.test.json --incremental --tsBuildInfoFile "$lint_cache/tsc-test.tsbuildinfo"
 wait
 for name in eslint prettier depcruise tsc; do
   [ "$name" = eslint ] && echo "== lint"
@@ -65,7 +68,7 @@ echo "== tests"
 unset NODE_EXTRA_CA_CERTS
 mkdir -p .tap
 if [ $# -gt 0 ]; then
-  npx tap --reporter=tap "$@" | tee .tap/last-run.tap
+  "$bin/tap" --reporter=tap "$@" | tee .tap/last-run.tap
   tap_status=${PIPESTATUS[0]}
 else
   # tap starts its files in alphabetical order, so the few that run longest (most of them wait on
@@ -73,18 +76,18 @@ else
   # listed in test/run-first.txt and run from the start in a tap of their own, two at a time, beside
   # the rest, three at a time. Their output follows the rest's; every file runs exactly once.
   mapfile -t first < <(grep -vE '^[[:space:]]*(#|$)' test/run-first.txt)
-  mapfile -t rest < <(npx tap list | grep -vxF -f test/run-first.txt)
+  mapfile -t rest < <("$bin/tap" list | grep -vxF -f test/run-first.txt)
   # tap given no file runs them all: an empty list here must fail, not run everything twice.
   if [ "${#first[@]}" = 0 ] || [ "${#rest[@]}" = 0 ]; then
     echo "FAIL: no test files to run (test/run-first.txt: ${#first[@]}, the rest: ${#rest[@]})" >&2
     exit 1
   fi
-  npx tap --jobs=2 --reporter=tap "${first[@]}" >.tap/run-first.tap 2>&1 &
+  "$bin/tap" --jobs=2 --reporter=tap "${first[@]}" >.tap/run-first.tap 2>&1 &
   first_pid=$!
   trap 'kill "$first_pid" 2>/dev/null; rm -rf "$checks"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  npx tap --jobs=3 --reporter=tap "${rest[@]}" | tee .tap/rest.tap
+  "$bin/tap" --jobs=3 --reporter=tap "${rest[@]}" | tee .tap/rest.tap
   tap_status=${PIPESTATUS[0]}
   wait "$first_pid" || tap_status=1
   trap 'rm -rf "$checks"' EXIT
