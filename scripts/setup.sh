@@ -32,11 +32,11 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   npm ci --no-audit --no-fund --loglevel=error
   # tap rebuilds its Test class on its first run when package.json's plugin list is not the one it
   # was built with; scripts/test.sh runs two taps at once, which must not both rebuild it.
-  npx tap build >/dev/null
+  node_modules/.bin/tap build >/dev/null
   touch "$stamp"
 fi
 
-if [ ! -f dist/.build-stamp ] || [ -n "$(find src bin scripts/bundle-kube.mjs scripts/bundle-plugins.mjs scripts/bundle-cli.mjs scripts/ascii-string-width.cjs scripts/ejs-plain-text.cjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src bin scripts/bundle-kube.mjs scripts/bundle-plugins.mjs scripts/bundle-cli.mjs scripts/oclif-manifest.mjs scripts/ascii-string-width.cjs scripts/ejs-plain-text.cjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
   echo "setup: building"
   npm run --silent build
   touch dist/.build-stamp

@@ -60,6 +60,7 @@ const SKIPPED: Record<string, string> = {
   'bash scripts/setup.sh': 'installs Debian and npm packages and rebuilds dist/ under the running tests',
   'npm run build': 'rebuilds dist/ while other tests use it; this test needs it built already',
   'npm run lint': 'lints the whole tree; scripts/test.sh runs it',
+  'npm run typecheck': 'type-checks the whole tree; scripts/test.sh runs it',
   'cnidbg exec add mynet /run/netns/pod1':
     'needs a network "mynet" in /etc/cni/net.d and a namespace "pod1": tests write no /etc and name namespaces cnidbg-…',
   "CNI_PATH=/opt/cni/bin CNI_IFNAME=net1 CNI_ARGS='IgnoreUnknown=1' cnidbg exec del mynet /run/netns/pod1":
