@@ -323,11 +323,22 @@ export interface ReapReport {
 /**
  * Reaps what crashed runs left: stale markers' namespaces and dirs, and unclaimed cnidbg- namespaces.
  * Live runs (their owner is still running) are never touched; kept sandboxes only with `includeKept`.
+ * `read` lists the markers to consider (a test hands it copies as an earlier read saw them).
  */
-export async function reapStale(opts: {includeKept?: boolean} = {}): Promise<ReapReport> {
-  const markers = readMarkers()
+export async function reapStale(
+  opts: {includeKept?: boolean} = {},
+  read: () => Marker[] = readMarkers,
+): Promise<ReapReport> {
   const report: ReapReport = {kept: [], removed: []}
-  for (const m of markers) {
+  for (const first of read()) {
+    if (markerState(first) === 'live') continue
+    // Read again, now that its owner is known to be gone: what the owner wrote last is on disk, and
+    // nothing writes the marker any more. The copy read above may be older than that: `exec add
+    // --sandbox` keeps its sandbox (persistent, no owner) just before it exits, and a reaper that
+    // released the older copy, whose owner had by then exited, took a sandbox its user had just
+    // been handed. The loop awaits each release, so that window was as long as the reaping before.
+    const m = readMarker(first.id)
+    if (!m) continue
     const state = markerState(m)
     if (state === 'live') continue
     if (state === 'kept' && !opts.includeKept) {

@@ -179,6 +179,25 @@ t.test('reapStale removes stale runs, never live ones, kept ones only on request
   }
 })
 
+t.test('reapStale goes by the marker as it is when it reaps, not as it first read it', async (t) => {
+  // As a reaper met it: `exec add --sandbox` still running when the markers were read, and gone by the
+  // time the reaper came to it, having kept its sandbox (persistent, no owner) just before it exited.
+  const kept = ownMarker(newRunId(), 'kept-while-reaping', true)
+  const dir = mkdtempSync(join(tmpdir(), `cnidbg-${kept.id}-`))
+  kept.dirs.push(dir)
+  kept.netns.push(`${NETNS_PREFIX}${kept.id}-host`)
+  writeMarker(kept)
+  made.push(kept)
+  await createNetns(`${NETNS_PREFIX}${kept.id}-host`)
+  const asFirstRead: Marker = {...kept, persistent: false, pid: process.pid, pidStart: 'an owner gone since'}
+  const report = await reapStale({}, () => [asFirstRead])
+  t.same(report, {kept: [kept.id], removed: []}, 'reported kept, nothing removed')
+  t.ok(listNetns().includes(`${NETNS_PREFIX}${kept.id}-host`), 'its netns is there')
+  t.ok(existsSync(dir), 'its dir is there')
+  t.same(readMarker(kept.id), kept, 'its marker is as its owner left it')
+  await releaseMarker(kept)
+})
+
 t.test('orphanNetns: a namespace made or removed while the markers are read is no orphan', async (t) => {
   // Another run, seen at the worst moments: its marker is not among those read, yet its namespace is
   // made during the read (the marker was written just after the directory was listed), and a third
