@@ -97,8 +97,8 @@ if (!env.TMPDIR && existsSync('/dev/shm')) {
   mkdirSync(testTmp, {recursive: true, mode: 0o700})
   env.TMPDIR = testTmp
 }
-// Passing --node-arg replaces package.json's list, so that list (the suite's own loader) is passed again
-// first, as it stands there.
+// Passing --node-arg replaces package.json's list, so that list is passed again first, as it stands
+// there (the suite's own loader comes through NODE_OPTIONS, the tap config's test-env).
 const {tap: tapConfig} = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const tapArgs = [
   'tap',

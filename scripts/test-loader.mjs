@@ -15,15 +15,24 @@ register('./test-loader-hooks.mjs', import.meta.url)
 // the tests run (the CLI, the bundled plugins, the lab's programs) then loaded it and a loader thread,
 // about 120 ms of CPU per start, several times what `cnidbg --version` costs. Coverage is off
 // (package.json), so the tests' children start as a user's would: without it.
+//
+// This loader itself comes in through NODE_OPTIONS (package.json's tap test-env), so that Node loads it
+// before the --imports of tap's runner (test-loader-hooks.mjs says why); the tests' children must not
+// inherit it either.
 const TRACKER = '@tapjs/processinfo/dist/esm/import.mjs'
-/** NODE_OPTIONS without the tracker's --import (as tap writes it: one word, maybe in double quotes). */
-const untracked = (options) =>
-  options
-    .split(/\s+/)
-    .filter((word) => !word.replace(/^"|"$/g, '').endsWith(TRACKER))
-    .join(' ')
-if (process.env.NODE_OPTIONS?.includes(TRACKER)) {
-  process.env.NODE_OPTIONS = untracked(process.env.NODE_OPTIONS)
+const OWN = '/scripts/test-loader.mjs'
+/** An --import of the tracker or of this loader (as tap writes it: one word, maybe in double quotes). */
+const preload = (word) => {
+  const w = word.replace(/^"|"$/g, '')
+  return w.endsWith(TRACKER) || (w.startsWith('--import=') && w.endsWith(OWN))
+}
+const tracked = process.env.NODE_OPTIONS?.includes(TRACKER)
+if (process.env.NODE_OPTIONS !== undefined) {
+  const rest = process.env.NODE_OPTIONS.split(/\s+/).filter((word) => word && !preload(word))
+  if (rest.length) process.env.NODE_OPTIONS = rest.join(' ')
+  else delete process.env.NODE_OPTIONS
+}
+if (tracked) {
   // The tracker's own spawn hook (process-on-spawn, as the tracker resolves it) adds it back to every
   // child's environment. Its only user here is the tracker, so the hook comes off altogether (the
   // module's own unwrap): it also rebuilt every child's environment twice over in JavaScript, about

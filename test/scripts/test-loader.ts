@@ -1,6 +1,6 @@
 // scripts/test-loader.mjs: the programs a test starts begin as a user's would, without tap's process
-// tracker (in NODE_OPTIONS or on their command line) and without NODE_EXTRA_CA_CERTS, and the
-// tracker's spawn hook is off in the test process itself. client-node's door is the CLI's bundle, and
+// tracker or this loader (in NODE_OPTIONS or on their command line) and without NODE_EXTRA_CA_CERTS;
+// the tracker does not load in the test process itself, and its spawn hook is off. client-node's door is the CLI's bundle, and
 // tap is one bundle too.
 import {spawnSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
@@ -20,6 +20,7 @@ t.test('a Node program a test starts has no tracker and no extra CA bundle', asy
   ] as const) {
     const [options, execArgv, extraCa] = JSON.parse(stdout) as [string, string[], boolean]
     t.notMatch(options, /processinfo/, `${how}: NODE_OPTIONS without the tracker`)
+    t.notMatch(options, /test-loader/, `${how}: NODE_OPTIONS without the test loader`)
     t.same(
       execArgv.filter((a) => /^(--import|--require|-r|--loader|--experimental-loader)\b/.test(a)),
       [],
@@ -27,6 +28,18 @@ t.test('a Node program a test starts has no tracker and no extra CA bundle', asy
     )
     t.equal(extraCa, false, `${how}: no NODE_EXTRA_CA_CERTS`)
   }
+})
+
+t.test("tap's process tracker, which tap's runner preloads, does not load in a test process", async (t) => {
+  t.ok(
+    process.execArgv.some((a) => a.endsWith('/@tapjs/processinfo/dist/esm/import.mjs')),
+    "tap's runner preloads it (else the loader's stand-in for it has nothing left to do)",
+  )
+  t.equal(
+    (globalThis as Record<symbol, unknown>)[Symbol.for('@tapjs/processinfo.ProcessInfoNodeData')],
+    undefined,
+    'it recorded nothing: an empty module stood in for it',
+  )
 })
 
 t.test("the tracker's spawn hook is off", async (t) => {
