@@ -6,8 +6,9 @@
 // wall time follows its CPU time, and CPU per file is what to cut.
 // Prints the files by CPU (user + system seconds, their share of the machine's CPU during the run) with
 // their wall time under the suite's load, the files that left a process running, and totals; asserts
-// nothing. `--json FILE` writes the figures; `--baseline FILE` (an earlier --json) adds each file's
-// ratio to its baseline figure and the totals' ratios.
+// nothing (a failed file is marked, and the run's TAP is kept in .tap/suite-cpu.tap). `--json FILE`
+// writes the figures; `--baseline FILE` (an earlier --json) adds each file's ratio to its baseline
+// figure and the totals' ratios.
 // Usage: node bench/suite-cpu.mjs [--json out.json] [--baseline old.json] [test files…]
 // Needs root and a cgroup v2 hierarchy (mounted at /sys/fs/cgroup, or /sys/fs/cgroup/unified).
 import {spawn} from 'node:child_process'
@@ -166,4 +167,9 @@ if (baseline) {
 }
 if (leftRunning.length)
   console.log(`\nstill running after the suite (their cgroups are kept):\n${leftRunning.join('\n')}`)
+// The run's TAP, as scripts/test.sh keeps its own: a failure under this load is named in it, with the
+// diagnostic of every assertion that failed.
+mkdirSync(join(root, '.tap'), {recursive: true})
+writeFileSync(join(root, '.tap/suite-cpu.tap'), tapOut)
+if (failed.size) console.log(`\nfailed: ${[...failed].join(', ')} (the TAP of the run: .tap/suite-cpu.tap)`)
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({totals, files}, null, 2) + '\n')
