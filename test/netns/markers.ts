@@ -49,6 +49,15 @@ async function markedNetns(label: string): Promise<{m: Marker; net: string}> {
   return {m, net}
 }
 
+/** Gives `m` a temp dir and a run namespace, as a run would: the marker written first. */
+async function withDirAndNetns(m: Marker): Promise<void> {
+  m.dirs.push(mkdtempSync(join(tmpdir(), `cnidbg-${m.id}-`)))
+  m.netns.push(`${NETNS_PREFIX}${m.id}-host`)
+  writeMarker(m)
+  made.push(m)
+  await createNetns(`${NETNS_PREFIX}${m.id}-host`)
+}
+
 /** `sh -c script` with `arg` as $1, in a private mount namespace of its own. */
 const ownMountNs = (script: string, arg: string): string[] => [
   'unshare',
@@ -152,14 +161,7 @@ t.test('reapStale removes stale runs, never live ones, kept ones only on request
   const stale = {...ownMarker(newRunId(), 'stale-test'), pidStart: 'not-this-process'}
   const live = ownMarker(newRunId(), 'live-test')
   const kept = ownMarker(newRunId(), 'kept-test', true)
-  for (const m of [stale, live, kept]) {
-    const dir = mkdtempSync(join(tmpdir(), `cnidbg-${m.id}-`))
-    m.dirs.push(dir)
-    m.netns.push(`${NETNS_PREFIX}${m.id}-host`)
-    writeMarker(m)
-    made.push(m)
-    await createNetns(`${NETNS_PREFIX}${m.id}-host`)
-  }
+  for (const m of [stale, live, kept]) await withDirAndNetns(m)
   // Never includeKept here: other tests running now may have kept sandboxes of their own.
   const report = await reapStale()
   t.ok(report.kept.includes(kept.id), 'kept sandbox reported, not removed')
@@ -183,12 +185,8 @@ t.test('reapStale goes by the marker as it is when it reaps, not as it first rea
   // As a reaper met it: `exec add --sandbox` still running when the markers were read, and gone by the
   // time the reaper came to it, having kept its sandbox (persistent, no owner) just before it exited.
   const kept = ownMarker(newRunId(), 'kept-while-reaping', true)
-  const dir = mkdtempSync(join(tmpdir(), `cnidbg-${kept.id}-`))
-  kept.dirs.push(dir)
-  kept.netns.push(`${NETNS_PREFIX}${kept.id}-host`)
-  writeMarker(kept)
-  made.push(kept)
-  await createNetns(`${NETNS_PREFIX}${kept.id}-host`)
+  await withDirAndNetns(kept)
+  const dir = kept.dirs[0]!
   const asFirstRead: Marker = {...kept, persistent: false, pid: process.pid, pidStart: 'an owner gone since'}
   const report = await reapStale({}, () => [asFirstRead])
   t.same(report, {kept: [kept.id], removed: []}, 'reported kept, nothing removed')
