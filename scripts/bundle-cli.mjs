@@ -9,8 +9,9 @@
 // Start-up was spent resolving, reading and compiling a few hundred small modules (oclif core and its
 // dependencies). A command still loads only its own imports, so ink, react and client-node load only
 // in the commands that use them.
-// Run after tsc and bundle-kube (it bundles their output); then scripts/oclif-manifest.mjs, then this again with
-// --code-cache (help should read the manifest while the cache is made).
+// Run after scripts/transpile-src.mjs and bundle-kube (it bundles their output); then
+// scripts/oclif-manifest.mjs, then this again with --code-cache (help should read the manifest while the
+// cache is made).
 // Usage: node scripts/bundle-cli.mjs [--dist DIR] | node scripts/bundle-cli.mjs --code-cache
 import {execFileSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync} from 'node:fs'

@@ -63,8 +63,8 @@ export async function resolve(specifier, context, next) {
  * cache like the transpiled sources. tap is about 135 modules, and every one was two trips through
  * these hooks in each of the 200-odd test processes: 0.1–0.15 s of CPU a file that the bundle saves.
  * Left out of it:
- * - @tapjs/processinfo, which tap's runner also preloads (--import): one copy, so the tracker the
- *   loader turns off (test-loader.mjs) is the one tap's spawn code uses;
+ * - @tapjs/processinfo, which tap's spawn code imports: one copy, as installed (its preload is the
+ *   empty module TRACKER names);
  * - tcompare, which finds a dependency of its own relative to its own file.
  * Frames inside the bundle are hidden from failure reports as tap's own are (@tapjs/stack hides
  * node_modules/@tapjs/…), so an assertion still points at the test's line. Kept per esbuild version,

@@ -1,7 +1,7 @@
 // Runs the TypeScript test files and the sources they import, without ts-node: module hooks
 // (node:module register) that transpile .ts and .tsx with esbuild, and resolve an import of `x.js`
-// to `x.ts` or `x.tsx` beside it, as tsc's Node16 resolution does. tap loads this into every test
-// process (node-arg in package.json's tap config); test-env TAP_TYPE_STRIP_ONLY=1 keeps
+// to `x.ts` or `x.tsx` beside it, as tsc's Node16 resolution does. Every test process loads it through
+// NODE_OPTIONS (test-env in package.json's tap config); test-env TAP_TYPE_STRIP_ONLY=1 keeps
 // @tapjs/typescript from loading ts-node as well. ts-node cost each test process about a second of
 // CPU (it loads the typescript compiler to read tsconfig.json, and starts esbuild's service through a
 // second thread), more than most test files take to run. Type-checking was never part of a test run
@@ -10,39 +10,24 @@ import {register} from 'node:module'
 
 register('./test-loader-hooks.mjs', import.meta.url)
 
-// tap's process tracker (@tapjs/processinfo, which records what a test runs for coverage) puts itself
-// into NODE_OPTIONS of every process a test starts, through a hook on every spawn: each Node program
-// the tests run (the CLI, the bundled plugins, the lab's programs) then loaded it and a loader thread,
-// about 120 ms of CPU per start, several times what `cnidbg --version` costs. Coverage is off
-// (package.json), so the tests' children start as a user's would: without it.
-//
-// This loader itself comes in through NODE_OPTIONS (package.json's tap test-env), so that Node loads it
-// before the --imports of tap's runner (test-loader-hooks.mjs says why); the tests' children must not
-// inherit it either.
+// This loader comes in through NODE_OPTIONS, so that Node loads it before the --imports of tap's runner:
+// its hooks then stand an empty module in for tap's process tracker (test-loader-hooks.mjs says why).
+// tap's runner also puts the tracker's --import into NODE_OPTIONS, after this one. The programs a test
+// starts (the CLI, the bundled plugins, the lab's programs) must start as a user's would, so both come
+// out of the NODE_OPTIONS they inherit. (The tracker's spawn hook, which put it back into every
+// child's environment, is never installed now that the tracker does not load.)
+// test/scripts/test-loader.ts fails should either reach a child.
 const TRACKER = '@tapjs/processinfo/dist/esm/import.mjs'
 const OWN = '/scripts/test-loader.mjs'
-/** An --import of the tracker or of this loader (as tap writes it: one word, maybe in double quotes). */
+/** An --import of the tracker or of this loader (one word, maybe in double quotes, as tap writes it). */
 const preload = (word) => {
   const w = word.replace(/^"|"$/g, '')
   return w.endsWith(TRACKER) || (w.startsWith('--import=') && w.endsWith(OWN))
 }
-const tracked = process.env.NODE_OPTIONS?.includes(TRACKER)
 if (process.env.NODE_OPTIONS !== undefined) {
   const rest = process.env.NODE_OPTIONS.split(/\s+/).filter((word) => word && !preload(word))
   if (rest.length) process.env.NODE_OPTIONS = rest.join(' ')
   else delete process.env.NODE_OPTIONS
-}
-if (tracked) {
-  // The tracker's own spawn hook (process-on-spawn, as the tracker resolves it) adds it back to every
-  // child's environment. Its only user here is the tracker, so the hook comes off altogether (the
-  // module's own unwrap): it also rebuilt every child's environment twice over in JavaScript, about
-  // 0.4 ms of CPU per spawn, and a test file spawns up to thousands of programs.
-  // test/scripts/test-loader.ts fails should a new version of the module change that.
-  const hooks = globalThis[Symbol.for('process-on-spawn@*:singletonId')]
-  if (hooks) {
-    hooks.listeners = []
-    hooks.unwrap()
-  }
 }
 
 // NODE_EXTRA_CA_CERTS (set machine-wide on some hosts, for a proxy's CA) makes every Node process parse

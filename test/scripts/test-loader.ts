@@ -1,7 +1,7 @@
 // scripts/test-loader.mjs: the programs a test starts begin as a user's would, without tap's process
 // tracker or this loader (in NODE_OPTIONS or on their command line) and without NODE_EXTRA_CA_CERTS;
-// the tracker does not load in the test process itself, and its spawn hook is off. client-node's door is the CLI's bundle, and
-// tap is one bundle too.
+// the tracker does not load in the test process itself, and no spawn hook of its is on. client-node's
+// door is the CLI's bundle, and tap is one bundle too.
 import {spawnSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
