@@ -75,7 +75,7 @@ t.test('readBody: 413 past the limit (declared or streamed), the body itself wit
 })
 
 t.test('a long-running entry point logs a stray rejection and keeps running', async (t) => {
-  const dir = await bundleEntries(t, {'rejection-child': 'test/helpers/rejection-child.ts'})
+  const dir = await bundleEntries({'rejection-child': 'test/helpers/rejection-child.ts'})
   const c = child(t, join(dir, 'rejection-child.mjs'), [])
   t.equal(await c.exited, 0)
   t.match(c.output(), /unhandled rejection \(kept running\): Error: a stray rejection/)

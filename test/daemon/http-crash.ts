@@ -53,7 +53,7 @@ t.test('the daemon process survives them all', async (t) => {
   t.teardown(() => api.close())
   const kubeconfig = join(dir, 'kubeconfig')
   api.writeKubeconfig(kubeconfig)
-  const bundle = await bundleEntries(t, {'daemon-child': 'test/helpers/daemon-child.ts'})
+  const bundle = await bundleEntries({'daemon-child': 'test/helpers/daemon-child.ts'})
   // An empty namespace and no Node object: the daemon serves and waits, with nothing to program.
   const netns = `cnidbg-servers-${process.pid}`
   await createNetns(netns)

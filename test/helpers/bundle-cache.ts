@@ -14,6 +14,7 @@ import {
   rmSync,
   statSync,
   utimesSync,
+  writeFileSync,
 } from 'node:fs'
 import {join, relative} from 'node:path'
 
@@ -23,7 +24,7 @@ import {runOk} from '../../src/process/exec.js'
 
 const REPO = join(import.meta.dirname, '..', '..')
 
-const CACHE = join(REPO, 'node_modules', '.cache', 'cnidbg-test-libexec')
+export const CACHE = join(REPO, 'node_modules', '.cache', 'cnidbg-test-libexec')
 
 /** What a bundle is made of: every file under these (path and content), and these files. */
 const INPUTS = {dirs: ['src', 'test/helpers'], files: ['scripts/bundle-plugins.mjs', 'package-lock.json']}
@@ -32,7 +33,7 @@ const INPUTS = {dirs: ['src', 'test/helpers'], files: ['scripts/bundle-plugins.m
 const STALE_MS = 24 * 3600_000
 
 /** A key for the bundle `what` from the sources as they are now, and esbuild's version. */
-function bundleKey(what: unknown): string {
+export function bundleKey(what: unknown): string {
   const hash = createHash('sha256').update(JSON.stringify([esbuildVersion, what]))
   const add = (file: string) => hash.update(`\0${relative(REPO, file)}\0`).update(readFileSync(file))
   const walk = (dir: string) => {
@@ -48,32 +49,80 @@ function bundleKey(what: unknown): string {
 
 /**
  * The cached directory `make` fills for `what` (any JSON value naming the bundle and its entries). It is
- * made in a temp dir beside its place and renamed there, so no reader sees half of one; a test file
- * that loses the race to another uses the winner's. Nothing may write into it: copy out of it.
+ * made in a temp dir beside its place and renamed there, so no reader sees half of one. One test file
+ * makes it while the others that need it wait (bundleLock): on a fresh checkout the files that start
+ * together all need the same bundles, and each making its own copy cost the run seconds of CPU apiece.
+ * Nothing may write into it: copy out of it.
  */
 export async function cachedBundle(what: unknown, make: (dir: string) => Promise<void>): Promise<string> {
   const key = bundleKey(what)
   const dir = join(CACHE, key)
-  if (existsSync(dir)) {
+  const ready = (): string | undefined => {
+    if (!existsSync(dir)) return undefined
     const now = new Date()
     utimesSync(dir, now, now)
     return dir
   }
-  mkdirSync(CACHE, {recursive: true})
+  const made = ready() ?? (await bundleLock(join(CACHE, `.${key}.lock`), ready))
+  if (typeof made === 'string') return made
   const tmp = mkdtempSync(join(CACHE, `.${key}-`))
   try {
     await make(tmp)
     renameSync(tmp, dir)
   } catch (error) {
     rmSync(tmp, {recursive: true, force: true})
-    // Another test file made the same bundle meanwhile (the rename found it in place): use that one.
+    // Another test file made the same bundle meanwhile (one that found the lock stale): use that one.
     if (!existsSync(dir)) throw error
+  } finally {
+    made.release()
   }
   for (const e of readdirSync(CACHE)) {
     const path = join(CACHE, e)
     if (e !== key && Date.now() - statSync(path).mtimeMs > STALE_MS) rmSync(path, {recursive: true, force: true})
   }
   return dir
+}
+
+/** How long a file waits for another's bundle before making its own: far beyond any bundle's time. */
+const LOCK_WAIT_MS = 300_000
+
+/**
+ * Either the bundle `ready` found once another process made it, or the lock at `path` (a file holding
+ * our pid, created exclusively) for this process to make it. A lock whose process is gone (a killed
+ * run's) is taken over; one held past `waitMs` is ignored, so a stuck process can't hang the suite.
+ */
+export async function bundleLock(
+  path: string,
+  ready: () => string | undefined,
+  waitMs = LOCK_WAIT_MS,
+): Promise<string | {release: () => void}> {
+  mkdirSync(CACHE, {recursive: true})
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    try {
+      writeFileSync(path, String(process.pid), {flag: 'wx'})
+      // The holder before us may have finished between our look and our lock.
+      const found = ready()
+      if (found) rmSync(path, {force: true})
+      return found ?? {release: () => rmSync(path, {force: true})}
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    const found = ready()
+    if (found) return found
+    const holder = Number(readFileSafe(path))
+    // A pid not yet written (the holder is between its create and its write) reads as 0: wait for it.
+    if ((holder > 0 && !existsSync(`/proc/${holder}`)) || Date.now() > deadline) rmSync(path, {force: true})
+    else await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
 }
 
 /** The reference plugins as scripts/bundle-plugins.mjs builds them, cached (read only: copy them out). */

@@ -1,10 +1,10 @@
 // Raw TCP (or unix socket) requests for the servers' crash tests: bytes no HTTP client would send,
 // written as they are, and the status line the server answers with (if any) once it closes.
 import {spawn, type ChildProcess} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
 
+import {cachedBundle} from './bundle-cache.js'
 import {bundleTo, type Tap} from './lab.js'
 
 /** A TCP port (`tls`: a TLS server, whose certificate is not checked), or a unix socket. */
@@ -124,14 +124,12 @@ export function stallCases(get: string, post: string, headers = ''): Array<{name
 }
 
 /**
- * Bundles test entry points (TypeScript, with their src/ imports) into one temp dir, removed at
- * teardown, so they run as plain node processes.
+ * Test entry points (TypeScript, with their src/ imports) bundled into one dir so they run as plain node
+ * processes: the shared cache's (bundle-cache.ts), made once for the sources as they are, since bundling
+ * a server with its imports costs a file 2–3 s of CPU. Read only: run from it, write nothing into it.
  */
-export async function bundleEntries(t: Tap, entries: Record<string, string>): Promise<string> {
-  const dir = mkdtempSync('/tmp/cnidbg-servers-crash-')
-  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
-  await bundleTo(dir, entries)
-  return dir
+export function bundleEntries(entries: Record<string, string>): Promise<string> {
+  return cachedBundle({entries}, (dir) => bundleTo(dir, entries))
 }
 
 /** A child node process, killed at teardown; `exited` settles when it ends (for whatever reason). */

@@ -75,7 +75,7 @@ t.test('the supervisor process survives them all', async (t) => {
     faults: [],
   }
   writeLabState(state)
-  const bundle = await bundleEntries(t, {'supervisor-main': 'src/lab/supervisor-main.ts'})
+  const bundle = await bundleEntries({'supervisor-main': 'src/lab/supervisor-main.ts'})
   const sup = child(t, join(bundle, 'supervisor-main.mjs'), ['--dir', dir])
   const socket = join(dir, 'supervisor.sock')
   const up = await eventually(() => /supervisor up/.test(sup.output()) || sup.proc.exitCode !== null, 60_000)
