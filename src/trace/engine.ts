@@ -476,7 +476,9 @@ export async function traceBetween(
         notes.push(...observed.notes)
         target.lastSeenHop = observed.lastSeenHop
         if (observed.probe.ok !== target.ok) {
-          notes.push(`the re-sent ${target.kind} probe ${observed.probe.ok ? 'succeeded' : 'failed'} (flaky path?)`)
+          notes.push(
+            `the re-sent ${target.kind} probe ${observed.probe.ok ? 'succeeded' : 'failed'} (an intermittent path)`,
+          )
         }
         if (observed.drops.length) result.drops = observed.drops
       }
@@ -1022,6 +1024,20 @@ function decideFault(
       liveEvidence,
     )
     if (policy) return policy
+    // The same probe, sent again, got through: nothing on the path stops it, so no hop is blamed. What
+    // lost the first ones comes and goes (loss, a rule that drops only some packets, a path slower
+    // than the probes' wait). The fault is placed where the probes start.
+    if (probe.ok) {
+      const start = hops.find((h) => h.direction === 'forward')!
+      return faultAt(start, {
+        reason: 'intermittent',
+        evidence: [
+          ...liveEvidence,
+          `the ${probe.kind} probe failed, then got through when sent again (${probe.durationMs} ms)`,
+        ],
+        hint: `run the trace again; if probes keep failing now and then, look for loss between ${A.label} and ${B.label} (${execCmd(B.netns, 'nstat -az')}, and the drop counters of the rules on the path)`,
+      })
+    }
   }
 
   const icmpOk = outcomes.find((p) => p.kind === 'icmp-forward')?.ok === true

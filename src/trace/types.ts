@@ -89,6 +89,7 @@ export type FaultReason =
   | 'no-endpoints'
   | 'service-not-programmed'
   | 'conntrack-invalid'
+  | 'intermittent'
   | 'unknown'
 
 export const FAULT_REASONS: readonly FaultReason[] = [
@@ -113,6 +114,7 @@ export const FAULT_REASONS: readonly FaultReason[] = [
   'no-endpoints',
   'service-not-programmed',
   'conntrack-invalid',
+  'intermittent',
   'unknown',
 ]
 

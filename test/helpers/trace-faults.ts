@@ -7,6 +7,13 @@
 import {runHint as runLocalHint, type FaultCase} from './trace-assert.js'
 import type {LabPod, TraceLab} from './trace-topology.js'
 
+/**
+ * An iptables rule that drops the first ICMP echo request it sees, and nothing after it: quota matches
+ * a packet while the bytes left cover it, and from the first packet they don't, it matches none. 1500
+ * covers any one of the trace's pings (the DF probe's is the largest), never a second after it.
+ */
+const FIRST_ECHO = '-p icmp --icmp-type echo-request -m quota --quota 1500 -j DROP'
+
 /** The injected faults, on one copy of the cluster (each case heals what it broke). */
 export function vxlanFaultCases(lab: TraceLab, runHint: (hint: string) => Promise<void> = runLocalHint): FaultCase[] {
   const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
@@ -112,6 +119,16 @@ export function vxlanFaultCases(lab: TraceLab, runHint: (hint: string) => Promis
       inject: () => lab.sh(n1.ns, `iptables -I FORWARD -d ${b.ip} -j DROP`),
       heal: (r) => runHint(r!.fault!.hint),
       expect: {reason: 'filtered', node: n1.name, direction: 'forward'},
+    },
+    {
+      // The first echo request to reach the pod is dropped (FIRST_ECHO), so the probe sent again gets
+      // through. No hop stops the packet: the
+      // path is intermittent, not blocked where the first probes were last seen. The static checks
+      // can't tell whether a quota still matches, so they leave it to the probes.
+      name: 'the destination pod drops only the first echo request (intermittent)',
+      inject: () => lab.sh(b.ns, `iptables -I INPUT ${FIRST_ECHO}`),
+      heal: () => lab.sh(b.ns, `iptables -D INPUT ${FIRST_ECHO}`),
+      expect: {reason: 'intermittent', node: n0.name, direction: 'forward', device: 'eth0'},
     },
     {
       name: 'nftables drop in a forward hook',
