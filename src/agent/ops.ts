@@ -362,11 +362,14 @@ export class AgentOps {
     if (!o) throw new HttpError(404, `no observation ${id}`)
     this.observations.delete(id)
     clearTimeout(o.timer)
-    const [results, events] = await Promise.all([
+    // The counters and neighbours are read at once, while the captures drain: an address the probe made
+    // the kernel resolve is INCOMPLETE for a few seconds, then FAILED, and the kernel removes FAILED
+    // entries once the machine holds many (src/trace/engine.ts, observe, says more).
+    const [after, results, events] = await Promise.all([
+      readCounters(o.counters.map((c) => c.reader)).catch(() => undefined),
       o.captures.stop(60, 2000),
       typeof o.watch === 'string' ? Promise.resolve([]) : o.watch.stop(),
     ])
-    const after = await readCounters(o.counters.map((c) => c.reader)).catch(() => undefined)
     return {
       captures: results.map((r) => ({
         label: r.point.label,

@@ -642,16 +642,21 @@ async function observe(
   let results: CaptureResult[] = []
   let events: Awaited<ReturnType<DropWatch['stop']>> = []
   let before: Awaited<ReturnType<typeof readCounters>> | undefined
+  let after: Awaited<ReturnType<typeof readCounters>> | undefined
   try {
     ;[, before] = await Promise.all([captures.start(), readCounters(localReaders).catch(() => undefined), watching])
     ;[probe] = await runProbes(plan, [kind])
+    // Read as soon as the probe is done, before the captures drain: an address the probe made the
+    // kernel resolve stays INCOMPLETE for a few seconds, then FAILED, and the kernel's garbage
+    // collection removes FAILED entries once the machine holds many (one neighbour table serves every
+    // namespace). Read later on a busy machine, the entry was gone and the fault was misread.
+    after = await readCounters(localReaders).catch(() => undefined)
   } finally {
     results = await captures.stop()
     const watch = await watching
     if (typeof watch === 'string') notes.push(watch)
     else events = await watch.stop()
   }
-  const after = await readCounters(localReaders).catch(() => undefined)
   const deltas: string[] = []
   const unresolved = new Map<string, NeighEntry[]>()
   localViews.forEach((v, i) => {
