@@ -7,18 +7,16 @@
 //                     does with it first (a kubeconfig read, an API client of each kind, an informer).
 //                     Compiled with it, the bundle loads in about half that: about 50 ms less on every
 //                     command, lab program and agent that talks to the API.
-//   client.js         the ESM door the rest of dist/ imports: it compiles client.cjs with the cache, as
-//                     bin/run.js does run.cjs (Node 20 has no compile cache for ES modules), and exports
-//                     its names. A cache from another Node or V8 is rejected by V8, and client.cjs is then
-//                     compiled as usual.
+//   client.js         the ESM door the rest of dist/ imports: it exports the bundle's names, compiled
+//                     with the cache by client-loader.cjs (scripts/kube-client-loader.cjs, copied), which
+//                     also made the cache here.
 // The tests load the ESM bundle (KUBE_BUNDLE_OPTIONS) in place of src/kube/client.ts
 // (scripts/test-loader-hooks.mjs).
 // Usage (after transpile-src): node scripts/bundle-kube.mjs [--dist DIR]
-import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
-import vm from 'node:vm'
 
 import {build} from 'esbuild'
 
@@ -37,19 +35,7 @@ export const KUBE_BUNDLE_OPTIONS = {
   },
 }
 
-/**
- * What client.cjs is compiled as, here and in client.js: V8 takes a cache only for the very source it was
- * made from, so both must wrap it the same way.
- */
-const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '\n})']
-
-/** Compiles and runs client.cjs as client.js does; returns its exports and the compiled script. */
-function load(file, cachedData) {
-  const script = new vm.Script(WRAP[0] + readFileSync(file, 'utf8') + WRAP[1], {filename: file, cachedData})
-  const module = {exports: {}}
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file))
-  return {exports: module.exports, script}
-}
+const {loadClient} = createRequire(import.meta.url)('./kube-client-loader.cjs')
 
 /** The first things a command does with the client, so that the code cache holds them compiled. */
 function warmUp(k8s) {
@@ -72,26 +58,15 @@ function warmUp(k8s) {
   k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)
 }
 
-/** client.js: compiles client.cjs with its cache (a missing or rejected cache: without) and exports `names`. */
+/** client.js: the client's names, from client.cjs as client-loader.cjs compiles it. */
 function door(names) {
   return [
-    "// client-node for cnidbg (scripts/bundle-kube.mjs): client.cjs compiled with V8's code cache, client.cjs.cache.",
-    "import {readFileSync} from 'node:fs'",
+    '// client-node for cnidbg (scripts/bundle-kube.mjs): client.cjs compiled with its code cache by client-loader.cjs.',
     "import {createRequire} from 'node:module'",
-    "import {dirname} from 'node:path'",
     "import {fileURLToPath} from 'node:url'",
-    "import vm from 'node:vm'",
-    "const file = fileURLToPath(new URL('./client.cjs', import.meta.url))",
-    'let cachedData',
-    'try {',
-    "  cachedData = readFileSync(file + '.cache')",
-    '} catch {',
-    '  // No cache: compiled without one.',
-    '}',
-    `const script = new vm.Script(${JSON.stringify(WRAP[0])} + readFileSync(file, 'utf8') + ${JSON.stringify(WRAP[1])}, {filename: file, cachedData})`,
-    'const module = {exports: {}}',
-    'script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file))',
-    `export const {${names.join(', ')}} = module.exports`,
+    "const {loadClient} = createRequire(import.meta.url)('./client-loader.cjs')",
+    "const {exports: client} = loadClient(fileURLToPath(new URL('./client.cjs', import.meta.url)))",
+    `export const {${names.join(', ')}} = client`,
     '',
   ].join('\n')
 }
@@ -108,7 +83,8 @@ async function main() {
   }
   const {banner: _esmOnly, ...options} = KUBE_BUNDLE_OPTIONS
   await build({...options, format: 'cjs', entryPoints: [file], outfile: cjs})
-  const {exports, script} = load(cjs)
+  copyFileSync(join(root, 'scripts', 'kube-client-loader.cjs'), join(dist, 'kube', 'client-loader.cjs'))
+  const {exports, script} = loadClient(cjs, {cache: false})
   const names = Object.keys(exports).sort()
   if (names.length === 0 || names.some((n) => !/^[A-Za-z_$][\w$]*$/.test(n)))
     throw new Error(`bundle-kube: unexpected exports from the bundle: ${JSON.stringify(names)}`)
@@ -116,7 +92,7 @@ async function main() {
   writeFileSync(`${cjs}.cache`, script.createCachedData())
   writeFileSync(file, door(names))
   // The door must load the bundle with the cache just made.
-  const check = load(cjs, readFileSync(`${cjs}.cache`))
+  const check = loadClient(cjs)
   if (check.script.cachedDataRejected) throw new Error('bundle-kube: V8 rejected the code cache it just made')
   process.stderr.write(
     `bundled @kubernetes/client-node into dist/kube/client.cjs (${(statSync(cjs).size / 1e6).toFixed(1)} MB, ` +

@@ -47,28 +47,19 @@ t.test('the built bundle exports what src/kube/client.ts does and talks to an AP
   t.same(seen, ['bundled'], 'the informer listed the pod')
 })
 
-t.test(
-  'V8 takes the code cache the build made, compiling client.cjs as the door does',
-  {skip: !haveDist},
-  async (t) => {
-    const door = readFileSync(bundle, 'utf8')
-    // The door's wrapper: the source V8 compiles is that text around client.cjs, and a cache fits one source.
-    const m = /new vm\.Script\(("(?:[^"\\]|\\.)*") \+ readFileSync\(file, 'utf8'\) \+ ("(?:[^"\\]|\\.)*"),/.exec(door)
-    if (!t.ok(m, 'the door compiles client.cjs between two literal strings')) return
-    const [head, tail] = [JSON.parse(m![1]!) as string, JSON.parse(m![2]!) as string]
-    const file = join(root, 'dist', 'kube', 'client.cjs')
-    // A fresh process, as a command starts: V8 takes a cache only from the same version and flags.
-    const probe = [
-      "const {readFileSync} = require('node:fs')",
-      `const file = ${JSON.stringify(file)}`,
-      `const s = new (require('node:vm').Script)(${JSON.stringify(head)} + readFileSync(file, 'utf8') + ${JSON.stringify(tail)}, {filename: file, cachedData: readFileSync(file + '.cache')})`,
-      'console.log(JSON.stringify({rejected: s.cachedDataRejected}))',
-    ].join('\n')
-    const r = await run(process.execPath, ['-e', probe], {timeoutMs: 60_000, env: {NODE_OPTIONS: ''}})
-    t.equal(r.exitCode, 0, r.stderr)
-    t.same(JSON.parse(r.stdout), {rejected: false}, 'the cache was taken')
-  },
-)
+t.test('V8 takes the code cache the build made, as the door loads the client', {skip: !haveDist}, async (t) => {
+  t.match(readFileSync(bundle, 'utf8'), /loadClient\(/, 'the door loads the client through client-loader.cjs')
+  const loader = join(root, 'dist', 'kube', 'client-loader.cjs')
+  const file = join(root, 'dist', 'kube', 'client.cjs')
+  // A fresh process, as a command starts: V8 takes a cache only from the same version and flags.
+  const probe = [
+    `const {script} = require(${JSON.stringify(loader)}).loadClient(${JSON.stringify(file)})`,
+    'console.log(JSON.stringify({rejected: script.cachedDataRejected}))',
+  ].join('\n')
+  const r = await run(process.execPath, ['-e', probe], {timeoutMs: 60_000, env: {NODE_OPTIONS: ''}})
+  t.equal(r.exitCode, 0, r.stderr)
+  t.same(JSON.parse(r.stdout), {rejected: false}, 'the cache was taken')
+})
 
 t.test('without the code cache, or with a stale one, the door still loads the client', {skip: !haveDist}, async (t) => {
   const copy = join(privateTmpdir(t), 'kube')
