@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Start-up time of the built CLI (`cnidbg --version`, `cnidbg trace --help`, and `cnidbg lab status`, whose
 // module loads client-node) against a bare `node -e 0`, measured side by side in one run (interleaved,
-// so machine load affects all alike). Prints a table and
-// the ratios to `node -e 0`; asserts nothing. Beside wall time, the CPU time each takes (user + system,
-// from the children's counters in /proc/self/stat, in 10 ms ticks, so only its mean over the runs means
-// anything): on a loaded machine wall time waits for a core, CPU time does not.
+// so machine load affects all alike). Prints a table and the ratios to `node -e 0`; asserts nothing.
+// Beside wall time, the CPU time each takes (user + system, from the children's counters in
+// /proc/self/stat, in 10 ms ticks, so only its mean over the runs means anything): on a loaded machine
+// wall time waits for a core, CPU time does not.
 // Usage: npm run build && node bench/startup.mjs [runs=20]
 import {existsSync, readFileSync} from 'node:fs'
 import {performance} from 'node:perf_hooks'

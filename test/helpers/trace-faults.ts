@@ -122,9 +122,9 @@ export function vxlanFaultCases(lab: TraceLab, runHint: (hint: string) => Promis
     },
     {
       // The first echo request to reach the pod is dropped (FIRST_ECHO), so the probe sent again gets
-      // through. No hop stops the packet: the
-      // path is intermittent, not blocked where the first probes were last seen. The static checks
-      // can't tell whether a quota still matches, so they leave it to the probes.
+      // through. No hop stops the packet: the path is intermittent, not blocked where the first probes
+      // were last seen. The static checks can't tell whether a quota still matches, so they leave it to
+      // the probes.
       name: 'the destination pod drops only the first echo request (intermittent)',
       inject: () => lab.sh(b.ns, `iptables -I INPUT ${FIRST_ECHO}`),
       heal: () => lab.sh(b.ns, `iptables -D INPUT ${FIRST_ECHO}`),
