@@ -5,7 +5,10 @@
  *
  * Level-triggered: every reconcile recomputes desired state from the informer cache and diffs it with
  * a fresh read of the kernel, so a missed event, a restart or a hand-made change all converge the same
- * way. It runs on every informer event and on a short timer (drift repair within seconds).
+ * way. It runs on every informer event and on every change `ip monitor` reports in the node's kernel
+ * (kernel-watch.ts), so drift is repaired as it happens. A timer covers the rest: every
+ * `reconcileIntervalMs` while the kernel is not watched or the backend's state lives elsewhere (a VPC
+ * router, bird), and every `watchedIntervalMs` otherwise, for what no event shows.
  *
  * Where it acts: with `netns` set (a lab node) every command carries `-n <netns>`, the way `ip -n`
  * does; the process itself stays in its own namespace. Without `netns` it programs its own namespace,
@@ -67,12 +70,20 @@ import {
 import {redact} from '../kube/redact.js'
 import {DEFAULT_STATE_DIR, isValidNodeName, nodeStateDir, removeListenFile, writeListenFile} from './state.js'
 import {DEFAULT_SUBNET_FILE, readSubnetFile, writeSubnetFile} from './subnet-file.js'
+import {KernelWatch, type KernelWatchStatus} from './kernel-watch.js'
 
 export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16'
 export const DEFAULT_IFACE = 'eth0'
 export const DEFAULT_LISTEN = '127.0.0.1:0'
 export const DEFAULT_RESYNC_SECONDS = 300
 export const DEFAULT_RECONCILE_INTERVAL_MS = 3000
+export const DEFAULT_WATCHED_INTERVAL_MS = 30_000
+/**
+ * The least time between the starts of two reconciles. Each one's own changes come back as kernel
+ * events and ask for another (which finds all in sync); this keeps a fight with another program over
+ * the same route from turning into a busy loop.
+ */
+const MIN_RECONCILE_GAP_MS = 200
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type Logger = (level: LogLevel, msg: string) => void
@@ -95,8 +106,10 @@ export interface DaemonOptions {
   listen?: string | false
   /** Full relist of Nodes and Pods every this many seconds (0 = never). */
   resyncSeconds?: number
-  /** Drift check period. */
+  /** Drift check period while the kernel is not watched, and always for bgp and vpc (their state is not all in the kernel). */
   reconcileIntervalMs?: number
+  /** Drift check period while `ip monitor` reports the kernel's changes (vxlan, host-gw). */
+  watchedIntervalMs?: number
   vni?: number
   vxlanPort?: number
   /** `--mode vpc`: base URL of the route-table API (backends/vpc.ts). */
@@ -152,6 +165,8 @@ export interface HealthReport {
   lastReconcile?: ReconcileReport
   lastSuccessAt?: string
   reconciles: number
+  /** The `ip monitor` subscription: while `watching`, drift is repaired as the kernel reports it. */
+  kernelWatch: KernelWatchStatus
 }
 
 /** Errors of the last reconcile that touched an object, by object key, for /diag. */
@@ -281,6 +296,7 @@ export function resolveOptions(
     stateDir: opts.stateDir ?? DEFAULT_STATE_DIR,
     resyncSeconds: opts.resyncSeconds ?? DEFAULT_RESYNC_SECONDS,
     reconcileIntervalMs: opts.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS,
+    watchedIntervalMs: opts.watchedIntervalMs ?? DEFAULT_WATCHED_INTERVAL_MS,
     vxlanPort: opts.vxlanPort ?? DEFAULT_VXLAN_PORT,
     backoffInitialMs: opts.backoffInitialMs ?? 1000,
     backoffMaxMs: opts.backoffMaxMs ?? 30_000,
@@ -308,6 +324,8 @@ export class NodeDaemon {
   private last: ReconcileReport | undefined
   private lastSuccessAt: string | undefined
   private reconciles = 0
+  private lastStartedAt = 0
+  private readonly watch: KernelWatch
   private objectErrors: ObjectErrors = new Map()
   private lastPatch: {json: string; at: number} | undefined
   private patchBackoffUntil = 0
@@ -359,6 +377,22 @@ export class NodeDaemon {
         resyncMs: this.opts.resyncSeconds * 1000,
       },
     })
+    this.watch = new KernelWatch({
+      netns: this.opts.netns,
+      ownership: this.backend.ownership,
+      onChange: () => this.requestReconcile(),
+      log: (m) => this.log('warn', m),
+      backoffInitialMs: this.opts.backoffInitialMs,
+      backoffMaxMs: this.opts.backoffMaxMs,
+    })
+  }
+
+  /**
+   * Whether the timer has to look at every --interval: nothing reports the kernel's changes, or the
+   * backend's state is not all in the kernel (the VPC router's table, bird's process and sessions).
+   */
+  private polled(): boolean {
+    return !this.watch.live || this.backend.programmer !== undefined || this.backend.sync !== undefined
   }
 
   private makeBackend(): Backend {
@@ -447,8 +481,10 @@ export class NodeDaemon {
       writeListenFile(this.nodeDir, this.http.address)
       this.log('info', `serving /healthz and /diag on ${this.http.address}`)
     }
+    // Subscribed before the first read, so no change after that read goes unseen.
+    this.watch.start()
     this.timer = setInterval(() => {
-      this.requestReconcile(0)
+      if (this.polled() || Date.now() - this.lastStartedAt >= this.opts.watchedIntervalMs) this.requestReconcile(0)
       this.policy.tick()
     }, this.opts.reconcileIntervalMs)
     this.requestReconcile(0)
@@ -465,7 +501,12 @@ export class NodeDaemon {
     if (this.debounce) clearTimeout(this.debounce)
     this.timer = this.debounce = undefined
     await this.running
-    await Promise.all([this.nodes.stop(), this.pods.stop(), this.policy.stop({teardown: opts.teardown})])
+    await Promise.all([
+      this.nodes.stop(),
+      this.pods.stop(),
+      this.policy.stop({teardown: opts.teardown}),
+      this.watch.stop(),
+    ])
     if (this.http) {
       await this.http.close()
       removeListenFile(this.nodeDir)
@@ -523,6 +564,9 @@ export class NodeDaemon {
     if (this.running) return
     this.running = (async () => {
       while (this.dirty && !this.stopping) {
+        const wait = this.lastStartedAt + MIN_RECONCILE_GAP_MS - Date.now()
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+        if (this.stopping) break
         this.dirty = false
         await this.reconcileOnce()
       }
@@ -532,6 +576,7 @@ export class NodeDaemon {
 
   private async reconcileOnce(): Promise<void> {
     const started = performance.now()
+    this.lastStartedAt = Date.now()
     const report: ReconcileReport = {
       at: new Date().toISOString(),
       durationMs: 0,
@@ -691,6 +736,7 @@ export class NodeDaemon {
       lastReconcile: this.last,
       lastSuccessAt: this.lastSuccessAt,
       reconciles: this.reconciles,
+      kernelWatch: this.watch.status(),
     }
   }
 

@@ -24,7 +24,7 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
     [
       'The reference node daemon (what flanneld is to flannel): one per node. It watches Nodes and Pods, takes the node’s pod CIDR from spec.podCIDR, writes the subnet file the IPAM plugin reads (CNIDBG_NETWORK, CNIDBG_SUBNET, CNIDBG_MTU), publishes cnidbg.dev/node-ip, cnidbg.dev/backend-type and (vxlan) cnidbg.dev/vtep-mac on its Node, and keeps the channels to every other node programmed.',
       'vxlan: a VTEP cnidbg.<VNI> (UDP 8472, MTU = underlay − 50, MAC kept across restarts) and per peer a permanent neighbour, an FDB entry and an onlink route. host-gw: per peer a route to its pod CIDR via its node IP (all nodes on one L2 segment).',
-      'It reconciles on every watch event and every --interval seconds, so deleted or stale routes, neighbours and FDB entries come back within seconds. It only touches what it owns: routes with proto 205, and the neighbour/FDB tables of its VTEP. /healthz (open) and /diag (read-only JSON, for a bearer token the API server allows get nodes/proxy on this node) are served on --listen; the bound address is also written to <state-dir>/<node>/listen.',
+      "It reconciles on every watch event and on every change `ip monitor` reports in the node's kernel, so a deleted or stale route, neighbour or FDB entry is repaired as soon as it happens. A full check also runs every 30 s (vxlan, host-gw) or every --interval seconds (bgp, vpc, whose state is not all in the kernel, and any mode while ip monitor is down). It only touches what it owns: routes with proto 205, and the neighbour/FDB tables of its VTEP. /healthz (open) and /diag (read-only JSON, for a bearer token the API server allows get nodes/proxy on this node) are served on --listen; the bound address is also written to <state-dir>/<node>/listen.",
       "In bgp mode the daemon runs bird2 (Debian package bird2) in the node's namespace, with its config, control socket and pid file under <state-dir>/<node>/bird/, restarts it when it dies, and rewrites its config (then `birdc configure`) when the nodes change: an iBGP full mesh (AS --bgp-as), or route reflectors for nodes labelled cnidbg.dev/route-reflector=true, plus any --bgp-peer and, with --bgp-peer-gateway, the next hop of each of the node’s own routes on --iface (found anew on every reconcile). Learned routes are `proto bird`; /diag shows every session's state.",
       'A lab node is a network namespace: pass --netns and the daemon programs it with `ip -n`, staying in its own namespace. On a real node (the daemon runs in the host network namespace, e.g. a hostNetwork DaemonSet) pass --host-network; without one of the two it refuses to start.',
     ].join('\n\n'),
@@ -65,7 +65,11 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
       min: 0,
       summary: 'Relist Nodes and Pods from the API server every this many seconds (0 = never).',
     }),
-    interval: Flags.integer({default: 3, min: 1, summary: 'Seconds between drift checks of the kernel state.'}),
+    interval: Flags.integer({
+      default: 3,
+      min: 1,
+      summary: 'Seconds between drift checks when ip monitor cannot report the changes (bgp, vpc, or it is down).',
+    }),
     vni: Flags.integer({default: 1, min: 1, max: 16_777_215, summary: 'VXLAN network identifier (VTEP cnidbg.<vni>).'}),
     'vxlan-port': Flags.integer({default: DEFAULT_VXLAN_PORT, min: 1, max: 65_535, summary: 'VXLAN UDP port.'}),
     'bgp-as': Flags.integer({default: 64512, min: 1, summary: 'bgp mode: the cluster’s AS number (iBGP).'}),
