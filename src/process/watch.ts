@@ -80,7 +80,7 @@ export function watchLines(file: string, args: readonly string[], opts: WatchOpt
     child.on('close', (code, signal) => end(`${file} exited (${signal ?? code})`))
     child.on('error', (error) => {
       // Not started at all (ENOENT…): no 'close' follows.
-      if (pid === undefined) end(`cannot start ${file}: ${error.message}`)
+      if (pid === undefined) end(`cannot start setpriv for ${file}: ${error.message}`)
     })
   })
   return {
