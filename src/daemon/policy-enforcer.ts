@@ -68,6 +68,8 @@ export interface PolicyEnforcerOptions {
   podsSynced: () => boolean
   log: (level: 'info' | 'warn' | 'error', msg: string) => void
   informer: {backoffInitialMs: number; backoffMaxMs: number; resyncMs: number}
+  /** The drift check's period (tests); POLICY_DRIFT_MS by default. */
+  driftMs?: number
 }
 
 const statusCode = (err: unknown): number | undefined => {
@@ -90,6 +92,11 @@ export class PolicyEnforcer {
   private compiled: {policies: PolicySummary[]; pods: PodSummary[]} = {policies: [], pods: []}
   private lastLogged = ''
   private lastRunAt = 0
+  /**
+   * Whether the filter table holds chains of ours to keep: false once an apply succeeded with none to
+   * write (no policy selects a pod of this node), and then the drift timer has nothing to check.
+   */
+  private holds = true
 
   constructor(private readonly o: PolicyEnforcerOptions) {
     this.state = o.mode === 'off' ? 'off' : 'probing'
@@ -120,9 +127,13 @@ export class PolicyEnforcer {
     })().finally(() => (this.running = undefined))
   }
 
-  /** The drift timer: a reconcile when none ran for POLICY_DRIFT_MS. */
+  /**
+   * The drift timer: a reconcile when none ran for POLICY_DRIFT_MS, so a flushed chain or a deleted
+   * FORWARD jump comes back. Not while nothing of ours is to be kept: a node whose pods no policy
+   * selects (most nodes of most clusters) then reads no filter table between changes.
+   */
   tick(): void {
-    if (Date.now() - this.lastRunAt >= POLICY_DRIFT_MS) this.request()
+    if (this.holds && Date.now() - this.lastRunAt >= (this.o.driftMs ?? POLICY_DRIFT_MS)) this.request()
   }
 
   /** Waits for the reconciles requested so far. */
@@ -261,6 +272,7 @@ export class PolicyEnforcer {
       report.inSync = plan.inSync
       this.state = 'enforcing'
       this.detail = undefined
+      this.holds = compiled.chains.length > 0
       if (plan.text !== undefined) {
         this.o.log(
           'info',
@@ -273,6 +285,8 @@ export class PolicyEnforcer {
     } catch (error) {
       report.error = redact(String((error as Error).message ?? error)).slice(0, 1000)
       this.fail(error)
+      // Tried again on the timer.
+      this.holds = true
     }
     report.durationMs = Math.round(performance.now() - started)
     this.last = report

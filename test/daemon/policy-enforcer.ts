@@ -11,7 +11,7 @@ import type {AddressInfo} from 'node:net'
 import t from 'tap'
 
 import {KubeConfig, type V1NetworkPolicy, type V1Pod} from '../../src/kube/client.js'
-import {createNetns, deleteNetns} from '../../src/netns/index.js'
+import {createNetns, deleteNetns, runInNetns} from '../../src/netns/index.js'
 import {applyPolicies, readFilterTable} from '../../src/daemon/policy-apply.js'
 import {compilePolicies} from '../../src/daemon/policy-compile.js'
 import {PolicyEnforcer, type PolicyMode} from '../../src/daemon/policy-enforcer.js'
@@ -127,8 +127,14 @@ async function fakeApi(t: {teardown: (fn: () => unknown) => void}, served: boole
   return fake
 }
 
-function enforcer(t: {teardown: (fn: () => unknown) => void}, fake: Fake, mode: PolicyMode = 'auto'): PolicyEnforcer {
+function enforcer(
+  t: {teardown: (fn: () => unknown) => void},
+  fake: Fake,
+  mode: PolicyMode = 'auto',
+  driftMs?: number,
+): PolicyEnforcer {
   const e = new PolicyEnforcer({
+    driftMs,
     kc: fake.kc,
     nodeName: 'node-0',
     netns: NS,
@@ -185,6 +191,49 @@ t.test('served: watched, and a change reprograms the chains', async (t) => {
   for (const name of ['deny-all', 'from-list', 'from-watch']) fake.event('DELETED', denyAll(name))
   await eventually('all removed', async () => !/CNIDBG-NP-/.test(await readFilterTable(NS)))
   t.equal(e.status().lastApply?.pods, 0)
+})
+
+t.test('drift: the timer puts back a chain of ours that was flushed, and the FORWARD jump', async (t) => {
+  const fake = await fakeApi(t, true)
+  fake.policies = [denyAll('deny-all')]
+  // A drift check on every tick: the test calls tick() itself.
+  const e = enforcer(t, fake, 'auto', 0)
+  e.start()
+  await eventually('enforcing', () => e.status().state === 'enforcing')
+  // Without iptables-save's dated header.
+  const rules = async () => (await readFilterTable(NS)).replace(/^#.*\n/gm, '')
+  const want = await rules()
+  t.match(want, /-A FORWARD .*-j CNIDBG-NP-FORWARD/)
+  for (const args of [
+    ['-F', 'CNIDBG-NP-FORWARD'],
+    ['-D', 'FORWARD', '-m', 'comment', '--comment', 'cnidbg-policy enforcement', '-j', 'CNIDBG-NP-FORWARD'],
+  ]) {
+    t.equal((await runInNetns({name: NS}, 'iptables', ['-w', '5', ...args])).exitCode, 0, `iptables ${args.join(' ')}`)
+  }
+  t.notMatch(await rules(), /-A FORWARD .*-j CNIDBG-NP-FORWARD|-A CNIDBG-NP-FORWARD/, 'broken by hand')
+  e.tick()
+  await e.settled()
+  t.equal(await rules(), want, 'the table is as the policies want it again')
+})
+
+t.test('nothing to enforce: the timer reads no filter table', async (t) => {
+  const fake = await fakeApi(t, true)
+  const e = enforcer(t, fake, 'auto', 0)
+  e.start()
+  await eventually('enforcing', () => e.status().state === 'enforcing')
+  await e.settled()
+  const last = e.status().lastApply
+  t.equal(last?.pods, 0, 'no pod of this node is selected')
+  e.tick()
+  await e.settled()
+  t.equal(e.status().lastApply, last, 'no drift check ran')
+  // A policy that selects a pod here arms the timer again.
+  fake.event('ADDED', denyAll('deny-all'))
+  await eventually('enforcing the policy', () => e.status().lastApply?.pods === 1)
+  const armed = e.status().lastApply
+  e.tick()
+  await e.settled()
+  t.not(e.status().lastApply, armed, 'a drift check ran')
 })
 
 t.test('off: never lists, never writes', async (t) => {
