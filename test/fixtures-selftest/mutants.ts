@@ -2,12 +2,14 @@
  * The fixtures' bookkeeping and the positive controls. The broken fixtures themselves are exercised
  * by mutants-*.ts (one file per group of areas, see test/helpers/mutant-cases.ts).
  */
-import {existsSync, lstatSync, readdirSync, readlinkSync} from 'node:fs'
+import {existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import t from 'tap'
 
+import {run} from '../../src/process/exec.js'
 import {CniHarness, FIXTURE_BIN, FIXTURE_CONF, fixtureConflist, requestConf, type Json} from '../helpers/cni-harness.js'
 import {assertNothingLeft, machineState} from '../helpers/machine.js'
 import {
@@ -120,6 +122,25 @@ t.test('the positive controls behave', async (t) => {
 })
 
 const gcScenarioResult = (o: Json) => ({gc: o.gc, gcOut: o.gcOut, after: o.after})
+
+t.test('the wrapper passes on the answer of a plugin that exits without reading its stdin', async (t) => {
+  // A VERSION answered without reading the config, which is larger than a pipe holds: the wrapper's
+  // write of it fails with EPIPE once the plugin is gone. That plugin still answered, as it would have
+  // to a runtime; a load-dependent race once turned this into "failed to run ptp" (code 999).
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-mutant-epipe-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  const answer = '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}'
+  writeFileSync(join(dir, 'ptp'), `#!/bin/sh\nprintf '%s' '${answer}'\n`, {mode: 0o755})
+  const conf = JSON.stringify({cniVersion: '1.0.0', name: 'epipe', type: 'ok-ptp', pad: 'x'.repeat(1 << 20)})
+  const r = await run(join(FIXTURE_BIN, 'ok-ptp'), [], {
+    env: {PATH: process.env.PATH, CNI_COMMAND: 'VERSION', CNIDBG_UPSTREAM_DIR: dir},
+    extendEnv: false,
+    input: conf,
+    timeoutMs: 60_000,
+  })
+  t.equal(r.exitCode, 0, r.stderr)
+  t.same(JSON.parse(r.stdout), JSON.parse(answer))
+})
 
 t.test('left nothing behind', async (t) => {
   await assertNothingLeft(t, before)
