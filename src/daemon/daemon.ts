@@ -377,9 +377,15 @@ export class NodeDaemon {
         resyncMs: this.opts.resyncSeconds * 1000,
       },
     })
+    const own = this.backend.ownership
     this.watch = new KernelWatch({
       netns: this.opts.netns,
-      ownership: this.backend.ownership,
+      scope: {
+        devices: [...new Set([...own.neighDevs, ...own.fdbDevs, this.opts.iface])],
+        neighDevs: own.neighDevs,
+        fdbDevs: own.fdbDevs,
+        routeProto: own.routeProto,
+      },
       onChange: () => this.requestReconcile(),
       log: (m) => this.log('warn', m),
       backoffInitialMs: this.opts.backoffInitialMs,
@@ -388,11 +394,17 @@ export class NodeDaemon {
   }
 
   /**
-   * Whether the timer has to look at every --interval: nothing reports the kernel's changes, or the
-   * backend's state is not all in the kernel (the VPC router's table, bird's process and sessions).
+   * Whether what the daemon keeps is all in the node's kernel, so that `ip monitor` sees every change
+   * of it (vxlan, host-gw). Not so for a VPC router's table or bird's process and sessions: those
+   * backends are checked on the timer, and their kernels (a whole BGP table, in bgp mode) not watched.
    */
+  private kernelOnly(): boolean {
+    return this.backend.programmer === undefined && this.backend.sync === undefined
+  }
+
+  /** Whether the timer has to look every --interval: the state is not all in the kernel, or nothing reports its changes. */
   private polled(): boolean {
-    return !this.watch.live || this.backend.programmer !== undefined || this.backend.sync !== undefined
+    return !this.kernelOnly() || !this.watch.live
   }
 
   private makeBackend(): Backend {
@@ -482,7 +494,7 @@ export class NodeDaemon {
       this.log('info', `serving /healthz and /diag on ${this.http.address}`)
     }
     // Subscribed before the first read, so no change after that read goes unseen.
-    this.watch.start()
+    if (this.kernelOnly()) this.watch.start()
     this.timer = setInterval(() => {
       if (this.polled() || Date.now() - this.lastStartedAt >= this.opts.watchedIntervalMs) this.requestReconcile(0)
       this.policy.tick()

@@ -9,24 +9,74 @@
  * state. The daemon's slow full check catches what no event shows (a deleted subnet file).
  */
 import {watchLines, type LineWatch} from '../process/watch.js'
-import type {Ownership} from './model.js'
 
 /** `ip -o monitor label`: one line per event, each starting with its kind ([LINK], [ROUTE] …). */
 export const MONITOR_ARGS = ['-o', 'monitor', 'label', 'link', 'address', 'route', 'neigh'] as const
 
+/** What the daemon reads of the node, for telling its events from the rest. */
+export interface WatchScope {
+  /** Links whose state or addresses the daemon reads: its own devices (the VTEP) and the underlay. */
+  devices: readonly string[]
+  /** Devices whose neighbour and FDB tables the daemon owns. */
+  neighDevs: readonly string[]
+  fdbDevs: readonly string[]
+  /** The protocol number of the daemon's routes. */
+  routeProto: number
+}
+
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'local',
+  'broadcast',
+  'multicast',
+  'anycast',
+  'unreachable',
+  'blackhole',
+  'prohibit',
+  'throw',
+  'nat',
+])
+
 /**
- * Whether an `ip -o monitor label` line can change what a reconcile reads or decides. Links,
- * addresses and routes always: the daemon's own routes, its VTEP and the underlay, and the foreign
- * routes it must not overwrite are all among them, and they change rarely. Neighbour and FDB entries
- * (`ip monitor neigh` reports both) only on a device whose tables the daemon owns: the entries of
- * pods and of the underlay change state with traffic, every few seconds on a busy node.
+ * Whether an `ip -o monitor label` line can change what a reconcile reads or decides. Pods come and
+ * go on a busy node, each with a veth, an address, a host route and neighbour entries that change
+ * with traffic; none of that is the daemon's, so it must not wake a reconcile, which reads the whole
+ * node. What is kept:
+ *  - a link or address event on a device the daemon reads (its VTEP, the underlay);
+ *  - a route event for one of its routes (its proto), or for an IPv4 prefix that is not a single host
+ *    (a peer's pod CIDR held by a foreign route it must report, a default route), in any table but
+ *    `local`;
+ *  - a neighbour or FDB event (`ip monitor neigh` reports both) on a device whose tables it owns.
+ * A line in a form not known here is kept: a reconcile too many costs a read, one too few a repair.
  */
-export function relevantEvent(line: string, own: Pick<Ownership, 'neighDevs' | 'fdbDevs'>): boolean {
-  const kind = /^\[([A-Z]+)\]/.exec(line)?.[1]
-  if (kind !== 'NEIGH') return true
-  const dev = /(?:^|\s)dev (\S+)/.exec(line)?.[1]
-  // A line in a form we do not know is taken as a change: a reconcile too many costs a read.
-  return dev === undefined || own.neighDevs.includes(dev) || own.fdbDevs.includes(dev)
+export function relevantEvent(line: string, scope: WatchScope): boolean {
+  const m = /^\[([A-Z]+)\](?:Deleted )?(.*)$/.exec(line)
+  if (!m) return true
+  const [, kind, body = ''] = m
+  switch (kind) {
+    case 'LINK':
+    case 'ADDR': {
+      // "4: cnidbg.1: <…>", "3: v0@v1: <…>", "2: eth0    inet …"
+      const name = /^\d+: ([^\s:@]+)/.exec(body)?.[1]
+      return name === undefined || scope.devices.includes(name)
+    }
+    case 'ROUTE': {
+      if (new RegExp(`(?:^|\\s)proto ${scope.routeProto}(?:\\s|$)`).test(body)) return true
+      if (/(?:^|\s)table local(?:\s|$)/.test(body)) return false
+      const words = body.split(/\s+/)
+      const dst = ROUTE_TYPES.has(words[0]!) ? words[1] : words[0]
+      if (dst === undefined) return true
+      if (dst === 'default') return true
+      // IPv6 (the daemon keeps IPv4 only) and single hosts (a pod's route) are not the daemon's.
+      return !dst.includes(':') && dst.includes('/') && !dst.endsWith('/32')
+    }
+    case 'NEIGH': {
+      const dev = /(?:^|\s)dev (\S+)/.exec(body)?.[1]
+      return dev === undefined || scope.neighDevs.includes(dev) || scope.fdbDevs.includes(dev)
+    }
+    default:
+      return true
+  }
 }
 
 export interface KernelWatchStatus {
@@ -43,7 +93,7 @@ export interface KernelWatchStatus {
 export interface KernelWatchOptions {
   /** The node's namespace (`ip -n`); undefined = the daemon's own. */
   netns?: string
-  ownership: Pick<Ownership, 'neighDevs' | 'fdbDevs'>
+  scope: WatchScope
   /** A change the daemon should look at, or a moment when events may have been missed. */
   onChange: (why: string) => void
   log: (msg: string) => void
@@ -102,7 +152,7 @@ export class KernelWatch {
     this.state = 'watching'
     const proc = watchLines(file, args, {
       onLine: (line) => {
-        if (!relevantEvent(line, this.opts.ownership)) return
+        if (!relevantEvent(line, this.opts.scope)) return
         this.events++
         // A healthy stream resets the backoff: the next failure starts again from the shortest wait.
         this.backoffMs = this.opts.backoffInitialMs

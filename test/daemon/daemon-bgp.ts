@@ -26,6 +26,9 @@ t.test('bgp mode, two nodes', async (t) => {
   await t.test('each node runs its own bird and learns the other pod CIDR as proto bird', async (t) => {
     const d0 = lab.daemon(0)!
     await eventually('healthy daemons', () => lab.daemon(0)!.health().ok && lab.daemon(1)!.health().ok)
+    // bird and its sessions are not in the kernel: checked on the timer, and a whole BGP table's churn
+    // is not watched.
+    t.equal(d0.health().kernelWatch.state, 'off', 'no ip monitor in bgp mode')
     const r = (await routes(n0.ns)).find((x) => x.dst === n1.podCIDR)
     t.match(r, {gateway: n1.ip, dev: 'eth0', protocol: '12'}, `${n1.podCIDR} via ${n1.ip} proto bird`)
     t.ok(livePid(join(birdDir(0), 'bird.pid'), netnsPath(n0.ns)), "node 0's bird runs in node 0's namespace")

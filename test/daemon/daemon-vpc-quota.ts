@@ -69,6 +69,11 @@ t.test('beyond the quota: refused, reported, tried again later; a raised quota c
   const daemons: NodeDaemon[] = []
   for (const i of [0, 1, 2]) daemons.push(await lab.startDaemon(i, {mode: 'vpc', vpcApi: url}))
   await eventually('two entries, the quota', async () => (await table()).length === 2)
+  t.same(
+    daemons.map((d) => d.health().kernelWatch.state),
+    ['off', 'off', 'off'],
+    'the route table is the router’s, not in the kernel: checked on the timer, no ip monitor',
+  )
   // Which daemon came third is the machine's choice: the one whose CIDR is not in the table.
   const have = await cidrs()
   const loser = lab.nodes.findIndex((n) => !have.includes(n.podCIDR))

@@ -4,29 +4,49 @@ import {KernelWatch, relevantEvent} from '../../src/daemon/kernel-watch.js'
 import {ip, Sandbox} from '../../src/netns/index.js'
 import {eventually} from '../helpers/machine.js'
 
-const OWN = {neighDevs: ['cnidbg.1'], fdbDevs: ['cnidbg.1']}
+const SCOPE = {devices: ['cnidbg.1', 'eth0'], neighDevs: ['cnidbg.1'], fdbDevs: ['cnidbg.1'], routeProto: 205}
 
-t.test('relevantEvent: every link, address and route event; neighbours and FDB only on owned devices', async (t) => {
+t.test('relevantEvent: the daemon’s devices, routes and tables wake it; pods’ churn does not', async (t) => {
   const cases: Array<[string, boolean]> = [
+    // Links and addresses: the VTEP and the underlay, not a pod's veth.
     ['[LINK]4: cnidbg.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN', true],
+    ['[LINK]Deleted 4: cnidbg.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noop state DOWN', true],
+    ['[LINK]2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue state UP', true],
+    ['[LINK]9: cnidbg5a6b@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP', false],
+    ['[LINK]Deleted 9: cnidbg5a6b@NONE: <BROADCAST,MULTICAST> mtu 1450 qdisc noop state DOWN', false],
+    // A device named like ours but longer is not ours.
+    ['[LINK]5: cnidbg.10: <BROADCAST,MULTICAST> mtu 1450 qdisc noop state DOWN', false],
     ['[ADDR]2: eth0    inet 198.18.0.2/24 scope global eth0', true],
+    ['[ADDR]Deleted 2: eth0    inet 198.18.0.2/24 scope global eth0', true],
+    ['[ADDR]9: cnidbg5a6b    inet 10.244.1.1/32 scope global cnidbg5a6b', false],
+    ['[ADDR]9: cnidbg5a6b    inet6 fe80::1/64 scope link', false],
+    // Routes: ours by proto, a prefix a foreign route may hold, not a pod's host route or local table.
     ['[ROUTE]Deleted 10.244.2.0/24 via 10.244.2.0 dev cnidbg.1 proto 205 onlink', true],
-    ['[ROUTE]10.244.1.3 dev cnidbg5a6b scope link', true],
+    ['[ROUTE]10.244.2.0/24 via 198.18.0.3 dev eth0 proto 205', true],
+    ['[ROUTE]10.244.2.0/24 via 198.18.0.9 dev eth0 proto static', true],
+    ['[ROUTE]default via 198.18.0.254 dev eth0', true],
+    ['[ROUTE]10.244.1.3 dev cnidbg5a6b scope link', false],
+    ['[ROUTE]Deleted 10.244.1.3 dev cnidbg5a6b scope link', false],
+    ['[ROUTE]10.244.1.3/32 dev cnidbg5a6b scope link', false],
+    ['[ROUTE]local 10.244.1.1 dev cnidbg5a6b table local proto kernel scope host src 10.244.1.1', false],
+    ['[ROUTE]broadcast 198.18.0.255 dev eth0 table local proto kernel scope link src 198.18.0.2', false],
+    ['[ROUTE]fe80::/64 dev cnidbg5a6b proto kernel metric 256 pref medium', false],
+    ['[ROUTE]multicast ff00::/8 dev cnidbg5a6b table local proto kernel metric 256 pref medium', false],
+    ['[ROUTE]unreachable 10.244.2.0/24 proto static', true],
+    // Neighbours and FDB entries: only on the devices whose tables are the daemon's.
     ['[NEIGH]Deleted 10.244.2.0 dev cnidbg.1 lladdr 02:aa:bb:cc:dd:ee PERMANENT', true],
-    // An FDB entry, as `ip monitor neigh` prints the bridge family's entries.
     ['[NEIGH]198.18.0.3 dev cnidbg.1 lladdr 02:aa:bb:cc:dd:ee NOARP PERMANENT', true],
-    // A pod's ARP entry and the underlay's: they change state with traffic.
     ['[NEIGH]10.244.1.2 dev cnidbg5a6b lladdr 0e:11:22:33:44:55 STALE', false],
     ['[NEIGH]198.18.0.3 dev eth0 lladdr 0e:11:22:33:44:55 REACHABLE', false],
-    // A device named like ours but longer, and "dev" inside another word, are not ours.
     ['[NEIGH]10.0.0.1 dev cnidbg.10 lladdr 0e:11:22:33:44:55 STALE', false],
     ['[NEIGH]10.0.0.1 nodev x dev eth0 lladdr 0e:11:22:33:44:55 STALE', false],
-    // A form we do not know is a change: a reconcile too many costs a read, one too few a repair.
+    // Forms not known here are kept: a reconcile too many costs a read, one too few a repair.
     ['[NEIGH]something new', true],
+    ['[LINK]something new', true],
     ['[NETCONF]ipv4 dev eth0 forwarding on', true],
     ['an unlabelled line', true],
   ]
-  for (const [line, want] of cases) t.equal(relevantEvent(line, OWN), want, line)
+  for (const [line, want] of cases) t.equal(relevantEvent(line, SCOPE), want, line)
 })
 
 t.test('KernelWatch counts relevant events, says when events were lost, restarts a monitor that died', async (t) => {
@@ -40,7 +60,7 @@ t.test('KernelWatch counts relevant events, says when events were lost, restarts
     'exit 1',
   ].join('; ')
   const w = new KernelWatch({
-    ownership: OWN,
+    scope: SCOPE,
     onChange: (why) => changes.push(why),
     log: (m) => logs.push(m),
     backoffInitialMs: 50,
@@ -81,7 +101,7 @@ t.test(
     const changes: string[] = []
     const w = new KernelWatch({
       netns: ns,
-      ownership: {neighDevs: ['cnidbg.1'], fdbDevs: []},
+      scope: {devices: ['cnidbg.1'], neighDevs: ['cnidbg.1'], fdbDevs: [], routeProto: 205},
       onChange: (why) => changes.push(why),
       log: () => {},
       backoffInitialMs: 1000,
