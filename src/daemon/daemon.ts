@@ -106,7 +106,10 @@ export interface DaemonOptions {
   listen?: string | false
   /** Full relist of Nodes and Pods every this many seconds (0 = never). */
   resyncSeconds?: number
-  /** Drift check period while the kernel is not watched, and always for bgp and vpc (their state is not all in the kernel). */
+  /**
+   * Drift check period while the kernel is not watched, and always for bgp and vpc (their state is not
+   * all in the kernel).
+   */
   reconcileIntervalMs?: number
   /** Drift check period while `ip monitor` reports the kernel's changes (vxlan, host-gw). */
   watchedIntervalMs?: number
@@ -402,7 +405,10 @@ export class NodeDaemon {
     return this.backend.programmer === undefined && this.backend.sync === undefined
   }
 
-  /** Whether the timer has to look every --interval: the state is not all in the kernel, or nothing reports its changes. */
+  /**
+   * Whether the timer has to look every --interval: the state is not all in the kernel, or nothing
+   * reports its changes.
+   */
   private polled(): boolean {
     return !this.kernelOnly() || !this.watch.live
   }
