@@ -23,6 +23,14 @@ fi
 # any cnidbg run reaps it; otherwise the suite's own reaping of it would read below as a change it made.
 # Live runs and labs are not touched (`cnidbg sandbox gc --help`).
 node bin/run.js sandbox gc || echo "warning: could not reap an earlier run's leftovers" >&2
+# Labs count as crashed once their processes died, or the test process they were made for
+# (LabState.heldBy) is gone: a test file that crashed before its teardown ran. Any `lab up` or
+# `lab down` reaps them, so one of this run's tests would, and the check below would read that as a
+# change the run made: reaped here first. Running labs (a user's) are not touched.
+node --input-type=module -e "
+  const {reapCrashedLabs} = await import('./dist/lab/lifecycle.js')
+  for (const r of await reapCrashedLabs()) console.log('reaped crashed lab ' + r.name)
+" || echo "warning: could not reap crashed labs" >&2
 
 before_ns=$(ip netns list | sort)
 before_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)

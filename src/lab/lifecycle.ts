@@ -24,9 +24,13 @@ import {
 
 export type LabHealth = 'starting' | 'running' | 'stopping' | 'crashed'
 
-/** running: its processes live; crashed: what should run is dead (or a lab up/down died half-way). */
+/**
+ * running: its processes live; crashed: what should run is dead, a lab up/down died half-way, or the
+ * process it was held for (a test) is gone.
+ */
 export function labHealth(state: LabState): LabHealth {
   if (state.phase === 'starting' || state.phase === 'stopping') return procAlive(state.owner) ? state.phase : 'crashed'
+  if (state.heldBy && !procAlive(state.heldBy)) return 'crashed'
   return procAlive(state.supervisor) && procAlive(state.apiserver) ? 'running' : 'crashed'
 }
 

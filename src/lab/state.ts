@@ -101,6 +101,11 @@ export interface LabState {
   phase: LabPhase
   /** The `lab up`/`lab down` process working on the lab; while it lives, nobody else touches it. */
   owner: ProcRef | null
+  /**
+   * The process the lab exists for, when it was made for one (a test file): once that process is gone,
+   * however it ended, the lab counts as crashed, and the next `lab up` or `lab down` removes it.
+   */
+  heldBy?: ProcRef
   /** The admin's kubeconfig (kubectl, lab commands, trace). */
   kubeconfig: string
   auth?: LabAuthState

@@ -65,6 +65,8 @@ export interface LabUpOptions {
   timeoutSeconds?: number
   /** Where the lab's programs are (default: next to cnidbg; see resolveLibexec). */
   libexec?: Partial<Libexec>
+  /** A process the lab lives no longer than (LabState.heldBy): tests pass their own pid. */
+  heldBy?: number
 }
 
 export interface LabUpNode {
@@ -128,7 +130,7 @@ function validate(opts: LabUpOptions): void {
 
 /** The whole plan, before anything exists: names, addresses and paths of everything. */
 export function planLab(
-  opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode' | 'mode' | 'topology'>,
+  opts: Pick<LabUpOptions, 'name' | 'nodes' | 'podsPerNode' | 'mode' | 'topology' | 'heldBy'>,
   dir: string,
 ): LabState {
   const nodes: LabNodeState[] = []
@@ -163,6 +165,7 @@ export function planLab(
     createdAt: new Date().toISOString(),
     phase: 'starting',
     owner: procRef(process.pid),
+    ...(opts.heldBy === undefined ? {} : {heldBy: procRef(opts.heldBy)}),
     kubeconfig: join(dir, 'kubeconfig'),
     auth: planLabAuth(dir),
     clusterCIDR: CLUSTER_CIDR,

@@ -12,6 +12,7 @@ const [name, dir, repo] = process.argv.slice(2) as [string, string, string]
 // must not end the process before that.
 await labUp({
   name,
+  heldBy: process.pid,
   nodes: 2,
   podsPerNode: 3,
   mode: 'vxlan',

@@ -89,7 +89,15 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
   t.teardown(async () => {
     await labDown({name}).catch(() => undefined)
   })
-  const lab = await labUp({name, nodes: 3, podsPerNode: 1, mode: 'vxlan', libexec, timeoutSeconds: 600})
+  const lab = await labUp({
+    name,
+    nodes: 3,
+    podsPerNode: 1,
+    mode: 'vxlan',
+    libexec,
+    timeoutSeconds: 600,
+    heldBy: process.pid,
+  })
   const state = readLabState(name)!
   const status = await labStatus({name})
   const nodeKubeconfig = readFileSync(status.nodeKubeconfig!, 'utf8')

@@ -38,6 +38,7 @@ t.teardown(async () => {
 
 const up = await labUp({
   name,
+  heldBy: process.pid,
   nodes: 3,
   podsPerNode: 2,
   mode: 'bgp',

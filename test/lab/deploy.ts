@@ -28,7 +28,7 @@ const libexec = await bundleLabLibexec()
 t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
-await labUp({name, nodes: 2, podsPerNode: 1, mode: 'vxlan', libexec, timeoutSeconds: 600})
+await labUp({name, nodes: 2, podsPerNode: 1, mode: 'vxlan', libexec, timeoutSeconds: 600, heldBy: process.pid})
 const state = readLabState(name)!
 
 const kc = new KubeConfig()

@@ -4,9 +4,9 @@ import {existsSync, rmSync} from 'node:fs'
 import t from 'tap'
 
 import {labDown} from '../../src/lab/down.js'
-import {orphanLabNames, reapCrashedLabs, teardownLab} from '../../src/lab/lifecycle.js'
+import {labHealth, orphanLabNames, reapCrashedLabs, teardownLab} from '../../src/lab/lifecycle.js'
 import {labDir, nodeNetns, underlayNetns} from '../../src/lab/names.js'
-import {procRef, writeLabState} from '../../src/lab/state.js'
+import {type LabState, procRef, writeLabState} from '../../src/lab/state.js'
 import {planLab} from '../../src/lab/up.js'
 import {createNetns, listNetns} from '../../src/netns/netns.js'
 import {cnidbgError} from '../helpers/errors.js'
@@ -45,6 +45,23 @@ t.test('a crashed lab (dead supervisor and API server) is reaped with its namesp
   )
   t.notOk(existsSync(s.dir), 'dir removed')
   t.notOk(listNetns().some((n) => n.startsWith(`cnidbg-lab-${name}-`)))
+})
+
+t.test('a lab held for a process counts as crashed once that process is gone', async (t) => {
+  const me = procRef(process.pid)
+  const plan = planLab({name: 'held', nodes: 1, podsPerNode: 0, mode: 'vxlan', heldBy: process.pid}, '/x')
+  t.same(plan.heldBy, me, 'lab up records the process it is held for')
+  const running = {
+    ...plan,
+    phase: 'running',
+    owner: null,
+    supervisor: {...plan.supervisor, ...me},
+    apiserver: {...plan.apiserver, ...me},
+  } as LabState
+  t.equal(labHealth(running), 'running', 'its holder lives')
+  t.equal(labHealth({...running, heldBy: DEAD}), 'crashed', 'its holder is gone')
+  const {heldBy: _, ...free} = running
+  t.equal(labHealth(free), 'running', 'a lab held for nothing lives as long as its processes')
 })
 
 t.test('namespaces of a lab with no directory are orphans and get reaped', async (t) => {

@@ -22,7 +22,15 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({name, nodes: 2, podsPerNode: 1, mode: 'vxlan', libexec, timeoutSeconds: 600})
+const up = await labUp({
+  name,
+  nodes: 2,
+  podsPerNode: 1,
+  mode: 'vxlan',
+  libexec,
+  timeoutSeconds: 600,
+  heldBy: process.pid,
+})
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!
 const ns = (p: LabUpPod): string => podNetns(name, p.node, p.namespace, p.name)

@@ -33,7 +33,7 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const shape = {nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600} as const
+const shape = {nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600, heldBy: process.pid} as const
 const up = await labUp({name, ...shape})
 
 /** A running lab as the tests use it: its pods and the names of their and its nodes' namespaces. */

@@ -28,7 +28,7 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({name, nodes: 3, podsPerNode: 2, mode: 'vpc', libexec, timeoutSeconds: 600})
+const up = await labUp({name, nodes: 3, podsPerNode: 2, mode: 'vpc', libexec, timeoutSeconds: 600, heldBy: process.pid})
 const state = readLabState(name)!
 const router = state.router!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!

@@ -31,7 +31,15 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({name, nodes: 2, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600})
+const up = await labUp({
+  name,
+  nodes: 2,
+  podsPerNode: 2,
+  mode: 'vxlan',
+  libexec,
+  timeoutSeconds: 600,
+  heldBy: process.pid,
+})
 const state = readLabState(name)!
 const [n1, n2] = state.nodes.map((n) => n.name) as [string, string]
 const on = (node: string): LabUpPod[] => up.pods.filter((p) => p.node === node)
