@@ -3,6 +3,7 @@ import {closeSync, mkdirSync, openSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {onCleanup} from './cleanup.js'
+import {killGroup} from './kill-group.js'
 
 /** What a subprocess did. Never thrown: callers decide what a non-zero exit means. */
 export interface RunResult {
@@ -34,15 +35,6 @@ export interface RunOptions {
 }
 
 export const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
-
-function killGroup(pid: number | undefined): void {
-  if (!pid) return
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // Already gone.
-  }
-}
 
 /** A stream's bytes, kept up to `max`; `over` once more arrived. */
 function capture(stream: NodeJS.ReadableStream, max: number, onOver: () => void): () => string {

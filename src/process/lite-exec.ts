@@ -2,6 +2,8 @@ import type * as ChildProcessModule from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
 import {createRequire} from 'node:module'
 
+import {killGroup} from './kill-group.js'
+
 // node:child_process pulls in net, stream and more: ~5 ms of a plugin's start-up, and the reference
 // plugin's Node half under its shell front never spawns. So it is loaded on first use (a builtin
 // needs no resolving, so any base path does for createRequire).
@@ -62,15 +64,6 @@ export function which(name: string, path = process.env.PATH ?? ''): string {
     }
   }
   return name
-}
-
-function killGroup(pid: number | undefined): void {
-  if (!pid) return
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // Already gone.
-  }
 }
 
 export async function liteRun(file: string, args: readonly string[], opts: LiteOptions = {}): Promise<LiteResult> {

@@ -1,6 +1,7 @@
 import {spawn} from 'node:child_process'
 
 import {onCleanup} from './cleanup.js'
+import {killGroup} from './kill-group.js'
 
 /** A running line watcher (watchLines). */
 export interface LineWatch {
@@ -21,15 +22,6 @@ export interface WatchOptions {
 }
 
 const DEFAULT_MAX_LINE = 64 * 1024
-
-function killGroup(pid: number | undefined): void {
-  if (!pid) return
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // Already gone.
-  }
-}
 
 /**
  * Runs a program that prints events a line at a time for as long as it runs (`ip monitor`) and hands
