@@ -61,9 +61,10 @@ export function relevantEvent(line: string, scope: WatchScope): boolean {
       return name === undefined || scope.devices.includes(name)
     }
     case 'ROUTE': {
-      if (new RegExp(`(?:^|\\s)proto ${scope.routeProto}(?:\\s|$)`).test(body)) return true
-      if (/(?:^|\s)table local(?:\s|$)/.test(body)) return false
       const words = body.split(/\s+/)
+      const after = (key: string) => words[words.indexOf(key) + 1]
+      if (words.includes('proto') && after('proto') === String(scope.routeProto)) return true
+      if (words.includes('table') && after('table') === 'local') return false
       const dst = ROUTE_TYPES.has(words[0]!) ? words[1] : words[0]
       if (dst === undefined) return true
       if (dst === 'default') return true
