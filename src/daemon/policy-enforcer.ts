@@ -92,11 +92,6 @@ export class PolicyEnforcer {
   private compiled: {policies: PolicySummary[]; pods: PodSummary[]} = {policies: [], pods: []}
   private lastLogged = ''
   private lastRunAt = 0
-  /**
-   * Whether the filter table holds chains of ours to keep: false once an apply succeeded with none to
-   * write (no policy selects a pod of this node), and then the drift timer has nothing to check.
-   */
-  private holds = true
 
   constructor(private readonly o: PolicyEnforcerOptions) {
     this.state = o.mode === 'off' ? 'off' : 'probing'
@@ -133,7 +128,16 @@ export class PolicyEnforcer {
    * selects (most nodes of most clusters) then reads no filter table between changes.
    */
   tick(): void {
-    if (this.holds && Date.now() - this.lastRunAt >= (this.o.driftMs ?? POLICY_DRIFT_MS)) this.request()
+    if (this.holds() && Date.now() - this.lastRunAt >= (this.o.driftMs ?? POLICY_DRIFT_MS)) this.request()
+  }
+
+  /**
+   * Whether the filter table may hold chains of ours to keep: not once an apply succeeded with no pod
+   * of this node selected. Until enforcement works (probing, waiting, a failed compile or apply), the
+   * timer keeps trying.
+   */
+  private holds(): boolean {
+    return this.state !== 'enforcing' || this.compiled.pods.length > 0
   }
 
   /** Waits for the reconciles requested so far. */
@@ -272,7 +276,6 @@ export class PolicyEnforcer {
       report.inSync = plan.inSync
       this.state = 'enforcing'
       this.detail = undefined
-      this.holds = compiled.chains.length > 0
       if (plan.text !== undefined) {
         this.o.log(
           'info',
@@ -285,8 +288,6 @@ export class PolicyEnforcer {
     } catch (error) {
       report.error = redact(String((error as Error).message ?? error)).slice(0, 1000)
       this.fail(error)
-      // Tried again on the timer.
-      this.holds = true
     }
     report.durationMs = Math.round(performance.now() - started)
     this.last = report
