@@ -9,12 +9,22 @@ import {build} from 'esbuild'
 import {run, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {libexecIn, type Libexec} from '../../src/lab/processes.js'
+import {labUp, type LabUpOptions, type LabUpResult} from '../../src/lab/up.js'
 import {cachedBundle, copyPlugins} from './bundle-cache.js'
 
 export const REPO = join(import.meta.dirname, '..', '..')
 
 export interface Tap {
   teardown(fn: () => unknown): void
+}
+
+/**
+ * `labUp` as a test file runs it: held by this process (LabState.heldBy), so that a test that dies before
+ * its teardown leaves a lab the next run reaps, not one running on; and with time to start on a loaded
+ * machine.
+ */
+export function testLabUp(opts: Omit<LabUpOptions, 'heldBy' | 'timeoutSeconds'>): Promise<LabUpResult> {
+  return labUp({...opts, timeoutSeconds: 600, heldBy: process.pid})
 }
 
 /** A lab name no other test file uses: t + 4 random hex digits. */

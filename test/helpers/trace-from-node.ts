@@ -22,13 +22,13 @@ import {FAULTS, SERVICE_FAULTS} from '../../src/lab/faults/index.js'
 import {nodePodDir} from '../../src/lab/node-pods.js'
 import {readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {inNetnsArgv} from '../../src/netns/enter.js'
 import {runInNetns} from '../../src/netns/netns.js'
 import {run, type RunResult} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import type {TraceResult} from '../../src/trace/types.js'
-import {bundleLabLibexec, REPO, testLabName} from './lab.js'
+import {bundleLabLibexec, REPO, testLabName, testLabUp} from './lab.js'
 import {summary, traceResultOf, verdictOf} from './trace-assert.js'
 
 /** What the isolated process sees empty: a fresh tmpfs over each. */
@@ -89,14 +89,12 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
   t.teardown(async () => {
     await labDown({name}).catch(() => undefined)
   })
-  const lab = await labUp({
+  const lab = await testLabUp({
     name,
     nodes: 3,
     podsPerNode: 1,
     mode: 'vxlan',
     libexec,
-    timeoutSeconds: 600,
-    heldBy: process.pid,
   })
   const state = readLabState(name)!
   const status = await labStatus({name})

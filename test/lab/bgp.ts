@@ -17,13 +17,13 @@ import {nodeBirdDir, nodePodDir} from '../../src/lab/node-pods.js'
 import {readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {ipJson, listNetns, netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import {bgpDiagReader} from '../../src/trace/bgp.js'
 import type {TraceResult} from '../../src/trace/types.js'
-import {bundleLabLibexec, pingEventually, REPO, tcpOk, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, pingEventually, REPO, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
 import {traceResultOf} from '../helpers/trace-assert.js'
 
@@ -36,15 +36,13 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({
+const up = await testLabUp({
   name,
-  heldBy: process.pid,
   nodes: 3,
   podsPerNode: 2,
   mode: 'bgp',
   topology: 'routed',
   libexec,
-  timeoutSeconds: 600,
 })
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!

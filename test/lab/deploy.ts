@@ -14,10 +14,9 @@ import {processesInNetns} from '../../src/lab/lifecycle.js'
 import {expandVars, nodePodDir, SERVICE_ACCOUNT_DIR} from '../../src/lab/node-pods.js'
 import {procAlive, procRef, readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
-import {labUp} from '../../src/lab/up.js'
 import {netnsPath} from '../../src/netns/netns.js'
 import {run, runOk} from '../../src/process/exec.js'
-import {bundleLabLibexec, inNetns, REPO, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, inNetns, REPO, testLabName, testLabUp} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 
 t.setTimeout(1_800_000)
@@ -28,7 +27,7 @@ const libexec = await bundleLabLibexec()
 t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
-await labUp({name, nodes: 2, podsPerNode: 1, mode: 'vxlan', libexec, timeoutSeconds: 600, heldBy: process.pid})
+await testLabUp({name, nodes: 2, podsPerNode: 1, mode: 'vxlan', libexec})
 const state = readLabState(name)!
 
 const kc = new KubeConfig()

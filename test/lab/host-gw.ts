@@ -8,10 +8,10 @@ import {labDown} from '../../src/lab/down.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {runOk} from '../../src/process/exec.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, pingEventually, pingFails, tcpOk, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, pingEventually, pingFails, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
 import {cnidbgError} from '../helpers/errors.js'
 
@@ -24,14 +24,12 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({
+const up = await testLabUp({
   name,
   nodes: 2,
   podsPerNode: 2,
   mode: 'host-gw',
   libexec,
-  timeoutSeconds: 600,
-  heldBy: process.pid,
 })
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!

@@ -7,11 +7,11 @@ import t from 'tap'
 import {labDown} from '../../src/lab/down.js'
 import {podNetns} from '../../src/lab/names.js'
 import {readLabState} from '../../src/lab/state.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {run, runOk} from '../../src/process/exec.js'
 import {runInNetns, netnsPath} from '../../src/netns/netns.js'
 import {eventually} from '../helpers/machine.js'
-import {bundleLabLibexec, tcpOk, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
 
 t.setTimeout(2_400_000)
 
@@ -22,14 +22,12 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({
+const up = await testLabUp({
   name,
   nodes: 2,
   podsPerNode: 1,
   mode: 'vxlan',
   libexec,
-  timeoutSeconds: 600,
-  heldBy: process.pid,
 })
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!

@@ -16,10 +16,10 @@ import {nodePluginServer, nodePluginServerLog} from '../../src/lab/plugin-server
 import {procAlive, readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
-import {labUp, type LabUpPod, type LabUpResult} from '../../src/lab/up.js'
+import {type LabUpPod, type LabUpResult} from '../../src/lab/up.js'
 import {run, runOk} from '../../src/process/exec.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, inNetns, pingEventually, pingFails, tcpOk, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, inNetns, pingEventually, pingFails, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {apiCaller} from '../helpers/apiserver.js'
@@ -33,8 +33,8 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const shape = {nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec, timeoutSeconds: 600, heldBy: process.pid} as const
-const up = await labUp({name, ...shape})
+const shape = {nodes: 3, podsPerNode: 2, mode: 'vxlan', libexec} as const
+const up = await testLabUp({name, ...shape})
 
 /** A running lab as the tests use it: its pods and the names of their and its nodes' namespaces. */
 function labView(labName: string, r: LabUpResult) {
@@ -54,7 +54,7 @@ const {state, pod, ns, nodeNs} = first
 // The second lab for the fault cases (its name is not under the first one's namespace prefix). A
 // failure to build it is reported by the fault test.
 const name2 = `${name}b`
-const second = labUp({name: name2, ...shape}).then(
+const second = testLabUp({name: name2, ...shape}).then(
   (r) => ({view: labView(name2, r)}),
   (error: unknown) => ({error}),
 )

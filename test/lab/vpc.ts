@@ -13,10 +13,10 @@ import {getSysctls} from '../../src/lab/network.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {type LabNodeState, readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {ip, ipJson, listNetns} from '../../src/netns/netns.js'
 import {trace} from '../../src/services/trace.js'
-import {bundleLabLibexec, inNetns, pingEventually, pingFails, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, inNetns, pingEventually, pingFails, testLabName, testLabUp} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
 
 t.setTimeout(2_400_000)
@@ -28,7 +28,7 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({name, nodes: 3, podsPerNode: 2, mode: 'vpc', libexec, timeoutSeconds: 600, heldBy: process.pid})
+const up = await testLabUp({name, nodes: 3, podsPerNode: 2, mode: 'vpc', libexec})
 const state = readLabState(name)!
 const router = state.router!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!

@@ -13,13 +13,13 @@ import {labBreak, labHeal} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
 import {labNetnsPrefix} from '../../src/lab/names.js'
 import {readLabState} from '../../src/lab/state.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import {summary, verdictOf} from '../helpers/trace-assert.js'
 import {eventually} from '../helpers/machine.js'
-import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, testLabName, testLabUp} from '../helpers/lab.js'
 
 t.setTimeout(2_400_000)
 
@@ -31,14 +31,12 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({
+const up = await testLabUp({
   name,
   nodes: 2,
   podsPerNode: 2,
   mode: 'vxlan',
   libexec,
-  timeoutSeconds: 600,
-  heldBy: process.pid,
 })
 const state = readLabState(name)!
 const [n1, n2] = state.nodes.map((n) => n.name) as [string, string]

@@ -12,7 +12,7 @@ import {labBreak, labHeal} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {readLabState} from '../../src/lab/state.js'
-import {labUp, type LabUpPod} from '../../src/lab/up.js'
+import {type LabUpPod} from '../../src/lab/up.js'
 import {runOk} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {trace} from '../../src/services/trace.js'
@@ -21,7 +21,7 @@ import {traceToService} from '../../src/trace/service.js'
 import type {TraceNode, TraceResult} from '../../src/trace/types.js'
 import {renderText} from '../../src/ui/trace/index.js'
 import {cnidbgError} from '../helpers/errors.js'
-import {bundleLabLibexec, testLabName} from '../helpers/lab.js'
+import {bundleLabLibexec, testLabName, testLabUp} from '../helpers/lab.js'
 import {eventually} from '../helpers/machine.js'
 import {summary} from '../helpers/trace-assert.js'
 
@@ -35,14 +35,12 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await labUp({
+const up = await testLabUp({
   name,
   nodes: 2,
   podsPerNode: 1,
   mode: 'vxlan',
   libexec,
-  timeoutSeconds: 600,
-  heldBy: process.pid,
 })
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!
