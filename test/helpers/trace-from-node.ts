@@ -89,13 +89,7 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
   t.teardown(async () => {
     await labDown({name}).catch(() => undefined)
   })
-  const lab = await testLabUp({
-    name,
-    nodes: 3,
-    podsPerNode: 1,
-    mode: 'vxlan',
-    libexec,
-  })
+  const lab = await testLabUp({name, nodes: 3, podsPerNode: 1, mode: 'vxlan', libexec})
   const state = readLabState(name)!
   const status = await labStatus({name})
   const nodeKubeconfig = readFileSync(status.nodeKubeconfig!, 'utf8')

@@ -24,13 +24,7 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await testLabUp({
-  name,
-  nodes: 2,
-  podsPerNode: 2,
-  mode: 'host-gw',
-  libexec,
-})
+const up = await testLabUp({name, nodes: 2, podsPerNode: 2, mode: 'host-gw', libexec})
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!
 const ns = (p: LabUpPod): string => podNetns(name, p.node, p.namespace, p.name)

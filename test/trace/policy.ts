@@ -31,13 +31,7 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await testLabUp({
-  name,
-  nodes: 2,
-  podsPerNode: 2,
-  mode: 'vxlan',
-  libexec,
-})
+const up = await testLabUp({name, nodes: 2, podsPerNode: 2, mode: 'vxlan', libexec})
 const state = readLabState(name)!
 const [n1, n2] = state.nodes.map((n) => n.name) as [string, string]
 const on = (node: string): LabUpPod[] => up.pods.filter((p) => p.node === node)

@@ -35,13 +35,7 @@ t.teardown(async () => {
   await labDown({name}).catch(() => undefined)
 })
 
-const up = await testLabUp({
-  name,
-  nodes: 2,
-  podsPerNode: 1,
-  mode: 'vxlan',
-  libexec,
-})
+const up = await testLabUp({name, nodes: 2, podsPerNode: 1, mode: 'vxlan', libexec})
 const state = readLabState(name)!
 const pod = (n: string): LabUpPod => up.pods.find((p) => p.name === n)!
 const [client, server] = [pod('pod-a'), pod('pod-b')]
