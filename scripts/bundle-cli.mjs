@@ -148,17 +148,90 @@ const noCollatorSort = {
     })
   },
 }
+/**
+ * Two oclif core modules require a built-in at their top that they use only off the start-up path:
+ * util/os.js takes node:child_process for execSync, which it runs only on Windows, and performance.js
+ * takes node:perf_hooks, used only when OCLIF_PERFORMANCE or DEBUG turns its timing on. Loading the two
+ * costs every start about 2 ms (child_process brings dgram and net's process wrappers; perf_hooks ten
+ * internal modules). Each binding becomes an object whose members require the built-in on first use,
+ * so the module behaves as before; the build fails if either module uses a member not listed here.
+ */
+/** What oclif core may read of wsl-utils: what scripts/wsl-utils-lazy.mjs exports (lazyWslUtils below). */
+const WSL_UTILS_NAMES = ['isWsl', 'powerShellPath']
+const LAZY_BUILTINS = [
+  {
+    file: /[\\/]@oclif[\\/]core[\\/]lib[\\/]util[\\/]os\.js$/,
+    name: 'node_child_process_1',
+    id: 'node:child_process',
+    members: ['execSync'],
+    // The one importer of wsl-utils (lazyWslUtils below), reading only the names it provides.
+    also: (text) => {
+      const names = [...text.matchAll(/import\('wsl-utils'\)\)\.(\w+)/g)].map((m) => m[1])
+      return names.length === text.split('wsl-utils').length - 1 && names.every((n) => WSL_UTILS_NAMES.includes(n))
+    },
+  },
+  {
+    file: /[\\/]@oclif[\\/]core[\\/]lib[\\/]performance\.js$/,
+    name: 'node_perf_hooks_1',
+    id: 'node:perf_hooks',
+    members: ['performance', 'PerformanceObserver'],
+  },
+]
+const lazyBuiltins = {
+  name: 'cnidbg-lazy-builtins',
+  setup(b) {
+    for (const {file, name, id, members, also} of LAZY_BUILTINS) {
+      b.onLoad({filter: file}, (args) => {
+        const text = readFileSync(args.path, 'utf8')
+        const decl = `const ${name} = require(${JSON.stringify(id)});`
+        const uses = [...text.matchAll(new RegExp(`\\b${name}\\b(\\.\\w+)?`, 'g'))].map((m) => m[1]?.slice(1))
+        // The declaration, then only member reads of the listed members (and no import() to rewrite:
+        // this plugin's contents are final).
+        const fits =
+          text.includes(decl) &&
+          uses.filter((m) => m === undefined).length === 1 &&
+          uses.every((m) => m === undefined || members.includes(m)) &&
+          text.search(IMPORT_CALL) < 0 &&
+          (also?.(text) ?? true)
+        if (!fits) throw new Error(`bundle-cli: ${args.path} no longer uses ${id} as expected`)
+        const getters = members.map((m) => `get ${m}() { return require(${JSON.stringify(id)}).${m} }`).join(', ')
+        return {contents: text.replace(decl, `const ${name} = {${getters}};`), loader: 'js'}
+      })
+    }
+  },
+}
+/**
+ * oclif core imports wsl-utils on every start, for one name: it gets scripts/wsl-utils-lazy.mjs instead,
+ * which says why. What oclif core may read of it is checked where util/os.js loads (LAZY_BUILTINS).
+ */
+const WSL_UTILS_LAZY = join(root, 'scripts', 'wsl-utils-lazy.mjs')
+const lazyWslUtils = {
+  name: 'cnidbg-lazy-wsl-utils',
+  setup(b) {
+    b.onResolve({filter: /^wsl-utils$/}, (args) =>
+      args.importer === WSL_UTILS_LAZY ? undefined : {path: WSL_UTILS_LAZY},
+    )
+  },
+}
 const run = await build({
   ...common,
   stdin: {contents: runEntry, resolveDir: root, loader: 'js'},
   outfile: runFile,
   format: 'cjs',
   minify: true,
-  plugins: [noPeerProbe, noCollatorSort, hostImport, fastPaths],
+  plugins: [noPeerProbe, noCollatorSort, lazyBuiltins, lazyWslUtils, hostImport, fastPaths],
   banner: {
     js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
   },
 })
+// The names LAZY_BUILTINS checks are util/os.js's: no other module may import wsl-utils and get them.
+const wslImporters = Object.entries(run.metafile.inputs)
+  .filter(([, {imports}]) => imports.some((i) => i.path.endsWith('scripts/wsl-utils-lazy.mjs')))
+  .map(([input]) => input)
+if (wslImporters.length !== 1 || !/@oclif\/core\/lib\/util\/os\.js$/.test(wslImporters[0]))
+  throw new Error(
+    `bundle-cli: wsl-utils is imported by ${wslImporters.join(', ') || 'nothing'}, not by oclif core's util/os.js alone`,
+  )
 if ((readFileSync(runFile, 'utf8').match(IMPORT_CALL) ?? []).length !== 1)
   throw new Error('bundle-cli: run.cjs has an import() left besides the fallback in its banner')
 

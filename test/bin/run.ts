@@ -95,6 +95,34 @@ t.test('--version prints oclif user agent', {skip: noDist}, async (t) => {
   t.equal(r.stderr, '', 'nothing on stderr')
 })
 
+t.test(
+  '--version leaves what oclif core uses off the start-up path unloaded, until it is used',
+  {skip: noDist},
+  async (t) => {
+    // scripts/bundle-cli.mjs: LAZY_BUILTINS and lazyWslUtils.
+    const hook = join(tmp, 'loaded.cjs')
+    writeFileSync(
+      hook,
+      `if (process.env.PERF === '1') globalThis.oclif = {performanceEnabled: true}
+process.on('exit', () => process.stderr.write('loaded: ' + process.moduleLoadList.join(',') + '\\n'))\n`,
+    )
+    const loaded = (stderr: string) => new Set(/^loaded: (.*)$/m.exec(stderr)?.[1]?.split(',') ?? [])
+    const plain = await run(process.execPath, ['-r', hook, bin, '--version'], {timeoutMs: 30_000})
+    t.equal(plain.exitCode, 0)
+    const mods = loaded(plain.stderr)
+    t.ok(mods.has('NativeModule fs'), 'the module list was read')
+    for (const m of ['child_process', 'perf_hooks']) t.notOk(mods.has(`NativeModule ${m}`), `node:${m} is not loaded`)
+    const {isWsl} = (await import('wsl-utils')) as {isWsl: boolean}
+    const platform = isWsl ? 'wsl' : process.platform
+    t.match(plain.stdout, ` ${platform}-${process.arch} `, 'the platform oclif core finds with wsl-utils itself')
+    // oclif core's timing (OCLIF_PERFORMANCE, or this setting) reads both members of node:perf_hooks.
+    const perf = await run(process.execPath, ['-r', hook, bin, '--version'], {timeoutMs: 30_000, env: {PERF: '1'}})
+    t.equal(perf.exitCode, 0, 'with the timing on', {stderr: perf.stderr})
+    t.equal(perf.stdout, plain.stdout)
+    t.ok(loaded(perf.stderr).has('NativeModule perf_hooks'), 'node:perf_hooks loads when the timing uses it')
+  },
+)
+
 t.test('a command shares the runner oclif core: run.cjs is loaded once', {skip: noDist}, async (t) => {
   // The commands import oclif core from run.cjs as bin/run.js registered it; were it loaded again, its
   // classes and error types would be a second, different copy.
