@@ -73,7 +73,7 @@ const SKIPPED: Record<string, string> = {
   'cnidbg trace default/web-0 default/web-1 --kubeconfig ~/.kube/config --protocol tcp --port 8080':
     'needs a real cluster with pods web-0 and web-1',
   'cnidbg trace web-0 web-1 --agents-only':
-    "needs a real cluster's agents; through agents in namespaces: test/services/trace-agents.ts and trace-from-node/",
+    "needs a real cluster's agents; through agents in namespaces: test/services/trace-agents.ts and trace-from-node.ts",
   'cnidbg agent --node worker-1 --host-network --listen 10.0.0.11:10265':
     'a real node: serves the root namespace until a signal; in namespaces, built and signalled: test/commands/agent.ts',
 }

@@ -8,8 +8,9 @@
  * diagnose every fault of `lab break --list`, and the demo's, with the same verdict, reason and node
  * as a trace run here, on one 3-node lab, fault by fault with a heal between.
  *
- * One lab per shard (test/services/trace-from-node/shard-N.ts): the cases spend their time waiting on
- * probes, so shards run side by side; shard 0 also proves the isolation and the healthy path.
+ * test/services/trace-from-node.ts runs it. One lab serves every case: they spend their time waiting on
+ * probes, which the rest of the suite fills, so more labs (one per shard, as before) cost a lab's start-up
+ * each and saved no time.
  */
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -82,8 +83,8 @@ interface Case {
   target: Omit<LabBreakOptions, 'name' | 'fault'>
 }
 
-/** The cases `shard` of `of` (every `of`-th), on a 3-node vxlan lab of its own. */
-export async function traceFromNodeShard(t: Test, shard: number, of: number): Promise<void> {
+/** Every case, on one 3-node vxlan lab of its own. */
+export async function traceFromNodeCases(t: Test): Promise<void> {
   const name = testLabName()
   const libexec = await bundleLabLibexec()
   t.teardown(async () => {
@@ -223,72 +224,70 @@ export async function traceFromNodeShard(t: Test, shard: number, of: number): Pr
     {title: 'demo: underlay-mtu', fault: 'underlay-mtu', target: {node: 'node1'}},
   ]
 
-  if (shard === 0) {
-    t.test('the isolated process is in node1 and sees no namespace and no lab state', async (t) => {
-      const r = await isolated(node1.netns, nodeKubeconfig, [
-        'sh',
-        '-c',
-        'ls -A "$@"; echo ---; ls /proc | grep -c "^[0-9]"; echo ---; ip -4 -o addr show',
-        'cnidbg-proof',
-        ...HIDDEN,
-      ])
-      t.equal(r.exitCode, 0, r.stderr)
-      const [listing, procs, addrs] = r.stdout.split('---\n')
-      t.same(
-        listing!
-          .trim()
-          .split('\n')
-          .filter((l) => l && !l.endsWith(':'))
-          // A checkout under /tmp is put back for the program to run (its top directory only).
-          .filter((l) => !REPO.startsWith(`/tmp/${l}`)),
-        ['node.kubeconfig'],
-        'nothing under the hidden paths but the kubeconfig given',
-      )
-      t.ok(Number(procs) <= 4, `only its own processes in /proc (${procs!.trim()})`)
-      t.match(addrs, ` ${node1.nodeIP}/`, "node1's address: its network namespace")
-    })
+  t.test('the isolated process is in node1 and sees no namespace and no lab state', async (t) => {
+    const r = await isolated(node1.netns, nodeKubeconfig, [
+      'sh',
+      '-c',
+      'ls -A "$@"; echo ---; ls /proc | grep -c "^[0-9]"; echo ---; ip -4 -o addr show',
+      'cnidbg-proof',
+      ...HIDDEN,
+    ])
+    t.equal(r.exitCode, 0, r.stderr)
+    const [listing, procs, addrs] = r.stdout.split('---\n')
+    t.same(
+      listing!
+        .trim()
+        .split('\n')
+        .filter((l) => l && !l.endsWith(':'))
+        // A checkout under /tmp is put back for the program to run (its top directory only).
+        .filter((l) => !REPO.startsWith(`/tmp/${l}`)),
+      ['node.kubeconfig'],
+      'nothing under the hidden paths but the kubeconfig given',
+    )
+    t.ok(Number(procs) <= 4, `only its own processes in /proc (${procs!.trim()})`)
+    t.match(addrs, ` ${node1.nodeIP}/`, "node1's address: its network namespace")
+  })
 
-    t.test('healthy: reachable from the node, as here', async (t) => {
-      t.same(
-        agentCertificates(),
-        state.nodes.map((n) => `${n.name}: cluster`),
-        'every agent serves the certificate the cluster issued for its CSR',
-      )
-      const here = await traceHere()
-      const start = performance.now()
-      const there = await traceFromNode()
-      const wall = Math.round(performance.now() - start)
-      t.comment(
-        `healthy: here ${here.durationMs} ms; from node1 ${there.durationMs} ms (${wall} ms with the CLI's start)`,
-      )
-      t.equal(here.verdict, 'reachable', 'here', {trace: summary(here)})
-      t.same(verdictOf(there), verdictOf(here), 'from node1', {trace: summary(there)})
-      t.same(there.unreadable, undefined, 'every node read')
-      for (const n of ['node1', 'node2'])
-        t.match(there.notes.join('\n'), new RegExp(`${n} is read through agent https://`), `${n} through its agent`)
-      // Nothing here can be entered, so trace chose the agents by itself: --agents-only changes nothing.
-      const only = await traceFromNode(['--agents-only'])
-      t.same(verdictOf(only), verdictOf(here), 'with --agents-only', {trace: summary(only)})
-    })
+  t.test('healthy: reachable from the node, as here', async (t) => {
+    t.same(
+      agentCertificates(),
+      state.nodes.map((n) => `${n.name}: cluster`),
+      'every agent serves the certificate the cluster issued for its CSR',
+    )
+    const here = await traceHere()
+    const start = performance.now()
+    const there = await traceFromNode()
+    const wall = Math.round(performance.now() - start)
+    t.comment(
+      `healthy: here ${here.durationMs} ms; from node1 ${there.durationMs} ms (${wall} ms with the CLI's start)`,
+    )
+    t.equal(here.verdict, 'reachable', 'here', {trace: summary(here)})
+    t.same(verdictOf(there), verdictOf(here), 'from node1', {trace: summary(there)})
+    t.same(there.unreadable, undefined, 'every node read')
+    for (const n of ['node1', 'node2'])
+      t.match(there.notes.join('\n'), new RegExp(`${n} is read through agent https://`), `${n} through its agent`)
+    // Nothing here can be entered, so trace chose the agents by itself: --agents-only changes nothing.
+    const only = await traceFromNode(['--agents-only'])
+    t.same(verdictOf(only), verdictOf(here), 'with --agents-only', {trace: summary(only)})
+  })
 
-    t.test('every fault of lab break --list has a case', async (t) => {
-      // This lab is vxlan: the faults of the other modes (bgp, vpc) have tests of their own labs, and the
-      // faults seen through a Service theirs (test/trace/service.ts).
-      t.same(
-        Object.keys(CATALOG).sort(),
-        FAULTS.filter((f) => f.modes.includes('vxlan') && !SERVICE_FAULTS.includes(f.id))
-          .map((f) => f.id)
-          .sort(),
-      )
-    })
-  }
+  t.test('every fault of lab break --list has a case', async (t) => {
+    // This lab is vxlan: the faults of the other modes (bgp, vpc) have tests of their own labs, and the
+    // faults seen through a Service theirs (test/trace/service.ts).
+    t.same(
+      Object.keys(CATALOG).sort(),
+      FAULTS.filter((f) => f.modes.includes('vxlan') && !SERVICE_FAULTS.includes(f.id))
+        .map((f) => f.id)
+        .sort(),
+    )
+  })
 
   const forgetFailedNeighbours = async () => {
     for (const n of state.nodes)
       await run('ip', ['-n', n.netns, 'neigh', 'flush', 'nud', 'failed', 'nud', 'incomplete'], {timeoutMs: 30_000})
   }
 
-  for (const c of CASES.filter((_, i) => i % of === shard)) {
+  for (const c of CASES) {
     t.test(`${c.title}: the same diagnosis from the node as here`, async (t) => {
       await labBreak({name, fault: c.fault, ...c.target})
       try {
