@@ -148,16 +148,17 @@ const noCollatorSort = {
     })
   },
 }
+/** What oclif core may read of wsl-utils: what scripts/wsl-utils-lazy.mjs exports (lazyWslUtils below). */
+const WSL_UTILS_NAMES = ['isWsl', 'powerShellPath']
 /**
  * Two oclif core modules require a built-in at their top that they use only off the start-up path:
  * util/os.js takes node:child_process for execSync, which it runs only on Windows, and performance.js
- * takes node:perf_hooks, used only when OCLIF_PERFORMANCE or DEBUG turns its timing on. Loading the two
- * costs every start about 2 ms (child_process brings dgram and net's process wrappers; perf_hooks ten
- * internal modules). Each binding becomes an object whose members require the built-in on first use,
- * so the module behaves as before; the build fails if either module uses a member not listed here.
+ * takes node:perf_hooks, used only when its timing is on (oclif's performanceEnabled setting or
+ * enablePerf option). Loading the two costs every start over a millisecond (child_process brings dgram
+ * and net's process wrappers; perf_hooks ten internal modules). Each binding becomes an object whose
+ * members require the built-in on first use, so the module behaves as before; the build fails if either
+ * module uses a member not listed here.
  */
-/** What oclif core may read of wsl-utils: what scripts/wsl-utils-lazy.mjs exports (lazyWslUtils below). */
-const WSL_UTILS_NAMES = ['isWsl', 'powerShellPath']
 const LAZY_BUILTINS = [
   {
     file: /[\\/]@oclif[\\/]core[\\/]lib[\\/]util[\\/]os\.js$/,

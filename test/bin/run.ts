@@ -115,7 +115,8 @@ process.on('exit', () => process.stderr.write('loaded: ' + process.moduleLoadLis
     const {isWsl} = (await import('wsl-utils')) as {isWsl: boolean}
     const platform = isWsl ? 'wsl' : process.platform
     t.match(plain.stdout, ` ${platform}-${process.arch} `, 'the platform oclif core finds with wsl-utils itself')
-    // oclif core's timing (OCLIF_PERFORMANCE, or this setting) reads both members of node:perf_hooks.
+    // oclif core's timing (its performanceEnabled setting, which the hook sets) reads both members of
+    // node:perf_hooks.
     const perf = await run(process.execPath, ['-r', hook, bin, '--version'], {timeoutMs: 30_000, env: {PERF: '1'}})
     t.equal(perf.exitCode, 0, 'with the timing on', {stderr: perf.stderr})
     t.equal(perf.stdout, plain.stdout)
