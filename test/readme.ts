@@ -193,6 +193,9 @@ const SUBSTITUTE: Record<string, [string, string]> = Object.fromEntries(
 )
 const env = {
   CNIDBG_LAB: lab,
+  // The lab goes with this test process: if it is killed before its teardown, the next run reaps the lab
+  // (`lab up --held-by`; scripts/test.sh reaps crashed labs first).
+  CNIDBG_LAB_HELD_BY: String(process.pid),
   CNI_PATH: `/usr/lib/cni:${join(ROOT, 'dist', 'plugins')}`,
   PATH: `${shim}:${process.env.PATH}`,
 }

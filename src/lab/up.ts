@@ -50,7 +50,7 @@ import {
 } from './names.js'
 import {createNode, createRouter, createUnderlay, createVpcRouter} from './network.js'
 import {type Libexec, logTail, resolveLibexec, startApiServerProcess, startSupervisorProcess} from './processes.js'
-import {type LabNodeState, type LabState, procAlive, procRef, readLabState, writeLabState} from './state.js'
+import {type LabNodeState, type LabState, procAlive, procRef, procStart, readLabState, writeLabState} from './state.js'
 import type {SupervisorStatus} from './supervisor.js'
 import {loadLabTopology} from './topology.js'
 
@@ -65,7 +65,10 @@ export interface LabUpOptions {
   timeoutSeconds?: number
   /** Where the lab's programs are (default: next to cnidbg; see resolveLibexec). */
   libexec?: Partial<Libexec>
-  /** A process the lab lives no longer than (LabState.heldBy): tests pass their own pid. */
+  /**
+   * A running process the lab lives no longer than (LabState.heldBy): once it has exited, the lab counts
+   * as crashed and the next lab up or lab down removes it. Tests pass their own pid.
+   */
   heldBy?: number
 }
 
@@ -125,6 +128,15 @@ function validate(opts: LabUpOptions): void {
     throw new UsageError(`Unknown topology ${JSON.stringify(opts.topology)}.`, {
       code: 'BAD_TOPOLOGY',
       suggestions: [`Use one of: ${LAB_TOPOLOGIES.join(', ')}`],
+    })
+  // A process that is not running would make the lab count as crashed from its first moment.
+  if (
+    opts.heldBy !== undefined &&
+    (!Number.isInteger(opts.heldBy) || opts.heldBy < 1 || procStart(opts.heldBy) === null)
+  )
+    throw new UsageError(`--held-by ${opts.heldBy}: no process with that PID is running.`, {
+      code: 'BAD_HELD_BY',
+      suggestions: ['Give the PID of a running process, e.g. $$ for the calling shell.'],
     })
 }
 

@@ -7,7 +7,7 @@ import {labDown} from '../../src/lab/down.js'
 import {labHealth, orphanLabNames, reapCrashedLabs, teardownLab} from '../../src/lab/lifecycle.js'
 import {labDir, nodeNetns, underlayNetns} from '../../src/lab/names.js'
 import {type LabState, procRef, writeLabState} from '../../src/lab/state.js'
-import {planLab} from '../../src/lab/up.js'
+import {labUp, planLab} from '../../src/lab/up.js'
 import {createNetns, listNetns} from '../../src/netns/netns.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {testLabName} from '../helpers/lab.js'
@@ -62,6 +62,16 @@ t.test('a lab held for a process counts as crashed once that process is gone', a
   t.equal(labHealth({...running, heldBy: DEAD}), 'crashed', 'its holder is gone')
   const {heldBy: _, ...free} = running
   t.equal(labHealth(free), 'running', 'a lab held for nothing lives as long as its processes')
+})
+
+t.test('a lab cannot be held for a process that is not running', async (t) => {
+  // Checked before anything is made: such a lab would count as crashed from its first moment.
+  for (const heldBy of [DEAD.pid, 0, -1, 1.5])
+    await t.rejects(
+      labUp({name: testLabName(), nodes: 1, podsPerNode: 0, mode: 'vxlan', heldBy}),
+      cnidbgError('BAD_HELD_BY'),
+      String(heldBy),
+    )
 })
 
 t.test('namespaces of a lab with no directory are orphans and get reaped', async (t) => {

@@ -31,6 +31,10 @@ Nothing is added to the root network namespace: the API server and node agents r
       command: '<%= config.bin %> lab up --json | jq -r ".result.kubeconfig"',
       description: 'Start it from a script and get the kubeconfig',
     },
+    {
+      command: '<%= config.bin %> lab up --held-by $$',
+      description: 'A lab that goes with the shell that started it: the next lab command removes it',
+    },
   ]
 
   static override flags = {
@@ -45,6 +49,12 @@ Nothing is added to the root network namespace: the API server and node agents r
       options: ['flat', 'routed'],
       summary:
         'flat: every node on one L2 underlay. routed: two subnets joined by a router namespace (a BGP peer of every node in bgp mode), so pod routes cross an L3 hop.',
+    }),
+    'held-by': Flags.integer({
+      env: 'CNIDBG_LAB_HELD_BY',
+      min: 1,
+      summary:
+        'Tie the lab to a running process (its PID): once that process has exited, the lab counts as crashed, and the next lab up or lab down removes it. For a CI job or a test run that may be killed.',
     }),
     name: labNameFlag,
     nodes: Flags.integer({default: 3, max: 20, min: 1, summary: 'Number of nodes.'}),
@@ -75,6 +85,7 @@ Nothing is added to the root network namespace: the API server and node agents r
           mode: flags.mode as LabMode,
           topology: flags.topology as LabTopologyKind,
           timeoutSeconds: flags.timeout,
+          ...(flags['held-by'] === undefined ? {} : {heldBy: flags['held-by']}),
         },
         steps,
       )

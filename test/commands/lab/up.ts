@@ -52,6 +52,37 @@ t.test('lab up passes its flags to labUp and returns its result', async (t) => {
   t.match(got, {mode: 'bgp', topology: 'routed'}, '--mode bgp --topology routed')
 })
 
+t.test('--held-by, or CNIDBG_LAB_HELD_BY, ties the lab to a process', async (t) => {
+  let got: any
+  const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
+    t,
+    '../../../src/commands/lab/up.js',
+    {
+      '../../../src/services/lab.js': {
+        ...(await import('../../../src/services/lab.js')),
+        LAB_UP_STEPS: [],
+        labUp: async (o: any) => {
+          got = o
+          return fakeResult
+        },
+      },
+    },
+  )
+  await LabUp.run(['--held-by', String(process.pid), '--json'])
+  t.equal(got.heldBy, process.pid, '--held-by')
+  const before = process.env.CNIDBG_LAB_HELD_BY
+  t.teardown(() => {
+    if (before === undefined) delete process.env.CNIDBG_LAB_HELD_BY
+    else process.env.CNIDBG_LAB_HELD_BY = before
+  })
+  process.env.CNIDBG_LAB_HELD_BY = '4242'
+  await LabUp.run(['--json'])
+  t.equal(got.heldBy, 4242, 'CNIDBG_LAB_HELD_BY')
+  delete process.env.CNIDBG_LAB_HELD_BY
+  await LabUp.run(['--json'])
+  t.notOk('heldBy' in got, 'neither: held for nothing')
+})
+
 t.test('lab up refuses an unknown mode before doing anything', async (t) => {
   const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
     t,
