@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, {type Test} from 'tap'
 
 import {mocker} from '../../helpers/mocking.js'
 
@@ -17,22 +17,28 @@ const fakeResult = {
   durationMs: 1,
 }
 
-t.test('lab up passes its flags to labUp and returns its result', async (t) => {
-  let got: any
+/** The lab up command with labUp standing in: `calls` holds the options of each call. */
+async function mockLabUp(t: Test, steps: Array<{id: string; title: string}> = []) {
+  const calls: any[] = []
   const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
     t,
     '../../../src/commands/lab/up.js',
     {
       '../../../src/services/lab.js': {
         ...(await import('../../../src/services/lab.js')),
-        LAB_UP_STEPS: [{id: 'preflight', title: 'Check'}],
+        LAB_UP_STEPS: steps,
         labUp: async (o: any) => {
-          got = o
+          calls.push(o)
           return fakeResult
         },
       },
     },
   )
+  return {LabUp, calls}
+}
+
+t.test('lab up passes its flags to labUp and returns its result', async (t) => {
+  const {LabUp, calls} = await mockLabUp(t, [{id: 'preflight', title: 'Check'}])
   const result = await LabUp.run([
     '--nodes',
     '2',
@@ -46,30 +52,16 @@ t.test('lab up passes its flags to labUp and returns its result', async (t) => {
     '30',
     '--json',
   ])
-  t.same(got, {name: 'x', nodes: 2, podsPerNode: 1, mode: 'host-gw', topology: 'flat', timeoutSeconds: 30})
+  t.same(calls.at(-1), {name: 'x', nodes: 2, podsPerNode: 1, mode: 'host-gw', topology: 'flat', timeoutSeconds: 30})
   t.same(result, fakeResult)
   await LabUp.run(['--mode', 'bgp', '--topology', 'routed', '--json'])
-  t.match(got, {mode: 'bgp', topology: 'routed'}, '--mode bgp --topology routed')
+  t.match(calls.at(-1), {mode: 'bgp', topology: 'routed'}, '--mode bgp --topology routed')
 })
 
 t.test('--held-by, or CNIDBG_LAB_HELD_BY, ties the lab to a process', async (t) => {
-  let got: any
-  const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
-    t,
-    '../../../src/commands/lab/up.js',
-    {
-      '../../../src/services/lab.js': {
-        ...(await import('../../../src/services/lab.js')),
-        LAB_UP_STEPS: [],
-        labUp: async (o: any) => {
-          got = o
-          return fakeResult
-        },
-      },
-    },
-  )
+  const {LabUp, calls} = await mockLabUp(t)
   await LabUp.run(['--held-by', String(process.pid), '--json'])
-  t.equal(got.heldBy, process.pid, '--held-by')
+  t.equal(calls.at(-1).heldBy, process.pid, '--held-by')
   const before = process.env.CNIDBG_LAB_HELD_BY
   t.teardown(() => {
     if (before === undefined) delete process.env.CNIDBG_LAB_HELD_BY
@@ -77,28 +69,19 @@ t.test('--held-by, or CNIDBG_LAB_HELD_BY, ties the lab to a process', async (t) 
   })
   process.env.CNIDBG_LAB_HELD_BY = '4242'
   await LabUp.run(['--json'])
-  t.equal(got.heldBy, 4242, 'CNIDBG_LAB_HELD_BY')
+  t.equal(calls.at(-1).heldBy, 4242, 'CNIDBG_LAB_HELD_BY')
   delete process.env.CNIDBG_LAB_HELD_BY
   await LabUp.run(['--json'])
-  t.notOk('heldBy' in got, 'neither: held for nothing')
+  t.notOk('heldBy' in calls.at(-1), 'neither: held for nothing')
 })
 
 t.test('lab up refuses an unknown mode before doing anything', async (t) => {
-  const {default: LabUp} = await mockImport<typeof import('../../../src/commands/lab/up.js')>(
-    t,
-    '../../../src/commands/lab/up.js',
-    {
-      '../../../src/services/lab.js': {
-        ...(await import('../../../src/services/lab.js')),
-        LAB_UP_STEPS: [],
-        labUp: async () => t.fail('must not run'),
-      },
-    },
-  )
+  const {LabUp, calls} = await mockLabUp(t)
   const before = process.exitCode
   t.teardown(() => {
     process.exitCode = before
   })
   await LabUp.run(['--mode', 'geneve', '--json'])
   t.equal(process.exitCode, 2, 'usage error')
+  t.equal(calls.length, 0, 'labUp never ran')
 })
