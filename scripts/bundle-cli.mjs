@@ -214,13 +214,24 @@ const lazyWslUtils = {
     )
   },
 }
+/** oclif's wrap-ansi returns a line without escape codes as soon as it is wrapped (wrap-ansi-plain-text.cjs). */
+const patchWrapAnsi = createRequire(import.meta.url)('./wrap-ansi-plain-text.cjs')
+const wrapAnsiPlainText = {
+  name: 'cnidbg-wrap-ansi-plain-text',
+  setup(b) {
+    b.onLoad({filter: /[\\/]wrap-ansi[\\/]index\.js$/}, (args) => ({
+      contents: patchWrapAnsi(readFileSync(args.path, 'utf8')),
+      loader: 'js',
+    }))
+  },
+}
 const run = await build({
   ...common,
   stdin: {contents: runEntry, resolveDir: root, loader: 'js'},
   outfile: runFile,
   format: 'cjs',
   minify: true,
-  plugins: [noPeerProbe, noCollatorSort, lazyBuiltins, lazyWslUtils, hostImport, fastPaths],
+  plugins: [noPeerProbe, noCollatorSort, lazyBuiltins, lazyWslUtils, wrapAnsiPlainText, hostImport, fastPaths],
   banner: {
     js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
   },

@@ -42,7 +42,7 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   trap 'kill "$tap_build" 2>/dev/null || true' EXIT
 fi
 
-if [ ! -f dist/.build-stamp ] || [ -n "$(find src bin scripts/transpile-src.mjs scripts/bundle-kube.mjs scripts/kube-client-loader.cjs scripts/bundle-plugins.mjs scripts/bundle-cli.mjs scripts/oclif-manifest.mjs scripts/ascii-string-width.cjs scripts/ejs-plain-text.cjs scripts/wsl-utils-lazy.mjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src bin scripts/transpile-src.mjs scripts/bundle-kube.mjs scripts/kube-client-loader.cjs scripts/bundle-plugins.mjs scripts/bundle-cli.mjs scripts/oclif-manifest.mjs scripts/ascii-string-width.cjs scripts/ejs-plain-text.cjs scripts/wsl-utils-lazy.mjs scripts/wrap-ansi-plain-text.cjs package.json tsconfig.json -newer dist/.build-stamp -print -quit 2>/dev/null)" ]; then
   echo "setup: building"
   npm run --silent build
   touch dist/.build-stamp
