@@ -69,6 +69,10 @@ export async function resolve(specifier, context, next) {
  * Frames inside the bundle are hidden from failure reports as tap's own are (@tapjs/stack hides
  * node_modules/@tapjs/…), so an assertion still points at the test's line. Kept per esbuild version,
  * lockfile and tap's built plugin set (`tap build`, run by scripts/setup.sh).
+ * The bundle is CommonJS (`<key>.cjs`) behind a small ES module (`<key>.mjs`, tapFace below) that
+ * compiles it with V8's code cache, as bin/run.js does run.cjs: Node 20 caches no compiled ES module,
+ * and compiling and linking tap as one was about 60 ms of CPU in every test process, a third of what a
+ * small test file costs. import.meta.url in tap's code is the bundle's URL, as it was in the ES bundle.
  */
 let tapBundle
 async function makeTapBundle(context, next) {
@@ -85,7 +89,7 @@ async function makeTapBundle(context, next) {
     `export {default} from 'tap'`,
   ].join('\n')
   const key = createHash('sha256')
-    .update(JSON.stringify([version, 'tap-bundle', entry, contents]))
+    .update(JSON.stringify([version, 'tap-bundle', entry, contents, tapFace.toString()]))
     .update('\0')
     .update(await readFile(LOCKFILE))
     .update('\0')
@@ -100,25 +104,28 @@ async function makeTapBundle(context, next) {
   if (await made()) return pathToFileURL(file).href
   await cachedOr(key, async () => {
     const {build} = await import('esbuild')
-    const {outputFiles} = await build({
-      stdin: {
-        contents,
-        resolveDir: dirname(entry),
-        sourcefile: 'tap-bundle.mjs',
-      },
+    const options = {
+      stdin: {contents, resolveDir: dirname(entry), sourcefile: 'tap-bundle.mjs'},
       bundle: true,
       platform: 'node',
-      format: 'esm',
       target: 'node20',
       external: ['@tapjs/processinfo', 'tcompare'],
-      // The CommonJS parts of the bundle require Node's own modules.
-      banner: {
-        js: "import {createRequire as __tapRequire} from 'node:module'; const require = __tapRequire(import.meta.url);",
-      },
       logLevel: 'error',
       write: false,
-    })
-    return outputFiles[0].text
+    }
+    const [cjs, esm] = await Promise.all([
+      build({
+        ...options,
+        format: 'cjs',
+        define: {'import.meta.url': '__tapBundleUrl'},
+        banner: {js: "var __tapBundleUrl = require('node:url').pathToFileURL(__filename).href;"},
+      }),
+      // The names tap exports, which the face must list (an ES module's exports are static).
+      build({...options, format: 'esm', metafile: true}),
+    ])
+    const bundle = join(CACHE, `${key}.cjs`)
+    await keep(bundle, cjs.outputFiles[0].text)
+    return tapFace(bundle, Object.values(esm.metafile.outputs)[0].exports)
   })
   // A cache that can't be written: tap as it is installed.
   return (await made()) ? pathToFileURL(file).href : undefined
@@ -212,13 +219,62 @@ async function cachedOr(key, make) {
     // Not made yet.
   }
   const code = await make()
+  await keep(cached, code)
+  return code
+}
+
+/** Writes `code` to `file` in the cache under a temporary name, then renames it. */
+async function keep(file, code) {
   try {
     await mkdir(CACHE, {recursive: true})
-    const tmp = `${cached}.${process.pid}.${randomBytes(4).toString('hex')}`
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`
     await writeFile(tmp, code)
-    await rename(tmp, cached)
+    await rename(tmp, file)
   } catch {
     // A cache that can't be written only costs the next process the work.
   }
-  return code
+}
+
+/**
+ * The ES module a test imports as tap: it compiles the CommonJS bundle with V8's code cache
+ * (`<bundle>.cache`) and exports its names. A process that found no cache, or one V8 rejected (another
+ * Node), writes one as it exits, when it holds every function the test compiled.
+ */
+function tapFace(bundle, names) {
+  return `// tap, from the CommonJS bundle beside this file (scripts/test-loader-hooks.mjs made both).
+import {readFileSync, renameSync, writeFileSync} from 'node:fs'
+import Module from 'node:module'
+import {dirname} from 'node:path'
+import vm from 'node:vm'
+
+const file = ${JSON.stringify(bundle)}
+const cacheFile = file + '.cache'
+let cachedData
+try {
+  cachedData = readFileSync(cacheFile)
+} catch {
+  // None yet: compiled without, and written below.
+}
+const wrapper = '(function (exports, require, module, __filename, __dirname) {' + readFileSync(file, 'utf8') + '\\n})'
+const script = new vm.Script(wrapper, {filename: file, cachedData})
+const mod = new Module(file)
+mod.filename = file
+mod.paths = Module._nodeModulePaths(dirname(file))
+script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, dirname(file))
+mod.loaded = true
+if (cachedData === undefined || script.cachedDataRejected) {
+  process.once('exit', () => {
+    try {
+      const tmp = cacheFile + '.' + process.pid
+      writeFileSync(tmp, script.createCachedData())
+      renameSync(tmp, cacheFile)
+    } catch {
+      // The next process compiles without one, and tries again.
+    }
+  })
+}
+const tap = mod.exports
+export default tap.default
+export const {${names.filter((n) => n !== 'default').join(', ')}} = tap
+`
 }
