@@ -185,14 +185,18 @@ export interface ReapedLab {
 
 /**
  * Tears down every lab that crashed (its supervisor or API server died, or a `lab up` died half-way)
- * and the namespaces of labs whose state is gone. Running labs, and labs another process is starting
- * or stopping, are left alone.
+ * and the namespaces of labs whose state is gone. Running labs, labs another process is starting or
+ * stopping, and crashed labs held for a process that still runs (`lab up --held-by`) are left alone.
  */
 export async function reapCrashedLabs(root = LAB_ROOT): Promise<ReapedLab[]> {
   const reaped: ReapedLab[] = []
   for (const name of listLabDirs(root)) {
     const state = readLabState(name, root)
     if (state && labHealth(state) !== 'crashed') continue
+    // A lab held for a live process is that process's to take down, crashed or not: a test that kills
+    // its own lab's supervisor then removes the lab itself, and a reaper in another process (any lab up
+    // or lab down) that got there first made its lab down fail with LAB_BUSY.
+    if (state?.heldBy && procAlive(state.heldBy)) continue
     // A dir without a state file is a lab up that died before its first write, or one being born
     // right now (the state is written a moment after the dir): leave young ones alone.
     if (!state && dirAgeMs(labDir(name, root)) < 30_000) continue

@@ -64,6 +64,22 @@ t.test('a lab held for a process counts as crashed once that process is gone', a
   t.equal(labHealth(free), 'running', 'a lab held for nothing lives as long as its processes')
 })
 
+t.test('a crashed lab held for a live process is left to it; once that process is gone, it is reaped', async (t) => {
+  const name = testLabName()
+  t.teardown(() => teardownLab(name))
+  const plan = planLab({name, nodes: 1, podsPerNode: 0, mode: 'vxlan'}, labDir(name))
+  // pid 1 lives for sure and is not us; the supervisor is dead.
+  const crashed = {phase: 'running', owner: null, supervisor: {...plan.supervisor, ...DEAD}}
+  fabricate(name, {...crashed, heldBy: procRef(1)})
+  await reapCrashedLabs()
+  t.ok(existsSync(labDir(name)), 'not reaped while its holder runs')
+  t.equal((await labDown({name})).was, 'crashed', 'its holder takes it down by name')
+  t.notOk(existsSync(labDir(name)))
+  fabricate(name, {...crashed, heldBy: DEAD})
+  await reapCrashedLabs()
+  t.notOk(existsSync(labDir(name)), 'reaped once its holder is gone')
+})
+
 t.test('a lab cannot be held for a process that is not running', async (t) => {
   // Checked before anything is made: such a lab would count as crashed from its first moment.
   for (const heldBy of [DEAD.pid, 0, -1, 1.5])

@@ -54,7 +54,7 @@ Nothing is added to the root network namespace: the API server and node agents r
       env: 'CNIDBG_LAB_HELD_BY',
       min: 1,
       summary:
-        'Tie the lab to a running process (its PID): once that process has exited, the lab counts as crashed, and the next lab up or lab down removes it. For a CI job or a test run that may be killed.',
+        'Tie the lab to a running process (its PID): once that process has exited, the lab counts as crashed, and the next lab up or lab down removes it. Until then no other command reaps it, even crashed: remove it with lab down --name. For a CI job or a test run that may be killed.',
     }),
     name: labNameFlag,
     nodes: Flags.integer({default: 3, max: 20, min: 1, summary: 'Number of nodes.'}),
