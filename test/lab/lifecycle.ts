@@ -6,7 +6,7 @@ import t from 'tap'
 import {labDown} from '../../src/lab/down.js'
 import {labHealth, orphanLabNames, reapCrashedLabs, teardownLab} from '../../src/lab/lifecycle.js'
 import {labDir, nodeNetns, underlayNetns} from '../../src/lab/names.js'
-import {type LabState, procRef, writeLabState} from '../../src/lab/state.js'
+import {type LabState, procRef, readLabState, writeLabState} from '../../src/lab/state.js'
 import {labUp, planLab} from '../../src/lab/up.js'
 import {createNetns, listNetns} from '../../src/netns/netns.js'
 import {cnidbgError} from '../helpers/errors.js'
@@ -65,19 +65,32 @@ t.test('a lab held for a process counts as crashed once that process is gone', a
 })
 
 t.test('a crashed lab held for a live process is left to it; once that process is gone, it is reaped', async (t) => {
+  // In a private root, which no other test's reaper reads: what happens to the lab is this reaper's doing.
+  const root = t.testdir({})
   const name = testLabName()
-  t.teardown(() => teardownLab(name))
-  const plan = planLab({name, nodes: 1, podsPerNode: 0, mode: 'vxlan'}, labDir(name))
-  // pid 1 lives for sure and is not us; the supervisor is dead.
-  const crashed = {phase: 'running', owner: null, supervisor: {...plan.supervisor, ...DEAD}}
-  fabricate(name, {...crashed, heldBy: procRef(1)})
-  await reapCrashedLabs()
-  t.ok(existsSync(labDir(name)), 'not reaped while its holder runs')
-  t.equal((await labDown({name})).was, 'crashed', 'its holder takes it down by name')
-  t.notOk(existsSync(labDir(name)))
-  fabricate(name, {...crashed, heldBy: DEAD})
-  await reapCrashedLabs()
-  t.notOk(existsSync(labDir(name)), 'reaped once its holder is gone')
+  const plan = planLab({name, nodes: 1, podsPerNode: 0, mode: 'vxlan'}, labDir(name, root))
+  // The supervisor is dead; pid 1 lives for sure and is not us.
+  const crashedHeldBy = (heldBy: LabState['heldBy']) =>
+    writeLabState({
+      ...plan,
+      phase: 'running',
+      owner: null,
+      supervisor: {...plan.supervisor, ...DEAD},
+      heldBy,
+    } as LabState)
+  crashedHeldBy(procRef(1))
+  t.equal(labHealth(readLabState(name, root)!), 'crashed', 'crashed')
+  t.notOk(
+    (await reapCrashedLabs(root)).some((r) => r.name === name),
+    'not reaped while its holder runs',
+  )
+  t.ok(existsSync(labDir(name, root)), 'its directory is still there')
+  crashedHeldBy(DEAD)
+  t.ok(
+    (await reapCrashedLabs(root)).some((r) => r.name === name),
+    'reaped once its holder is gone',
+  )
+  t.notOk(existsSync(labDir(name, root)), 'its directory is gone')
 })
 
 t.test('a lab cannot be held for a process that is not running', async (t) => {
