@@ -33,7 +33,8 @@ Nothing is added to the root network namespace: the API server and node agents r
     },
     {
       command: '<%= config.bin %> lab up --held-by $$',
-      description: 'A lab that goes with the shell that started it: the next lab command removes it',
+      description:
+        'A lab that goes with the shell that started it: once the shell exits, the next lab up or lab down removes it',
     },
   ]
 
