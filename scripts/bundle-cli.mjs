@@ -111,43 +111,48 @@ const fastPaths = {
   },
 }
 /**
+ * An esbuild plugin that bundles the files `filter` matches as `patch` rewrites them. Each patch below
+ * checks that the module still has what it rewrites and throws otherwise, so a dependency that changed
+ * fails the build instead of going into the bundle unpatched.
+ */
+function sourcePatch(name, filter, patch) {
+  return {
+    name,
+    setup(b) {
+      b.onLoad({filter}, (args) => ({contents: patch(readFileSync(args.path, 'utf8'), args.path), loader: 'js'}))
+    },
+  }
+}
+/** `text` with its one `anchor` replaced; throws, naming `what` was expected, when it has none. */
+function replaceAnchor(text, anchor, replacement, what) {
+  if (!text.includes(anchor)) throw new Error(`bundle-cli: ${what}`)
+  return text.replace(anchor, replacement)
+}
+/**
  * fdir (under oclif's tinyglobby) probes for its optional peer picomatch with require.resolve before
  * requiring it. In the bundle that require is picomatch bundled beside it, but the probe still walks
  * node_modules from run.cjs on every start; without it fdir takes the bundled copy as it would anyway.
  */
-const PICOMATCH_PROBE = 'require.resolve("picomatch");'
-const noPeerProbe = {
-  name: 'cnidbg-no-peer-probe',
-  setup(b) {
-    b.onLoad({filter: /[\\/]fdir[\\/]dist[\\/]index\.cjs$/}, (args) => {
-      const text = readFileSync(args.path, 'utf8')
-      if (!text.includes(PICOMATCH_PROBE))
-        throw new Error(`bundle-cli: fdir no longer probes for picomatch as expected: ${args.path}`)
-      return {contents: text.replace(PICOMATCH_PROBE, ''), loader: 'js'}
-    })
-  },
-}
+const noPeerProbe = sourcePatch('cnidbg-no-peer-probe', /[\\/]fdir[\\/]dist[\\/]index\.cjs$/, (text, path) =>
+  replaceAnchor(text, 'require.resolve("picomatch");', '', `fdir no longer probes for picomatch as expected: ${path}`),
+)
 /**
  * oclif core sorts a plugin's commands by id with localeCompare on every start. The first localeCompare
  * of a process sets up ICU's collator: about a tenth of `cnidbg trace --help`. Our command ids are
  * lower-case ASCII words joined by ':' and '-', which sort the same by UTF-16 code units;
  * test/scripts/command-order.ts holds the two orders equal for every id in oclif.manifest.json.
  */
-const COLLATOR_SORT = '.sort((a, b) => a.id.localeCompare(b.id))'
-const noCollatorSort = {
-  name: 'cnidbg-no-collator-sort',
-  setup(b) {
-    b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/]config[\\/]plugin\.js$/}, (args) => {
-      const text = readFileSync(args.path, 'utf8')
-      if (!text.includes(COLLATOR_SORT))
-        throw new Error(`bundle-cli: oclif core no longer sorts commands with localeCompare as expected: ${args.path}`)
-      return {
-        contents: text.replace(COLLATOR_SORT, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))'),
-        loader: 'js',
-      }
-    })
-  },
-}
+const noCollatorSort = sourcePatch(
+  'cnidbg-no-collator-sort',
+  /[\\/]@oclif[\\/]core[\\/]lib[\\/]config[\\/]plugin\.js$/,
+  (text, path) =>
+    replaceAnchor(
+      text,
+      '.sort((a, b) => a.id.localeCompare(b.id))',
+      '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))',
+      `oclif core no longer sorts commands with localeCompare as expected: ${path}`,
+    ),
+)
 /** What oclif core may read of wsl-utils: what scripts/wsl-utils-lazy.mjs exports (lazyWslUtils below). */
 const WSL_UTILS_NAMES = ['isWsl', 'powerShellPath']
 /**
@@ -178,29 +183,23 @@ const LAZY_BUILTINS = [
     members: ['performance', 'PerformanceObserver'],
   },
 ]
-const lazyBuiltins = {
-  name: 'cnidbg-lazy-builtins',
-  setup(b) {
-    for (const {file, name, id, members, also} of LAZY_BUILTINS) {
-      b.onLoad({filter: file}, (args) => {
-        const text = readFileSync(args.path, 'utf8')
-        const decl = `const ${name} = require(${JSON.stringify(id)});`
-        const uses = [...text.matchAll(new RegExp(`\\b${name}\\b(\\.\\w+)?`, 'g'))].map((m) => m[1]?.slice(1))
-        // The declaration, then only member reads of the listed members (and no import() to rewrite:
-        // this plugin's contents are final).
-        const fits =
-          text.includes(decl) &&
-          uses.filter((m) => m === undefined).length === 1 &&
-          uses.every((m) => m === undefined || members.includes(m)) &&
-          text.search(IMPORT_CALL) < 0 &&
-          (also?.(text) ?? true)
-        if (!fits) throw new Error(`bundle-cli: ${args.path} no longer uses ${id} as expected`)
-        const getters = members.map((m) => `get ${m}() { return require(${JSON.stringify(id)}).${m} }`).join(', ')
-        return {contents: text.replace(decl, `const ${name} = {${getters}};`), loader: 'js'}
-      })
-    }
-  },
-}
+const lazyBuiltins = LAZY_BUILTINS.map(({file, name, id, members, also}) =>
+  sourcePatch(`cnidbg-lazy-${id}`, file, (text, path) => {
+    const decl = `const ${name} = require(${JSON.stringify(id)});`
+    const uses = [...text.matchAll(new RegExp(`\\b${name}\\b(\\.\\w+)?`, 'g'))].map((m) => m[1]?.slice(1))
+    // The declaration (replaceAnchor checks it is there), then only member reads of the listed members,
+    // and no import() to rewrite: this plugin's contents are final.
+    const fits =
+      uses.filter((m) => m === undefined).length === 1 &&
+      uses.every((m) => m === undefined || members.includes(m)) &&
+      text.search(IMPORT_CALL) < 0 &&
+      (also?.(text) ?? true)
+    const getters = members.map((m) => `get ${m}() { return require(${JSON.stringify(id)}).${m} }`).join(', ')
+    const what = `${path} no longer uses ${id} as expected`
+    if (!fits) throw new Error(`bundle-cli: ${what}`)
+    return replaceAnchor(text, decl, `const ${name} = {${getters}};`, what)
+  }),
+)
 /**
  * oclif core imports wsl-utils on every start, for one name: it gets scripts/wsl-utils-lazy.mjs instead,
  * which says why. What oclif core may read of it is checked where util/os.js loads (LAZY_BUILTINS).
@@ -215,23 +214,18 @@ const lazyWslUtils = {
   },
 }
 /** oclif's wrap-ansi returns a line without escape codes as soon as it is wrapped (wrap-ansi-plain-text.cjs). */
-const patchWrapAnsi = createRequire(import.meta.url)('./wrap-ansi-plain-text.cjs')
-const wrapAnsiPlainText = {
-  name: 'cnidbg-wrap-ansi-plain-text',
-  setup(b) {
-    b.onLoad({filter: /[\\/]wrap-ansi[\\/]index\.js$/}, (args) => ({
-      contents: patchWrapAnsi(readFileSync(args.path, 'utf8')),
-      loader: 'js',
-    }))
-  },
-}
+const wrapAnsiPlainText = sourcePatch(
+  'cnidbg-wrap-ansi-plain-text',
+  /[\\/]wrap-ansi[\\/]index\.js$/,
+  createRequire(import.meta.url)('./wrap-ansi-plain-text.cjs'),
+)
 const run = await build({
   ...common,
   stdin: {contents: runEntry, resolveDir: root, loader: 'js'},
   outfile: runFile,
   format: 'cjs',
   minify: true,
-  plugins: [noPeerProbe, noCollatorSort, lazyBuiltins, lazyWslUtils, wrapAnsiPlainText, hostImport, fastPaths],
+  plugins: [noPeerProbe, noCollatorSort, ...lazyBuiltins, lazyWslUtils, wrapAnsiPlainText, hostImport, fastPaths],
   banner: {
     js: "var __cnidbgImport = typeof __cnidbgHostImport === 'function' ? __cnidbgHostImport : (s) => import(s);",
   },
