@@ -68,6 +68,9 @@ check depcruise "$bin/depcruise" src --config .dependency-cruiser.cjs --output-t
 # packages have a bin named tsc, and npm links one of them to node_modules/.bin/tsc, so it is named by path.
 check tsc node_modules/typescript-native/bin/tsc -p tsconfig.test.json --incremental \
   --tsBuildInfoFile "$lint_cache/tsc-test.tsbuildinfo"
+# Beside them, the test loader's cache is filled in one process (scripts/warm-test-loader.mjs says why).
+# The tests do not depend on it: a failure here is only a warning.
+(node scripts/warm-test-loader.mjs >"$checks/warm.out" 2>&1 || echo "warning: scripts/warm-test-loader.mjs failed" >>"$checks/warm.out") &
 wait
 for name in eslint prettier depcruise tsc; do
   [ "$name" = eslint ] && echo "== lint"
@@ -75,6 +78,7 @@ for name in eslint prettier depcruise tsc; do
   cat "$checks/$name.out"
   [ "$(cat "$checks/$name.rc" 2>/dev/null)" = 0 ] || { echo "FAIL: $name" >&2; status=1; }
 done
+cat "$checks/warm.out"
 rm -rf "$checks"
 
 echo "== tests"
