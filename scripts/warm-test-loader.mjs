@@ -34,10 +34,11 @@ const refuse = (what) => () => {
 
 const files = ['src', 'test'].flatMap((d) => sources(join(root, d)))
 const started = performance.now()
-// tap as a test file imports it: resolved from a file under test/, with Node's own resolver (the hooks
-// resolve tap's entry and its built plugin set through `next`).
+// tap as a test file imports it. The hooks find tap's entry and its built plugin set through `next`: here
+// Node's own resolver, from this script, which reaches the same node_modules as a file under test/ (and
+// test/scripts/warm-test-loader.ts checks that the bundle it makes is the one a test process asks for).
 const parentURL = pathToFileURL(join(root, 'test', 'warm.ts')).href
-const nextResolve = async (specifier, context) => ({url: import.meta.resolve(specifier, context.parentURL)})
+const nextResolve = async (specifier) => ({url: import.meta.resolve(specifier)})
 const tap = resolve('tap', {parentURL, conditions: ['node', 'import'], importAttributes: {}}, nextResolve)
 // A few at a time: esbuild's service works on several requests at once, and each read and hash waits on
 // the disk.
