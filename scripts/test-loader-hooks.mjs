@@ -62,10 +62,12 @@ export async function resolve(specifier, context, next) {
  * What a test's `import t from 'tap'` loads: tap and its plugins as one esbuild bundle, kept in the
  * cache like the transpiled sources. tap is about 135 modules, and every one was two trips through
  * these hooks in each of the 200-odd test processes: 0.1–0.15 s of CPU a file that the bundle saves.
- * Left out of it:
- * - @tapjs/processinfo, which tap's spawn code imports: one copy, as installed (its preload is the
- *   empty module TRACKER names);
- * - tcompare, which finds a dependency of its own relative to its own file.
+ * Left out of it: @tapjs/processinfo, which tap's spawn code imports: one copy, as installed (its preload
+ * is the empty module TRACKER names).
+ * tcompare (tap's comparisons and diffs) is in it, from its CommonJS build: its ES build loads a
+ * dependency of its own with createRequire(import.meta.url), which in a bundle would look for it beside
+ * the bundle. Loaded as installed, its 38 modules (React among them, to format elements) took about
+ * 20 ms of CPU in every test process.
  * Frames inside the bundle are hidden from failure reports as tap's own are (@tapjs/stack hides
  * node_modules/@tapjs/…), so an assertion still points at the test's line. Kept per esbuild version,
  * lockfile and tap's built plugin set (`tap build`, run by scripts/setup.sh).
@@ -88,8 +90,18 @@ async function makeTapBundle(context, next) {
     `export * from 'tap'`,
     `export {default} from 'tap'`,
   ].join('\n')
+  const options = {
+    stdin: {contents, resolveDir: dirname(entry), sourcefile: 'tap-bundle.mjs'},
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    external: ['@tapjs/processinfo'],
+    plugins: [TCOMPARE_CJS],
+    logLevel: 'error',
+    write: false,
+  }
   const key = createHash('sha256')
-    .update(JSON.stringify([version, 'tap-bundle', entry, contents, tapFace.toString()]))
+    .update(JSON.stringify([version, 'tap-bundle', entry, options, TCOMPARE_CJS.setup.toString(), tapFace.toString()]))
     .update('\0')
     .update(await readFile(LOCKFILE))
     .update('\0')
@@ -104,15 +116,6 @@ async function makeTapBundle(context, next) {
   if (await made()) return pathToFileURL(file).href
   await cachedOr(key, async () => {
     const {build} = await import('esbuild')
-    const options = {
-      stdin: {contents, resolveDir: dirname(entry), sourcefile: 'tap-bundle.mjs'},
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      external: ['@tapjs/processinfo', 'tcompare'],
-      logLevel: 'error',
-      write: false,
-    }
     const [cjs, esm] = await Promise.all([
       build({
         ...options,
@@ -129,6 +132,16 @@ async function makeTapBundle(context, next) {
   })
   // A cache that can't be written: tap as it is installed.
   return (await made()) ? pathToFileURL(file).href : undefined
+}
+
+/** tcompare, wherever tap imports it, as its CommonJS build (the "require" entry of its package.json). */
+const TCOMPARE_CJS = {
+  name: 'tcompare-cjs',
+  setup(build) {
+    build.onResolve({filter: /^tcompare$/}, (args) => ({
+      path: createRequire(join(args.resolveDir, 'x.js')).resolve('tcompare'),
+    }))
+  },
 }
 
 /** client-node's one door (see kubeDoor below). */

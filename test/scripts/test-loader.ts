@@ -89,3 +89,23 @@ t.test("tap loads as one bundle, and a failure still points at the test's own li
   t.match(child.stdout, /^ {6}stack: \|\n {8}Test\.<anonymous> \(\[eval1\]:3:5\)\n/m, 'its stack starts there')
   t.notMatch(child.stdout, /node_modules/, 'no frame of tap in the report')
 })
+
+t.test('tcompare, which formats and compares for tap, is in the bundle and still draws a diff', async (t) => {
+  const loader = fileURLToPath(new URL('../../scripts/test-loader.mjs', import.meta.url))
+  const probe = [
+    "import Module from 'node:module'",
+    "import t from 'tap'",
+    "t.same({a: [1, 2]}, {a: [1, 3]}, 'probe')",
+    // Every CommonJS module loaded from the installed tcompare (none when the bundle has it).
+    "process.on('exit', () => console.log('# loaded: ' + JSON.stringify(Object.keys(Module._cache).filter((k) => k.includes('/node_modules/tcompare/')))))",
+  ].join('\n')
+  const child = spawnSync(process.execPath, ['--import', loader, '--input-type=module', '-e', probe], {
+    encoding: 'utf8',
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+  })
+  t.match(child.stdout, /^not ok 1 - probe$/m, 'the probe failed')
+  t.match(child.stdout, /^ {2}diff: \|\n/m, 'with a diff')
+  t.match(child.stdout, /^ {4}-\s+3,$/m, "the expected side's element")
+  t.match(child.stdout, /^ {4}\+\s+2,$/m, "the actual side's element")
+  t.match(child.stdout, /^# loaded: \[\]$/m, 'no module of the installed tcompare loaded')
+})
