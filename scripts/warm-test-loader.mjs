@@ -3,7 +3,7 @@
 // own load and resolve, so the keys and the code are exactly those a test process would make. On a cold
 // cache (a fresh clone, CI) the first test processes otherwise start together, each starting its own
 // esbuild service for much the same files and several building the same two bundles at once; that cost
-// about 9 s of CPU over the first 60 files of the suite. Here it is one esbuild service, each file once.
+// 5–9 s of CPU over the first 60 files of the suite. Here it is one esbuild service, each file once.
 // Nothing depends on it: a file it did not warm is transpiled by the test process that needs it, as
 // before. scripts/test.sh runs it; test/scripts/warm-test-loader.ts checks that a test process then
 // finds everything it loads in the cache.
