@@ -139,7 +139,7 @@ const TCOMPARE_CJS = {
   name: 'tcompare-cjs',
   setup(build) {
     build.onResolve({filter: /^tcompare$/}, (args) => ({
-      path: createRequire(join(args.resolveDir, 'x.js')).resolve('tcompare'),
+      path: createRequire(`${args.resolveDir}/`).resolve('tcompare'),
     }))
   },
 }

@@ -16,16 +16,11 @@ import {load, resolve} from './test-loader-hooks.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-/** The .ts, .tsx and .mts files under `dir`, recursively. */
-function sources(dir) {
-  const out = []
-  for (const e of readdirSync(dir, {withFileTypes: true})) {
-    const path = join(dir, e.name)
-    if (e.isDirectory()) out.push(...sources(path))
-    else if (/\.m?tsx?$/.test(e.name) && !e.name.endsWith('.d.ts')) out.push(path)
-  }
-  return out
-}
+/** The .ts, .tsx and .mts files under `dir`, recursively (as scripts/transpile-src.mjs lists src/). */
+const sources = (dir) =>
+  readdirSync(dir, {recursive: true, withFileTypes: true})
+    .filter((e) => e.isFile() && /\.m?tsx?$/.test(e.name) && !e.name.endsWith('.d.ts'))
+    .map((e) => join(e.parentPath ?? e.path, e.name))
 
 // The hooks hand a file on to Node's own loader only for what is not theirs, which nothing here asks for.
 const refuse = (what) => () => {
