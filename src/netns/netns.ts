@@ -1,4 +1,4 @@
-import {readdirSync, readlinkSync, statSync} from 'node:fs'
+import {closeSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
 
 import {CommandFailed, run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
 import {inNetnsArgv, type NetnsRef} from './enter.js'
@@ -16,19 +16,71 @@ export function netnsPath(name: string): string {
   return `${NETNS_DIR}/${name}`
 }
 
+/** Names `ip -batch` reads back as the one word they are (no blanks, quotes or backslashes). */
+const BATCH_SAFE_NAME = /^[A-Za-z0-9_.-]+$/
+
 // Both steps from one process we start, the name an argument: every process Node starts costs a
-// fork of all of Node, which a shell's fork of `ip` does not.
+// fork of all of Node, which a shell's fork of `ip` does not. The way for a /run/netns that `ip` has not
+// set up yet (createNetns).
 const CREATE_SCRIPT = 'ip netns add "$1" && exec ip -n "$1" link set lo up'
 
-/** Creates a named network namespace with `lo` up (as a runtime's sandbox would have it). */
+/**
+ * Whether /run/netns is a mount point of its own with shared propagation, as `ip netns add` leaves it
+ * (it mounts the directory on itself and marks it shared, on every call). Only then does a namespace
+ * mounted there show in the mount namespaces made before it, a sandbox's host view among them. Reads
+ * /proc/self/mountinfo (proc(5)): the fifth field is the mount point, the optional fields follow the
+ * sixth up to a lone "-", and of several mounts on one point the last is the one seen.
+ */
+export function netnsDirShared(mountinfo: string): boolean {
+  const top = mountinfo
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[4] === NETNS_DIR)
+    .at(-1)
+  if (!top) return false
+  const end = top.indexOf('-', 6)
+  return top.slice(6, end < 0 ? undefined : end).some((o) => o.startsWith('shared:'))
+}
+
+/** Set once /run/netns is seen ready: nothing unmounts it while cnidbg runs. */
+let netnsDirReady = false
+
+/**
+ * Creates a named network namespace with `lo` up (as a runtime's sandbox would have it).
+ *
+ * Two programs, where `ip netns add` and `ip link set lo up` from a shell are three: the namespace
+ * file is made here, as `ip` makes it (exclusively, so an existing name is an error and is never
+ * reused), and `unshare --net=FILE` makes the namespace, mounts it on the file and runs `ip link set lo
+ * up` inside, about 1.3 ms of CPU less per namespace (conformance makes two or three per check). While
+ * /run/netns is not yet the shared mount point `ip` makes of it, `ip netns add` does it all, as before.
+ */
 export async function createNetns(name: string): Promise<Netns> {
   if (!name.startsWith(NETNS_PREFIX)) throw new Error(`refusing to create netns ${name}: not prefixed ${NETNS_PREFIX}`)
-  const r = await run('sh', ['-c', CREATE_SCRIPT, 'cnidbg-netns', name])
-  if (r.exitCode !== 0) {
-    const why = r.spawnError ?? (r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`)
-    throw new CommandFailed(`ip netns add ${name}: ${why}`, r)
+  netnsDirReady ||= netnsDirShared(readFileSync('/proc/self/mountinfo', 'utf8'))
+  // A name that is not one plain file name goes to `ip`, which checks it.
+  if (!netnsDirReady || !BATCH_SAFE_NAME.test(name)) {
+    const r = await run('sh', ['-c', CREATE_SCRIPT, 'cnidbg-netns', name])
+    if (r.exitCode !== 0) {
+      const why = r.spawnError ?? (r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`)
+      throw new CommandFailed(`ip netns add ${name}: ${why}`, r)
+    }
+    return {name, path: netnsPath(name)}
   }
-  return {name, path: netnsPath(name)}
+  const path = netnsPath(name)
+  try {
+    closeSync(openSync(path, 'wx', 0o000))
+  } catch (error) {
+    throw new Error(`creating netns ${name}: cannot create namespace file "${path}": ${(error as Error).message}`)
+  }
+  const r = await run('unshare', [`--net=${path}`, '--', 'ip', 'link', 'set', 'lo', 'up'])
+  if (r.exitCode !== 0) {
+    // Not mounted (unshare failed before it could): the plain file goes, as `ip netns add` removes its own.
+    // Mounted, the namespace stays for the caller's clean-up, as a failed `ip link set lo up` left it.
+    if (statSync(path, {throwIfNoEntry: false})?.dev === statSync(NETNS_DIR).dev) rmSync(path, {force: true})
+    const why = r.spawnError ?? (r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`)
+    throw new CommandFailed(`creating netns ${name}: ${why}`, r)
+  }
+  return {name, path}
 }
 
 /** Deletes a named namespace; a missing one is not an error. */
@@ -38,9 +90,6 @@ export async function deleteNetns(name: string): Promise<void> {
     throw new Error(`ip netns del ${name}: ${r.stderr.trim()}`)
   }
 }
-
-/** Names `ip -batch` reads back as the one word they are (no blanks, quotes or backslashes). */
-const BATCH_SAFE_NAME = /^[A-Za-z0-9_.-]+$/
 
 /**
  * Deletes named namespaces, all but odd names in one `ip -force -batch` process instead of one process

@@ -11,10 +11,14 @@ import {createNetns, deleteNetns, NETNS_PREFIX, netnsPath, type Netns} from './n
 /** The host paths a sandbox hides behind per-run directories (plugin state: IPAM, caches, locks). */
 export const SANDBOXED_PATHS = ['/var/lib/cni', '/run/cni'] as const
 
-// Runs in a fresh mount namespace: bind the per-run dirs over the host paths, then exec the rest of
-// its argv, which enters the host netns with its own /sys (enter.ts). Every value is a positional
+// Runs where `ip netns exec` puts it: in the host netns, in a fresh mount namespace with that netns's
+// own /sys. Binds the per-run dirs over the host paths, then goes on. Every value is a positional
 // parameter; none is part of the script.
-const MOUNT_SCRIPT = 'mount --bind "$1" /var/lib/cni && mount --bind "$2" /run/cni && shift 2 && exec "$@"'
+const MOUNTS = 'mount --bind "$1" /var/lib/cni && mount --bind "$2" /run/cni'
+// The one-shot form: then exec the rest of its argv.
+const MOUNT_SCRIPT = `${MOUNTS} && shift 2 && exec "$@"`
+// The maker of a kept mount namespace (HostViewMounts): says it is ready, then waits for its stdin to close.
+const MAKER_SCRIPT = `${MOUNTS} && echo ready && read -r _`
 
 /** A "host" for plugins: a network namespace plus the dirs standing in for its /var/lib/cni and /run/cni. */
 export interface HostView {
@@ -25,27 +29,18 @@ export interface HostView {
 }
 
 /**
- * `argv` in a new mount namespace with the view's dirs over /var/lib/cni and /run/cni, inside its
- * network namespace with that namespace's /sys. Mounts propagate from the host into it (slave): a
- * namespace mounted under /run/netns later is seen there, and one deleted is not kept alive by it.
- * Its own mounts never propagate back. The mount points are made if missing.
+ * A shell running `script` (MOUNT_SCRIPT or MAKER_SCRIPT, then `argv`) in a new mount namespace with
+ * the view's dirs over /var/lib/cni and /run/cni, inside its network namespace with that namespace's
+ * /sys. `ip netns exec` makes the mount namespace, its mounts slaves of ours (iproute2's netns_switch
+ * marks / rslave there): a namespace mounted under /run/netns later is seen there, and one deleted is
+ * not kept alive by it. Its own mounts never propagate back. Four programs (ip, sh, two mounts), where
+ * an `unshare --mount` of its own in front made six. The mount points are made if missing.
  */
-function hostViewMountArgv(view: HostView, argv: readonly string[]): string[] {
+function hostViewMountArgv(view: HostView, script: string, argv: readonly string[] = []): string[] {
   for (const p of SANDBOXED_PATHS) mkdirSync(p, {recursive: true})
-  return [
-    'unshare',
-    '--mount',
-    '--propagation',
-    'slave',
-    '--',
-    'sh',
-    '-c',
-    MOUNT_SCRIPT,
-    'cnidbg-sandbox',
-    view.varLibCni,
-    view.runCni,
-    ...inNetnsArgv({name: view.netns}, argv, {sysfs: true}),
-  ]
+  return inNetnsArgv({name: view.netns}, ['sh', '-c', script, 'cnidbg-sandbox', view.varLibCni, view.runCni, ...argv], {
+    sysfs: true,
+  })
 }
 
 /**
@@ -55,7 +50,7 @@ function hostViewMountArgv(view: HostView, argv: readonly string[]): string[] {
  * namespace per program; `HostViewMounts` makes one for many.
  */
 export function hostViewArgv(view: HostView, file: string, args: readonly string[]): string[] {
-  return hostViewMountArgv(view, [file, ...args])
+  return hostViewMountArgv(view, MOUNT_SCRIPT, [file, ...args])
 }
 
 /** Runs a program on the host `view` describes (hostViewArgv). Used by the lab's nodes. */
@@ -69,13 +64,9 @@ export function runInHostView(
   return run(cmd!, rest, opts)
 }
 
-// The maker's last program: says it is ready, then waits for its stdin to close.
-const WAIT_SCRIPT = 'echo ready && read -r _'
-
 /**
  * A host view whose mount namespace is made once and then entered by every program run there, with a
- * single `nsenter` (enter.ts) instead of the unshare, shell, two mounts and `ip netns exec` of
- * hostViewArgv. A short-lived maker process sets the namespace up (hostViewMountArgv); this process
+ * single `nsenter` (enter.ts) instead of the `ip netns exec`, shell and two mounts of hostViewArgv. A short-lived maker process sets the namespace up (hostViewMountArgv); this process
  * keeps it by an open file descriptor, entered through /proc/<our pid>/fd/<fd>, and the maker exits at
  * once. So nothing runs to hold it: it goes when `close` closes the descriptor, or with this process,
  * however that ends (a SIGKILL too), and there is nothing to reap.
@@ -142,7 +133,7 @@ export class HostViewMounts {
   private async make(): Promise<number> {
     const own = nsInode('/proc/self/ns/mnt')
     const net = nsInode(netnsPath(this.view.netns))
-    const [cmd, ...rest] = hostViewMountArgv(this.view, ['sh', '-c', WAIT_SCRIPT])
+    const [cmd, ...rest] = hostViewMountArgv(this.view, MAKER_SCRIPT)
     const fd = await runUntilReady(
       cmd!,
       rest,

@@ -4,7 +4,17 @@ import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {run} from '../../src/process/exec.js'
-import {createNetns, deleteNetnsAll, inOneOfNetns, listNetns} from '../../src/netns/netns.js'
+import {existsSync, readFileSync, statSync} from 'node:fs'
+
+import {
+  createNetns,
+  deleteNetnsAll,
+  inOneOfNetns,
+  ipJson,
+  listNetns,
+  netnsDirShared,
+  netnsPath,
+} from '../../src/netns/netns.js'
 import {REPO} from '../helpers/lab.js'
 import {assertNothingLeft, machineState} from '../helpers/machine.js'
 
@@ -47,6 +57,46 @@ t.test('inOneOfNetns tells whether this process is in one of the named namespace
   ])
   t.equal(r.exitCode, 0, r.stderr)
   t.same(JSON.parse(r.stdout), [true, false], 'inside the first: in it, not in the other')
+})
+
+t.test('createNetns: a namespace ip knows, lo up, an existing name refused and left alone', async (t) => {
+  const name = `cnidbg-nsnew-${process.pid}`
+  t.teardown(() => deleteNetnsAll([name]).catch(() => {}))
+  // The way it takes depends on /run/netns: the suite's earlier namespaces have made it the shared
+  // mount point `ip` makes of it, and then it is unshare's.
+  const fast = netnsDirShared(readFileSync('/proc/self/mountinfo', 'utf8'))
+  const ns = await createNetns(name)
+  t.same(ns, {name, path: netnsPath(name)})
+  t.ok(listNetns().includes(name), 'in ip netns list')
+  const links = await ipJson<Array<{ifname: string; flags: string[]}>>(['link', 'show'], name)
+  t.same(
+    links.map((l) => [l.ifname, l.flags.includes('UP')]),
+    [['lo', true]],
+    'only lo, and it is up',
+  )
+  t.not(statSync(ns.path).dev, statSync('/run/netns').dev, 'the file is a mounted namespace, not a plain file')
+  const inode = statSync(ns.path).ino
+  await t.rejects(createNetns(name), /File exists|EEXIST/, 'the same name again is an error')
+  t.equal(statSync(ns.path).ino, inode, 'and the existing namespace is untouched')
+  await deleteNetnsAll([name])
+  t.notOk(existsSync(ns.path), 'ip netns del removes it')
+  t.comment(fast ? 'made with unshare --net' : 'made with ip netns add (/run/netns not set up yet)')
+})
+
+t.test('netnsDirShared reads /run/netns off mountinfo: a mount point of its own, shared', async (t) => {
+  const line = (point: string, optional: string) =>
+    `45 27 254:0 ${point} ${point} rw,relatime ${optional}${optional ? ' ' : ''}- ext4 /dev/vda rw`
+  const root = '1 0 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw'
+  t.ok(netnsDirShared([root, line('/run/netns', 'shared:1')].join('\n')), 'as ip leaves it')
+  t.ok(netnsDirShared([root, line('/run/netns', 'shared:7 master:2')].join('\n')), 'shared among other fields')
+  t.notOk(netnsDirShared(root), 'not a mount point: ip sets it up first')
+  t.notOk(netnsDirShared([root, line('/run/netns', '')].join('\n')), 'private')
+  t.notOk(netnsDirShared([root, line('/run/netns', 'master:3')].join('\n')), 'a slave only')
+  t.notOk(
+    netnsDirShared([root, line('/run/netns', 'shared:1'), line('/run/netns', '')].join('\n')),
+    'the last mount on the point is the one seen',
+  )
+  t.notOk(netnsDirShared([root, line('/run/netns/cnidbg-x', 'shared:2')].join('\n')), 'a namespace under it is not it')
 })
 
 t.test('the machine is as before', async (t) => assertNothingLeft(t, before))
