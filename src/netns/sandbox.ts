@@ -66,8 +66,9 @@ export function runInHostView(
 
 /**
  * A host view whose mount namespace is made once and then entered by every program run there, with a
- * single `nsenter` (enter.ts) instead of the `ip netns exec`, shell and two mounts of hostViewArgv. A short-lived maker process sets the namespace up (hostViewMountArgv); this process
- * keeps it by an open file descriptor, entered through /proc/<our pid>/fd/<fd>, and the maker exits at
+ * single `nsenter` (enter.ts) instead of the `ip netns exec`, shell and two mounts of hostViewArgv. A
+ * short-lived maker process sets the namespace up (hostViewMountArgv); this process keeps it by an open
+ * file descriptor, entered through /proc/<our pid>/fd/<fd>, and the maker exits at
  * once. So nothing runs to hold it: it goes when `close` closes the descriptor, or with this process,
  * however that ends (a SIGKILL too), and there is nothing to reap.
  */
