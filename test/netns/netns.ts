@@ -1,11 +1,10 @@
 import t from 'tap'
 
+import {existsSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {run} from '../../src/process/exec.js'
-import {existsSync, readFileSync, statSync} from 'node:fs'
-
 import {
   createNetns,
   deleteNetnsAll,
@@ -62,9 +61,9 @@ t.test('inOneOfNetns tells whether this process is in one of the named namespace
 t.test('createNetns: a namespace ip knows, lo up, an existing name refused and left alone', async (t) => {
   const name = `cnidbg-nsnew-${process.pid}`
   t.teardown(() => deleteNetnsAll([name]).catch(() => {}))
-  // The way it takes depends on /run/netns: the suite's earlier namespaces have made it the shared
-  // mount point `ip` makes of it, and then it is unshare's.
-  const fast = netnsDirShared(readFileSync('/proc/self/mountinfo', 'utf8'))
+  // The tests above made namespaces, so /run/netns is the shared mount point `ip netns add` makes of it
+  // (on a fresh machine, their first createNetns went through `ip` for that): this one is unshare's.
+  t.ok(netnsDirShared(readFileSync('/proc/self/mountinfo', 'utf8')), '/run/netns is set up: the unshare way is taken')
   const ns = await createNetns(name)
   t.same(ns, {name, path: netnsPath(name)})
   t.ok(listNetns().includes(name), 'in ip netns list')
@@ -80,7 +79,6 @@ t.test('createNetns: a namespace ip knows, lo up, an existing name refused and l
   t.equal(statSync(ns.path).ino, inode, 'and the existing namespace is untouched')
   await deleteNetnsAll([name])
   t.notOk(existsSync(ns.path), 'ip netns del removes it')
-  t.comment(fast ? 'made with unshare --net' : 'made with ip netns add (/run/netns not set up yet)')
 })
 
 t.test('netnsDirShared reads /run/netns off mountinfo: a mount point of its own, shared', async (t) => {
