@@ -31,10 +31,10 @@ export interface HostView {
 /**
  * A shell running `script` (MOUNT_SCRIPT or MAKER_SCRIPT, then `argv`) in a new mount namespace with
  * the view's dirs over /var/lib/cni and /run/cni, inside its network namespace with that namespace's
- * /sys. `ip netns exec` makes the mount namespace, its mounts slaves of ours (iproute2's netns_switch
- * marks / rslave there): a namespace mounted under /run/netns later is seen there, and one deleted is
- * not kept alive by it. Its own mounts never propagate back. Four programs (ip, sh, two mounts), where
- * an `unshare --mount` of its own in front made six. The mount points are made if missing.
+ * /sys. `ip netns exec` makes the mount namespace with / a recursive slave of ours: a namespace
+ * mounted under /run/netns later is seen there, and one deleted is not kept alive by it (both checked
+ * in test/netns/sandbox.ts). Its own mounts never propagate back. Four programs (ip, sh, two mounts),
+ * where an `unshare --mount` of its own in front made six. The mount points are made if missing.
  */
 function hostViewMountArgv(view: HostView, script: string, argv: readonly string[] = []): string[] {
   for (const p of SANDBOXED_PATHS) mkdirSync(p, {recursive: true})
@@ -68,9 +68,9 @@ export function runInHostView(
  * A host view whose mount namespace is made once and then entered by every program run there, with a
  * single `nsenter` (enter.ts) instead of the `ip netns exec`, shell and two mounts of hostViewArgv. A
  * short-lived maker process sets the namespace up (hostViewMountArgv); this process keeps it by an open
- * file descriptor, entered through /proc/<our pid>/fd/<fd>, and the maker exits at
- * once. So nothing runs to hold it: it goes when `close` closes the descriptor, or with this process,
- * however that ends (a SIGKILL too), and there is nothing to reap.
+ * file descriptor, entered through /proc/<our pid>/fd/<fd>, and the maker exits at once. So nothing
+ * runs to hold it: it goes when `close` closes the descriptor, or with this process, however that ends
+ * (a SIGKILL too), and there is nothing to reap.
  */
 export class HostViewMounts {
   private fd: number | undefined
