@@ -8,12 +8,12 @@
  * and in `--json`).
  */
 import {X509Certificate} from 'node:crypto'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {readFileSync, rmSync} from 'node:fs'
 import {isIP} from 'node:net'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {runOk} from '../process/exec.js'
+import {makeTempDir} from '../process/temp-dir.js'
 
 export interface ServingCert {
   cert: Buffer
@@ -43,7 +43,7 @@ export async function selfSignedCert(node: string, sans: readonly string[]): Pro
   // A name comes from --listen: a comma or colon in it would add SANs of its own to the list below.
   const odd = names.find((n) => !isIP(n) && !DNS_NAME.test(n))
   if (odd !== undefined) throw new Error(`not an IP address or DNS name for the certificate: ${JSON.stringify(odd)}`)
-  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-agent-tls-'))
+  const dir = makeTempDir('cnidbg-agent-tls-')
   try {
     const san = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')
     const [certFile, keyFile] = [join(dir, 'tls.crt'), join(dir, 'tls.key')]
@@ -79,7 +79,7 @@ export async function selfSignedCert(node: string, sans: readonly string[]): Pro
 export async function newKeyAndCsr(commonName: string, ips: readonly string[]): Promise<{key: Buffer; csr: string}> {
   const odd = ips.find((ip) => !isIP(ip))
   if (odd !== undefined) throw new Error(`not an IP address for the certificate request: ${JSON.stringify(odd)}`)
-  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-agent-csr-'))
+  const dir = makeTempDir('cnidbg-agent-csr-')
   try {
     const [csrFile, keyFile] = [join(dir, 'tls.csr'), join(dir, 'tls.key')]
     await runOk(

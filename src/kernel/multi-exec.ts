@@ -6,12 +6,11 @@
  * arguments are written to a private temp dir (never spliced into a command line); its stdout,
  * stderr and exit code come back through files there.
  */
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {shellQuote as shq} from '../core/quote.js'
-import {inNetnsArgv, onCleanup, run} from '../netns/index.js'
+import {inNetnsArgv, makeTempDir, onCleanup, run} from '../netns/index.js'
 
 export interface NsJob {
   /** A path nsenter accepts. */
@@ -29,7 +28,7 @@ export interface NsJobResult {
 
 /** A private temp dir that is removed on Ctrl-C too; call `remove()` when done. */
 export function tempDir(prefix: string): {path: string; remove: () => void} {
-  const path = mkdtempSync(join(tmpdir(), prefix))
+  const path = makeTempDir(prefix)
   const unregister = onCleanup(`remove ${path}`, () => rmSync(path, {recursive: true, force: true}))
   return {
     path,

@@ -1,9 +1,9 @@
-import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {closeSync, mkdirSync, openSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {cleaningUp, onCleanup} from '../process/cleanup.js'
 import {run, runUntilReady, type RunOptions, type RunResult} from '../process/exec.js'
+import {makeTempDir} from '../process/temp-dir.js'
 import {inNetnsArgv} from './enter.js'
 import {newRunId, ownMarker, readMarker, releaseMarker, writeMarker, type Marker} from './markers.js'
 import {createNetns, deleteNetns, NETNS_PREFIX, netnsPath, type Netns} from './netns.js'
@@ -204,7 +204,7 @@ export class Sandbox {
     // Ctrl-C's cleanups have taken their list already: this one would be left behind.
     if (cleaningUp()) throw new Error('not making a sandbox: cnidbg is cleaning up after a signal')
     const id = newRunId()
-    const root = mkdtempSync(join(tmpdir(), `cnidbg-${id}-`))
+    const root = makeTempDir(`cnidbg-${id}-`)
     const marker = ownMarker(id, opts.label ?? 'sandbox', opts.persistent ?? false)
     marker.dirs.push(root)
     marker.netns.push(`${NETNS_PREFIX}${id}-host`)

@@ -1,6 +1,5 @@
 import {EventEmitter} from 'node:events'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {ConformanceReport, ConformanceSummary} from '../checks/types.js'
@@ -13,6 +12,7 @@ import {readLabState} from '../lab/state.js'
 import type {LabMode} from '../lab/names.js'
 import {labUp, LAB_UP_STEPS, type LabUpPod, type LabUpResult} from '../lab/up.js'
 import {onCleanup} from '../process/cleanup.js'
+import {makeTempDir} from '../process/temp-dir.js'
 import {requireEnvironment} from '../netns/preflight.js'
 import {defaultPluginsDir} from '../reference-plugin/install.js'
 import {trace} from './trace.js'
@@ -171,11 +171,13 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
   requireEnvironment([...DEMO_BINARIES])
   const t0 = performance.now()
   const {view} = opts
+  // Before the lab's cleanup is registered: a TMPDIR that can't be used stops the demo with nothing made.
+  const work = makeTempDir('cnidbg-demo-')
   const unregister = onCleanup(`demo lab ${opts.name}`, async () => {
     await labDown({name: opts.name}).catch(() => {})
+    rmSync(work, {force: true, recursive: true})
   })
   const traces: DemoTrace[] = []
-  const work = mkdtempSync(join(tmpdir(), 'cnidbg-demo-'))
   try {
     view.section(
       `1. A ${opts.nodes}-node Kubernetes lab in network namespaces (${opts.mode})`,

@@ -29,3 +29,34 @@ t.test('as an unprivileged user: exit 3, stdout empty (or only the envelope)', {
   t.equal(j.exitCode, 3, j.stderr)
   t.match(JSON.parse(j.stdout), {command: 'demo', error: {code: 'NOT_ROOT'}, status: 3})
 })
+
+t.test(
+  'with TMPDIR naming a missing directory: exit 3 naming TMPDIR, not an internal error',
+  {skip: noDist},
+  async (t) => {
+    const missing = join(t.testdir({}), 'gone')
+    for (const json of [false, true]) {
+      const r = await run('node', [bin, 'demo', ...(json ? ['--json'] : [])], {
+        env: {TMPDIR: missing},
+        timeoutMs: 60_000,
+      })
+      t.equal(r.exitCode, 3, r.stderr)
+      if (json) {
+        t.match(JSON.parse(r.stdout), {
+          command: 'demo',
+          status: 3,
+          error: {
+            code: 'TMPDIR_UNUSABLE',
+            message: `Can't create a temporary directory in TMPDIR (${missing}): it does not exist.`,
+          },
+        })
+      } else {
+        t.match(
+          stripAnsi(r.stderr),
+          /^Error: Can't create a temporary directory in TMPDIR \(.*\/gone\): it does not exist\./m,
+        )
+        t.notMatch(r.stderr, /bug in cnidbg/)
+      }
+    }
+  },
+)
