@@ -4,7 +4,7 @@ import {departureFoundBy} from '../checks/departures.js'
 import {allChecks} from '../checks/index.js'
 import {type Check, type CheckOutcome, skip} from '../checks/check.js'
 import type {CheckResult, ConformanceReport, PluginRole, Profile, RunEvents, Severity} from '../checks/types.js'
-import {UsageError} from '../core/errors.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
 import {requireEnvironment} from '../netns/index.js'
 import {loadConfFile, selectVersion} from '../runtime/conf.js'
 import {findPlugin} from '../runtime/find.js'
@@ -176,15 +176,25 @@ async function probeVersions(path: string, timeoutMs: number): Promise<{versions
   return {failure: o.failure, versions: Array.isArray(v.supportedVersions) ? v.supportedVersions.map(String) : []}
 }
 
+/**
+ * Runs `fn` on every item, `n` at a time. The first error stops new items from starting; the ones
+ * running finish (and clean up) before it is thrown.
+ */
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
+  let failed: {error: unknown} | undefined
   const worker = async () => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const i = next++
-      await fn(items[i] as T)
+      try {
+        await fn(items[i] as T)
+      } catch (error) {
+        failed ??= {error}
+      }
     }
   }
   await Promise.all(Array.from({length: Math.max(1, Math.min(n, items.length))}, worker))
+  if (failed) throw failed.error
 }
 
 /** Runs the suite. Live progress goes through `events`; the report is the return value. */
@@ -245,7 +255,10 @@ export async function runConformance(
   if (checks.length === 0)
     throw new UsageError('No checks selected.', {
       code: 'NO_CHECKS',
-      suggestions: ['List check ids with: cnidbg conformance --list'],
+      suggestions: [
+        `Check ids: ${allChecks.map((c) => c.id).join(', ')}`,
+        'Globs and requirement ids work too, e.g. --only "del.*,P100".',
+      ],
     })
   const highest = versions.at(-1) as SpecVersion
   const cases = checks.flatMap((check) => {
@@ -284,6 +297,9 @@ export async function runConformance(
       server = await env.stopServer()
       if (server?.problem) outcome = withServerProblem(outcome, server.problem, env)
     } catch (error) {
+      // A sandbox the machine can't make (an unusable TMPDIR, a missing program) says nothing of the
+      // plugin: the run stops with the machine's error (exit 3) instead of failing every check.
+      if (env === undefined && error instanceof EnvironmentError) throw error
       outcome = {
         evidence: env?.evidence(),
         message: `the check could not run: ${(error as Error).message}`,

@@ -58,6 +58,51 @@ t.test(
   },
 )
 
+t.test(
+  'a TMPDIR where no sandbox can be made stops the run with exit 3, not a failure of every check',
+  {skip},
+  async (t) => {
+    const gone = join(tmp, 'gone')
+    process.env.TMPDIR = gone
+    t.teardown(() => {
+      process.env.TMPDIR = tmp
+    })
+    const c = await runCommand(Conformance, 'conformance', [
+      join(FIXTURES, 'bridge.conflist'),
+      '--cni-path',
+      CNI_PATH.join(':'),
+      '--only',
+      'version.output,add.result-schema',
+      '--json',
+    ])
+    t.equal(c.exitCode, 3, c.stderr)
+    t.match(JSON.parse(c.stdout), {
+      status: 3,
+      error: {
+        code: 'TMPDIR_UNUSABLE',
+        message: `Can't create a temporary directory in TMPDIR (${gone}): it does not exist.`,
+      },
+    })
+    t.notOk('result' in JSON.parse(c.stdout), 'no report that blames the plugin')
+  },
+)
+
+t.test('--only that selects nothing is a usage error listing the check ids', {skip}, async (t) => {
+  const c = await runCommand(Conformance, 'conformance', [
+    join(FIXTURES, 'bridge.conflist'),
+    '--cni-path',
+    CNI_PATH.join(':'),
+    '--only',
+    'no.such.check',
+    '--json',
+  ])
+  t.equal(c.exitCode, 2, c.stderr)
+  const env = JSON.parse(c.stdout)
+  t.match(env, {status: 2, error: {code: 'NO_CHECKS', message: 'No checks selected.'}})
+  t.match(env.error.suggestions[0], /^Check ids: .*\bdel\.idempotent\b/)
+  t.notMatch(env.error.suggestions.join('\n'), /--list/, 'no flag that does not exist')
+})
+
 t.test('--served: documented in --help, and refused with --host (exit 2) before any plugin runs', async (t) => {
   const conf = join(ROOT, 'fixtures/conf/ref.conflist')
   const c = await runCommand(Conformance, 'conformance', [
