@@ -10,7 +10,8 @@ import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {shellQuote as shq} from '../core/quote.js'
-import {inNetnsArgv, makeTempDir, onCleanup, run} from '../netns/index.js'
+import {inNetnsArgv, onCleanup, run} from '../netns/index.js'
+import {makeTempDir} from '../process/temp-dir.js'
 
 export interface NsJob {
   /** A path nsenter accepts. */

@@ -19,12 +19,12 @@
  * subjectAltName; a SAN of any other type is refused.
  */
 import {randomBytes} from 'node:crypto'
-import {rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {formatIP, isIP, parseIP} from '../core/ip.js'
 import {runOk} from '../process/exec.js'
-import {makeTempDir} from '../process/temp-dir.js'
 import {AGENT_SERVICE_ACCOUNT, AGENT_SIGNER, agentCommonName} from './agent-csr.js'
 
 type Rec = Record<string, unknown>
@@ -145,7 +145,7 @@ export class CsrSigner {
 
   /** The certificate (PEM) for a checked request. */
   async sign(pem: string, req: CsrRequest, usages: readonly string[], seconds?: number): Promise<string> {
-    const dir = makeTempDir('cnidbg-csr-')
+    const dir = mkdtempSync(join(tmpdir(), 'cnidbg-csr-'))
     try {
       const ext = join(dir, 'ext.cnf')
       const keyUsage = ['digitalSignature', ...(usages.includes('key encipherment') ? ['keyEncipherment'] : [])]

@@ -1,6 +1,5 @@
 export * from '../process/cleanup.js'
 export * from '../process/exec.js'
-export * from '../process/temp-dir.js'
 export * from './enter.js'
 export * from './markers.js'
 export * from './netns.js'
