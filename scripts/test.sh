@@ -36,22 +36,14 @@ before_ns=$(ip netns list | sort)
 before_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)
 
 status=0
-# The four checkers run beside the tests, at the lowest CPU priority: they take the CPU the tests leave
-# idle (waiting on labs and probes, and the last files running alone at the end), which is more than
-# they need on a warm cache and most of it on a cold one, instead of running first, with the CPU to
-# themselves only while eslint, the longest, finishes alone. Each one's output is printed whole, in this
-# order, after the tests; a failure fails the run as before.
+# The four checkers run side by side (each is mostly one thread, and the machine has two cores or more);
+# each one's output is printed whole, in this order, once all are done.
 checks=$(mktemp -d)
-checkers=()
-checker_names=()
-trap 'kill "${checkers[@]}" 2>/dev/null; rm -rf "$checks"' EXIT
+trap 'rm -rf "$checks"' EXIT
 check() {
   local name=$1
   shift
-  # nice execs the checker, so its pid is the checker's own: the traps can stop it, and wait gets its status.
-  nice -n 19 "$@" >"$checks/$name.out" 2>&1 &
-  checkers+=($!)
-  checker_names+=("$name")
+  ("$@" >"$checks/$name.out" 2>&1; echo $? >"$checks/$name.rc") &
 }
 # Each keeps what it found per file content in node_modules/.cache (gone with node_modules, as with
 # `npm ci`): a file, config or tool version that changed is checked again, the rest is not, which takes
@@ -76,9 +68,18 @@ check depcruise "$bin/depcruise" src --config .dependency-cruiser.cjs --output-t
 # packages have a bin named tsc, and npm links one of them to node_modules/.bin/tsc, so it is named by path.
 check tsc node_modules/typescript-native/bin/tsc -p tsconfig.test.json --incremental \
   --tsBuildInfoFile "$lint_cache/tsc-test.tsbuildinfo"
-# Before the tests, the test loader's cache is filled in one process (scripts/warm-test-loader.mjs says
-# why). The tests do not depend on it: a failure here is only a warning.
-node scripts/warm-test-loader.mjs || echo "warning: scripts/warm-test-loader.mjs failed"
+# Beside them, the test loader's cache is filled in one process (scripts/warm-test-loader.mjs says why).
+# The tests do not depend on it: a failure here is only a warning.
+(node scripts/warm-test-loader.mjs >"$checks/warm.out" 2>&1 || echo "warning: scripts/warm-test-loader.mjs failed" >>"$checks/warm.out") &
+wait
+for name in eslint prettier depcruise tsc; do
+  [ "$name" = eslint ] && echo "== lint"
+  [ "$name" = tsc ] && echo "== typecheck"
+  cat "$checks/$name.out"
+  [ "$(cat "$checks/$name.rc" 2>/dev/null)" = 0 ] || { echo "FAIL: $name" >&2; status=1; }
+done
+cat "$checks/warm.out"
+rm -rf "$checks"
 
 echo "== tests"
 # The CA bundle NODE_EXTRA_CA_CERTS names is parsed by every Node process at start (about 40 ms of CPU
@@ -103,30 +104,19 @@ else
   fi
   "$bin/tap" --jobs=2 --reporter=tap "${first[@]}" >.tap/run-first.tap 2>&1 &
   first_pid=$!
-  trap 'kill "$first_pid" "${checkers[@]}" 2>/dev/null; rm -rf "$checks"' EXIT
+  trap 'kill "$first_pid" 2>/dev/null; rm -rf "$checks"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   "$bin/tap" --jobs=3 --reporter=tap "${rest[@]}" | tee .tap/rest.tap
   tap_status=${PIPESTATUS[0]}
   wait "$first_pid" || tap_status=1
-  trap 'kill "${checkers[@]}" 2>/dev/null; rm -rf "$checks"' EXIT
+  trap 'rm -rf "$checks"' EXIT
   echo "== tests started first (test/run-first.txt)"
   cat .tap/run-first.tap
   cat .tap/rest.tap .tap/run-first.tap >.tap/last-run.tap
   rm -f .tap/rest.tap .tap/run-first.tap
 fi
 [ "$tap_status" = 0 ] || status=1
-
-for i in "${!checkers[@]}"; do
-  name=${checker_names[$i]}
-  wait "${checkers[$i]}"
-  rc=$?
-  [ "$name" = eslint ] && echo "== lint"
-  [ "$name" = tsc ] && echo "== typecheck"
-  cat "$checks/$name.out"
-  [ "$rc" = 0 ] || { echo "FAIL: $name" >&2; status=1; }
-done
-rm -rf "$checks"
 
 after_ns=$(ip netns list | sort)
 after_links=$(ip -o link show | awk -F': ' '{print $2}' | sort)
