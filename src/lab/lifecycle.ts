@@ -78,12 +78,17 @@ export function requireLab(given?: string): LabState {
   const name = pickLab(given)
   const state = readLabState(name)
   if (state) return state
+  throw labNotFound(name)
+}
+
+/** LAB_NOT_FOUND for lab `name`, naming the labs that do exist and the flag (`flag`) that picks one. */
+export function labNotFound(name: string, flag = '--name'): UsageError {
   const others = listLabDirs().filter((n) => n !== name)
-  throw new UsageError(`No lab named ${JSON.stringify(name)}.`, {
+  return new UsageError(`No lab named ${JSON.stringify(name)}.`, {
     code: 'LAB_NOT_FOUND',
     suggestions: [
       `Start it: cnidbg lab up${name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`}`,
-      ...(others.length > 0 ? [`Existing labs: ${others.join(', ')} (pass --name)`] : []),
+      ...(others.length > 0 ? [`Existing labs: ${others.join(', ')} (pass ${flag})`] : []),
     ],
   })
 }

@@ -9,7 +9,7 @@ import {AgentClient, AgentNode, AgentOps, DEFAULT_AGENT_PORT} from '../agent/ind
 import {EnvironmentError, UsageError} from '../core/errors.js'
 import {agentCommonName} from '../kube/agent-csr.js'
 import type {NodeAccess} from '../kernel/node-access.js'
-import {pickLab} from '../lab/lifecycle.js'
+import {labNotFound, pickLab} from '../lab/lifecycle.js'
 import {labDir, labNetnsPrefix, nodeNetns} from '../lab/names.js'
 import {readLabState} from '../lab/state.js'
 import {loadLabTopology} from '../lab/topology.js'
@@ -65,6 +65,8 @@ function pickKubeconfig(opts: TraceCommandOptions): {path: string; lab?: string}
   // No lab named: the only one running (several: a usage error listing them; none: ~/.kube/config).
   const lab = pickLab(opts.lab, {flag: '--lab', none: ''})
   if (lab && existsSync(join(labDir(lab), 'lab.json'))) return {lab, path: loadLabTopology(lab).kubeconfig}
+  // A lab the user named and that is not there is an error, never a trace in ~/.kube/config's cluster.
+  if (opts.lab !== undefined) throw labNotFound(opts.lab, '--lab')
   const home = join(homedir(), '.kube', 'config')
   if (existsSync(home)) return {path: home}
   throw new UsageError('No cluster to trace in: no --kubeconfig, no running lab, no ~/.kube/config.', {

@@ -1,4 +1,4 @@
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -56,4 +56,29 @@ t.test('clear errors before any probe: unknown pod, pod without an IP, unreachab
   const dead = join(dir, 'dead')
   writeFileSync(dead, server.kubeconfigYaml().replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'))
   t.equal(await codeOf(trace({...base, kubeconfig: dead, podA: 'a', podB: 'b'})), 'TRACE_API_UNREACHABLE')
+})
+
+t.test('--lab naming no lab: LAB_NOT_FOUND, never a trace in the cluster ~/.kube/config names', async (t) => {
+  const home = mkdtempSync(join(tmpdir(), 'cnidbg-trace-home-'))
+  const server = await startApiServer({port: 0})
+  const was = process.env.HOME
+  process.env.HOME = home
+  t.teardown(async () => {
+    if (was === undefined) delete process.env.HOME
+    else process.env.HOME = was
+    await server.close()
+    rmSync(home, {force: true, recursive: true})
+  })
+  // A reachable cluster in ~/.kube/config, which the old fallback asked instead.
+  mkdirSync(join(home, '.kube'))
+  server.writeKubeconfig(join(home, '.kube', 'config'))
+  const base = {namespace: 'default', staticOnly: true, podA: 'a', podB: 'b'}
+  const lab = `cnidbg-no-lab-${process.pid}`
+  const err = await trace({...base, lab}).then(
+    () => undefined,
+    (e: {cnidbgCode?: string; message?: string; suggestions?: string[]}) => e,
+  )
+  t.match(err, {cnidbgCode: 'LAB_NOT_FOUND', message: `No lab named "${lab}".`})
+  t.match(err?.suggestions?.[0], `cnidbg lab up --name ${lab}`)
+  t.notMatch(err?.suggestions?.join('\n') ?? '', /--name\)/, 'the flag to pick a lab here is --lab')
 })
