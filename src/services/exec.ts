@@ -139,9 +139,27 @@ function resolveNetnsPath(netns: string): string {
         'Or let cnidbg make a throwaway one: --netns auto (add) / add --rm',
       ],
     })
-  if (!statSync(path).isFile() && !path.startsWith('/proc/'))
-    throw new UsageError(`${path} is not a network namespace file.`, {code: 'NETNS_NOT_FOUND'})
+  // Every namespace file, mounted under /run/netns or reached through /proc/PID/ns, is on the kernel's
+  // namespace filesystem; a plain file is not. Checked before any plugin runs: bridge, for one, makes
+  // its bridge on this node before it opens CNI_NETNS, and leaves it there when that open fails.
+  if (!onNsfs(path))
+    throw new UsageError(`${path} is not a network namespace.`, {
+      code: 'NETNS_NOT_FOUND',
+      suggestions: [
+        'Give a namespace `ip netns add` made (a name, or /run/netns/NAME), or /proc/PID/ns/net.',
+        'Or let cnidbg make a throwaway one: --netns auto (add) / add --rm',
+      ],
+    })
   return path
+}
+
+/** Whether `path` is a namespace file: on nsfs, as this process's own /proc/self/ns/net is. */
+function onNsfs(path: string): boolean {
+  try {
+    return statSync(path).dev === statSync('/proc/self/ns/net').dev
+  } catch {
+    return false
+  }
 }
 
 /** The sandbox that owns a `cnidbg-<id>-…` namespace, if any. */

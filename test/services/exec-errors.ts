@@ -4,7 +4,7 @@
  * /run/cnidbg/runs, no temp dir. Hanging and flooding plugins are killed.
  */
 import {randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setFlagsFromString} from 'node:v8'
 import {runInNewContext} from 'node:vm'
@@ -31,6 +31,9 @@ const gc = runInNewContext('gc') as () => void
 
 const tmp = privateTmpdir(t)
 const work = workDir(t)
+/** What a mistyped NETNS may name: a file that is no namespace. */
+const plainFile = join(work, 'plain-file')
+writeFileSync(plainFile, '')
 const bridgeConf = join(FIXTURES, 'bridge.conflist')
 const skipUpstream = haveUpstream('bridge', 'host-local') ? false : 'no upstream plugins in /usr/lib/cni'
 
@@ -105,6 +108,13 @@ const usage: Array<[string, Partial<ExecOptions>, string, RegExp]> = [
     'NETNS_NOT_FOUND',
     /\/run\/netns\/cnidbg-h2-nope does not exist/,
   ],
+  [
+    'a plain file as the netns',
+    {netns: plainFile, sandbox: true},
+    'NETNS_NOT_FOUND',
+    /plain-file is not a network namespace\.$/,
+  ],
+  ['a directory as the netns', {netns: work, sandbox: true}, 'NETNS_NOT_FOUND', /is not a network namespace\.$/],
   ['no netns at all', {}, 'MISSING_NETNS', /Give a netns path/],
   [
     'container ID starting with "-"',
