@@ -11,9 +11,35 @@ import {compareVersions, CURRENT_VERSION, isSpecVersion} from './versions.js'
  */
 
 export const DEFAULT_NETCONFPATH = '/etc/cni/net.d'
-// SPEC §1 "Configuration format" / pkg/utils: names and container IDs start alphanumeric.
+// SPEC §1 "Configuration format" and §3 "Attachment Parameters": names and container IDs start alphanumeric.
 export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 const SEMVER_RE = /^\d+\.\d+\.\d+$/
+
+/**
+ * A network name as SPEC §1 allows it. It becomes part of file names (the result cache, IPAM stores),
+ * so one that does not match is refused wherever a name comes in, not only in a config.
+ */
+export function validateNetworkName(name: string): void {
+  if (!NAME_RE.test(name))
+    throw new UsageError(
+      `Network name "${name}" is invalid: it must start with a letter or digit, then letters, digits, _ . -`,
+      {code: 'INVALID_NETWORK_NAME'},
+    )
+}
+
+/** The container ID and interface name of an attachment (SPEC §3), checked before they are used. */
+export function validateAttachment(containerId: string, ifname: string): void {
+  // SPEC §3 "Attachment Parameters" (R9): checked before any plugin runs.
+  if (!NAME_RE.test(containerId))
+    throw new UsageError(
+      `Container ID "${containerId}" is invalid: it must start with a letter or digit, then letters, digits, _ . -`,
+      {code: 'INVALID_CONTAINER_ID'},
+    )
+  if (!ifname || ifname.length > 15 || ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname))
+    throw new UsageError(`Interface name "${ifname}" is invalid: 1–15 characters, no '/', ':' or spaces.`, {
+      code: 'INVALID_IFNAME',
+    })
+}
 
 function configError(message: string, source: string, suggestions: string[] = []): UsageError {
   return new UsageError(`${source}: ${message}`, {code: 'INVALID_CONFIG', suggestions})

@@ -7,7 +7,7 @@ import {
   readCacheEntry,
   removeCacheEntry,
 } from '../runtime/cache.js'
-import {NAME_RE} from '../runtime/conf.js'
+import {validateAttachment, validateNetworkName} from '../runtime/conf.js'
 import {toCanonical} from '../runtime/result.js'
 import type {JsonObject} from '../runtime/types.js'
 
@@ -57,20 +57,12 @@ export interface CacheShowResult extends CacheRow {
 
 /**
  * The three names make one file name under results/ (libcni's layout). libcni writes entries only for
- * names that pass its own checks (SPEC §1 network name, §3 container ID and interface name), so a
- * name that does not is refused: one holding '/' or '..' would reach a file outside the cache.
+ * names that pass its checks, so a name that does not is refused: one holding '/' or '..' would reach
+ * a file outside the cache.
  */
 function checkKey(opts: {network: string; containerId: string; ifname: string}): void {
-  const bad = (what: string, value: string, rule: string) =>
-    new UsageError(`The ${what} ${JSON.stringify(value)} is invalid: ${rule}.`, {
-      code: 'INVALID_CACHE_KEY',
-      suggestions: ['List the cached attachments and their names: cnidbg cache list'],
-    })
-  if (!NAME_RE.test(opts.network)) throw bad('network name', opts.network, `it must match ${NAME_RE.source}`)
-  if (!NAME_RE.test(opts.containerId)) throw bad('container ID', opts.containerId, `it must match ${NAME_RE.source}`)
-  const i = opts.ifname
-  if (!i || i.length > 15 || i === '.' || i === '..' || /[/:\s]/.test(i))
-    throw bad('interface name', i, "1–15 characters, no '/', ':' or spaces, not . or ..")
+  validateNetworkName(opts.network)
+  validateAttachment(opts.containerId, opts.ifname)
 }
 
 function find(opts: {cacheDir?: string; network: string; containerId: string; ifname: string}): CachedAttachment {

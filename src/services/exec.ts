@@ -26,7 +26,7 @@ import {
   DEFAULT_NETCONFPATH,
   loadConfByName,
   loadConfFile,
-  NAME_RE,
+  validateAttachment,
   parseNetConf,
   selectVersion,
 } from '../runtime/conf.js'
@@ -114,19 +114,6 @@ function loadList(opts: ExecOptions): NetConfList {
       ],
     })
   return loadConfByName(opts.netconfPath ?? DEFAULT_NETCONFPATH, opts.network)
-}
-
-function validateAttachment(containerId: string, ifname: string): void {
-  // SPEC §3 "Attachment Parameters" and pkg/utils (R9): checked before any plugin runs.
-  if (!NAME_RE.test(containerId))
-    throw new UsageError(
-      `Container ID "${containerId}" is invalid: it must start with a letter or digit, then letters, digits, _ . -`,
-      {code: 'INVALID_CONTAINER_ID'},
-    )
-  if (!ifname || ifname.length > 15 || ifname === '.' || ifname === '..' || /[/:\s]/.test(ifname))
-    throw new UsageError(`Interface name "${ifname}" is invalid: 1–15 characters, no '/', ':' or spaces.`, {
-      code: 'INVALID_IFNAME',
-    })
 }
 
 function resolveNetnsPath(netns: string): string {

@@ -55,14 +55,14 @@ t.test('a name that would reach outside results/ is refused before any file is r
   writeCacheEntry(outside, entry('c3'))
   const target = join(outside, 'results', 'net1-c3-eth0')
   const fromResults = join('..', '..', 'elsewhere', 'results', 'net1')
-  for (const [key, what] of [
-    [{network: fromResults, containerId: 'c3', ifname: 'eth0'}, 'network name'],
-    [{network: 'net1', containerId: 'a/../../x', ifname: 'eth0'}, 'container ID'],
-    [{network: 'net1', containerId: 'c3', ifname: '..'}, 'interface name'],
-    [{network: 'net1', containerId: 'c3', ifname: 'a/b'}, 'interface name'],
+  for (const [key, code, what] of [
+    [{network: fromResults, containerId: 'c3', ifname: 'eth0'}, 'INVALID_NETWORK_NAME', 'Network name'],
+    [{network: 'net1', containerId: 'a/../../x', ifname: 'eth0'}, 'INVALID_CONTAINER_ID', 'Container ID'],
+    [{network: 'net1', containerId: 'c3', ifname: '..'}, 'INVALID_IFNAME', 'Interface name'],
+    [{network: 'net1', containerId: 'c3', ifname: 'a/b'}, 'INVALID_IFNAME', 'Interface name'],
   ] as const) {
     for (const op of [cacheShow, cacheRm]) {
-      t.throws(() => op({cacheDir, ...key}), cnidbgError('INVALID_CACHE_KEY', 2, new RegExp(`^The ${what} `)))
+      t.throws(() => op({cacheDir, ...key}), cnidbgError(code, 2, new RegExp(`^${what} "`)))
     }
   }
   t.ok(existsSync(target), 'the entry outside the cache is still there')
