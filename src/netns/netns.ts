@@ -16,6 +16,18 @@ export function netnsPath(name: string): string {
   return `${NETNS_DIR}/${name}`
 }
 
+/**
+ * Whether `path` is a namespace file (mounted under /run/netns, or /proc/PID/ns/…): every one is on the
+ * kernel's namespace filesystem, as our own /proc/self/ns/net is, and a plain file or directory is not.
+ */
+export function isNamespaceFile(path: string): boolean {
+  try {
+    return statSync(path).dev === statSync('/proc/self/ns/net').dev
+  } catch {
+    return false
+  }
+}
+
 /** Names `ip -batch` reads back as the one word they are (no blanks, quotes or backslashes). */
 const BATCH_SAFE_NAME = /^[A-Za-z0-9_.-]+$/
 

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {existsSync, statSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {UsageError} from '../core/errors.js'
@@ -7,6 +7,7 @@ import {
   createNetns,
   ip,
   ipJson,
+  isNamespaceFile,
   type Marker,
   NETNS_PREFIX,
   netnsPath,
@@ -129,7 +130,7 @@ function resolveNetnsPath(netns: string): string {
   // Every namespace file, mounted under /run/netns or reached through /proc/PID/ns, is on the kernel's
   // namespace filesystem; a plain file is not. Checked before any plugin runs: bridge, for one, makes
   // its bridge on this node before it opens CNI_NETNS, and leaves it there when that open fails.
-  if (!onNsfs(path))
+  if (!isNamespaceFile(path))
     throw new UsageError(`${path} is not a network namespace.`, {
       code: 'NETNS_NOT_FOUND',
       suggestions: [
@@ -138,15 +139,6 @@ function resolveNetnsPath(netns: string): string {
       ],
     })
   return path
-}
-
-/** Whether `path` is a namespace file: on nsfs, as this process's own /proc/self/ns/net is. */
-function onNsfs(path: string): boolean {
-  try {
-    return statSync(path).dev === statSync('/proc/self/ns/net').dev
-  } catch {
-    return false
-  }
 }
 
 /** The sandbox that owns a `cnidbg-<id>-…` namespace, if any. */

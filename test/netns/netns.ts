@@ -1,6 +1,7 @@
 import t from 'tap'
 
-import {existsSync, readFileSync, statSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
@@ -10,6 +11,7 @@ import {
   deleteNetnsAll,
   inOneOfNetns,
   ipJson,
+  isNamespaceFile,
   listNetns,
   netnsDirShared,
   netnsPath,
@@ -79,6 +81,25 @@ t.test('createNetns: a namespace ip knows, lo up, an existing name refused and l
   t.equal(statSync(ns.path).ino, inode, 'and the existing namespace is untouched')
   await deleteNetnsAll([name])
   t.notOk(existsSync(ns.path), 'ip netns del removes it')
+})
+
+t.test('isNamespaceFile: a namespace mounted under /run/netns or under /proc, never a plain file', async (t) => {
+  const name = `cnidbg-nsfile-${process.pid}`
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-nsfile-'))
+  t.teardown(async () => {
+    await deleteNetnsAll([name]).catch(() => {})
+    rmSync(dir, {recursive: true, force: true})
+  })
+  const ns = await createNetns(name)
+  t.ok(isNamespaceFile(ns.path), ns.path)
+  t.ok(isNamespaceFile('/proc/self/ns/net'), 'our own, through /proc')
+  t.ok(isNamespaceFile(`/proc/${process.pid}/ns/net`), 'by pid')
+  const plain = join(dir, 'plain')
+  writeFileSync(plain, '')
+  for (const p of [plain, dir, join(dir, 'missing'), '/dev/null', '/run/netns'])
+    t.notOk(isNamespaceFile(p), `${p} is not one`)
+  await deleteNetnsAll([name])
+  t.notOk(isNamespaceFile(ns.path), 'nor is the path once the namespace is deleted')
 })
 
 t.test('netnsDirShared reads /run/netns off mountinfo: a mount point of its own, shared', async (t) => {
