@@ -1,7 +1,7 @@
 // src/kernel/multi-exec.ts: jobs in namespaces from one process, their output and exit codes through a
 // private temp dir that is gone afterwards; with no usable TMPDIR, nothing runs and the machine is named.
 import {randomBytes} from 'node:crypto'
-import {readdirSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -41,9 +41,11 @@ t.test('with TMPDIR missing: the machine is named (exit 3) and no job runs', asy
   t.teardown(() => {
     process.env.TMPDIR = tmp
   })
-  await t.rejects(runJobsInNetns([{nsPath: netnsPath(name), script: 'exit 0'}]), {
+  const ran = join(tmp, 'ran')
+  await t.rejects(runJobsInNetns([{nsPath: netnsPath(name), script: 'touch "$1"', args: [ran]}]), {
     cnidbgCode: 'TMPDIR_UNUSABLE',
     oclif: {exit: 3},
     message: `Can't create a temporary directory in TMPDIR (${gone}): it does not exist.`,
   })
+  t.notOk(existsSync(ran), 'the job did not run')
 })
