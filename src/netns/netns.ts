@@ -1,6 +1,6 @@
 import {closeSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
 
-import {CommandFailed, run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
+import {CommandFailed, failureText, run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
 import {inNetnsArgv, type NetnsRef} from './enter.js'
 
 export const NETNS_DIR = '/run/netns'
@@ -72,10 +72,7 @@ export async function createNetns(name: string): Promise<Netns> {
   // A name that is not one plain file name goes to `ip`, which checks it.
   if (!netnsDirReady || !BATCH_SAFE_NAME.test(name)) {
     const r = await run('sh', ['-c', CREATE_SCRIPT, 'cnidbg-netns', name])
-    if (r.exitCode !== 0) {
-      const why = r.spawnError ?? (r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`)
-      throw new CommandFailed(`ip netns add ${name}: ${why}`, r)
-    }
+    if (r.exitCode !== 0) throw new CommandFailed(`ip netns add ${name}: ${failureText(r)}`, r)
     return {name, path: netnsPath(name)}
   }
   const path = netnsPath(name)
@@ -88,9 +85,8 @@ export async function createNetns(name: string): Promise<Netns> {
   if (r.exitCode !== 0) {
     // Not mounted (unshare failed before it could): the plain file goes, as `ip netns add` removes its own.
     // Mounted, the namespace stays for the caller's clean-up, as a failed `ip link set lo up` left it.
-    if (statSync(path, {throwIfNoEntry: false})?.dev === statSync(NETNS_DIR).dev) rmSync(path, {force: true})
-    const why = r.spawnError ?? (r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`)
-    throw new CommandFailed(`creating netns ${name}: ${why}`, r)
+    if (!isNamespaceFile(path)) rmSync(path, {force: true})
+    throw new CommandFailed(`creating netns ${name}: ${failureText(r)}`, r)
   }
   return {name, path}
 }

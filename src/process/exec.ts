@@ -121,11 +121,13 @@ export async function run(file: string, args: readonly string[], opts: RunOption
 /** `run`, but a non-zero exit becomes an Error with the command and its stderr. For tools we trust (ip, mount). */
 export async function runOk(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await run(file, args, opts)
-  if (r.exitCode !== 0) {
-    const why = r.spawnError ?? (r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode ?? r.signal}`)
-    throw new CommandFailed(`${[file, ...args].join(' ')}: ${why}`, r)
-  }
+  if (r.exitCode !== 0) throw new CommandFailed(`${[file, ...args].join(' ')}: ${failureText(r)}`, r)
   return r
+}
+
+/** What a failed run says of itself: its spawn error, else its stderr (or stdout), else how it ended. */
+export function failureText(r: RunResult): string {
+  return r.spawnError ?? (r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode ?? r.signal}`)
 }
 
 export class CommandFailed extends Error {
