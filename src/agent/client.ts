@@ -37,6 +37,7 @@ import {
   type SocketsBody,
   type Target,
 } from './api.js'
+import {parseJson} from '../core/json.js'
 
 export interface AgentClientOptions {
   /** https://HOST:PORT */
@@ -175,7 +176,7 @@ export class AgentClient {
           const text = Buffer.concat(chunks).toString('utf8')
           let parsed: unknown
           try {
-            parsed = JSON.parse(text)
+            parsed = parseJson(text)
           } catch {
             parsed = undefined
           }

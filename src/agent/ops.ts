@@ -49,6 +49,7 @@ import type {
   SocketsBody,
   Target,
 } from './api.js'
+import {parseJson} from '../core/json.js'
 
 export interface AgentOpsOptions {
   node: string
@@ -225,7 +226,7 @@ export class AgentOps {
     }
     let doc: {bgp?: BgpView | null}
     try {
-      doc = JSON.parse(text) as {bgp?: BgpView | null}
+      doc = parseJson(text) as {bgp?: BgpView | null}
     } catch {
       throw new HttpError(502, `node daemon ${url}: not JSON`)
     }

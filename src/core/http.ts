@@ -9,10 +9,12 @@
  * truncated request, a stalled one) are answered by Node's own `clientError` handling with 400, 431
  * or 408 and the connection is closed; nothing here replaces that.
  *
- * No imports outside node: (src/core is for code every other folder may use).
+ * No imports outside node: and src/core (which is for code every other folder may use).
  */
 import http from 'node:http'
 import https from 'node:https'
+
+import {parseJson as parseJsonText} from './json.js'
 
 export interface HttpLimits {
   /** Request line plus headers, in bytes (Node answers 431 beyond it). */
@@ -93,10 +95,10 @@ function tooLarge(limit: number): HttpError {
   return new HttpError(413, `request body too large: the limit is ${limit} bytes`)
 }
 
-/** JSON.parse whose failure is a 400. */
+/** JSON.parse whose failure, nesting too deep included (core/json.ts), is a 400. */
 export function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text)
+    return parseJsonText(text)
   } catch (error) {
     throw new HttpError(400, `the request body is not valid JSON: ${(error as Error).message}`)
   }

@@ -15,6 +15,7 @@ import https from 'node:https'
 import {join} from 'node:path'
 
 import type {KubeConfig} from './client.js'
+import {parseJson} from '../core/json.js'
 
 /** The signer the agents' CSRs name: no built-in signer of kube-controller-manager signs for it. */
 export const AGENT_SIGNER = 'cnidbg.dev/agent-serving'
@@ -119,7 +120,7 @@ function call(api: ApiEndpoint, method: string, path: string, body?: unknown): P
         res.on('end', () => {
           let parsed: unknown
           try {
-            parsed = JSON.parse(text)
+            parsed = parseJson(text)
           } catch {
             parsed = undefined
           }

@@ -1,5 +1,6 @@
 import {UsageError} from '../core/errors.js'
 import type {JsonObject} from './types.js'
+import {parseJson} from '../core/json.js'
 
 /** Parses CNI_ARGS-style `K=V;K2=V2` (CONVENTIONS "CNI_ARGS"). Like cnitool, empty keys or values are errors. */
 export function parseCniArgs(text: string | undefined): Array<[string, string]> {
@@ -27,7 +28,7 @@ export function parseCapArgs(text: string | undefined): JsonObject {
   if (!text) return {}
   let v: unknown
   try {
-    v = JSON.parse(text)
+    v = parseJson(text)
   } catch (error) {
     throw new UsageError(`CAP_ARGS is not valid JSON: ${(error as Error).message}`, {
       code: 'INVALID_CAP_ARGS',

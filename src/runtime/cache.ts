@@ -2,6 +2,7 @@ import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import {join} from 'node:path'
 
 import type {JsonObject} from './types.js'
+import {parseJson} from '../core/json.js'
 
 /**
  * The result cache in libcni's format and place (R28–R29), so a cache written by containerd or
@@ -93,7 +94,7 @@ function parseEntry(
 ): CachedAttachment | undefined {
   let parsed: Record<string, unknown>
   try {
-    parsed = JSON.parse(text) as Record<string, unknown>
+    parsed = parseJson(text) as Record<string, unknown>
   } catch {
     return undefined
   }

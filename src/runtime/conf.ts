@@ -4,6 +4,7 @@ import {extname, join} from 'node:path'
 import {UsageError} from '../core/errors.js'
 import type {JsonObject, NetConfList, PluginConf} from './types.js'
 import {compareVersions, CURRENT_VERSION, isSpecVersion} from './versions.js'
+import {parseJson as parseJsonText} from '../core/json.js'
 
 /**
  * Loading network configuration the way libcni does (libcni/conf.go; checklist R1–R6):
@@ -57,7 +58,7 @@ function boolFlag(raw: JsonObject, key: string, source: string): boolean {
 function parseJson(text: string, source: string): JsonObject {
   let parsed: unknown
   try {
-    parsed = JSON.parse(text)
+    parsed = parseJsonText(text)
   } catch (error) {
     throw configError(`not valid JSON (${(error as Error).message})`, source, ['Check the file with: jq . ' + source])
   }

@@ -3,12 +3,16 @@
  * one JSON object; anything else (log lines before it, a second object after it) breaks runtimes
  * (libcni's parser rejects the whole output), so we find it, report it, and still recover the object.
  */
+import {JsonTooDeepError, parseJson} from '../core/json.js'
+
 export interface SplitOutput {
   objects: unknown[]
   /** Non-whitespace text outside the JSON values. */
   noise: string
   /** Text that looks like JSON but does not parse. */
   unparsed: string
+  /** Set when a value in `unparsed` is JSON nested deeper than cnidbg reads: what core/json.ts said. */
+  unparsedTooDeep?: string
 }
 
 function endOfValue(text: string, start: number): number {
@@ -35,6 +39,7 @@ export function splitJsonOutput(stdout: string): SplitOutput {
   const objects: unknown[] = []
   let noise = ''
   let unparsed = ''
+  let unparsedTooDeep: string | undefined
   let i = 0
   while (i < stdout.length) {
     const next = stdout.indexOf('{', i)
@@ -50,11 +55,12 @@ export function splitJsonOutput(stdout: string): SplitOutput {
     }
     const chunk = stdout.slice(next, end)
     try {
-      objects.push(JSON.parse(chunk))
-    } catch {
+      objects.push(parseJson(chunk))
+    } catch (error) {
       unparsed += chunk
+      if (error instanceof JsonTooDeepError) unparsedTooDeep ??= error.message
     }
     i = end
   }
-  return {noise: noise.trim(), objects, unparsed: unparsed.trim()}
+  return {noise: noise.trim(), objects, unparsed: unparsed.trim(), ...(unparsedTooDeep ? {unparsedTooDeep} : {})}
 }

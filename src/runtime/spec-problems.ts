@@ -36,8 +36,13 @@ export function framingProblems(
     )
   if (split.objects.length > 1)
     out.push(problem('P2', 'must', `stdout has ${split.objects.length} JSON values; the spec allows exactly one`))
-  if (split.unparsed)
-    out.push(problem('P2', 'must', `stdout has malformed JSON: ${JSON.stringify(split.unparsed.slice(0, 80))}`))
+  if (split.unparsed) {
+    const text = JSON.stringify(split.unparsed.slice(0, 80))
+    // Valid JSON that cnidbg does not walk (src/core/json.ts); libcni's decoder refuses it past 10,000 levels.
+    if (split.unparsedTooDeep)
+      out.push(problem('P2', 'must', `stdout has ${split.unparsedTooDeep}, which cnidbg does not read: ${text}`))
+    else out.push(problem('P2', 'must', `stdout has malformed JSON: ${text}`))
+  }
   if (exitCode === 0 && looksLikeError)
     out.push(problem('P1', 'must', `exit code 0 but stdout is an error object (code ${firstObj?.code})`))
   if (exitCode !== 0 && exitCode !== null) {

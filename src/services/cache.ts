@@ -10,6 +10,7 @@ import {
 import {validateAttachment, validateNetworkName} from '../runtime/conf.js'
 import {toCanonical} from '../runtime/result.js'
 import type {JsonObject} from '../runtime/types.js'
+import {parseJson} from '../core/json.js'
 
 export interface CacheRow {
   network: string
@@ -86,7 +87,7 @@ export function cacheShow(opts: {
   const found = find(opts)
   let config: JsonObject | undefined
   try {
-    config = found.entry.config ? (JSON.parse(decodeConfig(found.entry.config)) as JsonObject) : undefined
+    config = found.entry.config ? (parseJson(decodeConfig(found.entry.config)) as JsonObject) : undefined
   } catch {
     config = undefined
   }

@@ -10,6 +10,7 @@ import type {BgpView, NodeAccess} from '../kernel/node-access.js'
 import {runInNetns} from '../netns/netns.js'
 import {execCmd} from './ns-commands.js'
 import type {TraceHop, TraceNode} from './types.js'
+import {parseJson} from '../core/json.js'
 
 /** What /diag's `bgp` holds (src/daemon/backends/bgp.ts BgpDiag), every field optional here. */
 export type BgpDiagView = BgpView
@@ -72,7 +73,7 @@ export async function readDaemonDiag(
   try {
     const res = await getDiag(node, base.endsWith('/diag') ? base : `${base}/diag`, token)
     if (res.status !== 200) return {error: `${node.name} /diag: HTTP ${res.status}`}
-    const doc = JSON.parse(res.body) as unknown
+    const doc = parseJson(res.body)
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return {error: `${node.name} /diag: not an object`}
     return {doc: doc as Record<string, unknown>}
   } catch (error) {

@@ -19,6 +19,7 @@ t.test('requestUrl and parseJson fail with 400', async (t) => {
   t.throws(() => requestUrl({url: 'http://[bad/x'} as http.IncomingMessage), {name: 'HttpError', status: 400})
   t.same(parseJson('{"a":1}'), {a: 1})
   t.throws(() => parseJson('{"a":'), {status: 400, message: /not valid JSON/})
+  t.throws(() => parseJson('['.repeat(20_000) + ']'.repeat(20_000)), {status: 400, message: /nested deeper than/})
 })
 
 async function serve(t: {teardown: (fn: () => unknown) => void}, handler: Parameters<typeof createBoundedServer>[0]) {

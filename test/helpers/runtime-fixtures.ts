@@ -1,6 +1,7 @@
 /**
  * The runtime test fixtures (test/fixtures-runtime): config lists for the upstream plugins and the
- * test plugins in bin/ (cnidbg-spy records calls, cnidbg-sleep hangs, cnidbg-flood floods stdout).
+ * test plugins in bin/ (cnidbg-spy records calls, cnidbg-sleep hangs, cnidbg-flood floods stdout,
+ * cnidbg-deep nests its result 20,000 levels deep).
  */
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'

@@ -64,6 +64,12 @@ t.test('cniVersions alone is enough', async (t) => {
 const bad: Array<[why: string, text: string, match: RegExp]> = [
   ['not JSON', '{"name": "x",', /not valid JSON/],
   ['a JSON array', '[1]', /must be a JSON object/],
+  [
+    // Was "Maximum call stack size exceeded", exit 70, once a walk of the value overflowed the stack.
+    'nested 20,000 levels deep',
+    `{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"bridge","x":${'['.repeat(20_000)}${']'.repeat(20_000)}}]}`,
+    /not valid JSON \(JSON nested deeper than \d+ levels\)/,
+  ],
   ['a JSON string', '"x"', /must be a JSON object/],
   ['no name', JSON.stringify({cniVersion: '1.0.0', plugins: [{type: 'bridge'}]}), /"name" is missing/],
   ['a name with a space', JSON.stringify({...bridge, name: 'my net'}), /network name "my net" is invalid/],

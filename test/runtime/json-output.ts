@@ -35,6 +35,15 @@ t.test('braces and escaped quotes inside strings do not confuse the scanner', as
   t.equal(r.noise, '')
 })
 
+t.test('an object nested deeper than cnidbg reads is unparsed, and says so', async (t) => {
+  const deep = '{"cniVersion":"1.0.0","x":' + '['.repeat(20_000) + ']'.repeat(20_000) + '}'
+  const r = splitJsonOutput(`${deep}\n`)
+  t.same(r.objects, [])
+  t.equal(r.unparsed, deep)
+  t.match(r.unparsedTooDeep, /^JSON nested deeper than \d+ levels$/)
+  t.notOk(splitJsonOutput('{"a":').unparsedTooDeep, 'malformed is not too deep')
+})
+
 t.test('a truncated object is reported as unparsed', async (t) => {
   const r = splitJsonOutput('{"cniVersion":"1.0.0","ips":[')
   t.same(r.objects, [])

@@ -18,6 +18,9 @@ t.test('framing: P2 stdout must carry exactly one JSON value', async (t) => {
   t.same(reqs(framing('ADD', 0, 'hello\n{"cniVersion":"1.0.0"}')), ['P2/must'])
   t.same(reqs(framing('ADD', 0, '{"a":1}{"b":2}')), ['P2/must'])
   t.same(reqs(framing('ADD', 0, '{"a":1} {"b":')), ['P2/must'])
+  const deep = framing('ADD', 0, '{"cniVersion":"1.0.0","x":' + '['.repeat(20_000) + ']'.repeat(20_000) + '}')
+  t.same(reqs(deep), ['P2/must', 'P33/must'], 'too deep to read: no result either')
+  t.match(deep[0]?.message, /^stdout has JSON nested deeper than \d+ levels, which cnidbg does not read: "\{/)
 })
 
 t.test('framing: P1 exit code and stdout must agree', async (t) => {

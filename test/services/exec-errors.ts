@@ -225,6 +225,23 @@ t.test('a plugin printing 100 MB is cut off with a clear error; memory stays bou
   }),
 )
 
+t.test('a result nested 20,000 levels deep is a P2 problem of the plugin, not a crash of cnidbg; nothing left', (t) =>
+  leavesNothing(t, async () => {
+    const conf = writeConf(work, 'deep.conflist', {cniVersion: '1.0.0', name: 'deep', plugins: [{type: 'cnidbg-deep'}]})
+    // Was RangeError "Maximum call stack size exceeded" (exit 70) from encoding the result for the cache.
+    const r = await execAdd(execOpts(conf, {rm: true}))
+    t.equal(r.invocations[0]?.exitCode, 0)
+    t.match(r.problems, [
+      {plugin: 'cnidbg-deep', requirement: 'P2', severity: 'must', message: /nested deeper than \d+ levels/},
+    ])
+    t.ok(
+      r.problems.some((p) => p.requirement === 'P33' && /printed no result/.test(p.message)),
+      'P33: no result',
+    )
+    t.doesNotThrow(() => JSON.stringify(r), 'the outcome can be printed with --json')
+  }),
+)
+
 t.test('--netns auto without a sandbox: the namespace is kept until del (spies only: nothing touches the host)', (t) =>
   leavesNothing(t, async () => {
     const log = join(work, 'auto.log')

@@ -23,6 +23,7 @@ import {
   type SpyVerb,
 } from './control.js'
 import {convertResult, ipamResult} from './convert.js'
+import {parseJson} from '../../core/json.js'
 
 export interface SpyInput {
   env: Record<string, string | undefined>
@@ -42,7 +43,7 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 
 function parseObject(text: string): Obj | null {
   try {
-    const v: unknown = JSON.parse(text)
+    const v: unknown = parseJson(text)
     return isObj(v) ? v : null
   } catch {
     return null

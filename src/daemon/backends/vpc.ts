@@ -33,6 +33,7 @@ import type {
   PlanContext,
   Programmer,
 } from './backend.js'
+import {parseJson} from '../../core/json.js'
 
 /** The route table's entries in the router's kernel carry this proto (the lab's router; names.ts). */
 export const VPC_ROUTE_PROTO = 206
@@ -108,7 +109,7 @@ export class VpcRouteClient {
     const text = await res.text()
     let json: unknown
     try {
-      json = text ? JSON.parse(text) : undefined
+      json = text ? parseJson(text) : undefined
     } catch {
       json = undefined
     }

@@ -26,6 +26,7 @@ import {
   requestUrl,
   statusOf,
 } from '../../core/http.js'
+import {parseJson as parseJsonText} from '../../core/json.js'
 
 import {
   apiGroup,
@@ -246,7 +247,7 @@ function sendError(res: http.ServerResponse, e: unknown): void {
 
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text)
+    return parseJsonText(text)
   } catch (e) {
     throw badRequest(`the body of the request could not be decoded as JSON: ${(e as Error).message}`)
   }

@@ -138,6 +138,17 @@ t.test('spec violations are warnings naming the requirement', {skip}, async (t) 
   t.match(stripAnsi(h.stderr), /^Warning: cnidbg-spy: stdout has text outside the JSON object.*\[P2, MUST\]$/m)
 })
 
+t.test('a result nested 20,000 levels deep is a warning, not "This is a bug in cnidbg"', async (t) => {
+  const conf = writeConf(work, 'deep.conflist', {cniVersion: '1.0.0', name: 'deep', plugins: [{type: 'cnidbg-deep'}]})
+  // Was exit 70, INTERNAL, "Maximum call stack size exceeded", from writing the result to the cache.
+  const j = await add(['--conf', conf, '--cni-path', cniPath, 'auto', '--sandbox', '--rm', '--json'])
+  t.equal(j.exitCode, 0, j.stderr)
+  const env = JSON.parse(j.stdout) as Envelope
+  t.match(env.warnings, [
+    /^cnidbg-deep: stdout has JSON nested deeper than \d+ levels, which cnidbg does not read: .*\[P2, MUST\]$/,
+  ])
+})
+
 t.test('a failing plugin: exit 1, rollback shown, envelope status 1', {skip}, async (t) => {
   const base = fixtureConf('bridge.conflist')
   const conf = writeConf(work, 'fail.conflist', {

@@ -43,6 +43,24 @@ t.test('invalid JSON and an oversized body are 400 and 413 Statuses', async (t) 
   t.match(statusOf(big.text), {code: 413, reason: 'RequestEntityTooLarge'})
 })
 
+t.test('a body nested deeper than cnidbg reads is a 400, not a 500 from an overflowed stack', async (t) => {
+  const {target} = await started(t, {maxBody: 200_000})
+  const deep = (body: string, method = 'POST', path = PODS, type = 'application/json') =>
+    raw(
+      target,
+      `${method} ${path} HTTP/1.1\r\nHost: localhost\r\n${AUTH}Content-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  const levels = '['.repeat(20_000) + ']'.repeat(20_000)
+  const created = await deep(JSON.stringify({metadata: {name: 'deep'}}).replace(/}$/, `,"x":${levels}}`))
+  t.equal(created.status, 400)
+  t.match(statusOf(created.text), {code: 400, reason: 'BadRequest', message: /nested deeper than \d+ levels/})
+  for (const type of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
+    const patched = await deep(`{"spec":${levels}}`, 'PATCH', `${PODS}/deep`, type)
+    t.equal(patched.status, 400, type)
+  }
+  t.equal((await good(target, PODS, AUTH)).status, 200, 'the next request is served')
+})
+
 t.test('every malformed request gets a 4xx and the next request is served', async (t) => {
   const {target, logged} = await started(t)
   for (const c of hostileCases(PODS, PODS, AUTH)) {
