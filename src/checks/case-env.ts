@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs'
 import {basename, resolve} from 'node:path'
 
 import {shellQuote, shellWord} from '../core/quote.js'
+import {capText} from '../core/text.js'
 import {DhcpNet} from './dhcp-net.js'
 import {CaseServer, type ServerReport} from './plugin-server.js'
 import type {Evidence, PluginRole} from './types.js'
@@ -55,6 +56,15 @@ export interface CaseSetup {
   /** cnidbg-ref's served mode: the case's sandbox host runs its own plugin server (plugin-server.ts). */
   served?: boolean
 }
+
+/** The largest single argument Linux passes to a program (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
+const MAX_ARG_BYTES = 128 * 1024
+/** The diff lines evidence keeps: a result with 100,000 addresses makes as many lines. */
+const MAX_DIFF_LINES = 100
+const capLines = (lines: string[]): string[] =>
+  lines.length > MAX_DIFF_LINES
+    ? [...lines.slice(0, MAX_DIFF_LINES), `…[${lines.length - MAX_DIFF_LINES} more lines cut]`]
+    : lines
 
 /**
  * Everything one conformance case needs, over its own sandboxed host and container namespaces
@@ -358,7 +368,7 @@ export class CaseEnv {
 
   /** Evidence from the invocations so far (bounded), plus every plugin call of the case by hand. */
   evidence(extra: Evidence = {}, lastN = 4): Evidence {
-    const cap = (s: string) => (s.length > 2000 ? s.slice(0, 2000) + '…' : s)
+    const cap = (s: string) => capText(s, 2000)
     return {
       byHand: this.byHand(),
       invocations: this.invocations.slice(-lastN).map((o) => ({
@@ -369,6 +379,9 @@ export class CaseEnv {
         verb: o.invocation.verb,
       })),
       ...extra,
+      ...(extra.expected === undefined ? {} : {expected: cap(extra.expected)}),
+      ...(extra.observed === undefined ? {} : {observed: cap(extra.observed)}),
+      ...(extra.diff === undefined ? {} : {diff: capLines(extra.diff.map(cap))}),
     }
   }
 
@@ -395,6 +408,9 @@ export class CaseEnv {
       const env = Object.entries(inv.env)
         .filter(([k]) => !(mapped !== undefined && k === 'CNI_NETNS'))
         .map(([k, v]) => `--env ${shellWord(`${k}=${v}`)}`)
+      // Linux takes no single argument over 128 KiB (MAX_ARG_STRLEN): a longer stdin can't be typed as one.
+      if (Buffer.byteLength(inv.stdin) > MAX_ARG_BYTES)
+        return `# call ${i + 1} (${inv.verb}): its stdin is ${Buffer.byteLength(inv.stdin)} bytes, more than one command-line argument may hold; the reproduce line above makes it`
       return [
         'cnidbg exec invoke',
         shellWord(resolve(inv.path)),

@@ -2,9 +2,10 @@ import {EventEmitter} from 'node:events'
 
 import {departureFoundBy} from '../checks/departures.js'
 import {allChecks} from '../checks/index.js'
-import {type Check, type CheckOutcome, skip} from '../checks/check.js'
+import {type Check, type CheckOutcome, MAX_MESSAGE, skip} from '../checks/check.js'
 import type {CheckResult, ConformanceReport, PluginRole, Profile, RunEvents, Severity} from '../checks/types.js'
 import {EnvironmentError, UsageError} from '../core/errors.js'
+import {capText} from '../core/text.js'
 import {requireEnvironment} from '../netns/index.js'
 import {loadConfFile, selectVersion} from '../runtime/conf.js'
 import {findPlugin} from '../runtime/find.js'
@@ -328,7 +329,7 @@ export async function runConformance(
       durationMs: Math.round(performance.now() - t0),
       evidence: 'evidence' in outcome ? outcome.evidence : undefined,
       id: check.id,
-      message: outcome.message ?? '',
+      message: capText(outcome.message ?? '', MAX_MESSAGE),
       plugin: base.plugins[about]!.type,
       ...(about < subject ? {context: true} : {}),
       requirements: check.requirements,

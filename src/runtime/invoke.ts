@@ -1,5 +1,6 @@
 import {basename} from 'node:path'
 
+import {capText} from '../core/text.js'
 import {DEFAULT_MAX_OUTPUT, run, type RunOptions, type RunResult} from '../process/exec.js'
 import {splitJsonOutput} from './json-output.js'
 import {errorProblems, framingProblems, type SpecProblem} from './spec-problems.js'
@@ -69,8 +70,7 @@ const tail = (s: string, n = 300): string => (s.length > n ? '…' + s.slice(-n)
 
 /** What is kept of a flooded stream: its start, so --json and --verbose don't carry megabytes of garbage. */
 const FLOOD_KEEP = 4096
-const clip = (s: string): string =>
-  s.length > FLOOD_KEEP ? `${s.slice(0, FLOOD_KEEP)}…[${s.length - FLOOD_KEEP} more characters cut]` : s
+const clip = (s: string): string => capText(s, FLOOD_KEEP)
 
 /** Runs one plugin verb (SPEC §2) and classifies what it did. Never throws for plugin misbehaviour. */
 export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> {

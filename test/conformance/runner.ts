@@ -3,7 +3,9 @@ import t from 'tap'
 import type {Check} from '../../src/checks/check.js'
 import {allChecks} from '../../src/checks/index.js'
 import {reproduceLine, type ReproduceRun} from '../../src/conformance/reproduce.js'
-import {decide, selectChecks} from '../../src/conformance/runner.js'
+import {decide, runConformance, selectChecks} from '../../src/conformance/runner.js'
+import {privateTmpdir} from '../helpers/machine.js'
+import {CNI_PATH, workDir, writeConf} from '../helpers/runtime-fixtures.js'
 
 const base: Check = {
   id: 'x.y',
@@ -107,5 +109,34 @@ t.test('reproduceLine: the suite again, that check at that version, as sandboxed
     reproduceLine({...run, role: 'interface', served: true}, {id: 'x.y', status: 'fail', version: '1.0.0'}),
     / --role interface --cni-path \S+ --served$/,
     'served mode: the check again, served',
+  )
+})
+
+t.test('a result with 3,300 problems: a message of 4,000 characters, evidence cut, no unrunnable line', async (t) => {
+  privateTmpdir(t)
+  // cnidbg-wide's addresses all name an interface its result lacks, and its result, as the DEL's
+  // prevResult, is over the 128 KiB a command-line argument may hold. The message was 190 kB.
+  const conf = writeConf(workDir(t), 'wide.conf', {cniVersion: '1.0.0', name: 'wide', type: 'cnidbg-wide'})
+  const report = await runConformance({
+    cniPath: CNI_PATH,
+    conf,
+    host: false,
+    only: ['add.result-schema'],
+    parallel: 1,
+    profile: 'default',
+    strict: false,
+    timeoutSeconds: 30,
+  })
+  const [check] = report.checks
+  t.equal(check?.status, 'fail')
+  t.ok(check!.message.length < 4100, `message of ${check!.message.length} characters`)
+  t.match(check!.message, /P\d+: ips\[0\]\.interface 7 is out of range .*…\[\d+ more characters cut\]$/)
+  t.match(check!.evidence?.observed, /…\[\d+ more characters cut\]$/)
+  t.ok(check!.evidence!.observed!.length < 2100, 'observed is cut')
+  const byHand = check!.evidence?.byHand ?? []
+  t.match(byHand.at(-1), /^# call 2 \(DEL\): its stdin is \d+ bytes, more than one command-line argument may hold/)
+  t.ok(
+    byHand.every((l) => Buffer.byteLength(l) < 128 * 1024),
+    'every line by hand fits in one command-line argument',
   )
 })
