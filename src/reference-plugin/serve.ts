@@ -18,7 +18,7 @@ import type * as NetModule from 'node:net'
 import {liteRun} from '../process/lite-exec.js'
 import {startTime} from './ipam/lock.js'
 import {refPlugin} from './plugin-ref.js'
-import {openOwnDir, readBounded, writeNew} from './safe-fs.js'
+import {openOwnDir, readBounded, writeNew} from '../process/safe-fs.js'
 import {runPlugin} from './skel.js'
 import {holdPoint} from './test-hold.js'
 

@@ -1,14 +1,22 @@
-import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {JsonObject} from './types.js'
 import {parseJson} from '../core/json.js'
+import {readBounded} from '../process/safe-fs.js'
 
 /**
  * The result cache in libcni's format and place (R28–R29), so a cache written by containerd or
  * CRI-O on a live node is readable here, and ours is readable by them.
  */
 export const DEFAULT_CACHE_DIR = '/var/lib/cni'
+
+/**
+ * The largest cache file read. An entry is a config and a result (cnidbg keeps at most 16 MiB of a
+ * plugin's output); anything bigger, like a FIFO or a symlink in results/, is not libcni's and is
+ * skipped, so `cache list` neither reads without end nor blocks on it (src/process/safe-fs.ts).
+ */
+const MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
 export interface CacheEntry {
   kind: 'cniCacheV1'
@@ -138,7 +146,7 @@ export function readCacheEntry(
   const file = cachePath(cacheDir, network, containerId, ifname)
   let text: string
   try {
-    text = readFileSync(file, 'utf8')
+    text = readBounded(file, MAX_ENTRY_BYTES)
   } catch {
     return undefined
   }
@@ -164,7 +172,7 @@ export function listCacheEntries(cacheDir: string, network?: string): CachedAtta
     const file = join(resultsDir(cacheDir), f)
     let text: string
     try {
-      text = readFileSync(file, 'utf8')
+      text = readBounded(file, MAX_ENTRY_BYTES)
     } catch {
       continue
     }

@@ -2,7 +2,7 @@ import {closeSync, linkSync, mkdirSync, readdirSync, renameSync, unlinkSync} fro
 
 import {CniError, CODE} from '../errors.js'
 import {parseIP} from '../../core/ip.js'
-import {openOwnDir, readBounded, writeNew} from '../safe-fs.js'
+import {openOwnDir, readBounded, writeNew} from '../../process/safe-fs.js'
 import type {Attachment} from '../types.js'
 import {acquireLock} from './lock.js'
 import type {Reservation, Store} from './store.js'
@@ -34,7 +34,7 @@ function alive(pid: number): boolean {
  * The network directory is opened once (O_NOFOLLOW, and it must be ours and writable by no one else)
  * and every file is reached through that open directory (/proc/self/fd/N/<name>), so a symlink planted
  * at the directory, or the directory swapped for one later, cannot send a root write or unlink
- * elsewhere; files in it are read with O_NOFOLLOW and created with O_EXCL (safe-fs.ts).
+ * elsewhere; files in it are read with O_NOFOLLOW and created with O_EXCL (src/process/safe-fs.ts).
  */
 export class DiskStore implements Store {
   private scratchPath?: string

@@ -1,7 +1,7 @@
 import {linkSync, readFileSync, renameSync, unlinkSync} from 'node:fs'
 
 import {CniError, CODE} from '../errors.js'
-import {readBounded, writeNew} from '../safe-fs.js'
+import {readBounded, writeNew} from '../../process/safe-fs.js'
 
 /**
  * A lock file whose holder can die: `<path>` holds "<pid> <start time>", created with link(2) so it

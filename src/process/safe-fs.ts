@@ -2,7 +2,7 @@ import {closeSync, constants, fstatSync, openSync, readSync, writeSync} from 'no
 
 /**
  * File access for directories another local user may have planted something in (the IPAM store, the
- * plugin server's directory). The plugin runs as root, so following a planted symlink would make it
+ * plugin server's directory, a result cache dir given to `cnidbg cache`). The plugin runs as root, so following a planted symlink would make it
  * read, write or truncate any file on the node, and opening a planted FIFO would block it for good:
  * nothing here follows a symlink in the last component (O_NOFOLLOW), blocks in open(2) (O_NONBLOCK),
  * reads without a bound, or writes into a file it did not just create (O_EXCL).
