@@ -18,7 +18,6 @@ function fsError(code: string, message: string, path: string): NodeJS.ErrnoExcep
 /**
  * Reads a regular file of at most `max` bytes. A symlink (ELOOP), a FIFO or any other non-regular file
  * (EFTYPE), a file owned by someone other than `owner` (EPERM) and a longer file (EFBIG) are refused.
- * Sizes are not trusted (a /proc file says 0): it reads until end-of-file or the bound.
  */
 export function readBounded(path: string, max: number, owner?: number): string {
   const fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
@@ -26,21 +25,44 @@ export function readBounded(path: string, max: number, owner?: number): string {
     const st = fstatSync(fd)
     if (!st.isFile()) throw fsError('EFTYPE', 'not a regular file', path)
     if (owner !== undefined && st.uid !== owner) throw fsError('EPERM', `owned by uid ${st.uid}`, path)
-    let buf = Buffer.alloc(Math.min(max + 1, Math.max(st.size + 1, 4096)))
-    let n = 0
-    for (;;) {
-      if (n === buf.length) {
-        if (n > max) throw fsError('EFBIG', `longer than ${max} bytes`, path)
-        const bigger = Buffer.alloc(Math.min(max + 1, buf.length * 2))
-        buf.copy(bigger)
-        buf = bigger
-      }
-      const got = readSync(fd, buf, n, buf.length - n, null)
-      if (got === 0) return buf.toString('utf8', 0, n)
-      n += got
-    }
+    return readFd(fd, st.size, max, path)
   } finally {
     closeSync(fd)
+  }
+}
+
+/**
+ * Reads a file a person named or a config dir lists, of at most `max` bytes. Symlinks are followed (a
+ * ConfigMap volume's files are symlinks), but only a regular file is read, or with `pipe` a FIFO (what
+ * a shell's `<(…)` passes), never a device such as /dev/zero; without `pipe` a FIFO is refused without
+ * blocking in open(2), where no signal handler runs (EFTYPE). Longer than `max` is EFBIG.
+ */
+export function readFileBounded(path: string, max: number, opts: {pipe?: boolean} = {}): string {
+  const fd = openSync(path, O_RDONLY | (opts.pipe ? 0 : O_NONBLOCK))
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile() && !(opts.pipe && st.isFIFO()))
+      throw fsError('EFTYPE', opts.pipe ? 'not a regular file or a pipe' : 'not a regular file', path)
+    return readFd(fd, st.size, max, path)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Reads `fd` to its end, at most `max` bytes (its size is a hint only: a /proc file says 0). */
+function readFd(fd: number, size: number, max: number, path: string): string {
+  let buf = Buffer.alloc(Math.min(max + 1, Math.max(size + 1, 4096)))
+  let n = 0
+  for (;;) {
+    if (n === buf.length) {
+      if (n > max) throw fsError('EFBIG', `longer than ${max} bytes`, path)
+      const bigger = Buffer.alloc(Math.min(max + 1, buf.length * 2))
+      buf.copy(bigger)
+      buf = bigger
+    }
+    const got = readSync(fd, buf, n, buf.length - n, null)
+    if (got === 0) return buf.toString('utf8', 0, n)
+    n += got
   }
 }
 

@@ -1,10 +1,11 @@
-import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {readdirSync, statSync} from 'node:fs'
 import {extname, join} from 'node:path'
 
 import {UsageError} from '../core/errors.js'
 import type {JsonObject, NetConfList, PluginConf} from './types.js'
 import {compareVersions, CURRENT_VERSION, isSpecVersion} from './versions.js'
 import {parseJson as parseJsonText} from '../core/json.js'
+import {readFileBounded} from '../process/safe-fs.js'
 
 /**
  * Loading network configuration the way libcni does (libcni/conf.go; checklist R1–R6):
@@ -127,20 +128,28 @@ export function parseNetConf(text: string, source: string): NetConfList {
   }
 }
 
-export function loadConfFile(path: string): NetConfList {
-  let text: string
+/** The largest config read, as from stdin (src/cli/stdin.ts). */
+const MAX_CONF_BYTES = 64 * 1024 * 1024
+
+/**
+ * A config file: the one the user named (`pipe`: a shell's `<(…)` works), or one a config dir lists,
+ * where a FIFO or a device is skipped without blocking or reading without end (src/process/safe-fs.ts).
+ */
+function readConf(path: string, pipe: boolean): string {
   try {
-    text = readFileSync(path, 'utf8')
+    return readFileBounded(path, MAX_CONF_BYTES, {pipe})
   } catch (error) {
-    throw new UsageError(
-      `Can't read config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-      {
-        code: 'CONFIG_NOT_FOUND',
-        suggestions: ['Check the path, or load by network name from a config dir (NETCONFPATH).'],
-      },
-    )
+    const e = error as NodeJS.ErrnoException
+    const why = e.code === 'EFTYPE' || e.code === 'EFBIG' ? e.message.replace(/^\w+: |, '.*'$/g, '') : e.code
+    throw new UsageError(`Can't read config ${path}: ${why ?? e.message}`, {
+      code: 'CONFIG_NOT_FOUND',
+      suggestions: ['Check the path, or load by network name from a config dir (NETCONFPATH).'],
+    })
   }
-  return parseNetConf(text, path)
+}
+
+export function loadConfFile(path: string, opts: {listed?: boolean} = {}): NetConfList {
+  return parseNetConf(readConf(path, !opts.listed), path)
 }
 
 function configFiles(dir: string, exts: string[]): string[] {
@@ -162,7 +171,7 @@ function aggregatedPlugins(dir: string, name: string): PluginConf[] {
   } catch {
     return []
   }
-  return configFiles(sub, ['.conf']).map((f, i) => validatePlugin(parseJson(readFileSync(f, 'utf8'), f), i, f))
+  return configFiles(sub, ['.conf']).map((f, i) => validatePlugin(parseJson(readConf(f, false), f), i, f))
 }
 
 /**
@@ -175,7 +184,7 @@ export function loadConfByName(dir: string, name: string): NetConfList {
   for (const file of candidates) {
     let list: NetConfList
     try {
-      list = loadConfFile(file)
+      list = loadConfFile(file, {listed: true})
     } catch {
       continue // libcni skips files it can't parse while searching by name
     }
@@ -185,7 +194,7 @@ export function loadConfByName(dir: string, name: string): NetConfList {
   }
   const known = candidates.flatMap((f) => {
     try {
-      return [loadConfFile(f).name]
+      return [loadConfFile(f, {listed: true}).name]
     } catch {
       return []
     }

@@ -3,8 +3,8 @@
  * people get a summary, errors are one line with the documented exit code. Plus a smoke test of the
  * built CLI as a subprocess.
  */
-import {spawn} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
+import {existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -325,6 +325,36 @@ t.test('smoke: the built CLI exits 2 on bad config, with and without --json', {s
   t.match(stripAnsi(h.stderr), /^Error: .*not valid JSON/)
   t.notMatch(h.stderr, /\n\s+at /)
 })
+
+t.test(
+  'a FIFO or a device among the configs: skipped when searching by name, refused as --conf (built CLI)',
+  {skip: noDist},
+  async (t) => {
+    const dir = join(work, 'net.d')
+    mkdirSync(dir)
+    execFileSync('mkfifo', [join(dir, 'a.conflist')])
+    symlinkSync('/dev/zero', join(dir, 'b.conflist'))
+    writeFileSync(
+      join(dir, 'c.conflist'),
+      JSON.stringify({cniVersion: '1.0.0', name: 'mynet', plugins: [spy('', 'ok')]}),
+    )
+    // The timeouts only keep a regression from holding the suite: the FIFO used to block open(2) for good.
+    const found = await run(
+      'node',
+      [bin, 'exec', 'add', 'mynet', '--netconf-path', dir, '--cni-path', cniPath, '--rm', '--json'],
+      {timeoutMs: 60_000},
+    )
+    t.equal(found.timedOut, false, 'the search did not block on the FIFO')
+    t.equal(found.exitCode, 0, found.stderr)
+    t.match(JSON.parse(found.stdout), {result: {ok: true}, status: 0})
+    const zero = await run('node', [bin, 'exec', 'add', '--conf', '/dev/zero', '--rm', '--json'], {timeoutMs: 60_000})
+    t.equal(zero.timedOut, false, '/dev/zero is not read without end')
+    t.match(JSON.parse(zero.stdout), {
+      error: {code: 'CONFIG_NOT_FOUND', message: "Can't read config /dev/zero: not a regular file or a pipe"},
+      status: 2,
+    })
+  },
+)
 
 /** Runs the built CLI with `input` on stdin (closed at once). */
 const piped = (argv: string[], input: string | Buffer) =>
