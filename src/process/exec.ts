@@ -17,6 +17,11 @@ export interface RunResult {
   timedOut: boolean
   /** Killed because stdout or stderr went past `maxOutputBytes`. */
   outputLimitExceeded: boolean
+  /**
+   * It exited, but a process outside its group (one that called setsid) kept stdout or stderr open,
+   * so the output was read only until then (STRAGGLER_MS after the exit).
+   */
+  outputHeldOpen?: boolean
   /** Could not be started at all (ENOENT, EACCES…). */
   spawnError?: string
   durationMs: number
@@ -47,6 +52,9 @@ function capture(stream: NodeJS.ReadableStream, max: number, onOver: () => void)
   })
   return () => Buffer.concat(chunks).toString('utf8')
 }
+
+/** How long after a program's exit its group is killed, and again until its pipes are let go. */
+const STRAGGLER_MS = 1000
 
 /**
  * Runs a program and captures its output, bounded in time and memory. This and lite-exec.ts are the
@@ -85,10 +93,20 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   // The program may exit without reading its stdin: a write error on the pipe is not ours to report.
   child.stdin.on('error', () => {})
   child.stdin.end(opts.input ?? '')
-  // A plugin that exits while a forked child still holds its stdout would otherwise keep us waiting.
+  // A plugin that exits while a forked child still holds its stdout would otherwise keep us waiting
+  // for the pipe's end: a second after the exit its group is killed. A process that left the group
+  // (setsid) outlives that, so a second later the pipes are let go, and the result says so.
   let straggler: NodeJS.Timeout | undefined
+  let heldOpen = false
   child.on('exit', () => {
-    straggler = setTimeout(() => killGroup(pid), 1000)
+    straggler = setTimeout(() => {
+      killGroup(pid)
+      straggler = setTimeout(() => {
+        heldOpen = true
+        child.stdout.destroy()
+        child.stderr.destroy()
+      }, STRAGGLER_MS)
+    }, STRAGGLER_MS)
   })
   try {
     const [exitCode, signal] = await new Promise<[number | null, string | null]>((resolve) => {
@@ -108,6 +126,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
       stderr: stderr(),
       timedOut,
       outputLimitExceeded: limitHit,
+      ...(heldOpen ? {outputHeldOpen: true} : {}),
       spawnError: pid === undefined ? (spawnError ?? `cannot start ${file}`) : undefined,
       durationMs: performance.now() - started,
     }

@@ -120,6 +120,13 @@ export async function invokePlugin(opts: InvokeOptions): Promise<PluginOutcome> 
   if (r.spawnError) return {failure: `can't run ${opts.path}: ${r.spawnError}`, invocation, ok: false, problems: []}
   const split = splitJsonOutput(r.stdout)
   const problems = framingProblems(opts.verb, r.exitCode, split, r.stderr)
+  if (r.outputHeldOpen)
+    problems.push({
+      // A runtime reads stdout to its end (libcni does, through Go's exec), so it would wait as long.
+      message: `${opts.verb} exited, but a process it left outside its process group kept stdout or stderr open; a runtime reading to the end of the output waits for that process`,
+      requirement: 'P2',
+      severity: 'should',
+    })
   const value = split.objects[0]
   if (r.exitCode === 0) {
     const obj = value as Record<string, unknown> | undefined

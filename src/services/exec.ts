@@ -330,7 +330,7 @@ export function execDel(opts: ExecOptions): Promise<ExecResult> {
       const result: ExecResult = {...summarize(out), verb: 'del'}
       if (out.ok) {
         if (sb) {
-          await sb.dispose({stopProcesses: true})
+          await sb.dispose()
           result.removed = true
         } else {
           const owner = readMarkers().find((m) => m.netns.some((n) => netnsPath(n) === rt.netns))
@@ -488,6 +488,6 @@ export async function execInvoke(opts: InvokeOptions): Promise<ExecResult> {
       verb: 'invoke',
     }
   } finally {
-    if (opts.rm) await sb.dispose({stopProcesses: true})
+    if (opts.rm) await sb.dispose()
   }
 }

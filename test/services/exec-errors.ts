@@ -242,6 +242,30 @@ t.test('a result nested 20,000 levels deep is a P2 problem of the plugin, not a 
   }),
 )
 
+t.test('a process the plugin left holding its output: ADD returns, says so, and the sandbox stops it', (t) =>
+  leavesNothing(t, async () => {
+    const pidFile = join(work, 'escaper.pid')
+    process.env.CNIDBG_TEST_PIDFILE = pidFile
+    t.teardown(() => {
+      delete process.env.CNIDBG_TEST_PIDFILE
+    })
+    const conf = writeConf(work, 'escaper.conflist', {
+      cniVersion: '1.0.0',
+      name: 'esc',
+      plugins: [{type: 'cnidbg-escaper'}],
+    })
+    // It used to wait for the end of the output for as long as that process ran (60 s), past any timeout.
+    const r = await execAdd(execOpts(conf, {netns: 'auto', rm: true, sandbox: true, timeoutSeconds: 30}))
+    t.equal(r.ok, true, r.failure ?? 'ADD ok')
+    t.match(r.problems, [
+      {plugin: 'cnidbg-escaper', requirement: 'P2', severity: 'should', message: /kept stdout or stderr open/},
+    ])
+    const pid = Number(readFileSync(pidFile, 'utf8'))
+    t.ok(pid > 0, `the plugin left process ${pid}`)
+    t.ok(await eventually(() => !alive(pid)), `process ${pid} was stopped with the sandbox`)
+  }),
+)
+
 t.test('--netns auto without a sandbox: the namespace is kept until del (spies only: nothing touches the host)', (t) =>
   leavesNothing(t, async () => {
     const log = join(work, 'auto.log')
