@@ -167,8 +167,21 @@ export function litePiped(file: string, args: readonly string[], opts: PipedOpti
     c.on('error', (e) => {
       spawnError = e.message
     })
+    // A delegate that exits while a process it left outside its group (setsid) holds an output would
+    // keep us waiting for the pipe's end, past any timeout: a second after the exit its group is
+    // killed, and a second later the pipes are let go, as exec.ts does.
+    let straggler: NodeJS.Timeout | undefined
+    c.on('exit', () => {
+      straggler = setTimeout(() => {
+        killGroup(c.pid)
+        straggler = setTimeout(() => {
+          for (const s of c.stdio) s?.destroy()
+        }, 1000)
+      }, 1000)
+    })
     c.on('close', (code, signal) => {
       if (timer) clearTimeout(timer)
+      if (straggler) clearTimeout(straggler)
       const outputs: Record<number, string> = {}
       for (const fd of opts.outputs) outputs[fd] = Buffer.concat(chunks[fd] ?? []).toString('utf8')
       closed = true

@@ -124,6 +124,20 @@ t.test('a child that exits while its background child holds stdout does not hang
   t.equal(r.stdout, 'started\n')
 })
 
+t.test('a background child in a session of its own (setsid) holding stdout: let go, and said so', async (t) => {
+  // The group kill after the exit misses it; we used to wait for the pipe's end for as long as it ran.
+  const r = await run('sh', ['-c', 'setsid sleep 60 & echo $!'], {timeoutMs: 30_000})
+  const pid = Number(r.stdout.trim())
+  t.teardown(() => {
+    if (pid > 0) process.kill(pid, 'SIGKILL')
+  })
+  t.equal(r.exitCode, 0)
+  t.equal(r.outputHeldOpen, true)
+  t.ok(alive(pid), `run returned while process ${pid}, which held the pipe, still ran`)
+  const plain = await run('sh', ['-c', 'echo done'])
+  t.equal(plain.outputHeldOpen, undefined, 'not said of a program that closed its output')
+})
+
 t.test('runUntilReady: onReady runs while the program does, then the program is let go', async (t) => {
   let seen = ''
   const pid = await runUntilReady('sh', ['-c', 'echo ready && read -r _'], (pid) => {
