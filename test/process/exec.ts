@@ -124,7 +124,7 @@ t.test('a child that exits while its background child holds stdout does not hang
   t.equal(r.stdout, 'started\n')
 })
 
-t.test('a background child in a session of its own (setsid) holding stdout: let go, and said so', async (t) => {
+t.test('a background child in its own session (setsid) holding stdout: let go, and said so', async (t) => {
   // The group kill after the exit misses it; we used to wait for the pipe's end for as long as it ran.
   const r = await run('sh', ['-c', 'setsid sleep 60 & echo $!'], {timeoutMs: 30_000})
   const pid = Number(r.stdout.trim())
