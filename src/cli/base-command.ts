@@ -4,6 +4,7 @@ import chalk from 'chalk'
 import {envelope, type Envelope} from '../core/envelope.js'
 import {CnidbgError, UsageError} from '../core/errors.js'
 import {EXIT, EXIT_CODE_HELP} from '../core/exit-codes.js'
+import {visible} from '../core/text.js'
 import {installSignalCleanup} from '../process/cleanup.js'
 
 export type {Envelope} from '../core/envelope.js'
@@ -149,7 +150,8 @@ export abstract class BaseCommand<T> extends Command {
     if (!isKnown || this.argv.includes('--debug')) {
       this.logToStderr(chalk.red(err.stack ?? String(err)))
     } else {
-      this.logToStderr(`${chalk.red('Error:')} ${err.message}`)
+      // A message may quote what a plugin or a file said: its control characters must not reach the terminal.
+      this.logToStderr(`${chalk.red('Error:')} ${visible(err.message)}`)
     }
     const suggestions = (err as {suggestions?: string[]}).suggestions ?? []
     for (const s of suggestions) this.logToStderr(`  ${chalk.dim('→')} ${s}`)
@@ -165,7 +167,7 @@ export abstract class BaseCommand<T> extends Command {
   /** Records a warning: printed at once on stderr for people, and collected into the envelope. */
   protected addWarning(message: string): void {
     this.warnings.push(message)
-    if (!this.jsonEnabled()) this.logToStderr(`${chalk.yellow('Warning:')} ${message}`)
+    if (!this.jsonEnabled()) this.logToStderr(`${chalk.yellow('Warning:')} ${visible(message)}`)
   }
 
   protected override toErrorJson(err: unknown): Envelope<T> {

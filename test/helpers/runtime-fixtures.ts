@@ -2,7 +2,7 @@
  * The runtime test fixtures (test/fixtures-runtime): config lists for the upstream plugins and the
  * test plugins in bin/ (cnidbg-spy records calls, cnidbg-sleep hangs, cnidbg-flood floods stdout,
  * cnidbg-deep nests its result 20,000 levels deep, cnidbg-wide lists 3,300 problems, cnidbg-escaper
- * leaves a process holding its output).
+ * leaves a process holding its output, cnidbg-escapes fails with terminal escape sequences).
  */
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'

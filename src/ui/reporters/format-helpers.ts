@@ -4,6 +4,7 @@
  */
 import {compareVersions} from '../../runtime/versions.js'
 import type {CheckResult, CheckStatus, ConformanceReport} from '../../checks/types.js'
+import {ANSI_SEQUENCE, oneLine, visible} from '../../core/text.js'
 
 /** Where the spec anchors in CheckResult.spec point (the anchors are identical on spec-v1.1.0 and main). */
 export const SPEC_BASE_URL = 'https://github.com/containernetworking/cni/blob/main/'
@@ -38,31 +39,8 @@ export function specUrl(anchor: string): string {
   return SPEC_BASE_URL + anchor.replace(/^\/+/, '')
 }
 
-// Terminal colour/cursor sequences (CSI, OSC, and two-byte ESC forms) that plugins' stderr carries.
-// eslint-disable-next-line no-control-regex
-export const ANSI_SEQUENCE = /\u001B(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001B]*(?:\u0007|\u001B\\)|[@-Z\\-_])/g
-// C0 controls except tab/newline, DEL, C1 controls, and UTF-16 halves without their partner.
-// eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
-
-/**
- * Text from a plugin made safe to show: colour/cursor sequences dropped, other control characters
- * made visible (`\x00`), so plugin output can't move the cursor or truncate a CI log. Tabs and
- * newlines stay. Machine outputs that must round-trip (TAP YAML, JSON) keep the raw text instead.
- */
-export function visible(text: string): string {
-  return text
-    .replace(/\r\n/g, '\n')
-    .replace(ANSI_SEQUENCE, '')
-    .replace(INVISIBLE, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)
-    .replace(LONE_SURROGATE, '\uFFFD')
-}
-
-/** Collapses whitespace runs (newlines included) so a value fits on one line; controls made visible. */
-export function oneLine(text: string): string {
-  return visible(text).replace(/\s+/g, ' ').trim()
-}
+// How text from plugins is made safe to show lives in src/core/text.ts; the reporters use it from here.
+export {ANSI_SEQUENCE, oneLine, visible}
 
 /**
  * The last `lines` lines of a plugin's stdout/stderr, at most `chars` characters, with a marker

@@ -1,11 +1,14 @@
 import chalk from 'chalk'
 
+import {oneLine, visible} from '../../core/text.js'
 import type {Invocation} from '../../runtime/invoke.js'
 import {toCanonical} from '../../runtime/result.js'
 import type {ExecResult} from '../../services/exec.js'
 
 /**
  * Human rendering of `cnidbg exec` results: what the plugins built, where, and what to run next.
+ * Everything a plugin printed (its result's names and addresses, its error, its stderr) goes through
+ * oneLine or visible (src/core/text.ts): a plugin's escape sequences must not drive the terminal.
  * @example
  *   ✓ ADD mynet (cniVersion 1.0.0) in 41 ms
  *   interfaces  cni0 (host) 6a:…   veth1a2b (host)   eth0 (/run/netns/cnidbg-1a2b3c-ctr) 0a:58:…
@@ -18,40 +21,40 @@ export function renderExecResult(r: ExecResult): string[] {
   const head = `${r.verb.toUpperCase()} ${r.attachment?.network ?? ''}`.trim()
   if (r.skipped) lines.push(`${chalk.cyan('•')} ${head}: ${r.skipped}`)
   else if (r.ok) lines.push(`${chalk.green('✓')} ${head} (cniVersion ${r.cniVersion}) in ${Math.round(total)} ms`)
-  else lines.push(`${chalk.red('✗')} ${head} failed: ${r.failure ?? 'unknown error'}`)
+  else lines.push(`${chalk.red('✗')} ${head} failed: ${oneLine(r.failure ?? 'unknown error')}`)
   if (r.result) {
     const c = toCanonical(r.result)
-    const where = (sandbox?: string) => (sandbox ? chalk.dim(`(${sandbox})`) : chalk.dim('(host)'))
+    const where = (sandbox?: string) => (sandbox ? chalk.dim(`(${oneLine(sandbox)})`) : chalk.dim('(host)'))
     if (c.interfaces.length)
       lines.push(
-        `  interfaces  ${c.interfaces.map((i) => `${chalk.bold(i.name)} ${where(i.sandbox)}${i.mac ? ' ' + i.mac : ''}${i.mtu ? ` mtu ${i.mtu}` : ''}`).join('\n              ')}`,
+        `  interfaces  ${c.interfaces.map((i) => `${chalk.bold(oneLine(i.name))} ${where(i.sandbox)}${i.mac ? ' ' + oneLine(i.mac) : ''}${i.mtu ? ` mtu ${oneLine(String(i.mtu))}` : ''}`).join('\n              ')}`,
       )
     if (c.ips.length)
       lines.push(
-        `  addresses   ${c.ips.map((ip) => `${chalk.bold(ip.address)}${ip.interface === undefined ? '' : ` on ${c.interfaces[ip.interface]?.name ?? `#${ip.interface}`}`}${ip.gateway ? ` gw ${ip.gateway}` : ''}`).join('\n              ')}`,
+        `  addresses   ${c.ips.map((ip) => `${chalk.bold(oneLine(ip.address))}${ip.interface === undefined ? '' : ` on ${oneLine(c.interfaces[ip.interface]?.name ?? `#${ip.interface}`)}`}${ip.gateway ? ` gw ${oneLine(ip.gateway)}` : ''}`).join('\n              ')}`,
       )
     if (c.routes.length)
       lines.push(
-        `  routes      ${c.routes.map((rt) => `${rt.dst}${rt.gw ? ` via ${rt.gw}` : ''}`).join('\n              ')}`,
+        `  routes      ${c.routes.map((rt) => oneLine(`${rt.dst}${rt.gw ? ` via ${rt.gw}` : ''}`)).join('\n              ')}`,
       )
     const dns = c.dns
     if (dns.nameservers?.length || dns.domain || dns.search?.length)
       lines.push(
-        `  dns         ${[...(dns.nameservers ?? []), dns.domain ? `domain ${dns.domain}` : '', dns.search?.length ? `search ${dns.search.join(',')}` : ''].filter(Boolean).join('  ')}`,
+        `  dns         ${[...(dns.nameservers ?? []), dns.domain ? `domain ${dns.domain}` : '', dns.search?.length ? `search ${dns.search.join(',')}` : ''].filter(Boolean).map(oneLine).join('  ')}`,
       )
   }
   if (r.plugins)
     for (const p of r.plugins)
       lines.push(
-        `  ${p.supportsConfigVersion ? chalk.green('✓') : chalk.red('✗')} ${chalk.bold(p.type.padEnd(12))} ${p.supportedVersions.join(', ') || chalk.red(p.failure ?? 'no versions')}  ${chalk.dim(p.path)}`,
+        `  ${p.supportsConfigVersion ? chalk.green('✓') : chalk.red('✗')} ${chalk.bold(oneLine(p.type).padEnd(12))} ${oneLine(p.supportedVersions.join(', ')) || chalk.red(oneLine(p.failure ?? 'no versions'))}  ${chalk.dim(p.path)}`,
       )
   if (r.deleted?.length)
     lines.push(`  deleted stale attachments: ${r.deleted.map((a) => `${a.containerID}/${a.ifname}`).join(', ')}`)
-  if (r.error?.details) lines.push(`  ${chalk.dim('details:')} ${r.error.details}`)
+  if (r.error?.details) lines.push(`  ${chalk.dim('details:')} ${oneLine(String(r.error.details))}`)
   const failed = r.invocations.find((i) => i.exitCode !== 0 && i.stderr.trim())
   if (!r.ok && failed)
     lines.push(
-      `  ${chalk.dim(`${failed.plugin} stderr:`)} ${failed.stderr.trim().split('\n').slice(-5).join('\n    ')}`,
+      `  ${chalk.dim(`${failed.plugin} stderr:`)} ${visible(failed.stderr.trim()).split('\n').slice(-5).join('\n    ')}`,
     )
   if (r.rolledBack !== undefined)
     lines.push(`  rollback DEL ${r.rolledBack ? chalk.green('done') : chalk.red('failed')}`)
@@ -77,10 +80,10 @@ export function renderInvocation(i: Invocation): string[] {
     .join(' ')
   const out = [
     `${chalk.cyan('▶')} ${i.plugin} ${i.verb}  ${status}  ${Math.round(i.durationMs)} ms  ${chalk.dim(i.path)}`,
-    chalk.dim(`  env    ${env}`),
-    chalk.dim(`  stdin  ${i.stdin}`),
+    chalk.dim(`  env    ${visible(env)}`),
+    chalk.dim(`  stdin  ${visible(i.stdin)}`),
   ]
-  if (i.stdout.trim()) out.push(`  stdout ${i.stdout.trim().slice(0, 4000)}`)
-  if (i.stderr.trim()) out.push(chalk.yellow(`  stderr ${i.stderr.trim().slice(0, 4000)}`))
+  if (i.stdout.trim()) out.push(`  stdout ${visible(i.stdout.trim().slice(0, 4000))}`)
+  if (i.stderr.trim()) out.push(chalk.yellow(`  stderr ${visible(i.stderr.trim().slice(0, 4000))}`))
   return out
 }

@@ -356,6 +356,31 @@ t.test(
   },
 )
 
+t.test(
+  "a plugin's escape sequences never reach the terminal; --json keeps them exact (built CLI)",
+  {skip: noDist},
+  async (t) => {
+    const conf = writeConf(work, 'escapes.conflist', {
+      cniVersion: '1.0.0',
+      name: 'esc',
+      plugins: [{type: 'cnidbg-escapes'}],
+    })
+    const argv = [bin, 'exec', 'add', '--conf', conf, '--cni-path', cniPath, '--rm']
+    const human = await run('node', argv, {timeoutMs: 60_000})
+    t.equal(human.exitCode, 1)
+    // Without a TTY cnidbg prints no colour of its own: any ESC, BEL or CR would be the plugin's.
+    // eslint-disable-next-line no-control-regex -- those characters are what this looks for
+    t.notMatch(human.stdout + human.stderr, /[\u0007\u000d\u001b]/, 'no ESC, BEL or CR')
+    t.match(human.stderr, /failed: cnidbg-escapes ADD failed: code 7 \(invalid network config\): bad ALL GOOD x\\x0d/)
+    const json = await run('node', [...argv, '--json'], {timeoutMs: 60_000})
+    const env = JSON.parse(json.stdout) as Envelope
+    t.match(env.result?.error, {
+      code: 7,
+      msg: 'bad \u001b[2K\u001b[1A\u001b[32mALL GOOD\u001b[0m \u001b]52;c;aGVsbG8=\u0007 x\r',
+    })
+  },
+)
+
 /** Runs the built CLI with `input` on stdin (closed at once). */
 const piped = (argv: string[], input: string | Buffer) =>
   new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {

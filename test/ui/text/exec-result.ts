@@ -123,3 +123,28 @@ t.test('--verbose: one invocation with env, stdin, stdout, stderr', async (t) =>
   t.match(stripAnsi(renderInvocation(inv({exitCode: null, timedOut: true}))[0]!), /timed out/)
   t.match(stripAnsi(renderInvocation(inv({exitCode: 2}))[0]!), /exit 2/)
 })
+
+t.test(
+  'what a plugin printed never drives the terminal: escape sequences dropped, controls made visible',
+  async (t) => {
+    const esc = 'bad \u001b[2K\u001b[1A\u001b[32mALL GOOD\u001b[0m \u001b]52;c;aGVsbG8=\u0007 x\r'
+    const failed = inv({exitCode: 1, stderr: `stderr \u001b[31mRED\u001b[0m\r\n\u0000end`, stdout: esc})
+    const lines = renderExecResult({
+      ...base,
+      failure: `bridge ADD failed: ${esc}`,
+      invocations: [failed],
+      ok: false,
+      result: {
+        cniVersion: '1.0.0',
+        interfaces: [{name: 'eth0\u001b[8m', sandbox: '/run/netns/x\u001b]0;title\u0007'}],
+        ips: [{address: '10.0.0.2/24\r', interface: 0}],
+      },
+    })
+    const text = [...lines, ...renderInvocation(failed)].join('\n')
+    // chalk adds no colour here (no TTY), so any ESC or CR left would be the plugin's.
+    // eslint-disable-next-line no-control-regex -- those characters are what this looks for
+    t.notMatch(text, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, 'no control character but newline and tab')
+    t.match(text, /failed: bridge ADD failed: bad ALL GOOD x\\x0d/)
+    t.match(text, /stderr RED\n.*\\x00end/)
+  },
+)
