@@ -39,3 +39,19 @@ export function visible(text: string): string {
 export function oneLine(text: string): string {
   return visible(text).replace(/\s+/g, ' ').trim()
 }
+
+/**
+ * Plain data about to be shown, with every string in it, at any depth, passed through `visible`: for
+ * renderers that interpolate dozens of fields from outside (what agents and the kernel said on a trace
+ * path, a process name a pod chose).
+ */
+export function visibleStrings<T>(value: T): T {
+  if (typeof value === 'string') return visible(value) as T
+  if (Array.isArray(value)) return value.map((v: unknown) => visibleStrings(v)) as T
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = visibleStrings(v)
+    return out as T
+  }
+  return value
+}

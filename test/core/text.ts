@@ -1,6 +1,6 @@
 import t from 'tap'
 
-import {capText, oneLine, visible} from '../../src/core/text.js'
+import {capText, oneLine, visible, visibleStrings} from '../../src/core/text.js'
 
 t.test('capText keeps text up to the limit and says how much it cut beyond it', async (t) => {
   t.equal(capText('', 3), '')
@@ -15,4 +15,10 @@ t.test('visible: a terminal sequence in text from outside is dropped, other cont
   t.equal(visible('x\ry\u0000z\u009b'), 'x\\x0dy\\x00z\\x9b', 'CR, NUL and C1 made visible')
   t.equal(visible('line\r\nnext\ttab'), 'line\nnext\ttab', 'CRLF is a newline; tabs and newlines stay')
   t.equal(oneLine(' a \n\u001b[31mb\u001b[0m  c '), 'a b c')
+})
+
+t.test('visibleStrings: every string of plain data, at any depth; the rest as it was', async (t) => {
+  const data = {a: 'x\u001b[2Ky', n: 3, ok: true, none: null, list: ['\u0000', {deep: ['\r']}]}
+  t.same(visibleStrings(data), {a: 'xy', n: 3, ok: true, none: null, list: ['\\x00', {deep: ['\\x0d']}]})
+  t.equal(data.a, 'x\u001b[2Ky', 'the data itself is not changed')
 })

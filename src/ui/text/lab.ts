@@ -10,6 +10,7 @@ import {DEFAULT_LAB_NAME} from '../../lab/names.js'
 import type {PodInfo, PodRmResult} from '../../lab/pods.js'
 import type {LabStatusResult} from '../../lab/status.js'
 import type {LabUpResult} from '../../lab/up.js'
+import {visibleStrings} from '../../core/text.js'
 
 const nameFlag = (name: string): string => (name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`)
 
@@ -81,7 +82,9 @@ export function renderDown(r: LabDownResult): string[] {
 
 const ok = (b: boolean, good = 'ok', bad = 'down'): string => (b ? chalk.green(good) : chalk.red(bad))
 
-export function renderStatus(s: LabStatusResult): string[] {
+export function renderStatus(raw: LabStatusResult): string[] {
+  // Health and log lines come from the lab's processes: no escape sequence of theirs reaches the terminal.
+  const s = visibleStrings(raw)
   const health =
     s.health === 'running'
       ? chalk.green(s.health)

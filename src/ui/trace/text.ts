@@ -6,6 +6,7 @@
 import {Chalk} from 'chalk'
 
 import type {HopStatus, TraceDirection, TraceHop, TraceResult, TraceService} from '../../trace/types.js'
+import {visibleStrings} from '../../core/text.js'
 
 export interface TextOptions {
   /** ANSI colors. Default false. */
@@ -18,7 +19,10 @@ export interface TextOptions {
 
 const SYMBOL: Record<HopStatus, string> = {ok: '✓', fail: '✗', warn: '!', unknown: '?'}
 
-export function renderText(r: TraceResult, opts: TextOptions = {}): string {
+export function renderText(raw: TraceResult, opts: TextOptions = {}): string {
+  // What agents, daemons and the kernel reported (a drop's process name is whatever a pod set) must
+  // not drive the terminal: every string is made visible before it is laid out (src/core/text.ts).
+  const r = visibleStrings(raw)
   const c = new Chalk({level: opts.color ? 1 : 0})
   const paint: Record<HopStatus, (s: string) => string> = {
     ok: c.green,

@@ -113,3 +113,18 @@ t.test('text: a trace to a Service shows its port, endpoints, DNAT hop and the e
   t.match(out, /dnat\s+✓ node-0: 10\.96\.0\.10:80 DNAT via PREROUTING → KUBE-SERVICES → KUBE-SVC-X/)
   t.match(out, /probe\s+✓ tcp 10\.96\.0\.10:80: connected/)
 })
+
+t.test('text: what agents, daemons and the kernel reported never drives the terminal', async (t) => {
+  const r = faultyResult()
+  // A pod's process may name itself anything (prctl), and its name shows in the drops; an agent's
+  // answer fills hop details and notes.
+  r.drops = [{...r.drops![0]!, comm: 'x\u001b]52;c;aGVsbG8=\u0007\u001b[2K'}]
+  r.hops[0] = {...r.hops[0]!, detail: 'ok \u001b[1A\u001b[32mALL GOOD\r'}
+  r.notes = ['note \u0000\u009b']
+  const out = renderText(r, {verbose: true})
+  // eslint-disable-next-line no-control-regex -- those characters are what this looks for
+  t.notMatch(out, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, 'no control character but newline and tab')
+  t.match(out, 'NETFILTER_DROP ×1 at nft_do_chain (x)')
+  t.match(out, 'ok ALL GOOD\\x0d')
+  t.match(out, 'note \\x00\\x9b')
+})
