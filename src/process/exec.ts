@@ -3,7 +3,7 @@ import {closeSync, mkdirSync, openSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {onCleanup} from './cleanup.js'
-import {killGroup} from './kill-group.js'
+import {killGroup, releaseAfterExit} from './kill-group.js'
 
 /** What a subprocess did. Never thrown: callers decide what a non-zero exit means. */
 export interface RunResult {
@@ -19,7 +19,7 @@ export interface RunResult {
   outputLimitExceeded: boolean
   /**
    * It exited, but a process outside its group (one that called setsid) kept stdout or stderr open,
-   * so the output was read only until then (STRAGGLER_MS after the exit).
+   * so the output was read only until then (releaseAfterExit, kill-group.ts).
    */
   outputHeldOpen?: boolean
   /** Could not be started at all (ENOENT, EACCES…). */
@@ -52,9 +52,6 @@ function capture(stream: NodeJS.ReadableStream, max: number, onOver: () => void)
   })
   return () => Buffer.concat(chunks).toString('utf8')
 }
-
-/** How long after a program's exit its group is killed, and again until its pipes are let go. */
-const STRAGGLER_MS = 1000
 
 /**
  * Runs a program and captures its output, bounded in time and memory. This and lite-exec.ts are the
@@ -93,21 +90,10 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   // The program may exit without reading its stdin: a write error on the pipe is not ours to report.
   child.stdin.on('error', () => {})
   child.stdin.end(opts.input ?? '')
-  // A plugin that exits while a forked child still holds its stdout would otherwise keep us waiting
-  // for the pipe's end: a second after the exit its group is killed. A process that left the group
-  // (setsid) outlives that, so a second later the pipes are let go, and the result says so.
-  let straggler: NodeJS.Timeout | undefined
+  // A plugin that exits while a child of its still holds stdout would keep us waiting: the result
+  // says so when that child had to be let go.
   let heldOpen = false
-  child.on('exit', () => {
-    straggler = setTimeout(() => {
-      killGroup(pid)
-      straggler = setTimeout(() => {
-        heldOpen = true
-        child.stdout.destroy()
-        child.stderr.destroy()
-      }, STRAGGLER_MS)
-    }, STRAGGLER_MS)
-  })
+  const cancelRelease = releaseAfterExit(child, () => (heldOpen = true))
   try {
     const [exitCode, signal] = await new Promise<[number | null, string | null]>((resolve) => {
       child.on('close', (code, sig) => resolve([code, sig]))
@@ -132,7 +118,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     }
   } finally {
     if (timer) clearTimeout(timer)
-    if (straggler) clearTimeout(straggler)
+    cancelRelease()
     unregister()
   }
 }

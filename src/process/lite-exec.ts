@@ -2,7 +2,7 @@ import type * as ChildProcessModule from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
 import {createRequire} from 'node:module'
 
-import {killGroup} from './kill-group.js'
+import {killGroup, releaseAfterExit} from './kill-group.js'
 
 // node:child_process pulls in net, stream and more: ~5 ms of a plugin's start-up, and the reference
 // plugin's Node half under its shell front never spawns. So it is loaded on first use (a builtin
@@ -167,21 +167,11 @@ export function litePiped(file: string, args: readonly string[], opts: PipedOpti
     c.on('error', (e) => {
       spawnError = e.message
     })
-    // A delegate that exits while a process it left outside its group (setsid) holds an output would
-    // keep us waiting for the pipe's end, past any timeout: a second after the exit its group is
-    // killed, and a second later the pipes are let go, as exec.ts does.
-    let straggler: NodeJS.Timeout | undefined
-    c.on('exit', () => {
-      straggler = setTimeout(() => {
-        killGroup(c.pid)
-        straggler = setTimeout(() => {
-          for (const s of c.stdio) s?.destroy()
-        }, 1000)
-      }, 1000)
-    })
+    // A delegate that exits while a process it left holds an output would keep us waiting past any timeout.
+    const cancelRelease = releaseAfterExit(c)
     c.on('close', (code, signal) => {
       if (timer) clearTimeout(timer)
-      if (straggler) clearTimeout(straggler)
+      cancelRelease()
       const outputs: Record<number, string> = {}
       for (const fd of opts.outputs) outputs[fd] = Buffer.concat(chunks[fd] ?? []).toString('utf8')
       closed = true
