@@ -2,17 +2,20 @@ import {closeSync, constants, fstatSync, openSync, readSync, writeSync} from 'no
 
 /**
  * File access for directories another local user may have planted something in (the IPAM store, the
- * plugin server's directory, a result cache dir given to `cnidbg cache`). The plugin runs as root, so following a planted symlink would make it
- * read, write or truncate any file on the node, and opening a planted FIFO would block it for good:
- * nothing here follows a symlink in the last component (O_NOFOLLOW), blocks in open(2) (O_NONBLOCK),
- * reads without a bound, or writes into a file it did not just create (O_EXCL).
+ * plugin server's directory, a result cache dir given to `cnidbg cache`), and for configs. cnidbg and
+ * its plugin run as root, so following a planted symlink would make them read, write or truncate any
+ * file on the node, and opening a planted FIFO would block them for good. Nothing here reads without a
+ * bound, opens a FIFO it was not asked to read, or writes into a file it did not just create
+ * (O_EXCL); only readFileBounded, for configs, follows a symlink in the last component.
  */
 
 const {O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY} = constants
 
-/** An error with an errno-style code, like node:fs's own. */
-function fsError(code: string, message: string, path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${code}: ${message}, '${path}'`), {code, path})
+/** A refusal of this module: an errno-style code and message, like node:fs's own, and the bare reason. */
+export type SafeFsError = NodeJS.ErrnoException & {reason: string}
+
+function fsError(code: string, reason: string, path: string): SafeFsError {
+  return Object.assign(new Error(`${code}: ${reason}, '${path}'`), {code, path, reason})
 }
 
 /**

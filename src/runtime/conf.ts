@@ -5,7 +5,7 @@ import {UsageError} from '../core/errors.js'
 import type {JsonObject, NetConfList, PluginConf} from './types.js'
 import {compareVersions, CURRENT_VERSION, isSpecVersion} from './versions.js'
 import {parseJson as parseJsonText} from '../core/json.js'
-import {readFileBounded} from '../process/safe-fs.js'
+import {readFileBounded, type SafeFsError} from '../process/safe-fs.js'
 
 /**
  * Loading network configuration the way libcni does (libcni/conf.go; checklist R1–R6):
@@ -139,9 +139,8 @@ function readConf(path: string, pipe: boolean): string {
   try {
     return readFileBounded(path, MAX_CONF_BYTES, {pipe})
   } catch (error) {
-    const e = error as NodeJS.ErrnoException
-    const why = e.code === 'EFTYPE' || e.code === 'EFBIG' ? e.message.replace(/^\w+: |, '.*'$/g, '') : e.code
-    throw new UsageError(`Can't read config ${path}: ${why ?? e.message}`, {
+    const e = error as Partial<SafeFsError>
+    throw new UsageError(`Can't read config ${path}: ${e.reason ?? e.code ?? e.message}`, {
       code: 'CONFIG_NOT_FOUND',
       suggestions: ['Check the path, or load by network name from a config dir (NETCONFPATH).'],
     })
