@@ -46,12 +46,6 @@ export type CheckOutcome =
     }
   | {status: 'skip'; message: string}
 
-/**
- * The longest message of a check's result the runner keeps (src/core/text.ts): a plugin that prints a
- * result with 100,000 addresses makes a check list 100,000 problems, megabytes in every report.
- */
-export const MAX_MESSAGE = 4000
-
 export const pass = (message?: string, evidence?: Evidence): CheckOutcome => ({evidence, message, status: 'pass'})
 export const skip = (message: string): CheckOutcome => ({message, status: 'skip'})
 export const violation = (

@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events'
 
 import {departureFoundBy} from '../checks/departures.js'
 import {allChecks} from '../checks/index.js'
-import {type Check, type CheckOutcome, MAX_MESSAGE, skip} from '../checks/check.js'
+import {type Check, type CheckOutcome, skip} from '../checks/check.js'
 import type {CheckResult, ConformanceReport, PluginRole, Profile, RunEvents, Severity} from '../checks/types.js'
 import {EnvironmentError, UsageError} from '../core/errors.js'
 import {capText} from '../core/text.js'
@@ -20,6 +20,12 @@ import {detectRole} from './role.js'
 import {spyPluginDir} from '../checks/spy-path.js'
 
 const UPSTREAM_DIR = '/usr/lib/cni'
+
+/**
+ * The longest message of a check's result kept (capText): a plugin that prints a result with 100,000
+ * addresses makes a check list 100,000 problems, megabytes in every report.
+ */
+const MAX_MESSAGE = 4000
 
 export interface ConformanceOptions {
   conf: string

@@ -22,3 +22,8 @@ t.test('visibleStrings: every string of plain data, at any depth; the rest as it
   t.same(visibleStrings(data), {a: 'xy', n: 3, ok: true, none: null, list: ['\\x00', {deep: ['\\x0d']}]})
   t.equal(data.a, 'x\u001b[2Ky', 'the data itself is not changed')
 })
+
+t.test('visible: a UTF-16 half without its partner becomes U+FFFD; a surrogate pair is kept', async (t) => {
+  t.equal(visible('x\uDC00y'), 'x\uFFFDy')
+  t.equal(visible('😀 ok'), '😀 ok')
+})

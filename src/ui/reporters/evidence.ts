@@ -3,7 +3,8 @@
  * failure reads the same in a terminal and in a CI test tab.
  */
 import type {CheckResult} from '../../checks/types.js'
-import {formatDuration, specUrl, tail, visible} from './format-helpers.js'
+import {formatDuration, specUrl, tail} from './format-helpers.js'
+import {visible} from '../../core/text.js'
 
 export interface EvidenceSection {
   /** e.g. `expected`, `observed`, `DEL → exit 1 in 12ms stderr`. */

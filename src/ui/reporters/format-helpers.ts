@@ -4,7 +4,7 @@
  */
 import {compareVersions} from '../../runtime/versions.js'
 import type {CheckResult, CheckStatus, ConformanceReport} from '../../checks/types.js'
-import {ANSI_SEQUENCE, oneLine, visible} from '../../core/text.js'
+import {oneLine} from '../../core/text.js'
 
 /** Where the spec anchors in CheckResult.spec point (the anchors are identical on spec-v1.1.0 and main). */
 export const SPEC_BASE_URL = 'https://github.com/containernetworking/cni/blob/main/'
@@ -38,9 +38,6 @@ export function specUrl(anchor: string): string {
   if (anchor === '' || /^[a-z]+:\/\//i.test(anchor)) return anchor
   return SPEC_BASE_URL + anchor.replace(/^\/+/, '')
 }
-
-// How text from plugins is made safe to show lives in src/core/text.ts; the reporters use it from here.
-export {ANSI_SEQUENCE, oneLine, visible}
 
 /**
  * The last `lines` lines of a plugin's stdout/stderr, at most `chars` characters, with a marker

@@ -5,15 +5,8 @@
  */
 import type {CheckResult, ConformanceReport} from '../../checks/types.js'
 import {evidenceText} from './evidence.js'
-import {
-  ANSI_SEQUENCE,
-  ANY_VERSION,
-  areaOf,
-  checkLabel,
-  effectiveStatus,
-  groupByVersion,
-  oneLine,
-} from './format-helpers.js'
+import {ANY_VERSION, areaOf, checkLabel, effectiveStatus, groupByVersion} from './format-helpers.js'
+import {ANSI_SEQUENCE, oneLine} from '../../core/text.js'
 
 export interface JunitOptions {
   /** Warnings become <failure>. Defaults to the report's own `strict`. */

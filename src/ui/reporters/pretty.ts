@@ -15,10 +15,9 @@ import {
   findingMessage,
   formatDuration,
   groupByArea,
-  oneLine,
   summaryLine,
-  visible,
 } from './format-helpers.js'
+import {oneLine, visible} from '../../core/text.js'
 
 export interface PrettyOptions {
   /** Warnings are shown and counted as failures. Defaults to the report's own `strict`. */

@@ -3,8 +3,9 @@
  * per CheckResult, a YAML diagnostic block for failures and warnings.
  */
 import type {CheckResult, ConformanceReport} from '../../checks/types.js'
-import {checkLabel, contextLine, effectiveStatus, oneLine, specUrl, summaryLine, tail} from './format-helpers.js'
+import {checkLabel, contextLine, effectiveStatus, specUrl, summaryLine, tail} from './format-helpers.js'
 import {toYaml, type YamlValue} from './yaml.js'
+import {oneLine} from '../../core/text.js'
 
 export interface TapOptions {
   /** Warnings become `not ok`. Defaults to the report's own `strict`. */

@@ -7,11 +7,9 @@ import {
   formatDuration,
   groupByArea,
   groupByVersion,
-  oneLine,
   specUrl,
   summaryLine,
   tail,
-  visible,
 } from '../../../src/ui/reporters/format-helpers.js'
 import {check} from '../../helpers/conformance-fixtures.js'
 
@@ -26,13 +24,6 @@ t.test('names', async (t) => {
   t.equal(specUrl('SPEC.md#errors'), 'https://github.com/containernetworking/cni/blob/main/SPEC.md#errors')
   t.equal(specUrl('https://example.com/x'), 'https://example.com/x')
   t.equal(specUrl(''), '')
-})
-
-t.test('visible and oneLine', async (t) => {
-  t.equal(visible('a\u001b[1;31mred\u001b[0m\u001b]0;title\u0007 b\r\nc\u0000\td'), 'ared b\nc\\x00\td')
-  t.equal(visible('x\uDC00y'), 'x\uFFFDy')
-  t.equal(visible('😀 ok'), '😀 ok', 'surrogate pairs are kept')
-  t.equal(oneLine('  a\n\n b\t c  '), 'a b c')
 })
 
 t.test('tail keeps the end and says how much it cut', async (t) => {
