@@ -459,7 +459,7 @@ export class NodeDaemon {
     return this.last
   }
 
-  /** The gate on every endpoint but /healthz: a bearer token allowed `get nodes/proxy` on this node. */
+  /** The gate on /diag and the full /healthz: a bearer token allowed `get nodes/proxy` on this node. */
   private diagGate(): Authorize {
     const gate = new Gate(this.opts.reviewer ?? apiReviewer(this.kc), {node: this.opts.nodeName})
     return async (authorization) => {
@@ -488,9 +488,11 @@ export class NodeDaemon {
       this.http = await startHttp(
         this.opts.listen,
         {
-          '/healthz': async () => {
+          // The whole report names peers, pod CIDRs, node IPs, routes and policies: only for a caller
+          // the gate let in (the lab's supervisor, a person). A probe learns whether the daemon is ok.
+          '/healthz': async ({authorized}) => {
             const h = this.health()
-            return {status: h.ok ? 200 : 503, body: h}
+            return {status: h.ok ? 200 : 503, body: authorized ? h : {ok: h.ok}}
           },
           '/diag': async () => ({status: 200, body: await this.diag()}),
         },

@@ -1,10 +1,13 @@
 /**
  * The daemon's read-only HTTP endpoints: `/healthz` (for the lab and probes) and `/diag` (for
- * `cnidbg trace` and people). GET only, JSON only, no request body is taken (413). Every path but
- * `/healthz` passes `authorize` first (the daemon's is the node-proxy gate: a bearer token allowed
- * `get nodes/proxy` on this node), so what the node's state tells is never open to the network. Served on TCP (`host:port`,
- * port 0 = any free one) or a unix socket (`unix:/path`). The daemon runs as root and, in the lab, in
- * the supervisor's process: a request must never be able to end it (src/core/http.ts).
+ * `cnidbg trace` and people). GET only, JSON only, no request body is taken (413). A request passes
+ * `authorize` first (the daemon's is the node-proxy gate: a bearer token allowed `get nodes/proxy` on
+ * this node), so what the node's state tells is never open to the network. The one exception is
+ * `/healthz` without an Authorization header, as a kubelet probe sends it: it is served, and its
+ * endpoint is told the caller is not authorized, so it answers whether the daemon is healthy and no
+ * more. Served on TCP (`host:port`, port 0 = any free one) or a unix socket (`unix:/path`). The daemon
+ * runs as root and, in the lab, in the supervisor's process: a request must never be able to end it
+ * (src/core/http.ts).
  */
 import {chmodSync, lstatSync, rmSync} from 'node:fs'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
@@ -33,9 +36,15 @@ export function formatListen(spec: ListenSpec): string {
 }
 
 export interface Endpoint {
-  /** Status code and JSON body. */
-  (): Promise<{status: number; body: unknown}>
+  /**
+   * Status code and JSON body. `authorized` is false only for the open `/healthz` (a request without
+   * credentials), whose answer must then say no more than whether the daemon is healthy.
+   */
+  (request: {authorized: boolean}): Promise<{status: number; body: unknown}>
 }
+
+/** The path served to a caller without credentials (see the top of this file). */
+export const OPEN_PATH = '/healthz'
 
 export interface HttpServer {
   /** The bound address in --listen syntax (the real port when 0 was asked for). */
@@ -60,7 +69,10 @@ export type Authorize = (
 ) => Promise<{status: 401 | 403 | 503; error: string} | undefined>
 
 export interface HttpOptions {
-  /** Asked before routing for every path but /healthz. Without it every path is open: tests only. */
+  /**
+   * Asked before routing, except for OPEN_PATH without an Authorization header. Without it every path
+   * is open and every caller authorized: tests only.
+   */
   authorize?: Authorize
   /** Tighter bounds for tests; the defaults are src/core/http.ts's. No body is taken either way. */
   limits?: Partial<Omit<HttpLimits, 'maxBody'>>
@@ -78,7 +90,9 @@ export async function startHttp(
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const path = requestUrl(req).pathname
     await readBody(req, 0)
-    if (path !== '/healthz' && opts.authorize) {
+    // A probe sends no credentials; a caller that sends some is held to them, on every path.
+    const authorized = !opts.authorize || path !== OPEN_PATH || req.headers.authorization !== undefined
+    if (authorized && opts.authorize) {
       const refused = await opts.authorize(req.headers.authorization)
       if (refused) {
         if (refused.status === 503) opts.log?.(`${req.method} ${path}: ${refused.error}`)
@@ -106,7 +120,7 @@ export async function startHttp(
     }
     let answer: Awaited<ReturnType<Endpoint>>
     try {
-      answer = await ep()
+      answer = await ep({authorized})
     } catch (err) {
       // The daemon's own failure (reading the kernel state…): the operator wants its message.
       send(res, 500, {error: err instanceof Error ? err.message : String(err)})

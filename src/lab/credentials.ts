@@ -19,13 +19,11 @@ import {randomBytes} from 'node:crypto'
 import {chmodSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {ADMIN_GROUP, daemonUser, formatTokenFile, nodeUser, type TokenEntry} from './apiserver/auth.js'
+import {ADMIN_GROUP, daemonUser, formatTokenFile, nodeUser, SUPERVISOR_USER, type TokenEntry} from './apiserver/auth.js'
 import {writeKubeconfig} from './apiserver/kubeconfig.js'
 import {runOk} from '../process/exec.js'
 import {CONTROL_PLANE_IP, CONTROL_PLANE_PORT} from './names.js'
 import type {LabAuthState, LabState} from './state.js'
-
-export const SUPERVISOR_USER = 'system:cnidbg:supervisor'
 
 export function planLabAuth(labDir: string): LabAuthState {
   const dir = join(labDir, 'auth')

@@ -102,12 +102,17 @@ interface Health {
   body?: {lastReconcile?: {waiting?: string; errors?: string[]}; lastSuccessAt?: string; reconciles?: number}
 }
 
-/** GET /healthz through a unix socket (the forwarder's), bounded by 2 s. */
-function healthz(socketPath: string, tls: boolean): Promise<Health> {
+/**
+ * GET /healthz through a unix socket (the forwarder's), bounded by 2 s. With `token`, the daemon's
+ * gate lets the supervisor in and the answer is the whole report (src/daemon/http.ts), which `lab
+ * status` shows; without, it says only whether the process is ok.
+ */
+function healthz(socketPath: string, tls: boolean, token?: string): Promise<Health> {
   return new Promise((resolve) => {
     const get = tls ? https.get : http.get
+    const headers = token ? {authorization: `Bearer ${token}`} : {}
     // A health check only asks whether it answers, whichever certificate it serves.
-    const req = get({socketPath, path: '/healthz', timeout: 2000, rejectUnauthorized: false}, (res) => {
+    const req = get({socketPath, path: '/healthz', headers, timeout: 2000, rejectUnauthorized: false}, (res) => {
       const fingerprint = tls ? (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 : undefined
       let body = ''
       res.setEncoding('utf8')
@@ -140,6 +145,8 @@ export type Log = (line: string) => void
 export class Supervisor {
   readonly state: LabState
   private readonly kc: KubeConfig
+  /** The supervisor's bearer token, which the daemons' gates accept for their whole /healthz report. */
+  private readonly token: string | undefined
   /** Per node, its DaemonSet pods by role. */
   private readonly pods = new Map<string, {daemon?: NodePodProcess; agent?: NodePodProcess; other: NodePodProcess[]}>()
   private readonly health = new Map<string, Health>()
@@ -167,6 +174,7 @@ export class Supervisor {
     if (!state) throw new Error(`no lab state in ${dir}`)
     this.state = state
     this.kc = this.kubeConfig(state.auth?.supervisorKubeconfig)
+    this.token = this.kc.getCurrentUser()?.token
     const core = this.kc.makeApiClient(CoreV1Api)
     this.nodes = new WatchedCollection<V1Node>(this.kc, '/api/v1/nodes', () => core.listNode(), {
       onChange: () => this.scheduleTopology(),
@@ -356,9 +364,11 @@ export class Supervisor {
           continue
         }
         checks.push(
-          healthz(nodeProcessSocket(n, role), role === 'agent').then((h) => {
-            this.health.set(key, h)
-          }),
+          healthz(nodeProcessSocket(n, role), role === 'agent', role === 'daemon' ? this.token : undefined).then(
+            (h) => {
+              this.health.set(key, h)
+            },
+          ),
         )
       }
     }

@@ -85,9 +85,11 @@ t.test('beyond the quota: refused, reported, tried again later; a raised quota c
     `^CreateRoute ${n.podCIDR.replace(/[./]/g, '\\$&')} → ${n.name}: refused, the route table is full \\(POST /v1/routes: 409 RouteLimitExceeded: the route table holds its quota of 2 routes\\); trying again in \\d+ s \\(attempt \\d+\\): raise the table's route quota or delete an entry no node uses$`,
   )
   await eventually('the refusal in the last reconcile', () => d.lastReconcile?.errors.some((e) => refusal.test(e)))
-  const health = await httpGet(d.address!, '/healthz')
+  const probe = await httpGet(d.address!, '/healthz')
+  t.same([probe.status, probe.body], [503, {ok: false}], '/healthz: not ok, and no more without credentials')
+  const health = await httpGet(d.address!, '/healthz', lab.token)
   t.equal(health.status, 503, '/healthz: not ok')
-  t.match(health.body.lastReconcile.errors, [refusal], '/healthz says why')
+  t.match(health.body.lastReconcile.errors, [refusal], '/healthz says why to a caller the gate lets in')
   const dg = await diag(d)
   t.match(dg.lastReconcile.ops, [{command: `CreateRoute ${n.podCIDR} → ${n.name}`, error: /route table is full/}])
   t.ok(

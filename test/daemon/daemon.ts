@@ -54,12 +54,16 @@ t.test('vxlan mode, three nodes', async (t) => {
     t.ok(await ping(lab.nodes[1]!.podNs!, lab.nodes[2]!.podIP!), 'pod 1 → pod 2')
   })
 
-  await t.test('/healthz without credentials; /diag only with a token allowed get nodes/proxy', async (t) => {
+  await t.test('/healthz: ok to anyone, its report and /diag only to get nodes/proxy', async (t) => {
     const d0 = lab.daemon(0)!
-    const h = await eventually('healthy', async () => {
+    const open = await eventually('healthy', async () => {
       const r = await httpGet(d0.address!, '/healthz')
       return r.status === 200 ? r : undefined
     })
+    t.same(open.body, {ok: true}, 'without credentials: whether it is ok, nothing of the node')
+    const h = await httpGet(d0.address!, '/healthz', lab.token)
+    t.equal(h.status, 200)
+    t.equal((await httpGet(d0.address!, '/healthz', 'not-a-token')).status, 401, 'credentials it refuses: 401')
     const anonymous = await httpGet(d0.address!, '/diag')
     t.equal(anonymous.status, 401, 'no token: 401')
     t.match(anonymous.headers.get('www-authenticate'), /^Bearer /)

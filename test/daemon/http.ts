@@ -43,13 +43,13 @@ function get(opts: {
   })
 }
 
-t.test('every path but /healthz is refused before routing unless authorize lets the request in', async (t) => {
+t.test('all but an anonymous /healthz is refused before routing unless authorized', async (t) => {
   const seen: Array<string | undefined> = []
   let reached = 0
   const srv = await startHttp(
     '127.0.0.1:0',
     {
-      '/healthz': async () => ({status: 200, body: {ok: true}}),
+      '/healthz': async ({authorized}) => ({status: 200, body: authorized ? {ok: true, peers: ['b']} : {ok: true}}),
       '/diag': async () => {
         reached++
         return {status: 200, body: {node: 'a'}}
@@ -65,8 +65,14 @@ t.test('every path but /healthz is refused before routing unless authorize lets 
   )
   t.teardown(() => srv.close())
   const port = Number(srv.address.split(':')[1])
-  t.same(await get({port, path: '/healthz'}), {status: 200, body: {ok: true}}, '/healthz is open')
-  t.same(seen, [], '/healthz asks nothing')
+  t.same(await get({port, path: '/healthz'}), {status: 200, body: {ok: true}}, '/healthz is open, to say ok')
+  t.same(seen, [], '/healthz without credentials asks nothing')
+  const withToken = (authorization: string) =>
+    get({port, path: '/healthz', headers: {authorization}}).then((r) => [r.status, r.body])
+  t.same(await withToken('Bearer reader'), [200, {ok: true, peers: ['b']}], 'a caller let in gets the report')
+  t.same(await withToken('Bearer other'), [403, {error: 'not allowed'}], 'credentials refused: refused')
+  t.same(seen, ['Bearer reader', 'Bearer other'])
+  seen.length = 0
   const anonymous = await get({port, path: '/diag', headers: {}})
   t.equal(anonymous.status, 401)
   t.match(anonymous.headers?.['www-authenticate'], /^Bearer realm=/)

@@ -302,8 +302,10 @@ export async function ping(fromNs: string, to: string, count = 2): Promise<boole
   return r.exitCode === 0
 }
 
-/** GET on a daemon's listen address; returns status and parsed JSON. */
-/** GET on a daemon's endpoint; `token` is sent as a bearer token (/diag's gate asks for one). */
+/**
+ * GET on a daemon's listen address; returns status and parsed JSON. `token` is sent as a bearer token
+ * (/diag's gate asks for one, and /healthz gives its whole report only with one).
+ */
 export async function httpGet(
   address: string,
   path: string,

@@ -8,12 +8,14 @@ import {readFileSync, statSync} from 'node:fs'
 import t, {type Test} from 'tap'
 
 import {labBreak, labHeal} from '../../src/lab/break.js'
+import {controlRequest} from '../../src/lab/control.js'
 import {labDown} from '../../src/lab/down.js'
 import {labExec} from '../../src/lab/exec.js'
 import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {podAdd, podRm} from '../../src/lab/pods.js'
 import {nodePluginServer, nodePluginServerLog} from '../../src/lab/plugin-server.js'
 import {procAlive, readLabState} from '../../src/lab/state.js'
+import type {SupervisorStatus} from '../../src/lab/supervisor.js'
 import {labStatus} from '../../src/lab/status.js'
 import {loadLabTopology} from '../../src/lab/topology.js'
 import {type LabUpPod, type LabUpResult} from '../../src/lab/up.js'
@@ -229,9 +231,16 @@ t.test('lab status and lab.json describe the running lab', async (t) => {
     // The MAC in lab.json is the one the kernel has.
     const [vtep] = await ipJson<Array<{address: string}>>(['link', 'show', 'dev', 'cnidbg.1'], n.netns!.name!)
     t.equal(n.vtepMAC, vtep!.address)
-    // The daemon serves on its node's IP, inside the lab's namespaces only.
-    const health = await inNetns(n.netns!.name!, 'curl', ['-sf', '-o', '/dev/null', `${n.diagUrl}/healthz`])
+    // The daemon serves on its node's IP, inside the lab's namespaces only; to a probe, only whether it is ok.
+    const health = await inNetns(n.netns!.name!, 'curl', ['-sf', `${n.diagUrl}/healthz`])
     t.equal(health.exitCode, 0, `${n.name} /healthz at ${n.diagUrl}, from the node`)
+    t.same(JSON.parse(health.stdout), {ok: true}, `${n.name} /healthz tells an anonymous caller nothing of the node`)
+  }
+  // The supervisor, whose token the daemons' gates let in, reads their whole reports.
+  const sup = await controlRequest<SupervisorStatus>(readLabState(name)!.supervisor!.socket, 'GET', '/status')
+  for (const n of sup.nodes) {
+    t.ok(n.daemon.reconciles > 0, `${n.name}: the supervisor sees the daemon's reconciles (${n.daemon.reconciles})`)
+    t.ok(n.daemon.lastSuccessAt, `${n.name}: and its last success`)
   }
   t.same(
     topo.endpoints.map((e) => [e.name, e.ip, e.node, e.netnsPath]).sort(),

@@ -14,7 +14,9 @@
  * - user `system:cnidbg:daemon:<node>` in group `system:cnidbg:daemons` (a node's cnidbg daemon):
  *   reads anything; writes only the `cnidbg.dev/*` annotations of its own Node, which is all the
  *   daemon publishes (its VTEP MAC, node IP, backend).
- * - anyone else with a token from the token file (the supervisor's own node watch): reads only.
+ * - user `system:cnidbg:supervisor` (the supervisor): reads, and `get nodes/proxy`, which the node
+ *   daemons' gates ask for before they show their whole /healthz report (src/daemon/http.ts).
+ * - anyone else with a token from the token file: reads only.
  * - a ServiceAccount, with a token the server minted (sa-tokens.ts): only what RBAC grants it.
  * - everyone, beyond the above: what the ClusterRoleBindings grant (rbac.ts), except writes to Nodes
  *   and Pods by a node's credentials and to Nodes by a daemon's, which only the rules above decide,
@@ -46,6 +48,7 @@ export const ADMIN_GROUP = 'system:masters'
 export const NODES_GROUP = 'system:nodes'
 export const NODE_USER_PREFIX = 'system:node:'
 export const DAEMONS_GROUP = 'system:cnidbg:daemons'
+export const SUPERVISOR_USER = 'system:cnidbg:supervisor'
 export const DAEMON_USER_PREFIX = 'system:cnidbg:daemon:'
 /** The only part of a Node a daemon credential may change. */
 export const DAEMON_ANNOTATION_PREFIX = 'cnidbg.dev/'
@@ -346,6 +349,14 @@ export function decide(user: UserInfo, a: ResourceAttributes, rbac?: RbacSource)
   if (isStoredRead(a) && !isServiceAccount(user)) return {allowed: true, reason: 'lab components read'}
   if (a.verb === 'create' && group === 'authorization.k8s.io' && a.resource === 'selfsubjectaccessreviews')
     return {allowed: true, reason: 'every authenticated user may ask what it may do'}
+  if (
+    user.name === SUPERVISOR_USER &&
+    a.verb === 'get' &&
+    group === '' &&
+    a.resource === 'nodes' &&
+    a.subresource === 'proxy'
+  )
+    return {allowed: true, reason: "the supervisor reads the daemons' health"}
   const write = !READS.has(a.verb)
   const node = ownNode(user, NODE_USER_PREFIX, NODES_GROUP)
   const dnode = ownNode(user, DAEMON_USER_PREFIX, DAEMONS_GROUP)
