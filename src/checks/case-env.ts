@@ -349,17 +349,18 @@ export class CaseEnv {
     const hostPath = this.setup.host ? `/proc/${process.pid}/ns/net` : this.sb.host.path
     const parts = await Promise.all([
       snapshotNetnsPath(hostPath).then((s) => s.lines.map((l) => `host: ${l}`)),
-      ...this.owned.map((ns) =>
-        snapshotNetnsPath(ns.path).then((s) =>
-          s.lines.map((l) => `${ns.name.replace(/^cnidbg-[0-9a-f]+-/, '')}: ${l}`),
-        ),
-      ),
+      ...this.owned.map((ns) => snapshotNetnsPath(ns.path).then((s) => s.lines.map((l) => `${this.label(ns)}: ${l}`))),
     ])
     const state = [
       ...snapshotDir(this.sb.hostPath('/var/lib/cni')).map((l) => `/var/lib/cni: ${l}`),
       ...snapshotDir(this.sb.hostPath('/run/cni')).map((l) => `/run/cni: ${l}`),
     ]
     return [...parts.flat(), ...state]
+  }
+
+  /** How a container namespace of this case is named in snapshot lines (`x0: link eth0 …`). */
+  label(ns: Netns): string {
+    return ns.name.replace(/^cnidbg-[0-9a-f]+-/, '')
   }
 
   diff(before: string[], after: string[]): string[] {

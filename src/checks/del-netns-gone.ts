@@ -9,9 +9,16 @@ export const delNetnsGone: Check = {
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)
+    // A first attachment makes the long-lived shared objects (a bridge, iptables chains, host-local's
+    // last_reserved_ip) a plugin rightly keeps, so what the attachment under test adds is its own.
+    const warm = env.rt(await env.netns())
+    const first = await env.add(warm)
+    if (!first.ok) return violation(`ADD failed: ${first.failure}`, env.evidence())
+    const single = env.singleAttachment !== undefined
+    if (single) await env.del(warm)
+    const before = await env.snapshot()
     const add = await env.add(rt)
     if (!add.ok) return violation(`ADD failed: ${add.failure}`, env.evidence())
-    const before = await env.snapshot()
     // The container died and its runtime removed the netns before DEL: kubelet then retries DEL
     // forever if it fails, so it must succeed and still release host-side state (P74 b, P77).
     await env.removeNetns(ctr)
@@ -29,14 +36,27 @@ export const delNetnsGone: Check = {
     })
     if (!unset.ok) return violation(`DEL with CNI_NETNS unset failed: ${unset.failure}`, env.evidence())
     const after = await env.snapshot()
+    if (!single) await env.del(warm)
+    // Before is before ADD: anything ADD made that DEL left (an IPAM reservation, a host route or
+    // rule) shows as new. The removed namespace's own lines are gone with it, so they show as removed.
     const leaked = env.diff(before, after).filter((l) => l.startsWith('+ '))
+    // A leak only in one plugin's own state dir (/run/cni/tuning/…) is that plugin's finding.
+    const dirs = new Set(leaked.map((l) => /^\+ \/(?:run|var\/lib)\/cni: file ([^/]+)\//.exec(l)?.[1]))
+    const [dir] = dirs
+    const owner = dirs.size === 1 && dir !== undefined ? env.list.plugins.findIndex((p) => p.type === dir) : -1
     if (leaked.length)
-      return violation('DEL after the netns was gone left state behind', env.evidence({diff: leaked}), {
-        severity: 'should',
-      })
+      return violation(
+        `DEL after the netns was gone left ${leaked.length} thing(s) the attachment made behind`,
+        env.evidence({
+          diff: leaked,
+          expected: 'host and state dir as before ADD',
+          observed: leaked.slice(0, 5).join('; '),
+        }),
+        {severity: 'should', ...(owner >= 0 ? {pluginIndex: owner} : {})},
+      )
     return pass()
   },
   severity: 'should',
   spec: SPEC.del,
-  title: 'DEL succeeds when the netns is already gone or CNI_NETNS is unset',
+  title: 'DEL succeeds and releases what ADD made when the netns is already gone or CNI_NETNS is unset',
 }

@@ -58,6 +58,12 @@ export const DEPARTURES: readonly Departure[] = [
     what: 'DEL fails when the container interface was deleted out of band',
   },
   {
+    check: 'del.netns-gone',
+    requirement: 'P74',
+    type: 'tuning',
+    what: "DEL when CNI_NETNS is gone does nothing, and leaves its backup of the link's settings in /run/cni/tuning",
+  },
+  {
     check: 'del.without-add',
     requirement: 'P73',
     type: 'sbr',

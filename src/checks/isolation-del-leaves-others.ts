@@ -1,3 +1,4 @@
+import type {RuntimeConf} from '../runtime/types.js'
 import {type Check, pass, skip, SPEC, violation} from './check.js'
 
 export const isolationDelLeavesOthers: Check = {
@@ -11,39 +12,77 @@ export const isolationDelLeavesOthers: Check = {
     const y = await env.netns('y')
     const rtX = env.rt(x)
     const rtY = env.rt(y)
-    for (const rt of [rtX, rtY]) {
+    const added: RuntimeConf[] = []
+    const addOther = async (rt: RuntimeConf) => {
       const add = await env.add(rt)
-      if (!add.ok) return violation(`ADD ${rt.containerId}/${rt.ifname} failed: ${add.failure}`, env.evidence())
+      added.push(rt)
+      return add.ok ? undefined : violation(`ADD ${rt.containerId}/${rt.ifname} failed: ${add.failure}`, env.evidence())
     }
-    // P37 is a MAY: a second interface of the same container on the same network. When the plugin
-    // can't do that (upstream ptp can't), the check deletes container Y instead.
-    // loopback configures the one `lo` of a namespace whatever CNI_IFNAME says, so a second
-    // attachment in the same container is the same `lo`: only containers are kept apart.
-    const rtX2 = {...rtX, ifname: 'net1'}
-    const second = env.role === 'loopback' ? {ok: false} : await env.add(rtX2)
-    if (!second.ok && env.role !== 'loopback') await env.del(rtX2)
-    const target = second.ok ? rtX2 : rtY
-    const before = await env.snapshot()
-    const del = await env.del(target)
-    const after = await env.snapshot()
-    for (const rt of second.ok ? [rtX, rtY] : [rtX]) await env.del(rt)
-    if (!del.ok)
-      return violation(`DEL of ${target.containerId}/${target.ifname} failed: ${del.failure}`, env.evidence())
-    // Nothing may appear, and nothing of the other attachments may go: only the target's own state.
-    const changed = env.diff(before, after)
-    // Except loopback's own undo: its DEL turns the target's `lo` down, which shows as a new line.
-    const foreign = changed.filter(
-      (l) =>
-        (l.startsWith('+ ') && !(env.role === 'loopback' && l.includes('y1:'))) ||
-        (second.ok ? (l.includes('x0:') && !/net1/.test(l)) || l.includes('y1:') : l.includes('x0:')),
-    )
-    if (foreign.length)
-      return violation('DEL of one attachment changed another attachment', env.evidence({diff: foreign}))
-    return pass(
-      second.ok || env.role === 'loopback'
-        ? undefined
-        : 'a second interface of one container on the same network is not supported (P37 is a MAY); checked across containers',
-    )
+    // What the target's own ADD made: the only lines its DEL may take away.
+    let own = new Set<string>()
+    const addTarget = async (rt: RuntimeConf) => {
+      const before = await env.snapshot()
+      const add = await env.add(rt)
+      own = new Set(
+        env
+          .diff(before, await env.snapshot())
+          .filter((l) => l.startsWith('+ '))
+          .map((l) => l.slice(2)),
+      )
+      return add
+    }
+    try {
+      const failedX = await addOther(rtX)
+      if (failedX) return failedX
+      // P37 is a MAY: a second interface of the same container on the same network. When the plugin
+      // can't do that (upstream ptp can't), the check deletes container Y instead.
+      // loopback configures the one `lo` of a namespace whatever CNI_IFNAME says, so a second
+      // attachment in the same container is the same `lo`: only containers are kept apart.
+      const rtX2 = {...rtX, ifname: 'net1'}
+      let target = rtY
+      if (env.role !== 'loopback') {
+        const second = await addTarget(rtX2)
+        if (second.ok) target = rtX2
+        else await env.del(rtX2)
+      }
+      if (target === rtX2) {
+        const failedY = await addOther(rtY)
+        if (failedY) return failedY
+      } else {
+        const add = await addTarget(rtY)
+        if (!add.ok) return violation(`ADD ${rtY.containerId}/${rtY.ifname} failed: ${add.failure}`, env.evidence())
+      }
+      const before = await env.snapshot()
+      const del = await env.del(target)
+      const after = await env.snapshot()
+      if (!del.ok)
+        return violation(`DEL of ${target.containerId}/${target.ifname} failed: ${del.failure}`, env.evidence())
+      // Nothing may appear, and only what the target's own ADD made may go: a line of another
+      // attachment (its link, address, route, reservation file) going is damage to it.
+      const yLabel = `${env.label(y)}: `
+      const foreign = env.diff(before, after).filter((l) =>
+        l.startsWith('+ ')
+          ? // Except loopback's own undo: its DEL turns the target's `lo` down, which shows as a new line.
+            !(env.role === 'loopback' && l.startsWith(`+ ${yLabel}`))
+          : !own.has(l.slice(2)),
+      )
+      if (foreign.length)
+        return violation(
+          `DEL of ${target.containerId}/${target.ifname} changed another attachment or shared state`,
+          env.evidence({
+            diff: foreign,
+            expected: "only what the target's own ADD made goes",
+            observed: foreign.slice(0, 5).join('; '),
+          }),
+        )
+      return pass(
+        target === rtX2 || env.role === 'loopback'
+          ? undefined
+          : 'a second interface of one container on the same network is not supported (P37 is a MAY); checked across containers',
+      )
+    } finally {
+      for (const rt of added) await env.del(rt)
+    }
   },
   severity: 'must',
   spec: SPEC.del,

@@ -41,6 +41,11 @@ function addrLines(json: string): string[] {
 
 function routeLines(json: string, fam: string): string[] {
   const routes = JSON.parse(json || '[]') as Array<Record<string, unknown>>
+  // A multipath route (the kernel merges IPv6 routes to one destination through two interfaces, e.g.
+  // a default route via eth0 and net1) is one line per nexthop, with its gateway and dev: the line of
+  // eth0's route then stays the same when net1's comes and goes.
+  const hops = (r: Record<string, unknown>): Array<Record<string, unknown>> =>
+    Array.isArray(r.nexthops) && r.nexthops.length > 0 ? (r.nexthops as Array<Record<string, unknown>>) : [r]
   return routes
     .filter(
       (r) =>
@@ -48,9 +53,11 @@ function routeLines(json: string, fam: string): string[] {
         r.type !== 'multicast' &&
         !(fam === '6' && r.table === 'local'),
     )
-    .map(
-      (r) =>
-        `route${fam} ${String(r.type ?? 'unicast')} ${String(r.dst)}${r.gateway ? ` via ${String(r.gateway)}` : ''}${r.dev ? ` dev ${String(r.dev)}` : ''} table ${String(r.table ?? 'main')}`,
+    .flatMap((r) =>
+      hops(r).map(
+        (h) =>
+          `route${fam} ${String(r.type ?? 'unicast')} ${String(r.dst)}${h.gateway ? ` via ${String(h.gateway)}` : ''}${h.dev ? ` dev ${String(h.dev)}` : ''} table ${String(r.table ?? 'main')}`,
+      ),
     )
 }
 

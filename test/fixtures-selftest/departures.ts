@@ -4,7 +4,7 @@
  * shows it. When an upgrade fixes one, this fails and the entry (and its row in fixtures/README.md)
  * goes. The reproductions are the ones fixtures/README.md prints.
  */
-import {existsSync, rmSync} from 'node:fs'
+import {existsSync, readdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -84,6 +84,23 @@ const REPRODUCTIONS: Record<string, Reproduction> = {
     await expectFailure(t, h, 'sbr', SBR, {netns}, /unknown FS magic/)
     t.ok(existsSync(netns), 'and it made an empty file at that path (its lock)')
     rmSync(netns, {force: true})
+  },
+  'tuning del.netns-gone': async (t, h) => {
+    const c0 = await h.container()
+    await h.ip(c0, ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'])
+    const conf = {
+      cniVersion: '1.0.0',
+      mtu: 1400,
+      name: 'tun',
+      prevResult: {cniVersion: '1.0.0', interfaces: [{name: 'eth0', sandbox: c0.path}]},
+      type: 'tuning',
+    }
+    t.equal((await h.call(plugin('tuning'), {verb: 'ADD', conf})).exitCode, 0, 'ADD works')
+    const backups = () => readdirSync(join(h.sb.hostPath('/run/cni'), 'tuning'))
+    t.equal(backups().length, 1, `it keeps a backup of the link's settings: ${backups().join(', ')}`)
+    await h.removeContainer('c0')
+    t.equal((await h.call(plugin('tuning'), {verb: 'DEL', conf, netns: c0.path})).exitCode, 0, 'DEL succeeds')
+    t.equal(backups().length, 1, 'and leaves the backup')
   },
   'ptp P80': async (t, h) => {
     const ptp = {

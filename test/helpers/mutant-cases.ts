@@ -936,6 +936,47 @@ export const CASES: Record<string, Case> = {
       t.same(o.verbs, ['ADD', 'DEL'], 'after calling the delegate with DEL')
     },
   },
+  'broken-del-netns-gone-noop': {
+    scenario: async (h, p) => {
+      const c0 = await h.container()
+      const a = await add(h, p)
+      const held = cids(h, p)
+      await h.removeContainer('c0')
+      const d = await h.call(p.path, {verb: 'DEL', conf: withPrev(p.conf, a.json), netns: c0.path})
+      return {held, del: d.exitCode, after: cids(h, p)}
+    },
+    broken: (t, o) => {
+      t.same(o.held, ['ctr-0'], 'ADD reserved an address')
+      t.equal(o.del, 0, 'DEL succeeds once the netns is gone')
+      t.same(o.after, ['ctr-0'], 'but the reservation leaks')
+    },
+    correct: (t, o) => {
+      t.equal(o.del, 0, 'DEL succeeds without the netns')
+      t.same(o.after, [], 'and releases the address')
+    },
+  },
+  'broken-del-releases-others': {
+    scenario: async (h, p) => {
+      const c0 = await h.container('c0')
+      const c1 = await h.container('c1')
+      const a = await add(h, p, {}, {cid: 'a', netns: c0.path})
+      const b = await add(h, p, {}, {cid: 'b', netns: c1.path})
+      const held = cids(h, p)
+      const d = await h.call(p.path, {verb: 'DEL', conf: withPrev(p.conf, b.json), cid: 'b', netns: c1.path})
+      const after = cids(h, p)
+      await h.call(p.path, {verb: 'DEL', conf: withPrev(p.conf, a.json), cid: 'a', netns: c0.path})
+      return {add: [a.exitCode, b.exitCode], held, del: d.exitCode, after}
+    },
+    broken: (t, o) => {
+      t.same(o.held, ['a', 'b'], 'both containers hold an address')
+      t.equal(o.del, 0, "DEL of b's eth0 succeeds")
+      t.same(o.after, [], "and releases a's eth0 too")
+    },
+    correct: (t, o) => {
+      t.same(o.held, ['a', 'b'])
+      t.same(o.after, ['a'], "DEL of b's eth0 leaves a's address")
+    },
+  },
 }
 
 /** A (cid a, netns c0) and B (cid b, netns c1); B's netns vanishes without DEL; GC keeps only A. */

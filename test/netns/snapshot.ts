@@ -55,6 +55,38 @@ t.test('each change in the namespace is a line of its own, and only that', async
   )
 })
 
+t.test('a multipath route is a line per nexthop, so one path going leaves the other line as it was', async (t) => {
+  // Two IPv6 default routes through two interfaces merge into one ECMP route, as a container's eth0
+  // and net1 on one dual-stack bridge network do; deleting net1 leaves eth0's route unchanged.
+  await ipBatch(
+    [
+      'link add mp0 type veth peer name mp1',
+      'link add mp2 type veth peer name mp3',
+      'link set mp0 up',
+      'link set mp2 up',
+      'addr add fd77::1/64 dev mp0 nodad',
+      'addr add fd78::1/64 dev mp2 nodad',
+      'route add default via fd77::2 dev mp0 table 7',
+    ],
+    name,
+  )
+  const one = (await snapshotNetnsPath(ns.path)).lines.filter((l) => l.includes('table 7'))
+  t.same(one, ['route6 unicast default via fd77::2 dev mp0 table 7'])
+  await ipBatch(['route append default via fd78::2 dev mp2 table 7'], name)
+  const both = (await snapshotNetnsPath(ns.path)).lines.filter((l) => l.includes('table 7'))
+  t.same(
+    both,
+    ['route6 unicast default via fd77::2 dev mp0 table 7', 'route6 unicast default via fd78::2 dev mp2 table 7'],
+    'each nexthop with its gateway and dev',
+  )
+  await ipBatch(['link del mp2'], name)
+  t.same(
+    (await snapshotNetnsPath(ns.path)).lines.filter((l) => l.includes('table 7')),
+    one,
+    'back as it was',
+  )
+})
+
 t.test('an ip that printed some but not all of its lines fails the snapshot', async (t) => {
   await t.rejects(
     snapshotNetns(async () => ({stdout: '[]\n@@cnidbg-section@@\n', exitCode: 0})),
