@@ -103,9 +103,17 @@ export class CaseEnv {
     return this.setup.host ? undefined : this.sb.run.bind(this.sb)
   }
 
-  /** Where plugin state lives for this case (the sandbox's private /var/lib/cni). */
+  /**
+   * Where plugin state lives for this case: the sandbox's private /var/lib/cni, or with --host, where
+   * the plugins run on this host, the host's own.
+   */
   get stateDir(): string {
-    return this.sb.hostPath('/var/lib/cni')
+    return this.statePath('/var/lib/cni')
+  }
+
+  /** A state dir (/var/lib/cni, /run/cni) as the case's plugins see it: the sandbox's, or the host's with --host. */
+  statePath(dir: '/var/lib/cni' | '/run/cni'): string {
+    return this.setup.host ? dir : this.sb.hostPath(dir)
   }
 
   get ctx(): RuntimeContext {
@@ -352,8 +360,8 @@ export class CaseEnv {
       ...this.owned.map((ns) => snapshotNetnsPath(ns.path).then((s) => s.lines.map((l) => `${this.label(ns)}: ${l}`))),
     ])
     const state = [
-      ...snapshotDir(this.sb.hostPath('/var/lib/cni')).map((l) => `/var/lib/cni: ${l}`),
-      ...snapshotDir(this.sb.hostPath('/run/cni')).map((l) => `/run/cni: ${l}`),
+      ...snapshotDir(this.statePath('/var/lib/cni')).map((l) => `/var/lib/cni: ${l}`),
+      ...snapshotDir(this.statePath('/run/cni')).map((l) => `/run/cni: ${l}`),
     ]
     return [...parts.flat(), ...state]
   }
