@@ -264,12 +264,17 @@ export class CaseEnv {
     return delNetworkList(list, rt, this.ctx)
   }
 
+  /**
+   * CHECK of the list. `disableCheck` tells a runtime not to call the plugins at all, so a check that
+   * judges the plugin's CHECK runs the list without it: with it, CHECK "passes" untested.
+   */
   check(rt: RuntimeConf, list = this.list): Promise<ListOutcome> {
-    return checkNetworkList(list, rt, this.ctx)
+    return checkNetworkList({...list, disableCheck: false}, rt, this.ctx)
   }
 
+  /** GC of the list, without `disableGC` (which, like disableCheck, would keep the plugins from running). */
   gc(valid: Attachment[], list = this.list): Promise<GcOutcome> {
-    return gcNetworkList(list, valid, this.ctx)
+    return gcNetworkList({...list, disableGC: false}, valid, this.ctx)
   }
 
   status(list = this.list): Promise<ListOutcome> {
