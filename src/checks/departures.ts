@@ -76,6 +76,11 @@ export const DEPARTURES: readonly Departure[] = [
     what: 'DEL fails when CNI_NETNS is gone ("unknown FS magic"), and leaves an empty file at that path (its lock)',
   },
   {
+    requirement: 'P114',
+    type: 'host-local',
+    what: 'takes both args.cni.ips and CNI_ARGS IP= and fails ADD ("failed to allocate all requested IPs") instead of ignoring CNI_ARGS',
+  },
+  {
     requirement: 'P80',
     type: 'ptp',
     what: "ptp's CHECK fails after sbr moved its routes to a table of their own: it looks for the gateway route in the main table",

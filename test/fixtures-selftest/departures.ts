@@ -102,6 +102,22 @@ const REPRODUCTIONS: Record<string, Reproduction> = {
     t.equal((await h.call(plugin('tuning'), {verb: 'DEL', conf, netns: c0.path})).exitCode, 0, 'DEL succeeds')
     t.equal(backups().length, 1, 'and leaves the backup')
   },
+  'host-local P114': async (t, h) => {
+    const conf = {
+      args: {cni: {ips: ['10.201.92.50']}},
+      cniVersion: '1.0.0',
+      ipam: {dataDir: '/var/lib/cni/networks-cnidbg-dep', subnet: '10.201.92.0/24', type: 'host-local'},
+      name: 'p114',
+      type: 'host-local',
+    }
+    const alone = await h.call(plugin('host-local'), {verb: 'ADD', conf})
+    t.equal(alone.exitCode, 0, `args.cni.ips alone works: ${alone.stdout}`)
+    await h.call(plugin('host-local'), {verb: 'DEL', conf})
+    const both = await h.call(plugin('host-local'), {verb: 'ADD', conf, args: 'IgnoreUnknown=1;IP=10.201.92.51'})
+    t.not(both.exitCode, 0, 'with CNI_ARGS IP= as well ADD fails')
+    t.match(both.json?.msg, /failed to allocate all requested IPs/, both.stdout)
+    await h.call(plugin('host-local'), {verb: 'DEL', conf})
+  },
   'ptp P80': async (t, h) => {
     const ptp = {
       cniVersion: '1.0.0',
