@@ -28,6 +28,12 @@ t.test('every check is registered once, with a unique id matching its file', asy
       ].includes(f),
   )
   t.equal(files.length, allChecks.length, 'one module per check, all registered')
+  // Users pass ids to --only, so the id is what stays; the file is named after it.
+  t.same(
+    allChecks.map((c) => `${c.id.replace(/\./g, '-')}.ts`).sort(),
+    [...files].sort(),
+    'each id, dots as dashes, is the name of its file',
+  )
 })
 
 t.test('checks cite real requirements and spec anchors', async (t) => {
