@@ -4,7 +4,7 @@ export const delNoLeaks: Check = {
   id: 'del.no-leaks',
   perVersion: true,
   productionCritical: true,
-  requirements: ['P71', 'P106'],
+  requirements: ['P71'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()

@@ -4,7 +4,7 @@ export const envMissingVariables: Check = {
   id: 'env.missing-variables',
   judgesSubjectOnly: true,
   perVersion: false,
-  requirements: ['P8', 'P65'],
+  requirements: ['P65'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     const ctr = await env.netns()

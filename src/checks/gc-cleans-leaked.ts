@@ -7,7 +7,7 @@ export const gcCleansLeaked: Check = {
   id: 'gc.cleans-leaked',
   perVersion: true,
   productionCritical: true,
-  requirements: ['P92', 'P95', 'P94'],
+  requirements: ['P92', 'P95'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     if (env.singleAttachment) return skip(`needs two attachments at once: ${env.singleAttachment}`)

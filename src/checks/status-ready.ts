@@ -5,7 +5,7 @@ export const statusReady: Check = {
   appliesTo: hasStatus,
   id: 'status.ready',
   perVersion: true,
-  requirements: ['P88', 'P91', 'P38'],
+  requirements: ['P88', 'P38'],
   roles: ['interface', 'chained', 'ipam', 'loopback'],
   async run(env) {
     // P38: ADD must not depend on STATUS having been called, so ADD first, then STATUS, then DEL.

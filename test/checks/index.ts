@@ -47,6 +47,22 @@ t.test('checks cite real requirements and spec anchors', async (t) => {
   }
 })
 
+t.test('citations and severities match what the check exercises', async (t) => {
+  const by = (id: string) => allChecks.find((c) => c.id === id)!
+  // Each requirement here is one the check does not exercise: caps.without-runtime-config sends no
+  // capability value (P109), del.no-leaks fails no delegate (P106), status.ready never sees a failing
+  // STATUS (P91), env.missing-variables always sets CNI_COMMAND (P8), gc.cleans-leaked runs no delegate (P94).
+  for (const [id, p] of [
+    ['caps.without-runtime-config', 'P109'],
+    ['del.no-leaks', 'P106'],
+    ['status.ready', 'P91'],
+    ['env.missing-variables', 'P8'],
+    ['gc.cleans-leaked', 'P94'],
+  ] as const)
+    t.notOk(by(id).requirements.includes(p), `${id} does not cite ${p}`)
+  t.equal(by('error.bad-subnet').severity, 'should', 'a malformed subnet "should" produce an error (P68)')
+})
+
 t.test('known upstream departures cite real requirements and are documented', async (t) => {
   const readme = readFileSync(new URL('../../fixtures/README.md', import.meta.url), 'utf8')
   for (const d of DEPARTURES) {
