@@ -97,6 +97,12 @@ export function decide(
   return {decidedBy, severity, status}
 }
 
+/** "applies from cniVersion 1.1.0": the versions a check's verb exists at (Check.appliesTo). */
+function versionGate(check: Check): string {
+  const from = ALL_SPEC_VERSIONS.find((v) => !check.appliesTo || check.appliesTo(v))
+  return from === undefined ? 'applies at no spec version' : `applies from cniVersion ${from}`
+}
+
 /** The config at one version: cniVersion set, cniVersions dropped; raw.plugins shares the plugins array. */
 function listAt(list: NetConfList, version: string): NetConfList {
   const plugins = structuredClone(list.plugins)
@@ -272,11 +278,41 @@ export async function runConformance(
     const vs = check.perVersion ? versions : [highest]
     return vs.filter((v) => !check.appliesTo || check.appliesTo(v)).map((version) => ({check, version}))
   })
+  // A check whose verb the tested versions lack (CHECK before 0.4.0, STATUS and GC before 1.1.0) runs
+  // no case. A run where none runs tests nothing: a usage error, so a CI gate can't go green on it.
+  const notRun = checks.filter((c) => !cases.some((k) => k.check === c))
+  if (cases.length === 0)
+    throw new UsageError(
+      `No selected check applies at the version${versions.length === 1 ? '' : 's'} tested (${versions.join(', ')}): ${notRun.map((c) => `${c.id} ${versionGate(c)}`).join('; ')}.`,
+      {
+        code: 'NO_CASES',
+        suggestions: [
+          'Select checks that apply at these versions, or name a version the checks need with --versions, if every plugin of the list supports it.',
+        ],
+      },
+    )
   const spyDir = spyPluginDir()
   const results: CheckResult[] = []
   let pluginTimeMs = 0
   // A plugin whose kind of link this kernel lacks can't be tested here at all: skipped, with the reason.
   const unsupported = await missingKernelSupport(base.plugins)
+  // The others are said to be skipped, with why, so the report shows what was not tested.
+  for (const c of notRun) {
+    const skipped: CheckResult = {
+      durationMs: 0,
+      id: c.id,
+      message: unsupported ?? `not tested: it ${versionGate(c)}, and this run tests ${versions.join(', ')}`,
+      plugin: base.plugins[subject]!.type,
+      requirements: c.requirements,
+      severity: c.severity,
+      spec: c.spec,
+      status: 'skip',
+      title: c.title,
+      version: null,
+    }
+    results.push(skipped)
+    events.emit('check:end', skipped)
+  }
   const runCase = async (
     check: Check,
     version: SpecVersion,
@@ -382,7 +418,9 @@ export async function runConformance(
     if (r.status === 'fail' || r.status === 'warn') r.evidence = {...r.evidence, reproduce: reproduceLine(again, r)}
   const order = new Map(cases.map((c, i) => [`${c.check.id}@${c.version}`, i]))
   results.sort(
-    (a, b) => (order.get(`${a.id}@${a.version ?? highest}`) ?? 0) - (order.get(`${b.id}@${b.version ?? highest}`) ?? 0),
+    (a, b) =>
+      (order.get(`${a.id}@${a.version ?? highest}`) ?? cases.length) -
+      (order.get(`${b.id}@${b.version ?? highest}`) ?? cases.length),
   )
   const tally = (rs: CheckResult[]) => {
     const count = (s: CheckResult['status']) => rs.filter((r) => r.status === s).length

@@ -3,7 +3,8 @@ import t from 'tap'
 import type {Check} from '../../src/checks/check.js'
 import {allChecks} from '../../src/checks/index.js'
 import {reproduceLine, type ReproduceRun} from '../../src/conformance/reproduce.js'
-import {decide, runConformance, selectChecks} from '../../src/conformance/runner.js'
+import {type ConformanceOptions, decide, runConformance, selectChecks} from '../../src/conformance/runner.js'
+import {UsageError} from '../../src/core/errors.js'
 import {privateTmpdir} from '../helpers/machine.js'
 import {CNI_PATH, workDir, writeConf} from '../helpers/runtime-fixtures.js'
 
@@ -110,6 +111,35 @@ t.test('reproduceLine: the suite again, that check at that version, as sandboxed
     / --role interface --cni-path \S+ --served$/,
     'served mode: the check again, served',
   )
+})
+
+t.test('checks the tested versions lack: a usage error when none runs, a skip saying why when others do', async (t) => {
+  const conf = new URL('../../fixtures/conf/upstream-ptp.conflist', import.meta.url).pathname
+  const opts: ConformanceOptions = {
+    cniPath: ['/usr/lib/cni'],
+    conf,
+    host: false,
+    parallel: 1,
+    profile: 'default',
+    strict: false,
+    timeoutSeconds: 30,
+  }
+  // Debian's ptp stops at 1.0.0, and STATUS and GC are 1.1.0 verbs: a CI gate would go green on nothing.
+  await t.rejects(runConformance({...opts, only: ['status.*,gc.*']}), {
+    cnidbgCode: 'NO_CASES',
+    constructor: UsageError,
+    message:
+      /^No selected check applies at the versions tested \(0\.1\.0, .*1\.0\.0\): status\.ready applies from cniVersion 1\.1\.0; gc\.cleans-leaked applies from cniVersion 1\.1\.0\.$/,
+  })
+  const report = await runConformance({...opts, only: ['status.ready,version.output'], versions: ['1.0.0']})
+  t.match(
+    report.checks.map((c) => [c.id, c.status, c.message]),
+    [
+      ['version.output', 'pass', ''],
+      ['status.ready', 'skip', 'not tested: it applies from cniVersion 1.1.0, and this run tests 1.0.0'],
+    ],
+  )
+  t.equal(report.summary.skipped, 1)
 })
 
 t.test('a result with 3,300 problems: a message of 4,000 characters, evidence cut, no unrunnable line', async (t) => {
