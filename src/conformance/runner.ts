@@ -412,6 +412,7 @@ export async function runConformance(
     role,
     served: opts.served ?? false,
     strict: opts.strict,
+    ...(base === loaded || role !== 'chained' ? {} : {suiteChain: {cniPath, conf: JSON.stringify(base.raw)}}),
     timeoutSeconds: opts.timeoutSeconds,
   }
   for (const r of results)

@@ -120,6 +120,40 @@ for (const f of manifest().filter((e) => FIXTURES.includes(e.name))) {
   })
 }
 
+t.test(
+  "a lone chained plugin: a finding about the suite's upstream reproduces on the list the suite ran",
+  async (t) => {
+    // sbr moves ptp's routes to a table of their own, and ptp's CHECK then fails: a known departure of
+    // ptp, so a warning about it (context), which the line asks with --strict in the interface role.
+    const report = await runConformance(
+      {
+        cniPath: ['/usr/lib/cni'],
+        conf: `${ROOT}fixtures/conf/upstream-sbr.conflist`,
+        host: false,
+        only: ['check.after-add'],
+        parallel: 1,
+        profile: 'default',
+        role: 'chained',
+        strict: false,
+        timeoutSeconds: 30,
+        versions: ['1.0.0'],
+      },
+      new EventEmitter() as RunEmitter,
+    )
+    const [finding] = report.checks
+    t.match(finding, {context: true, id: 'check.after-add', plugin: 'ptp', status: 'warn'})
+    const line = finding!.evidence!.reproduce!
+    t.match(
+      line,
+      /^printf '%s\\n' '\{.*"type":"ptp".*"type":"sbr".*\}' \| cnidbg conformance \/dev\/stdin .* --role interface /,
+    )
+    const host = await hostState()
+    const again = await sh(line)
+    t.equal(again.exitCode, 1, `the line exits 1 (${again.stdout.slice(-300)}${again.stderr.slice(-300)})`)
+    t.same(await hostState(), host, 'and changed nothing outside its sandbox')
+  },
+)
+
 t.test('left nothing behind', async (t) => {
   await assertNothingLeft(t, before)
 })

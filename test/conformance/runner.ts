@@ -99,6 +99,21 @@ t.test('reproduceLine: the suite again, that check at that version, as sandboxed
     / --role interface /,
     'context: the list in the interface role, where it fails',
   )
+  const lone = {
+    ...run,
+    contextInConf: false,
+    suiteChain: {cniPath: ['bin', '/usr/lib/cni'], conf: '{"name":"n","plugins":[{"type":"ptp"},{"type":"sbr"}]}'},
+  }
+  t.equal(
+    reproduceLine(lone, {context: true, id: 'x.y', status: 'warn', version: '1.0.0'}),
+    `printf '%s\\n' '{"name":"n","plugins":[{"type":"ptp"},{"type":"sbr"}]}' | cnidbg conformance /dev/stdin --only x.y --versions 1.0.0 --role interface --cni-path ${cwd}/bin:/usr/lib/cni --strict`,
+    'context of a lone chained plugin: the list the suite ran, piped in, in the interface role',
+  )
+  t.match(
+    reproduceLine(lone, {id: 'x.y', status: 'fail', version: '1.0.0'}),
+    /^cnidbg conformance '\/etc\/cni\/net.d\/my net.conflist' .* --role chained /,
+    'its own findings: the config as given',
+  )
   t.match(
     reproduceLine(
       {...run, host: true, profile: 'spec-minimum', strict: true, timeoutSeconds: 5},
