@@ -571,6 +571,7 @@ function pickProbe(failed: Outcome[]): Outcome | undefined {
 interface Observation {
   probe: ProbeOutcome
   lastSeenHop?: number
+  lastSeen?: TraceHop
   /** Where the packet stopped: the first capture-able hop after the last one that saw it. */
   stopHop?: TraceHop
   evidence: string[]
@@ -907,9 +908,12 @@ function analyze(plan: ProbePlan, kind: ProbeKind, hops: TraceHop[], g: Gathered
   const reqArrived = req.length > 0 && req[req.length - 1]!.seen === true
   let lastSeen = lastReq
   let stopDirHops = req
-  if (reqArrived && protocol !== 'udp') {
-    const lastRep = [...rep].reverse().find((h) => h.seen)
-    if (lastRep) lastSeen = lastRep
+  // The last tap in the destination pod sees the request before its INPUT hook: a request dropped
+  // there looks "arrived". Only a reply seen leaving moves the search to the reply's hops; with none
+  // seen, the packet stopped on or after the request's last seen hop.
+  const lastRep = reqArrived && protocol !== 'udp' ? [...rep].reverse().find((h) => h.seen) : undefined
+  if (lastRep) {
+    lastSeen = lastRep
     stopDirHops = rep
   }
   const stopHop = stopDirHops.find(
@@ -933,6 +937,7 @@ function analyze(plan: ProbePlan, kind: ProbeKind, hops: TraceHop[], g: Gathered
   return {
     probe,
     lastSeenHop: lastSeen?.index,
+    lastSeen,
     stopHop: probe.ok ? undefined : stopHop,
     evidence,
     drops: g.drops,
@@ -1052,7 +1057,10 @@ function decideFault(
   const fallbackHop = hops.find(
     (h) => h.direction === 'forward' && (h.stage === 'underlay-rx' || h.stage === 'host-veth-egress'),
   )!
-  const hop = stop ?? fallbackHop
+  // Seen at every tap up to its last one and nothing tapped after: it died on or after that hop, and
+  // only the kernel's drop reason says why (no place is guessed).
+  const beyondTaps = !stop && obs?.lastSeen !== undefined
+  const hop = stop ?? obs?.lastSeen ?? fallbackHop
   const prev = hops.filter((h) => h.direction === hop.direction && h.index < hop.index && h.seen).pop()
 
   // An address the probe made the kernel resolve, on the device where the packet stopped, that
@@ -1066,7 +1074,7 @@ function decideFault(
   } else if (stuck.length && hop.stage === 'underlay-tx') {
     reason = 'underlay-blocked'
     liveEvidence.push(...stuck.map((n) => `after the probe: neigh ${n.dst} dev ${n.dev} ${(n.state ?? []).join(',')}`))
-  } else if (hop.stage === 'underlay-rx' || (hop.stage === 'decap' && prev?.stage === 'underlay-rx')) {
+  } else if (!beyondTaps && (hop.stage === 'underlay-rx' || (hop.stage === 'decap' && prev?.stage === 'underlay-rx'))) {
     reason = kr[0]?.reason === 'PKT_TOO_BIG' ? 'mtu' : 'underlay-blocked'
   } else if (kr[0]) reason = KERNEL_REASON[kr[0].reason] ?? 'unknown'
   else reason = 'unknown'
@@ -1092,6 +1100,9 @@ function decideFault(
       break
     case 'no-neighbor':
       hint = `${stuck.map((n) => n.dst).join(', ')} does not answer ARP on ${hop.device}: check that address and its link (${ipCmd(nsOf(hop, A, B), `neigh show dev ${hop.device}`)})`
+      break
+    case 'filtered':
+      hint = `find the rule that drops it in ${hop.netns} (its counter grows with each probe): ${execCmd(nsOf(hop, A, B), 'iptables-save -c')}, ${execCmd(nsOf(hop, A, B), 'nft list ruleset')}`
       break
     default:
       hint = `inspect ${hop.netns}/${hop.device}: ${execCmd(nsOf(hop, A, B), `tcpdump -ni ${hop.device}`)}`

@@ -14,6 +14,12 @@ import type {LabPod, TraceLab} from './trace-topology.js'
  */
 const FIRST_ECHO = '-p icmp --icmp-type echo-request -m quota --quota 1500 -j DROP'
 
+/**
+ * Matches every packet, but the static walk can't know that (a `statistic` match only warns there), so
+ * only the live probes and the kernel's drop reason place the drop.
+ */
+const EVERY = '-m statistic --mode nth --every 1 --packet 0 -j DROP'
+
 /** The injected faults, on one copy of the cluster (each case heals what it broke). */
 export function vxlanFaultCases(lab: TraceLab, runHint: (hint: string) => Promise<void> = runLocalHint): FaultCase[] {
   const [n0, n1] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]]
@@ -129,6 +135,24 @@ export function vxlanFaultCases(lab: TraceLab, runHint: (hint: string) => Promis
       inject: () => lab.sh(b.ns, `iptables -I INPUT ${FIRST_ECHO}`),
       heal: () => lab.sh(b.ns, `iptables -D INPUT ${FIRST_ECHO}`),
       expect: {reason: 'intermittent', node: n0.name, direction: 'forward', device: 'eth0'},
+    },
+    {
+      // Every tapped hop sees the datagram (the last one, the pod's eth0, before INPUT): the drop is
+      // on or after that hop, in the destination pod, not in the underlay.
+      name: "the destination pod's INPUT drops UDP after the last tap (live observation only)",
+      alone: true,
+      inject: () => lab.sh(b.ns, `iptables -A INPUT -p udp ${EVERY}`),
+      heal: () => lab.sh(b.ns, `iptables -D INPUT -p udp ${EVERY}`),
+      expect: {reason: 'filtered', node: n1.name, direction: 'forward', device: 'eth0'},
+    },
+    {
+      // The echo request is tapped in the pod before INPUT drops it, and no reply is ever seen: the
+      // request died on the way in, not the reply on the way back.
+      name: "the destination pod's INPUT drops echo requests after the last tap (live observation only)",
+      alone: true,
+      inject: () => lab.sh(b.ns, `iptables -A INPUT -p icmp --icmp-type echo-request ${EVERY}`),
+      heal: () => lab.sh(b.ns, `iptables -D INPUT -p icmp --icmp-type echo-request ${EVERY}`),
+      expect: {reason: 'filtered', node: n1.name, direction: 'forward', device: 'eth0'},
     },
     {
       name: 'nftables drop in a forward hook',
