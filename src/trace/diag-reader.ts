@@ -193,6 +193,20 @@ export function snapshotFromDiag(doc: DiagDocument, vtepDevice: string): KernelS
   return {links, routes, neigh, fdb, sysctls, routeGets: [], missing: missingParts, readMs: 0}
 }
 
+/**
+ * What a snapshot read over /diag leaves unknown, in words, for the note on how a node was read: a
+ * /diag that serves the sysctls has them checked, and is not said to lack them.
+ */
+export function diagUnknowns(snap: KernelSnapshot): string[] {
+  const m = new Set(snap.missing)
+  if (m.has('all')) return []
+  return [
+    ...(m.has('routeGet') ? ['route lookups'] : []),
+    ...(m.has('sysctls') ? ['sysctls'] : []),
+    ...(m.has('iptables') || m.has('nft') ? ['netfilter'] : []),
+  ]
+}
+
 /** Reads a node through its daemon's read-only GET /diag, with the caller's bearer token. */
 export interface RemoteDiagReaderOptions {
   /** The node's VXLAN device, when /diag names none. Default cnidbg.1. */

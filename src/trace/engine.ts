@@ -39,7 +39,7 @@ import {bgpDiagReader, nodeBgpReader, refineBgpHops} from './bgp.js'
 import {withNetfilterObject} from './netfilter-objects.js'
 import {policyFaultFromDeltas} from './policy.js'
 import {daemonErrorsReader, refineVpcHops} from './vpc.js'
-import {RemoteDiagReader} from './diag-reader.js'
+import {diagUnknowns, RemoteDiagReader} from './diag-reader.js'
 import {
   ALL_PARTS,
   LocalKernelReader,
@@ -228,9 +228,9 @@ export async function traceBetween(
         snap: EMPTY,
         lookups: new Map(),
       }
-      if (reader instanceof RemoteDiagReader)
-        notes.push(`${n.name} is read through ${reader.describe}: route lookups, sysctls and netfilter are unknown`)
-      else if (!reader.local) notes.push(`${n.name} is read through ${reader.describe}`)
+      // Over /diag, what is unknown is said once the answer shows what it held.
+      if (!reader.local && !(reader instanceof RemoteDiagReader))
+        notes.push(`${n.name} is read through ${reader.describe}`)
       nodeViews.set(n.name, v)
       const live = access ?? opts.accessFor?.(n)
       if (live) remotes.set(v, {access: live, target: {}})
@@ -352,19 +352,28 @@ export async function traceBetween(
       storeLookups(v, queries, await v.reader.snapshot({parts: [], routeGets: queries}))
     }),
   )
+  for (const v of nodeViews.values()) {
+    if (!(v.reader instanceof RemoteDiagReader)) continue
+    const unknown = diagUnknowns(v.snap)
+    notes.push(
+      `${v.node.name} is read through ${v.reader.describe}` +
+        (unknown.length
+          ? `: ${unknown.length > 1 ? `${unknown.slice(0, -1).join(', ')} and ${unknown.at(-1)} are` : `${unknown[0]} is`} unknown`
+          : ''),
+    )
+  }
   const unreadable: TraceUnreadable[] = []
   for (const v of views) {
     const why = unreadableWhy(v.snap)
     if (!why.length) continue
     notes.push(`${v.label}: ${why.join('; ')}`)
-    if (why.some((w) => w.startsWith('agent:'))) {
-      const pod = [A, B].find((p) => p === v)
-      unreadable.push({
-        node: pod ? pod.nodeView.node.name : (v as NodeView).node.name,
-        what: pod ? `pod ${pod.ep.namespace}/${pod.ep.name}` : 'node',
-        reason: why.join('; '),
-      })
-    }
+    // Whatever the way in (an agent, /diag, a namespace entered here), a view not read decides nothing.
+    const pod = [A, B].find((p) => p === v)
+    unreadable.push({
+      node: pod ? pod.nodeView.node.name : (v as NodeView).node.name,
+      what: pod ? `pod ${pod.ep.namespace}/${pod.ep.name}` : 'node',
+      reason: why.join('; '),
+    })
   }
   const drafts: DraftHop[] = [...analyzeDirection(ctx, 'forward', A, B), ...analyzeDirection(ctx, 'return', B, A)]
   const hops: TraceHop[] = drafts.map((h, i) => ({index: i + 1, ...h}))

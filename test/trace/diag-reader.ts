@@ -3,7 +3,7 @@ import type {AddressInfo} from 'node:net'
 
 import t from 'tap'
 
-import {RemoteDiagReader, snapshotFromDiag, toFdb, toNeigh, toRoute} from '../../src/trace/diag-reader.js'
+import {diagUnknowns, RemoteDiagReader, snapshotFromDiag, toFdb, toNeigh, toRoute} from '../../src/trace/diag-reader.js'
 
 t.test('remote /diag objects, in text or object form', async (t) => {
   t.same(toRoute('10.244.1.0/24 via 10.244.1.0 dev cnidbg.1 onlink'), {
@@ -86,6 +86,12 @@ t.test('snapshotFromDiag maps the daemon report and says what it lacks', async (
   t.equal(s.sysctls['net/ipv4/ip_forward'], '1')
   t.ok(s.missing.includes('routeGet') && s.missing.includes('veths'))
   t.same(snapshotFromDiag({}, 'cnidbg.1').links, [], 'an empty document is not an error')
+})
+
+t.test('what a /diag read leaves unknown: the sysctls only when it served none', async (t) => {
+  t.same(diagUnknowns(snapshotFromDiag(DIAG, 'cnidbg.1')), ['route lookups', 'netfilter'])
+  t.same(diagUnknowns(snapshotFromDiag({...DIAG, sysctls: {}}, 'cnidbg.1')), ['route lookups', 'sysctls', 'netfilter'])
+  t.same(diagUnknowns({...snapshotFromDiag({}, 'cnidbg.1'), missing: ['all', 'diag: HTTP 404']}), [])
 })
 
 t.test('RemoteDiagReader reads GET /diag and tolerates a dead endpoint', async (t) => {

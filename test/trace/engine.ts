@@ -6,8 +6,12 @@
  * four copies of the topology, the copies side by side (runFaultCases); most are healed by running
  * the trace's own fix hint, which proves the hints are exact.
  */
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
+
 import t from 'tap'
 
+import {RemoteDiagReader} from '../../src/trace/diag-reader.js'
 import {traceBetween} from '../../src/trace/engine.js'
 import {LocalKernelReader, type KernelReader} from '../../src/kernel/reader.js'
 import type {TraceResult} from '../../src/trace/types.js'
@@ -169,9 +173,64 @@ t.test('trace over a vxlan cluster', async (t) => {
   })
 
   await t.test('static-only reads state and injects nothing', async (t) => {
+    // A counting rule (no target) in the destination pod: every packet from the source pod that
+    // reaches it is counted, whatever the engine says it sent.
+    const count = `INPUT -s ${a.ip}/32 -m comment --comment cnidbg-static-count`
+    await lab.sh(b.ns, `iptables -I ${count}`)
+    t.teardown(() => lab.sh(b.ns, `iptables -D ${count}`))
     const r = await trace(a, b, {staticOnly: true})
     t.equal(r.verdict, 'reachable')
     t.same(r.probes, [])
+    const rules = await lab.sh(b.ns, 'iptables-save -c -t filter')
+    const line = rules.split('\n').find((l) => l.includes('cnidbg-static-count'))
+    t.match(line, /^\[0:0\] /, 'no packet from the source pod reached the destination', {rules})
+  })
+
+  await t.test('a node read through /diag: the note names only what /diag did not give', async (t) => {
+    // node-1's own /diag, as its daemon serves it: links, routes, neighbours, FDB and sysctls.
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json')
+      res.end(
+        JSON.stringify({
+          node: n1.name,
+          sysctls: {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0'},
+        }),
+      )
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const r = await trace(a, b, {
+      staticOnly: true,
+      readerFor: (n: {name: string; netns?: {path: string}}) =>
+        n.name === n1.name ? new RemoteDiagReader(url) : new LocalKernelReader(n.netns!.path),
+    })
+    const note = r.notes.find((x) => x.startsWith(`${n1.name} is read through diag`))
+    t.equal(note, `${n1.name} is read through diag ${url}: route lookups and netfilter are unknown`)
+  })
+
+  await t.test('static-only: a node not read through /diag makes the verdict unknown', async (t) => {
+    const down = {
+      describe: 'the daemon /diag of node-1',
+      local: false,
+      snapshot: async (req: {routeGets?: unknown[]} = {}) => ({
+        links: [],
+        routes: [],
+        neigh: [],
+        fdb: [],
+        sysctls: {},
+        routeGets: (req.routeGets ?? []).map(() => ({ok: false as const, error: 'n/a', unavailable: true})),
+        missing: ['all', 'diag: connect ECONNREFUSED'],
+        readMs: 0,
+      }),
+    }
+    const r = await trace(a, b, {
+      staticOnly: true,
+      readerFor: (n: {name: string; netns?: {path: string}}) =>
+        n.name === n1.name ? down : new LocalKernelReader(n.netns!.path),
+    })
+    t.equal(r.verdict, 'unknown', 'verdict', {trace: summary(r)})
+    t.match(r.unreadable, [{node: n1.name, what: 'node', reason: /diag: connect ECONNREFUSED/}])
   })
 
   await t.test('a node that cannot be read gives unknown hops, not a false fault', async (t) => {
