@@ -1257,6 +1257,10 @@ function vpcHops(ctx: PathContext, rv: NodeView, dir: TraceDirection, src: PodVi
   const chk = new Hop(dir, VPC_ROUTER_NAME, rv.label, routerIf, 'filter')
   const mac = sUl?.address?.toLowerCase()
   if (missing(rv, 'nft')) chk.unknown('nft not readable on the VPC router')
+  else if (mac === undefined && src.ep.ip !== sNode.node.nodeIP)
+    // The check matches the node by its MAC (read over /diag, the underlay has none): nothing to
+    // match the router's rules against, so "off" would be a guess.
+    chk.unknown(`the MAC of ${sNode.node.name}'s ${ctx.underlay} is unknown: its source/destination check was not read`)
   else {
     const rule = rv.nft?.rules.find(
       (r) => r.table === SRC_DST.table && r.chain === SRC_DST.chain && mac !== undefined && etherSaddr(r.expr) === mac,
