@@ -1,8 +1,8 @@
 /**
  * bgp mode: why a pod route is missing. A route to another node's pod CIDR that bird should have
  * installed is missing either because the BGP session that brings it is not Established
- * (`bgp-peer-down`), or because the session is up and the peer does not announce the CIDR
- * (`route-not-advertised`). The session state comes from the node daemon's /diag (`bgp.sessions`,
+ * (`bgp-peer-down`), or because the session is up and imported nothing: the peer does not announce
+ * the CIDR (`route-not-advertised`). A session that imported routes leaves `no-route`, said so. The session state comes from the node daemon's /diag (`bgp.sessions`,
  * read live from bird's control socket, as Calico's node status reads `show protocols`), or, for a
  * node this machine can't enter, from the node's agent, which asks that daemon (GET /v1/bgp).
  */
@@ -181,6 +181,19 @@ export function explainMissingRoute(
     return true
   }
   const s = up[0]!
+  // The session's count is of every route it brought: none at all is the owner not announcing; some
+  // from the owner itself is a route bird learned and did not install; any other count says neither.
+  const imported = s.routesImported
+  if (imported !== 0) {
+    const direct = s.role !== 'reflector' && imported !== undefined
+    hop.reason = direct ? 'no-route' : 'unknown'
+    hop.detail = direct
+      ? `no route for ${owner.podCIDR} on ${node.name}: the BGP session with ${s.peerNode ?? owner.name} (${s.peerIP}) is Established and imported ${imported} route${imported === 1 ? '' : 's'}, but none for ${owner.podCIDR} is in the kernel: bird learned it and did not install it, or ${owner.name} announces other routes only`
+      : `no route for ${owner.podCIDR} on ${node.name}: the BGP session with ${s.peerNode ?? owner.name} (${s.peerIP}) is Established; ${imported === undefined ? 'its route counts are unknown' : `its ${imported} imported routes may be other nodes'`}, so whether ${owner.name} announces ${owner.podCIDR} is not known`
+    hop.evidence = [...(hop.evidence ?? []), `${node.name}: ${sessionLine(s)}`, ...ownerSide]
+    hop.hint = `on ${node.name}, see whether bird holds a route for ${owner.podCIDR} and why it is not in the kernel: ${birdc(node, here, `show route for ${owner.podCIDR} all`)}`
+    return true
+  }
   hop.reason = 'route-not-advertised'
   hop.detail = `no route for ${owner.podCIDR} on ${node.name}: the BGP session with ${s.peerNode ?? owner.name} (${s.peerIP}) is Established, but ${owner.name} does not announce ${owner.podCIDR}`
   hop.evidence = [...(hop.evidence ?? []), `${node.name}: ${sessionLine(s)}`, ...ownerSide]

@@ -90,6 +90,19 @@ t.test('session Established, nothing imported: route-not-advertised', async (t) 
   t.match(h.hint, /enable pod_cidr/)
 })
 
+t.test('session Established with routes imported: not route-not-advertised', async (t) => {
+  const h = hop()
+  t.ok(explainMissingRoute(h, node1, node3, view('Established', {routesImported: 1, routesExported: 1}), undefined))
+  t.equal(h.reason, 'no-route', 'the route is missing from the kernel, not from the announcements')
+  t.match(h.detail, /Established and imported 1 route, but none for 10\.244\.3\.0\/24 is in the kernel/)
+  t.match(h.evidence!.join('\n'), /1 imported, 1 exported/)
+  t.match(h.hint, /birdc -s \/run\/x\/bird\.ctl show route for 10\.244\.3\.0\/24 all/)
+  const unknown = hop()
+  t.ok(explainMissingRoute(unknown, node1, node3, view('Established'), undefined))
+  t.equal(unknown.reason, 'unknown', 'no route counts: not known whether node3 announces it')
+  t.match(unknown.detail, /route counts are unknown/)
+})
+
 t.test('with route reflectors the reflector session decides; no session at all is peer-down', async (t) => {
   const rr: BgpDiagView = {
     sessions: [
