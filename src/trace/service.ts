@@ -28,6 +28,7 @@ import {traceBetween} from './engine.js'
 import {serviceOfRule, serviceName} from './netfilter-objects.js'
 import {execCmd, netnsLabel} from './ns-commands.js'
 import type {
+  ProbeProtocol,
   TraceEndpoint,
   TraceFault,
   TraceHop,
@@ -661,7 +662,14 @@ export async function traceToService(
     pair = await deps.resolvePair(source, chosenPod)
 
   // ---- the pod-to-pod trace to the endpoint, on its target port ----------------------------
-  const r = await traceBetween(pair.topology, pair.a, pair.b, {...traceOpts, port: chosen.port})
+  // Only a TCP target port is connected to: a UDP or SCTP server answers no TCP connect (a refusal
+  // would read as no-listener), so its path is probed with what the engine can send there.
+  const podOpts = protocol === 'TCP' ? {...traceOpts, port: chosen.port} : nonTcpOpts(traceOpts, protocol)
+  if (!traceOpts.staticOnly && protocol !== 'TCP')
+    notes.push(
+      `${id} is ${protocol}: the path to ${chosen.ip} was probed with ${podOpts.protocols!.join(' and ')}${protocol === 'UDP' ? ' (UDP to a temporary port)' : ''}; nothing was sent to ${protocol.toLowerCase()} :${chosen.port} itself`,
+    )
+  const r = await traceBetween(pair.topology, pair.a, pair.b, podOpts)
   r.service = svc
   const hop = insertDnatHop(
     r,
@@ -729,4 +737,18 @@ export async function traceToService(
   }
   r.durationMs = Math.round(performance.now() - t0)
   return r
+}
+
+/**
+ * The pod-to-pod options for a UDP or SCTP endpoint: the TCP probe asked for becomes a UDP one for a
+ * UDP Service (the engine's UDP probe, to a temporary listener) and is left out for SCTP.
+ */
+export function nonTcpOpts(opts: TraceOptions, protocol: TraceService['protocol']): TraceOptions {
+  const rest = {...opts}
+  delete rest.port
+  const asked = opts.protocols ?? ['icmp', 'tcp', 'udp']
+  const protocols = [
+    ...new Set(asked.flatMap((p): ProbeProtocol[] => (p === 'icmp' ? ['icmp'] : protocol === 'UDP' ? ['udp'] : []))),
+  ]
+  return {...rest, protocols: protocols.length ? protocols : ['icmp']}
 }

@@ -14,6 +14,7 @@ import {
 import {
   analyzeNat,
   invalidDropRules,
+  nonTcpOpts,
   parseServiceRef,
   pickServicePort,
   sliceEndpoints,
@@ -180,4 +181,12 @@ t.test('Service references, ports and slices from the API', async (t) => {
     {ip: '10.244.4.2', port: 9090, ready: true},
   ])
   t.same(sliceEndpoints(slices, {name: 'c', port: 100}), [], 'a port the slices do not list')
+})
+
+t.test('a UDP or SCTP endpoint is never TCP-probed on its target port', async (t) => {
+  t.same(nonTcpOpts({port: 5353, protocols: ['icmp', 'tcp']}, 'UDP'), {protocols: ['icmp', 'udp']}, 'tcp becomes udp')
+  t.same(nonTcpOpts({port: 5353}, 'UDP'), {protocols: ['icmp', 'udp']}, 'the default protocols')
+  t.same(nonTcpOpts({port: 5353, protocols: ['tcp'], staticOnly: true}, 'UDP'), {protocols: ['udp'], staticOnly: true})
+  t.same(nonTcpOpts({port: 3868, protocols: ['icmp', 'tcp', 'udp']}, 'SCTP'), {protocols: ['icmp']}, 'sctp: icmp')
+  t.same(nonTcpOpts({protocols: ['tcp']}, 'SCTP'), {protocols: ['icmp']}, 'never no probe at all')
 })

@@ -56,6 +56,7 @@ const service = (svcName: string, selector: Record<string, string>, ports: objec
   )
 await service('web', {app: server.name}, [{name: 'http', port: 80, targetPort: 8080}])
 await service('nobody', {app: 'nobody'}, [{port: 81, targetPort: 8081}])
+await service('dns', {app: server.name}, [{name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP'}])
 await service('two', {app: server.name}, [
   {name: 'a', port: 80, targetPort: 8080},
   {name: 'b', port: 90, targetPort: 8080},
@@ -72,6 +73,8 @@ t.test('the Service is programmed and its endpoint listens', async (t) => {
     async () => (await runInNetns(serverNs, 'ss', ['-Hltn', 'sport = :8080'])).stdout.trim().length > 0,
   )
   t.ok(listening, 'the endpoint listens on 8080')
+  // The UDP Service's server: nothing listens on tcp :5353, as with a real DNS server on UDP only.
+  listeners.push(spawn('nsenter', [`--net=${serverNs}`, 'nc', '-luk', '5353'], {stdio: 'ignore'}))
 })
 
 const traceSvc = (ref: string, more: {port?: number; staticOnly?: boolean} = {}) =>
@@ -121,6 +124,11 @@ t.test('a Service reaches its endpoint: the DNAT hop and the endpoint conntrack 
     chosen: {ip: server.ip, port: 8080, how: 'conntrack'},
     probe: {ok: true},
   })
+  // t.match checks only the entries it is given: the one endpoint and the one DNAT target, no more.
+  t.same(r.service?.endpoints, [
+    {ip: server.ip, port: 8080, ready: true, pod: `default/${server.name}`, node: server.node},
+  ])
+  t.equal(r.service?.dnat.targets.length, 1, 'one DNAT target')
   t.match(r.service?.dnat.chains, ['PREROUTING', 'KUBE-SERVICES', /^KUBE-SVC-[A-Z2-7]{16}$/])
   t.match(
     r.service?.probe?.conntrack,
@@ -145,6 +153,22 @@ t.test('a Service reaches its endpoint: the DNAT hop and the endpoint conntrack 
   t.match(text, `svc default/web (${vip}:80)`)
   t.match(text, new RegExp(`endpoint .*${server.ip.replace(/\./g, '\\.')}:8080 .*chosen \\(conntrack\\)`))
   t.comment(`trace to a Service: ${r.durationMs} ms`)
+})
+
+t.test('a UDP Service is traced over its protocol, never TCP-connected on its target port', async (t) => {
+  const r = await traceSvc('svc/dns')
+  t.equal(r.verdict, 'reachable', 'verdict', {trace: summary(r)})
+  t.match(r.service, {name: 'dns', protocol: 'UDP', targetPort: 5353, chosen: {ip: server.ip, port: 5353}})
+  t.same(
+    r.probes.filter((p) => p.protocol === 'tcp'),
+    [],
+    'no TCP probe',
+  )
+  t.ok(
+    r.probes.some((p) => p.protocol === 'udp' && p.ok),
+    'the UDP path was probed',
+  )
+  t.match(r.notes.join('\n'), /default\/dns is UDP: the path to .* was probed with icmp and udp/)
 })
 
 t.test('svc/NAMESPACE/NAME, --port and the ports of a Service', async (t) => {
@@ -173,7 +197,8 @@ t.test('a selector matching nothing: no-endpoints, with the selector and the sli
 t.test('kubectl create service (the README example): selects app=NAME, no pod has it', async (t) => {
   await kubectl(['create', 'service', 'clusterip', 'readme', '--tcp=80:8080'])
   const r = await traceSvc('svc/default/readme', {port: 80})
-  t.match(r.service, {selector: 'app=readme', targetPort: 8080, endpoints: []})
+  t.match(r.service, {selector: 'app=readme', targetPort: 8080})
+  t.same(r.service?.endpoints, [], 'no endpoints')
   t.match(r.fault, {reason: 'no-endpoints', service: 'default/readme'})
   await kubectl(['delete', 'svc', 'readme'])
 })
