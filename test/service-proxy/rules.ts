@@ -209,6 +209,15 @@ t.test('ClientIP affinity: recent-match rules first, then the random ones', asyn
   const sep = endpointChain(p, p.endpoints[0]!)
   t.match(text, `-m recent --name ${sep} --rcheck --seconds 10800 --reap -j ${sep}`)
   t.match(text, `-A ${sep} -m comment --comment shop/sticky -m recent --name ${sep} --set -m tcp -p tcp -j DNAT`)
+  // The order is the point: a client seen before must hit its recent-match rule before any random
+  // pick (or the last, unconditional jump) takes it elsewhere.
+  const svcRules = text.split('\n').filter((l) => l.startsWith(`-A ${serviceChain(p)} `) && l.includes(' -j KUBE-SEP-'))
+  const rcheck = svcRules.flatMap((l, i) => (l.includes('--rcheck') ? [i] : []))
+  const picks = svcRules.flatMap((l, i) => (l.includes('--rcheck') ? [] : [i]))
+  t.equal(rcheck.length, 2, 'one recent-match rule per endpoint')
+  t.equal(picks.length, 2, 'one random pick, then the last jump')
+  t.ok(Math.max(...rcheck) < Math.min(...picks), 'every --rcheck rule before the first random pick', {svcRules})
+  t.match(svcRules[picks[0]!], /--probability/)
 })
 
 t.test('restore words: bare, quoted, or refused', async (t) => {
