@@ -68,12 +68,18 @@ export function buildModel(services: readonly unknown[], slices: readonly unknow
     const svc = rec(meta.labels)[SERVICE_NAME_LABEL]
     if (typeof svc !== 'string' || s.addressType !== 'IPv4') continue
     const key = `${String(meta.namespace)}/${svc}`
+    const where = `${key}: EndpointSlice ${String(meta.name)}`
     const byPort = eps.get(key) ?? new Map<string, Map<string, Endpoint>>()
     eps.set(key, byPort)
+    // An address is read once per port: said once.
+    const badAddresses = new Set<string>()
     for (const p of list(s.ports)) {
       const proto = protocolOf(p.protocol)
       const name = typeof p.name === 'string' ? p.name : ''
-      if (!proto || !isPort(p.port)) continue
+      if (!proto || !isPort(p.port)) {
+        skipped.push(`${where}: port ${JSON.stringify(p)} is not valid`)
+        continue
+      }
       const k = `${name}/${proto}`
       const set = byPort.get(k) ?? new Map<string, Endpoint>()
       byPort.set(k, set)
@@ -83,9 +89,11 @@ export function buildModel(services: readonly unknown[], slices: readonly unknow
         for (const a of Array.isArray(e.addresses) ? e.addresses : []) {
           const ip = ipv4(a)
           if (ip) set.set(`${ip}:${p.port}`, {ip, port: p.port})
+          else badAddresses.add(JSON.stringify(a))
         }
       }
     }
+    for (const a of badAddresses) skipped.push(`${where}: endpoint address ${a} is not an IPv4 address`)
   }
   const ports: ServicePort[] = []
   for (const raw of services) {

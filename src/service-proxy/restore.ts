@@ -7,7 +7,7 @@
  * quote characters, the backslash and '#', a word with a space is quoted, and nothing else is
  * ever quoted or escaped. Anything outside that set is refused with an error, never rewritten: the
  * rule would otherwise say something else than the data it came from.
- * test/service-proxy/restore.ts round-trips words through the real iptables-restore and
+ * test/service-proxy/apply.ts round-trips words through the real iptables-restore and
  * iptables-save.
  */
 
