@@ -57,13 +57,25 @@ export interface ServiceProxyStatus {
 const defaultExec: NetnsExec = (ns, file, args, input) =>
   runInNetns(ns, file, args, {input: input ?? '', timeoutMs: 30_000, maxOutputBytes: 64 * 1024 * 1024})
 
+/** The namespaces a proxy must never program: this process's own, and pid 1's (the root one). */
+export const ROOT_NETNS_REFS = {own: '/proc/self/ns/net', root: '/proc/1/ns/net'}
+
+/** statfs(2) f_type of nsfs, the filesystem of namespace files (linux/magic.h NSFS_MAGIC). */
+const NSFS_MAGIC = 0x6e736673
+
 /**
- * Throws when `netnsPath` is the namespace this process runs in, or that of pid 1 (the root one,
- * where /proc lets us see it), or no namespace at all.
+ * Throws when `netnsPath` is no namespace at all (a file outside nsfs, which `ip netns` bind-mounts
+ * its namespaces from), or is the namespace this process runs in, or that of pid 1 (where /proc lets
+ * us see it). `refs` is for tests, which run in the root namespace themselves.
  */
-export function refuseRootNetns(netnsPath: string): void {
+export function refuseRootNetns(netnsPath: string, refs: {own: string; root: string} = ROOT_NETNS_REFS): void {
+  if (fs.statfsSync(netnsPath).type !== NSFS_MAGIC)
+    throw new Error(`refusing to program ${netnsPath}: it is no namespace`)
   const st = fs.statSync(netnsPath)
-  for (const own of ['/proc/self/ns/net', '/proc/1/ns/net']) {
+  for (const [which, own] of [
+    ['our own', refs.own],
+    ['the root', refs.root],
+  ] as const) {
     let ref: fs.Stats
     try {
       ref = fs.statSync(own)
@@ -72,9 +84,7 @@ export function refuseRootNetns(netnsPath: string): void {
       continue
     }
     if (st.dev === ref.dev && st.ino === ref.ino) {
-      throw new Error(
-        `refusing to program ${netnsPath}: it is ${own === '/proc/1/ns/net' ? 'the root' : 'our own'} network namespace`,
-      )
+      throw new Error(`refusing to program ${netnsPath}: it is ${which} network namespace`)
     }
   }
 }

@@ -151,6 +151,12 @@ t.test('a ServiceProxy programs its namespace, skips unchanged syncs and cleans 
 t.test('the proxy refuses its own (the root) namespace', async (t) => {
   t.throws(() => refuseRootNetns('/proc/self/ns/net'), /refusing to program/)
   t.doesNotThrow(() => refuseRootNetns(path))
+  // As from a proxy running inside the lab namespace: its own namespace is the lab's, so only the
+  // check against pid 1's refuses the root one (this test's, since pid 1's may be hidden from it).
+  const inLab = {own: path, root: '/proc/self/ns/net'}
+  t.throws(() => refuseRootNetns('/proc/self/ns/net', inLab), /it is the root network namespace/)
+  t.throws(() => refuseRootNetns(path, inLab), /it is our own network namespace/)
+  t.throws(() => refuseRootNetns('/etc/hostname'), /it is no namespace/, 'a plain file')
   const p = new ServiceProxy({
     node: 'x',
     netnsPath: '/proc/self/ns/net',
