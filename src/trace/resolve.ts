@@ -26,7 +26,8 @@ export const ANNOTATION = {
 export function endpointFromPod(pod: V1Pod): Omit<TraceEndpoint, 'netnsPath'> {
   const name = pod.metadata?.name ?? '?'
   const namespace = pod.metadata?.namespace ?? 'default'
-  const ip = pod.status?.podIP ?? pod.status?.podIPs?.map((p) => p.ip).find((x) => isIPv4(x ?? ''))
+  // Dual-stack: podIP is either family, podIPs holds both.
+  const ip = [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)].find((x) => isIPv4(x ?? ''))
   const node = pod.spec?.nodeName
   if (!ip || !isIPv4(ip) || !node) {
     throw new UsageError(
@@ -64,7 +65,8 @@ export function topologyFromNodes(
     const ann = n.metadata?.annotations ?? {}
     const type = ann[ANNOTATION.backendType]
     if (type) counts.set(type, (counts.get(type) ?? 0) + 1)
-    const podCIDR = n.spec?.podCIDR ?? n.spec?.podCIDRs?.find((c) => !c.includes(':'))
+    // Dual-stack: spec.podCIDR is either family, spec.podCIDRs holds both.
+    const podCIDR = [n.spec?.podCIDR, ...(n.spec?.podCIDRs ?? [])].find((c) => c !== undefined && !c.includes(':'))
     const nodeIP = ann[ANNOTATION.nodeIP] ?? internalIP(n)
     if (!podCIDR || !nodeIP) continue
     const node: TraceNode = {name: n.metadata?.name ?? '?', nodeIP, podCIDR}

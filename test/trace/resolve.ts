@@ -53,3 +53,22 @@ t.test('topologyFromNodes reads spec.podCIDR and the cnidbg.dev annotations', as
   t.equal(topologyFromNodes([node('a', '1.1.1.1', '10.0.0.0/24', 'host-gw')]).mode, 'host-gw')
   t.equal(topologyFromNodes([{metadata: {name: 'x'}, spec: {}}]).nodes.length, 0, 'a node without podCIDR is skipped')
 })
+
+t.test('dual-stack: the IPv4 pod IP and pod CIDR, whichever family comes first', async (t) => {
+  const v6first = pod({
+    status: {podIP: 'fd00:10:244:1::7', podIPs: [{ip: 'fd00:10:244:1::7'}, {ip: '10.244.1.7'}], phase: 'Running'},
+  })
+  t.same(endpointFromPod(v6first), {name: 'web', namespace: 'shop', ip: '10.244.1.7', node: 'node-1'})
+  t.throws(
+    () => endpointFromPod(pod({status: {podIP: 'fd00::7', podIPs: [{ip: 'fd00::7'}], phase: 'Running'}})),
+    cnidbgError('TRACE_POD_NOT_READY', 2),
+    'IPv6 only',
+  )
+  const topo = topologyFromNodes([
+    {
+      metadata: {name: 'a', annotations: {'cnidbg.dev/node-ip': '198.18.0.10'}},
+      spec: {podCIDR: 'fd00:10:244::/64', podCIDRs: ['fd00:10:244::/64', '10.244.0.0/24']},
+    },
+  ])
+  t.equal(topo.nodes[0]?.podCIDR, '10.244.0.0/24')
+})
