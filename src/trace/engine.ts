@@ -20,6 +20,7 @@ import {UsageError} from '../core/errors.js'
 import type {DestinationKind, NodeAccess, SourceKind, Target} from '../kernel/node-access.js'
 import {DropWatch, summarizeDrops, type DropSummary} from '../kernel/dropwatch.js'
 import {isIPv4} from '../core/ip.js'
+import {shellWord} from '../core/quote.js'
 import {parseIptablesSave, parseNftJson} from '../kernel/netfilter.js'
 import {execCmd, ipCmd, netnsFromPath, netnsLabel} from './ns-commands.js'
 import {Captures, counterDeltas, readCounters, type CapturePoint, type CaptureResult} from '../kernel/observe.js'
@@ -1098,23 +1099,23 @@ function decideFault(
       const target = df?.reportedMtu ?? mtuNow - 50
       hint =
         `full-size packets (${mtuNow} bytes) don't cross the path: lower the pod and ${ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay} MTUs to ${target} ` +
-        `(e.g. ${ipCmd(sNode.netns, `link set dev ${ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay} mtu ${target}`)}) or raise the underlay MTU between ${sNode.node.name} and ${dNode.node.name}`
+        `(e.g. ${ipCmd(sNode.netns, `link set dev ${shellWord(ctx.mode === 'vxlan' ? ctx.vtep : ctx.underlay)} mtu ${target}`)}) or raise the underlay MTU between ${sNode.node.name} and ${dNode.node.name}`
       break
     }
     case 'underlay-blocked':
       hint =
         ctx.mode === 'vxlan'
-          ? `let UDP ${ctx.vxlanPort} (VXLAN) through between ${sNode.node.nodeIP} and ${dNode.node.nodeIP}; watch it with ${execCmd(dNode.netns, `tcpdump -ni ${ctx.underlay} udp port ${ctx.vxlanPort}`)}`
+          ? `let UDP ${ctx.vxlanPort} (VXLAN) through between ${sNode.node.nodeIP} and ${dNode.node.nodeIP}; watch it with ${execCmd(dNode.netns, `tcpdump -ni ${shellWord(ctx.underlay)} udp port ${ctx.vxlanPort}`)}`
           : `let traffic for ${dNode.node.podCIDR} through the underlay between ${sNode.node.nodeIP} and ${dNode.node.nodeIP}`
       break
     case 'no-neighbor':
-      hint = `${stuck.map((n) => n.dst).join(', ')} does not answer ARP on ${hop.device}: check that address and its link (${ipCmd(nsOf(hop, A, B), `neigh show dev ${hop.device}`)})`
+      hint = `${stuck.map((n) => n.dst).join(', ')} does not answer ARP on ${hop.device}: check that address and its link (${ipCmd(nsOf(hop, A, B), `neigh show dev ${shellWord(hop.device)}`)})`
       break
     case 'filtered':
       hint = `find the rule that drops it in ${hop.netns} (its counter grows with each probe): ${execCmd(nsOf(hop, A, B), 'iptables-save -c')}, ${execCmd(nsOf(hop, A, B), 'nft list ruleset')}`
       break
     default:
-      hint = `inspect ${hop.netns}/${hop.device}: ${execCmd(nsOf(hop, A, B), `tcpdump -ni ${hop.device}`)}`
+      hint = `inspect ${hop.netns}/${hop.device}: ${execCmd(nsOf(hop, A, B), `tcpdump -ni ${shellWord(hop.device)}`)}`
   }
   return faultAt(hop, {reason, evidence: liveEvidence, hint})
 }

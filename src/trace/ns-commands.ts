@@ -2,6 +2,7 @@
  * Builds the exact commands a fix hint shows, run from the host against a given namespace: a named
  * namespace gets `ip -n <name>` / `ip netns exec <name>`, an unnamed one `nsenter --net=<path>`.
  */
+import {shellWord} from '../core/quote.js'
 import {netnsName} from '../kernel/netns-scan.js'
 import type {TraceNetns} from './types.js'
 
@@ -25,25 +26,35 @@ function remote(ns: TraceNetns): string | undefined {
   return pod ? `${pod[1]}, in pod ${pod[2]}'s network namespace` : undefined
 }
 
-/** `ip …` in the namespace. */
+/**
+ * The words that run `prefix`'s program in a local namespace: `<prefix> <name>` for a named one, else
+ * nsenter on its path. Names and paths are quoted: a hint is pasted into a shell.
+ */
+function inNs(ns: TraceNetns, prefix: 'ip -n' | 'bridge -n' | 'ip netns exec'): string {
+  if (ns.name) return `${prefix} ${shellWord(ns.name)}`
+  const program = prefix === 'ip netns exec' ? '' : ` ${prefix.split(' ')[0]}`
+  return `nsenter --net=${shellWord(ns.path)}${program}`
+}
+
+/** `ip …` in the namespace (device names in `args` are the caller's to quote, with shellWord). */
 export function ipCmd(ns: TraceNetns, args: string): string {
   const node = remote(ns)
   if (node) return `on ${node}: ip ${args}`
-  return ns.name ? `ip -n ${ns.name} ${args}` : `nsenter --net=${ns.path} ip ${args}`
+  return `${inNs(ns, 'ip -n')} ${args}`
 }
 
 /** `bridge …` in the namespace. */
 export function bridgeCmd(ns: TraceNetns, args: string): string {
   const node = remote(ns)
   if (node) return `on ${node}: bridge ${args}`
-  return ns.name ? `bridge -n ${ns.name} ${args}` : `nsenter --net=${ns.path} bridge ${args}`
+  return `${inNs(ns, 'bridge -n')} ${args}`
 }
 
 /** Any other program in the namespace (sysctl, iptables, nft, ss). */
 export function execCmd(ns: TraceNetns, cmd: string): string {
   const node = remote(ns)
   if (node) return `on ${node}: ${cmd}`
-  return ns.name ? `ip netns exec ${ns.name} ${cmd}` : `nsenter --net=${ns.path} ${cmd}`
+  return `${inNs(ns, 'ip netns exec')} ${cmd}`
 }
 
 /** sysctl(8) spells a dot inside a name component as '/': net.ipv4.conf.cnidbg/1.rp_filter. */

@@ -7,6 +7,7 @@
  * addresses, MTUs, sysctls and netfilter rules against what the topology says must be there.
  */
 import {firstHost, networkAddress, prefixContains, prefixLength} from '../core/ip.js'
+import {shellWord} from '../core/quote.js'
 import {
   describeRule,
   evaluateNetfilter,
@@ -251,9 +252,12 @@ function checkLink(
     return false
   }
   if (!adminUp(link)) {
-    h.fail('link-down', `${link.ifname} is administratively down`, ipCmd(v.netns, `link set dev ${link.ifname} up`), [
-      linkLine(link),
-    ])
+    h.fail(
+      'link-down',
+      `${link.ifname} is administratively down`,
+      ipCmd(v.netns, `link set dev ${shellWord(link.ifname)} up`),
+      [linkLine(link)],
+    )
     return false
   }
   if (!carrier(link) && link.linkinfo?.info_kind !== 'vxlan') {
@@ -264,7 +268,7 @@ function checkLink(
     h.fail(
       'link-down',
       `${link.ifname} has no carrier (state ${link.operstate})`,
-      ipCmd(v.netns, `link set dev ${link.ifname} up`),
+      ipCmd(v.netns, `link set dev ${shellWord(link.ifname)} up`),
       [linkLine(link)],
     )
     return false
@@ -426,7 +430,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
       podEgress.fail(
         'address-missing',
         `${src.ifname} does not hold the pod IP ${src.ep.ip}`,
-        ipCmd(src.netns, `addr add ${src.ep.ip}/${prefixLength(sNode.node.podCIDR)} dev ${src.ifname}`),
+        ipCmd(src.netns, `addr add ${src.ep.ip}/${prefixLength(sNode.node.podCIDR)} dev ${shellWord(src.ifname)}`),
         src.eth ? [linkLine(src.eth)] : [],
       )
     }
@@ -437,7 +441,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
     podEgress.fail(
       'no-route',
       `the pod has no route to ${dst.ep.ip}: ${podRoute.error}`,
-      ipCmd(src.netns, `route replace default via ${gw} dev ${src.ifname} onlink`),
+      ipCmd(src.netns, `route replace default via ${gw} dev ${shellWord(src.ifname)} onlink`),
       [`ip route get ${dst.ep.ip} from ${src.ep.ip}: ${podRoute.error}`],
     )
   } else if (podRoute?.ok) {
@@ -447,7 +451,10 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
       podEgress.fail(
         'wrong-route',
         `the pod routes ${dst.ep.ip} ${r.type && r.type !== 'unicast' ? `as ${r.type}` : `via ${r.dev}`}, not ${src.ifname}`,
-        ipCmd(src.netns, `route replace default via ${firstHost(sNode.node.podCIDR)} dev ${src.ifname} onlink`),
+        ipCmd(
+          src.netns,
+          `route replace default via ${firstHost(sNode.node.podCIDR)} dev ${shellWord(src.ifname)} onlink`,
+        ),
         [`ip route get ${dst.ep.ip} from ${src.ep.ip}: ${routeLine(r)}`],
       )
     } else {
@@ -489,7 +496,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
           hvIn.fail(
             'address-missing',
             `the pod's gateway ${gateway} is not on ${hv.ifname} (nor anywhere on ${sNode.node.name})`,
-            ipCmd(sNode.netns, `addr add ${gateway}/32 dev ${hv.ifname}`),
+            ipCmd(sNode.netns, `addr add ${gateway}/32 dev ${shellWord(hv.ifname)}`),
             [linkLine(hv)],
           )
         }
@@ -569,7 +576,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
           hvOut.fail(
             'no-neighbor',
             `the pod ${dst.ep.ip} does not answer ARP on ${dhv.ifname} (${state.join(',')})`,
-            ipCmd(dNode.netns, `neigh flush dev ${dhv.ifname}`),
+            ipCmd(dNode.netns, `neigh flush dev ${shellWord(dhv.ifname)}`),
             [`neigh ${dst.ep.ip} dev ${dhv.ifname} ${state.join(',')}`],
           )
         } else {
@@ -591,7 +598,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
       podIn.fail(
         'address-missing',
         `${dst.ifname} does not hold the pod IP ${dst.ep.ip}`,
-        ipCmd(dst.netns, `addr add ${dst.ep.ip}/${prefixLength(dNode.node.podCIDR)} dev ${dst.ifname}`),
+        ipCmd(dst.netns, `addr add ${dst.ep.ip}/${prefixLength(dNode.node.podCIDR)} dev ${shellWord(dst.ifname)}`),
         dst.eth ? [linkLine(dst.eth)] : [],
       )
     } else if (dst.eth) {
@@ -607,7 +614,7 @@ export function analyzeDirection(ctx: PathContext, dir: TraceDirection, src: Pod
       `strict rp_filter in the pod, but its route back to ${src.ep.ip} leaves via ${back.route.dev}`,
       execCmd(
         dst.netns,
-        `sysctl -w ${sysctlName('net', 'ipv4', 'conf', 'all', 'rp_filter')}=2 ${sysctlName('net', 'ipv4', 'conf', dst.ifname, 'rp_filter')}=2`,
+        `sysctl -w ${sysctlName('net', 'ipv4', 'conf', 'all', 'rp_filter')}=2 ${shellWord(`${sysctlName('net', 'ipv4', 'conf', dst.ifname, 'rp_filter')}=2`)}`,
       ),
       [`rp_filter all=${rp.all} ${dst.ifname}=${rp.dev}`, `ip route get ${src.ep.ip}: ${routeLine(back.route)}`],
     )
@@ -656,8 +663,8 @@ function onUnderlaySubnet(ctx: PathContext, v: NodeView, ip: string): boolean {
  */
 function vpcRoutesFix(ctx: PathContext, v: NodeView, router: string): string {
   return [
-    `route replace ${router} dev ${ctx.underlay} scope link`,
-    `route replace default via ${router} dev ${ctx.underlay}`,
+    `route replace ${router} dev ${shellWord(ctx.underlay)} scope link`,
+    `route replace default via ${router} dev ${shellWord(ctx.underlay)}`,
   ]
     .map((c) => ipCmd(v.netns, c))
     .join(' && ')
@@ -668,7 +675,7 @@ function vpcRoutesFix(ctx: PathContext, v: NodeView, router: string): string {
  * its last address (the router's host route and the default), so they come back with it.
  */
 function nodeAddressFix(ctx: PathContext, v: NodeView, peer: NodeView): string {
-  const add = ipCmd(v.netns, `addr add ${v.node.nodeIP}/${underlayPrefix(ctx, peer)} dev ${ctx.underlay}`)
+  const add = ipCmd(v.netns, `addr add ${v.node.nodeIP}/${underlayPrefix(ctx, peer)} dev ${shellWord(ctx.underlay)}`)
   return ctx.mode === 'vpc' && ctx.topo.router ? `${add} && ${vpcRoutesFix(ctx, v, ctx.topo.router.ip)}` : add
 }
 
@@ -681,13 +688,19 @@ function routeFixHint(
 ): string {
   const dNode = dst.nodeView.node
   if (role === 'destination' || src.nodeView === dst.nodeView) {
-    return ipCmd(v.netns, `route replace ${dst.ep.ip}/32 dev ${dst.hostVeth?.ifname ?? '<host veth>'}`)
+    return ipCmd(
+      v.netns,
+      `route replace ${dst.ep.ip}/32 dev ${dst.hostVeth ? shellWord(dst.hostVeth.ifname) : '<host veth>'}`,
+    )
   }
   if (ctx.mode === 'vxlan') {
-    return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${networkAddress(dNode.podCIDR)} dev ${ctx.vtep} onlink`)
+    return ipCmd(
+      v.netns,
+      `route replace ${dNode.podCIDR} via ${networkAddress(dNode.podCIDR)} dev ${shellWord(ctx.vtep)} onlink`,
+    )
   }
   if (ctx.mode === 'vpc' && ctx.topo.router) return vpcRoutesFix(ctx, v, ctx.topo.router.ip)
-  return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${dNode.nodeIP} dev ${ctx.underlay}`)
+  return ipCmd(v.netns, `route replace ${dNode.podCIDR} via ${dNode.nodeIP} dev ${shellWord(ctx.underlay)}`)
 }
 
 /** The routing decision for a packet src→dst arriving on iif at node v, as the kernel answers it. */
@@ -723,7 +736,7 @@ function routeHop(
       h.fail(
         'address-missing',
         `${dhv!.ifname} has no IPv4 address (the pod's gateway ${gw} is gone), so the kernel flushed its routes: ${detail}`,
-        `${ipCmd(v.netns, `addr add ${gw}/32 dev ${dhv!.ifname}`)} && ${fixRoute}`,
+        `${ipCmd(v.netns, `addr add ${gw}/32 dev ${shellWord(dhv!.ifname)}`)} && ${fixRoute}`,
         [...evidence, linkLine(dhv!)],
       )
     } else {
@@ -750,7 +763,7 @@ function routeHop(
     h.fail(
       'forwarding-disabled',
       `forwarding is off for packets arriving on ${iif}`,
-      execCmd(v.netns, `sysctl -w ${sysctlName('net', 'ipv4', 'conf', iif, 'forwarding')}=1`),
+      execCmd(v.netns, `sysctl -w ${shellWord(`${sysctlName('net', 'ipv4', 'conf', iif, 'forwarding')}=1`)}`),
       [`${sysctlName('net', 'ipv4', 'conf', iif, 'forwarding')} = 0`],
     )
     return {hop: h}
@@ -787,7 +800,7 @@ function routeHop(
         rp.value === 1 && revDev
           ? execCmd(
               v.netns,
-              `sysctl -w ${sysctlName('net', 'ipv4', 'conf', 'all', 'rp_filter')}=2 ${sysctlName('net', 'ipv4', 'conf', iif!, 'rp_filter')}=2`,
+              `sysctl -w ${sysctlName('net', 'ipv4', 'conf', 'all', 'rp_filter')}=2 ${shellWord(`${sysctlName('net', 'ipv4', 'conf', iif!, 'rp_filter')}=2`)}`,
             )
           : fixRouteForReverse(ctx, v, src),
         [
@@ -835,12 +848,18 @@ function podGateway(pod: PodView): string {
 function fixRouteForReverse(ctx: PathContext, v: NodeView, src: PodView): string {
   const sNode = src.nodeView.node
   if (v === src.nodeView)
-    return ipCmd(v.netns, `route replace ${src.ep.ip}/32 dev ${src.hostVeth?.ifname ?? '<host veth>'}`)
+    return ipCmd(
+      v.netns,
+      `route replace ${src.ep.ip}/32 dev ${src.hostVeth ? shellWord(src.hostVeth.ifname) : '<host veth>'}`,
+    )
   if (ctx.mode === 'vxlan') {
-    return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${networkAddress(sNode.podCIDR)} dev ${ctx.vtep} onlink`)
+    return ipCmd(
+      v.netns,
+      `route replace ${sNode.podCIDR} via ${networkAddress(sNode.podCIDR)} dev ${shellWord(ctx.vtep)} onlink`,
+    )
   }
   if (ctx.mode === 'vpc' && ctx.topo.router) return vpcRoutesFix(ctx, v, ctx.topo.router.ip)
-  return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${sNode.nodeIP} dev ${ctx.underlay}`)
+  return ipCmd(v.netns, `route replace ${sNode.podCIDR} via ${sNode.nodeIP} dev ${shellWord(ctx.underlay)}`)
 }
 
 function compareRoute(
@@ -903,7 +922,7 @@ function vxlanHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Pod
   const neigh = sNode.snap.neigh.find((n) => n.dst === gw && n.dev === ctx.vtep)
   const neighHint = ipCmd(
     sNode.netns,
-    `neigh replace ${gw} lladdr ${wantMac ?? '<vtep mac>'} dev ${ctx.vtep} nud permanent`,
+    `neigh replace ${gw} lladdr ${wantMac ?? '<vtep mac>'} dev ${shellWord(ctx.vtep)} nud permanent`,
   )
   let usedMac = neigh?.lladdr?.toLowerCase()
   if (missing(sNode, 'neigh') && !sNode.snap.neigh.length) {
@@ -938,7 +957,7 @@ function vxlanHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Pod
   const mac = usedMac ?? wantMac
   const fdbHint = bridgeCmd(
     sNode.netns,
-    `fdb replace ${mac ?? '<vtep mac>'} dev ${ctx.vtep} dst ${dNode.node.nodeIP} self permanent`,
+    `fdb replace ${mac ?? '<vtep mac>'} dev ${shellWord(ctx.vtep)} dst ${dNode.node.nodeIP} self permanent`,
   )
   const entries = sNode.snap.fdb.filter((f) => f.ifname === ctx.vtep && f.mac.toLowerCase() === mac)
   const dflt = sNode.snap.fdb.filter((f) => f.ifname === ctx.vtep && f.mac === '00:00:00:00:00:00')
@@ -994,7 +1013,7 @@ function vxlanHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Pod
         eh.fail(
           'unknown',
           `VNI ${id} here but ${String(dInfo.id)} on ${dNode.node.name}: the peer drops the packets`,
-          ipCmd(sNode.netns, `-d link show ${ctx.vtep}`),
+          ipCmd(sNode.netns, `-d link show ${shellWord(ctx.vtep)}`),
           [`${sNode.node.name} ${ctx.vtep} id ${id}`, `${dNode.node.name} ${ctx.vtep} id ${String(dInfo.id)}`],
         )
       }
@@ -1002,7 +1021,7 @@ function vxlanHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Pod
         eh.fail(
           'underlay-blocked',
           `dstport ${port} here but ${String(dInfo.port)} on ${dNode.node.name}`,
-          ipCmd(sNode.netns, `-d link show ${ctx.vtep}`),
+          ipCmd(sNode.netns, `-d link show ${shellWord(ctx.vtep)}`),
           [
             `${sNode.node.name} ${ctx.vtep} dstport ${port}`,
             `${dNode.node.name} ${ctx.vtep} dstport ${String(dInfo.port)}`,
@@ -1013,7 +1032,7 @@ function vxlanHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Pod
         eh.fail(
           'mtu',
           `pod MTU ${src.eth.mtu} > ${ctx.vtep} MTU ${vtepS.mtu}: full-size packets can't enter the tunnel`,
-          ipCmd(src.netns, `link set dev ${src.ifname} mtu ${vtepS.mtu}`),
+          ipCmd(src.netns, `link set dev ${shellWord(src.ifname)} mtu ${vtepS.mtu}`),
           [`${src.label} ${src.ifname} mtu ${src.eth.mtu}`, `${sNode.node.name} ${ctx.vtep} mtu ${vtepS.mtu}`],
         )
       }
@@ -1104,7 +1123,7 @@ function vxlanHops(ctx: PathContext, dir: TraceDirection, src: PodView, dst: Pod
 }
 
 function fixRouteForReverseNode(ctx: PathContext, v: NodeView, peer: NodeView): string {
-  return ipCmd(v.netns, `route replace ${peer.node.nodeIP} dev ${ctx.underlay}`)
+  return ipCmd(v.netns, `route replace ${peer.node.nodeIP} dev ${shellWord(ctx.underlay)}`)
 }
 
 /** The underlay prefix length, taken from the peer node's underlay address (same L2 segment); /32 if unknown. */
@@ -1136,7 +1155,7 @@ function underlayTxChecks(
     h.fail(
       'mtu',
       `${sizeWhy} = ${outerSize} > ${ctx.underlay} MTU ${ul.mtu}: full-size packets don't fit the underlay`,
-      ipCmd(sNode.netns, `link set dev ${ctx.underlay} mtu ${outerSize}`),
+      ipCmd(sNode.netns, `link set dev ${shellWord(ctx.underlay)} mtu ${outerSize}`),
       [linkLine(ul)],
     )
   }
@@ -1156,7 +1175,7 @@ function underlayTxChecks(
       h.fail(
         ctx.mode === 'vxlan' ? 'underlay-blocked' : 'no-neighbor',
         `${nextHop} does not answer ARP on ${ans.route.dev ?? ctx.underlay} (${n.state.join(',')})`,
-        ipCmd(sNode.netns, `neigh flush dev ${ans.route.dev ?? ctx.underlay}`),
+        ipCmd(sNode.netns, `neigh flush dev ${shellWord(ans.route.dev ?? ctx.underlay)}`),
         [`neigh ${nextHop} dev ${ans.route.dev ?? ctx.underlay} ${n.state.join(',')}`],
       )
     }
@@ -1188,7 +1207,7 @@ function underlayRxChecks(
     h.fail(
       'mtu',
       `${sNode.node.name} sends up to ${incomingSize}-byte packets, but ${dNode.node.name}'s ${ctx.underlay} MTU is ${ul.mtu}`,
-      ipCmd(dNode.netns, `link set dev ${ctx.underlay} mtu ${incomingSize}`),
+      ipCmd(dNode.netns, `link set dev ${shellWord(ctx.underlay)} mtu ${incomingSize}`),
       [linkLine(ul)],
     )
   }
@@ -1285,7 +1304,7 @@ function vpcHops(ctx: PathContext, rv: NodeView, dir: TraceDirection, src: PodVi
   const qText = `ip route get ${dst.ep.ip} from ${src.ep.ip} iif ${routerIf}`
   const table = rv.snap.routes.filter((r) => r.protocol === VPC_PROTO || r.protocol === 'static')
   const tableText = `route table: ${table.length ? table.map(routeLine).join(', ') : '(empty)'}`
-  const fix = `${ipCmd(rv.netns, `route replace ${dNode.node.podCIDR} via ${dNode.node.nodeIP} dev ${routerIf} proto ${VPC_PROTO}`)}, or start ${dNode.node.name}'s daemon (it keeps its pod CIDR's entry through the route-table API)`
+  const fix = `${ipCmd(rv.netns, `route replace ${dNode.node.podCIDR} via ${dNode.node.nodeIP} dev ${shellWord(routerIf)} proto ${VPC_PROTO}`)}, or start ${dNode.node.name}'s daemon (it keeps its pod CIDR's entry through the route-table API)`
   const entry = table.find((r) => r.dst === dNode.node.podCIDR)
   if (!ans || (!ans.ok && ans.unavailable)) {
     if (missing(rv, 'routes')) rt.unknown('route table not readable')

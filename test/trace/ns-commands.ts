@@ -18,3 +18,11 @@ t.test('hints name the namespace the way the host can reach it', async (t) => {
   t.equal(ipCmd({path: 'node:node-3'}, 'route show'), 'on node-3: ip route show')
   t.equal(sysctlName('net', 'ipv4', 'conf', 'cnidbg.1', 'rp_filter'), 'net.ipv4.conf.cnidbg/1.rp_filter')
 })
+
+t.test('namespace names and paths are quoted for the shell the hint is pasted into', async (t) => {
+  t.equal(ipCmd({path: '/run/netns/x', name: 'cnidbg-x;id'}, 'link show'), "ip -n 'cnidbg-x;id' link show")
+  t.equal(bridgeCmd({path: '/run/netns/x', name: 'a b'}, 'fdb show'), "bridge -n 'a b' fdb show")
+  t.equal(execCmd({path: '/run/netns/x', name: "it's"}, 'ss -ltn'), "ip netns exec 'it'\\''s' ss -ltn")
+  t.equal(ipCmd({path: '/tmp/ns $(id)'}, 'route show'), "nsenter --net='/tmp/ns $(id)' ip route show")
+  t.equal(execCmd({path: '/tmp/ns;id'}, 'ss -ltn'), "nsenter --net='/tmp/ns;id' ss -ltn")
+})

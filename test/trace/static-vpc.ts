@@ -92,3 +92,13 @@ t.test('the MAC known and no rule for it: the check is off', async (t) => {
   t.equal(h.status, 'ok', h.detail)
   t.match(h.detail, /source\/destination check off for node1/)
 })
+
+t.test('a device name in a hint is quoted for the shell', async (t) => {
+  const down: LinkInfo = {...eth0('0a:00:00:00:00:01'), ifname: 'ul;id', flags: []}
+  const a = podView('pod-a', '10.244.1.5', nodeView(node1, snap([down])))
+  const b = podView('pod-b', '10.244.2.5', nodeView(node2, snap([eth0('0a:00:00:00:00:02')])))
+  const hops = analyzeDirection({...ctx(routerView([]) as NodeView), underlay: 'ul;id'}, 'forward', a, b)
+  const h = hops.find((x) => x.node === 'node1' && x.stage === 'next-hop')!
+  t.equal(h.status, 'fail', h.detail)
+  t.equal(h.hint, "on node1: ip link set dev 'ul;id' up")
+})
