@@ -35,7 +35,7 @@ export interface FaultCase {
   /**
    * Decided from what the live observation saw rather than from kernel state: the kernel's drop
    * reasons count there, and the skb:kfree_skb tracepoint reports every namespace's drops with no
-   * addresses (src/trace/dropwatch.ts), so no other trace of the file may run meanwhile.
+   * addresses (src/kernel/dropwatch.ts), so no other trace of the file may run meanwhile.
    */
   alone?: boolean
 }
@@ -68,11 +68,25 @@ export async function runFaultCases(
 }
 
 /** Hints name our namespaces explicitly; refuse to run anything that doesn't (never the root netns). */
-const SAFE_HINT = /^(ip -n cnidbg-trc-|bridge -n cnidbg-trc-|ip netns exec cnidbg-trc-)/
+const SAFE_COMMAND = /^(ip -n cnidbg-trc-|bridge -n cnidbg-trc-|ip netns exec cnidbg-trc-)/
+
+/**
+ * Throws unless every command of `hint` runs in a test namespace. The hint runs whole through
+ * `sh -c`: commands may be joined by `&&` only, each one checked; anything else the shell would read
+ * as another command or a substitution (`;`, `|`, a lone `&`, a newline, `$`, a backquote, a
+ * redirection) is refused, even quoted.
+ */
+export function assertSafeHint(hint: string): void {
+  const refuse = (why: string) => {
+    throw new Error(`refusing to run hint outside a test namespace (${why}): ${hint}`)
+  }
+  if (/[;|\n\r$`<>]/.test(hint) || /&/.test(hint.replaceAll('&&', ''))) refuse('a shell operator other than &&')
+  for (const part of hint.split('&&').map((x) => x.trim())) if (!SAFE_COMMAND.test(part)) refuse(part || 'empty')
+}
 
 /** Runs a fix hint from a trace (proves the hint is an exact, working command). */
 export async function runHint(hint: string): Promise<void> {
-  if (!SAFE_HINT.test(hint)) throw new Error(`refusing to run hint outside a test namespace: ${hint}`)
+  assertSafeHint(hint)
   const r = await run('sh', ['-c', hint], {timeoutMs: 10_000})
   if (r.exitCode !== 0) throw new Error(`hint failed: ${hint}: ${r.stderr.trim()}`)
 }
