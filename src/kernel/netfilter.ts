@@ -8,6 +8,7 @@
  * counters can confirm it.
  */
 import {isIPv4, prefixContains} from '../core/ip.js'
+import {shellWord} from '../core/quote.js'
 
 export type NfProto = 'icmp' | 'tcp' | 'udp'
 export type NfHook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting'
@@ -831,14 +832,18 @@ export function evaluateNetfilter(
 
 /** The command that removes the rule (or opens the policy), for the fix hint. Prefix with the netns wrapper. */
 export function removalCommand(ref: NfRuleRef): string {
+  // A person pastes this into a shell, and the rule's words (a comment, a set or chain name) are
+  // whoever wrote the rule's: each word is quoted for the shell, as iptables-save quoted it for
+  // iptables-restore (tokenize reads those quotes).
+  const line = (words: readonly string[]) => words.map(shellWord).join(' ')
   if (ref.source === 'iptables') {
-    if (ref.kind === 'policy') return `iptables -t ${ref.table} -P ${ref.chain} ACCEPT`
-    return `iptables -t ${ref.table} ${ref.rule.replace(/^-A /, '-D ')}`
+    if (ref.kind === 'policy') return line(['iptables', '-t', ref.table, '-P', ref.chain, 'ACCEPT'])
+    return line(['iptables', '-t', ref.table, ...tokenize(ref.rule.replace(/^-A /, '-D '))])
   }
   if (ref.kind === 'policy') {
-    return `nft 'chain ${ref.family} ${ref.table} ${ref.chain} { policy accept; }'`
+    return line(['nft', `chain ${ref.family} ${ref.table} ${ref.chain} { policy accept; }`])
   }
-  return `nft delete rule ${ref.family} ${ref.table} ${ref.chain} handle ${ref.handle}`
+  return line(['nft', 'delete', 'rule', ref.family, ref.table, ref.chain, 'handle', String(ref.handle)])
 }
 
 /** One line describing a rule for evidence. */

@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import t from 'tap'
 
 import {
@@ -287,4 +288,31 @@ t.test('MARK rules the walk passes set the mark later rules match (xt_MARK seman
   const given = from('10.244.1.5')
   evaluateIptables(table('--set-xmark 0x20000/0x20000', '0x20000/0x20000'), 'forward', given)
   t.equal(given.mark, undefined, "the caller's packet is left as given")
+})
+
+t.test('a removal command is words the shell reads back unchanged, whatever the rule says', async (t) => {
+  // A comment iptables-save double-quotes: the shell would still expand $(…) and `…` inside them.
+  const rs = parseIptablesSave(
+    '*filter\n:FORWARD ACCEPT [0:0]\n[1:60] -A FORWARD -m comment --comment "$(touch /x) `id`;id \'q\'" -j DROP\nCOMMIT\n',
+  )
+  const v = evaluateIptables(rs, 'forward', ICMP)
+  t.equal(v.verdict, 'drop')
+  const cmd = removalCommand(v.by!)
+  // What a POSIX shell makes of the line, word by word, without running it.
+  const words = execFileSync('sh', ['-c', `set -- ${cmd}; printf '%s\\0' "$@"`], {encoding: 'utf8'})
+    .split('\0')
+    .slice(0, -1)
+  t.same(words, [
+    'iptables',
+    '-t',
+    'filter',
+    '-D',
+    'FORWARD',
+    '-m',
+    'comment',
+    '--comment',
+    "$(touch /x) `id`;id 'q'",
+    '-j',
+    'DROP',
+  ])
 })
