@@ -485,19 +485,25 @@ export class NodeDaemon {
     this.pods.start()
     this.policy.start()
     if (this.opts.listen !== false) {
-      this.http = await startHttp(
-        this.opts.listen,
-        {
-          // The whole report names peers, pod CIDRs, node IPs, routes and policies: only for a caller
-          // the gate let in (the lab's supervisor, a person). A probe learns whether the daemon is ok.
-          '/healthz': async ({authorized}) => {
-            const h = this.health()
-            return {status: h.ok ? 200 : 503, body: authorized ? h : {ok: h.ok}}
+      try {
+        this.http = await startHttp(
+          this.opts.listen,
+          {
+            // The whole report names peers, pod CIDRs, node IPs, routes and policies: only for a caller
+            // the gate let in (the lab's supervisor, a person). A probe learns whether the daemon is ok.
+            '/healthz': async ({authorized}) => {
+              const h = this.health()
+              return {status: h.ok ? 200 : 503, body: authorized ? h : {ok: h.ok}}
+            },
+            '/diag': async () => ({status: 200, body: await this.diag()}),
           },
-          '/diag': async () => ({status: 200, body: await this.diag()}),
-        },
-        {log: (line) => this.log('error', line), authorize: this.diagGate()},
-      )
+          {log: (line) => this.log('error', line), authorize: this.diagGate()},
+        )
+      } catch (error) {
+        // The watches started above would otherwise keep the process alive, retrying, after the error.
+        await this.stop()
+        throw error
+      }
       writeListenFile(this.nodeDir, this.http.address)
       this.log('info', `serving /healthz and /diag on ${this.http.address}`)
     }
