@@ -96,7 +96,8 @@ function checkCidr(text: unknown, clusterCIDR: string): string {
 
 export function createVpcApiServer(opts: VpcApiOptions): http.Server {
   const quota = (): number => (typeof opts.quota === 'function' ? opts.quota() : opts.quota)
-  const authCache = new Map<string, {ok: boolean; until: number}>()
+  // A token's review, both answers: who it is (401 when no one) and whether they may edit (403).
+  const authCache = new Map<string, {authenticated: boolean; allowed: boolean; until: number}>()
   const authorize = async (req: http.IncomingMessage): Promise<void> => {
     const m = /^Bearer (\S{1,4096})$/.exec(req.headers.authorization ?? '')
     if (!m) throw new HttpError(401, 'a bearer token is required')
@@ -108,16 +109,14 @@ export function createVpcApiServer(opts: VpcApiOptions): http.Server {
         throw new HttpError(503, `token review failed: ${(error as Error).message}`)
       })
       const u = answer.user
-      const ok =
-        answer.authenticated &&
-        u !== undefined &&
-        (opts.allowedUsers.includes(u.username) || u.groups.includes('system:masters'))
-      hit = {ok, until: now + AUTH_CACHE_MS}
+      const authenticated = answer.authenticated && u !== undefined
+      const allowed = authenticated && (opts.allowedUsers.includes(u.username) || u.groups.includes('system:masters'))
+      hit = {authenticated, allowed, until: now + AUTH_CACHE_MS}
       if (authCache.size > 1000) authCache.clear()
       authCache.set(key, hit)
-      if (!answer.authenticated) throw new HttpError(401, 'invalid token')
     }
-    if (!hit.ok) throw new HttpError(403, 'this identity may not edit the route table')
+    if (!hit.authenticated) throw new HttpError(401, 'invalid token')
+    if (!hit.allowed) throw new HttpError(403, 'this identity may not edit the route table')
   }
 
   // One change at a time: the quota check and the route it admits are one step.

@@ -148,7 +148,8 @@ t.test('a route deleted out of band is back within 15 s', async (t) => {
   t.match(back, {gateway: n2.nodeIP}, `${n2.podCIDR} via ${n2.nodeIP} again`)
 })
 
-t.test('the route-table API wants a token of the lab, and one allowed to edit routes', async (t) => {
+// Who among the lab's identities may edit routes (403, 200): test/lab/vpc-api.ts, in-process.
+t.test('the route-table API wants a token of the lab', async (t) => {
   t.equal((await api('GET', '/v1/routes')).status, 401, 'no token: 401')
   t.equal(
     (await api('GET', '/v1/routes', {authorization: 'Bearer not-a-token'})).status,
