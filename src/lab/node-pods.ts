@@ -61,6 +61,8 @@ export interface NodePodPlan {
   log: string
   /** The value of the command's --listen flag, if it has one (where it serves). */
   listen?: string
+  /** Why the lab does not run it (a hostPath it won't give): logged, and its status says so. */
+  refused?: string
 }
 
 /** Kubernetes' $(VAR) expansion: a defined variable is replaced, `$$` is a literal `$`, anything else stays. */
@@ -79,20 +81,27 @@ export function nodePodDir(node: Pick<LabNodeState, 'dir'>, daemonSet: string): 
  * A hostPath on a lab node: the node's own directories for what the node has apart from other nodes
  * (its /run/cnidbg is the node's directory, holding the subnet file; its CNI dirs), this machine's for
  * what every node shares with it (/run/netns, where the pods' namespaces are; the kernel's tracefs).
+ * Undefined for a path with a `..` element, which the API server of a cluster refuses too: under the
+ * node's `host` directory it could name any of this machine's files.
  */
-export function nodeHostPath(node: LabNodeState, path: string): string {
+export function nodeHostPath(node: LabNodeState, path: string): string | undefined {
+  if (path.split('/').includes('..')) return undefined
   const p = path.replace(/\/+$/, '') || '/'
-  const table: Record<string, string> = {
-    '/run/cnidbg': node.dir,
-    '/var/lib/cni': node.varLibCni,
-    '/run/cni': node.runCni,
-    '/opt/cni/bin': node.binDir,
-    '/etc/cni/net.d': node.confDir,
-    '/run/netns': '/run/netns',
-    '/var/run/netns': '/run/netns',
-    '/sys/kernel/tracing': 'tracefs',
-  }
-  return table[p] ?? join(node.dir, 'host', p)
+  const table = new Map([
+    ['/run/cnidbg', node.dir],
+    ['/var/lib/cni', node.varLibCni],
+    ['/run/cni', node.runCni],
+    ['/opt/cni/bin', node.binDir],
+    ['/etc/cni/net.d', node.confDir],
+    ['/run/netns', '/run/netns'],
+    ['/var/run/netns', '/run/netns'],
+    ['/sys/kernel/tracing', 'tracefs'],
+  ])
+  const shared = table.get(p)
+  if (shared) return shared
+  const host = join(node.dir, 'host')
+  const mapped = join(host, p)
+  return mapped === host || mapped.startsWith(`${host}/`) ? mapped : undefined
 }
 
 /** The daemon's --state-dir in deploy/20-node.yaml (a hostPath volume of the same path). */
@@ -103,7 +112,7 @@ export const DAEMON_STATE_DIR = '/var/lib/cnidbg'
  * pid file), as this machine sees them: the state dir is a hostPath, so the node's own directory.
  */
 export function nodeBirdDir(node: LabNodeState): string {
-  return join(nodeHostPath(node, DAEMON_STATE_DIR), node.name, 'bird')
+  return join(nodeHostPath(node, DAEMON_STATE_DIR)!, node.name, 'bird')
 }
 
 /** The pod of `ds` on `node`, or undefined when the lab does not run it (not hostNetwork, no container). */
@@ -146,11 +155,17 @@ export function planNodePod(
   const argv = command[0] === 'cnidbg' ? [...opts.cnidbg, ...command.slice(1)] : command
   const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]))
   const mounts: PodMount[] = []
+  let refused: string | undefined
   for (const m of container.volumeMounts ?? []) {
     const v = volumes.get(m.name)
     let source: string | undefined
-    if (v?.hostPath) source = nodeHostPath(node, v.hostPath.path)
-    else if (v?.emptyDir) source = join(dir, 'volumes', m.name)
+    if (v?.hostPath) {
+      source = nodeHostPath(node, v.hostPath.path)
+      if (source === undefined) {
+        refused ??= `volume ${m.name}: hostPath ${JSON.stringify(v.hostPath.path)} has a '..' element`
+        continue
+      }
+    } else if (v?.emptyDir) source = join(dir, 'volumes', m.name)
     if (!source) throw new Error(`DaemonSet ${namespace}/${dsName}: volume ${m.name} is neither hostPath nor emptyDir`)
     mounts.push({source, target: m.mountPath, readOnly: Boolean(m.readOnly)})
   }
@@ -182,6 +197,7 @@ export function planNodePod(
     dir,
     log: join(dir, 'log'),
     listen: listenArg?.slice('--listen='.length),
+    ...(refused ? {refused} : {}),
   }
 }
 
@@ -346,6 +362,11 @@ export class NodePodProcess {
     this.stopping = false
     if (this.pid !== undefined) return
     const p = this.plan
+    if (p.refused) {
+      this.lastExit = `not started: ${p.refused}`
+      this.log(`${p.name}: ${this.lastExit}`)
+      return
+    }
     const sa = join(p.dir, 'serviceaccount')
     for (const d of [p.dir, sa, join(p.dir, 'home')]) mkdirSync(d, {recursive: true, mode: 0o700})
     for (const m of p.mounts) if (m.source !== 'tracefs') mkdirSync(m.source, {recursive: true, mode: 0o755})

@@ -13,6 +13,7 @@ import {
   overlaysFor,
   planNodePod,
   nodeBirdDir,
+  NodePodProcess,
   podLaunchArgv,
   SERVICE_ACCOUNT_DIR,
 } from '../../src/lab/node-pods.js'
@@ -193,6 +194,34 @@ t.test('host paths of a lab node, and overlays only for mount points the machine
     'the nearest existing parent, once',
   )
   t.throws(() => overlaysFor([{source: '/a', target: '/cnidbg-no-such-top', readOnly: false}]), /overlay \//)
+})
+
+t.test("a hostPath with '..' is not given: the pod is not started, and its status and log say why", async (t) => {
+  for (const path of ['/../../../../etc', '/srv/../../etc', '../etc', '/run/cnidbg/..'])
+    t.equal(nodeHostPath(node, path), undefined, path)
+  t.equal(nodeHostPath(node, 'constructor'), join(node.dir, 'host', 'constructor'), 'a name, not a lookup')
+  const ds = JSON.parse(JSON.stringify(daemonSets.find((d) => d.metadata?.name === 'cnidbg-node'))) as V1DaemonSet
+  const pod = ds.spec!.template.spec!
+  pod.volumes!.push({name: 'escape', hostPath: {path: '/../../../../etc'}})
+  pod.containers[0]!.volumeMounts!.push({name: 'escape', mountPath: '/mnt/etc'})
+  const p = planNodePod(ds, node, {cnidbg, basePath: '/bin'})!
+  t.equal(p.refused, `volume escape: hostPath "/../../../../etc" has a '..' element`)
+  t.notOk(
+    p.mounts.some((m) => m.target === '/mnt/etc' || m.source === '/etc'),
+    "nothing of this machine's is mounted for it",
+  )
+  const logged: string[] = []
+  const proc = new NodePodProcess(
+    p,
+    'cnidbg-no-such-netns',
+    async () => {
+      throw new Error('a refused pod gets no token')
+    },
+    (line) => logged.push(line),
+  )
+  await proc.start()
+  t.match(proc.status(), {running: false, lastExit: `not started: ${p.refused}`})
+  t.same(logged, [`${p.name}: not started: ${p.refused}`])
 })
 
 t.test('forwarder: LISTEN=TARGET, TCP or unix on either side', async (t) => {
