@@ -9,10 +9,11 @@ import {join} from 'node:path'
 
 import t from 'tap'
 
+import {livePid, speakerPaths} from '../../src/daemon/speaker.js'
 import {KubeConfig} from '../../src/kube/client.js'
 import {labBreak, labHeal} from '../../src/lab/break.js'
 import {labDown} from '../../src/lab/down.js'
-import {labNetnsPrefix, podNetns} from '../../src/lab/names.js'
+import {labDir, labNetnsPrefix, podNetns} from '../../src/lab/names.js'
 import {nodeBirdDir, nodePodDir} from '../../src/lab/node-pods.js'
 import {readLabState} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
@@ -245,7 +246,20 @@ for (const f of faults) {
 }
 
 t.test('lab down removes every namespace and every bird; the root namespace is unchanged', async (t) => {
-  const pids = state.nodes.map((n) => birdPid(n.name)).filter((p): p is number => p !== undefined)
+  // One bird per node and the router's, each found live in its namespace first: a pid file not found
+  // would otherwise leave nothing to check.
+  const birds = [
+    ...state.nodes.map((n) => ({who: n.name, pidFile: join(nodeBirdDir(n), 'bird.pid'), netns: n.netns})),
+    {
+      who: 'router',
+      pidFile: speakerPaths(join(labDir(name), 'router', 'bird')).pidFile,
+      netns: state.underlayRouter!.netns,
+    },
+  ]
+  const live = () => birds.map((b) => livePid(b.pidFile, netnsPath(b.netns)))
+  t.ok(await until(async () => live().every((p) => p !== undefined)), 'every node and the router run a bird')
+  const pids = live()
+  t.equal(pids.filter((p) => p !== undefined).length, state.nodes.length + 1, birds.map((b) => b.who).join(', '))
   await labDown({name})
   t.same(
     listNetns().filter((n) => n.startsWith(labNetnsPrefix(name))),
@@ -258,6 +272,6 @@ t.test('lab down removes every namespace and every bird; the root namespace is u
       return false
     }
   }
-  t.ok(await until(async () => !pids.some(alive), 30_000), 'no bird left')
+  t.ok(await until(async () => !pids.some((p) => p !== undefined && alive(p)), 30_000), 'no bird left')
   t.same(await rootLinks(), linksBefore)
 })
