@@ -231,11 +231,14 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   // A CSR not signed at once (an approval by hand, a signer controller): looked at again until it is
   // signed or refused, and its certificate then served to new connections.
   let timer: NodeJS.Timeout | undefined
+  // A look in flight when the agent stops must neither serve its answer nor look again.
+  let stopped = false
   if (pending) {
     const p = pending
     const look = () => {
       withTimeout(readAgentCsr(p.api, p.name), CSR_TIMEOUT_MS).then(
         (state) => {
+          if (stopped) return
           const issued = state.certificate ? issuedCert(state, p.key) : undefined
           if (issued) {
             server.setCertificate(issued)
@@ -245,6 +248,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
           else timer = setTimeout(look, (opts.csrPollSeconds ?? 10) * 1000).unref()
         },
         (error: unknown) => {
+          if (stopped) return
           log(`CSR ${p.name}: ${(error as Error).message}`)
           timer = setTimeout(look, (opts.csrPollSeconds ?? 10) * 1000).unref()
         },
@@ -253,6 +257,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     timer = setTimeout(look, (opts.csrPollSeconds ?? 10) * 1000).unref()
   }
   const unregister = onCleanup(`node agent ${opts.node}`, () => {
+    stopped = true
     clearTimeout(timer)
     return server.close()
   })
@@ -260,6 +265,7 @@ export async function startAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     result,
     server,
     stop: async () => {
+      stopped = true
       clearTimeout(timer)
       unregister()
       await server.close()
