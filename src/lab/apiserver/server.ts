@@ -201,6 +201,32 @@ function apiPath(segs: string[]): {group: string; rest: string[]} | undefined {
   return undefined
 }
 
+/**
+ * Serves `server` on a unix socket (0600) too: each connection is handed to it as one of its own,
+ * TLS included. Those are not counted against the server's maxConnections, so the socket has the same
+ * bound of its own; and a failed accept (EMFILE under a flood) is logged, as the server's own are,
+ * not an 'error' without a listener that would end the process.
+ */
+export async function serveOnSocket(
+  server: http.Server,
+  path: string,
+  log?: (line: string) => void,
+): Promise<net.Server> {
+  const unixServer = net.createServer((socket) => server.emit('connection', socket))
+  unixServer.maxConnections = server.maxConnections
+  rmSync(path, {force: true})
+  await new Promise<void>((resolve, reject) => {
+    unixServer.once('error', reject)
+    unixServer.listen(path, () => {
+      unixServer.off('error', reject)
+      resolve()
+    })
+  })
+  unixServer.on('error', (error) => log?.(`unix socket ${path}: ${error.message}`))
+  chmodSync(path, 0o600)
+  return unixServer
+}
+
 /** Parses the segments after the group version into a resource route. */
 function route(rest: string[], group: string): Route {
   const legacyWatch = rest[0] === 'watch'
@@ -638,16 +664,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     {limits, respond: (res, _status, e) => sendError(res, e), log: opts.log, tls: opts.tls},
   )
   await listen(server, opts.port ?? 0, host)
-  // Each connection on the socket is handed to the server as one of its own (TLS included).
-  const unixServer = opts.socketPath ? net.createServer((socket) => server.emit('connection', socket)) : undefined
-  if (unixServer && opts.socketPath) {
-    rmSync(opts.socketPath, {force: true})
-    await new Promise<void>((resolve, reject) => {
-      unixServer.once('error', reject)
-      unixServer.listen(opts.socketPath, () => resolve())
-    })
-    chmodSync(opts.socketPath, 0o600)
-  }
+  const unixServer = opts.socketPath ? await serveOnSocket(server, opts.socketPath, opts.log) : undefined
   const port = (server.address() as AddressInfo).port
   const urlHost = host.includes(':') ? `[${host}]` : host
   address = `${urlHost}:${port}`

@@ -1,9 +1,15 @@
 // The lab apiserver against malformed requests: each gets a 4xx Status (never a 500), and the next
 // request is served. Requests carry the bearer token, so that what fails is the framing, not the
 // authentication.
+import {mkdtempSync, rmSync} from 'node:fs'
+import {createServer} from 'node:http'
+import {connect, type Socket} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import t from 'tap'
 
-import {startApiServer} from '../../../src/lab/apiserver/server.js'
+import {serveOnSocket, startApiServer} from '../../../src/lab/apiserver/server.js'
 import {good, hostileCases, raw, stall, stallCases, type Target} from '../../helpers/raw-http.js'
 
 const TOKEN = 'crash-test-token'
@@ -79,4 +85,42 @@ t.test('a stalled client is cut off and does not hold up others', async (t) => {
     const got = await stalled
     t.equal(got.status, 408, `${c.name}: the stalled connection is closed with 408`)
   }
+})
+
+t.test('its unix socket has the connection bound too, and a failed accept there is logged', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnidbg-api-sock-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  const socketPath = join(dir, 'api.sock')
+  const s = await startApiServer({token: TOKEN, socketPath, limits: {maxConnections: 2}})
+  t.teardown(() => s.close())
+  const open: Socket[] = []
+  t.teardown(() => open.forEach((c) => c.destroy()))
+  /** What a connection on the socket gets for GET /healthz: its status line, or 'closed'. */
+  const healthz = (): Promise<string> =>
+    new Promise((resolve) => {
+      const c = connect(socketPath)
+      open.push(c)
+      let text = ''
+      c.on('data', (d) => {
+        text += d
+        if (text.includes('\r\n')) resolve(text.slice(0, text.indexOf('\r\n')))
+      })
+      c.on('close', () => resolve(text ? text.slice(0, text.indexOf('\r\n')) : 'closed'))
+      c.on('error', () => {})
+      c.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    })
+  // Two kept-alive connections are the bound; a third is closed unanswered.
+  t.equal(await healthz(), 'HTTP/1.1 200 OK')
+  t.equal(await healthz(), 'HTTP/1.1 200 OK')
+  t.equal(await healthz(), 'closed', 'beyond maxConnections')
+  open.splice(0).forEach((c) => c.destroy())
+
+  // The accept errors of a listening socket (EMFILE…) are 'error' events: each is logged.
+  const logged: string[] = []
+  const server = createServer()
+  const unix = await serveOnSocket(server, join(dir, 'other.sock'), (l) => logged.push(l))
+  t.teardown(() => unix.close())
+  for (let i = 0; i < 2; i++) unix.emit('error', Object.assign(new Error('accept EMFILE'), {code: 'EMFILE'}))
+  t.equal(logged.length, 2, 'both logged, neither thrown')
+  t.match(logged[1], /other\.sock: accept EMFILE/)
 })
