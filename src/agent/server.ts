@@ -16,8 +16,16 @@ import type http from 'node:http'
 import type https from 'node:https'
 import type {AddressInfo} from 'node:net'
 
-import {EnvironmentError, UsageError} from '../core/errors.js'
-import {createBoundedServer, HttpError, listen, parseJson, readBody, requestUrl, type HttpLimits} from '../core/http.js'
+import {
+  createBoundedServer,
+  HttpError,
+  listen,
+  listenFailure,
+  parseJson,
+  readBody,
+  requestUrl,
+  type HttpLimits,
+} from '../core/http.js'
 import {
   API_VERSION,
   parseConntrackBody,
@@ -213,7 +221,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
   try {
     await listen(server, opts.port, opts.host)
   } catch (error) {
-    throw listenFailure(error, opts.host, opts.port)
+    throw listenFailure(error, `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`)
   }
   listening = true
   const port = (server.address() as AddressInfo).port
@@ -233,38 +241,6 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
         setTimeout(() => server.closeAllConnections(), 200).unref()
       }),
   }
-}
-
-/**
- * Why the agent can't listen on HOST:PORT, as an error naming --listen: the machine's (exit 3) when
- * another process holds the port or it needs privileges, the caller's (exit 2) when the address is
- * not this machine's. Anything else is rethrown as it came.
- */
-export function listenFailure(error: unknown, host: string, port: number): unknown {
-  const code = (error as NodeJS.ErrnoException)?.code
-  const where = `Cannot listen on --listen ${host.includes(':') ? `[${host}]` : host}:${port}`
-  if (code === 'EADDRINUSE') {
-    return new EnvironmentError(`${where}: another process listens there.`, {
-      code: 'AGENT_LISTEN_IN_USE',
-      suggestions: ['Stop it, or give another port (port 0 picks a free one)'],
-      cause: error,
-    })
-  }
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new EnvironmentError(`${where}: permission denied.`, {
-      code: 'AGENT_LISTEN_DENIED',
-      suggestions: ['A port below 1024 needs root or CAP_NET_BIND_SERVICE: give a higher one'],
-      cause: error,
-    })
-  }
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-    return new UsageError(`${where}: the address is not one of this machine's.`, {
-      code: 'AGENT_LISTEN_NOT_LOCAL',
-      suggestions: ['Give an address of one of its interfaces, 127.0.0.1, or 0.0.0.0 for all of them'],
-      cause: error,
-    })
-  }
-  return error
 }
 
 /** The path of a request, without its query (which the log never shows). */

@@ -9,13 +9,18 @@
  * runs as root and, in the lab, in the supervisor's process: a request must never be able to end it
  * (src/core/http.ts).
  */
-import {chmodSync, existsSync, lstatSync, rmSync} from 'node:fs'
+import {chmodSync, lstatSync, rmSync} from 'node:fs'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {dirname} from 'node:path'
 
-import {EnvironmentError, UsageError} from '../core/errors.js'
-import {createBoundedServer, type HttpLimits, listen as listenOn, readBody, requestUrl} from '../core/http.js'
+import {
+  createBoundedServer,
+  type HttpLimits,
+  listen as listenOn,
+  listenFailure,
+  readBody,
+  requestUrl,
+} from '../core/http.js'
 
 export type ListenSpec = {kind: 'tcp'; host: string; port: number} | {kind: 'unix'; path: string}
 
@@ -152,7 +157,7 @@ export async function startHttp(
     if (spec.kind === 'unix') await listenOn(server, spec.path)
     else await listenOn(server, spec.port, spec.host)
   } catch (error) {
-    throw listenFailure(error, spec)
+    throw listenFailure(error, formatListen(spec), spec.kind === 'unix' ? spec.path : undefined)
   }
   listening = true
   let address: string
@@ -174,50 +179,4 @@ export async function startHttp(
         server.closeAllConnections()
       }),
   }
-}
-
-/**
- * Why `spec` can't be listened on, as an error naming --listen: the machine's (exit 3) when another
- * process holds the address or the socket may not be made there, the caller's (exit 2) when the
- * address is not this machine's or the socket's directory does not exist. Anything else is rethrown
- * as it came.
- */
-export function listenFailure(error: unknown, spec: ListenSpec): unknown {
-  const code = (error as NodeJS.ErrnoException)?.code
-  const where = `Cannot listen on --listen ${formatListen(spec)}`
-  const unix = spec.kind === 'unix'
-  // bind(2) on a socket path whose directory is missing fails with EACCES or ENOENT.
-  if (unix && (code === 'ENOENT' || code === 'EACCES') && !existsSync(dirname(spec.path))) {
-    return new UsageError(`${where}: the directory ${dirname(spec.path)} does not exist.`, {
-      code: 'LISTEN_NO_DIRECTORY',
-      suggestions: ['Create it, or give a socket path in a directory that exists'],
-      cause: error,
-    })
-  }
-  if (code === 'EADDRINUSE') {
-    return new EnvironmentError(`${where}: another process listens there.`, {
-      code: 'LISTEN_IN_USE',
-      suggestions: [unix ? 'Stop it, or give another path' : 'Stop it, or give another port (port 0 picks a free one)'],
-      cause: error,
-    })
-  }
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new EnvironmentError(`${where}: permission denied.`, {
-      code: 'LISTEN_DENIED',
-      suggestions: [
-        unix
-          ? 'Give a path in a directory this user may create files in'
-          : 'A port below 1024 needs root or CAP_NET_BIND_SERVICE: give a higher one',
-      ],
-      cause: error,
-    })
-  }
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-    return new UsageError(`${where}: the address is not one of this machine's.`, {
-      code: 'LISTEN_NOT_LOCAL',
-      suggestions: ['Give an address of one of its interfaces, 127.0.0.1, or 0.0.0.0 for all of them'],
-      cause: error,
-    })
-  }
-  return error
 }
