@@ -275,6 +275,21 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
   }
 }
 
+/**
+ * The sandbox `--sandbox ID` names, or undefined without the flag. An id that names no sandbox is an
+ * error: falling back to this host would run the plugins here, against this host's cache.
+ */
+function namedSandboxOf(opts: ExecOptions): Sandbox | undefined {
+  if (typeof opts.sandbox !== 'string' || !opts.sandbox) return undefined
+  const sb = Sandbox.open(opts.sandbox)
+  if (!sb)
+    throw new UsageError(`No sandbox ${opts.sandbox}.`, {
+      code: 'SANDBOX_NOT_FOUND',
+      suggestions: ['List them: cnidbg sandbox ls'],
+    })
+  return sb
+}
+
 async function withAttachment(
   opts: ExecOptions,
   fn: (list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext, sb?: Sandbox) => Promise<ExecResult>,
@@ -289,12 +304,7 @@ async function withAttachment(
     })
   const netns = opts.netns.includes('/') ? opts.netns : netnsPath(opts.netns)
   const explicit = typeof opts.sandbox === 'string' && opts.sandbox
-  const sb = explicit ? Sandbox.open(explicit) : sandboxOfNetns(netns)
-  if (explicit && !sb)
-    throw new UsageError(`No sandbox ${opts.sandbox}.`, {
-      code: 'SANDBOX_NOT_FOUND',
-      suggestions: ['List them: cnidbg sandbox ls'],
-    })
+  const sb = explicit ? namedSandboxOf(opts) : sandboxOfNetns(netns)
   // A cnidbg run namespace without a marker went away with its sandbox (or an earlier del): its
   // plugins ran in that sandbox, so never fall back to running them on this host.
   const runId = explicit ? undefined : /\/cnidbg-([0-9a-f]{6})-[^/]+$/.exec(netns)?.[1]
@@ -355,7 +365,7 @@ export async function execGc(opts: ExecOptions): Promise<ExecResult> {
       throw new UsageError(`--valid "${v}" must be CONTAINER_ID:IFNAME.`, {code: 'INVALID_ATTACHMENT'})
     return {containerID, ifname}
   })
-  const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : undefined
+  const sb = namedSandboxOf(opts)
   const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
   const out = await gcNetworkList(list, valid, context(opts, cacheDir, sb))
   return {...summarize(out), deleted: out.deleted, verb: 'gc'}
@@ -363,7 +373,7 @@ export async function execGc(opts: ExecOptions): Promise<ExecResult> {
 
 export async function execStatus(opts: ExecOptions): Promise<ExecResult> {
   const list = loadList(opts)
-  const sb = typeof opts.sandbox === 'string' && opts.sandbox ? Sandbox.open(opts.sandbox) : undefined
+  const sb = namedSandboxOf(opts)
   return {
     ...summarize(await statusNetworkList(list, context(opts, opts.cacheDir ?? DEFAULT_CACHE_DIR, sb))),
     verb: 'status',

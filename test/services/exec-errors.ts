@@ -12,7 +12,7 @@ import {runInNewContext} from 'node:vm'
 import t, {type Test} from 'tap'
 
 import {listNetns, readMarker} from '../../src/netns/index.js'
-import {execAdd, execCheck, execDel, type ExecOptions} from '../../src/services/exec.js'
+import {execAdd, execCheck, execDel, execGc, execStatus, type ExecOptions} from '../../src/services/exec.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {alive, assertNothingLeft, eventually, machineState, ownMarkers, privateTmpdir} from '../helpers/machine.js'
 import {
@@ -356,6 +356,21 @@ t.test('del/check with an unknown --sandbox id → SANDBOX_NOT_FOUND', async (t)
     cnidbgError('SANDBOX_NOT_FOUND', 2),
   )
   await t.rejects(execDel(execOpts(bridgeConf, {})), cnidbgError('MISSING_NETNS', 2))
+})
+
+t.test('gc/status with an unknown --sandbox id → SANDBOX_NOT_FOUND, and no plugin runs on this host', async (t) => {
+  const log = join(work, 'nosb.log')
+  const cacheDir = join(work, 'nosb-cache')
+  const conf = writeConf(work, 'nosb.conflist', {cniVersion: '1.1.0', name: 'nosb', plugins: [spy(log, 'x')]})
+  const r = await execAdd(execOpts(conf, {cacheDir, containerId: 'c1', netns: '/proc/self/ns/net'}))
+  t.equal(r.ok, true, r.failure ?? 'ok')
+  await t.rejects(execGc(execOpts(conf, {cacheDir, sandbox: 'abcdef'})), cnidbgError('SANDBOX_NOT_FOUND', 2))
+  await t.rejects(execStatus(execOpts(conf, {sandbox: 'abcdef'})), cnidbgError('SANDBOX_NOT_FOUND', 2))
+  t.same(
+    readSpyLog(log).map((c) => c.command),
+    ['ADD'],
+    'neither the stale DEL nor GC nor STATUS ran',
+  )
 })
 
 t.test('CHECK needs a cached ADD result, and cniVersion 0.4.0 or later (R22)', async (t) => {
