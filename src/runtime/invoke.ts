@@ -2,7 +2,7 @@ import {basename} from 'node:path'
 
 import {capText} from '../core/text.js'
 import {DEFAULT_MAX_OUTPUT, run, type RunOptions, type RunResult} from '../process/exec.js'
-import {splitJsonOutput} from './json-output.js'
+import {splitJsonOutput, valueText} from './json-output.js'
 import {errorProblems, framingProblems, type SpecProblem} from './spec-problems.js'
 import {CNI_ERROR_CODES, type CniErrorObject, type JsonObject, type Verb} from './types.js'
 
@@ -63,7 +63,8 @@ export interface InvokeOptions {
 
 export function describeError(e: CniErrorObject): string {
   const meaning = CNI_ERROR_CODES[e.code]
-  return `code ${e.code}${meaning ? ` (${meaning})` : ''}: ${e.msg ?? ''}${e.details ? `; ${e.details}` : ''}`
+  // The error object is the plugin's: msg and details are not trusted to be strings.
+  return `code ${e.code}${meaning ? ` (${meaning})` : ''}: ${valueText(e.msg ?? '')}${e.details ? `; ${valueText(e.details)}` : ''}`
 }
 
 const tail = (s: string, n = 300): string => (s.length > n ? '…' + s.slice(-n) : s)

@@ -64,3 +64,11 @@ export function splitJsonOutput(stdout: string): SplitOutput {
   }
   return {noise: noise.trim(), objects, unparsed: unparsed.trim(), ...(unparsedTooDeep ? {unparsedTooDeep} : {})}
 }
+
+/**
+ * A value from a plugin's output as text: a string as it is, anything else as JSON. Never throws,
+ * unlike String() or a template literal on an object whose "toString" key is not a function.
+ */
+export function valueText(v: unknown): string {
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v))
+}

@@ -3,6 +3,7 @@ import {encodeConfig, listCacheEntries, readCacheEntry, removeCacheEntry, writeC
 import {selectVersion} from './conf.js'
 import {findPlugin} from './find.js'
 import {describeError, type Executor, invokePlugin, type PluginOutcome} from './invoke.js'
+import {valueText} from './json-output.js'
 import {buildAttachmentRequest, buildGcRequest, buildPlainRequest} from './request.js'
 import {convertResult} from './result.js'
 import {resultProblems, type SpecProblem} from './spec-problems.js'
@@ -102,6 +103,8 @@ function collect(out: ListOutcome, o: PluginOutcome, extra: SpecProblem[] = []):
   for (const p of [...o.problems, ...extra]) out.problems.push({...p, plugin: o.invocation.plugin})
 }
 
+const isResultObject = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v)
+
 /** SPEC §3 "Adding an attachment" (R20): in order, each gets the previous result; the final one is cached. */
 export async function addNetworkList(list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext): Promise<ListOutcome> {
   const version = selectVersion(list)
@@ -116,8 +119,13 @@ export async function addNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
       rt,
     })
     const o = await invoke(ctx, paths[i] as string, 'ADD', request, rt)
-    collect(out, o, o.ok ? resultProblems(o.value, {netns: rt.netns, version}) : [])
+    const printed = o.ok && isResultObject(o.value)
+    collect(out, o, printed ? resultProblems(o.value, {netns: rt.netns, version}) : [])
     if (!o.ok) return fail(out, o)
+    // P33 (framingProblems says it): exit 0 without a result is no success. libcni fails such an ADD (it
+    // cannot decode a result from it), so the runtime rolls back; passing it on would cache a result
+    // no plugin printed.
+    if (!printed) return fail(out, {...o, failure: `${o.invocation.plugin} ADD exited 0 but printed no result object`})
     prev = o.value
   }
   out.result = convertResult(prev, version)
@@ -306,7 +314,7 @@ export async function versionNetworkList(
     const supported = legacy
       ? ['0.1.0']
       : Array.isArray(v.supportedVersions)
-        ? v.supportedVersions.map(String)
+        ? v.supportedVersions.map(valueText)
         : v.cniVersion === '0.2.0'
           ? ['0.1.0', '0.2.0']
           : []

@@ -1,3 +1,4 @@
+import {valueText} from './json-output.js'
 import type {CanonicalResult, CniDns, CniInterface, CniIpConfig, CniRoute, JsonObject} from './types.js'
 import {hasExtendedResultFields, hasIpVersionField, hasLegacyResult} from './versions.js'
 
@@ -7,39 +8,51 @@ import {hasExtendedResultFields, hasIpVersionField, hasLegacyResult} from './ver
  * version; we do both through one canonical (1.1.0-shaped) form.
  */
 
-const family = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4)
+// A malformed result may carry a number where an address belongs (resultProblems reports it).
+const family = (addr: unknown): 4 | 6 => (valueText(addr).includes(':') ? 6 : 4)
 
-function asArray<T>(v: unknown): T[] {
-  return Array.isArray(v) ? (v as T[]) : []
+const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/**
+ * The objects of a list. A plugin's result is not trusted to be well formed: an entry that is not an
+ * object (`"ips": [null]`) has no fields to read, so it is left out; resultProblems reports it.
+ */
+function objectsOf<T>(v: unknown): T[] {
+  return Array.isArray(v) ? (v.filter(isObject) as T[]) : []
 }
 
 function legacyToCanonical(r: JsonObject): CanonicalResult {
   const out: CanonicalResult = {
-    cniVersion: String(r.cniVersion ?? ''),
-    dns: (r.dns as CniDns) ?? {},
+    cniVersion: valueText(r.cniVersion ?? ''),
+    dns: isObject(r.dns) ? (r.dns as CniDns) : {},
     interfaces: [],
     ips: [],
     routes: [],
   }
   for (const key of ['ip4', 'ip6'] as const) {
-    const block = r[key] as {ip?: string; gateway?: string; routes?: Array<{dst: string; gw?: string}>} | undefined
-    if (!block) continue
-    if (block.ip) out.ips.push({address: block.ip, ...(block.gateway ? {gateway: block.gateway} : {})})
-    for (const route of block.routes ?? []) out.routes.push({dst: route.dst, ...(route.gw ? {gw: route.gw} : {})})
+    const block = r[key]
+    if (!isObject(block)) continue
+    const {gateway, ip} = block as {ip?: string; gateway?: string}
+    if (ip) out.ips.push({address: ip, ...(gateway ? {gateway} : {})})
+    for (const route of objectsOf<{dst: string; gw?: string}>(block.routes))
+      out.routes.push({dst: route.dst, ...(route.gw ? {gw: route.gw} : {})})
   }
   return out
 }
 
-/** Reads a result of any version into the canonical form. Tolerates omitted lists (checklist §1.7 item 11). */
+/**
+ * Reads a result of any version into the canonical form. Tolerates omitted lists (checklist §1.7 item
+ * 11) and never throws on a malformed one: what is not an object is read as absent.
+ */
 export function toCanonical(result: unknown): CanonicalResult {
-  const r = (result ?? {}) as JsonObject
+  const r = isObject(result) ? result : {}
   if (r.ip4 !== undefined || r.ip6 !== undefined) return legacyToCanonical(r)
   return {
-    cniVersion: String(r.cniVersion ?? ''),
-    dns: (r.dns as CniDns) ?? {},
-    interfaces: asArray<CniInterface>(r.interfaces).map((i) => ({...i})),
-    ips: asArray<CniIpConfig & {version?: string}>(r.ips).map(({version: _v, ...ip}) => ({...ip})),
-    routes: asArray<CniRoute>(r.routes).map((rt) => ({...rt})),
+    cniVersion: valueText(r.cniVersion ?? ''),
+    dns: isObject(r.dns) ? (r.dns as CniDns) : {},
+    interfaces: objectsOf<CniInterface>(r.interfaces).map((i) => ({...i})),
+    ips: objectsOf<CniIpConfig & {version?: string}>(r.ips).map(({version: _v, ...ip}) => ({...ip})),
+    routes: objectsOf<CniRoute>(r.routes).map((rt) => ({...rt})),
   }
 }
 

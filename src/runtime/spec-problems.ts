@@ -1,5 +1,5 @@
 import {isCIDR, isIP, parseCIDR} from '../core/ip.js'
-import type {SplitOutput} from './json-output.js'
+import {type SplitOutput, valueText} from './json-output.js'
 import type {Verb} from './types.js'
 import {hasIpVersionField, hasLegacyResult} from './versions.js'
 
@@ -74,7 +74,7 @@ export function errorProblems(err: unknown, configVersion?: string): SpecProblem
       problem(
         'P60',
         'info',
-        `the error's cniVersion ${String(e.cniVersion)} differs from the config's ${configVersion}`,
+        `the error's cniVersion ${valueText(e.cniVersion)} differs from the config's ${configVersion}`,
       ),
     )
   const code = e.code as number
@@ -90,6 +90,25 @@ export function errorProblems(err: unknown, configVersion?: string): SpecProblem
       ),
     )
   return out
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/**
+ * The entries of a result's list, each an object or undefined where the plugin printed something
+ * else (`"ips": [null]`), which is a problem of its own: a result is the plugin's output, never
+ * trusted to be well formed (P27, the result's shape).
+ */
+function listOfObjects(v: unknown, what: string, out: SpecProblem[]): Array<Record<string, unknown> | undefined> {
+  if (!Array.isArray(v)) {
+    out.push(problem('P27', 'must', `${what} is not a list`))
+    return []
+  }
+  return v.map((e, i) => {
+    if (isObject(e)) return e
+    out.push(problem('P27', 'must', `${what}[${i}] is not an object: ${JSON.stringify(e).slice(0, 80)}`))
+    return undefined
+  })
 }
 
 export interface ResultContext {
@@ -111,18 +130,33 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
     out.push(problem('P26', 'must', `the result's cniVersion is ${r.cniVersion} but the request's is ${ctx.version}`))
   if (hasLegacyResult(ctx.version)) {
     for (const key of ['ip4', 'ip6']) {
-      const b = r[key] as Record<string, unknown> | undefined
-      if (b && !isCIDR(b.ip)) out.push(problem('P45', 'must', `${key}.ip ${JSON.stringify(b.ip)} is not in CIDR form`))
+      const b = r[key]
+      if (b === undefined || b === null) continue
+      if (!isObject(b)) {
+        out.push(problem('P27', 'must', `${key} is not an object`))
+        continue
+      }
+      if (!isCIDR(b.ip)) out.push(problem('P45', 'must', `${key}.ip ${JSON.stringify(b.ip)} is not in CIDR form`))
+      if (b.routes !== undefined && b.routes !== null) {
+        const routes = listOfObjects(b.routes, `${key}.routes`, out)
+        routes.forEach((rt, i) => {
+          if (rt && !isCIDR(rt.dst))
+            out.push(problem('P49', 'must', `${key}.routes[${i}].dst ${JSON.stringify(rt.dst)} is not CIDR`))
+        })
+      }
     }
     if (Array.isArray(r.ips)) out.push(problem('P27', 'must', `a ${ctx.version} result uses ip4/ip6, not ips[]`))
     return out
   }
   if (r.ip4 !== undefined || r.ip6 !== undefined)
     out.push(problem('P27', 'must', `a ${ctx.version} result has no ip4/ip6; use ips[]`))
-  const interfaces = Array.isArray(r.interfaces) ? (r.interfaces as Array<Record<string, unknown>>) : []
   if (r.interfaces !== undefined && !Array.isArray(r.interfaces))
     out.push(problem('P40', 'must', 'interfaces is not a list'))
-  interfaces.forEach((iface, i) => {
+  // Indexed as the plugin printed them (ips[].interface counts every entry); undefined where not an object.
+  const listed = Array.isArray(r.interfaces) ? listOfObjects(r.interfaces, 'interfaces', out) : []
+  const interfaces = listed.filter((i): i is Record<string, unknown> => i !== undefined)
+  listed.forEach((iface, i) => {
+    if (!iface) return
     if (typeof iface.name !== 'string' || iface.name === '')
       out.push(problem('P41', 'must', `interfaces[${i}] has no name`))
     if (
@@ -146,12 +180,14 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
           problem(
             'P43',
             'should',
-            `interface ${ctx.ifname} has sandbox ${String(iface.sandbox)}, expected CNI_NETNS ${ctx.netns}`,
+            `interface ${ctx.ifname} has sandbox ${valueText(iface.sandbox)}, expected CNI_NETNS ${ctx.netns}`,
           ),
         )
   }
-  const ips = Array.isArray(r.ips) ? (r.ips as Array<Record<string, unknown>>) : []
+  // A null list is an empty one, as Go's decoder reads it.
+  const ips = r.ips === undefined || r.ips === null ? [] : listOfObjects(r.ips, 'ips', out)
   ips.forEach((ip, i) => {
+    if (!ip) return
     const cidr = typeof ip.address === 'string' ? parseCIDR(ip.address) : undefined
     if (!cidr) out.push(problem('P45', 'must', `ips[${i}].address ${JSON.stringify(ip.address)} is not in CIDR form`))
     if (ip.gateway !== undefined) {
@@ -165,13 +201,9 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
       else if (!Number.isInteger(ip.interface) || (ip.interface as number) < -1)
         out.push(problem('P47', 'must', `ips[${i}].interface ${JSON.stringify(ip.interface)} is not an index`))
       else if (ip.interface === -1) out.push(problem('P47', 'should', `ips[${i}].interface is -1`))
-      else if ((ip.interface as number) >= interfaces.length)
+      else if ((ip.interface as number) >= listed.length)
         out.push(
-          problem(
-            'P47',
-            'must',
-            `ips[${i}].interface ${ip.interface} is out of range (${interfaces.length} interfaces)`,
-          ),
+          problem('P47', 'must', `ips[${i}].interface ${ip.interface} is out of range (${listed.length} interfaces)`),
         )
     } else if (ctx.role === 'interface') out.push(problem('P47', 'should', `ips[${i}] has no interface index`))
     if (hasIpVersionField(ctx.version)) {
@@ -179,12 +211,15 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
       if (ip.version === undefined)
         out.push(problem('P48', 'must', `ips[${i}] has no version; ${ctx.version} requires "4" or "6"`))
       else if (want && ip.version !== want)
-        out.push(problem('P48', 'must', `ips[${i}].version ${String(ip.version)} does not match ${String(ip.address)}`))
+        out.push(
+          problem('P48', 'must', `ips[${i}].version ${valueText(ip.version)} does not match ${valueText(ip.address)}`),
+        )
     } else if (ip.version !== undefined)
       out.push(problem('P48', 'must', `ips[${i}] has version, which ${ctx.version} removed`))
   })
-  const routes = Array.isArray(r.routes) ? (r.routes as Array<Record<string, unknown>>) : []
+  const routes = r.routes === undefined || r.routes === null ? [] : listOfObjects(r.routes, 'routes', out)
   routes.forEach((rt, i) => {
+    if (!rt) return
     if (!isCIDR(rt.dst)) out.push(problem('P49', 'must', `routes[${i}].dst ${JSON.stringify(rt.dst)} is not CIDR`))
     if (rt.gw !== undefined && !isIP(rt.gw))
       out.push(problem('P49', 'must', `routes[${i}].gw ${JSON.stringify(rt.gw)} is not an IP`))
@@ -193,8 +228,8 @@ export function resultProblems(result: unknown, ctx: ResultContext): SpecProblem
         out.push(problem('P49', 'must', `routes[${i}].${k} is not an unsigned integer`))
   })
   if (r.dns !== undefined) {
-    const dns = r.dns as Record<string, unknown>
-    if (typeof dns !== 'object' || dns === null) out.push(problem('P51', 'should', 'dns is not an object'))
+    const dns = r.dns
+    if (!isObject(dns)) out.push(problem('P51', 'should', 'dns is not an object'))
     else {
       if (dns.nameservers !== undefined && !(Array.isArray(dns.nameservers) && dns.nameservers.every(isIP)))
         out.push(problem('P51', 'should', 'dns.nameservers is not a list of IPs'))

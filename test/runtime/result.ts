@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs'
+
 import t from 'tap'
 
 import {convertResult, fromCanonical, toCanonical} from '../../src/runtime/result.js'
@@ -148,4 +150,26 @@ t.test('conversion never mutates its input', async (t) => {
   const input = JSON.parse(JSON.stringify(full)) as CanonicalResult
   for (const v of ALL_SPEC_VERSIONS) convertResult(input, v)
   t.same(input, full)
+})
+
+t.test('a malformed result is read without throwing: entries that are not objects are left out', async (t) => {
+  const malformed = JSON.parse(
+    readFileSync(new URL('../fixtures-runtime/malformed-results.json', import.meta.url), 'utf8'),
+  ) as unknown[]
+  for (const r of malformed)
+    for (const v of ALL_SPEC_VERSIONS) t.doesNotThrow(() => convertResult(r, v), `${JSON.stringify(r)} → ${v}`)
+  t.same(toCanonical({cniVersion: '1.0.0', interfaces: [null, {name: 'eth0'}], ips: [7], routes: ['x']}), {
+    cniVersion: '1.0.0',
+    dns: {},
+    interfaces: [{name: 'eth0'}],
+    ips: [],
+    routes: [],
+  })
+  t.same(toCanonical({cniVersion: '0.2.0', dns: 'x', ip4: {ip: '10.0.0.2/24', routes: 5}, ip6: 3}), {
+    cniVersion: '0.2.0',
+    dns: {},
+    interfaces: [],
+    ips: [{address: '10.0.0.2/24'}],
+    routes: [],
+  })
 })

@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs'
+
 import t from 'tap'
 
 import {splitJsonOutput} from '../../src/runtime/json-output.js'
@@ -173,3 +175,35 @@ t.test('resultProblems: not an object', async (t) => {
   for (const v of [null, 'x', [1], 3])
     t.same(reqs(resultProblems(v, {version: '1.0.0'})), ['P33/must'], JSON.stringify(v))
 })
+
+t.test(
+  'resultProblems: entries that are not objects and fields of the wrong type are problems, never a throw',
+  async (t) => {
+    const malformed = JSON.parse(
+      readFileSync(new URL('../fixtures-runtime/malformed-results.json', import.meta.url), 'utf8'),
+    ) as unknown[]
+    for (const r of malformed)
+      for (const version of ['0.2.0', '0.4.0', '1.0.0', '1.1.0'])
+        for (const role of [undefined, 'interface', 'chained', 'ipam'] as const) {
+          const ps = resultProblems(r, {ifname: 'eth0', netns: '/run/netns/x', role, version})
+          t.ok(
+            ps.length > 0,
+            `${JSON.stringify(r)} at ${version} (${role ?? 'any'}): ${ps.map((p) => p.message).join('; ')}`,
+          )
+        }
+    const at = (r: unknown, version = '1.0.0') =>
+      resultProblems(r, {version}).map((p) => `${p.requirement} ${p.message}`)
+    t.same(at({cniVersion: '1.0.0', ips: [null]}), ['P27 ips[0] is not an object: null'])
+    t.same(at({cniVersion: '1.0.0', interfaces: [null]}), ['P27 interfaces[0] is not an object: null'])
+    t.same(at({cniVersion: '1.0.0', routes: [1]}), ['P27 routes[0] is not an object: 1'])
+    t.same(at({cniVersion: '1.0.0', routes: 'x'}), ['P27 routes is not a list'])
+    t.same(at({cniVersion: '1.0.0', ips: null, routes: null}), [], 'a null list is an empty one, as Go reads it')
+    t.same(at({cniVersion: '0.2.0', ip4: {ip: '10.0.0.2/24', routes: 5}}, '0.2.0'), ['P27 ip4.routes is not a list'])
+    t.same(at({cniVersion: '0.2.0', ip4: 5}, '0.2.0'), ['P27 ip4 is not an object'])
+    t.same(
+      at({cniVersion: '1.0.0', interfaces: [null, {name: 'eth0'}], ips: [{address: '10.0.0.2/24', interface: 1}]}),
+      ['P27 interfaces[0] is not an object: null'],
+      'ips[].interface counts every entry the plugin listed',
+    )
+  },
+)

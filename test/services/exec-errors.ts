@@ -12,6 +12,7 @@ import {runInNewContext} from 'node:vm'
 import t, {type Test} from 'tap'
 
 import {listNetns, readMarker} from '../../src/netns/index.js'
+import {listCacheEntries} from '../../src/runtime/cache.js'
 import {execAdd, execCheck, execDel, execGc, execStatus, type ExecOptions} from '../../src/services/exec.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {alive, assertNothingLeft, eventually, machineState, ownMarkers, privateTmpdir} from '../helpers/machine.js'
@@ -241,6 +242,33 @@ t.test('a result nested 20,000 levels deep is a P2 problem of the plugin, not a 
     t.doesNotThrow(() => JSON.stringify(r), 'the outcome can be printed with --json')
   }),
 )
+
+t.test('an ADD that exits 0 with no result object fails (P33): rollback DEL, nothing cached', async (t) => {
+  for (const [i, print] of ['', '[1]', 'ok\n'].entries()) {
+    const log = join(work, `noresult${i}.log`)
+    const cacheDir = join(work, `noresult${i}-cache`)
+    const conf = writeConf(work, `noresult${i}.conflist`, {
+      cniVersion: '1.0.0',
+      name: 'noresult',
+      plugins: [spy(log, 'a'), spy(log, 'b', {print}), spy(log, 'c')],
+    })
+    const r = await execAdd(execOpts(conf, {cacheDir, containerId: 'c1', netns: '/proc/self/ns/net'}))
+    t.equal(r.ok, false, JSON.stringify(print))
+    t.match(r.failure, /^cnidbg-spy ADD exited 0 but printed no result object$/)
+    t.equal(r.rolledBack, true)
+    t.equal(r.result, undefined, 'no result')
+    t.ok(
+      r.problems.some((p) => p.requirement === 'P33' && /printed no result/.test(p.message)),
+      'P33: no result',
+    )
+    t.same(
+      readSpyLog(log).map((c) => `${c.command} ${c.tag}`),
+      ['ADD a', 'ADD b', 'DEL c', 'DEL b', 'DEL a'],
+      'c never ADDed; the whole list is DELeted',
+    )
+    t.same(listCacheEntries(cacheDir), [], 'no result cached')
+  }
+})
 
 t.test('a process the plugin left holding its output: ADD returns, says so, and the sandbox stops it', (t) =>
   leavesNothing(t, async () => {

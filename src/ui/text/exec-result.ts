@@ -2,6 +2,7 @@ import chalk from 'chalk'
 
 import {oneLine, visible} from '../../core/text.js'
 import type {Invocation} from '../../runtime/invoke.js'
+import {valueText} from '../../runtime/json-output.js'
 import {toCanonical} from '../../runtime/result.js'
 import type {ExecResult} from '../../services/exec.js'
 
@@ -23,24 +24,29 @@ export function renderExecResult(r: ExecResult): string[] {
   else if (r.ok) lines.push(`${chalk.green('✓')} ${head} (cniVersion ${r.cniVersion}) in ${Math.round(total)} ms`)
   else lines.push(`${chalk.red('✗')} ${head} failed: ${oneLine(r.failure ?? 'unknown error')}`)
   if (r.result) {
+    // The result is what a plugin printed: any field may have the wrong type (valueText never throws).
     const c = toCanonical(r.result)
-    const where = (sandbox?: string) => (sandbox ? chalk.dim(`(${oneLine(sandbox)})`) : chalk.dim('(host)'))
+    const text = (v: unknown) => oneLine(valueText(v))
+    const where = (sandbox?: unknown) => (sandbox ? chalk.dim(`(${text(sandbox)})`) : chalk.dim('(host)'))
     if (c.interfaces.length)
       lines.push(
-        `  interfaces  ${c.interfaces.map((i) => `${chalk.bold(oneLine(i.name))} ${where(i.sandbox)}${i.mac ? ' ' + oneLine(i.mac) : ''}${i.mtu ? ` mtu ${oneLine(String(i.mtu))}` : ''}`).join('\n              ')}`,
+        `  interfaces  ${c.interfaces.map((i) => `${chalk.bold(text(i.name))} ${where(i.sandbox)}${i.mac ? ' ' + text(i.mac) : ''}${i.mtu ? ` mtu ${text(i.mtu)}` : ''}`).join('\n              ')}`,
       )
     if (c.ips.length)
       lines.push(
-        `  addresses   ${c.ips.map((ip) => `${chalk.bold(oneLine(ip.address))}${ip.interface === undefined ? '' : ` on ${oneLine(c.interfaces[ip.interface]?.name ?? `#${ip.interface}`)}`}${ip.gateway ? ` gw ${oneLine(ip.gateway)}` : ''}`).join('\n              ')}`,
+        `  addresses   ${c.ips.map((ip) => `${chalk.bold(text(ip.address))}${ip.interface === undefined ? '' : ` on ${text((Number.isInteger(ip.interface) ? c.interfaces[ip.interface]?.name : undefined) ?? `#${valueText(ip.interface)}`)}`}${ip.gateway ? ` gw ${text(ip.gateway)}` : ''}`).join('\n              ')}`,
       )
     if (c.routes.length)
       lines.push(
-        `  routes      ${c.routes.map((rt) => oneLine(`${rt.dst}${rt.gw ? ` via ${rt.gw}` : ''}`)).join('\n              ')}`,
+        `  routes      ${c.routes.map((rt) => text(`${valueText(rt.dst)}${rt.gw ? ` via ${valueText(rt.gw)}` : ''}`)).join('\n              ')}`,
       )
     const dns = c.dns
-    if (dns.nameservers?.length || dns.domain || dns.search?.length)
+    const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v])
+    const nameservers = list(dns.nameservers)
+    const search = list(dns.search)
+    if (nameservers.length || dns.domain || search.length)
       lines.push(
-        `  dns         ${[...(dns.nameservers ?? []), dns.domain ? `domain ${dns.domain}` : '', dns.search?.length ? `search ${dns.search.join(',')}` : ''].filter(Boolean).map(oneLine).join('  ')}`,
+        `  dns         ${[...nameservers, dns.domain ? `domain ${valueText(dns.domain)}` : '', search.length ? `search ${search.map(valueText).join(',')}` : ''].filter(Boolean).map(text).join('  ')}`,
       )
   }
   if (r.plugins)
@@ -50,7 +56,7 @@ export function renderExecResult(r: ExecResult): string[] {
       )
   if (r.deleted?.length)
     lines.push(`  deleted stale attachments: ${r.deleted.map((a) => `${a.containerID}/${a.ifname}`).join(', ')}`)
-  if (r.error?.details) lines.push(`  ${chalk.dim('details:')} ${oneLine(String(r.error.details))}`)
+  if (r.error?.details) lines.push(`  ${chalk.dim('details:')} ${oneLine(valueText(r.error.details))}`)
   const failed = r.invocations.find((i) => i.exitCode !== 0 && i.stderr.trim())
   if (!r.ok && failed)
     lines.push(

@@ -138,16 +138,21 @@ t.test('spec violations are warnings naming the requirement', {skip}, async (t) 
   t.match(stripAnsi(h.stderr), /^Warning: cnidbg-spy: stdout has text outside the JSON object.*\[P2, MUST\]$/m)
 })
 
-t.test('a result nested 20,000 levels deep is a warning, not "This is a bug in cnidbg"', async (t) => {
-  const conf = writeConf(work, 'deep.conflist', {cniVersion: '1.0.0', name: 'deep', plugins: [{type: 'cnidbg-deep'}]})
-  // Was exit 70, INTERNAL, "Maximum call stack size exceeded", from writing the result to the cache.
-  const j = await add(['--conf', conf, '--cni-path', cniPath, 'auto', '--sandbox', '--rm', '--json'])
-  t.equal(j.exitCode, 0, j.stderr)
-  const env = JSON.parse(j.stdout) as Envelope
-  t.match(env.warnings, [
-    /^cnidbg-deep: stdout has JSON nested deeper than \d+ levels, which cnidbg does not read: .*\[P2, MUST\]$/,
-  ])
-})
+t.test(
+  'a result nested 20,000 levels deep is a failed ADD with a warning, not "This is a bug in cnidbg"',
+  async (t) => {
+    const conf = writeConf(work, 'deep.conflist', {cniVersion: '1.0.0', name: 'deep', plugins: [{type: 'cnidbg-deep'}]})
+    // Was exit 70, INTERNAL, "Maximum call stack size exceeded", from writing the result to the cache.
+    // Unreadable, it is no result, so the ADD failed, as libcni's (its decoder stops at 10,000 levels).
+    const j = await add(['--conf', conf, '--cni-path', cniPath, 'auto', '--sandbox', '--rm', '--json'])
+    t.equal(j.exitCode, 1, j.stderr)
+    const env = JSON.parse(j.stdout) as Envelope
+    t.match(env.result, {failure: /cnidbg-deep ADD exited 0 but printed no result object/, rolledBack: true})
+    t.match(env.warnings, [
+      /^cnidbg-deep: stdout has JSON nested deeper than \d+ levels, which cnidbg does not read: .*\[P2, MUST\]$/,
+    ])
+  },
+)
 
 t.test('a failing plugin: exit 1, rollback shown, envelope status 1', {skip}, async (t) => {
   const base = fixtureConf('bridge.conflist')
@@ -171,6 +176,60 @@ t.test('a failing plugin: exit 1, rollback shown, envelope status 1', {skip}, as
     /^✗ ADD cnidbg-t-bridge failed: cnidbg-spy ADD failed: code 7 \(invalid network config\)/m,
   )
   t.match(stripAnsi(h.stderr), /rollback DEL done/)
+})
+
+/** Results that are JSON objects but not the spec's shape (wrong types, entries that are not objects). */
+const malformed = JSON.parse(readFileSync(join(FIXTURES, 'malformed-results.json'), 'utf8')) as unknown[]
+
+t.test('a malformed result is warnings, never "This is a bug in cnidbg", in text and under --json', async (t) => {
+  for (const [i, result] of malformed.entries()) {
+    const print = JSON.stringify(result)
+    const conf = writeConf(work, `malformed${i}.conflist`, {
+      cniVersion: '1.0.0',
+      name: 'malformed',
+      plugins: [spy('', 'm', {print})],
+    })
+    // Spies only: they touch nothing, so they may run on this host with a cache dir of their own.
+    const argv = (mode: string) => [
+      ...['--conf', conf, '--cni-path', cniPath, '--netns', '/proc/self/ns/net', '--container-id', 'c1'],
+      ...['--cache-dir', join(work, `malformed${i}-${mode}`)],
+    ]
+    const j = await add([...argv('json'), '--json'])
+    t.equal(j.exitCode, 0, `--json ${print}: ${j.stderr}`)
+    const env = JSON.parse(j.stdout) as Envelope
+    t.equal(env.result?.ok, true, print)
+    t.ok(env.warnings.length > 0, `${print}: ${env.warnings.join('; ')}`)
+    const h = await add(argv('text'))
+    t.equal(h.exitCode, 0, `text ${print}: ${h.stderr}`)
+    t.match(stripAnsi(h.stdout), /^✓ ADD malformed /m, print)
+  }
+})
+
+t.test('a malformed result mid-chain, then a failing plugin: exit 1 and the rollback DEL runs', async (t) => {
+  for (const [i, result] of malformed.entries()) {
+    for (const mode of ['json', 'text']) {
+      const log = join(work, `midchain${i}-${mode}.log`)
+      const conf = writeConf(work, `midchain${i}.conflist`, {
+        cniVersion: '1.0.0',
+        name: 'midchain',
+        plugins: [spy(log, 'a', {print: JSON.stringify(result)}), spy(log, 'b', {failOn: 'ADD'})],
+      })
+      const c = await add([
+        ...['--conf', conf, '--cni-path', cniPath, '--netns', '/proc/self/ns/net', '--container-id', 'c1'],
+        ...['--cache-dir', join(work, `midchain${i}-${mode}`), ...(mode === 'json' ? ['--json'] : [])],
+      ])
+      const what = `${mode} ${JSON.stringify(result)}`
+      t.equal(c.exitCode, 1, `${what}: ${c.stderr}`)
+      if (mode === 'json')
+        t.match(JSON.parse(c.stdout), {result: {failure: /spy b told to fail ADD/, rolledBack: true}})
+      else t.match(stripAnsi(c.stderr), /rollback DEL done/, what)
+      t.same(
+        readSpyLog(log).map((l) => `${l.command} ${l.tag}`),
+        ['ADD a', 'ADD b', 'DEL b', 'DEL a'],
+        what,
+      )
+    }
+  }
 })
 
 // [what, argv, exit code, error code]

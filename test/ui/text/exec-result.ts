@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs'
+
 import t from 'tap'
 
 import type {Invocation} from '../../../src/runtime/invoke.js'
@@ -148,3 +150,24 @@ t.test(
     t.match(text, /stderr RED\n.*\\x00end/)
   },
 )
+
+t.test('a malformed result is shown as far as it goes, never a throw', async (t) => {
+  const malformed = JSON.parse(
+    readFileSync(new URL('../../fixtures-runtime/malformed-results.json', import.meta.url), 'utf8'),
+  ) as ExecResult['result'][]
+  for (const result of malformed) t.doesNotThrow(() => render({...base, result}), JSON.stringify(result))
+  const out = render({
+    ...base,
+    result: {
+      cniVersion: '1.0.0',
+      dns: {nameservers: [{toString: 1}], search: 'abc'},
+      interfaces: [{mtu: 'big', name: 5}],
+      ips: [{address: 5, interface: 'constructor'}],
+      routes: [{dst: {toString: 1}, gw: 7}],
+    },
+  })
+  t.match(out, /interfaces {2}5 \(host\) mtu big/)
+  t.match(out, /addresses {3}5 on #constructor/)
+  t.match(out, /routes {6}\{"toString":1\} via 7/)
+  t.match(out, /dns {9}\{"toString":1\} {2}search abc/)
+})
