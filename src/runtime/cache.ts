@@ -2,6 +2,7 @@ import {mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} fro
 import {join} from 'node:path'
 
 import type {JsonObject} from './types.js'
+import {UsageError} from '../core/errors.js'
 import {parseJson} from '../core/json.js'
 import {readBounded} from '../process/safe-fs.js'
 
@@ -43,6 +44,31 @@ export const resultsDir = (cacheDir: string): string => join(cacheDir, 'results'
 
 export function cachePath(cacheDir: string, network: string, containerId: string, ifname: string): string {
   return join(resultsDir(cacheDir), `${network}-${containerId}-${ifname}`)
+}
+
+/** The longest file name Linux file systems take (NAME_MAX). */
+const NAME_MAX = 255
+/** What writeCacheEntry adds to the name while it writes: `.tmp-` and a pid (pid_max is at most 4194304). */
+const TMP_SUFFIX_BYTES = '.tmp-'.length + 7
+
+/**
+ * Refuses an attachment whose cache file name would not fit in a file name. Called before any plugin
+ * runs: found only when the result is written, the ADD has already been done and cannot be cached. A
+ * container ID may be as long as NAME_RE allows, so a long one is legal and still too long here.
+ */
+export function checkCacheName(network: string, containerId: string, ifname: string): void {
+  const bytes = Buffer.byteLength(`${network}-${containerId}-${ifname}`)
+  const max = NAME_MAX - TMP_SUFFIX_BYTES
+  if (bytes > max)
+    throw new UsageError(
+      `Container ID "${containerId.slice(0, 40)}…" (${containerId.length} characters) is too long: the result cache file NETWORK-CONTAINERID-IFNAME would be named with ${bytes} bytes, and at most ${max} fit in a file name.`,
+      {
+        code: 'INVALID_CONTAINER_ID',
+        suggestions: [
+          `Use a container ID of at most ${Math.max(1, containerId.length - (bytes - max))} characters with network ${network} and interface ${ifname}.`,
+        ],
+      },
+    )
 }
 
 /** A JSON string as Go's encoding/json writes it: also escapes <, >, & and U+2028/U+2029. */
@@ -90,8 +116,17 @@ export function writeCacheEntry(cacheDir: string, e: CacheEntry): string {
   if (e.result) fields.push(`"result":${goMarshal({dns: {}, ...e.result})}`)
   const path = cachePath(cacheDir, e.networkName, e.containerId, e.ifName)
   const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, `{${fields.join(',')}}`, {mode: 0o600})
-  renameSync(tmp, path)
+  try {
+    writeFileSync(tmp, `{${fields.join(',')}}`, {mode: 0o600})
+    renameSync(tmp, path)
+  } catch (error) {
+    try {
+      rmSync(tmp, {force: true})
+    } catch {
+      // The write's own error is the one to report.
+    }
+    throw error
+  }
   return path
 }
 
@@ -154,7 +189,14 @@ export function readCacheEntry(
 }
 
 export function removeCacheEntry(cacheDir: string, network: string, containerId: string, ifname: string): void {
-  rmSync(cachePath(cacheDir, network, containerId, ifname), {force: true})
+  try {
+    rmSync(cachePath(cacheDir, network, containerId, ifname), {force: true})
+  } catch (error) {
+    // Nothing can be cached under a name too long for a file (checkCacheName), or where results/ is
+    // not a directory: there is nothing to remove.
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ENAMETOOLONG' && code !== 'ENOTDIR') throw error
+  }
 }
 
 /** Every readable cniCacheV1 entry, optionally of one network (for GC and `cache list`). */

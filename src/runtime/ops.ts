@@ -1,5 +1,12 @@
 import {formatCniArgs} from './args.js'
-import {encodeConfig, listCacheEntries, readCacheEntry, removeCacheEntry, writeCacheEntry} from './cache.js'
+import {
+  checkCacheName,
+  encodeConfig,
+  listCacheEntries,
+  readCacheEntry,
+  removeCacheEntry,
+  writeCacheEntry,
+} from './cache.js'
 import {selectVersion} from './conf.js'
 import {findPlugin} from './find.js'
 import {describeError, type Executor, invokePlugin, type PluginOutcome} from './invoke.js'
@@ -109,6 +116,7 @@ const isResultObject = (v: unknown): boolean => v !== null && typeof v === 'obje
 export async function addNetworkList(list: NetConfList, rt: RuntimeConf, ctx: RuntimeContext): Promise<ListOutcome> {
   const version = selectVersion(list)
   const paths = resolvePlugins(list, ctx.cniPath)
+  checkCacheName(list.name, rt.containerId, rt.ifname)
   const out = newOutcome('ADD', version)
   let prev: unknown
   for (const [i, plugin] of list.plugins.entries()) {
@@ -128,18 +136,27 @@ export async function addNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
     if (!printed) return fail(out, {...o, failure: `${o.invocation.plugin} ADD exited 0 but printed no result object`})
     prev = o.value
   }
-  out.result = convertResult(prev, version)
-  out.cacheFile = writeCacheEntry(ctx.cacheDir, {
-    capabilityArgs: rt.capabilityArgs,
-    cniArgs: rt.args,
-    config: encodeConfig(list.bytes),
-    containerId: rt.containerId,
-    ifName: rt.ifname,
-    kind: 'cniCacheV1',
-    netns: rt.netns,
-    networkName: list.name,
-    result: out.result,
-  })
+  const result = convertResult(prev, version)
+  try {
+    out.cacheFile = writeCacheEntry(ctx.cacheDir, {
+      capabilityArgs: rt.capabilityArgs,
+      cniArgs: rt.args,
+      config: encodeConfig(list.bytes),
+      containerId: rt.containerId,
+      ifName: rt.ifname,
+      kind: 'cniCacheV1',
+      netns: rt.netns,
+      networkName: list.name,
+      result,
+    })
+  } catch (error) {
+    // As libcni's AddNetworkList ("failed to set network … cached result"): an ADD whose result cannot
+    // be cached failed, and is rolled back like any other; a later CHECK or DEL would not find it.
+    out.ok = false
+    out.failure = `the plugins' ADD worked, but caching the result failed: ${(error as Error).message}`
+    return out
+  }
+  out.result = result
   return out
 }
 
@@ -171,7 +188,12 @@ export async function delNetworkList(list: NetConfList, rt: RuntimeConf, ctx: Ru
     collect(out, o)
     if (!o.ok) return fail(out, o)
   }
-  removeCacheEntry(ctx.cacheDir, list.name, rt.containerId, rt.ifname)
+  try {
+    removeCacheEntry(ctx.cacheDir, list.name, rt.containerId, rt.ifname)
+  } catch {
+    // libcni's DelNetworkList ignores this too (`_ = c.cacheDel(…)`): the plugins' DEL worked, and an
+    // entry left behind is DELeted again by GC.
+  }
   return out
 }
 

@@ -4,7 +4,7 @@
  * /run/cnidbg/runs, no temp dir. Hanging and flooding plugins are killed.
  */
 import {randomBytes} from 'node:crypto'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setFlagsFromString} from 'node:v8'
 import {runInNewContext} from 'node:vm'
@@ -268,6 +268,51 @@ t.test('an ADD that exits 0 with no result object fails (P33): rollback DEL, not
     )
     t.same(listCacheEntries(cacheDir), [], 'no result cached')
   }
+})
+
+t.test('a container ID too long for the cache file name is refused before any plugin runs', async (t) => {
+  const log = join(work, 'longid.log')
+  const cacheDir = join(work, 'longid-cache')
+  const conf = writeConf(work, 'longid.conflist', {cniVersion: '1.0.0', name: 'longid', plugins: [spy(log, 'a')]})
+  // Legal (NAME_RE has no length limit), but longid-<id>-eth0.tmp-PID is over 255 bytes.
+  const containerId = 'c'.repeat(250)
+  await t.rejects(
+    execAdd(execOpts(conf, {cacheDir, containerId, netns: '/proc/self/ns/net'})),
+    cnidbgError('INVALID_CONTAINER_ID', 2, /is too long: the result cache file .* at most 243 fit in a file name/),
+  )
+  t.same(readSpyLog(log), [], 'no plugin ran')
+  // The longest that fits: longid- (7) + 231 + -eth0 (5) = 243 bytes, and .tmp- and a 7-digit pid.
+  const r = await execAdd(execOpts(conf, {cacheDir, containerId: 'c'.repeat(231), netns: '/proc/self/ns/net'}))
+  t.equal(r.ok, true, r.failure ?? 'ok')
+  t.equal(listCacheEntries(cacheDir).length, 1)
+  // DEL of such an attachment (nothing of it can be cached) runs the plugins and succeeds.
+  const d = await execDel(execOpts(conf, {cacheDir, containerId, netns: '/proc/self/ns/net'}))
+  t.equal(d.ok, true, d.failure ?? 'ok')
+  t.same(
+    readSpyLog(log).map((c) => c.command),
+    ['ADD', 'DEL'],
+  )
+})
+
+t.test('a result that cannot be cached is a failed ADD, rolled back', async (t) => {
+  const log = join(work, 'nocache.log')
+  const cacheDir = join(work, 'nocache-cache')
+  mkdirSync(cacheDir)
+  writeFileSync(join(cacheDir, 'results'), 'not a directory')
+  const conf = writeConf(work, 'nocache.conflist', {
+    cniVersion: '1.0.0',
+    name: 'nocache',
+    plugins: [spy(log, 'a'), spy(log, 'b')],
+  })
+  const r = await execAdd(execOpts(conf, {cacheDir, containerId: 'c1', netns: '/proc/self/ns/net'}))
+  t.equal(r.ok, false)
+  t.match(r.failure, /^the plugins' ADD worked, but caching the result failed: EEXIST/)
+  t.equal(r.result, undefined)
+  t.equal(r.rolledBack, true)
+  t.same(
+    readSpyLog(log).map((c) => `${c.command} ${c.tag}`),
+    ['ADD a', 'ADD b', 'DEL b', 'DEL a'],
+  )
 })
 
 t.test('a process the plugin left holding its output: ADD returns, says so, and the sandbox stops it', (t) =>
