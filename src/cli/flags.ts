@@ -4,6 +4,13 @@ import {DEFAULT_CACHE_DIR} from '../runtime/cache.js'
 import {DEFAULT_NETCONFPATH} from '../runtime/conf.js'
 import {DEFAULT_CNI_PATH} from '../runtime/find.js'
 
+/**
+ * The most seconds a flag may give a timer: Node's setTimeout and setInterval take at most 2^31-1 ms,
+ * and a longer delay fires after 1 ms (a plugin call would "time out" at once). Every seconds-valued
+ * flag has it as its max, so a bigger value is a usage error.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
+
 /** Shared flags: long names, a summary each, and the cnitool environment variables as fallbacks. */
 export const runtimeFlags = {
   'cache-dir': Flags.string({
@@ -27,6 +34,7 @@ export const runtimeFlags = {
   }),
   timeout: Flags.integer({
     default: 30,
+    max: MAX_TIMER_SECONDS,
     min: 1,
     summary: 'Seconds each plugin call may take; then its process group is killed.',
   }),

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../cli/base-command.js'
-import {runtimeFlags} from '../cli/flags.js'
+import {MAX_TIMER_SECONDS, runtimeFlags} from '../cli/flags.js'
 import {
   conformance,
   conformanceStatus,
@@ -102,6 +102,7 @@ Every finding names the plugin it is about. Under --role chained, a finding that
     strict: Flags.boolean({summary: 'Warnings count as failures.'}),
     timeout: Flags.integer({
       default: 30,
+      max: MAX_TIMER_SECONDS,
       min: 1,
       summary: 'Seconds per plugin call; a hang is a failure, never a hung run.',
     }),

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
+import {MAX_TIMER_SECONDS} from '../../cli/flags.js'
 import {readStdinText} from '../../cli/stdin.js'
 import {EXIT} from '../../core/exit-codes.js'
 import {execInvoke, type ExecResult} from '../../services/exec.js'
@@ -55,6 +56,7 @@ The sandbox is named: the first call with a name makes it (kept between calls), 
     }),
     timeout: Flags.integer({
       default: 30,
+      max: MAX_TIMER_SECONDS,
       min: 1,
       summary: 'Seconds the call may take; then its process group is killed.',
     }),

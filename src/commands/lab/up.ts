@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
+import {MAX_TIMER_SECONDS} from '../../cli/flags.js'
 import {labNameFlag} from '../../cli/lab-flags.js'
 import {renderUp} from '../../ui/text/lab.js'
 import {
@@ -62,6 +63,7 @@ Nothing is added to the root network namespace: the API server and node agents r
     'pods-per-node': Flags.integer({default: 2, max: 50, min: 0, summary: 'Pods created on each node.'}),
     timeout: Flags.integer({
       default: 180,
+      max: MAX_TIMER_SECONDS,
       min: 10,
       summary: 'Seconds to wait for the node agents, and then for every pod to get an IP.',
     }),

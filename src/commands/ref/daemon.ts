@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
+import {MAX_TIMER_SECONDS} from '../../cli/flags.js'
 import {
   BACKEND_TYPES,
   type BackendType,
@@ -62,11 +63,13 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
     }),
     resync: Flags.integer({
       default: DEFAULT_RESYNC_SECONDS,
+      max: MAX_TIMER_SECONDS,
       min: 0,
       summary: 'Relist Nodes and Pods from the API server every this many seconds (0 = never).',
     }),
     interval: Flags.integer({
       default: 3,
+      max: MAX_TIMER_SECONDS,
       min: 1,
       summary: 'Seconds between drift checks when ip monitor cannot report the changes (bgp, vpc, or it is down).',
     }),
@@ -89,7 +92,12 @@ export default class RefDaemon extends BaseCommand<RunDaemonResult> {
     }),
     'vpc-api': Flags.string({summary: '--mode vpc: base URL of the route-table API (a lab’s router.apiUrl).'}),
     once: Flags.boolean({summary: 'Reconcile until healthy (at most --once-timeout s), print the diagnostics, stop.'}),
-    'once-timeout': Flags.integer({default: 60, min: 1, summary: 'Seconds --once waits for a healthy state.'}),
+    'once-timeout': Flags.integer({
+      default: 60,
+      max: MAX_TIMER_SECONDS,
+      min: 1,
+      summary: 'Seconds --once waits for a healthy state.',
+    }),
     verbose: Flags.boolean({char: 'v', summary: 'Also log every reconcile pass.'}),
   }
 

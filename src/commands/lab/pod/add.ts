@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../../cli/base-command.js'
 import {podAdd, type PodInfo} from '../../../services/lab.js'
+import {MAX_TIMER_SECONDS} from '../../../cli/flags.js'
 import {labFlag} from '../../../cli/lab-flags.js'
 import {renderPodAdd} from '../../../ui/text/lab.js'
 
@@ -23,7 +24,12 @@ export default class LabPodAdd extends BaseCommand<PodInfo> {
     name: labFlag,
     namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace."}),
     node: Flags.string({summary: 'Node to run it on (default: the least loaded).'}),
-    timeout: Flags.integer({default: 60, min: 1, summary: 'Seconds to wait for the pod to get an IP.'}),
+    timeout: Flags.integer({
+      default: 60,
+      max: MAX_TIMER_SECONDS,
+      min: 1,
+      summary: 'Seconds to wait for the pod to get an IP.',
+    }),
   }
 
   static override summary = 'Add a pod to a lab.'

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../../cli/base-command.js'
 import {podRm, type PodRmResult} from '../../../services/lab.js'
+import {MAX_TIMER_SECONDS} from '../../../cli/flags.js'
 import {labFlag} from '../../../cli/lab-flags.js'
 import {renderPodRm} from '../../../ui/text/lab.js'
 
@@ -17,7 +18,12 @@ export default class LabPodRm extends BaseCommand<PodRmResult> {
   static override flags = {
     name: labFlag,
     namespace: Flags.string({default: 'default', summary: "The pod's Kubernetes namespace."}),
-    timeout: Flags.integer({default: 60, min: 1, summary: 'Seconds to wait for the namespace to go.'}),
+    timeout: Flags.integer({
+      default: 60,
+      max: MAX_TIMER_SECONDS,
+      min: 1,
+      summary: 'Seconds to wait for the namespace to go.',
+    }),
   }
 
   static override summary = 'Remove a pod from a lab.'
