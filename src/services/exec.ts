@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {UsageError} from '../core/errors.js'
+import {shellWord} from '../core/quote.js'
 import {
   createNetns,
   ip,
@@ -23,6 +24,7 @@ import {
 } from '../netns/index.js'
 import {parseCapArgs, parseCniArgs} from '../runtime/args.js'
 import {DEFAULT_CACHE_DIR} from '../runtime/cache.js'
+import {DEFAULT_CNI_PATH} from '../runtime/find.js'
 import {
   DEFAULT_NETCONFPATH,
   loadConfByName,
@@ -253,12 +255,7 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
         Object.assign(ownNetns, {persistent: true, pid: null, pidStart: null})
         writeMarker(ownNetns)
       }
-      const conf = opts.conf ? `--conf ${opts.conf}` : list.name
-      const sbFlag = sb ? ` --sandbox ${sb.id}` : ''
-      result.next = [
-        `cnidbg exec check ${conf} ${netns} --container-id ${rt.containerId} --ifname ${rt.ifname}${sbFlag}`,
-        `cnidbg exec del ${conf} ${netns} --container-id ${rt.containerId} --ifname ${rt.ifname}${sbFlag}`,
-      ]
+      result.next = ['check', 'del'].map((verb) => nextCommand(verb, opts, list, rt, sb))
     } else {
       // A sandbox is named only while it exists: a rolled-back --sandbox is gone.
       delete attachment.sandbox
@@ -288,6 +285,28 @@ function namedSandboxOf(opts: ExecOptions): Sandbox | undefined {
       suggestions: ['List them: cnidbg sandbox ls'],
     })
   return sb
+}
+
+/**
+ * The `exec check` / `exec del` line for what `exec add` made: every flag that decides which plugins
+ * run and which cache they read (a del without add's --cni-path could find another plugin of that
+ * name), each word quoted for the shell.
+ */
+function nextCommand(verb: string, opts: ExecOptions, list: NetConfList, rt: RuntimeConf, sb?: Sandbox): string {
+  const words = ['cnidbg', 'exec', verb]
+  if (opts.conf) words.push('--conf', opts.conf)
+  else {
+    words.push(list.name)
+    if (opts.netconfPath && opts.netconfPath !== DEFAULT_NETCONFPATH) words.push('--netconf-path', opts.netconfPath)
+  }
+  words.push(rt.netns, '--container-id', rt.containerId, '--ifname', rt.ifname)
+  if (sb) words.push('--sandbox', sb.id)
+  if (opts.cniPath.join(':') !== DEFAULT_CNI_PATH.join(':')) words.push('--cni-path', opts.cniPath.join(':'))
+  if (opts.cacheDir) words.push('--cache-dir', opts.cacheDir)
+  // DEL gets what ADD got (SPEC §2: the same parameters).
+  if (opts.args) words.push('--args', opts.args)
+  if (opts.capArgs) words.push('--cap-args', opts.capArgs)
+  return words.map(shellWord).join(' ')
 }
 
 async function withAttachment(

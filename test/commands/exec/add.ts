@@ -386,6 +386,38 @@ t.test('smoke: the built CLI exits 2 on bad config, with and without --json', {s
 })
 
 t.test(
+  'the printed check and del lines work as printed: same plugins, cache and args (built CLI)',
+  {skip: noDist},
+  async (t) => {
+    const dir = join(work, "a dir's name")
+    mkdirSync(dir)
+    const log = join(work, 'next.log')
+    const cacheDir = join(dir, 'cache')
+    // cnidbg-spy is only in the fixtures' bin: a line without add's --cni-path finds no such plugin.
+    const conf = writeConf(dir, 'next.conflist', {cniVersion: '1.0.0', name: 'next', plugins: [spy(log, 'n')]})
+    const c = await add([
+      ...['--conf', conf, '--cni-path', cniPath, '--cache-dir', cacheDir, '/proc/self/ns/net'],
+      ...['--container-id', 'c1', '--args', 'K8S_POD_NAME=p;K8S_POD_NAMESPACE=$HOME', '--json'],
+    ])
+    t.equal(c.exitCode, 0, c.stderr)
+    const next = (JSON.parse(c.stdout) as Envelope).result?.next ?? []
+    t.equal(next.length, 2)
+    for (const line of next) {
+      t.match(line, /^cnidbg exec (check|del) /)
+      const r = await run('sh', ['-c', line.replace(/^cnidbg /, `node ${bin} `)], {timeoutMs: 60_000})
+      t.equal(r.exitCode, 0, `${line}: ${r.stderr}`)
+    }
+    const calls = readSpyLog(log)
+    t.same(
+      calls.map((l) => l.command),
+      ['ADD', 'CHECK', 'DEL'],
+    )
+    for (const l of calls) t.equal(l.env.CNI_ARGS, 'K8S_POD_NAME=p;K8S_POD_NAMESPACE=$HOME', `${l.command} CNI_ARGS`)
+    t.notOk(existsSync(join(cacheDir, 'results', 'next-c1-eth0')), 'the del removed the cache entry it was given')
+  },
+)
+
+t.test(
   'a FIFO or a device among the configs: skipped when searching by name, refused as --conf (built CLI)',
   {skip: noDist},
   async (t) => {
