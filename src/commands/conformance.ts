@@ -1,8 +1,13 @@
 import {Args, Flags} from '@oclif/core'
+import chalk from 'chalk'
 
 import {BaseCommand, describe} from '../cli/base-command.js'
 import {MAX_TIMER_SECONDS, runtimeFlags} from '../cli/flags.js'
+import {UsageError} from '../core/errors.js'
+import {EXIT} from '../core/exit-codes.js'
+import {visible} from '../core/text.js'
 import {
+  checkReportPaths,
   conformance,
   conformanceStatus,
   type ConformanceReport,
@@ -116,6 +121,7 @@ Every finding names the plugin it is about. Under --role chained, a finding that
   public async run(): Promise<ConformanceReport> {
     const {args, flags, raw} = await this.parse(Conformance)
     const targets = pairReporterOutputs(raw as Array<{type: string; flag?: string; input: string}>)
+    checkReportPaths(targets.flatMap((t) => (t.output === undefined || t.output === '-' ? [] : [t.output])))
     let live = 'plain'
     const report = await conformance(
       {
@@ -155,10 +161,19 @@ Every finding names the plugin it is about. Under --role chained, a finding that
       listChecks: live !== 'ink',
       strict: flags.strict,
     })
-    writeReportFiles(files)
+    // stdout first: a file that cannot be written after all (checked before the run) loses nothing else.
     if (stdout !== undefined) this.log(stdout.replace(/\n$/, ''))
     // --strict: warnings fail the run as well as the reporters.
     process.exitCode = conformanceStatus(report, flags.strict)
+    try {
+      writeReportFiles(files)
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error
+      // Thrown, it would replace the report that --json prints next with an error envelope.
+      if (this.jsonEnabled()) this.warnings.push(error.message)
+      else this.logToStderr(`${chalk.red('Error:')} ${visible(error.message)}`)
+      process.exitCode = EXIT.USAGE
+    }
     return report
   }
 }

@@ -1,5 +1,6 @@
 import {EventEmitter} from 'node:events'
-import {writeFileSync} from 'node:fs'
+import {accessSync, constants, existsSync, statSync, writeFileSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
 
 import type {ConformanceReport} from '../checks/types.js'
 import {UsageError} from '../core/errors.js'
@@ -34,19 +35,53 @@ export async function conformance(
   }
 }
 
+const reportNotWritten = (path: string, why: string): UsageError =>
+  new UsageError(`Cannot write the report to ${path}: ${why}`, {
+    code: 'REPORT_NOT_WRITTEN',
+    suggestions: ['Give --output a path in a directory that exists and that you may write'],
+  })
+
+/** Why `path` cannot be written as a file, or undefined if it can (without creating it). */
+function unwritable(path: string): string | undefined {
+  const errorOf = (fn: () => void): string | undefined => {
+    try {
+      fn()
+      return undefined
+    } catch (error) {
+      return (error as Error).message
+    }
+  }
+  if (existsSync(path)) {
+    if (statSync(path).isDirectory()) return 'it is a directory'
+    return errorOf(() => accessSync(path, constants.W_OK))
+  }
+  const dir = dirname(resolve(path))
+  if (!existsSync(dir)) return `${dir} does not exist`
+  if (!statSync(dir).isDirectory()) return `${dir} is not a directory`
+  return errorOf(() => accessSync(dir, constants.W_OK))
+}
+
+/**
+ * Checked before the run starts: a wrong --output path is found at once (exit 2), not after a run
+ * of many minutes whose report it would then lose.
+ */
+export function checkReportPaths(paths: readonly string[]): void {
+  for (const path of paths) {
+    const why = unwritable(path)
+    if (why) throw reportNotWritten(path, why)
+  }
+}
+
 /**
  * Writes the reporters' files (--output). A file that cannot be written is the user's path to fix
- * (exit 2), not a crash; the run's result is still printed to stdout by the command.
+ * (exit 2), not a crash; the command prints the run's result to stdout before it writes them.
  */
 export function writeReportFiles(files: ReadonlyArray<{path: string; text: string}>): void {
   for (const f of files) {
     try {
       writeFileSync(f.path, f.text)
     } catch (error) {
-      throw new UsageError(`Cannot write the report to ${f.path}: ${(error as Error).message}`, {
-        code: 'REPORT_NOT_WRITTEN',
-        suggestions: ['Give --output a path in a directory that exists and that you may write'],
-      })
+      throw reportNotWritten(f.path, (error as Error).message)
     }
   }
 }

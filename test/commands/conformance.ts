@@ -1,6 +1,6 @@
 // `cnidbg conformance` as a command: a json reporter's file is the bare report, and under --json it
 // is the same envelope that --json prints on stdout. One quick check of the upstream bridge plugin.
-import {readFileSync} from 'node:fs'
+import {readFileSync, symlinkSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -55,6 +55,42 @@ t.test(
       status: 2,
       error: {code: 'REPORT_NOT_WRITTEN', message: /no-such-dir\/report\.json/},
     })
+  },
+)
+
+t.test('--output paths are checked before the run: a wrong one is exit 2 at once, before any plugin', async (t) => {
+  for (const [what, output] of [
+    ['a missing directory', join(tmp, 'nowhere', 'j.xml')],
+    ['a directory', tmp],
+  ]) {
+    // --cni-path /nonexistent: had the run started, the error would be PLUGIN_NOT_FOUND.
+    const c = await runCommand(Conformance, 'conformance', [
+      ...[join(FIXTURES, 'bridge.conflist'), '--cni-path', '/nonexistent'],
+      ...['--reporter', 'junit', '--output', output, '--reporter', 'tap', '--json'],
+    ])
+    t.equal(c.exitCode, 2, `${what}: ${c.stderr}`)
+    t.match(JSON.parse(c.stdout), {error: {code: 'REPORT_NOT_WRITTEN', message: output}, status: 2}, what)
+  }
+})
+
+t.test(
+  'a file that cannot be written after the run loses nothing else: stdout first, then exit 2',
+  {skip},
+  async (t) => {
+    // Passes the check before the run (a link in a writable dir), fails when written (its target's dir is gone).
+    const link = join(tmp, 'dangling.xml')
+    symlinkSync(join(tmp, 'gone-dir', 'j.xml'), link)
+    const flags = ['--only', 'version.output', '--versions', '1.0.0', '--reporter', 'junit', '--output', link]
+    const conf = [join(FIXTURES, 'bridge.conflist'), '--cni-path', CNI_PATH.join(':')]
+    const h = await runCommand(Conformance, 'conformance', [...conf, ...flags, '--reporter', 'tap'])
+    t.equal(h.exitCode, 2, h.stderr)
+    t.match(h.stdout, /^TAP version 14$/m, 'the tap report is printed')
+    t.match(h.stderr, /Error: Cannot write the report to .*dangling\.xml: ENOENT/)
+    const j = await runCommand(Conformance, 'conformance', [...conf, ...flags, '--json'])
+    t.equal(j.exitCode, 2, j.stderr)
+    const env = JSON.parse(j.stdout)
+    t.match(env, {status: 2, result: {summary: {failed: 0}}}, 'the report, not an error envelope')
+    t.match(env.warnings, [/Cannot write the report to .*dangling\.xml: ENOENT/])
   },
 )
 
