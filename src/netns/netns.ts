@@ -1,4 +1,14 @@
-import {closeSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 
 import {CommandFailed, failureText, run, runOk, type RunOptions, type RunResult} from '../process/exec.js'
 import {inNetnsArgv, type NetnsRef} from './enter.js'
@@ -17,15 +27,41 @@ export function netnsPath(name: string): string {
 }
 
 /**
- * Whether `path` is a namespace file (mounted under /run/netns, or /proc/PID/ns/…): every one is on the
- * kernel's namespace filesystem, as our own /proc/self/ns/net is, and a plain file or directory is not.
+ * Whether `path` is a network namespace file (mounted under /run/netns, or /proc/PID/ns/net). Every
+ * namespace file is on the kernel's namespace filesystem, as our own /proc/self/ns/net is, and a plain
+ * file, a directory or a FIFO is not: checked first, so no open(2) blocks. Of those, a plugin given
+ * another kind as CNI_NETNS (/proc/PID/ns/uts, a mounted mount namespace) would setns(2) into it in
+ * vain, or leave its work in this namespace. The kind: an open descriptor of /proc/PID/ns/net reads
+ * back as `net:[inode]` (proc(5)); one of a bind mount reads back as its mount point, and the mount's
+ * root in /proc/self/mountinfo is then `net:[inode]`, that inode the file's own.
  */
-export function isNamespaceFile(path: string): boolean {
+export function isNetnsFile(path: string): boolean {
   try {
-    return statSync(path).dev === statSync('/proc/self/ns/net').dev
+    if (statSync(path).dev !== statSync('/proc/self/ns/net').dev) return false
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+    try {
+      const link = readlinkSync(`/proc/self/fd/${fd}`)
+      if (/^\w+:\[\d+\]$/.test(link)) return link.startsWith('net:')
+      return namespaceKind(readFileSync('/proc/self/mountinfo', 'utf8'), fstatSync(fd).ino) === 'net'
+    } finally {
+      closeSync(fd)
+    }
   } catch {
     return false
   }
+}
+
+/**
+ * The kind of the namespace with inode `ino` that is mounted somewhere (`net`, `uts`, …), from
+ * mountinfo (proc(5)): an nsfs mount's root, the fourth field, is `KIND:[INODE]`. Namespace inodes are
+ * unique across kinds.
+ */
+export function namespaceKind(mountinfo: string, ino: number): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    const m = /^(\w+):\[(\d+)\]$/.exec(line.split(' ')[3] ?? '')
+    if (m && Number(m[2]) === ino) return m[1]
+  }
+  return undefined
 }
 
 /** Names `ip -batch` reads back as the one word they are (no blanks, quotes or backslashes). */
@@ -85,7 +121,7 @@ export async function createNetns(name: string): Promise<Netns> {
   if (r.exitCode !== 0) {
     // Not mounted (unshare failed before it could): the plain file goes, as `ip netns add` removes its own.
     // Mounted, the namespace stays for the caller's clean-up, as a failed `ip link set lo up` left it.
-    if (!isNamespaceFile(path)) rmSync(path, {force: true})
+    if (!isNetnsFile(path)) rmSync(path, {force: true})
     throw new CommandFailed(`creating netns ${name}: ${failureText(r)}`, r)
   }
   return {name, path}

@@ -8,7 +8,7 @@ import {
   createNetns,
   ip,
   ipJson,
-  isNamespaceFile,
+  isNetnsFile,
   type Marker,
   NETNS_PREFIX,
   netnsPath,
@@ -129,10 +129,10 @@ function resolveNetnsPath(netns: string): string {
         'Or let cnidbg make a throwaway one: --netns auto (add) / add --rm',
       ],
     })
-  // Every namespace file, mounted under /run/netns or reached through /proc/PID/ns, is on the kernel's
-  // namespace filesystem; a plain file is not. Checked before any plugin runs: bridge, for one, makes
+  // A network namespace, mounted under /run/netns or reached through /proc/PID/ns/net; not a plain file
+  // nor another kind of namespace (/proc/PID/ns/uts). Checked before any plugin runs: bridge, for one, makes
   // its bridge on this node before it opens CNI_NETNS, and leaves it there when that open fails.
-  if (!isNamespaceFile(path))
+  if (!isNetnsFile(path))
     throw new UsageError(`${path} is not a network namespace.`, {
       code: 'NETNS_NOT_FOUND',
       suggestions: [

@@ -1,5 +1,6 @@
 import t from 'tap'
 
+import {execFileSync} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -11,8 +12,9 @@ import {
   deleteNetnsAll,
   inOneOfNetns,
   ipJson,
-  isNamespaceFile,
+  isNetnsFile,
   listNetns,
+  namespaceKind,
   netnsDirShared,
   netnsPath,
 } from '../../src/netns/netns.js'
@@ -83,7 +85,7 @@ t.test('createNetns: a namespace ip knows, lo up, an existing name refused and l
   t.notOk(existsSync(ns.path), 'ip netns del removes it')
 })
 
-t.test('isNamespaceFile: a namespace mounted under /run/netns or under /proc, never a plain file', async (t) => {
+t.test('isNetnsFile: a network namespace mounted under /run/netns or under /proc, never a plain file', async (t) => {
   const name = `cnidbg-nsfile-${process.pid}`
   const dir = mkdtempSync(join(tmpdir(), 'cnidbg-nsfile-'))
   t.teardown(async () => {
@@ -91,15 +93,30 @@ t.test('isNamespaceFile: a namespace mounted under /run/netns or under /proc, ne
     rmSync(dir, {recursive: true, force: true})
   })
   const ns = await createNetns(name)
-  t.ok(isNamespaceFile(ns.path), ns.path)
-  t.ok(isNamespaceFile('/proc/self/ns/net'), 'our own, through /proc')
-  t.ok(isNamespaceFile(`/proc/${process.pid}/ns/net`), 'by pid')
+  t.ok(isNetnsFile(ns.path), ns.path)
+  t.ok(isNetnsFile('/proc/self/ns/net'), 'our own, through /proc')
+  t.ok(isNetnsFile(`/proc/${process.pid}/ns/net`), 'by pid')
   const plain = join(dir, 'plain')
   writeFileSync(plain, '')
-  for (const p of [plain, dir, join(dir, 'missing'), '/dev/null', '/run/netns'])
-    t.notOk(isNamespaceFile(p), `${p} is not one`)
+  const fifo = join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  for (const p of [plain, dir, fifo, join(dir, 'missing'), '/dev/null', '/run/netns'])
+    t.notOk(isNetnsFile(p), `${p} is not one (and a FIFO does not block)`)
+  for (const kind of ['uts', 'mnt', 'ipc', 'pid', 'user', 'cgroup'])
+    t.notOk(isNetnsFile(`/proc/self/ns/${kind}`), `a ${kind} namespace is another kind`)
   await deleteNetnsAll([name])
-  t.notOk(isNamespaceFile(ns.path), 'nor is the path once the namespace is deleted')
+  t.notOk(isNetnsFile(ns.path), 'nor is the path once the namespace is deleted')
+})
+
+t.test('namespaceKind: the kind of a mounted namespace, by its inode, off mountinfo', async (t) => {
+  const mountinfo = [
+    '29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+    '48 45 0:4 net:[4026532239] /run/netns/a rw shared:3 - nsfs nsfs rw',
+    '49 30 0:4 uts:[4026531838] /srv/a\\040uts rw - nsfs nsfs rw',
+  ].join('\n')
+  t.equal(namespaceKind(mountinfo, 4026532239), 'net')
+  t.equal(namespaceKind(mountinfo, 4026531838), 'uts', 'a UTS namespace bound onto a file is not a network one')
+  t.equal(namespaceKind(mountinfo, 12345), undefined, 'not mounted')
 })
 
 t.test('netnsDirShared reads /run/netns off mountinfo: a mount point of its own, shared', async (t) => {

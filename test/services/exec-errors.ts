@@ -116,6 +116,19 @@ const usage: Array<[string, Partial<ExecOptions>, string, RegExp]> = [
     /plain-file is not a network namespace\.$/,
   ],
   ['a directory as the netns', {netns: work, sandbox: true}, 'NETNS_NOT_FOUND', /is not a network namespace\.$/],
+  // Namespace files too, on the same nsfs, but of another kind: not where a plugin may put eth0.
+  [
+    'a UTS namespace as the netns',
+    {netns: `/proc/${process.pid}/ns/uts`, rm: true},
+    'NETNS_NOT_FOUND',
+    /\/ns\/uts is not a network namespace\.$/,
+  ],
+  [
+    'a mount namespace as the netns',
+    {netns: '/proc/self/ns/mnt', sandbox: true},
+    'NETNS_NOT_FOUND',
+    /\/ns\/mnt is not a network namespace\.$/,
+  ],
   ['no netns at all', {}, 'MISSING_NETNS', /Give a netns path/],
   [
     'container ID starting with "-"',
