@@ -8,6 +8,7 @@ import {
   removeCacheEntry,
 } from '../runtime/cache.js'
 import {validateAttachment, validateNetworkName} from '../runtime/conf.js'
+import {valueText} from '../runtime/json-output.js'
 import {toCanonical} from '../runtime/result.js'
 import type {JsonObject} from '../runtime/types.js'
 import {parseJson} from '../core/json.js'
@@ -36,10 +37,11 @@ const row = (c: CachedAttachment): CacheRow => {
     containerId: c.entry.containerId,
     file: c.file,
     ifname: c.entry.ifName,
-    ips: result?.ips.map((i) => i.address) ?? [],
+    ips: result?.ips.map((i) => valueText(i.address)) ?? [],
     legacy: c.legacy,
     modified: c.modified,
-    netns: c.entry.netns ?? '',
+    // Another runtime's entry (or a planted one): only its names are checked to be strings (parseEntry).
+    netns: typeof c.entry.netns === 'string' ? c.entry.netns : '',
     network: c.entry.networkName,
   }
 }

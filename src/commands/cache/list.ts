@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand, describe} from '../../cli/base-command.js'
 import {runtimeFlags} from '../../cli/flags.js'
+import {oneLine} from '../../core/text.js'
 import {cacheList, type CacheListResult} from '../../services/cache.js'
 
 export default class CacheList extends BaseCommand<CacheListResult> {
@@ -22,9 +23,11 @@ export default class CacheList extends BaseCommand<CacheListResult> {
     const result = cacheList({cacheDir: flags['cache-dir'], network: args.network})
     if (!this.jsonEnabled()) {
       if (result.entries.length === 0) this.log(`No cached attachments in ${result.cacheDir}/results.`)
+      // Entries other runtimes wrote (or anyone who could write there): their names, addresses and
+      // netns paths are shown through oneLine, so no escape sequence in them reaches the terminal.
       for (const e of result.entries)
         this.log(
-          `${e.network.padEnd(16)} ${e.containerId.padEnd(28)} ${e.ifname.padEnd(6)} ${e.ips.join(',').padEnd(20)} ${e.netns}${e.legacy ? ' (legacy format)' : ''}`,
+          `${oneLine(e.network).padEnd(16)} ${oneLine(e.containerId).padEnd(28)} ${oneLine(e.ifname).padEnd(6)} ${oneLine(e.ips.join(',')).padEnd(20)} ${oneLine(e.netns)}${e.legacy ? ' (legacy format)' : ''}`,
         )
     }
     return result

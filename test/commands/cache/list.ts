@@ -10,7 +10,9 @@ import t from 'tap'
 
 import {run} from '../../../src/process/exec.js'
 import {encodeConfig, writeCacheEntry} from '../../../src/runtime/cache.js'
-import {ROOT} from '../../helpers/capture.js'
+import CacheList from '../../../src/commands/cache/list.js'
+import type {CacheListResult} from '../../../src/services/cache.js'
+import {ROOT, runCommand} from '../../helpers/capture.js'
 
 const bin = join(ROOT, 'bin', 'run.js')
 const noDist = existsSync(join(ROOT, 'dist', 'bundle', 'run.cjs'))
@@ -47,3 +49,25 @@ t.test(
     )
   },
 )
+
+t.test("another runtime's entry with escape sequences in its names: shown without them", async (t) => {
+  const dir = mkdtempSync('/tmp/cnidbgtest-cache-esc-')
+  t.teardown(() => rmSync(dir, {force: true, recursive: true}))
+  const esc = '\u001b]52;c;aGVsbG8=\u0007\u001b[2K'
+  writeCacheEntry(dir, {
+    config: encodeConfig('{}'),
+    containerId: `ctr${esc}`,
+    ifName: 'eth0',
+    kind: 'cniCacheV1',
+    netns: `/run/netns/x${esc}\r`,
+    networkName: 'net',
+    result: {cniVersion: '1.0.0', ips: [{address: {toString: 1}}, {address: `10.0.0.2/24${esc}`}]},
+  })
+  const c = await runCommand(CacheList, 'cache:list', ['--cache-dir', dir])
+  t.equal(c.exitCode, 0, c.stderr)
+  // eslint-disable-next-line no-control-regex -- those characters are what this looks for
+  t.notMatch(c.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no control character but newlines')
+  t.match(c.stdout, /^net +ctr.* eth0 +\{"toString":1\},10\.0\.0\.2\/24.* \/run\/netns\/x/m)
+  const j = await runCommand<CacheListResult>(CacheList, 'cache:list', ['--cache-dir', dir, '--json'])
+  t.equal(JSON.parse(j.stdout).result.entries[0].containerId, `ctr${esc}`, '--json keeps the exact value')
+})
