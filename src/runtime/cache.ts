@@ -1,4 +1,14 @@
-import {mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 
 import type {JsonObject} from './types.js'
@@ -117,7 +127,17 @@ export function writeCacheEntry(cacheDir: string, e: CacheEntry): string {
   const path = cachePath(cacheDir, e.networkName, e.containerId, e.ifName)
   const tmp = `${path}.tmp-${process.pid}`
   try {
-    writeFileSync(tmp, `{${fields.join(',')}}`, {mode: 0o600})
+    // A cache dir may be writable by others (--cache-dir anywhere, a runtime's own): a symlink planted
+    // at the temp name must not have root write our entry through it. A leftover of an earlier
+    // process with our pid is removed (rm takes the link, not its target); O_EXCL|O_NOFOLLOW refuses
+    // whatever appears there after that.
+    rmSync(tmp, {force: true})
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    try {
+      writeFileSync(fd, `{${fields.join(',')}}`)
+    } finally {
+      closeSync(fd)
+    }
     renameSync(tmp, path)
   } catch (error) {
     try {

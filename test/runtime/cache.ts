@@ -1,4 +1,15 @@
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -234,4 +245,18 @@ t.test('removeCacheEntry removes one entry; a missing one is fine', async (t) =>
   removeCacheEntry(dir, 'n', 'c1', 'eth0')
   t.notOk(existsSync(file))
   t.doesNotThrow(() => removeCacheEntry(dir, 'n', 'c1', 'eth0'))
+})
+
+t.test('the temp file is never written through a symlink planted at its name', async (t) => {
+  const dir = freshDir()
+  const victim = join(tmp, `victim${n}`)
+  writeFileSync(victim, 'precious')
+  const entry: CacheEntry = {config: '', containerId: 'c1', ifName: 'eth0', kind: 'cniCacheV1', networkName: 'n'}
+  mkdirSync(join(dir, 'results'), {recursive: true})
+  symlinkSync(victim, `${cachePath(dir, 'n', 'c1', 'eth0')}.tmp-${process.pid}`)
+  const file = writeCacheEntry(dir, entry)
+  t.equal(readFileSync(victim, 'utf8'), 'precious', 'the link target is untouched')
+  t.notOk(lstatSync(file).isSymbolicLink(), 'the entry is a file of its own')
+  t.equal(readCacheEntry(dir, 'n', 'c1', 'eth0')?.entry.containerId, 'c1')
+  t.same(readdirSync(join(dir, 'results')), ['n-c1-eth0'], 'no temp file left')
 })
