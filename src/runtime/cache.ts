@@ -161,6 +161,7 @@ function parseEntry(
   } catch {
     return undefined
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined
   const modified = (() => {
     try {
       return statSync(file).mtime.toISOString()
@@ -174,6 +175,15 @@ function parseEntry(
       typeof parsed.ifName !== 'string' ||
       typeof parsed.networkName !== 'string' ||
       typeof parsed.containerId !== 'string'
+    )
+      return undefined
+    // The file name does not say which attachment it is: network a-b with container c and network a
+    // with container b-c share one (libcni's layout). The names inside do; another's is not this one's.
+    if (
+      names &&
+      (parsed.networkName !== names.network ||
+        parsed.containerId !== names.containerId ||
+        parsed.ifName !== names.ifname)
     )
       return undefined
     return {entry: parsed as unknown as CacheEntry, file, legacy: false, modified}
@@ -208,15 +218,31 @@ export function readCacheEntry(
   return parseEntry(file, text, {containerId, ifname, network})
 }
 
+/**
+ * Removes an attachment's entry, and never another attachment's that has the same file name (a DEL of
+ * network a, container b-c leaves network a-b, container c cached).
+ */
 export function removeCacheEntry(cacheDir: string, network: string, containerId: string, ifname: string): void {
+  const file = cachePath(cacheDir, network, containerId, ifname)
+  if (entryOfAnother(file, {containerId, ifname, network})) return
   try {
-    rmSync(cachePath(cacheDir, network, containerId, ifname), {force: true})
+    rmSync(file, {force: true})
   } catch (error) {
     // Nothing can be cached under a name too long for a file (checkCacheName), or where results/ is
     // not a directory: there is nothing to remove.
     const code = (error as NodeJS.ErrnoException).code
     if (code !== 'ENAMETOOLONG' && code !== 'ENOTDIR') throw error
   }
+}
+
+function entryOfAnother(file: string, names: {network: string; containerId: string; ifname: string}): boolean {
+  let text: string
+  try {
+    text = readBounded(file, MAX_ENTRY_BYTES)
+  } catch {
+    return false
+  }
+  return parseEntry(file, text) !== undefined && parseEntry(file, text, names) === undefined
 }
 
 /** Every readable cniCacheV1 entry, optionally of one network (for GC and `cache list`). */

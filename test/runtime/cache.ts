@@ -260,3 +260,29 @@ t.test('the temp file is never written through a symlink planted at its name', a
   t.equal(readCacheEntry(dir, 'n', 'c1', 'eth0')?.entry.containerId, 'c1')
   t.same(readdirSync(join(dir, 'results')), ['n-c1-eth0'], 'no temp file left')
 })
+
+t.test('one file name, two attachments: the names inside say whose entry it is', async (t) => {
+  const dir = freshDir()
+  // network a-b + container c and network a + container b-c are both results/a-b-c-eth0 (libcni's layout).
+  const file = writeCacheEntry(dir, {
+    config: '',
+    containerId: 'c',
+    ifName: 'eth0',
+    kind: 'cniCacheV1',
+    networkName: 'a-b',
+    result: {cniVersion: '1.0.0', ips: [{address: '10.0.0.2/24'}]},
+  })
+  t.equal(file, cachePath(dir, 'a', 'b-c', 'eth0'), 'the same file name')
+  t.equal(readCacheEntry(dir, 'a', 'b-c', 'eth0'), undefined, "another attachment's entry is not this one's")
+  t.equal(readCacheEntry(dir, 'a-b', 'c', 'eth0')?.entry.containerId, 'c')
+  removeCacheEntry(dir, 'a', 'b-c', 'eth0')
+  t.ok(existsSync(file), "a DEL of a/b-c leaves a-b/c's entry")
+  removeCacheEntry(dir, 'a-b', 'c', 'eth0')
+  t.notOk(existsSync(file), 'its own DEL removes it')
+  for (const text of ['null', '[1]', '7'])
+    t.doesNotThrow(() => {
+      writeFileSync(file, text)
+      t.equal(readCacheEntry(dir, 'a-b', 'c', 'eth0'), undefined, `${text} is no entry`)
+      t.same(listCacheEntries(dir), [])
+    })
+})
