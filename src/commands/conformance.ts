@@ -34,11 +34,13 @@ Severity: MUST violations fail; SHOULD violations warn, except the ones that hur
 
 With --served (cnidbg-ref only), every case's sandbox host also runs its own plugin server (cnidbg-ref --serve), started before the check and stopped after it, so cases run at once never share one; a case whose server died before the check was done fails, since its plugin calls fell back to standalone. Each result gives its server's pid and the ADD and DEL requests it served.
 
+A check the versions tested lack (CHECK before 0.4.0, STATUS and GC before 1.1.0) is reported as skipped, with why; a run in which no selected check applies is a usage error (exit 2, NO_CASES), so a CI gate can't pass having tested nothing.
+
 Every finding names the plugin it is about. Under --role chained, a finding that shows with the plugins before the one under test alone (the same check, at the same version, without it) is about them: it is reported apart, as context, and does not decide the exit status.`,
     {
       '0': 'every required check passed',
       '1': 'a required check failed',
-      '2': 'usage or config error (bad flags, unreadable config, plugin not found)',
+      '2': "usage or config error (bad flags, unreadable config, plugin not found, an --output that can't be written, no selected check applying at the versions tested: NO_CASES)",
       '3': 'environment not ready (not root, no ip(8), nft, tc, …)',
       '70': 'internal error in cnidbg',
     },
