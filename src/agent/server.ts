@@ -16,16 +16,8 @@ import type http from 'node:http'
 import type https from 'node:https'
 import type {AddressInfo} from 'node:net'
 
-import {
-  createBoundedServer,
-  HttpError,
-  listen,
-  listenFailure,
-  parseJson,
-  readBody,
-  requestUrl,
-  type HttpLimits,
-} from '../core/http.js'
+import {createBoundedServer, HttpError, listen, parseJson, readBody, requestUrl, type HttpLimits} from '../core/http.js'
+import {listenFailure} from '../core/listen.js'
 import {
   API_VERSION,
   parseConntrackBody,

@@ -13,14 +13,8 @@ import {chmodSync, lstatSync, rmSync} from 'node:fs'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
-import {
-  createBoundedServer,
-  type HttpLimits,
-  listen as listenOn,
-  listenFailure,
-  readBody,
-  requestUrl,
-} from '../core/http.js'
+import {createBoundedServer, type HttpLimits, listen as listenOn, readBody, requestUrl} from '../core/http.js'
+import {listenFailure} from '../core/listen.js'
 
 export type ListenSpec = {kind: 'tcp'; host: string; port: number} | {kind: 'unix'; path: string}
 

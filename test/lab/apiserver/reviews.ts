@@ -171,10 +171,17 @@ t.test('RBAC applied with kubectl; a node agent reviews tokens and access throug
     allowed: false,
   })
   t.match(
-    await sar('system:cnidbg:supervisor', ['system:authenticated'], 'get'),
+    await sar('system:cnidbg:daemon:node1', ['system:cnidbg:daemons', 'system:authenticated'], 'get'),
     {allowed: false},
     'reading every stored object does not imply nodes/proxy',
   )
+  // The supervisor reads the daemons' whole /healthz reports, which their gates guard with get.
+  t.match(
+    await sar('system:cnidbg:supervisor', ['system:authenticated'], 'get'),
+    {allowed: true, reason: "the supervisor reads the daemons' health"},
+    'the supervisor may get nodes/proxy',
+  )
+  t.match(await sar('system:cnidbg:supervisor', ['system:authenticated'], 'create'), {allowed: false}, 'not create')
   t.match(await sar('lab-admin', ['system:masters'], 'create'), {allowed: true})
   const bad = await authz.createSubjectAccessReview({body: {spec: {user: 'x'}}}).then(
     () => 0,
