@@ -975,9 +975,28 @@ const KERNEL_REASON: Record<string, FaultReason> = {
   NO_SOCKET: 'no-listener',
 }
 
-/** The probe-related kernel drop reasons, most frequent first (our tools' tasks preferred). */
-function kernelReasons(drops: DropSummary[]): DropSummary[] {
-  const relevant = drops.filter((d) => KERNEL_REASON[d.reason])
+/**
+ * Where a socket lookup that found none drops a packet of each probe protocol. An ICMP echo request is
+ * answered by the kernel itself, so NO_SOCKET never explains a lost one: at ping_rcv it is a reply that
+ * came back after its ping socket closed, at the UDP and TCP receive functions the other probes'
+ * datagrams and segments. Only the failed probe's own protocol counts.
+ */
+const NO_SOCKET_AT: Record<ProbeProtocol, RegExp | undefined> = {
+  icmp: undefined,
+  udp: /udp/,
+  tcp: /tcp/,
+}
+
+/**
+ * The kernel drop reasons that can explain a failed probe of `protocol`, most frequent first (our
+ * tools' tasks preferred).
+ */
+export function kernelReasons(drops: DropSummary[], protocol?: ProbeProtocol): DropSummary[] {
+  const relevant = drops.filter(
+    (d) =>
+      KERNEL_REASON[d.reason] &&
+      (d.reason !== 'NO_SOCKET' || protocol === undefined || NO_SOCKET_AT[protocol]?.test(d.location) === true),
+  )
   const ours = relevant.filter((d) => /^(ping|nc|ksoftirqd|<idle>|swapper)/.test(d.comm))
   return ours.length ? ours : relevant
 }
@@ -1003,7 +1022,7 @@ function decideFault(
       (p) => `probe ${p.kind}${p.size ? ` size ${p.size}` : ''}${p.port ? ` port ${p.port}` : ''}: ${p.detail}`,
     ),
     ...(obs?.evidence ?? []),
-    ...dropLines(obs ? kernelReasons(obs.drops) : []),
+    ...dropLines(obs ? kernelReasons(obs.drops, obs.probe.protocol) : []),
   ]
 
   // A refused TCP connection (RST back) means the path works and nothing listens.
@@ -1063,7 +1082,7 @@ function decideFault(
   const icmpOk = outcomes.find((p) => p.kind === 'icmp-forward')?.ok === true
   const onlyDf = failed.every((p) => p.kind === 'icmp-df')
   const stop = obs?.stopHop
-  const kr = obs ? kernelReasons(obs.drops) : []
+  const kr = obs ? kernelReasons(obs.drops, obs.probe.protocol) : []
   const fallbackHop = hops.find(
     (h) => h.direction === 'forward' && (h.stage === 'underlay-rx' || h.stage === 'host-veth-egress'),
   )!

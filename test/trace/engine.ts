@@ -12,7 +12,7 @@ import type {AddressInfo} from 'node:net'
 import t from 'tap'
 
 import {RemoteDiagReader} from '../../src/trace/diag-reader.js'
-import {traceBetween} from '../../src/trace/engine.js'
+import {kernelReasons, traceBetween} from '../../src/trace/engine.js'
 import {LocalKernelReader, type KernelReader} from '../../src/kernel/reader.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {runFaultCases, summary} from '../helpers/trace-assert.js'
@@ -20,6 +20,21 @@ import {vxlanFaultCases} from '../helpers/trace-faults.js'
 import {buildTraceLabs, type LabPod} from '../helpers/trace-topology.js'
 
 const COPIES = 4
+
+t.test("a failed probe's kernel drop reasons are those its protocol can meet", async (t) => {
+  // As the engine-agents run saw them when a pod's INPUT dropped echo requests: replies to the other
+  // pings and the TCP and UDP probes' stray packets found no socket, more often than the one drop.
+  const drops = [
+    {reason: 'NO_SOCKET', location: 'ping_rcv', comm: 'ping', count: 12},
+    {reason: 'NO_SOCKET', location: '__udp4_lib_rcv', comm: 'nc', count: 4},
+    {reason: 'NO_SOCKET', location: 'tcp_v4_rcv', comm: 'nc', count: 2},
+    {reason: 'NETFILTER_DROP', location: 'nft_do_chain', comm: 'ping', count: 1},
+  ]
+  const reasons = (p?: 'icmp' | 'udp' | 'tcp') => kernelReasons(drops, p).map((d) => `${d.reason}@${d.location}`)
+  t.same(reasons('icmp'), ['NETFILTER_DROP@nft_do_chain'], 'an echo request is never lost for want of a socket')
+  t.same(reasons('udp'), ['NO_SOCKET@__udp4_lib_rcv', 'NETFILTER_DROP@nft_do_chain'])
+  t.same(reasons('tcp'), ['NO_SOCKET@tcp_v4_rcv', 'NETFILTER_DROP@nft_do_chain'])
+})
 
 t.test('trace over a vxlan cluster', async (t) => {
   const labs = await buildTraceLabs(t, COPIES, 'vxlan', {pods: [2, 1]})
