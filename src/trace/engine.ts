@@ -975,6 +975,11 @@ const KERNEL_REASON: Record<string, FaultReason> = {
   NO_SOCKET: 'no-listener',
 }
 
+/** The counter lines (src/kernel/observe.ts counterDeltas) of DROP or REJECT rules in `netns` that matched. */
+export function dropRuleHits(deltas: readonly string[], netns: string): string[] {
+  return deltas.filter((d) => d.startsWith(`${netns} `) && / \+\d+ packets$/.test(d))
+}
+
 /**
  * Where a socket lookup that found none drops a packet of each probe protocol. An ICMP echo request is
  * answered by the kernel itself, so NO_SOCKET never explains a lost one: at ping_rcv it is a reply that
@@ -1105,6 +1110,11 @@ function decideFault(
     liveEvidence.push(...stuck.map((n) => `after the probe: neigh ${n.dst} dev ${n.dev} ${(n.state ?? []).join(',')}`))
   } else if (!beyondTaps && (hop.stage === 'underlay-rx' || (hop.stage === 'decap' && prev?.stage === 'underlay-rx'))) {
     reason = kr[0]?.reason === 'PKT_TOO_BIG' ? 'mtu' : 'underlay-blocked'
+  } else if (beyondTaps && dropRuleHits(obs?.evidence ?? [], hop.netns).length) {
+    // A DROP or REJECT rule in the namespace where the probe was last seen counted it: that names the
+    // cause directly, where the kernel's drop reasons are counted machine-wide and other traffic's
+    // may outnumber the probe's.
+    reason = 'filtered'
   } else if (kr[0]) reason = KERNEL_REASON[kr[0].reason] ?? 'unknown'
   else reason = 'unknown'
 

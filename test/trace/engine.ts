@@ -12,7 +12,7 @@ import type {AddressInfo} from 'node:net'
 import t from 'tap'
 
 import {RemoteDiagReader} from '../../src/trace/diag-reader.js'
-import {kernelReasons, traceBetween} from '../../src/trace/engine.js'
+import {dropRuleHits, kernelReasons, traceBetween} from '../../src/trace/engine.js'
 import {LocalKernelReader, type KernelReader} from '../../src/kernel/reader.js'
 import type {TraceResult} from '../../src/trace/types.js'
 import {runFaultCases, summary} from '../helpers/trace-assert.js'
@@ -34,6 +34,22 @@ t.test("a failed probe's kernel drop reasons are those its protocol can meet", a
   t.same(reasons('icmp'), ['NETFILTER_DROP@nft_do_chain'], 'an echo request is never lost for want of a socket')
   t.same(reasons('udp'), ['NO_SOCKET@__udp4_lib_rcv', 'NETFILTER_DROP@nft_do_chain'])
   t.same(reasons('tcp'), ['NO_SOCKET@tcp_v4_rcv', 'NETFILTER_DROP@nft_do_chain'])
+})
+
+t.test('the DROP rules that counted a probe are those of its namespace', async (t) => {
+  const deltas = [
+    'cnidbg-x-p1a iptables filter -A INPUT -p icmp -j DROP: +1 packets',
+    'cnidbg-x-p1a eth0: rx_dropped +3',
+    'cnidbg-x-p1 iptables filter -A FORWARD -j DROP: +2 packets',
+    'default/pod-1a nft ip filter INPUT handle 4 drop: +1 packets',
+  ]
+  t.same(
+    dropRuleHits(deltas, 'cnidbg-x-p1a'),
+    [deltas[0]],
+    'a rule, not a link drop, and not a namespace whose name it starts',
+  )
+  t.same(dropRuleHits(deltas, 'default/pod-1a'), [deltas[3]])
+  t.same(dropRuleHits(deltas, 'cnidbg-x-n1'), [])
 })
 
 t.test('trace over a vxlan cluster', async (t) => {
