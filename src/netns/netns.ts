@@ -129,7 +129,7 @@ export async function createNetns(name: string): Promise<Netns> {
 
 /** Deletes a named namespace; a missing one is not an error. */
 export async function deleteNetns(name: string): Promise<void> {
-  const r = await run('ip', ['netns', 'del', name])
+  const r = await run('ip', ['netns', 'del', name], {finishOnSignal: true})
   if (r.exitCode !== 0 && !/No such file|Invalid argument|not found/i.test(r.stderr)) {
     throw new Error(`ip netns del ${name}: ${r.stderr.trim()}`)
   }
@@ -144,6 +144,7 @@ export async function deleteNetnsAll(names: readonly string[]): Promise<void> {
   const failures: string[] = []
   if (batched.length > 0) {
     const r = await run('ip', ['-force', '-batch', '-'], {
+      finishOnSignal: true,
       input: batched.map((n) => `netns del ${n}`).join('\n') + '\n',
     })
     const left = new Set(listNetns())

@@ -180,6 +180,7 @@ export class Sandbox {
   /** Namespaces being made: dispose waits for them, so none is made after it listed what to remove. */
   private readonly making = new Set<Promise<unknown>>()
   private disposed = false
+  private disposing: Promise<void> | undefined
 
   private constructor(
     readonly marker: Marker,
@@ -288,10 +289,19 @@ export class Sandbox {
     writeMarker(this.marker)
   }
 
-  /** Removes the namespaces, the dirs and the marker, and stops what still runs inside. Safe to call twice. */
-  async dispose(): Promise<void> {
+  /**
+   * Removes the namespaces, the dirs and the marker, and stops what still runs inside. A second call,
+   * and the signal cleanup, get the removal under way. Its cleanup stays registered until the removal is
+   * done: a Ctrl-C in the middle (the stop of a process that ignores SIGTERM takes seconds) then waits
+   * for it, where it used to find nothing to do and exit halfway, leaving all of it.
+   */
+  dispose(): Promise<void> {
+    this.disposing ??= this.remove().finally(() => this.unregister())
+    return this.disposing
+  }
+
+  private async remove(): Promise<void> {
     this.disposed = true
-    this.unregister()
     await Promise.all(this.making)
     // First: the mount namespace holds the host netns's /sys, and so the namespace itself.
     this.mounts?.close()

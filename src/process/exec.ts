@@ -37,6 +37,11 @@ export interface RunOptions {
   /** Cap per stream; the process group is killed when exceeded. Default 16 MiB. */
   maxOutputBytes?: number
   cwd?: string
+  /**
+   * A short step of a removal that the signal cleanups wait for (`ip netns del`): they leave it running
+   * instead of killing it, so the removal under way can finish. For our own trusted programs only.
+   */
+  finishOnSignal?: boolean
 }
 
 export const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
@@ -77,7 +82,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
           timedOut = true
           killGroup(pid)
         }, opts.timeoutMs)
-  const unregister = onCleanup(`kill ${file}`, () => killGroup(pid))
+  const unregister = opts.finishOnSignal ? () => {} : onCleanup(`kill ${file}`, () => killGroup(pid))
   // A plugin that keeps flooding, or whose child holds the pipe, would hold us until the timeout:
   // past the cap, kill it at once.
   const overLimit = () => {

@@ -205,6 +205,7 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
       : undefined
   let ownNetns: Marker | undefined
   let unregisterNetns = () => {}
+  let releaseNetns: () => Promise<unknown> = async () => {}
   let keep = false
   try {
     let netns: string
@@ -216,7 +217,10 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
       m.netns.push(`${NETNS_PREFIX}${id}-ctr`)
       writeMarker(m)
       ownNetns = m
-      unregisterNetns = onCleanup(`netns ${id}`, () => releaseMarker(m).then(() => {}))
+      // One removal, whether the finally below or a signal starts it: each waits for it to finish.
+      let releasing: Promise<unknown> | undefined
+      releaseNetns = () => (releasing ??= releaseMarker(m))
+      unregisterNetns = onCleanup(`netns ${id}`, () => releaseNetns().then(() => {}))
       netns = (await createNetns(`${NETNS_PREFIX}${id}-ctr`)).path
     }
     const rt = runtimeConf(opts, netns)
@@ -263,11 +267,15 @@ export async function execAdd(opts: ExecOptions): Promise<ExecResult> {
     }
     return result
   } finally {
-    unregisterNetns()
-    // Nothing of a failed or --rm run is kept, not even a --sandbox meant to outlive us.
-    if (!keep) {
-      await sb?.dispose()
-      if (ownNetns) await releaseMarker(ownNetns)
+    // Nothing of a failed or --rm run is kept, not even a --sandbox meant to outlive us. The signal
+    // cleanup goes only once the removal is done: a signal meanwhile waits for it instead of exiting halfway.
+    try {
+      if (!keep) {
+        await sb?.dispose()
+        await releaseNetns()
+      }
+    } finally {
+      unregisterNetns()
     }
   }
 }

@@ -15,6 +15,7 @@ import t from 'tap'
 import {ownMarker, processesInNamespaces, readMarker, releaseMarker, writeMarker} from '../../src/netns/markers.js'
 import {ipJson, listNetns, NETNS_PREFIX} from '../../src/netns/netns.js'
 import {runInHostView, Sandbox} from '../../src/netns/sandbox.js'
+import {runCleanups} from '../../src/process/cleanup.js'
 import {assertNothingLeft, machineState, privateTmpdir, sandboxDirsIn} from '../helpers/machine.js'
 
 const before = await machineState()
@@ -167,6 +168,20 @@ t.test('dispose while a namespace is being made: it waits for it and removes it;
   await t.rejects(sb.addNetns('c1'), /is removed/, 'a removed sandbox makes no more')
   await sb.removeNetns(`${NETNS_PREFIX}${sb.id}-c0`)
   t.equal(readMarker(sb.id), undefined, 'and writes no marker again')
+})
+
+t.test('a signal during dispose waits for the removal under way; a second dispose gets the same', async (t) => {
+  const sb = await Sandbox.create({label: 'sandbox-test'})
+  const ctr = await sb.addNetns('c0')
+  const disposing = sb.dispose()
+  t.equal(sb.dispose(), disposing, 'one removal')
+  // What the SIGINT handler runs: the sandbox's cleanup is still registered, and waits for the removal.
+  await runCleanups()
+  t.notOk(listNetns().includes(ctr.name), 'the namespaces are gone once the cleanups are done')
+  t.notOk(listNetns().includes(sb.host.name))
+  t.equal(readMarker(sb.id), undefined, 'and the marker')
+  t.notOk(existsSync(sb.root), 'and the dir')
+  await disposing
 })
 
 t.test('a persistent sandbox outlives the process (no pid) and is re-opened by id', async (t) => {
