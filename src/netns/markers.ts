@@ -197,9 +197,11 @@ function visitor(pid: number, mnt: string, inside: ReadonlySet<number>): boolean
  * own mount namespace, which a child may keep after leaving the netns). The mount namespaces of
  * this process and of pid 1 are the host's and never widen the set, and neither does the mount
  * namespace of a process that only visits (`visitor`): the process it came from, outside, is not
- * ours to stop. Zombies have no namespaces any more and are not listed.
+ * ours to stop. Zombies have no namespaces any more and are not listed. A name bound to this process's
+ * or pid 1's network namespace, the host's, is left out and added to `refused`: every process of the
+ * machine is in it, and a `cnidbg-<id>-…` name mounted there by mistake would have them all stopped.
  */
-export function processesInNamespaces(netnsNames: readonly string[]): number[] {
+export function processesInNamespaces(netnsNames: readonly string[], refused: string[] = []): number[] {
   // Every namespace is held open while the others are matched against it. A namespace's inode goes to
   // the next namespace made anywhere once the last holder lets go of it: a plugin server that exits
   // mid-scan frees its sandbox's mount namespace, and an identity read from it before would then name
@@ -216,7 +218,14 @@ export function processesInNamespaces(netnsNames: readonly string[]): number[] {
     }
   }
   try {
-    const nets = new Set(netnsNames.map((n) => hold(netnsPath(n))).filter((x): x is string => x !== undefined))
+    const hostNet = new Set([nsIdentity('/proc/self/ns/net'), nsIdentity('/proc/1/ns/net')])
+    hostNet.delete(undefined)
+    const nets = new Set<string>()
+    for (const n of netnsNames) {
+      const net = hold(netnsPath(n))
+      if (net !== undefined && hostNet.has(net)) refused.push(n)
+      else if (net !== undefined) nets.add(net)
+    }
     if (nets.size === 0) return []
     const pids = procPids()
     const inNet = pids.filter((pid) => nets.has(nsIdentity(`/proc/${pid}/ns/net`) ?? ''))
@@ -259,10 +268,14 @@ async function until(pred: () => boolean, ms: number): Promise<boolean> {
  * the sandbox's network and mount namespaces alive after `ip netns del`): SIGTERM, then after
  * `graceMs` SIGKILL. A process group is signalled as a whole only when its leader is one of the
  * processes found, so a group led from outside (a script that started `ip netns exec … &`) is never
- * hit; the others get their own signal. Our own group is never signalled. Returns the pids it found.
+ * hit; the others get their own signal. Our own group is never signalled, and neither is anything in
+ * the host's network namespace (processesInNamespaces), which is named on stderr. Returns the pids it found.
  */
 export async function killNamespaceProcesses(netnsNames: readonly string[], graceMs = 2000): Promise<number[]> {
-  const found = processesInNamespaces(netnsNames)
+  const refused: string[] = []
+  const found = processesInNamespaces(netnsNames, refused)
+  for (const n of refused)
+    process.stderr.write(`cnidbg: not stopping the processes in netns ${n}: it is the host's network namespace\n`)
   if (found.length === 0) return []
   const set = new Set(found)
   const ownGroup = procGroup(process.pid)

@@ -2,6 +2,7 @@ import {execFileSync, spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import t, {type Test} from 'tap'
 
@@ -282,5 +283,56 @@ t.test(
     await releaseMarker(m)
   },
 )
+
+t.test("processesInNamespaces: a run name bound to the host's network namespace is refused, not searched", (t) => {
+  // Only in private mount and pid namespaces, with a tmpfs over /run/netns: the names bound there are
+  // seen by nothing else, and the child, which only lists and never signals, sees only its own pids.
+  // Pid 1 there is a shell in the root netns; the lister runs in a netns of its own, so the two
+  // namespaces differ, and a name is bound to each.
+  const loader = fileURLToPath(new URL('../../scripts/test-loader.mjs', import.meta.url))
+  const markers = fileURLToPath(new URL('../../src/netns/markers.ts', import.meta.url))
+  const code = [
+    'const {processesInNamespaces} = await import(process.argv[1])',
+    'const refused = []',
+    "const found = processesInNamespaces(['cnidbg-eeeeee-self', 'cnidbg-eeeeee-init'], refused)",
+    'console.log(JSON.stringify({found, refused}))',
+  ].join('\n')
+  const lister = [
+    'mount --bind /proc/self/ns/net /run/netns/cnidbg-eeeeee-self',
+    'exec node --import="$1" --input-type=module -e "$2" "$3"',
+  ].join(' && ')
+  const init = [
+    'set -e',
+    'mount -t tmpfs cnidbg-test /run/netns',
+    'touch /run/netns/cnidbg-eeeeee-self /run/netns/cnidbg-eeeeee-init',
+    'mount --bind /proc/1/ns/net /run/netns/cnidbg-eeeeee-init',
+    // Not exec: pid 1 stays in the root netns.
+    'unshare -n sh -c "$4" sh "$1" "$2" "$3"',
+  ].join('\n')
+  const out = execFileSync(
+    'unshare',
+    [
+      '-m',
+      '--propagation',
+      'private',
+      '-p',
+      '-f',
+      '--mount-proc',
+      'sh',
+      '-c',
+      init,
+      'sh',
+      loader,
+      code,
+      markers,
+      lister,
+    ],
+    {encoding: 'utf8'},
+  )
+  const {found, refused} = JSON.parse(out) as {found: number[]; refused: string[]}
+  t.same(found, [], 'no process is listed')
+  t.same(refused, ['cnidbg-eeeeee-self', 'cnidbg-eeeeee-init'], 'both names are reported')
+  t.end()
+})
 
 t.test('the machine is as before', async (t) => assertNothingLeft(t, before))
