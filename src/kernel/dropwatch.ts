@@ -160,6 +160,17 @@ export function summarizeDrops(events: DropEvent[]): DropSummary[] {
   return [...map.values()].sort((a, b) => b.count - a.count)
 }
 
+/**
+ * The kfree_skb filter: IPv4 only, and not the catch-all NOT_SPECIFIED, the bulk of all drops. Its
+ * number is the kernel's enum's (2 from Linux 6.2, 1 before, where 2 is NO_SOCKET), so it is read from
+ * the event's `format`, whose print fmt maps each number to its name (`{ 2, "NOT_SPECIFIED" }`).
+ * Without that mapping, IPv4 only: summarizeDrops leaves NOT_SPECIFIED out by name anyway.
+ */
+export function kfreeSkbFilter(format: string): string {
+  const m = /\{\s*(\d+)\s*,\s*"NOT_SPECIFIED"\s*\}/.exec(format)
+  return m ? `protocol == 2048 && reason != ${m[1]}` : 'protocol == 2048'
+}
+
 /** A running kfree_skb capture. */
 export class DropWatch {
   private constructor(
@@ -214,9 +225,14 @@ export class DropWatch {
     })
     const dir = join(instance, 'events', 'skb', 'kfree_skb')
     try {
-      // IPv4 only, and not the catch-all NOT_SPECIFIED (2): the rest names a reason.
+      let format = ''
       try {
-        writeFileSync(join(dir, 'filter'), 'protocol == 2048 && reason != 2')
+        format = readFileSync(join(dir, 'format'), 'utf8')
+      } catch {
+        // no format: IPv4 only
+      }
+      try {
+        writeFileSync(join(dir, 'filter'), kfreeSkbFilter(format))
       } catch {
         writeFileSync(join(dir, 'filter'), 'protocol == 2048')
       }
