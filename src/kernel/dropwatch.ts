@@ -75,10 +75,23 @@ function alive(pid: number): boolean {
   }
 }
 
+/** How long a lock may be without its owner's pid: its maker writes the pid right after the mkdir. */
+const LOCK_NO_PID_MS = 2000
+
+/** Whether the lock at `dir` has had no readable pid for LOCK_NO_PID_MS (its maker died in between). */
+function pidlessTooLong(dir: string): boolean {
+  try {
+    return Date.now() - statSync(dir).mtimeMs > LOCK_NO_PID_MS
+  } catch {
+    return false
+  }
+}
+
 /**
  * Serializes mount / instance creation / unmount across cnidbg processes (two traces at once must
  * not unmount tracefs under each other, which would orphan an instance). mkdir is atomic; a lock
- * whose owner died is taken over.
+ * whose owner died is taken over, and so is one left without a pid by an owner that died between
+ * its mkdir and its write (every later trace was refused as busy until /run was cleared).
  */
 async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   mkdirSync(dirname(LOCK_DIR), {recursive: true, mode: 0o700})
@@ -99,7 +112,8 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
       // view of /run where the removal does not show (a lab pod's /run is an overlay on the host's,
       // which changes underneath it) the same lock is back at once, and retrying without a pause spun
       // the agent's event loop for good.
-      if (owner > 0 && !alive(owner)) rmSync(LOCK_DIR, {recursive: true, force: true})
+      const stale = owner > 0 ? !alive(owner) : pidlessTooLong(LOCK_DIR)
+      if (stale) rmSync(LOCK_DIR, {recursive: true, force: true})
       if (Date.now() > deadline) throw new Error('tracefs lock busy')
       await new Promise((r) => setTimeout(r, 10))
     }
