@@ -4,12 +4,14 @@ import {resolve} from 'node:path'
 
 import {UsageError} from '../core/errors.js'
 import {shellWord} from '../core/quote.js'
+import {oneLine} from '../core/text.js'
 import {
   createNetns,
   ip,
   ipJson,
   isNetnsFile,
   type Marker,
+  markerState,
   NETNS_PREFIX,
   netnsPath,
   newRunId,
@@ -335,7 +337,21 @@ async function withAttachment(
   // A cnidbg run namespace without a marker went away with its sandbox (or an earlier del): its
   // plugins ran in that sandbox, so never fall back to running them on this host.
   const runId = explicit ? undefined : /\/cnidbg-([0-9a-f]{6})-[^/]+$/.exec(netns)?.[1]
-  if (runId && !readMarker(runId)) return gone(list, runId)
+  const owner = runId ? readMarker(runId) : sb?.marker
+  if (runId && !owner) return gone(list, runId)
+  // A run still under way (an `exec add --rm`, a conformance case) owns its namespaces and sandbox: a
+  // del here would run its plugins there and then remove all of it, and stop its processes, under it.
+  if (owner && markerState(owner) === 'live')
+    throw new UsageError(
+      `cnidbg run ${owner.id} is still running (pid ${owner.pid}: ${oneLine(owner.command)}); its namespaces are its own.`,
+      {
+        code: 'RUN_IN_PROGRESS',
+        suggestions: [
+          'Let it finish: it removes what it made.',
+          `Or stop it (kill ${owner.pid}): it cleans up after itself.`,
+        ],
+      },
+    )
   const rt = runtimeConf(opts, netns)
   const cacheDir = opts.cacheDir ?? (sb ? sb.hostPath('/var/lib/cni') : DEFAULT_CACHE_DIR)
   return fn(list, rt, context(opts, cacheDir, sb), sb)

@@ -4,18 +4,37 @@
  * /run/cnidbg/runs, no temp dir. Hanging and flooding plugins are killed.
  */
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setFlagsFromString} from 'node:v8'
 import {runInNewContext} from 'node:vm'
 
 import t, {type Test} from 'tap'
 
-import {listNetns, readMarker} from '../../src/netns/index.js'
+import {
+  createNetns,
+  listNetns,
+  NETNS_PREFIX,
+  netnsPath,
+  newRunId,
+  ownMarker,
+  readMarker,
+  releaseMarker,
+  writeMarker,
+} from '../../src/netns/index.js'
 import {listCacheEntries} from '../../src/runtime/cache.js'
 import {execAdd, execCheck, execDel, execGc, execStatus, type ExecOptions} from '../../src/services/exec.js'
 import {cnidbgError} from '../helpers/errors.js'
-import {alive, assertNothingLeft, eventually, machineState, ownMarkers, privateTmpdir} from '../helpers/machine.js'
+import {
+  alive,
+  assertNothingLeft,
+  eventually,
+  machineState,
+  ownMarkers,
+  privateTmpdir,
+  procStat,
+} from '../helpers/machine.js'
 import {
   execOpts,
   FIXTURES,
@@ -430,6 +449,44 @@ t.test('del/check of a cnidbg run namespace whose sandbox is gone never run plug
     t.match(c.failure, /already gone: nothing to check/)
     t.same(readSpyLog(log), [], 'no plugin ran')
   }),
+)
+
+t.test(
+  'del/check of a run that is still under way (its owner alive) → RUN_IN_PROGRESS; nothing of it is touched',
+  (t) =>
+    leavesNothing(t, async () => {
+      const log = join(work, 'live.log')
+      const conf = writeConf(work, 'live.conflist', {cniVersion: '1.0.0', name: 'live', plugins: [spy(log, 'x')]})
+      // Another cnidbg process's run sandbox, as an `exec add --rm` has it while it works: its owner is a
+      // live process that is not us.
+      const owner = spawn('sleep', ['60'], {stdio: 'ignore'})
+      t.teardown(() => owner.kill('SIGKILL'))
+      const m = ownMarker(newRunId(), 'exec add --rm')
+      Object.assign(m, {pid: owner.pid, pidStart: procStat(owner.pid!).start})
+      m.dirs.push(mkdtempSync(join(tmp, `cnidbg-${m.id}-`)))
+      m.netns.push(`${NETNS_PREFIX}${m.id}-host`, `${NETNS_PREFIX}${m.id}-ctr`)
+      writeMarker(m)
+      t.teardown(() => releaseMarker(m))
+      for (const n of m.netns) await createNetns(n)
+      const netns = netnsPath(`${NETNS_PREFIX}${m.id}-ctr`)
+      await t.rejects(execDel(execOpts(conf, {containerId: 'c1', netns})), cnidbgError('RUN_IN_PROGRESS', 2))
+      await t.rejects(execCheck(execOpts(conf, {containerId: 'c1', netns})), cnidbgError('RUN_IN_PROGRESS', 2))
+      await t.rejects(
+        execDel(execOpts(conf, {containerId: 'c1', netns, sandbox: m.id})),
+        cnidbgError('RUN_IN_PROGRESS', 2),
+        'named by --sandbox too',
+      )
+      t.same(readSpyLog(log), [], 'no plugin ran')
+      t.ok(readMarker(m.id), 'its marker is kept')
+      t.ok(
+        m.netns.every((n) => listNetns().includes(n)),
+        'and its namespaces',
+      )
+      t.ok(existsSync(m.dirs[0]!), 'and its dir')
+      t.ok(alive(owner.pid!), 'and its owner runs on')
+      owner.kill('SIGKILL')
+      await releaseMarker(m)
+    }),
 )
 
 t.test('del/check with an unknown --sandbox id → SANDBOX_NOT_FOUND', async (t) => {
