@@ -6,13 +6,15 @@ import {parseRefConf, resolveMtu} from './config.js'
 import {delegateIpam} from './delegate.js'
 import {CniError, CODE} from './errors.js'
 import {parseCIDR, parseIP} from '../core/ip.js'
-import {failedLine, hostIp, ipError, nodeHasLink, startVethSession} from './node-exec.js'
+import {failedLine, hostIp, ipError, nodeHasLink, nodeLinkAlias, startVethSession} from './node-exec.js'
 import {isEmptyDns} from './result.js'
 import type {Ctx} from './skel.js'
 import {ensureSysctl} from './sysctl.js'
 import {holdPoint} from './test-hold.js'
 import type {Result} from './types.js'
 import {
+  aliasIsFor,
+  aliasOwner,
   hostAddrBatch,
   hostAlias,
   hostVethName,
@@ -64,7 +66,32 @@ interface Prepared {
   lb: {host: string[]; pod: string[]}
 }
 
-function prepare(ctx: Ctx): Prepared {
+/**
+ * A second ADD of the same attachment must fail before IPAM: rolling back with IPAM DEL (keyed by
+ * containerID+ifname) would release the first ADD's addresses (checklist P36). The name is a 32-bit
+ * hash, so the link may instead be another attachment's: its alias says whose.
+ */
+async function refuseTakenName(ctx: Ctx, hostIf: string): Promise<void> {
+  const {containerID, ifname} = ctx.args
+  // /proc/self/net/dev first: only a taken name costs more.
+  if (nodeHasLink(hostIf) !== true) return
+  const alias = await nodeLinkAlias(hostIf)
+  if (alias === undefined) return
+  if (aliasIsFor(alias, ctx.name, containerID, ifname)) {
+    throw new CniError(
+      CODE.INTERFACE_EXISTS,
+      `the node side ${hostIf} of container ${containerID} ${ifname} already exists`,
+      'the attachment was added twice without a DEL in between (SPEC §2 ADD); DEL it first',
+    )
+  }
+  throw new CniError(
+    CODE.INTERFACE_EXISTS,
+    `the node-side name ${hostIf} of container ${containerID} ${ifname} is taken by another attachment: ${aliasOwner(alias)}`,
+    'the node-side name is a 32-bit hash of CNI_CONTAINERID and CNI_IFNAME, and these collide with that link; a new container ID (a new sandbox) or another CNI_IFNAME gets another name',
+  )
+}
+
+async function prepare(ctx: Ctx): Promise<Prepared> {
   const rc = parseRefConf(ctx.conf, ctx.cniVersion, ctx.name, true)
   const {containerID, ifname, netns, netnsPath} = ctx.args
   if (!existsSync(netnsPath)) {
@@ -75,15 +102,7 @@ function prepare(ctx: Ctx): Prepared {
     )
   }
   const hostIf = hostVethName(containerID, ifname)
-  // A second ADD of the same attachment must fail before IPAM: rolling back with IPAM DEL (keyed by
-  // containerID+ifname) would release the first ADD's addresses (checklist P36).
-  if (nodeHasLink(hostIf) === true) {
-    throw new CniError(
-      CODE.INTERFACE_EXISTS,
-      `the node side ${hostIf} of container ${containerID} ${ifname} already exists`,
-      'the attachment was added twice without a DEL in between (SPEC §2 ADD); DEL it first',
-    )
-  }
+  await refuseTakenName(ctx, hostIf)
   const alias = hostAlias(ctx.name, containerID, ifname)
   // The kernel keeps at most IFALIASZ - 1 = 255 bytes of an alias; a longer one would fail in ip after
   // the pair exists. GC finds the attachment by that alias, so it is refused whole, before anything is made.
@@ -170,7 +189,7 @@ async function rollBack(
  * instead, so that Node never forks; this path serves the single executable and `node cnidbg-ref.js`.
  */
 export async function cmdAdd(ctx: Ctx): Promise<Result> {
-  const pre = prepare(ctx)
+  const pre = await prepare(ctx)
   const veth = startVethSession(ctx.args.netnsPath)
   veth.begin(pre.lb.host)
   let step: Allocated
@@ -194,7 +213,7 @@ export async function cmdAdd(ctx: Ctx): Promise<Result> {
 
 /** ADD's first half under the shell front: everything but the kernel work, which it returns as batches. */
 export async function planAdd(ctx: Ctx): Promise<{host: string[]; pod: string[]; result: Result}> {
-  const pre = prepare(ctx)
+  const pre = await prepare(ctx)
   const {host, pod, result} = await allocate(ctx, pre)
   return {host: [...pre.lb.host, ...host], pod: [...pre.lb.pod, ...pod], result}
 }

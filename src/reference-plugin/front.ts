@@ -73,6 +73,8 @@ plan=$("$node" "$0" --plan) || {
 }
 eval "$plan"
 if [ "$CNI_COMMAND" = DEL ]; then
+  # No line: the node has no node side of this attachment (gone, or another attachment's).
+  [ -n "$host" ] || exit 0
   err=$("$ip" -batch - 2>&1 >/dev/null <<CNIDBG_BATCH
 $host
 CNIDBG_BATCH

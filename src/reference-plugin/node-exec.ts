@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 
 import {inNetnsArgv} from '../netns/enter.js'
 import {litePiped, liteRun, which, type LiteResult} from '../process/lite-exec.js'
+import {batchLine} from './batch.js'
 import {CniError, CODE} from './errors.js'
 
 // Generous: on a node starting 100 pods at once, `ip` waits for CPU; the runtime has its own deadline.
@@ -19,6 +20,51 @@ export function nodeHasLink(name: string): boolean | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The ifIndex our own netns gives link `name` (/proc/self/net/dev_snmp6 is per netns); undefined if unknown. */
+function ownIfindex(name: string): string | undefined {
+  try {
+    return /^ifIndex\s+(\d+)$/m.exec(readFileSync(`/proc/self/net/dev_snmp6/${name}`, 'utf8'))?.[1]
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The ifalias of the node's link `name` from sysfs, or undefined when sysfs cannot be trusted for it:
+ * /sys shows the netns it was mounted in, which is not ours under `nsenter --net` without a new mount
+ * of it. Its link is ours if its ifindex is the one our netns gives that name (dev_snmp6 has no entry
+ * for a link without IPv6, such as one with an MTU under 1280, nor anywhere if IPv6 is off).
+ */
+function sysfsAlias(name: string): string | undefined {
+  const index = ownIfindex(name)
+  if (index === undefined) return undefined
+  try {
+    if (readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim() !== index) return undefined
+    // sysfs ends a set alias with a newline; an empty one reads as nothing.
+    return readFileSync(`/sys/class/net/${name}/ifalias`, 'utf8').replace(/\n$/, '')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The ifalias of the node's link `name` ('' when it has none), or undefined when there is no such
+ * link. `name` must be a plain interface name (hostVethName). Read from files when sysfs is this
+ * netns's (the runtime's node netns, `ip netns exec`, the plugin server), else with one `ip`.
+ */
+export async function nodeLinkAlias(name: string): Promise<string | undefined> {
+  if (nodeHasLink(name) === false) return undefined
+  const fromSysfs = sysfsAlias(name)
+  if (fromSysfs !== undefined) return fromSysfs
+  const r = await hostIp([batchLine('link', 'show', 'dev', name)], {json: true})
+  if (r.exitCode !== 0) {
+    if (LINK_GONE.test(r.stderr)) return undefined
+    throw ipError(`reading the alias of ${name}`, r)
+  }
+  const [link] = (parseJsonLines(r.stdout)[0] ?? []) as Array<{ifalias?: string}>
+  return link ? (link.ifalias ?? '') : undefined
 }
 
 /**

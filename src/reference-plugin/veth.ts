@@ -83,6 +83,22 @@ export function parseAlias(alias: string | undefined): AliasFields | undefined {
   }
 }
 
+/**
+ * Whether a node-side veth's alias records this attachment. Two attachments can hash to one
+ * hostVethName, so DEL and ADD touch the link of that name only when its alias says it is theirs.
+ */
+export function aliasIsFor(alias: string | undefined, network: string, containerID: string, ifname: string): boolean {
+  const a = parseAlias(alias)
+  return a !== undefined && a.network === network && a.containerID === containerID && a.ifnames.includes(ifname)
+}
+
+/** Whose attachment an alias records, for an error message. */
+export function aliasOwner(alias: string): string {
+  const a = parseAlias(alias)
+  if (!a) return alias ? `not cnidbg-ref's (its alias is ${JSON.stringify(alias)})` : 'not recorded (it has no alias)'
+  return `network ${a.network}, container ${a.containerID}, interface ${JSON.stringify(a.ifnames[0])}`
+}
+
 // A random MAC set at creation saves reading it back.
 export {randomMac} from '../core/mac.js'
 

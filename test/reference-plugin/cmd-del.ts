@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import t, {type Test} from 'tap'
 
 import {hostVethName} from '../../src/reference-plugin/veth.js'
-import {bundle, ipOnPath, Node, refConf} from '../helpers/ref-plugins.js'
+import {bundle, ipOnPath, Node, podJson, refConf} from '../helpers/ref-plugins.js'
 
 const dir = await bundle(t)
 const node = await Node.create(t, dir)
@@ -117,4 +117,84 @@ t.test('one process: a DEL that finds the node side gone runs no ip', async (t) 
   t.notOk(await hasLink(hostVethName(o.containerID, 'eth0')), 'the node side is gone')
   t.equal((await node.invoke('cnidbg-ref-1p', 'DEL', conf, o)).exitCode, 0, 'a repeated DEL succeeds')
   t.equal(runs().length, added + 1, 'and runs no ip')
+})
+
+// Two attachments whose node-side names collide: hostVethName is a 32-bit hash, and these container
+// IDs leave it in the same state, so they collide whatever interface name follows.
+const [CID_A, CID_B] = ['c00000005b9cc', 'c0000000c2b18'] as const
+
+/**
+ * Runs cnidbg-ref in one Node process with a /sys/class/net that shows another namespace's link of
+ * `name` (another ifindex) with `alias`: what a plugin started by `nsenter --net` without its own /sys
+ * meets. Returns the entry's name in the plugin dir.
+ */
+function lyingSysfs(name: string, alias: string): string {
+  const entry = `cnidbg-ref-sys-${name}`
+  const sys = '/sys/class/net'
+  writeFileSync(
+    join(dir, entry),
+    `#!/bin/sh
+exec unshare --mount sh -c 'mount -t tmpfs none ${sys} && mkdir ${sys}/${name} &&
+echo 99999 >${sys}/${name}/ifindex && printf "%s\\n" "$1" >${sys}/${name}/ifalias && exec "$2" "$3"' \
+  sh '${alias}' '${process.execPath}' "\${0%/*}/cnidbg-ref"
+`,
+    {mode: 0o755},
+  )
+  return entry
+}
+
+for (const [entry, how, x, ifname] of [
+  ['cnidbg-ref', 'shell front', 'f', 'eth0'],
+  ['cnidbg-ref-1p', 'one process', 'p', 'eth1'],
+] as const) {
+  t.test(`${how}: attachments whose node-side names collide leave each other's veth alone`, async (t) => {
+    const net = `coll${x}`
+    const conf = refConf('1.1.0', {}, {name: net})
+    const podA = await node.pod(`colla${x}`)
+    const a = {containerID: CID_A, netns: podA.path, ifname}
+    const b = {containerID: CID_B, netns: (await node.pod(`collb${x}`)).path, ifname}
+    const hostIf = hostVethName(CID_A, ifname)
+    t.equal(hostVethName(CID_B, ifname), hostIf, 'the two names collide')
+    t.equal((await node.invoke(entry, 'ADD', conf, a)).exitCode, 0)
+
+    const add = await node.invoke(entry, 'ADD', conf, b)
+    t.equal(add.exitCode, 1)
+    t.equal(add.json?.code, 101)
+    t.match(add.json?.msg, `is taken by another attachment: network ${net}, container ${CID_A}, interface "${ifname}"`)
+    t.notMatch(add.json?.details, /added twice/)
+    t.equal(reservations(net).length, 1, "B's failed ADD reserved nothing")
+
+    // SPEC §3: the runtime DELs an attachment whose ADD failed.
+    const del = await node.invoke(entry, 'DEL', conf, b)
+    t.equal(del.exitCode, 0, del.stdout)
+    const link = (await node.hostJson(['link', 'show'])).find((l: any) => l.ifname === hostIf)
+    t.equal(link?.ifalias, `cnidbg-ref ${net} ${CID_A} ${ifname}`, "A's node side is still there")
+    t.ok(
+      (await podJson(podA.name, ['link', 'show'])).some((l: any) => l.ifname === ifname),
+      "and A's pod end",
+    )
+    t.equal(reservations(net).length, 1, "and A's address")
+
+    t.equal((await node.invoke(entry, 'DEL', conf, a)).exitCode, 0)
+    t.notOk(await hasLink(hostIf), "A's DEL deletes A's node side")
+    t.same(reservations(net), [])
+  })
+}
+
+t.test('a /sys of another namespace is not believed about whose link it is', async (t) => {
+  const ifname = 'eth2'
+  const conf = refConf('1.1.0', {}, {name: 'collsys'})
+  const a = {containerID: CID_A, netns: (await node.pod('collsysa')).path, ifname}
+  const b = {containerID: CID_B, netns: (await node.pod('collsysb')).path, ifname}
+  const hostIf = hostVethName(CID_A, ifname)
+  t.equal((await node.invoke('cnidbg-ref-1p', 'ADD', conf, a)).exitCode, 0)
+  // This /sys says the link is B's: DEL of B would delete A's link if it believed it.
+  const liar = lyingSysfs(hostIf, `cnidbg-ref collsys ${CID_B} ${ifname}`)
+  t.equal((await node.invoke(liar, 'DEL', conf, b)).exitCode, 0)
+  t.ok(await hasLink(hostIf), "A's node side is still there")
+  // And says it is not A's: DEL of A still deletes it.
+  const del = await node.invoke(lyingSysfs(hostIf, 'not ours'), 'DEL', conf, a)
+  t.equal(del.exitCode, 0, del.stdout + del.stderr)
+  t.notOk(await hasLink(hostIf), "A's DEL deletes A's node side")
+  t.same(reservations('collsys'), [])
 })
