@@ -81,12 +81,11 @@ t.test('ADD/CHECK/DEL/STATUS/GC go to the delegate with our env and our stdin', 
   t.equal((await node.invoke('cnidbg-ref', 'DEL', withPrev, o)).exitCode, 0)
   const v11 = {...conf, cniVersion: '1.1.0'}
   t.equal((await node.invoke('cnidbg-ref', 'STATUS', v11, {path: o.path})).exitCode, 0)
-  t.equal(
-    (await node.invoke('cnidbg-ref', 'GC', {...v11, 'cni.dev/valid-attachments': []}, {path: o.path})).exitCode,
-    0,
-  )
+  // A list that is not empty: the delegate must get it whole, not any list (checklist P104).
+  const gc = {...v11, 'cni.dev/valid-attachments': [{containerID: 'spy-1', ifname: 'eth0'}]}
+  t.equal((await node.invoke('cnidbg-ref', 'GC', gc, {path: o.path})).exitCode, 0)
   t.same(log(d), ['ADD', 'CHECK', 'DEL', 'STATUS', 'GC'])
-  t.match(JSON.parse(readFileSync(join(d, 'stdin.GC'), 'utf8')), {'cni.dev/valid-attachments': []})
+  t.same(JSON.parse(readFileSync(join(d, 'stdin.GC'), 'utf8')), gc, 'the complete config, unchanged')
 })
 
 t.test('a failing delegate: its error is returned, and ADD is followed by IPAM DEL', async (t) => {
