@@ -4,12 +4,13 @@ import {CniError, CODE, joinErrors} from './errors.js'
 import {hostIp, ipError, LINK_GONE, parseJsonLines} from './node-exec.js'
 import type {Ctx} from './skel.js'
 import {batchLine} from './batch.js'
+import {validAttachments} from './valid-attachments.js'
 import {hostVethName, parseAlias} from './veth.js'
 
+/** The valid attachments as keys; a malformed list is code 7 before GC removes anything. */
 function validSet(conf: Record<string, unknown>): Set<string> | undefined {
-  const raw = conf['cni.dev/valid-attachments'] ?? conf['cni.dev/attachments']
-  if (!Array.isArray(raw)) return undefined
-  return new Set(raw.map((a) => `${(a as {containerID?: string})?.containerID}\n${(a as {ifname?: string})?.ifname}`))
+  const valid = validAttachments(conf)
+  return valid && new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`))
 }
 
 /**

@@ -97,3 +97,18 @@ exec '${real}' "$@"
     t.notOk(links.includes(hostVethName(o.containerID, o.ifname)), `${o.containerID}'s veth is gone`)
   t.same(reservations('gcgone'), [], 'and both addresses are released')
 })
+
+t.test('GC with a malformed valid-attachments entry removes nothing: veths and addresses stay (code 7)', async (t) => {
+  const conf = refConf('1.1.0', {}, {name: 'gcbad'})
+  const pod = await node.pod('gcbad')
+  const o = {containerID: 'gcbad-a', netns: pod.path, ifname: 'eth0'}
+  t.equal((await node.invoke('cnidbg-ref', 'ADD', conf, o)).exitCode, 0)
+  // Read as "nothing of gcbad-a is valid", the veth would go; cnidbg-ipam refuses the list, so the address would stay.
+  const gc = await node.invoke('cnidbg-ref', 'GC', {...conf, 'cni.dev/valid-attachments': [null]}, {})
+  t.equal(gc.exitCode, 1)
+  t.equal(gc.json?.code, 7, gc.stdout)
+  const links = (await node.hostJson(['link', 'show'])).map((l: any) => l.ifname)
+  t.ok(links.includes(hostVethName(o.containerID, o.ifname)), 'the veth stays')
+  t.equal(reservations('gcbad').length, 1, 'and its address')
+  t.equal((await node.invoke('cnidbg-ref', 'DEL', conf, o)).exitCode, 0)
+})

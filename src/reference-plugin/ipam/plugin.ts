@@ -4,6 +4,7 @@ import {fromWire} from '../result.js'
 import type {Ctx, PluginFuncs} from '../skel.js'
 import {holdPoint} from '../test-hold.js'
 import type {Attachment, Result} from '../types.js'
+import {validAttachments} from '../valid-attachments.js'
 import {allocate, freeCounts, toIPConfigs} from './allocator.js'
 import {readIpamConf, readStoreConf} from './config.js'
 import {DiskStore} from './disk-store.js'
@@ -105,21 +106,6 @@ async function status(ctx: Ctx): Promise<void> {
       'DEL unused attachments (or run GC), or configure a larger range',
     )
   }
-}
-
-function validAttachments(conf: Record<string, unknown>): Attachment[] | undefined {
-  // SPEC §2 GC (main): cni.dev/valid-attachments; the 1.1.0 tag called it cni.dev/attachments.
-  const raw = conf['cni.dev/valid-attachments'] ?? conf['cni.dev/attachments']
-  if (raw === undefined) return undefined
-  if (!Array.isArray(raw))
-    throw new CniError(CODE.INVALID_CONFIG, 'cni.dev/valid-attachments must be a list of {containerID, ifname}')
-  return raw.map((a, i) => {
-    const o = (a ?? {}) as Record<string, unknown>
-    if (typeof o.containerID !== 'string' || typeof o.ifname !== 'string') {
-      throw new CniError(CODE.INVALID_CONFIG, `cni.dev/valid-attachments[${i}] must have string containerID and ifname`)
-    }
-    return {containerID: o.containerID, ifname: o.ifname}
-  })
 }
 
 /**

@@ -144,6 +144,16 @@ t.test('GC releases what is not valid; no key releases nothing', async (t) => {
   t.same(reserved('gc'), [], 'an empty list means nothing is valid')
 })
 
+t.test('GC refuses a malformed valid-attachments entry (code 7) and releases nothing', async (t) => {
+  const c = conf('gcbad', {ranges: [[{subnet: '10.94.0.0/24'}]]})
+  t.equal((await ipamRun('ADD', c, att('a'))).exitCode, 0)
+  for (const bad of [null, {containerID: 'a'}, 'a']) {
+    const gc = await ipamRun('GC', {...c, 'cni.dev/valid-attachments': [{containerID: 'x', ifname: 'eth0'}, bad]})
+    t.equal(gc.json?.code, 7, `${JSON.stringify(bad)}: ${gc.stdout}`)
+  }
+  t.equal(reserved('gcbad').length, 1)
+})
+
 t.test('DEL is idempotent and an unknown attachment is success', async (t) => {
   const c = conf('del', {ranges: [[{subnet: '10.91.0.0/24'}]]})
   t.equal((await ipamRun('DEL', c, att('nobody'))).exitCode, 0)
