@@ -9,7 +9,7 @@ import {allocate, freeCounts, toIPConfigs} from './allocator.js'
 import {readIpamConf, readStoreConf} from './config.js'
 import {DiskStore} from './disk-store.js'
 import {setContains} from './range.js'
-import {heldBy, releaseHeldBy} from './store.js'
+import {heldBy, heldByAny, releaseHeldBy} from './store.js'
 
 const ownerOf = (ctx: Ctx): Attachment => ({containerID: ctx.args.containerID, ifname: ctx.args.ifname})
 
@@ -119,14 +119,14 @@ async function gc(ctx: Ctx): Promise<void> {
   const store = DiskStore.open(dataDir, network, false)
   try {
     if (store.reservedIPs().length === 0) return
-    const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`))
+    const keep = heldByAny(valid)
     // GC rewrites the whole store: one GC at a time, and a GC killed midway is taken over.
     const unlock = await store.lock()
     try {
       await holdPoint('ipam-gc-locked')
       store.sweep()
       for (const r of store.list()) {
-        if (!keep.has(`${r.containerID}\n${r.ifname}`)) store.release(r.ip)
+        if (!keep(r)) store.release(r.ip)
       }
     } finally {
       unlock()

@@ -30,6 +30,19 @@ export function sameOwner(a: Attachment, b: Attachment): boolean {
   return a.containerID === b.containerID && (a.ifname === b.ifname || a.ifname === '' || b.ifname === '')
 }
 
+/**
+ * Whether a reservation belongs to one of `valid`, by sameOwner's rule: GC keeps what DEL of a valid
+ * attachment would release, such as a host-local reservation written without an ifname.
+ */
+export function heldByAny(valid: readonly Attachment[]): (r: Attachment) => boolean {
+  const ifnames = new Map<string, Set<string>>()
+  for (const a of valid) ifnames.set(a.containerID, (ifnames.get(a.containerID) ?? new Set()).add(a.ifname))
+  return (r) => {
+    const names = ifnames.get(r.containerID)
+    return names !== undefined && (r.ifname === '' || names.has('') || names.has(r.ifname))
+  }
+}
+
 /** The addresses the attachment holds (any store: both derive it from list()). */
 export function heldBy(store: Store, owner: Attachment): string[] {
   return store

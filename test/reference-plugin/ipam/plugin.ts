@@ -144,6 +144,18 @@ t.test('GC releases what is not valid; no key releases nothing', async (t) => {
   t.same(reserved('gc'), [], 'an empty list means nothing is valid')
 })
 
+t.test('GC keeps an older host-local reservation (no ifname) of a valid container, as DEL does', async (t) => {
+  const c = conf('gcold', {ranges: [[{subnet: '10.93.0.0/24'}]]})
+  t.equal((await ipamRun('ADD', c, att('new'))).exitCode, 0)
+  // host-local before it recorded the interface wrote the container ID alone.
+  writeFileSync(join(node.storeDir('gcold'), '10.93.0.50'), 'old')
+  const gc = await ipamRun('GC', {...c, 'cni.dev/valid-attachments': [{containerID: 'old', ifname: 'eth0'}]})
+  t.equal(gc.exitCode, 0, gc.stdout)
+  t.same(reserved('gcold'), ['10.93.0.50'], "the valid container's reservation stays, the other is released")
+  t.equal((await ipamRun('DEL', c, att('old'))).exitCode, 0)
+  t.same(reserved('gcold'), [], 'DEL of that attachment releases it')
+})
+
 t.test('GC refuses a malformed valid-attachments entry (code 7) and releases nothing', async (t) => {
   const c = conf('gcbad', {ranges: [[{subnet: '10.94.0.0/24'}]]})
   t.equal((await ipamRun('ADD', c, att('a'))).exitCode, 0)
