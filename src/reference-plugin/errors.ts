@@ -18,6 +18,11 @@ export const CODE = {
   INTERFACE_EXISTS: 101,
   /** A requested IP (args.cni.ips, runtimeConfig.ips, CNI_ARGS IP) is taken or outside every range. */
   REQUESTED_IP_UNAVAILABLE: 102,
+  /**
+   * ADD found no free address in a range set. Not 50, which says the plugin cannot serve ADD at all
+   * (what STATUS reports for the same pool); upstream host-local's is a generic error.
+   */
+  POOL_EXHAUSTED: 103,
   /** CHECK found the attachment differs from prevResult. */
   CHECK_FAILED: 110,
   /** The delegated IPAM plugin crashed or printed something that is not a result or an error. */

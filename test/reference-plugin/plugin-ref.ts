@@ -266,7 +266,7 @@ for (const [entry, how, x] of [
     const a = await node.invoke(entry, 'ADD', tiny, {containerID: `tiny-1${x}`, netns: pod.path, ifname: 'eth0'})
     t.equal(a.exitCode, 0)
     const b = await node.invoke(entry, 'ADD', tiny, {containerID: `tiny-2${x}`, netns: pod.path, ifname: 'eth1'})
-    t.equal(b.json?.code, 50, b.json?.msg)
+    t.equal(b.json?.code, 103, b.json?.msg)
     t.notOk((await podJson(pod.name, ['link', 'show'])).some((l: any) => l.ifname === 'eth1'))
     t.equal(
       (await node.invoke(entry, 'DEL', tiny, {containerID: `tiny-1${x}`, netns: pod.path, ifname: 'eth0'})).exitCode,

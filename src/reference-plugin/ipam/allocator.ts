@@ -74,7 +74,7 @@ export function allocate(store: Store, conf: IpamConf, owner: Attachment): Alloc
       }
       if (!got) {
         throw new CniError(
-          CODE.NOT_AVAILABLE,
+          CODE.POOL_EXHAUSTED,
           `no free addresses in ${describeSet(set)}: all ${capacity(set)} are allocated`,
           'DEL unused attachments (or run GC), or configure a larger range',
         )

@@ -32,13 +32,13 @@ t.test('one address per range set, round robin, unique', async (t) => {
   t.equal(c2[0]!.address, '10.0.0.4/29', 'keeps going after the last one, like host-local')
 })
 
-t.test('exhaustion is code 50 and rolls back the other families', async (t) => {
+t.test('exhaustion is code 103 (50 is for STATUS) and rolls back the other families', async (t) => {
   const store = new MemoryStore()
   const c = conf(['10.0.0.0/30', 'fd00::/126'])
   allocate(store, c, {containerID: 'a', ifname: 'eth0'})
   store.release('fd00::2')
   t.same(freeCounts(store, c), [0n, 2n])
-  t.throws(() => allocate(store, c, {containerID: 'b', ifname: 'eth0'}), {code: 50})
+  t.throws(() => allocate(store, c, {containerID: 'b', ifname: 'eth0'}), {code: 103})
   t.same(heldBy(store, {containerID: 'b', ifname: 'eth0'}), [], 'nothing kept after failure')
 })
 
