@@ -173,8 +173,15 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
   const {view} = opts
   // Before the lab's cleanup is registered: a TMPDIR that can't be used stops the demo with nothing made.
   const work = makeTempDir('cnidbg-demo-')
+  // Only a lab this run made is taken down: a lab of that name that was already there (labUp refuses
+  // it, LAB_EXISTS) is the user's. While labUp runs, it removes what it made itself on an error or
+  // Ctrl-C.
+  let made = false
+  const takeDown = async () => {
+    if (made) await labDown({name: opts.name}).catch(() => {})
+  }
   const unregister = onCleanup(`demo lab ${opts.name}`, async () => {
-    await labDown({name: opts.name}).catch(() => {})
+    await takeDown()
     rmSync(work, {force: true, recursive: true})
   })
   const traces: DemoTrace[] = []
@@ -188,6 +195,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
     const lab = await labUp({mode: opts.mode, name: opts.name, nodes: opts.nodes, podsPerNode: 2}, steps).finally(() =>
       stepsView.stop(),
     )
+    made = true
     view.labUp(lab)
 
     view.section(
@@ -281,7 +289,7 @@ export async function demo(opts: DemoOptions): Promise<DemoResult> {
       traces,
     }
   } finally {
-    await labDown({name: opts.name}).catch(() => {})
+    await takeDown()
     unregister()
     rmSync(work, {force: true, recursive: true})
   }
