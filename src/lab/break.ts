@@ -8,8 +8,8 @@ import {UsageError, FailureError} from '../core/errors.js'
 import {netnsExists} from '../netns/netns.js'
 import {controlRequest} from './control.js'
 import {FAULTS, findFault} from './faults/index.js'
-import type {FaultContext, FaultDefinition, FaultTarget, OtherNode} from './faults/types.js'
-import {labApi, listPods} from './k8s.js'
+import type {FaultContext, FaultDefinition, FaultPod, FaultTarget, OtherNode} from './faults/types.js'
+import {apiStatusCode, labApi, listPods} from './k8s.js'
 import {DEFAULT_POD_NAMESPACE, GHOST_NODE_IP, type LabMode, podNetns} from './names.js'
 import {requireRunningLab} from './pods.js'
 import {type FaultRecord, type LabNodeState, type LabState, newFaultId, withLabLock, writeLabState} from './state.js'
@@ -85,9 +85,10 @@ function nodeByName(state: LabState, name: string): LabNodeState {
   return n
 }
 
-function faultContext(state: LabState): FaultContext {
+function faultContext(state: LabState, remember: FaultContext['remember'] = () => {}): FaultContext {
   return {
     state,
+    remember,
     otherNode(...not: LabNodeState[]): OtherNode {
       const other = state.nodes.find((n) => !not.some((x) => x.name === n.name))
       return other
@@ -121,7 +122,10 @@ async function resolveTarget(state: LabState, def: FaultDefinition, opts: LabBre
       const podNode = nodeByName(state, pod.spec!.nodeName!)
       const name = pod.metadata!.name!
       const ns = pod.metadata!.namespace ?? namespace
-      return {node: podNode, pod: {name, namespace: ns, netns: podNetns(state.name, podNode.name, ns, name)}}
+      return {
+        node: podNode,
+        pod: {name, namespace: ns, netns: podNetns(state.name, podNode.name, ns, name), uid: pod.metadata?.uid},
+      }
     }
     case 'node':
       return {node: node ?? state.nodes[0]!}
@@ -219,31 +223,84 @@ export async function labBreak(opts: LabBreakOptions): Promise<AppliedFault> {
         suggestions: ['cnidbg lab heal rp-filter-strict'],
       })
     const daemonAlreadyStopped = state.faults.some((f) => f.stopsDaemon && f.node === target.node.name)
-    if (def.stopsDaemon && !daemonAlreadyStopped) await setDaemon(state, target.node.name, 'stop')
-    let applied
-    try {
-      applied = await def.apply(faultContext(state), target)
-    } catch (error) {
-      if (def.stopsDaemon && !daemonAlreadyStopped)
-        await setDaemon(state, target.node.name, 'start').catch(() => undefined)
-      throw new FailureError(`Applying ${def.id}: ${(error as Error).message}`, {code: 'FAULT_APPLY_FAILED'})
-    }
+    // Recorded before anything changes: a Ctrl-C from here on leaves a record `lab heal` undoes
+    // (it starts the daemon again, and undoes what `remember` says apply may have changed).
     const rec: FaultRecord = {
       id: newFaultId(state),
       fault: def.id,
       node: draft.node,
       pod: draft.pod,
       podNamespace: draft.podNamespace,
+      ...(target.pod?.uid ? {podUid: target.pod.uid} : {}),
       peer: draft.peer,
       appliedAt: new Date().toISOString(),
       stopsDaemon: def.stopsDaemon,
-      undo: applied.undo,
-      summary: applied.summary,
+      undo: {},
+      summary: `${def.id} was being applied when lab break stopped; lab heal undoes what it did`,
+      pending: 'starting',
     }
     state.faults.push(rec)
     writeLabState(state)
+    const forget = () => {
+      state.faults = state.faults.filter((f) => f.id !== rec.id)
+      writeLabState(state)
+    }
+    if (def.stopsDaemon && !daemonAlreadyStopped) {
+      try {
+        await setDaemon(state, target.node.name, 'stop')
+      } catch (error) {
+        forget()
+        throw error
+      }
+    }
+    const ctx = faultContext(state, (undo) => {
+      rec.undo = undo
+      rec.pending = 'applying'
+      writeLabState(state)
+    })
+    let applied
+    try {
+      applied = await def.apply(ctx, target)
+    } catch (error) {
+      const message = `Applying ${def.id}: ${(error as Error).message}`
+      // What apply did before it failed is undone; if that fails too, the record stays for lab heal.
+      if (rec.pending === 'applying') {
+        try {
+          await def.heal(ctx, target, rec.undo)
+        } catch (healError) {
+          throw new FailureError(`${message}; undoing it failed too: ${(healError as Error).message}`, {
+            code: 'FAULT_APPLY_FAILED',
+            suggestions: [`Undo it: cnidbg lab heal --id ${rec.id}`],
+          })
+        }
+      }
+      forget()
+      if (def.stopsDaemon && !daemonAlreadyStopped)
+        await setDaemon(state, target.node.name, 'start').catch(() => undefined)
+      throw new FailureError(message, {code: 'FAULT_APPLY_FAILED'})
+    }
+    rec.undo = applied.undo
+    rec.summary = applied.summary
+    delete rec.pending
+    writeLabState(state)
     return describe(rec, def)
   })
+}
+
+/**
+ * Whether the pod a fault record names is gone: its namespace was deleted, or the pod the API has
+ * under that name is another one (another UID) that only reuses the name.
+ */
+async function podGone(state: LabState, rec: FaultRecord, pod: FaultPod): Promise<boolean> {
+  if (!netnsExists(pod.netns)) return true
+  if (!rec.podUid) return false
+  try {
+    const now = await labApi(state).readNamespacedPod({name: pod.name, namespace: pod.namespace})
+    return now.metadata?.uid !== rec.podUid
+  } catch (error) {
+    if (apiStatusCode(error) === 404) return true
+    throw error
+  }
 }
 
 export async function labHeal(opts: LabHealOptions = {}): Promise<LabHealResult> {
@@ -264,25 +321,40 @@ export async function labHeal(opts: LabHealOptions = {}): Promise<LabHealResult>
     )
     const result: LabHealResult = {healed: [], failed: [], daemonsStarted: [], remaining: 0}
     const ctx = faultContext(state)
+    const healed = new Set<string>()
     // Newest first: a later fault may have been applied on top of an earlier one's result.
     for (const rec of [...chosen].reverse()) {
       const def = findFault(rec.fault)
       const target = targetOf(state, rec)
       try {
-        // A pod deleted since then took the fault with it: nothing to restore.
-        if (def && !(target.pod && !netnsExists(target.pod.netns))) await def.heal(ctx, target, rec.undo)
-        state.faults = state.faults.filter((f) => f.id !== rec.id)
+        // A pod deleted since (or replaced by another of its name) took a fault on its own state
+        // with it: nothing to restore, and nothing to do to the new pod. A NetworkPolicy outlives it.
+        // A record still 'starting' changed nothing but, perhaps, the daemon (started below).
+        const skip =
+          !def ||
+          rec.pending === 'starting' ||
+          (target.pod !== undefined && !def.outlivesPod && (await podGone(state, rec, target.pod)))
+        if (!skip) await def.heal(ctx, target, rec.undo)
+        healed.add(rec.id)
         result.healed.push(describe(rec, def))
       } catch (error) {
         result.failed.push({id: rec.id, fault: rec.fault, error: (error as Error).message})
       }
-      writeLabState(state)
     }
-    const stoppedBefore = new Set(chosen.filter((f) => f.stopsDaemon && f.node).map((f) => f.node as string))
+    // A record goes only once all its heal does is done: one whose fault stopped a daemon stays until
+    // that daemon runs again, so a heal interrupted before it leaves the record that starts it.
+    const holdsDaemon = (f: FaultRecord): boolean => f.stopsDaemon && f.node !== undefined
+    state.faults = state.faults.filter((f) => !healed.has(f.id) || holdsDaemon(f))
+    writeLabState(state)
+    const stoppedBefore = new Set(chosen.filter(holdsDaemon).map((f) => f.node as string))
     for (const node of stoppedBefore) {
-      if (state.faults.some((f) => f.stopsDaemon && f.node === node)) continue
-      await setDaemon(state, node, 'start')
-      result.daemonsStarted.push(node)
+      const onNode = (f: FaultRecord): boolean => holdsDaemon(f) && f.node === node
+      if (!state.faults.some((f) => onNode(f) && !healed.has(f.id))) {
+        await setDaemon(state, node, 'start')
+        result.daemonsStarted.push(node)
+      }
+      state.faults = state.faults.filter((f) => !(onNode(f) && healed.has(f.id)))
+      writeLabState(state)
     }
     result.remaining = state.faults.length
     return result

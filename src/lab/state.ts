@@ -60,6 +60,11 @@ export interface FaultRecord {
   pod?: string
   /** The Kubernetes namespace of `pod`. */
   podNamespace?: string
+  /**
+   * The UID of `pod` when the fault was applied: a pod re-created under the same name since is
+   * another pod, which heal leaves alone. Absent in records written before it was kept.
+   */
+  podUid?: string
   peer?: string
   appliedAt: string
   /** The node's daemon was stopped for this fault (it would repair it); heal restarts it. */
@@ -68,6 +73,12 @@ export interface FaultRecord {
   undo: Record<string, unknown>
   /** One line: what was done. */
   summary: string
+  /**
+   * Written before the fault is applied, so an interrupted `lab break` leaves a record `lab heal` can
+   * undo. starting: nothing of the fault's own was changed yet (the daemon may have been stopped);
+   * applying: the fault may have changed part of what `undo` describes. Absent once applied whole.
+   */
+  pending?: 'starting' | 'applying'
 }
 
 /** Where the lab's credentials are (credentials.ts); absent in a lab made before they existed. */

@@ -24,6 +24,7 @@ export const bgpRouteWithdrawn: FaultDefinition = {
   modes: ['bgp'],
   stopsDaemon: false,
   async apply(ctx, {node}) {
+    ctx.remember({})
     await birdc(nodeBirdDir(node), ['disable', ORIGIN_PROTOCOL])
     return {undo: {}, summary: `${node.name}: birdc disable ${ORIGIN_PROTOCOL}`}
   },

@@ -28,8 +28,9 @@ export const bgpSessionBlocked: FaultDefinition = {
   scope: 'node',
   modes: ['bgp'],
   stopsDaemon: false,
-  async apply(_ctx, {node}) {
+  async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
+    ctx.remember({tag})
     for (const r of rules(tag)) await iptables(node.netns, ['-I', r[0]!, '1', ...r.slice(1)])
     return {undo: {tag}, summary: `iptables -I INPUT -p tcp --dport/--sport 179 -j DROP in ${node.netns}`}
   },

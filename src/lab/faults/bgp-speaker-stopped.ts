@@ -17,6 +17,7 @@ export const bgpSpeakerStopped: FaultDefinition = {
   modes: ['bgp'],
   stopsDaemon: true,
   async apply(ctx, {node}) {
+    ctx.remember({})
     const stopped = await new BirdSpeaker(nodeBirdDir(node), node.netns).stop()
     return {undo: {}, summary: `${node.name}: daemon stopped, bird ${stopped ? 'stopped' : 'was not running'}`}
   },

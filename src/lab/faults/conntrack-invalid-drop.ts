@@ -43,9 +43,10 @@ export const conntrackInvalidDrop: FaultDefinition = {
   scope: 'node',
   modes: ['vxlan', 'host-gw', 'vpc', 'bgp'],
   stopsDaemon: false,
-  async apply(_ctx, {node}) {
+  async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const created = !(await chainExists(node.netns))
+    ctx.remember({tag, created})
     if (created) await iptables(node.netns, ['-N', CHAIN])
     await iptables(node.netns, ['-I', ...dropRule(tag).slice(0, 1), '1', ...dropRule(tag).slice(1)])
     await iptables(node.netns, ['-I', 'FORWARD', '1', ...jumpRule(tag).slice(1)])

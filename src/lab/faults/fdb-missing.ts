@@ -13,10 +13,11 @@ export const fdbMissing: FaultDefinition = {
   scope: 'peer',
   modes: ['vxlan'],
   stopsDaemon: true,
-  async apply(_ctx, {node, peer}) {
+  async apply(ctx, {node, peer}) {
     const saved = (await fdbEntries(node.netns, VTEP)).filter((e) => e.dst === peer!.nodeIP)
     if (saved.length === 0)
       throw new Error(`${node.name} has no FDB entry on ${VTEP} for ${peer!.name} (${peer!.nodeIP})`)
+    ctx.remember({entries: saved})
     for (const e of saved) await bridgeCmd(node.netns, ['fdb', 'del', e.mac, 'dev', VTEP, 'dst', e.dst!, 'self'])
     return {
       undo: {entries: saved},
@@ -24,7 +25,10 @@ export const fdbMissing: FaultDefinition = {
     }
   },
   async heal(_ctx, {node}, undo) {
+    // An entry still there (a break interrupted before it deleted it) is left as it is.
+    const now = await fdbEntries(node.netns, VTEP)
     for (const e of undo.entries as FdbJson[])
-      await bridgeCmd(node.netns, ['fdb', 'append', e.mac, 'dev', VTEP, 'dst', e.dst!, 'self', 'permanent'])
+      if (!now.some((x) => x.mac === e.mac && x.dst === e.dst))
+        await bridgeCmd(node.netns, ['fdb', 'append', e.mac, 'dev', VTEP, 'dst', e.dst!, 'self', 'permanent'])
   },
 }

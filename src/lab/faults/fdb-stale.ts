@@ -19,6 +19,7 @@ export const fdbStale: FaultDefinition = {
     if (saved.length === 0)
       throw new Error(`${node.name} has no FDB entry on ${VTEP} for ${peer!.name} (${peer!.nodeIP})`)
     const wrong = ctx.otherNode(node, peer!)
+    ctx.remember({entries: saved, wrongIP: wrong.nodeIP})
     for (const e of saved) {
       await bridgeCmd(node.netns, ['fdb', 'del', e.mac, 'dev', VTEP, 'dst', e.dst!, 'self'])
       await bridgeCmd(node.netns, ['fdb', 'append', e.mac, 'dev', VTEP, 'dst', wrong.nodeIP, 'self', 'permanent'])
@@ -38,6 +39,8 @@ export const fdbStale: FaultDefinition = {
       await bridgeCmd(node.netns, ['fdb', 'del', e.mac, 'dev', VTEP, 'dst', undo.wrongIP as string, 'self']).catch(
         () => undefined,
       )
+      // Still there when a break was interrupted before it deleted it.
+      if ((await fdbEntries(node.netns, VTEP)).some((x) => x.mac === e.mac && x.dst === e.dst)) continue
       await bridgeCmd(node.netns, ['fdb', 'append', e.mac, 'dev', VTEP, 'dst', e.dst!, 'self', 'permanent'])
     }
   },

@@ -13,9 +13,10 @@ export const hostVethDown: FaultDefinition = {
   scope: 'pod',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: false,
-  async apply(_ctx, {node, pod}) {
+  async apply(ctx, {node, pod}) {
     const veth = await hostVethOf(pod!.netns, POD_IFACE, node.netns)
     const saved = (await routes(node.netns)).filter((r) => r.dev === veth)
+    ctx.remember({veth, routes: saved})
     await ip(['link', 'set', 'dev', veth, 'down'], node.netns)
     return {undo: {veth, routes: saved}, summary: `ip -n ${node.netns} link set ${veth} down`}
   },

@@ -12,8 +12,9 @@ export const ipForwardOff: FaultDefinition = {
   scope: 'node',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: false,
-  async apply(_ctx, {node}) {
+  async apply(ctx, {node}) {
     const before = (await getSysctls(node.netns, [KEY]))[KEY] ?? '1'
+    ctx.remember({value: before})
     await setSysctls(node.netns, {[KEY]: '0'})
     return {undo: {value: before}, summary: `sysctl -w ${KEY}=0 in ${node.netns} (was ${before})`}
   },

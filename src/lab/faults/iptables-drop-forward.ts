@@ -14,9 +14,10 @@ export const iptablesDropForward: FaultDefinition = {
   scope: 'node',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: false,
-  async apply(_ctx, {node}) {
+  async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const r = rule(tag)
+    ctx.remember({tag})
     await iptables(node.netns, ['-I', r[0]!, '1', ...r.slice(1)])
     return {undo: {tag}, summary: `iptables -I FORWARD 1 -j DROP in ${node.netns}`}
   },

@@ -14,11 +14,12 @@ export const neighMissing: FaultDefinition = {
   scope: 'peer',
   modes: ['vxlan'],
   stopsDaemon: true,
-  async apply(_ctx, {node, peer}) {
+  async apply(ctx, {node, peer}) {
     const addr = networkOf(peer!.podCIDR)
     const saved = (await neighbours(node.netns, VTEP)).filter((n) => n.dst === addr)
     if (saved.length === 0 || !saved[0]!.lladdr)
       throw new Error(`${node.name} has no neighbour entry on ${VTEP} for ${addr}`)
+    ctx.remember({entries: saved})
     await ip(['neigh', 'del', addr, 'dev', VTEP], node.netns)
     return {
       undo: {entries: saved},

@@ -58,13 +58,15 @@ export async function applyDenyPolicy(
   node: LabNodeState,
   pod: FaultPod,
   dir: PolicyFaultDirection,
+  remember: (undo: Record<string, unknown>) => void,
 ): Promise<Applied> {
   const tag = randomBytes(3).toString('hex')
   const name = `cnidbg-lab-fault-deny-${dir.toLowerCase()}-${tag}`
   const label = `cnidbg.dev/lab-fault-${tag}`
   const {core, net} = apis(state)
-  await setLabel(core, pod, label, 'deny')
   const undo = {policy: name, namespace: pod.namespace, label, direction: dir}
+  remember(undo)
+  await setLabel(core, pod, label, 'deny')
   try {
     await net.createNamespacedNetworkPolicy({
       namespace: pod.namespace,

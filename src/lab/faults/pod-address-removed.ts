@@ -13,11 +13,12 @@ export const podAddressRemoved: FaultDefinition = {
   scope: 'pod',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: false,
-  async apply(_ctx, {pod}) {
+  async apply(ctx, {pod}) {
     const l = await link(pod!.netns, POD_IFACE)
     const addrs = (l?.addr_info ?? []).filter((a) => a.family === 'inet')
     if (addrs.length === 0) throw new Error(`${POD_IFACE} in ${pod!.netns} has no IPv4 address to remove`)
     const saved = await routes(pod!.netns)
+    ctx.remember({addrs, routes: saved})
     for (const a of addrs) await ip(['addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', POD_IFACE], pod!.netns)
     return {
       undo: {addrs, routes: saved},

@@ -24,6 +24,7 @@ export const podLabelsRemoved: FaultDefinition = {
     const p = await api.readNamespacedPod({name: pod!.name, namespace: pod!.namespace})
     const labels = p.metadata?.labels ?? {}
     const removed = Object.fromEntries(Object.entries(labels).filter(([k]) => !KEEP.test(k)))
+    ctx.remember({labels: removed})
     await api.patchNamespacedPod(
       {
         name: pod!.name,

@@ -13,8 +13,9 @@ export const podLinkDown: FaultDefinition = {
   scope: 'pod',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: false,
-  async apply(_ctx, {pod}) {
+  async apply(ctx, {pod}) {
     const saved = await routes(pod!.netns)
+    ctx.remember({routes: saved})
     await ip(['link', 'set', 'dev', POD_IFACE, 'down'], pod!.netns)
     return {undo: {routes: saved}, summary: `ip -n ${pod!.netns} link set ${POD_IFACE} down`}
   },

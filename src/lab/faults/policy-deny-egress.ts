@@ -12,8 +12,10 @@ export const policyDenyEgress: FaultDefinition = {
   scope: 'pod',
   modes: ['vxlan', 'host-gw', 'vpc', 'bgp'],
   stopsDaemon: false,
+  // The policy stays in the API when its pod goes: heal deletes it all the same.
+  outlivesPod: true,
   async apply(ctx, {node, pod}) {
-    return applyDenyPolicy(ctx.state, node, pod!, 'Egress')
+    return applyDenyPolicy(ctx.state, node, pod!, 'Egress', ctx.remember)
   },
   async heal(ctx, {node, pod}, undo) {
     await removeDenyPolicy(ctx.state, node, pod!, undo)

@@ -13,9 +13,10 @@ export const routeMissing: FaultDefinition = {
   scope: 'peer',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: true,
-  async apply(_ctx, {node, peer}) {
+  async apply(ctx, {node, peer}) {
     const saved = (await routes(node.netns)).filter((r) => r.dst === peer!.podCIDR)
     if (saved.length === 0) throw new Error(`${node.name} has no route to ${peer!.name}'s pod CIDR ${peer!.podCIDR}`)
+    ctx.remember({routes: saved})
     for (const r of saved) await ip(['route', 'del', ...routeArgs(r)], node.netns)
     return {
       undo: {routes: saved},

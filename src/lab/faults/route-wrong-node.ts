@@ -22,6 +22,7 @@ export const routeWrongNode: FaultDefinition = {
     const saved = (await routes(node.netns)).filter((r) => r.dst === peer!.podCIDR)
     if (saved.length === 0) throw new Error(`${node.name} has no route to ${peer!.name}'s pod CIDR ${peer!.podCIDR}`)
     const wrong = ctx.otherNode(node, peer!)
+    ctx.remember({routes: saved, wrong})
     const orig = saved[0]!
     const via =
       ctx.state.mode === 'vxlan'

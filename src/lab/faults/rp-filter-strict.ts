@@ -27,11 +27,12 @@ export const rpFilterStrict: FaultDefinition = {
   scope: 'peer',
   modes: ['vxlan', 'host-gw'],
   stopsDaemon: false,
-  async apply(_ctx, {node, peer}) {
+  async apply(ctx, {node, peer}) {
     const here = `rpf-${peer!.name}`
     const there = `rpf-${node.name}`
     if (await linkExists(node.netns, here)) throw new Error(`${node.name} already has ${here}`)
     const before = (await getSysctls(node.netns, [KEY]))[KEY] ?? '0'
+    ctx.remember({link: here, rpFilter: before})
     await ipBatch(
       [
         `link add ${here} type veth peer name ${there} netns ${peer!.netns}`,

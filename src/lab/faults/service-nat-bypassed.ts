@@ -29,9 +29,10 @@ export const serviceNatBypassed: FaultDefinition = {
   scope: 'node',
   modes: ['vxlan', 'host-gw', 'vpc', 'bgp'],
   stopsDaemon: false,
-  async apply(_ctx, {node}) {
+  async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const r = rule(tag)
+    ctx.remember({tag})
     await iptables(node.netns, ['-t', 'nat', '-I', r[0]!, '1', ...r.slice(1)])
     return {
       undo: {tag},

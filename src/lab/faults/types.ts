@@ -17,6 +17,8 @@ export interface FaultPod {
   namespace: string
   /** The pod's network namespace name. */
   netns: string
+  /** Its UID in the API, when known. */
+  uid?: string
 }
 
 /** A node-like target for "wrong node" faults: a real third node, or an address no node has. */
@@ -40,6 +42,12 @@ export interface FaultContext {
   state: LabState
   /** A node that is neither of these, or the "ghost" (198.18.0.250, 10.244.250.0/24) when the lab has no third node. */
   otherNode(...not: LabNodeState[]): OtherNode
+  /**
+   * Records what heal needs before apply changes anything (and again as it learns more), so a `lab
+   * break` interrupted half-way leaves a record `lab heal` can undo. heal must then cope with a fault
+   * applied in part, or not at all.
+   */
+  remember(undo: Record<string, unknown>): void
 }
 
 /** What `apply` returns: enough to undo it, and one line saying what it did. */
@@ -63,6 +71,11 @@ export interface FaultDefinition {
    * that node's daemon first and `heal` starts it again (repairs resume).
    */
   stopsDaemon: boolean
+  /**
+   * What the fault made outlives its pod (a NetworkPolicy in the API): heal runs even when the pod
+   * is gone or another pod took its name. Faults on the pod's own kernel state or API object don't.
+   */
+  outlivesPod?: boolean
   apply(ctx: FaultContext, target: FaultTarget): Promise<Applied>
   heal(ctx: FaultContext, target: FaultTarget, undo: Record<string, unknown>): Promise<void>
 }

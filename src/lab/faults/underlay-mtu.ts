@@ -22,8 +22,9 @@ export const underlayMtu: FaultDefinition = {
     for (const n of nodes!) {
       const [l] = await ipJson<Array<{mtu: number}>>(['link', 'show', 'dev', n.underlayPort], ul)
       saved[n.underlayPort] = l?.mtu ?? 1500
-      await ip(['link', 'set', 'dev', n.underlayPort, 'mtu', String(FAULT_MTU)], ul)
     }
+    ctx.remember({mtus: saved})
+    for (const port of Object.keys(saved)) await ip(['link', 'set', 'dev', port, 'mtu', String(FAULT_MTU)], ul)
     return {undo: {mtus: saved}, summary: `underlay ports ${Object.keys(saved).join(', ')}: mtu ${FAULT_MTU}`}
   },
   async heal(ctx, _target, undo) {

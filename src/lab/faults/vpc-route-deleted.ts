@@ -23,11 +23,12 @@ export const vpcRouteDeleted: FaultDefinition = {
   scope: 'node',
   modes: ['vpc'],
   stopsDaemon: true,
-  async apply({state}, {node}) {
+  async apply({state, remember}, {node}) {
     const r = router(state)
     const all = await ipJson<VpcRouteJson[]>(['-4', 'route', 'show', 'proto', String(VPC_ROUTE_PROTO)], r.netns)
     const saved = all.filter((x) => x.dst === node.podCIDR)
     if (saved.length === 0) throw new Error(`the VPC route table has no entry for ${node.name}'s ${node.podCIDR}`)
+    remember({routes: saved})
     await ip(['route', 'del', node.podCIDR, 'proto', String(VPC_ROUTE_PROTO)], r.netns)
     return {
       undo: {routes: saved},

@@ -18,7 +18,7 @@ export const vpcRouteWrongTarget: FaultDefinition = {
   scope: 'node',
   modes: ['vpc'],
   stopsDaemon: true,
-  async apply({state}, {node}) {
+  async apply({state, remember}, {node}) {
     const r = router(state)
     const all = await ipJson<Array<{dst: string; gateway?: string}>>(
       ['-4', 'route', 'show', 'proto', String(VPC_ROUTE_PROTO)],
@@ -26,6 +26,7 @@ export const vpcRouteWrongTarget: FaultDefinition = {
     )
     const saved = all.find((x) => x.dst === node.podCIDR)
     if (!saved?.gateway) throw new Error(`the VPC route table has no entry for ${node.name}'s ${node.podCIDR}`)
+    remember({gateway: saved.gateway})
     const args = [
       'route',
       'replace',

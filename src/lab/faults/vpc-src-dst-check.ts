@@ -21,11 +21,13 @@ export const vpcSrcDstCheck: FaultDefinition = {
   scope: 'node',
   modes: ['vpc'],
   stopsDaemon: false,
-  async apply({state}, {node}) {
+  async apply({state, remember}, {node}) {
     const r = router(state)
     const [l] = await ipJson<Array<{address?: string}>>(['link', 'show', 'dev', NODE_IFACE], node.netns)
     const mac = l?.address
     if (!mac || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) throw new Error(`${node.name} ${NODE_IFACE} has no MAC`)
+    const comment = `src-dst-check ${node.name} ${node.nodeIP}`
+    remember({comment})
     await nft(r.netns, ['add', 'table', 'inet', SRC_DST_TABLE])
     await nft(r.netns, [
       'add',
@@ -35,7 +37,6 @@ export const vpcSrcDstCheck: FaultDefinition = {
       SRC_DST_CHAIN,
       '{ type filter hook forward priority 0 ; policy accept ; }',
     ])
-    const comment = `src-dst-check ${node.name} ${node.nodeIP}`
     await nft(r.netns, [
       'add',
       'rule',

@@ -25,9 +25,10 @@ export const vxlanPortBlocked: FaultDefinition = {
   scope: 'node',
   modes: ['vxlan'],
   stopsDaemon: false,
-  async apply(_ctx, {node}) {
+  async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const r = rule(tag)
+    ctx.remember({tag})
     await iptables(node.netns, ['-I', r[0]!, '1', ...r.slice(1)])
     return {undo: {tag}, summary: `iptables -I INPUT 1 -p udp --dport ${DEFAULT_VXLAN_PORT} -j DROP in ${node.netns}`}
   },
