@@ -260,7 +260,12 @@ export class Kubelet {
       const uid = podKey(p)
       const a = this.attachments.get(uid)
       if (!a) {
-        if (this.due(uid)) await this.setUp(p)
+        // One pod that can't be set up (whatever the reason) is retried with back-off and shown in
+        // its status; the node's other pods go on.
+        if (this.due(uid))
+          await this.setUp(p).catch((error: unknown) =>
+            this.setUpFailed(p, 'setting up', error instanceof Error ? error.message : String(error)),
+          )
       } else if (a.ip && (p.status?.podIP !== a.ip || p.status?.phase !== 'Running')) {
         await this.reportRunning(p, a)
       }
@@ -309,25 +314,18 @@ export class Kubelet {
       ifname: POD_IFACE,
       netns: netnsPath(netns),
     }
-    await createNetns(netns)
+    try {
+      await createNetns(netns)
+    } catch (error) {
+      await this.setUpFailed(p, `creating namespace ${netns}`, (error as Error).message)
+      return
+    }
     const out = await addNetworkList(this.list!, rt, this.ctx)
     if (!out.ok) {
       // SPEC §3 lifecycle: a failed ADD is cleaned up with DEL before the next try (CRI does the same).
       await delNetworkList(this.list!, rt, this.ctx).catch(() => undefined)
       await deleteNetns(netns).catch(() => undefined)
-      const why = out.failure ?? 'ADD failed'
-      const r = this.failed(uid, why)
-      this.opts.log(`${namespace}/${name}: CNI ADD failed (attempt ${r.attempts}): ${why}`)
-      if (r.reported !== why) {
-        r.reported = why
-        await this.patchStatus(p, {
-          phase: 'Pending',
-          conditions: [
-            {type: 'PodScheduled', status: 'True'},
-            {type: 'Ready', status: 'False', reason: 'NetworkSetupFailed', message: why},
-          ],
-        })
-      }
+      await this.setUpFailed(p, 'CNI ADD', out.failure ?? 'ADD failed')
       return
     }
     const ips = ((out.result?.ips ?? []) as Array<{address?: string}>)
@@ -349,6 +347,21 @@ export class Kubelet {
     this.opts.log(`${namespace}/${name}: CNI ADD ok, ${ips.join(', ') || 'no address'} in ${netns}`)
     this.opts.onChange?.()
     await this.reportRunning(p, a)
+  }
+
+  /** A pod whose network could not be set up: retried with back-off, the error in its status once. */
+  private async setUpFailed(p: V1Pod, what: string, why: string): Promise<void> {
+    const r = this.failed(podKey(p), why)
+    this.opts.log(`${p.metadata?.namespace}/${p.metadata?.name}: ${what} failed (attempt ${r.attempts}): ${why}`)
+    if (r.reported === why) return
+    r.reported = why
+    await this.patchStatus(p, {
+      phase: 'Pending',
+      conditions: [
+        {type: 'PodScheduled', status: 'True'},
+        {type: 'Ready', status: 'False', reason: 'NetworkSetupFailed', message: why},
+      ],
+    })
   }
 
   private async reportRunning(p: V1Pod, a: PodAttachment): Promise<void> {

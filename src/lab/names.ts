@@ -3,6 +3,7 @@
  * addresses. Everything a lab creates is named after the lab, so two labs (or two test files) never
  * collide and `lab down` can find all of it by prefix.
  */
+import {createHash} from 'node:crypto'
 import {join} from 'node:path'
 
 import {UsageError} from '../core/errors.js'
@@ -105,12 +106,21 @@ export function nodeNetns(lab: string, node: string): string {
   return `${labNetnsPrefix(lab)}${node}`
 }
 
+/** The longest namespace name: a file name in /run/netns. */
+export const NETNS_NAME_MAX = 255
+
 /**
  * A pod's namespace: `cnidbg-lab-<lab>-<node>-<pod>`, with `<k8s-namespace>_<pod>` outside `default`
- * ('_' never appears in Kubernetes names, so the two forms can't collide).
+ * ('_' never appears in Kubernetes names, so the two forms can't collide). Kubernetes allows pod names
+ * of 253 characters, more than fits: a longer name keeps its start and ends in a hash of all of it
+ * (exactly NETNS_NAME_MAX long, so only a name that long could look like one), and every part of the
+ * lab that needs a pod's namespace gets it from here.
  */
 export function podNetns(lab: string, node: string, namespace: string, pod: string): string {
-  return `${nodeNetns(lab, node)}-${namespace === DEFAULT_POD_NAMESPACE ? pod : `${namespace}_${pod}`}`
+  const full = `${nodeNetns(lab, node)}-${namespace === DEFAULT_POD_NAMESPACE ? pod : `${namespace}_${pod}`}`
+  if (full.length <= NETNS_NAME_MAX) return full
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 16)
+  return `${full.slice(0, NETNS_NAME_MAX - hash.length - 1)}-${hash}`
 }
 
 /** The underlay side of node N's eth0, in the underlay namespace (a port of the bridge). */

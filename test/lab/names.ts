@@ -3,6 +3,7 @@ import t from 'tap'
 import {
   defaultPodName,
   labNetnsPrefix,
+  NETNS_NAME_MAX,
   LAB_NAME_RE,
   nodeIP,
   nodeNetns,
@@ -54,4 +55,17 @@ t.test('default pod names count pod-a, pod-b, … pod-z, pod-aa', async (t) => {
   ])
   const names = Array.from({length: 1000}, (_, i) => defaultPodName(i))
   t.equal(new Set(names).size, names.length, 'no duplicates')
+})
+
+t.test('a pod name too long for a namespace name is cut and hashed, the same way every time', async (t) => {
+  const long = 'p'.repeat(253)
+  const a = podNetns('abcdefghijklmnop', 'node20', 'kube-system', long)
+  t.equal(a.length, NETNS_NAME_MAX, 'as long as a namespace name may be')
+  t.ok(a.startsWith(`${nodeNetns('abcdefghijklmnop', 'node20')}-kube-system_ppp`), 'with the lab, node and pod first')
+  t.equal(podNetns('abcdefghijklmnop', 'node20', 'kube-system', long), a, 'deterministic')
+  t.not(podNetns('abcdefghijklmnop', 'node20', 'kube-system', `${long.slice(1)}q`), a, 'another pod, another name')
+  t.not(podNetns('abcdefghijklmnop', 'node20', 'default', long), a)
+  const fits = 'p'.repeat(255 - nodeNetns('lab', 'node1').length - 1)
+  t.equal(podNetns('lab', 'node1', 'default', fits).length, 255, 'a name that fits is kept whole')
+  t.ok(podNetns('lab', 'node1', 'default', fits).endsWith(fits))
 })

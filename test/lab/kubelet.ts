@@ -1,0 +1,81 @@
+// The kubelet stand-in in-process, against the lab API server in-process, on one hand-made node
+// namespace whose only plugin is a stub script: a pod with the longest name Kubernetes allows gets a
+// namespace (its name cut and hashed to fit), and does not keep the node's other pods from starting.
+import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import t from 'tap'
+
+import {KubeConfig} from '../../src/kube/client.js'
+import {startApiServer} from '../../src/lab/apiserver/server.js'
+import {Kubelet} from '../../src/lab/kubelet.js'
+import {NETNS_NAME_MAX, nodeNetns, podNetns} from '../../src/lab/names.js'
+import type {LabNodeState} from '../../src/lab/state.js'
+import {createNetns, deleteNetns, listNetns, netnsExists} from '../../src/netns/netns.js'
+import {testLabName} from '../helpers/lab.js'
+import {eventually} from '../helpers/machine.js'
+
+t.setTimeout(120_000)
+
+const lab = testLabName()
+const dir = t.testdir({})
+const nodeDir = join(dir, 'node1')
+const node: LabNodeState = {
+  name: 'node1',
+  index: 1,
+  nodeIP: '198.18.0.2',
+  podCIDR: '10.244.1.0/24',
+  netns: nodeNetns(lab, 'node1'),
+  dir: nodeDir,
+  subnetFile: join(nodeDir, 'subnet.env'),
+  binDir: join(nodeDir, 'bin'),
+  confDir: join(nodeDir, 'net.d'),
+  confFile: join(nodeDir, 'net.d', '10-cnidbg.conflist'),
+  varLibCni: join(nodeDir, 'var-lib-cni'),
+  runCni: join(nodeDir, 'run-cni'),
+  cniPath: [join(nodeDir, 'bin')],
+  underlayPort: 'veth-node1',
+}
+for (const d of [node.binDir, node.confDir, node.varLibCni, node.runCni]) mkdirSync(d, {recursive: true})
+// ADD answers with an address and changes nothing; DEL and the rest succeed.
+writeFileSync(
+  join(node.binDir, 'stub'),
+  `#!/bin/sh\ncat > /dev/null\n[ "$CNI_COMMAND" = ADD ] && echo '{"cniVersion":"1.0.0","ips":[{"address":"10.244.1.7/24"}]}'\nexit 0\n`,
+)
+chmodSync(join(node.binDir, 'stub'), 0o755)
+writeFileSync(node.confFile, JSON.stringify({cniVersion: '1.0.0', name: 'cnidbg', plugins: [{type: 'stub'}]}))
+await createNetns(node.netns)
+
+const api = await startApiServer()
+const kc = new KubeConfig()
+kc.loadFromString(api.kubeconfigYaml())
+const log: string[] = []
+const kubelet = new Kubelet({lab, node, kubeConfig: kc, log: (m) => log.push(m), resyncIntervalMs: 200})
+t.teardown(async () => {
+  await kubelet.stop()
+  await api.close()
+  for (const n of listNetns().filter((x) => x.startsWith(`${node.netns}-`))) await deleteNetns(n)
+  await deleteNetns(node.netns)
+})
+
+const pod = (name: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {name, namespace: 'default'},
+  spec: {nodeName: 'node1', containers: [{name: 'c', image: 'x'}]},
+})
+
+t.test('a pod with a 253-character name runs, and so does the pod after it', async (t) => {
+  const long = `p${'x'.repeat(251)}q`
+  api.store.create('pods', 'default', pod(long))
+  api.store.create('pods', 'default', pod('short'))
+  kubelet.start()
+  const running = () => kubelet.status().pods.filter((p) => p.state === 'running')
+  if (!t.ok(await eventually(() => running().length === 2, 60_000), 'both pods run')) t.comment(log.join('\n'))
+  const netns = podNetns(lab, 'node1', 'default', long)
+  t.equal(netns.length, NETNS_NAME_MAX)
+  t.equal(kubelet.status().pods.find((p) => p.name === long)?.netns, netns, 'the namespace podNetns names')
+  t.ok(netnsExists(netns), 'it exists')
+  t.ok(netnsExists(podNetns(lab, 'node1', 'default', 'short')))
+  t.match(api.store.get('pods', 'default', 'short'), {status: {phase: 'Running', podIP: '10.244.1.7'}})
+})
