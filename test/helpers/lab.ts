@@ -8,6 +8,7 @@ import {build} from 'esbuild'
 
 import {run, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
+import {snapshotNetns} from '../../src/netns/snapshot.js'
 import {libexecIn, type Libexec} from '../../src/lab/processes.js'
 import {labUp, type LabUpOptions, type LabUpResult} from '../../src/lab/up.js'
 import {cachedBundle, copyPlugins} from './bundle-cache.js'
@@ -145,4 +146,52 @@ export async function tcpOk(
       `tcpOk ${client} → ${serverIp}:${port}: listener exit ${served.exitCode ?? served.signal}, read ${JSON.stringify(served.stdout)}: ${served.stderr.trim()}`,
     )
   return ok
+}
+
+/** The sysctls lab faults set (ip-forward-off, rp-filter-strict), under /proc/sys/net/ipv4. */
+const FAULT_SYSCTLS = ['ip_forward', 'conf/all/rp_filter', 'conf/default/rp_filter']
+const EXTRA = '@@cnidbg-lab-extra@@'
+/** After snapshotNetns's sections: those sysctls, permanent FDB entries (the VTEP's) and permanent neighbours. */
+const EXTRA_SCRIPT = [
+  `echo ${EXTRA}`,
+  `for k in ${FAULT_SYSCTLS.join(' ')}; do echo "sysctl $k $(cat /proc/sys/net/ipv4/$k)"; done`,
+  "bridge fdb show 2>/dev/null | grep permanent | sed 's/^/fdb /'",
+  "ip neigh show nud permanent | sed 's/^/neigh /'",
+].join('; ')
+
+/**
+ * What lab faults change in each of `namespaces`, as sorted lines: snapshotNetns's links, addresses,
+ * routes, rules, iptables, nft and tc, plus the sysctls faults set, permanent FDB entries and
+ * permanent neighbours. One nsenter and one shell per namespace.
+ */
+export async function labKernelState(namespaces: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>()
+  for (const ns of namespaces) {
+    let extra = ''
+    const snap = await snapshotNetns(async (file, args) => {
+      const r = await runInNetns(netnsPath(ns), file, [...args.slice(0, -1), `${args.at(-1)}; ${EXTRA_SCRIPT}`], {
+        timeoutMs: 30_000,
+      })
+      const [head = '', tail = ''] = r.stdout.split(`${EXTRA}\n`)
+      extra = tail
+      return {stdout: head, exitCode: r.exitCode}
+    })
+    out.set(ns, [...snap.lines, ...extra.split('\n').filter(Boolean)].sort())
+  }
+  return out
+}
+
+/** What differs between two labKernelState snapshots, per namespace: lines gone and lines new. */
+export function kernelStateDiff(
+  before: Map<string, string[]>,
+  after: Map<string, string[]>,
+): Record<string, {gone: string[]; new: string[]}> {
+  const diff: Record<string, {gone: string[]; new: string[]}> = {}
+  for (const [ns, was] of before) {
+    const now = after.get(ns) ?? []
+    const gone = was.filter((l) => !now.includes(l))
+    const added = now.filter((l) => !was.includes(l))
+    if (gone.length > 0 || added.length > 0) diff[ns] = {gone, new: added}
+  }
+  return diff
 }

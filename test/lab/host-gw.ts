@@ -11,7 +11,16 @@ import {labStatus} from '../../src/lab/status.js'
 import {type LabUpPod} from '../../src/lab/up.js'
 import {runOk} from '../../src/process/exec.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, pingEventually, pingFails, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
+import {
+  bundleLabLibexec,
+  kernelStateDiff,
+  labKernelState,
+  pingEventually,
+  pingFails,
+  tcpOk,
+  testLabName,
+  testLabUp,
+} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
 import {cnidbgError} from '../helpers/errors.js'
 
@@ -71,6 +80,7 @@ t.test('kubectl sees the host-gw lab', async (t) => {
 
 t.test('host-gw faults break traffic and heal', async (t) => {
   const a = ns(pod('pod-a'))
+  const spaces = [...state.nodes.map((n) => n.netns), a, state.underlay.netns]
   const cIp = pod('pod-c').ip
   const cases: Array<{fault: string; opts?: Record<string, string>; check: (t: Test) => Promise<unknown>}> = [
     {
@@ -106,13 +116,18 @@ t.test('host-gw faults break traffic and heal', async (t) => {
   ]
   for (const k of cases) {
     await t.test(k.fault, async (t) => {
+      const before = await labKernelState(spaces)
       const applied = await labBreak({name, fault: k.fault, ...k.opts})
       await k.check(t)
-      const healed = await labHeal({name})
+      // Both daemons held stopped until the kernel state was compared: neither repairs what heal missed.
+      for (const node of ['node1', 'node2']) await labBreak({name, fault: 'daemon-stopped', node})
+      const healed = await labHeal({name, id: applied.id})
       t.same(
         healed.healed.map((h) => h.id),
         [applied.id],
       )
+      t.same(kernelStateDiff(before, await labKernelState(spaces)), {}, 'the kernel state is as before the break')
+      await labHeal({name, fault: 'daemon-stopped'})
       t.ok(await pingEventually(a, cIp, 10), 'works again')
       t.ok(await pingEventually(a, cIp, 10, ['-M', 'do', '-s', '1472']), 'full-size again')
     })

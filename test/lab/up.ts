@@ -21,7 +21,17 @@ import {loadLabTopology} from '../../src/lab/topology.js'
 import {type LabUpPod, type LabUpResult} from '../../src/lab/up.js'
 import {run, runOk} from '../../src/process/exec.js'
 import {ipJson, listNetns} from '../../src/netns/netns.js'
-import {bundleLabLibexec, inNetns, pingEventually, pingFails, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
+import {
+  bundleLabLibexec,
+  inNetns,
+  kernelStateDiff,
+  labKernelState,
+  pingEventually,
+  pingFails,
+  tcpOk,
+  testLabName,
+  testLabUp,
+} from '../helpers/lab.js'
 import {eventually, rootLinks} from '../helpers/machine.js'
 import {cnidbgError} from '../helpers/errors.js'
 import {apiCaller} from '../helpers/apiserver.js'
@@ -506,12 +516,19 @@ function faultCases(l: LabView): FaultCase[] {
   ]
 }
 
-/** Breaks `k` on lab `l`, sees it in the status and in traffic, heals it and sees traffic flow again. */
+/**
+ * Breaks `k` on lab `l`, sees it in the status and in traffic, heals it and sees traffic flow again.
+ * Right after the heal, with the daemons of node1 and node2 still stopped (a daemon-stopped fault each
+ * holds them, so none repairs what the heal missed), the kernel state of the namespaces the faults
+ * touch must be what it was before the break.
+ */
 async function breakAndHeal(t: Test, l: LabView, k: FaultCase): Promise<void> {
   const a = l.ns(l.pod('pod-a'))
   const c = l.ns(l.pod('pod-c'))
   const aIp = l.pod('pod-a').ip
   const cIp = l.pod('pod-c').ip
+  const spaces = [l.nodeNs('node1'), l.nodeNs('node2'), a, l.state.underlay.netns]
+  const before = await labKernelState(spaces)
   const applied = await labBreak({name: l.name, fault: k.fault, ...k.opts})
   t.equal(applied.fault, k.fault)
   const s = await labStatus({name: l.name})
@@ -522,13 +539,22 @@ async function breakAndHeal(t: Test, l: LabView, k: FaultCase): Promise<void> {
   if (applied.daemonStopped)
     t.notOk(s.nodes.find((n) => n.name === applied.node)!.daemon.running, `${applied.node} daemon stopped`)
   await k.check(t)
-  const healed = await labHeal({name: l.name, fault: k.fault})
+  for (const node of ['node1', 'node2'])
+    if (!(k.fault === 'daemon-stopped' && applied.node === node))
+      await labBreak({name: l.name, fault: 'daemon-stopped', node})
+  const healed = await labHeal({name: l.name, id: applied.id})
   t.same(
     healed.healed.map((h) => h.id),
     [applied.id],
   )
   t.same(healed.failed, [])
-  if (applied.daemonStopped) t.same(healed.daemonsStarted, [applied.node])
+  t.same(kernelStateDiff(before, await labKernelState(spaces)), {}, 'the kernel state is as before the break')
+  const released = await labHeal({name: l.name, fault: 'daemon-stopped'})
+  if (applied.daemonStopped)
+    t.ok(
+      [...healed.daemonsStarted, ...released.daemonsStarted].includes(applied.node!),
+      `${applied.node} daemon started`,
+    )
   t.same(readLabState(l.name)!.faults, [], 'no fault left in the state')
   t.ok(await pingEventually(a, cIp, 10), 'pod-a → pod-c works again')
   t.ok(await pingEventually(c, aIp, 10), 'pod-c → pod-a works again')

@@ -1,4 +1,4 @@
-import {iptables, iptablesHas} from './kernel.js'
+import {iptables, iptablesChainsPresent, iptablesHas, type IptablesChain, removeMadeChains} from './kernel.js'
 import type {FaultDefinition} from './types.js'
 
 /** BGP's TCP port, both ways: sessions this node opened (sport) and ones opened to it (dport). */
@@ -17,6 +17,8 @@ const rules = (tag: string): string[][] =>
     'DROP',
   ])
 
+const CHAINS: IptablesChain[] = [['filter', 'INPUT']]
+
 /** A host firewall on the node drops BGP, as one that does not know the node speaks BGP would. */
 export const bgpSessionBlocked: FaultDefinition = {
   id: 'bgp-session-blocked',
@@ -30,12 +32,14 @@ export const bgpSessionBlocked: FaultDefinition = {
   stopsDaemon: false,
   async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
-    ctx.remember({tag})
+    const undo = {tag, chainsBefore: await iptablesChainsPresent(node.netns, CHAINS)}
+    ctx.remember(undo)
     for (const r of rules(tag)) await iptables(node.netns, ['-I', r[0]!, '1', ...r.slice(1)])
-    return {undo: {tag}, summary: `iptables -I INPUT -p tcp --dport/--sport 179 -j DROP in ${node.netns}`}
+    return {undo, summary: `iptables -I INPUT -p tcp --dport/--sport 179 -j DROP in ${node.netns}`}
   },
   async heal(_ctx, {node}, undo) {
     for (const r of rules(undo.tag as string))
       if (await iptablesHas(node.netns, r)) await iptables(node.netns, ['-D', ...r])
+    if (Array.isArray(undo.chainsBefore)) await removeMadeChains(node.netns, undo.chainsBefore as string[], CHAINS)
   },
 }

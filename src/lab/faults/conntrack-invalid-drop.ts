@@ -1,5 +1,5 @@
 import {netnsPath, runInNetns} from '../../netns/netns.js'
-import {iptables, iptablesHas} from './kernel.js'
+import {iptables, iptablesChainsPresent, iptablesHas, type IptablesChain, removeMadeChains} from './kernel.js'
 import type {FaultDefinition} from './types.js'
 
 /** kube-proxy's chain for forwarded traffic; the service proxy of the lab leaves it out. */
@@ -25,6 +25,12 @@ const zoneRule = (tag: string) => [
 const dropRule = (tag: string) => [CHAIN, '-m', 'conntrack', '--ctstate', 'INVALID', ...tagged(tag), '-j', 'DROP']
 const jumpRule = (tag: string) => ['FORWARD', ...tagged(tag), '-j', CHAIN]
 
+/** The built-in chains the fault adds rules to (iptables makes them, and their tables, when missing). */
+const CHAINS: IptablesChain[] = [
+  ['filter', 'FORWARD'],
+  ['raw', 'PREROUTING'],
+]
+
 async function chainExists(netns: string): Promise<boolean> {
   return (await runInNetns(netnsPath(netns), 'iptables', ['-w', '5', '-S', CHAIN], {timeoutMs: 30_000})).exitCode === 0
 }
@@ -46,13 +52,14 @@ export const conntrackInvalidDrop: FaultDefinition = {
   async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const created = !(await chainExists(node.netns))
-    ctx.remember({tag, created})
+    const undo = {tag, created, chainsBefore: await iptablesChainsPresent(node.netns, CHAINS)}
+    ctx.remember(undo)
     if (created) await iptables(node.netns, ['-N', CHAIN])
     await iptables(node.netns, ['-I', ...dropRule(tag).slice(0, 1), '1', ...dropRule(tag).slice(1)])
     await iptables(node.netns, ['-I', 'FORWARD', '1', ...jumpRule(tag).slice(1)])
     await iptables(node.netns, ['-t', 'raw', '-I', 'PREROUTING', '1', ...zoneRule(tag).slice(1)])
     return {
-      undo: {tag, created},
+      undo,
       summary: `iptables -t raw -I PREROUTING 1 -p tcp --tcp-flags SYN,ACK SYN,ACK -j CT --zone 7; -A ${CHAIN} -m conntrack --ctstate INVALID -j DROP in ${node.netns}`,
     }
   },
@@ -71,5 +78,6 @@ export const conntrackInvalidDrop: FaultDefinition = {
       // Only the chain's own line: nothing else was put in it since.
       if (left.stdout.trim().split('\n').length === 1) await iptables(node.netns, ['-X', CHAIN])
     }
+    if (Array.isArray(undo.chainsBefore)) await removeMadeChains(node.netns, undo.chainsBefore as string[], CHAINS)
   },
 }

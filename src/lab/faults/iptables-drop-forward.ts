@@ -1,7 +1,9 @@
-import {iptables, iptablesHas} from './kernel.js'
+import {iptables, iptablesChainsPresent, iptablesHas, type IptablesChain, removeMadeChains} from './kernel.js'
 import type {FaultDefinition} from './types.js'
 
 const rule = (id: string): string[] => ['FORWARD', '-m', 'comment', '--comment', `cnidbg-lab-fault-${id}`, '-j', 'DROP']
+
+const CHAINS: IptablesChain[] = [['filter', 'FORWARD']]
 
 /** A DROP rule at the top of the node's FORWARD chain: everything the node routes is dropped. */
 export const iptablesDropForward: FaultDefinition = {
@@ -17,12 +19,14 @@ export const iptablesDropForward: FaultDefinition = {
   async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const r = rule(tag)
-    ctx.remember({tag})
+    const undo = {tag, chainsBefore: await iptablesChainsPresent(node.netns, CHAINS)}
+    ctx.remember(undo)
     await iptables(node.netns, ['-I', r[0]!, '1', ...r.slice(1)])
-    return {undo: {tag}, summary: `iptables -I FORWARD 1 -j DROP in ${node.netns}`}
+    return {undo, summary: `iptables -I FORWARD 1 -j DROP in ${node.netns}`}
   },
   async heal(_ctx, {node}, undo) {
     const r = rule(undo.tag as string)
     if (await iptablesHas(node.netns, r)) await iptables(node.netns, ['-D', ...r])
+    if (Array.isArray(undo.chainsBefore)) await removeMadeChains(node.netns, undo.chainsBefore as string[], CHAINS)
   },
 }

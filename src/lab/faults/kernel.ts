@@ -160,3 +160,55 @@ export async function nft(netns: string, args: string[]): Promise<string> {
   if (r.exitCode !== 0) throw new Error(`nft ${args.join(' ')} in ${netns}: ${r.stderr.trim() || `exit ${r.exitCode}`}`)
   return r.stdout
 }
+
+/** An iptables table and chain (family ip), as iptables-nft keeps them in nftables. */
+export type IptablesChain = readonly [table: string, chain: string]
+
+/** The nftables ip-family tables and chains of a namespace, with each chain's rule count. */
+async function ipRuleset(netns: string): Promise<{tables: Set<string>; rules: Map<string, number>}> {
+  const out = await nft(netns, ['-j', 'list', 'ruleset', 'ip'])
+  type Item = {table?: {name: string}; chain?: {table: string; name: string}; rule?: {table: string; chain: string}}
+  const items = ((JSON.parse(out || '{}') as {nftables?: Item[]}).nftables ?? []) as Item[]
+  const tables = new Set<string>()
+  const rules = new Map<string, number>()
+  for (const i of items) {
+    if (i.table) tables.add(i.table.name)
+    if (i.chain) rules.set(`${i.chain.table}/${i.chain.name}`, rules.get(`${i.chain.table}/${i.chain.name}`) ?? 0)
+    if (i.rule) rules.set(`${i.rule.table}/${i.rule.chain}`, (rules.get(`${i.rule.table}/${i.rule.chain}`) ?? 0) + 1)
+  }
+  return {tables, rules}
+}
+
+/**
+ * Which of `chains` and of their tables exist in the namespace now (`table` and `table/chain`):
+ * iptables makes a built-in chain, and its table, the first time a rule goes in, and deleting the
+ * rule leaves them. A fault remembers this before it adds rules, so heal removes only what it made.
+ */
+export async function iptablesChainsPresent(netns: string, chains: readonly IptablesChain[]): Promise<string[]> {
+  const {tables, rules} = await ipRuleset(netns)
+  return chains
+    .flatMap(([table, chain]) => [table, `${table}/${chain}`])
+    .filter((k, i, all) => all.indexOf(k) === i && (k.includes('/') ? rules.has(k) : tables.has(k)))
+}
+
+/**
+ * Deletes each of `chains` that was not in `before` (iptablesChainsPresent) and has no rule now,
+ * then each of their tables that was not in `before` and has no chain left.
+ */
+export async function removeMadeChains(
+  netns: string,
+  before: readonly string[],
+  chains: readonly IptablesChain[],
+): Promise<void> {
+  let now = await ipRuleset(netns)
+  for (const [table, chain] of chains) {
+    const key = `${table}/${chain}`
+    if (!before.includes(key) && now.rules.get(key) === 0) await nft(netns, ['delete', 'chain', 'ip', table, chain])
+  }
+  now = await ipRuleset(netns)
+  for (const table of new Set(chains.map(([t]) => t))) {
+    const chainsLeft = [...now.rules.keys()].some((k) => k.startsWith(`${table}/`))
+    if (!before.includes(table) && now.tables.has(table) && !chainsLeft)
+      await nft(netns, ['delete', 'table', 'ip', table])
+  }
+}

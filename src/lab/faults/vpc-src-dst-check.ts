@@ -72,5 +72,8 @@ export const vpcSrcDstCheck: FaultDefinition = {
     })
     for (const h of handles)
       await nft(r.netns, ['delete', 'rule', 'inet', SRC_DST_TABLE, SRC_DST_CHAIN, 'handle', String(h)])
+    // The table is this fault's alone: it goes with the last node's rule.
+    if (items.filter(({rule}) => rule).length === handles.length)
+      await nft(r.netns, ['delete', 'table', 'inet', SRC_DST_TABLE])
   },
 }

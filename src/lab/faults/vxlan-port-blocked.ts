@@ -1,5 +1,5 @@
 import {DEFAULT_VXLAN_PORT} from '../../daemon/backends/vxlan.js'
-import {iptables, iptablesHas} from './kernel.js'
+import {iptables, iptablesChainsPresent, iptablesHas, type IptablesChain, removeMadeChains} from './kernel.js'
 import type {FaultDefinition} from './types.js'
 
 const rule = (id: string): string[] => [
@@ -16,6 +16,8 @@ const rule = (id: string): string[] => [
   'DROP',
 ]
 
+const CHAINS: IptablesChain[] = [['filter', 'INPUT']]
+
 /** The receiving node drops VXLAN's UDP port, as a host firewall that doesn't know about the overlay would. */
 export const vxlanPortBlocked: FaultDefinition = {
   id: 'vxlan-port-blocked',
@@ -28,12 +30,14 @@ export const vxlanPortBlocked: FaultDefinition = {
   async apply(ctx, {node}) {
     const tag = Math.random().toString(16).slice(2, 8)
     const r = rule(tag)
-    ctx.remember({tag})
+    const undo = {tag, chainsBefore: await iptablesChainsPresent(node.netns, CHAINS)}
+    ctx.remember(undo)
     await iptables(node.netns, ['-I', r[0]!, '1', ...r.slice(1)])
-    return {undo: {tag}, summary: `iptables -I INPUT 1 -p udp --dport ${DEFAULT_VXLAN_PORT} -j DROP in ${node.netns}`}
+    return {undo, summary: `iptables -I INPUT 1 -p udp --dport ${DEFAULT_VXLAN_PORT} -j DROP in ${node.netns}`}
   },
   async heal(_ctx, {node}, undo) {
     const r = rule(undo.tag as string)
     if (await iptablesHas(node.netns, r)) await iptables(node.netns, ['-D', ...r])
+    if (Array.isArray(undo.chainsBefore)) await removeMadeChains(node.netns, undo.chainsBefore as string[], CHAINS)
   },
 }
