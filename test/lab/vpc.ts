@@ -16,7 +16,16 @@ import {labStatus} from '../../src/lab/status.js'
 import {type LabUpPod} from '../../src/lab/up.js'
 import {ip, ipJson, listNetns} from '../../src/netns/netns.js'
 import {trace} from '../../src/services/trace.js'
-import {bundleLabLibexec, inNetns, pingEventually, pingFails, testLabName, testLabUp} from '../helpers/lab.js'
+import {
+  bundleLabLibexec,
+  inNetns,
+  kernelStateDiff,
+  labKernelState,
+  pingEventually,
+  pingFails,
+  testLabName,
+  testLabUp,
+} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
 
 t.setTimeout(2_400_000)
@@ -173,6 +182,7 @@ t.test('trace names the router faults at vpc-router', async (t) => {
     {fault: 'vpc-src-dst-check', node: 'node1', reason: 'src-dst-check', evidence: /ether saddr/},
   ]) {
     await t.test(k.fault, async (t) => {
+      const before = await labKernelState([router.netns])
       const applied = await labBreak({name, fault: k.fault, node: k.node})
       t.ok(await pingFails(ns(pod('pod-a')), pod('pod-e').ip), 'pod-a (node1) → pod-e (node3) fails')
       if (k.fault === 'vpc-src-dst-check')
@@ -191,6 +201,7 @@ t.test('trace names the router faults at vpc-router', async (t) => {
         healed.healed.map((h) => h.id),
         [applied.id],
       )
+      t.same(kernelStateDiff(before, await labKernelState([router.netns])), {}, "the router's state is as before")
       t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-e').ip, 10), 'works again')
     })
   }
