@@ -24,7 +24,7 @@ import {runOk} from '../../src/process/exec.js'
 import {trace} from '../../src/services/trace.js'
 import {bgpDiagReader} from '../../src/trace/bgp.js'
 import type {TraceResult} from '../../src/trace/types.js'
-import {bundleLabLibexec, pingEventually, REPO, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
+import {bundleLabLibexec, labKernelState, pingEventually, REPO, tcpOk, testLabName, testLabUp} from '../helpers/lab.js'
 import {rootLinks} from '../helpers/machine.js'
 import {traceResultOf} from '../helpers/trace-assert.js'
 
@@ -211,6 +211,10 @@ const faults = [
 
 for (const f of faults) {
   t.test(`${f.fault} on node2: trace from node1 says ${f.reason}`, async (t) => {
+    // Routes come and go with the sessions: of node2's kernel state, its firewall must be as it was.
+    const firewall = async () =>
+      (await labKernelState([node('node2').netns])).get(node('node2').netns)!.filter((l) => /^(ipt|nft)/.test(l))
+    const before = await firewall()
     await labBreak({name, fault: f.fault, node: 'node2'})
     t.ok(await until(async () => !(await hasRoute(node('node1').netns, node('node2').podCIDR))), 'node1 lost the route')
     // One of them with the live probes too: the static reason must survive them.
@@ -240,6 +244,7 @@ for (const f of faults) {
       )
     }
     await labHeal({name})
+    t.same(await firewall(), before, "healed: node2's firewall is as before")
     t.ok(await until(() => hasRoute(node('node1').netns, node('node2').podCIDR)), 'healed: the route is back')
     t.ok(await pingEventually(ns(pod('pod-a')), pod('pod-c').ip, 5), 'healed: pod-a → pod-c')
   })
