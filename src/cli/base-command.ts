@@ -1,3 +1,5 @@
+import {writeSync} from 'node:fs'
+
 import {Command, Flags, Interfaces} from '@oclif/core'
 import chalk from 'chalk'
 
@@ -5,13 +7,21 @@ import {envelope, type Envelope} from '../core/envelope.js'
 import {CnidbgError, UsageError} from '../core/errors.js'
 import {EXIT, EXIT_CODE_HELP} from '../core/exit-codes.js'
 import {visible} from '../core/text.js'
-import {installSignalCleanup} from '../process/cleanup.js'
+import {cleaningUp, installSignalCleanup} from '../process/cleanup.js'
 
 export type {Envelope} from '../core/envelope.js'
 
+/** What any command exits with when a signal stops it (src/process/cleanup.ts), whatever its own table. */
+const SIGNAL_EXIT_HELP: Record<string, string> = {
+  '130': 'interrupted by SIGINT (Ctrl-C), after removing what it had made',
+  '143': 'stopped by SIGTERM or SIGHUP, after removing what it had made',
+}
+
 /** Appends the shared exit-code table to a command description, so --help always shows it. */
 export function describe(text: string, exitCodes: Record<string, string> = EXIT_CODE_HELP): string {
-  const rows = Object.entries(exitCodes).map(([code, meaning]) => `  ${code.padEnd(3)} ${meaning}`)
+  const rows = Object.entries({...exitCodes, ...SIGNAL_EXIT_HELP}).map(
+    ([code, meaning]) => `  ${code.padEnd(3)} ${meaning}`,
+  )
   return `${text}\n\nEXIT CODES\n${rows.join('\n')}`
 }
 
@@ -62,6 +72,55 @@ function parseUsageError(err: Error & {flags?: string[]}, command: string, known
   }
   suggestions.push(`See the flags and arguments: ${command} --help`)
   return new UsageError(message, {cause: err, code: 'USAGE', suggestions})
+}
+
+/**
+ * The exit status cleanup.ts's signal handler exits with: 130 for SIGINT, 143 for the others. The
+ * envelope printed at exit reads the real one; this is what a command that fails meanwhile sets.
+ */
+function signalExit(signal: NodeJS.Signals | undefined): number {
+  return signal === 'SIGINT' ? 130 : 143
+}
+
+/**
+ * What an interrupted run owes its caller: under --json, one envelope whose status is the code the
+ * process really exits with. The signal handler (src/process/cleanup.ts) calls process.exit once its
+ * cleanups are done, which may be before the command's own error reaches catch(), or while it is still
+ * blocked: so the envelope is printed at exit, unless the command printed one already. Process-wide,
+ * like the signal handler; the command that last started is the one interrupted.
+ */
+const interruption: {
+  signal?: NodeJS.Signals
+  command?: {id: string; json: boolean; printed: boolean; warnings: string[]}
+  watching: boolean
+} = {watching: false}
+
+function watchForSignals(): void {
+  if (interruption.watching) return
+  interruption.watching = true
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Never the first listener (installSignalCleanup's come first), so Node's default kill stays off either way.
+    process.on(signal, () => {
+      interruption.signal ??= signal
+    })
+  }
+  process.on('exit', (code) => {
+    const c = interruption.command
+    if (!interruption.signal || !c?.json || c.printed) return
+    c.printed = true
+    const env = envelope(
+      {command: c.id, status: code, warnings: c.warnings},
+      {
+        error: {
+          code: 'INTERRUPTED',
+          message: `Interrupted by ${interruption.signal}.`,
+          suggestions: [],
+        },
+      },
+    )
+    // Synchronous: nothing asynchronous runs in an exit listener.
+    writeSync(1, JSON.stringify(env, null, 2) + '\n')
+  })
 }
 
 // What oclif's parser returns for flags and args (its FlagOutput/ArgOutput, not exported).
@@ -129,6 +188,7 @@ export abstract class BaseCommand<T> extends Command {
    * colouring (ux.colorizeJson) throws a RangeError on a config of a few MB.
    */
   protected override logJson(json: unknown): void {
+    if (interruption.command) interruption.command.printed = true
     const text = JSON.stringify(json, null, 2) ?? 'null'
     if (process.stdout.isTTY && text.length <= MAX_COLOURED_JSON) {
       super.logJson(json)
@@ -138,6 +198,19 @@ export abstract class BaseCommand<T> extends Command {
   }
 
   public override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (cleaningUp()) {
+      // Whatever failed did so because the signal's cleanup took its namespaces, mounts or processes
+      // away (e.g. "the host view of … is closed"): that is the interruption, not a bug. The envelope
+      // comes at exit (watchForSignals), with the status the process exits with.
+      process.exitCode = signalExit(interruption.signal)
+      if (this.jsonEnabled()) return
+      this.logToStderr(
+        this.argv.includes('--debug')
+          ? chalk.dim(err.stack ?? String(err))
+          : `Interrupted by ${interruption.signal ?? 'a signal'}.`,
+      )
+      return
+    }
     const exit = err.oclif?.exit ?? (err instanceof CnidbgError ? EXIT.FAILED : undefined)
     // oclif's own parse errors (unknown flag, missing arg) carry exit 2 already.
     const isKnown = err instanceof CnidbgError || exit !== undefined
@@ -161,6 +234,13 @@ export abstract class BaseCommand<T> extends Command {
   public override async init(): Promise<void> {
     await super.init()
     installSignalCleanup()
+    watchForSignals()
+    interruption.command = {
+      id: (this.id ?? '').replaceAll(':', ' '),
+      json: this.jsonEnabled(),
+      printed: false,
+      warnings: this.warnings,
+    }
     if (this.argv.includes('--debug')) process.env.CNIDBG_DEBUG = '1'
   }
 
