@@ -13,7 +13,7 @@ export default class AgentSigner extends BaseCommand<AgentSignerResult> {
       'With --once it makes one pass and exits (a CronJob, or by hand on a control-plane node); otherwise it watches until SIGINT or SIGTERM, logging a line per CSR (JSON lines on stderr with --json).',
     ].join('\n\n'),
     {
-      '0': 'done (--once), or stopped by a signal',
+      '0': 'done (--once)',
       '2': 'usage error (a file that can’t be read)',
       '3': 'environment (no openssl, no cluster reachable)',
       '70': 'internal error in cnidbg',

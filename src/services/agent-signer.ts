@@ -64,7 +64,14 @@ export async function runAgentSigner(opts: AgentSignerServiceOptions): Promise<A
     }
   }
   signer.start()
-  onCleanup('agent signer', () => signer.stop())
+  // The watch's retry timer is unref'd (src/kube/informers.ts), so while the API server can't be
+  // reached, or between a dropped watch and the next, nothing else keeps the process up: this holds
+  // it until the signal's cleanup stops the signer, as the help promises.
+  const hold = setInterval(() => {}, 2 ** 30)
+  onCleanup('agent signer', async () => {
+    clearInterval(hold)
+    await signer.stop()
+  })
   // Runs for the cluster's lifetime: a stray rejection is logged, not the end of the signer.
   surviveUnhandledRejections((line) => opts.log?.({csr: '', outcome: 'error', why: line}))
   return {events: [], watching: true}
