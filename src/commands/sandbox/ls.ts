@@ -15,6 +15,8 @@ export default class SandboxLs extends BaseCommand<SandboxListResult> {
   static override summary = 'List cnidbg sandboxes and namespaces.'
 
   public async run(): Promise<SandboxListResult> {
+    // It takes no flags of its own: parsing still rejects a mistyped one instead of ignoring it.
+    await this.parse(SandboxLs)
     const result = listSandboxes()
     if (!this.jsonEnabled()) this.log(formatSandboxList(result))
     return result

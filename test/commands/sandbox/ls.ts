@@ -36,4 +36,14 @@ t.test('sandbox ls lists live and kept sandboxes with their namespaces', async (
   t.match(out, new RegExp(`^${kept.id} {2}kept {3}ls-kept`, 'm'))
 })
 
+t.test('an unknown flag is a usage error, not an empty list', async (t) => {
+  const j = await runCommand(SandboxLs, 'sandbox:ls', ['--nope', '--json'])
+  t.equal(j.exitCode, 2, j.stdout)
+  t.match(JSON.parse(j.stdout), {command: 'sandbox ls', status: 2, error: {code: 'USAGE', message: /--nope/}})
+  const h = await runCommand(SandboxLs, 'sandbox:ls', ['--nope'])
+  t.equal(h.exitCode, 2)
+  t.equal(h.stdout, '', 'no list')
+  t.match(stripAnsi(h.stderr), /Error: .*--nope/)
+})
+
 t.test('the machine is as before', (t) => assertNothingLeft(t, before, tmp))
