@@ -61,20 +61,32 @@ const common = {
   external: ['typescript', 'react-devtools-core'],
 }
 
-// --- run.cjs: oclif core, whose exports load on first use: `--version` and `--help` need `execute` and
+// --- run.cjs: oclif core, whose exports load on first use: `--version` and `--help` need `run` and
 // what it imports, and the commands (which import oclif core through oclif.js) everything else.
 // bin/run.js compiles run.cjs with vm.Script, and Node 20 gives code compiled that way no import() (the
 // command modules are ESM): oclif's import() calls go through the host's import, passed in by bin/run.js.
 const oclifNames = Object.keys(createRequire(join(root, 'package.json'))('@oclif/core'))
+// What bin/run.js uses (it is `execute`, with its own handling of a command not found), each from its
+// own module: without oclif core's index, which would load all of it.
+const fromOwnModule = {
+  Config: 'config',
+  execute: 'execute',
+  flush: 'flush',
+  handle: 'handle',
+  normalizeArgv: 'help',
+  run: 'run',
+}
 const runEntry = [
   ...oclifNames
-    .filter((n) => n !== 'execute')
+    .filter((n) => !(n in fromOwnModule))
     .map(
       (n) =>
         `Object.defineProperty(exports, ${JSON.stringify(n)}, {enumerable: true, get: () => require('@oclif/core')[${JSON.stringify(n)}]})`,
     ),
-  // Without oclif core's index, which would load all of it.
-  "Object.defineProperty(exports, 'execute', {enumerable: true, get: () => require('@oclif/core/execute').execute})",
+  ...Object.entries(fromOwnModule).map(
+    ([n, path]) =>
+      `Object.defineProperty(exports, ${JSON.stringify(n)}, {enumerable: true, get: () => require('@oclif/core/${path}')[${JSON.stringify(n)}]})`,
+  ),
 ].join('\n')
 // Only import(<expression>): esbuild bundles import('<literal>') itself.
 const IMPORT_CALL = /(?<![\w.$"'`])import\((?!["'])/g
