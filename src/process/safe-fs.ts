@@ -1,4 +1,5 @@
-import {closeSync, constants, fstatSync, openSync, readSync, writeSync} from 'node:fs'
+import {closeSync, constants, fstatSync, mkdirSync, openSync, readSync, statSync, writeSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
 
 /**
  * File access for directories another local user may have planted something in (the IPAM store, the
@@ -95,5 +96,35 @@ export function openOwnDir(path: string): number {
   } catch (error) {
     closeSync(fd)
     throw error
+  }
+}
+
+/**
+ * `mkdir -p`: makes `path` and its missing parents, one level at a time, each with `mode`. Node's
+ * mkdirSync(path, {recursive: true}) loops for good, on the CPU and deaf to signals, where a level
+ * can't be made and mkdir(2) keeps saying ENOENT (/proc/nope/x): here that ENOENT is the error. An
+ * existing ancestor that is not a directory is ENOTDIR. Symlinks are followed, as mkdir -p does.
+ */
+export function mkdirParents(path: string, mode = 0o777): void {
+  const missing: string[] = []
+  for (let p = resolve(path); ; p = dirname(p)) {
+    let isDir: boolean
+    try {
+      isDir = statSync(p).isDirectory()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(p) === p) throw error
+      missing.push(p)
+      continue
+    }
+    if (!isDir) throw fsError('ENOTDIR', 'a part of the path is not a directory', p)
+    break
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir, {mode})
+    } catch (error) {
+      // Made by someone else meanwhile: as good, if it is a directory.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw error
+    }
   }
 }

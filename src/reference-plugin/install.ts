@@ -1,20 +1,11 @@
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  linkSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import {chmodSync, copyFileSync, existsSync, linkSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {EnvironmentError, UsageError} from '../core/errors.js'
 import {withFront} from './front.js'
 import {parseCIDR} from '../core/ip.js'
+import {mkdirParents} from '../process/safe-fs.js'
 
 export interface RefInstallOptions {
   binDir: string
@@ -139,8 +130,8 @@ export function installRefPlugins(o: RefInstallOptions): RefInstallResult {
         : ['Build them: npm run build'],
     })
   }
-  mkdirSync(o.binDir, {recursive: true})
-  mkdirSync(o.confDir, {recursive: true})
+  mkdirParents(o.binDir)
+  mkdirParents(o.confDir)
   const executables = PLUGIN_NAMES.map((n) => join(o.binDir, n))
   if (o.sea) {
     // One binary that dispatches on its name: cnidbg-ipam is a hard link to cnidbg-ref.

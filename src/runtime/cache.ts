@@ -1,20 +1,10 @@
-import {
-  closeSync,
-  constants,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import {closeSync, constants, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {JsonObject} from './types.js'
 import {UsageError} from '../core/errors.js'
 import {parseJson} from '../core/json.js'
-import {readBounded} from '../process/safe-fs.js'
+import {mkdirParents, readBounded} from '../process/safe-fs.js'
 
 /**
  * The result cache in libcni's format and place (R28–R29), so a cache written by containerd or
@@ -111,7 +101,7 @@ function goMarshal(v: unknown): string {
  */
 export function writeCacheEntry(cacheDir: string, e: CacheEntry): string {
   const dir = resultsDir(cacheDir)
-  mkdirSync(dir, {mode: 0o700, recursive: true})
+  mkdirParents(dir, 0o700)
   const fields = [
     `"kind":"cniCacheV1"`,
     `"containerId":${goString(e.containerId)}`,

@@ -1,10 +1,12 @@
 import {spawn} from 'node:child_process'
-import {mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
 
-import {readBounded, readFileBounded} from '../../src/process/safe-fs.js'
+import {run} from '../../src/process/exec.js'
+import {mkdirParents, readBounded, readFileBounded} from '../../src/process/safe-fs.js'
+import {ROOT} from '../helpers/capture.js'
 
 const dir = mkdtempSync('/tmp/cnidbgtest-safe-fs-')
 t.teardown(() => rmSync(dir, {force: true, recursive: true}))
@@ -38,4 +40,23 @@ t.test('readFileBounded with pipe reads what a shell <(…) passes: a FIFO with 
   const writer = spawn('sh', ['-c', 'printf "%s" "$1" > "$2"', 'sh', '{"name":"piped"}', fifo])
   t.teardown(() => writer.kill('SIGKILL'))
   t.equal(readFileBounded(fifo, 100, {pipe: true}), '{"name":"piped"}')
+})
+
+t.test('mkdirParents makes the missing levels with the mode, and refuses a file on the way', async (t) => {
+  const deep = join(dir, 'm', 'a', 'b')
+  mkdirParents(deep, 0o700)
+  for (const d of [join(dir, 'm'), join(dir, 'm', 'a'), deep]) t.equal(statSync(d).mode & 0o777, 0o700, d)
+  t.doesNotThrow(() => mkdirParents(deep), 'an existing dir is fine')
+  t.throws(() => mkdirParents(join(file, 'x', 'y')), {code: 'ENOTDIR', path: file}, 'a file as an ancestor')
+  t.throws(() => mkdirParents(file), {code: 'ENOTDIR'}, 'a file as the path')
+})
+
+t.test('mkdirParents under /proc: ENOENT at once, where a recursive mkdirSync spins for good', async (t) => {
+  // In a child under a timeout that SIGKILLs it: a regression hangs on the CPU, and no signal stops it.
+  const code = `import {mkdirParents} from ${JSON.stringify(join(ROOT, 'src/process/safe-fs.ts'))}
+try { mkdirParents('/proc/nope/x') } catch (e) { process.stdout.write(e.code) }`
+  const loader = join(ROOT, 'scripts', 'test-loader.mjs')
+  const r = await run(process.execPath, [`--import=${loader}`, '--input-type=module', '-e', code], {timeoutMs: 60_000})
+  t.notOk(r.timedOut, 'ended by itself')
+  t.equal(r.stdout, 'ENOENT', r.stderr)
 })

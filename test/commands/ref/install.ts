@@ -67,6 +67,18 @@ t.test('a file in the way of --bin-dir: exit 2 (ENOTDIR), with and without --jso
   t.notMatch(h.stderr, /This is a bug|\n\s+at /)
 })
 
+t.test('a --bin-dir under /proc, where no dir can be made: exit 2 (ENOENT), promptly', {skip: noDist}, async (t) => {
+  // Node's recursive mkdir spun for good on such a path, deaf to signals: the timeout SIGKILLs it then.
+  const argv = ['ref', 'install', '--bin-dir', '/proc/nope', '--conf-dir', join(t.testdir(), 'net.d')]
+  const j = await run('node', [bin, ...argv, '--subnet', '10.244.1.0/24', '--json'], {timeoutMs: 60_000})
+  t.notOk(j.timedOut, 'ended by itself')
+  t.equal(j.exitCode, 2, j.stderr)
+  t.match(JSON.parse(j.stdout), {
+    error: {code: 'INSTALL_PATH', message: /^Can't install into --bin-dir \/proc\/nope: .*\(ENOENT\)\.$/},
+    status: 2,
+  })
+})
+
 t.test('a read-only --bin-dir or --conf-dir: exit 3 (EROFS)', {skip: noDist}, async (t) => {
   const dir = t.testdir({ro: {}, rw: {}})
   const ro = join(dir, 'ro')
