@@ -15,6 +15,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 3
 fi
 
+# Node.js 20 or later with npm, before anything that needs them (npm ci, the build).
+bash scripts/require-node.sh
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
