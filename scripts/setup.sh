@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(iproute2 iptables nftables jq containernetworking-plugins tcpdump iperf3
-  iputils-ping netcat-openbsd procps util-linux mount ethtool openssl dnsmasq-base bird2)
+  iputils-ping netcat-openbsd procps util-linux mount ethtool openssl dnsmasq-base bird2 conntrack)
 # Debian's kubectl is the kubernetes-client package (1.20); a kubectl already on PATH will do.
 command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
