@@ -7,7 +7,7 @@ import {demoView} from '../ui/text/demo.js'
 
 export default class Demo extends BaseCommand<DemoResult> {
   static override description = describe(
-    `The main job, end to end, on the embedded lab: starts a 3-node cluster in network namespaces (API server, reference daemons, kubelet stand-ins, pods), runs the spec conformance suite on the reference plugin, traces a healthy cross-node pod pair, then breaks the network in several realistic ways (a stale FDB entry, an iptables DROP, ip_forward off, a too-small underlay MTU) and lets trace find each fault, heals, and takes everything down. Ctrl-C at any point leaves the machine clean.`,
+    `The main job, end to end, on the embedded lab: starts a 3-node cluster in network namespaces (API server, reference daemons, kubelet stand-ins, pods), runs the spec conformance suite on the reference plugin, traces a healthy cross-node pod pair, then breaks the network in six realistic ways, one at a time (a stale FDB entry, an iptables DROP, ip_forward off, a too-small underlay MTU, a NetworkPolicy that denies all ingress to a pod, and a Service with no endpoints: its only pod lost its labels) and lets trace find each fault, heals, and takes everything down. Ctrl-C at any point leaves the machine clean.`,
     {
       '0': 'every step did what it should',
       '1': 'a check failed or a fault was not diagnosed',

@@ -1,14 +1,39 @@
 /**
  * `cnidbg demo` on a machine that can't run it: the preflight comes before any output, so a
- * non-root user gets only the exit-3 error, not a heading and then the error.
+ * non-root user gets only the exit-3 error, not a heading and then the error. And what its --help and
+ * the README say it breaks is what it breaks.
  */
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
 
+import Demo from '../../src/commands/demo.js'
 import {run} from '../../src/process/exec.js'
 import {ROOT, stripAnsi} from '../helpers/capture.js'
+
+/** How the texts name each fault the demo injects (its SCENARIOS in src/services/demo.ts). */
+const NAMED: Record<string, RegExp> = {
+  'fdb-stale': /stale\s+FDB\s+entry/,
+  'iptables-drop-forward': /iptables DROP/,
+  'ip-forward-off': /ip_forward`? off/,
+  'underlay-mtu': /too-small\s+underlay\s+MTU/,
+  'policy-deny-ingress': /NetworkPolicy\s+that\s+denies\s+all\s+ingress/,
+  'pod-labels-removed': /Service\s+with\s+no\s+endpoints/,
+}
+
+t.test('--help and the README name every fault the demo injects, and only those', async (t) => {
+  const service = readFileSync(join(ROOT, 'src', 'services', 'demo.ts'), 'utf8')
+  const scenarios = service.slice(service.indexOf('const SCENARIOS'))
+  const faults = [...scenarios.matchAll(/^\s+fault: '([^']+)'/gm)].map((m) => m[1]!)
+  t.same(faults.toSorted(), Object.keys(NAMED).toSorted(), 'this table has every scenario')
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('### `cnidbg demo`'), readme.indexOf('## JSON output'))
+  for (const [fault, words] of Object.entries(NAMED)) {
+    t.match(Demo.description, words, `--help: ${fault}`)
+    t.match(section, words, `README: ${fault}`)
+  }
+})
 
 const bin = join(ROOT, 'bin', 'run.js')
 const noDist = existsSync(join(ROOT, 'dist', 'commands', 'demo.js')) ? false : 'dist/ is not built'
