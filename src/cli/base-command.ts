@@ -99,8 +99,8 @@ function watchForSignals(): void {
   if (interruption.watching) return
   interruption.watching = true
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    // Never the first listener (installSignalCleanup's come first), so Node's default kill stays off either way.
-    process.on(signal, () => {
+    // Once, beside installSignalCleanup's own: what a second signal does stays as cleanup.ts has it.
+    process.once(signal, () => {
       interruption.signal ??= signal
     })
   }
