@@ -7,14 +7,15 @@ import {envelope, type Envelope} from '../core/envelope.js'
 import {CnidbgError, UsageError} from '../core/errors.js'
 import {EXIT, EXIT_CODE_HELP} from '../core/exit-codes.js'
 import {visible} from '../core/text.js'
-import {cleaningUp, installSignalCleanup} from '../process/cleanup.js'
+import {cleaningUp, installSignalCleanup, signalExitCode} from '../process/cleanup.js'
 
 export type {Envelope} from '../core/envelope.js'
 
 /** What any command exits with when a signal stops it (src/process/cleanup.ts), whatever its own table. */
 const SIGNAL_EXIT_HELP: Record<string, string> = {
   '130': 'interrupted by SIGINT (Ctrl-C), after removing what it had made',
-  '143': 'stopped by SIGTERM or SIGHUP, after removing what it had made',
+  '129': 'stopped by SIGHUP (the terminal went away), after removing what it had made',
+  '143': 'stopped by SIGTERM, after removing what it had made',
 }
 
 /** Appends the shared exit-code table to a command description, so --help always shows it. */
@@ -75,11 +76,11 @@ function parseUsageError(err: Error & {flags?: string[]}, command: string, known
 }
 
 /**
- * The exit status cleanup.ts's signal handler exits with: 130 for SIGINT, 143 for the others. The
- * envelope printed at exit reads the real one; this is what a command that fails meanwhile sets.
+ * The exit status cleanup.ts's signal handler exits with (128 + the signal's number). The envelope
+ * printed at exit reads the real one; this is what a command that fails meanwhile sets.
  */
 function signalExit(signal: NodeJS.Signals | undefined): number {
-  return signal === 'SIGINT' ? 130 : 143
+  return signalExitCode(signal ?? 'SIGTERM')
 }
 
 /**

@@ -4,10 +4,11 @@
  * neighbour and FDB entries, as flannel learned to do) and `<state-dir>/<node>/listen` (where /healthz and /diag
  * are served, for `trace` and the lab to find).
  */
-import {mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {normalizeMac} from '../core/mac.js'
+import {mkdirParents} from '../process/safe-fs.js'
 
 export const DEFAULT_STATE_DIR = '/var/lib/cnidbg'
 
@@ -49,12 +50,12 @@ export function readVtepState(dir: string): VtepState | undefined {
 }
 
 export function writeVtepState(dir: string, state: VtepState): void {
-  mkdirSync(dir, {recursive: true, mode: 0o700})
+  mkdirParents(dir, 0o700)
   writeAtomic(join(dir, 'vtep.json'), JSON.stringify(state) + '\n')
 }
 
 export function writeListenFile(dir: string, address: string): string {
-  mkdirSync(dir, {recursive: true, mode: 0o700})
+  mkdirParents(dir, 0o700)
   const path = join(dir, 'listen')
   writeAtomic(path, address + '\n', 0o644)
   return path

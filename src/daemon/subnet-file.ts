@@ -3,8 +3,10 @@
  * /run/flannel/subnet.env (pkg/subnet/subnet.go WriteSubnetFile). Three KEY=VALUE lines; written
  * atomically (temp file in the same directory, then rename) so a plugin never reads half a file.
  */
-import {mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
+
+import {mkdirParents} from '../process/safe-fs.js'
 
 export const DEFAULT_SUBNET_FILE = '/run/cnidbg/subnet.env'
 
@@ -52,7 +54,7 @@ export function writeSubnetFile(path: string, env: SubnetEnv): boolean {
   } catch {
     // Missing: write it.
   }
-  mkdirSync(dirname(path), {recursive: true})
+  mkdirParents(dirname(path))
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
   try {
     writeFileSync(tmp, text, {mode: 0o644})

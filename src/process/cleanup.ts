@@ -3,6 +3,8 @@
  * or temp dir registers its undo here, so Ctrl-C leaves the machine as it was. A SIGKILLed run
  * can't run these; its markers (markers.ts) let the next run reap what it left.
  */
+import {constants as osConstants} from 'node:os'
+
 type Undo = () => Promise<void> | void
 
 const undos = new Map<number, {label: string; undo: Undo}>()
@@ -40,15 +42,21 @@ export async function runCleanups(): Promise<void> {
   }
 }
 
+/** The status a process stopped by `signal` exits with, as a shell reports it: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 15)
+}
+
 function onSignal(signal: NodeJS.Signals): void {
   if (exiting) return
   exiting = true
-  const code = signal === 'SIGINT' ? 130 : 143
+  const code = signalExitCode(signal)
   process.stderr.write(`\ncnidbg: ${signal} received, cleaning up…\n`)
   // A second signal while cleaning up should not kill us halfway: swallow it.
   const swallow = () => {}
   process.on('SIGINT', swallow)
   process.on('SIGTERM', swallow)
+  process.on('SIGHUP', swallow)
   runCleanups().finally(() => process.exit(code))
 }
 

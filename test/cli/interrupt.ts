@@ -26,6 +26,8 @@ for (const [signal, code, json] of [
   ['SIGINT', 130, true],
   ['SIGTERM', 143, true],
   ['SIGINT', 130, false],
+  // The terminal went away: 128 + 1, as a shell reports it.
+  ['SIGHUP', 129, true],
 ] as const) {
   const name = `${signal.toLowerCase()}-${json ? 'json' : 'human'}`
   t.test(
