@@ -401,7 +401,8 @@ export class CaseEnv {
 
   /** Removes a container namespace of this case (a container that died before its DEL). */
   async removeNetns(ns: Netns): Promise<void> {
-    await this.sb.removeNetns(ns.name)
+    // With --host the attachment's host side is in this host's namespace, not the sandbox's.
+    await this.sb.removeNetns(ns.name, this.setup.host ? undefined : this.sb.host.name)
     this.gone.set(ns.path, this.invocations.length)
   }
 

@@ -136,6 +136,26 @@ export async function deleteNetns(name: string): Promise<void> {
 }
 
 /**
+ * Deletes namespace `name`, then waits until the links of namespace `peersIn` (undefined: ours) whose
+ * other end was in it are gone too, at most `timeoutMs`. The kernel destroys a namespace's devices,
+ * and with them their veth peers, after `ip netns del` returns, from a work queue: whoever reads the
+ * peers' side right away (a leak check after DEL) would see links that are about to go.
+ */
+export async function deleteNetnsSettled(name: string, peersIn?: string, timeoutMs = 10_000): Promise<void> {
+  const ids = await ipJson<Array<{name: string; id?: number}>>(['netns', 'list'], peersIn).catch(() => [])
+  const id = ids.find((n) => n.name === name)?.id
+  const links = () => ipJson<Array<{ifname: string; link_netnsid?: number}>>(['link', 'show'], peersIn)
+  const peers = id === undefined ? [] : (await links()).filter((l) => l.link_netnsid === id).map((l) => l.ifname)
+  await deleteNetns(name)
+  const deadline = Date.now() + timeoutMs
+  while (peers.length > 0 && Date.now() < deadline) {
+    const left = new Set((await links()).map((l) => l.ifname))
+    if (!peers.some((p) => left.has(p))) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/**
  * Deletes named namespaces, all but odd names in one `ip -force -batch` process instead of one process
  * each; a missing one is not an error. Throws, after trying them all, if any is still there.
  */

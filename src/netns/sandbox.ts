@@ -6,7 +6,7 @@ import {run, runUntilReady, type RunOptions, type RunResult} from '../process/ex
 import {makeTempDir} from '../process/temp-dir.js'
 import {inNetnsArgv} from './enter.js'
 import {newRunId, ownMarker, readMarker, releaseMarker, writeMarker, type Marker} from './markers.js'
-import {createNetns, deleteNetns, NETNS_PREFIX, netnsPath, type Netns} from './netns.js'
+import {createNetns, deleteNetnsSettled, NETNS_PREFIX, netnsPath, type Netns} from './netns.js'
 
 /** The host paths a sandbox hides behind per-run directories (plugin state: IPAM, caches, locks). */
 export const SANDBOXED_PATHS = ['/var/lib/cni', '/run/cni'] as const
@@ -256,8 +256,12 @@ export class Sandbox {
     return made
   }
 
-  async removeNetns(name: string): Promise<void> {
-    await deleteNetns(name)
+  /**
+   * Removes a container namespace of this sandbox, once the kernel has also taken away the links in
+   * `peersIn` (by default the sandboxed host) whose other end was in it (deleteNetnsSettled).
+   */
+  async removeNetns(name: string, peersIn: string | undefined = this.host.name): Promise<void> {
+    await deleteNetnsSettled(name, peersIn)
     this.marker.netns = this.marker.netns.filter((n) => n !== name)
     // A removed sandbox's marker is gone, and stays gone.
     if (!this.disposed) writeMarker(this.marker)

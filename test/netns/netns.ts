@@ -10,6 +10,7 @@ import {run} from '../../src/process/exec.js'
 import {
   createNetns,
   deleteNetnsAll,
+  deleteNetnsSettled,
   inOneOfNetns,
   ipJson,
   isNetnsFile,
@@ -35,6 +36,20 @@ t.test('deleteNetnsAll removes every namespace named, missing ones being no erro
   )
   await t.resolves(deleteNetnsAll(names), 'deleting them again is fine')
   await t.resolves(deleteNetnsAll([]), 'so is deleting none')
+})
+
+t.test("deleteNetnsSettled returns once the peers of the namespace's links are gone too", async (t) => {
+  const [host, ctr] = ['h', 'c'].map((r) => `cnidbg-nsset-${process.pid}-${r}`) as [string, string]
+  t.teardown(() => deleteNetnsAll([host, ctr]).catch(() => {}))
+  await createNetns(host)
+  await createNetns(ctr)
+  // Ten pairs, as many attachments would leave: the kernel destroys them after `ip netns del` returns.
+  for (let i = 0; i < 10; i++)
+    await run('ip', ['-n', host, 'link', 'add', `pv${i}`, 'type', 'veth', 'peer', 'name', `eth${i}`, 'netns', ctr])
+  await deleteNetnsSettled(ctr, host)
+  const left = (await ipJson<Array<{ifname: string}>>(['link', 'show'], host)).map((l) => l.ifname)
+  t.same(left, ['lo'], 'no peer left in the host namespace as it returns')
+  await t.resolves(deleteNetnsSettled(ctr, host), 'a namespace already gone is fine')
 })
 
 t.test('inOneOfNetns tells whether this process is in one of the named namespaces', async (t) => {
