@@ -1,7 +1,7 @@
 // The kubelet stand-in in-process, against the lab API server in-process, on one hand-made node
 // namespace whose only plugin is a stub script: a pod with the longest name Kubernetes allows gets a
 // namespace (its name cut and hashed to fit), and does not keep the node's other pods from starting.
-import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import t from 'tap'
@@ -9,8 +9,8 @@ import t from 'tap'
 import {KubeConfig} from '../../src/kube/client.js'
 import {startApiServer} from '../../src/lab/apiserver/server.js'
 import {Kubelet} from '../../src/lab/kubelet.js'
-import {NETNS_NAME_MAX, nodeNetns, podNetns} from '../../src/lab/names.js'
-import type {LabNodeState} from '../../src/lab/state.js'
+import {labDir, NETNS_NAME_MAX, nodeNetns, podNetns} from '../../src/lab/names.js'
+import {procRef, writeLabState, type LabNodeState} from '../../src/lab/state.js'
 import {createNetns, deleteNetns, listNetns, netnsExists} from '../../src/netns/netns.js'
 import {testLabName} from '../helpers/lab.js'
 import {eventually} from '../helpers/machine.js'
@@ -44,6 +44,30 @@ writeFileSync(
 )
 chmodSync(join(node.binDir, 'stub'), 0o755)
 writeFileSync(node.confFile, JSON.stringify({cniVersion: '1.0.0', name: 'cnidbg', plugins: [{type: 'stub'}]}))
+// The lab's name prefixes these namespaces, and a lab reaper in another test file (any lab up or
+// down) takes the namespaces of a lab without a state for a crashed lab's leftovers: so the lab is
+// registered, held by this process (reapers leave a held lab alone).
+const labState = labDir(lab)
+mkdirSync(labState, {recursive: true, mode: 0o700})
+const self = procRef(process.pid)
+writeLabState({
+  schemaVersion: 1,
+  name: lab,
+  mode: 'vxlan',
+  dir: labState,
+  createdAt: new Date().toISOString(),
+  phase: 'running',
+  owner: null,
+  heldBy: self,
+  kubeconfig: join(labState, 'kubeconfig'),
+  clusterCIDR: '10.244.0.0/16',
+  underlay: {netns: `cnidbg-lab-${lab}-ul`, bridge: 'br0', cidr: '198.18.0.0/24'},
+  apiserver: {...self, log: join(labState, 'apiserver.log'), stateFile: join(labState, 'apiserver.json')},
+  supervisor: {...self, log: join(labState, 'supervisor.log'), socket: join(labState, 'control.sock')},
+  nodes: [node],
+  podsPerNode: 1,
+  faults: [],
+})
 await createNetns(node.netns)
 
 const api = await startApiServer()
@@ -56,6 +80,7 @@ t.teardown(async () => {
   await api.close()
   for (const n of listNetns().filter((x) => x.startsWith(`${node.netns}-`))) await deleteNetns(n)
   await deleteNetns(node.netns)
+  rmSync(labState, {recursive: true, force: true})
 })
 
 const pod = (name: string) => ({
