@@ -9,7 +9,9 @@ import {build} from 'esbuild'
 import {run, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
 import {snapshotNetns} from '../../src/netns/snapshot.js'
+import {labDir, nodeNetns} from '../../src/lab/names.js'
 import {libexecIn, type Libexec} from '../../src/lab/processes.js'
+import {type LabNodeState, type LabState, procRef, type ProcRef} from '../../src/lab/state.js'
 import {labUp, type LabUpOptions, type LabUpResult} from '../../src/lab/up.js'
 import {cachedBundle, copyPlugins} from './bundle-cache.js'
 
@@ -194,4 +196,55 @@ export function kernelStateDiff(
     if (gone.length > 0 || added.length > 0) diff[ns] = {gone, new: added}
   }
   return diff
+}
+
+/** Node `node1` of a lab a test stands up by hand, its files under `dir`. */
+export function standInNode(lab: string, dir: string): LabNodeState {
+  return {
+    name: 'node1',
+    index: 1,
+    nodeIP: '198.18.0.2',
+    podCIDR: '10.244.1.0/24',
+    netns: nodeNetns(lab, 'node1'),
+    dir,
+    subnetFile: join(dir, 'subnet.env'),
+    binDir: join(dir, 'bin'),
+    confDir: join(dir, 'net.d'),
+    confFile: join(dir, 'net.d', '10-cnidbg.conflist'),
+    varLibCni: join(dir, 'var-lib-cni'),
+    runCni: join(dir, 'run-cni'),
+    cniPath: [join(dir, 'bin')],
+    underlayPort: 'veth-node1',
+  }
+}
+
+/**
+ * The state of a lab a test stands up by hand, without `lab up`: held by this process, so a lab reaper
+ * in another test file (any lab up or down) leaves its namespaces alone. Its API server and supervisor
+ * are this process unless given (a `sleep` each, for a test that needs them alive apart from it).
+ */
+export function standInLabState(
+  name: string,
+  opts: {nodes?: LabNodeState[]; apiserver?: ProcRef; supervisor?: ProcRef; podsPerNode?: number} = {},
+): LabState {
+  const dir = labDir(name)
+  const self = procRef(process.pid)
+  return {
+    schemaVersion: 1,
+    name,
+    mode: 'vxlan',
+    dir,
+    createdAt: new Date().toISOString(),
+    phase: 'running',
+    owner: null,
+    heldBy: self,
+    kubeconfig: join(dir, 'kubeconfig'),
+    clusterCIDR: '10.244.0.0/16',
+    underlay: {netns: `cnidbg-lab-${name}-ul`, bridge: 'br0', cidr: '198.18.0.0/24'},
+    apiserver: {...(opts.apiserver ?? self), log: join(dir, 'apiserver.log'), stateFile: join(dir, 'apiserver.json')},
+    supervisor: {...(opts.supervisor ?? self), log: join(dir, 'supervisor.log'), socket: join(dir, 'control.sock')},
+    nodes: opts.nodes ?? [],
+    podsPerNode: opts.podsPerNode ?? 1,
+    faults: [],
+  }
 }

@@ -17,7 +17,7 @@ import {type FaultRecord, type LabState, procRef, readLabState, writeLabState} f
 import {startApiServer} from '../../src/lab/apiserver/server.js'
 import {createNetns, deleteNetns, ipBatch, ipJson} from '../../src/netns/netns.js'
 import {ROOT} from '../helpers/capture.js'
-import {testLabName} from '../helpers/lab.js'
+import {standInLabState, standInNode, testLabName} from '../helpers/lab.js'
 
 t.setTimeout(300_000)
 
@@ -50,42 +50,11 @@ t.teardown(async () => {
 const [apiProc, supProc] = sleeps.map((s) => procRef(s.pid!))
 const kubeconfig = join(dir, 'kubeconfig')
 api.writeKubeconfig(kubeconfig)
-const nodeDir = join(dir, 'node1')
-const state: LabState = {
-  schemaVersion: 1,
-  name,
-  mode: 'vxlan',
-  dir,
-  createdAt: new Date().toISOString(),
-  phase: 'running',
-  owner: null,
-  heldBy: procRef(process.pid),
-  kubeconfig,
-  clusterCIDR: '10.244.0.0/16',
-  underlay: {netns: `cnidbg-lab-${name}-ul`, bridge: 'br0', cidr: '198.18.0.0/24'},
-  apiserver: {...apiProc!, log: join(dir, 'apiserver.log'), stateFile: join(dir, 'apiserver.json')},
-  supervisor: {...supProc!, log: join(dir, 'supervisor.log'), socket},
-  nodes: [
-    {
-      name: 'node1',
-      index: 1,
-      nodeIP: '198.18.0.2',
-      podCIDR: '10.244.1.0/24',
-      netns: node1,
-      dir: nodeDir,
-      subnetFile: join(nodeDir, 'subnet.env'),
-      binDir: join(nodeDir, 'bin'),
-      confDir: join(nodeDir, 'net.d'),
-      confFile: join(nodeDir, 'net.d', '10-cnidbg.conflist'),
-      varLibCni: join(nodeDir, 'var-lib-cni'),
-      runCni: join(nodeDir, 'run-cni'),
-      cniPath: [join(nodeDir, 'bin')],
-      underlayPort: 'veth-node1',
-    },
-  ],
-  podsPerNode: 1,
-  faults: [],
-}
+const state: LabState = standInLabState(name, {
+  nodes: [standInNode(name, join(dir, 'node1'))],
+  apiserver: apiProc,
+  supervisor: supProc,
+})
 writeLabState(state)
 await createNetns(node1)
 

@@ -9,10 +9,10 @@ import t from 'tap'
 import {KubeConfig} from '../../src/kube/client.js'
 import {startApiServer} from '../../src/lab/apiserver/server.js'
 import {Kubelet} from '../../src/lab/kubelet.js'
-import {labDir, NETNS_NAME_MAX, nodeNetns, podNetns} from '../../src/lab/names.js'
-import {procRef, writeLabState, type LabNodeState} from '../../src/lab/state.js'
+import {labDir, NETNS_NAME_MAX, podNetns} from '../../src/lab/names.js'
+import {writeLabState} from '../../src/lab/state.js'
 import {createNetns, deleteNetns, listNetns, netnsExists} from '../../src/netns/netns.js'
-import {testLabName} from '../helpers/lab.js'
+import {standInLabState, standInNode, testLabName} from '../helpers/lab.js'
 import {eventually} from '../helpers/machine.js'
 
 t.setTimeout(120_000)
@@ -20,22 +20,7 @@ t.setTimeout(120_000)
 const lab = testLabName()
 const dir = t.testdir({})
 const nodeDir = join(dir, 'node1')
-const node: LabNodeState = {
-  name: 'node1',
-  index: 1,
-  nodeIP: '198.18.0.2',
-  podCIDR: '10.244.1.0/24',
-  netns: nodeNetns(lab, 'node1'),
-  dir: nodeDir,
-  subnetFile: join(nodeDir, 'subnet.env'),
-  binDir: join(nodeDir, 'bin'),
-  confDir: join(nodeDir, 'net.d'),
-  confFile: join(nodeDir, 'net.d', '10-cnidbg.conflist'),
-  varLibCni: join(nodeDir, 'var-lib-cni'),
-  runCni: join(nodeDir, 'run-cni'),
-  cniPath: [join(nodeDir, 'bin')],
-  underlayPort: 'veth-node1',
-}
+const node = standInNode(lab, nodeDir)
 for (const d of [node.binDir, node.confDir, node.varLibCni, node.runCni]) mkdirSync(d, {recursive: true})
 // ADD answers with an address and changes nothing; DEL and the rest succeed.
 writeFileSync(
@@ -49,25 +34,7 @@ writeFileSync(node.confFile, JSON.stringify({cniVersion: '1.0.0', name: 'cnidbg'
 // registered, held by this process (reapers leave a held lab alone).
 const labState = labDir(lab)
 mkdirSync(labState, {recursive: true, mode: 0o700})
-const self = procRef(process.pid)
-writeLabState({
-  schemaVersion: 1,
-  name: lab,
-  mode: 'vxlan',
-  dir: labState,
-  createdAt: new Date().toISOString(),
-  phase: 'running',
-  owner: null,
-  heldBy: self,
-  kubeconfig: join(labState, 'kubeconfig'),
-  clusterCIDR: '10.244.0.0/16',
-  underlay: {netns: `cnidbg-lab-${lab}-ul`, bridge: 'br0', cidr: '198.18.0.0/24'},
-  apiserver: {...self, log: join(labState, 'apiserver.log'), stateFile: join(labState, 'apiserver.json')},
-  supervisor: {...self, log: join(labState, 'supervisor.log'), socket: join(labState, 'control.sock')},
-  nodes: [node],
-  podsPerNode: 1,
-  faults: [],
-})
+writeLabState(standInLabState(lab, {nodes: [node]}))
 await createNetns(node.netns)
 
 const api = await startApiServer()

@@ -8,8 +8,8 @@ import t from 'tap'
 
 import {demo, type DemoView} from '../../src/services/demo.js'
 import {labDir} from '../../src/lab/names.js'
-import {type LabState, procAlive, procRef, readLabState, writeLabState} from '../../src/lab/state.js'
-import {testLabName} from '../helpers/lab.js'
+import {procAlive, procRef, readLabState, writeLabState} from '../../src/lab/state.js'
+import {standInLabState, testLabName} from '../helpers/lab.js'
 import {cnidbgError} from '../helpers/errors.js'
 
 const view: DemoView = {
@@ -33,24 +33,7 @@ t.test('demo --name X with a lab X running: LAB_EXISTS, and that lab is still th
   })
   const [api, sup] = sleeps.map((s) => procRef(s.pid!))
   mkdirSync(dir, {recursive: true, mode: 0o700})
-  const state = {
-    schemaVersion: 1,
-    name,
-    mode: 'vxlan',
-    dir,
-    createdAt: new Date().toISOString(),
-    phase: 'running',
-    owner: null,
-    heldBy: procRef(process.pid),
-    kubeconfig: `${dir}/kubeconfig`,
-    clusterCIDR: '10.244.0.0/16',
-    underlay: {netns: `cnidbg-lab-${name}-ul`, bridge: 'br0', cidr: '198.18.0.0/24'},
-    apiserver: {...api!, log: `${dir}/apiserver.log`, stateFile: `${dir}/apiserver.json`},
-    supervisor: {...sup!, log: `${dir}/supervisor.log`, socket: `${dir}/control.sock`},
-    nodes: [],
-    podsPerNode: 2,
-    faults: [],
-  } as LabState
+  const state = standInLabState(name, {apiserver: api, supervisor: sup, podsPerNode: 2})
   writeLabState(state)
 
   await t.rejects(demo({name, mode: 'vxlan', nodes: 3, view}), cnidbgError('LAB_EXISTS'))
