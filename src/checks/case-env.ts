@@ -227,6 +227,22 @@ export class CaseEnv {
     return undefined
   }
 
+  /**
+   * A first attachment, made before a leak check looks at a second one: it creates the long-lived
+   * shared objects a plugin rightly keeps (a bridge, iptables chains, host-local's last_reserved_ip),
+   * which are not leaks (P71). A config with one attachment at a time (host-device) keeps them but
+   * frees the device: that one is DELeted at once. Returns why its ADD failed, or what removes it
+   * after the check (nothing, when it is gone already).
+   */
+  async warmAttachment(): Promise<{failure: string} | {done: () => Promise<unknown>}> {
+    const warm = this.rt(await this.netns())
+    const first = await this.add(warm)
+    if (!first.ok) return {failure: first.failure ?? 'ADD failed'}
+    if (this.singleAttachment === undefined) return {done: () => this.del(warm)}
+    await this.del(warm)
+    return {done: async () => undefined}
+  }
+
   /** The `type` of the plugin under test. */
   get subjectType(): string {
     return this.list.plugins[this.setup.subject]!.type

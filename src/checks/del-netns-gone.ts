@@ -9,13 +9,9 @@ export const delNetnsGone: Check = {
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)
-    // A first attachment makes the long-lived shared objects (a bridge, iptables chains, host-local's
-    // last_reserved_ip) a plugin rightly keeps, so what the attachment under test adds is its own.
-    const warm = env.rt(await env.netns())
-    const first = await env.add(warm)
-    if (!first.ok) return violation(`ADD failed: ${first.failure}`, env.evidence())
-    const single = env.singleAttachment !== undefined
-    if (single) await env.del(warm)
+    // What the attachment under test adds is then its own.
+    const warm = await env.warmAttachment()
+    if ('failure' in warm) return violation(`ADD failed: ${warm.failure}`, env.evidence())
     const before = await env.snapshot()
     const add = await env.add(rt)
     if (!add.ok) return violation(`ADD failed: ${add.failure}`, env.evidence())
@@ -36,7 +32,7 @@ export const delNetnsGone: Check = {
     })
     if (!unset.ok) return violation(`DEL with CNI_NETNS unset failed: ${unset.failure}`, env.evidence())
     const after = await env.snapshot()
-    if (!single) await env.del(warm)
+    await warm.done()
     // Before is before ADD: anything ADD made that DEL left (an IPAM reservation, a host route or
     // rule) shows as new. The removed namespace's own lines are gone with it, so they show as removed.
     const leaked = env.diff(before, after).filter((l) => l.startsWith('+ '))

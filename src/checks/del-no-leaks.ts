@@ -9,21 +9,16 @@ export const delNoLeaks: Check = {
   async run(env) {
     const ctr = await env.netns()
     const rt = env.rt(ctr)
-    // A first attachment creates the long-lived shared objects (a bridge, iptables chains) that a
-    // plugin rightly keeps; the leak check is about the second one (P71: shared objects are not leaks).
-    const warm = env.rt(await env.netns())
-    const first = await env.add(warm)
-    if (!first.ok) return violation(`ADD failed: ${first.failure}`, env.evidence())
-    // A config with one attachment at a time (host-device) keeps the shared objects but frees the device.
-    const single = env.singleAttachment !== undefined
-    if (single) await env.del(warm)
+    // The leak check is about a second attachment (P71: shared objects are not leaks).
+    const warm = await env.warmAttachment()
+    if ('failure' in warm) return violation(`ADD failed: ${warm.failure}`, env.evidence())
     const before = await env.snapshot()
     const add = await env.add(rt)
     if (!add.ok) return violation(`ADD failed: ${add.failure}`, env.evidence())
     const del = await env.del(rt)
     if (!del.ok) return violation(`DEL failed: ${del.failure}`, env.evidence())
     const after = await env.snapshot()
-    if (!single) await env.del(warm)
+    await warm.done()
     const diff = env.diff(before, after)
     if (diff.length === 0) return pass()
     return violation(
