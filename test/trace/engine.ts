@@ -52,6 +52,22 @@ t.test('the DROP rules that counted a probe are those of its namespace', async (
   t.same(dropRuleHits(deltas, 'cnidbg-x-n1'), [])
 })
 
+/** A kernel reader that could read nothing of its node, saying why in `missing`. */
+const unreadableReader = (describe: string, missing: string[]) => ({
+  describe,
+  local: false,
+  snapshot: async (req: {routeGets?: unknown[]} = {}) => ({
+    links: [],
+    routes: [],
+    neigh: [],
+    fdb: [],
+    sysctls: {},
+    routeGets: (req.routeGets ?? []).map(() => ({ok: false as const, error: 'n/a', unavailable: true})),
+    missing,
+    readMs: 0,
+  }),
+})
+
 t.test('trace over a vxlan cluster', async (t) => {
   const labs = await buildTraceLabs(t, COPIES, 'vxlan', {pods: [2, 1]})
   const lab = labs[0]!
@@ -241,20 +257,7 @@ t.test('trace over a vxlan cluster', async (t) => {
   })
 
   await t.test('static-only: a node not read through /diag makes the verdict unknown', async (t) => {
-    const down = {
-      describe: 'the daemon /diag of node-1',
-      local: false,
-      snapshot: async (req: {routeGets?: unknown[]} = {}) => ({
-        links: [],
-        routes: [],
-        neigh: [],
-        fdb: [],
-        sysctls: {},
-        routeGets: (req.routeGets ?? []).map(() => ({ok: false as const, error: 'n/a', unavailable: true})),
-        missing: ['all', 'diag: connect ECONNREFUSED'],
-        readMs: 0,
-      }),
-    }
+    const down = unreadableReader('the daemon /diag of node-1', ['all', 'diag: connect ECONNREFUSED'])
     const r = await trace(a, b, {
       staticOnly: true,
       readerFor: (n: {name: string; netns?: {path: string}}) =>
@@ -265,20 +268,7 @@ t.test('trace over a vxlan cluster', async (t) => {
   })
 
   await t.test('a node that cannot be read gives unknown hops, not a false fault', async (t) => {
-    const unreadable = {
-      describe: 'nothing',
-      local: false,
-      snapshot: async (req: {routeGets?: unknown[]} = {}) => ({
-        links: [],
-        routes: [],
-        neigh: [],
-        fdb: [],
-        sysctls: {},
-        routeGets: (req.routeGets ?? []).map(() => ({ok: false as const, error: 'n/a', unavailable: true})),
-        missing: ['all'],
-        readMs: 0,
-      }),
-    }
+    const unreadable = unreadableReader('nothing', ['all'])
     const r = await trace(a, b, {
       readerFor: (n: {name: string; netns?: {path: string}}) =>
         n.name === n1.name ? unreadable : new LocalKernelReader(n.netns!.path),
