@@ -8,7 +8,7 @@ import {build} from 'esbuild'
 
 import {run, type RunResult} from '../../src/process/exec.js'
 import {netnsPath, runInNetns} from '../../src/netns/netns.js'
-import {snapshotNetns} from '../../src/netns/snapshot.js'
+import {diffLines, snapshotNetns} from '../../src/netns/snapshot.js'
 import {labDir, nodeNetns} from '../../src/lab/names.js'
 import {libexecIn, type Libexec} from '../../src/lab/processes.js'
 import {type LabNodeState, type LabState, procRef, type ProcRef} from '../../src/lab/state.js'
@@ -183,17 +183,12 @@ export async function labKernelState(namespaces: readonly string[]): Promise<Map
   return out
 }
 
-/** What differs between two labKernelState snapshots, per namespace: lines gone and lines new. */
-export function kernelStateDiff(
-  before: Map<string, string[]>,
-  after: Map<string, string[]>,
-): Record<string, {gone: string[]; new: string[]}> {
-  const diff: Record<string, {gone: string[]; new: string[]}> = {}
+/** What differs between two labKernelState snapshots, per namespace, as diffLines says it ('+ ', '- '). */
+export function kernelStateDiff(before: Map<string, string[]>, after: Map<string, string[]>): Record<string, string[]> {
+  const diff: Record<string, string[]> = {}
   for (const [ns, was] of before) {
-    const now = after.get(ns) ?? []
-    const gone = was.filter((l) => !now.includes(l))
-    const added = now.filter((l) => !was.includes(l))
-    if (gone.length > 0 || added.length > 0) diff[ns] = {gone, new: added}
+    const lines = diffLines(was, after.get(ns) ?? [])
+    if (lines.length > 0) diff[ns] = lines
   }
   return diff
 }
